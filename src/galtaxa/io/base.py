@@ -1,0 +1,189 @@
+"""The reader interface: a lazy, indexable source of raw cutouts.
+
+A :class:`CutoutSource` knows how many galaxies an input holds, their ids and
+metadata, and reads one galaxy at a time at its native size.  Nothing is read
+until asked for, so a million cutouts never need to be in memory at once.
+:func:`build_galaxyset` then conditions every cutout to a common shape and
+stacks them into a :class:`~galtaxa.galaxyset.GalaxySet` (in memory or in a
+memory-mapped ``.npy`` file), recording bad inputs instead of stopping.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..galaxyset import GalaxySet
+from ..status import BAD_INPUT, OK, BadInputError, log
+from ..utils.progress import progress
+
+__all__ = ["CutoutSource", "build_galaxyset", "check_image"]
+
+
+def check_image(image: np.ndarray, where: str = "") -> np.ndarray:
+    """Validate one raw cutout and return it as float32 (C, H, W).
+
+    Accepts (H, W), (C, H, W) with C <= 4 or (H, W, C) with C in {3, 4}.
+    Raises :class:`BadInputError` for zero-size, non-2-D, all-NaN or constant
+    images; NaN pixels in an otherwise valid image are kept (conditioning
+    handles them).
+    """
+    arr = np.asarray(image)
+    prefix = f"{where}: " if where else ""
+    if arr.dtype.kind not in "fiub":
+        raise BadInputError(f"{prefix}unsupported pixel dtype {arr.dtype}")
+    if arr.size == 0:
+        raise BadInputError(f"{prefix}zero-size array of shape {arr.shape}")
+    if arr.ndim == 2:
+        arr = arr[None]
+    elif arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.shape[0] not in (1, 3, 4):
+        arr = np.moveaxis(arr, -1, 0)
+    elif arr.ndim == 3 and arr.shape[0] <= 4:
+        pass
+    else:
+        raise BadInputError(f"{prefix}expected a 2-D image or a channel stack, got shape {arr.shape}")
+    arr = arr.astype(np.float32, copy=False)
+    if min(arr.shape[1:]) < 4:
+        raise BadInputError(f"{prefix}image of shape {arr.shape[1:]} is too small (< 4 px on a side)")
+    finite = np.isfinite(arr)
+    if not finite.any():
+        raise BadInputError(f"{prefix}image is entirely NaN/inf")
+    vals = arr[finite]
+    if vals.max() == vals.min():
+        raise BadInputError(f"{prefix}image is constant ({vals.max():g} everywhere)")
+    return arr
+
+
+class CutoutSource(abc.ABC):
+    """A lazy sequence of galaxy cutouts.
+
+    Subclasses set :attr:`ids` (unique strings) and :attr:`meta` (a DataFrame
+    with one row per galaxy and at least ``id`` and ``source`` columns; rows
+    known to be bad before reading carry ``status``/``reason``) and implement
+    :meth:`_read`.
+    """
+
+    #: Short name of the reader, e.g. ``"fits-folder"``.
+    kind: str = "abstract"
+
+    def __init__(self, ids, meta: pd.DataFrame, path: str | Path | None = None):
+        self.ids = [str(i) for i in ids]
+        meta = meta.reset_index(drop=True).copy()
+        meta["id"] = self.ids
+        if "status" not in meta:
+            meta["status"] = OK
+        if "reason" not in meta:
+            meta["reason"] = ""
+        self.meta = meta
+        self.path = None if path is None else Path(path)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path or ''!s}, {len(self)} galaxies)"
+
+    @abc.abstractmethod
+    def _read(self, i: int) -> np.ndarray:
+        """Return galaxy ``i`` as an array (any layout :func:`check_image` accepts)."""
+
+    def read(self, i: int) -> np.ndarray:
+        """Galaxy ``i`` as float32 (C, H, W) at native size.
+
+        Raises
+        ------
+        BadInputError
+            With a message that names the file and the problem.
+        """
+        if self.meta.at[i, "status"] != OK:
+            raise BadInputError(self.meta.at[i, "reason"])
+        where = str(self.meta.at[i, "source"]) if "source" in self.meta else self.ids[i]
+        try:
+            raw = self._read(i)
+        except BadInputError as err:
+            msg = str(err)
+            raise BadInputError(msg if where in msg else f"{where}: {msg}") from None
+        except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as err:
+            raise BadInputError(f"{where}: cannot read ({type(err).__name__}: {err})") from err
+        return check_image(raw, where)
+
+    def iter_images(self, indices=None) -> Iterator[tuple[int, np.ndarray | None, str]]:
+        """Yield ``(i, image or None, reason)`` for each index; never raises on bad input."""
+        for i in range(len(self)) if indices is None else indices:
+            try:
+                yield i, self.read(i), ""
+            except BadInputError as err:
+                yield i, None, str(err)
+
+
+def build_galaxyset(
+    source: CutoutSource,
+    transform: Callable[[np.ndarray], np.ndarray],
+    out: str | Path | None = None,
+    desc: str = "reading",
+    **info,
+) -> GalaxySet:
+    """Read, condition and stack every cutout of ``source``.
+
+    Parameters
+    ----------
+    source : CutoutSource
+        Where the cutouts come from.
+    transform : callable
+        Maps one native (C, H, W) float32 cutout to the common (C', H', W')
+        shape (crop/resize/scale); see :class:`galtaxa.preprocess.Conditioner`.
+        A :class:`BadInputError` or ``ValueError`` it raises marks the galaxy bad.
+    out : path, optional
+        If given, images are written to this ``.npy`` file as a memory map
+        (for sets that do not fit in RAM).
+
+    Returns
+    -------
+    GalaxySet
+        One row per galaxy of ``source``; bad ones have ``status="bad_input"``,
+        a ``reason`` naming the file, and zero pixels.
+    """
+    meta = source.meta.copy()
+    images = None
+    n = len(source)
+    for i, img, reason in progress(source.iter_images(), total=n, desc=desc):
+        if img is not None:
+            try:
+                img = np.asarray(transform(img), dtype=np.float32)
+                if not np.isfinite(img).all():
+                    raise BadInputError("conditioning produced non-finite pixels")
+            except (BadInputError, ValueError) as err:
+                where = str(meta.at[i, "source"]) if "source" in meta else source.ids[i]
+                img, reason = None, f"{where}: {err}"
+        if img is None:
+            if meta.at[i, "status"] == OK:
+                meta.at[i, "status"] = BAD_INPUT
+                meta.at[i, "reason"] = reason
+            log.warning("skipping %s", reason)
+            continue
+        if images is None:
+            shape = (n, *img.shape)
+            if out is not None:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                images = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
+                images[:] = 0
+            else:
+                images = np.zeros(shape, dtype=np.float32)
+        if img.shape != images.shape[1:]:
+            meta.at[i, "status"] = BAD_INPUT
+            meta.at[i, "reason"] = (
+                f"{meta.at[i, 'source'] if 'source' in meta else source.ids[i]}: conditioned shape "
+                f"{img.shape} differs from {images.shape[1:]} (mixed channel counts?)"
+            )
+            continue
+        images[i] = img
+    if images is None:
+        raise BadInputError(f"{source}: no readable galaxy among {n} inputs")
+    if isinstance(images, np.memmap):
+        images.flush()
+    return GalaxySet(np.asarray(source.ids, dtype=object), images, meta,
+                     {"reader": source.kind, "input": str(source.path), **info})

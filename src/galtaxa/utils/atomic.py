@@ -1,0 +1,61 @@
+"""Atomic file writes: write to a temporary file in the same folder, then rename.
+
+A crash mid-write leaves either the old file or none, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_save_npy", "atomic_path"]
+
+
+class atomic_path:
+    """Context manager yielding a temporary path that replaces ``path`` on success.
+
+    Examples
+    --------
+    >>> with atomic_path("table.parquet") as tmp:          # doctest: +SKIP
+    ...     df.to_parquet(tmp)
+    """
+
+    def __init__(self, path: str | Path, suffix: str | None = None):
+        self.path = Path(path)
+        self.suffix = self.path.suffix if suffix is None else suffix
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=f".tmp{self.suffix}", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+        return False
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
+    """Save an array as ``.npy`` atomically."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+    return Path(path)

@@ -1,0 +1,28 @@
+"""Shared fixtures: the real data folder beside the checkout, seeded RNGs, tmp runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GALTAXA_PROGRESS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GALTAXA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout; the test is skipped (with the reason) when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real galaxy data not found at {SHARED_DATA} (set GALTAXA_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
