@@ -1,0 +1,51 @@
+# galtaxa: the whole set-up on a fresh machine is `make demo` or `make test`.
+# Both create the virtual environment (.venv) on first use and install galtaxa into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.galtaxa-installed
+DEMO_DIR ?= galtaxa-demo
+# pytest-xdist workers: the default test run fits in 15 min on 2 cores
+WORKERS ?= 2
+
+.PHONY: demo test test-slow test-all browser benchmarks clean help
+
+help:
+	@echo "make demo       - install (first time) and run the demo into $(DEMO_DIR)/"
+	@echo "make test       - install (first time) and run the default test suite"
+	@echo "make test-slow  - the slow tests only"
+	@echo "make benchmarks - the benchmark scripts (writes benchmarks/RESULTS.md)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/galtaxa demo --out $(DEMO_DIR)
+
+# On CI (CI=true, root, Debian) the browser test gets a real headless Chromium;
+# elsewhere that test is skipped with its reason when no Chromium is installed.
+browser:
+	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian chromium for the report rendering test"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+test: $(STAMP) browser
+	$(PY) -m pytest -m "not slow" -n $(WORKERS) --dist loadfile
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+test-all: $(STAMP) browser
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile
+
+benchmarks: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build dist src/*.egg-info

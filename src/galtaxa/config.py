@@ -1,0 +1,213 @@
+"""The pipeline configuration: one YAML file, validated before any work starts.
+
+``galtaxa init`` writes a commented default (:func:`default_config_yaml`);
+:func:`load_config` reads a YAML file, merges it over the defaults and checks
+every key and value, so a typo fails at once with a message that says what to
+change instead of an hour into a run.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+__all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge"]
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key and what to change."""
+
+
+# (default, type(s) allowed, check or None, help text)
+_SCHEMA: dict[str, dict[str, tuple]] = {
+    "": {
+        "seed": (0, int, lambda v: v >= 0, "seed for every random step (clustering, training, sampling)"),
+        "run_dir": ("galtaxa-run", str, None, "folder for cached stages, catalogs and the report"),
+    },
+    "input": {
+        "path": (None, (str, type(None)), None, "FITS/image folder, .h5, .npy/.npz, or a mosaic FITS"),
+        "kind": ("auto", str, lambda v: v in ("auto", "fits", "images", "hdf5", "array", "mosaic"), "reader: auto|fits|images|hdf5|array|mosaic"),
+        "labels": ("auto", (str, type(None)), None, "CSV of ids and labels for image folders ('auto' finds labels.csv)"),
+        "hdu": (None, (int, str, type(None)), None, "FITS HDU index or EXTNAME (null: every image HDU)"),
+        "mode": ("rgb", str, lambda v: v in ("rgb", "grey", "r", "g", "b"), "colour handling for JPEG/PNG: rgb|grey|r|g|b"),
+        "catalog": (None, (str, type(None)), None, "RA/Dec catalog for cutouts from a mosaic"),
+        "cutout_size": (100, (int, float), lambda v: v > 0, "mosaic cutout size"),
+        "cutout_unit": ("pix", str, lambda v: v in ("pix", "arcsec"), "unit of cutout_size: pix|arcsec"),
+    },
+    "conditioning": {
+        "size": (100, int, lambda v: v >= 16, "side of the square images fed to the pipeline (px)"),
+        "geometry": ("crop", str, lambda v: v in ("crop", "resize", "crop_resize"), "crop|resize|crop_resize to reach `size`"),
+        "crop_fraction": (1.0, (int, float), lambda v: 0 < v <= 1, "central fraction kept before resizing (crop_resize)"),
+        "background": (None, (str, type(None)), lambda v: v in (None, "sigma_clip", "border", "photutils"), "sky subtraction for raw counts: null|sigma_clip|border|photutils"),
+        "scaling": ("asinh", str, lambda v: v in ("asinh", "linear", "log", "zscore", "none", "lupton"), "pixel scaling: asinh|linear|log|zscore|lupton|none"),
+        "channels": ("all", (str, int), None, "all|mean|luminance|<index>"),
+    },
+    "cae": {
+        "enabled": (False, bool, None, "denoise with a convolutional autoencoder trained on the data (M1)"),
+        "latent_dim": (40, int, lambda v: v >= 2, "bottleneck size"),
+        "epochs": (20, int, lambda v: v >= 1, "maximum training epochs (early stopping on validation loss)"),
+    },
+    "polar": {
+        "enabled": (True, bool, None, "adaptive polar unfolding for rotation invariance (M1/M2)"),
+        "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
+    },
+    "encoder": {
+        "name": ("efficientnet_lite0", str, None, "timm model name (e.g. convnext_xlarge.fb_in22k)"),
+        "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
+        "input_size": (224, int, lambda v: v >= 32, "images are resized to this before the encoder"),
+        "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
+    },
+    "reduce": {
+        "method": ("pca", str, lambda v: v in ("pca", "umap"), "pca|umap"),
+        "n_components": (50, (int, float, str), lambda v: v == "auto" or (isinstance(v, (int, float)) and v > 0), "dims (int), variance target (0-1, PCA) or 'auto' (UMAP Davies-Bouldin scan)"),
+    },
+    "cluster": {
+        "n_clusters": (20, int, lambda v: v >= 2, "groups per algorithm (k)"),
+        "algorithms": (["kmeans", "birch", "ward"], list, lambda v: len(v) >= 1 and set(v) <= {"kmeans", "birch", "ward"}, "voters"),
+        "min_agree": (2, int, lambda v: v >= 1, "keep a galaxy when at least this many voters agree"),
+        "mapping": ("hungarian", str, lambda v: v in ("overlap", "hungarian"), "align voters to k-means: overlap|hungarian"),
+    },
+    "labelling": {
+        "mapping_file": (None, (str, type(None)), None, "YAML with inspectors' group -> class assignments"),
+        "n_per_group": (100, int, lambda v: v >= 1, "galaxies per group mosaic"),
+    },
+    "measure": {
+        "enabled": (True, bool, None, "non-parametric morphology with statmorph"),
+        "n_jobs": (-1, int, lambda v: v == -1 or v >= 1, "worker processes (-1 = all cores)"),
+        "gain": (None, (int, float, type(None)), lambda v: v is None or v > 0, "electrons per count (null: weight map from the sky noise)"),
+        "pixel_scale": (None, (int, float, str, type(None)), None, "arcsec/px (number or metadata column)"),
+        "redshift": (None, (int, float, str, type(None)), None, "redshift (number or metadata column) for r_e in kpc"),
+    },
+    "report": {
+        "enabled": (True, bool, None, "write the HTML validation report"),
+    },
+    "output": {
+        "formats": (["parquet", "csv", "fits"], list, lambda v: set(v) <= {"parquet", "csv", "fits"}, "catalog formats"),
+    },
+}
+
+
+def default_config() -> dict:
+    """A fresh nested dict holding every default."""
+    cfg: dict[str, Any] = {}
+    for section, keys in _SCHEMA.items():
+        target = cfg if section == "" else cfg.setdefault(section, {})
+        for key, (default, *_rest) in keys.items():
+            target[key] = copy.deepcopy(default)
+    return cfg
+
+
+DEFAULTS = default_config()
+
+
+def merge(base: Mapping, override: Mapping) -> dict:
+    """Recursively merge ``override`` into a copy of ``base``."""
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _type_name(types) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def validate_config(cfg: Mapping, where: str = "config") -> dict:
+    """Check keys, types and values; return the config with defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each with the key and what to change.
+    """
+    problems = []
+    known_sections = {s for s in _SCHEMA if s}
+    for key, value in cfg.items():
+        if key in _SCHEMA[""]:
+            continue
+        if key not in known_sections:
+            problems.append(f"unknown key '{key}' (known: {', '.join(sorted(known_sections | set(_SCHEMA[''])))})")
+        elif not isinstance(value, Mapping):
+            problems.append(f"'{key}' must be a mapping of settings, got {type(value).__name__}")
+    full = merge(DEFAULTS, {k: v for k, v in cfg.items() if k in _SCHEMA[""] or isinstance(v, Mapping)})
+    for section, keys in _SCHEMA.items():
+        values = full if section == "" else full.get(section, {})
+        if section and isinstance(cfg.get(section), Mapping):
+            for key in cfg[section]:
+                if key not in keys:
+                    problems.append(f"unknown key '{section}.{key}' (known: {', '.join(keys)})")
+        for key, (_default, types, check, help_text) in keys.items():
+            name = f"{section}.{key}" if section else key
+            value = values.get(key)
+            types_t = types if isinstance(types, tuple) else (types,)
+            if isinstance(value, bool) and bool not in types_t:
+                ok_type = False
+            elif float in types_t and isinstance(value, int) and not isinstance(value, bool):
+                ok_type = True
+            else:
+                ok_type = isinstance(value, types_t)
+            if not ok_type:
+                problems.append(f"'{name}' must be {_type_name(types)}, got {value!r} ({help_text})")
+            elif check is not None and not check(value):
+                problems.append(f"'{name}' has an impossible value {value!r} ({help_text})")
+    algos = full["cluster"]["algorithms"]
+    if isinstance(algos, list) and isinstance(full["cluster"]["min_agree"], int) and full["cluster"]["min_agree"] > len(algos):
+        problems.append(
+            f"'cluster.min_agree' = {full['cluster']['min_agree']} is above the number of algorithms ({len(algos)}): "
+            "lower it or add voters"
+        )
+    ckpt = full["encoder"]["checkpoint"]
+    if isinstance(ckpt, str) and not Path(ckpt).expanduser().exists():
+        problems.append(f"'encoder.checkpoint' file {ckpt!r} does not exist: give the path of a local weights file or null")
+    mapping_file = full["labelling"]["mapping_file"]
+    if isinstance(mapping_file, str) and not Path(mapping_file).expanduser().exists():
+        problems.append(f"'labelling.mapping_file' {mapping_file!r} does not exist (run `galtaxa cluster` first, then fill the template)")
+    if problems:
+        raise ConfigError(f"{where} is invalid:\n  - " + "\n  - ".join(problems))
+    return full
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping | None = None) -> dict:
+    """Read a YAML config (or none: the defaults), apply ``overrides``, validate."""
+    cfg: dict = {}
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.exists():
+            raise ConfigError(f"config file {path} not found (create one with `galtaxa init {path}`)")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
+        cfg = dict(loaded or {})
+    if overrides:
+        cfg = merge(cfg, overrides)
+    return validate_config(cfg, where)
+
+
+def default_config_yaml(input_path: str | None = None) -> str:
+    """The default config as YAML, every key with a comment explaining it."""
+    lines = ["# galtaxa pipeline configuration (galtaxa init). Every key is optional; defaults shown.", ""]
+    for section, keys in _SCHEMA.items():
+        indent = ""
+        if section:
+            lines.append(f"{section}:")
+            indent = "  "
+        for key, (default, _types, _check, help_text) in keys.items():
+            value = input_path if (section, key) == ("input", "path") and input_path else default
+            dumped = yaml.safe_dump(value, default_flow_style=True).strip()
+            if dumped.endswith("\n...") or dumped.endswith("..."):
+                dumped = dumped.replace("\n...", "").replace("...", "").strip()
+            lines.append(f"{indent}{key}: {dumped}  # {help_text}")
+        lines.append("")
+    return "\n".join(lines)
