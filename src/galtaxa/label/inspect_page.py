@@ -1,0 +1,274 @@
+"""The inspectors' material: one self-contained HTML page with every group's mosaics, and a YAML form to fill.
+
+Replaces the interactive prompts of the papers' code (Fang et al. 2025; METHODS M1/M2): the page can be mailed
+to the inspectors (the PNGs are embedded as base64 data URIs, no external file is needed), each of them fills the
+class of every group under their own name in the YAML template, and :func:`galtaxa.label.load_mapping` reads the
+result back.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..utils.atomic import atomic_write_text
+from .mapping import DEFAULT_CLASSES, _as_group, _check_classes
+from .mosaic import REJECTED_GROUP, load_mosaic_table
+
+__all__ = ["CLASS_DESCRIPTIONS", "write_inspection_page", "write_mapping_template"]
+
+#: Short descriptions of the default classes, shown on the page and in the template.
+CLASS_DESCRIPTIONS = {
+    "SPH": "spheroid: round or elliptical, smooth, concentrated light, no disc",
+    "ETD": "early-type disc: disc with a prominent bulge, little structure",
+    "LTD": "late-type disc: disc with a small bulge, arms or clumps",
+    "IRR": "irregular: no regular shape, clumpy, disturbed or merging",
+    "UNC": "unclassifiable: too faint, too small, artefacts or mixed group",
+}
+
+_CSS = """
+body { font-family: Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1400px; padding: 1em 2em 4em;
+       color: #222; line-height: 1.4; }
+h1 { border-bottom: 2px solid #444; }
+h2 { border-bottom: 1px solid #bbb; margin-top: 1.8em; }
+.views { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+figure { margin: 0; flex: 1 1 45%; min-width: 320px; }
+figure img { width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }
+figcaption { font-size: 13px; color: #555; }
+table { border-collapse: collapse; font-size: 13px; margin: .5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
+th { background: #f0f0f0; }
+pre { background: #f6f6f6; padding: .6em; font-size: 12px; overflow-x: auto; }
+.box { background: #eef4ff; border-left: 4px solid #4a7bd0; padding: .5em 1em; }
+"""
+
+
+def _yaml_scalar(value) -> str:
+    """A scalar written as YAML would read it back unchanged (quoted when needed)."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)
+    text = text.rstrip("\n")
+    if text.endswith("\n..."):
+        text = text[: -len("\n...")]
+    return text.strip()
+
+
+def _groups_and_sizes(groups) -> tuple[list[int], dict[int, int]]:
+    """Accept a mosaic table (DataFrame with ``group`` and maybe ``n_members``), a dict group -> size, or ids."""
+    sizes: dict[int, int] = {}
+    if isinstance(groups, pd.DataFrame):
+        if "group" not in groups.columns:
+            raise ValueError(f"the table has no 'group' column (columns: {list(groups.columns)})")
+        ids = [_as_group(g, "group") for g in groups["group"]]
+        if "n_members" in groups.columns:
+            sizes = {g: int(n) for g, n in zip(ids, groups["n_members"])}
+    elif isinstance(groups, Mapping):
+        ids = [_as_group(g, "group") for g in groups]
+        sizes = {_as_group(g, "group"): int(n) for g, n in groups.items()}
+    else:
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
+            raise ValueError(f"groups must be a list of group ids, a dict group -> size or a mosaic table; "
+                             f"got {groups!r}")
+        ids = [_as_group(g, "group") for g in np.asarray(list(groups)).ravel().tolist()]
+    out = sorted({g for g in ids if g != REJECTED_GROUP})
+    if any(g < 0 for g in out):
+        raise ValueError(f"group ids must be >= -1 (-1 = rejected); got {min(out)}")
+    return out, sizes
+
+
+def write_mapping_template(
+    groups,
+    path: str | Path,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    inspectors: Sequence[str] = ("inspector1",),
+    page: str | Path | None = None,
+) -> Path:
+    """Write the commented YAML form in which the inspectors assign a class to each group.
+
+    Layout (read back by :func:`galtaxa.label.load_mapping`)::
+
+        classes: [SPH, ETD, LTD, IRR, UNC]
+        groups: [0, 1, 2]
+        inspectors:
+          inspector1:
+            0: null      # 1234 members
+            1: null      # 567 members
+
+    Every group starts as ``null`` (not yet assigned).  Group -1 (rejected by the vote) is never listed: its
+    galaxies stay unclassified.
+
+    Parameters
+    ----------
+    groups : list of int, dict group -> size, or the table of :func:`galtaxa.label.group_mosaics`
+        The groups to map (sizes, when known, are written as comments).  Per-galaxy labels are fine too:
+        duplicates are removed.
+    path : str or Path
+    classes : sequence of str
+        The allowed classes (any set).
+    inspectors : sequence of str
+        One block per inspector (names must be unique).
+    page : str or Path, optional
+        The inspection page, named in the instructions.
+
+    Returns
+    -------
+    Path
+    """
+    ids, sizes = _groups_and_sizes(groups)
+    classes = _check_classes(classes, "write_mapping_template")
+    if isinstance(inspectors, str):
+        inspectors = (inspectors,)
+    inspectors = [str(i).strip() for i in inspectors]
+    if not inspectors or any(not i for i in inspectors) or len(set(inspectors)) != len(inspectors):
+        raise ValueError(f"inspectors must be unique non-empty names; got {inspectors!r}")
+    path = Path(path)
+    lines = [
+        f"# galtaxa: group -> class mapping form ({len(ids)} groups, {len(inspectors)} inspector(s)).",
+        "#",
+        "# 1. Look at the mosaics of every group"
+        + (f" on the inspection page {Path(page).name}." if page else " (inspection page)."),
+        "# 2. Under your own name in 'inspectors', replace 'null' by one class per group.",
+        "#    Leave 'null' for a group you do not want to assign (it then does not vote).",
+        "# 3. Several inspectors: each fills their own block (rename 'inspector1', copy the block for more).",
+        "#    The class of a group is the majority of the inspectors' votes; ties stay unclassified.",
+        "# Group -1 (galaxies rejected by the clustering vote) is not mapped: they stay unclassified.",
+        "# Allowed classes (edit the list to use your own class set):",
+    ]
+    for c in classes:
+        desc = CLASS_DESCRIPTIONS.get(c)
+        lines.append(f"#   {c}" + (f": {desc}" if desc else ""))
+    lines.append(f"# Read back with: galtaxa.label.load_mapping({str(path)!r})")
+    lines.append("classes: [" + ", ".join(_yaml_scalar(c) for c in classes) + "]")
+    lines.append("groups: [" + ", ".join(str(g) for g in ids) + "]")
+    lines.append("inspectors:")
+    for name in inspectors:
+        lines.append(f"  {_yaml_scalar(name)}:" + ("" if ids else " {}"))
+        for g in ids:
+            entry = f"    {g}: null"
+            if g in sizes:
+                entry = f"{entry:<16}# {sizes[g]} members"
+            lines.append(entry)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _data_uri(png: str | Path) -> str:
+    png = Path(png)
+    if not png.is_file():
+        raise FileNotFoundError(f"mosaic image not found: {png}")
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+
+
+def write_inspection_page(
+    mosaic_table,
+    out_html: str | Path,
+    mapping_template_path: str | Path | None = None,
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    title: str = "galtaxa: group inspection",
+    inspectors: Sequence[str] = ("inspector1",),
+) -> Path:
+    """Write one self-contained HTML page showing every group's mosaics for visual classification.
+
+    For each group (as in the table of :func:`galtaxa.label.group_mosaics`) the page shows the original and the
+    pre-processed mosaic side by side, with the group size and the number of galaxies shown; the PNGs are
+    embedded as base64 data URIs, so the single HTML file can be mailed or opened offline.  The page starts with
+    the instructions, the class definitions and a summary table.
+
+    Parameters
+    ----------
+    mosaic_table : pandas.DataFrame, or path to ``mosaics.json`` (or its folder)
+        Columns ``group``, ``n_members``, ``n_shown``, ``png`` and optionally ``png_pre`` and ``name``.
+    out_html : str or Path
+    mapping_template_path : str or Path, optional
+        The YAML form for the inspectors.  Written with :func:`write_mapping_template` (``classes``,
+        ``inspectors``) if the file does not exist yet; its text is shown on the page.
+    classes : sequence of str
+    title : str
+    inspectors : sequence of str
+        Inspector names for a newly written template.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileNotFoundError
+        A mosaic PNG named in the table is missing.
+    ValueError
+        The table lacks a required column.
+    """
+    table = mosaic_table if isinstance(mosaic_table, pd.DataFrame) else load_mosaic_table(mosaic_table)
+    required = {"group", "n_members", "n_shown", "png"}
+    if not required <= set(table.columns):
+        raise ValueError(f"mosaic table lacks columns {sorted(required - set(table.columns))}")
+    classes = _check_classes(classes, "write_inspection_page")
+    out_html = Path(out_html)
+    esc = html.escape
+
+    template_text = None
+    if mapping_template_path is not None:
+        mapping_template_path = Path(mapping_template_path)
+        if not mapping_template_path.exists():
+            write_mapping_template(table, mapping_template_path, classes=classes, inspectors=inspectors,
+                                   page=out_html)
+        template_text = mapping_template_path.read_text(encoding="utf-8")
+
+    n_total = int(table["n_members"].sum()) if len(table) else 0
+    mapped = table[table["group"] != REJECTED_GROUP]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        '<div class="box"><p><b>Instructions.</b> Each section below shows a random sample of the galaxies of one '
+        "group (left: original images; right, when present: the pre-processed view). Decide which class best "
+        "describes the group as a whole and write it in the mapping file under your own name "
+        "(<code>null</code> = not assigned). The class of each group is the majority of the inspectors' votes; "
+        "ties are left unclassified. The rejected galaxies (group -1), when shown, are not mapped.</p>",
+        f"<p>{len(mapped)} groups to classify, {n_total} galaxies drawn from in all.</p>",
+    ]
+    if mapping_template_path is not None:
+        parts.append(f"<p>Mapping file: <code>{esc(str(mapping_template_path))}</code>; read back with "
+                     f"<code>galtaxa.label.load_mapping({esc(repr(str(mapping_template_path)))})</code>.</p>")
+    parts.append("</div>")
+    parts.append("<h2>Classes</h2><table><tr><th>class</th><th>meaning</th></tr>")
+    for c in classes:
+        parts.append(f"<tr><td>{esc(c)}</td><td style='text-align:left'>{esc(CLASS_DESCRIPTIONS.get(c, ''))}"
+                     "</td></tr>")
+    parts.append("</table>")
+    parts.append("<h2>Groups</h2><table><tr><th>group</th><th>members</th><th>fraction</th><th>shown</th></tr>")
+    for row in table.itertuples(index=False):
+        g = int(row.group)
+        label = "rejected (-1)" if g == REJECTED_GROUP else str(g)
+        frac = row.n_members / n_total if n_total else float("nan")
+        parts.append(f'<tr><td><a href="#g{g}">{esc(label)}</a></td><td>{int(row.n_members)}</td>'
+                     f"<td>{frac:.3f}</td><td>{int(row.n_shown)}</td></tr>")
+    parts.append("</table>")
+
+    for row in table.itertuples(index=False):
+        g = int(row.group)
+        head = "Rejected galaxies (group -1)" if g == REJECTED_GROUP else f"Group {g}"
+        parts.append(f'<h2 id="g{g}">{esc(head)}</h2>')
+        parts.append(f"<p>{int(row.n_members)} members; {int(row.n_shown)} shown (random sample).</p>")
+        parts.append('<div class="views">')
+        views = [("original", row.png)]
+        pre = getattr(row, "png_pre", "")
+        if isinstance(pre, str | Path) and str(pre):
+            views.append(("pre-processed", pre))
+        for view, png in views:
+            parts.append(f'<figure><img alt="{esc(head)}, {view}" src="{_data_uri(png)}">'
+                         f"<figcaption>{esc(head)}: {view}</figcaption></figure>")
+        parts.append("</div>")
+
+    if template_text is not None:
+        parts.append("<h2>Mapping file</h2>")
+        parts.append(f"<pre>{esc(template_text)}</pre>")
+    parts.append("</body></html>")
+    atomic_write_text(out_html, "\n".join(parts) + "\n")
+    return out_html
