@@ -1,0 +1,253 @@
+"""Background, noise and a segmentation map of the central galaxy of a stamp.
+
+statmorph needs a background-subtracted image and a segmentation map of the
+source to measure.  For a stamp centred on a galaxy we
+
+1. estimate the sky level and its noise from sigma-clipped statistics of the
+   pixels (constant model), or with :class:`photutils.background.Background2D`
+   on larger stamps (``>= 256`` px on the short side by default);
+2. smooth the background-subtracted stamp with a Gaussian of ``smooth_fwhm``
+   pixels and detect connected regions above ``nsigma * rms`` with at least
+   ``npixels`` pixels (:func:`photutils.segmentation.detect_sources`);
+3. optionally deblend them (:func:`photutils.segmentation.deblend_sources`);
+4. keep the segment that contains the stamp centre, or else the one whose
+   nearest pixel is closest to it; every other segment is returned as a mask
+   so that neighbours do not bias the measurement.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from astropy.convolution import convolve
+from astropy.stats import sigma_clipped_stats
+from scipy import ndimage
+
+from ..status import BadInputError
+
+__all__ = ["estimate_background", "segment_central_source", "central_label"]
+
+#: Stamps with a short side at least this large get a 2-D background model.
+LARGE_STAMP = 256
+
+
+def estimate_background(image, mask=None, box_size: int | None = None, sigma: float = 3.0):
+    """Sky level and noise of a stamp.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        The raw stamp (NaNs allowed; they are ignored).
+    mask : ndarray of bool, optional
+        Pixels to ignore (e.g. known sources).
+    box_size : int, optional
+        Use :class:`photutils.background.Background2D` with this box size.
+        By default a constant sigma-clipped model is used for stamps smaller
+        than ``LARGE_STAMP`` pixels on the short side and a 2-D model with
+        boxes of a quarter of the short side otherwise.
+    sigma : float
+        Clipping threshold in standard deviations.
+
+    Returns
+    -------
+    background : float or ndarray
+        The sky level (scalar for the constant model).
+    rms : float
+        The background noise (median of the 2-D rms map for ``Background2D``).
+
+    Raises
+    ------
+    BadInputError
+        If no finite sky pixel is left.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    bad = ~np.isfinite(image)
+    if mask is not None:
+        bad |= np.asarray(mask, dtype=bool)
+    if bad.all():
+        raise BadInputError("no finite unmasked pixel to estimate the background")
+    short = min(image.shape)
+    if box_size is None and short >= LARGE_STAMP:
+        box_size = short // 4
+    if box_size is not None:
+        from photutils.background import Background2D, MedianBackground
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bkg = Background2D(
+                    np.where(bad, 0.0, image), int(box_size), mask=bad, filter_size=3,
+                    bkg_estimator=MedianBackground(),
+                )
+            return np.asarray(bkg.background), float(np.median(bkg.background_rms))
+        except ValueError:
+            pass  # too few sky pixels in the boxes: fall back to the constant model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, median, std = sigma_clipped_stats(image, mask=bad, sigma=sigma, maxiters=10)
+    if not np.isfinite(std) or std <= 0:
+        # Quantised or very flat skies (JPEG): fall back to a robust MAD estimate.
+        vals = image[~bad]
+        std = 1.4826 * float(np.median(np.abs(vals - np.median(vals))))
+        if std <= 0:
+            std = float(np.std(vals))
+    if not np.isfinite(std) or std <= 0:
+        raise BadInputError("background noise is zero or undefined (constant image?)")
+    return float(median), float(std)
+
+
+def _n_labels(segm) -> int:
+    """Number of labels of a photutils SegmentationImage (any photutils version)."""
+    n = getattr(segm, "n_labels", None)
+    return int(segm.nlabels if n is None else n)
+
+
+def central_label(segm: np.ndarray, center: tuple[float, float] | None = None) -> int:
+    """Label of the segment containing ``center`` (y, x), or else the nearest one.
+
+    Returns 0 when ``segm`` has no positive label.
+    """
+    segm = np.asarray(segm)
+    if not (segm > 0).any():
+        return 0
+    if center is None:
+        center = ((segm.shape[0] - 1) / 2.0, (segm.shape[1] - 1) / 2.0)
+    cy, cx = center
+    iy, ix = int(round(cy)), int(round(cx))
+    if 0 <= iy < segm.shape[0] and 0 <= ix < segm.shape[1] and segm[iy, ix] > 0:
+        return int(segm[iy, ix])
+    yy, xx = np.nonzero(segm > 0)
+    k = int(np.argmin((yy - cy) ** 2 + (xx - cx) ** 2))
+    return int(segm[yy[k], xx[k]])
+
+
+def segment_central_source(
+    image,
+    nsigma: float = 1.5,
+    npixels: int = 5,
+    deblend: bool = True,
+    smooth_fwhm: float | None = 3.0,
+    mask=None,
+    background=None,
+    rms: float | None = None,
+    contrast: float = 0.05,
+):
+    """Segmentation map of the galaxy at the centre of a stamp.
+
+    A pixel belongs to a source when the smoothed, background-subtracted image
+    exceeds ``nsigma * rms``; connected regions of at least ``npixels`` pixels
+    are sources, optionally deblended into overlapping components.  The
+    central source is the segment that contains the stamp centre, or the one
+    closest to it.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        Stamp, raw or background-subtracted (see ``background``).
+    nsigma : float
+        Detection threshold in units of the background rms.
+    npixels : int
+        Minimum number of connected pixels of a source.
+    deblend : bool
+        Split blended sources (multi-threshold + watershed).
+    smooth_fwhm : float or None
+        FWHM (pixels) of the Gaussian kernel applied before detection; None
+        or 0 disables smoothing.  The threshold stays ``nsigma`` times the
+        rms of the *unsmoothed* sky, i.e. about 3.5 sigma of the smoothed
+        noise for a 3-px kernel, so blank stamps give no detection.
+    mask : ndarray of bool, optional
+        Pixels to ignore (bad pixels, NaNs are always ignored).
+    background : float, ndarray or None
+        Sky level to subtract before detection.  ``None`` estimates it with
+        :func:`estimate_background`; pass ``0.0`` for an image that is
+        already background-subtracted.
+    rms : float, optional
+        Background noise; estimated with :func:`estimate_background` if None.
+    contrast : float
+        Deblending contrast (fraction of the flux a component needs).  The
+        default 0.05 (photutils' own is 0.001) and the 3-px smoothing keep
+        clumpy or low-S/N galaxies in one piece: on statmorph's reference
+        galaxy 0.001 with 2-px smoothing shredded it into 13 segments.
+
+    Returns
+    -------
+    segmap : ndarray of int32 (H, W)
+        1 on the central source, 0 elsewhere.
+    info : dict
+        ``background`` (the level subtracted), ``rms``, ``threshold``,
+        ``n_sources`` (number of detected segments), ``label`` (the central
+        segment's label in the full map), ``other_mask`` (bool array of the
+        other sources, to be masked when measuring), ``segm`` (full label map).
+
+    Raises
+    ------
+    BadInputError
+        If nothing is detected above the threshold (e.g. a blank stamp).
+    ValueError
+        For invalid arguments.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2:
+        raise ValueError(f"image must be 2-D, got shape {image.shape}")
+    if nsigma <= 0:
+        raise ValueError(f"nsigma must be > 0, got {nsigma}")
+    if int(npixels) < 1:
+        raise ValueError(f"npixels must be >= 1, got {npixels}")
+    from photutils.segmentation import deblend_sources, detect_sources
+
+    bad = ~np.isfinite(image)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != image.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from image shape {image.shape}")
+        bad |= mask
+    if bad.all():
+        raise BadInputError("every pixel is masked or non-finite")
+    if background is None or rms is None:
+        bkg_est, rms_est = estimate_background(image, mask=bad)
+        background = bkg_est if background is None else background
+        rms = rms_est if rms is None else rms
+    data = np.where(bad, 0.0, image - background)
+    if smooth_fwhm:
+        from photutils.segmentation import make_2dgaussian_kernel
+
+        size = max(3, int(2 * round(1.5 * smooth_fwhm) + 1))
+        kernel = make_2dgaussian_kernel(float(smooth_fwhm), size=size)
+        smoothed = convolve(np.where(bad, np.nan, data), kernel, boundary="extend",
+                            nan_treatment="interpolate", preserve_nan=False)
+        smoothed = np.where(np.isfinite(smoothed), smoothed, 0.0)
+    else:
+        smoothed = data
+    threshold = float(nsigma) * float(rms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        segm = detect_sources(smoothed, threshold, int(npixels), mask=bad)
+    if segm is None:
+        raise BadInputError(
+            f"no source detected above {nsigma:g} sigma (rms {rms:.4g}) with >= {npixels} pixels"
+        )
+    if deblend and _n_labels(segm) >= 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                segm = deblend_sources(smoothed, segm, int(npixels), contrast=contrast,
+                                       progress_bar=False)
+            except ValueError:
+                pass  # deblending is an refinement; keep the undeblended map
+    labels = np.asarray(segm.data)
+    label = central_label(labels)
+    segmap = (labels == label).astype(np.int32)
+    # Fill holes (masked pixels inside the galaxy) so the source is one region.
+    segmap = ndimage.binary_fill_holes(segmap).astype(np.int32)
+    other = (labels > 0) & (segmap == 0)
+    info = {
+        "background": background,
+        "rms": float(rms),
+        "threshold": threshold,
+        "n_sources": _n_labels(segm),
+        "label": int(label),
+        "other_mask": other,
+        "segm": labels,
+    }
+    return segmap, info
