@@ -1,1 +1,31 @@
-"""galtaxa.io"""
+"""Readers: every supported input as a lazy :class:`CutoutSource`.
+
+``open_dataset(path)`` picks the reader; ``describe`` / ``format_description``
+summarise an input; ``build_galaxyset`` stacks a source into a GalaxySet.
+"""
+
+from .arrays import ArraySource
+from .base import CutoutSource, build_galaxyset, check_image
+from .errorpic import error_picture_stats, is_error_picture
+from .fits_folder import FitsFolderSource
+from .hdf5 import Galaxy10Source
+from .image_folder import ImageFolderSource
+from .mosaic import MosaicSource, read_catalog
+from .open import describe, format_description, open_dataset
+
+__all__ = [
+    "CutoutSource",
+    "build_galaxyset",
+    "check_image",
+    "FitsFolderSource",
+    "ImageFolderSource",
+    "Galaxy10Source",
+    "ArraySource",
+    "MosaicSource",
+    "read_catalog",
+    "is_error_picture",
+    "error_picture_stats",
+    "open_dataset",
+    "describe",
+    "format_description",
+]

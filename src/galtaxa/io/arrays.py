@@ -1,0 +1,141 @@
+"""Read galaxy cutouts from a NumPy array, a ``.npy`` file (memory-mapped) or a ``.npz`` archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .base import CutoutSource
+from .hdf5 import _layout, _to_chw
+
+__all__ = ["ArraySource"]
+
+#: Keys of an ``.npz`` archive tried as the image stack when ``key`` is not given.
+IMAGE_KEYS = ("images", "image", "x", "X", "data", "arr_0")
+#: Keys of an ``.npz`` archive read as ids / labels when present.
+ID_KEYS = ("ids", "id", "objid")
+LABEL_KEYS = ("labels", "label", "y", "ans")
+
+
+class ArraySource(CutoutSource):
+    """Galaxies stacked in one array.
+
+    Parameters
+    ----------
+    path_or_array : str, Path or ndarray
+        A ``.npy`` file (opened with ``mmap_mode="r"``: nothing is loaded until
+        read), an ``.npz`` archive, or an in-memory array.
+    ids : sequence of str, optional
+        One id per galaxy; default the ``ids`` array of an ``.npz`` archive if
+        it has one, else the row numbers ``"0"`` .. ``"N-1"``.
+    key : str, optional
+        Array of the ``.npz`` archive holding the images; default ``images``
+        (or ``image``, ``x``, ``data``, ``arr_0``), or the only array.
+    layout : {"NHW", "NCHW", "NHWC"}, optional
+        Axis order; guessed when omitted: 3-D is (N, H, W); 4-D is (N, C, H, W)
+        when axis 1 has <= 4 entries, (N, H, W, C) when axis 3 has.
+
+    Notes
+    -----
+    An ``.npz`` archive's ``labels``/``label``/``y``/``ans`` array of length N
+    goes to ``meta["label"]``.  Archives are compressed or not, but never
+    memory-mapped: the image array is loaded on the first read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> src = ArraySource(np.zeros((2, 8, 8, 3), np.uint8))
+    >>> src.read(0).shape
+    (3, 8, 8)
+    """
+
+    kind = "array"
+
+    def __init__(self, path_or_array, ids=None, key: str | None = None, layout: str | None = None):
+        path = None
+        self._npz_key = None
+        self._labels = None
+        file_ids = None
+        if isinstance(path_or_array, (str, Path)):
+            path = Path(path_or_array)
+            if not path.is_file():
+                raise ValueError(f"array file {path} does not exist")
+            suffix = path.suffix.lower()
+            try:
+                if suffix == ".npy":
+                    arr = np.load(path, mmap_mode="r", allow_pickle=False)
+                elif suffix == ".npz":
+                    arr, file_ids = self._open_npz(path, key)
+                else:
+                    raise ValueError(f"{path}: expected a .npy or .npz file")
+            except (OSError, EOFError) as err:
+                raise ValueError(f"{path}: not a readable NumPy file ({err})") from err
+            except ValueError as err:  # e.g. a pickled object array: name the file
+                if str(path) in str(err):
+                    raise
+                raise ValueError(f"{path}: {err}") from None
+        else:
+            arr = np.asarray(path_or_array) if not isinstance(path_or_array, np.ndarray) else path_or_array
+        where = str(path) if path is not None else "array"
+        if arr.dtype.kind not in "fiub":
+            raise ValueError(f"{where}: unsupported pixel dtype {arr.dtype}")
+        if layout is None:
+            try:
+                layout = _layout(arr.shape)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+        elif layout not in ("NHW", "NCHW", "NHWC"):
+            raise ValueError(f"layout must be 'NHW', 'NCHW' or 'NHWC'; got {layout!r}")
+        if len(layout) != arr.ndim:
+            raise ValueError(f"{where}: layout {layout} does not fit an array of shape {arr.shape}")
+        self._arr, self._layout = arr, layout
+        n = arr.shape[0]
+        if ids is None:
+            ids = file_ids if file_ids is not None else [str(i) for i in range(n)]
+        ids = [str(i) for i in ids]
+        if len(ids) != n:
+            raise ValueError(f"{where}: {len(ids)} ids for {n} images")
+        if len(set(ids)) != n:
+            raise ValueError(f"{where}: ids are not unique")
+        h, w = (arr.shape[1], arr.shape[2]) if layout != "NCHW" else (arr.shape[2], arr.shape[3])
+        meta = pd.DataFrame({"source": [f"{where}[{i}]" for i in range(n)]})
+        meta["height"], meta["width"], meta["dtype"] = h, w, str(arr.dtype)
+        if self._labels is not None:
+            meta["label"] = self._labels
+        super().__init__(ids, meta, path)
+
+    def _open_npz(self, path: Path, key: str | None):
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.files)
+            if key is None:
+                key = next((k for k in IMAGE_KEYS if k in names), None)
+                if key is None:
+                    big = [k for k in names if k not in ID_KEYS + LABEL_KEYS]
+                    if len(big) != 1:
+                        raise ValueError(f"{path}: cannot tell which array holds the images "
+                                         f"(arrays: {names}); pass key=")
+                    key = big[0]
+            elif key not in names:
+                raise ValueError(f"{path}: no array {key!r} (arrays: {names})")
+            arr = z[key]
+            n = arr.shape[0] if arr.ndim else 0
+            ids = next((z[k] for k in ID_KEYS if k in names and z[k].shape == (n,)), None)
+            labels = next((z[k] for k in LABEL_KEYS if k in names and z[k].shape == (n,)), None)
+        self._npz_key, self._labels = key, labels
+        return arr, (None if ids is None else [str(i) for i in ids])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if isinstance(self._arr, np.memmap) and self.path is not None:
+            state["_arr"] = None  # re-mapped in the worker
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._arr is None:
+            self._arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+
+    def _read(self, i: int) -> np.ndarray:
+        return _to_chw(np.array(self._arr[i]), self._layout)
