@@ -1,0 +1,515 @@
+"""Assemble the validation report: one self-contained HTML page, the PNG figures and every number as JSON.
+
+Sections (each skipped with a note on the page, and a reason under ``"skipped"`` in the JSON, when its inputs
+are missing): summary; morphology per class (medians with bootstrap 95% intervals, box and raincloud plots);
+ETG/LTG consistency (Sérsic split, Lotz et al. 2008 line, Gini–M20 plane); completeness of the classified
+sample (curves and classified-vs-rejected effect sizes); clustering metrics (internal with features, external
+with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..status import log
+from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from ..utils.progress import progress
+from ..utils.seeding import rng as _rng
+from . import figures as F
+from .completeness import classified_vs_rejected, completeness_curves, vote_population
+from .consistency import consistency_table, etg_ltg_consistency
+from .embedding import tsne_map, umap_map
+from .html import HtmlPage, format_number
+from .metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
+from .stats import fraction_ci, median_ci
+
+__all__ = ["DEFAULT_PARAMS", "default_params", "build_report", "to_jsonable"]
+
+#: Morphology columns shown by default, in this order, when present (only the first r_e column found is used).
+DEFAULT_PARAMS = (
+    "sersic_n", "r_e_kpc", "r_e_arcsec", "r_e_px", "gini", "m20", "C", "A", "S", "g2", "psi",
+    "multimode", "intensity", "deviation", "ellipticity", "sn_per_pixel",
+)
+_RE_COLS = ("r_e_kpc", "r_e_arcsec", "r_e_px")
+
+
+def _numeric_ok(catalog: pd.DataFrame, col: str) -> bool:
+    if col not in catalog:
+        return False
+    v = pd.to_numeric(catalog[col], errors="coerce").to_numpy(dtype=float)
+    return bool(np.isfinite(v).any())
+
+
+def default_params(catalog: pd.DataFrame) -> list[str]:
+    """The :data:`DEFAULT_PARAMS` that the catalog has with at least one finite value (one r_e column only)."""
+    out, have_re = [], False
+    for p in DEFAULT_PARAMS:
+        if not _numeric_ok(catalog, p):
+            continue
+        if p in _RE_COLS:
+            if have_re:
+                continue
+            have_re = True
+        out.append(p)
+    return out
+
+
+def to_jsonable(obj):
+    """Recursively turn numpy/pandas objects into JSON types; NaN and inf become ``None``."""
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, pd.Series):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, (list, tuple, set, np.ndarray)):
+        return [to_jsonable(v) for v in (sorted(obj, key=str) if isinstance(obj, set) else obj)]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "x"
+
+
+def _labels_as_str(series: pd.Series) -> np.ndarray:
+    """Strings with "" for unassigned entries (null, "", -1)."""
+    ok = valid_labels(series.to_numpy(dtype=object))
+    s = series.astype(object).where(ok, "")
+    # integer-valued floats (groups read back from Parquet with NaN) print as "3", not "3.0"
+    return np.array([str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in s],
+                    dtype=object)
+
+
+class _Report:
+    """State shared by the sections of one report build."""
+
+    def __init__(self, out_dir: Path, title: str, seed: int):
+        self.out = out_dir
+        self.fig_dir = out_dir / "figures"
+        self.fig_dir.mkdir(parents=True, exist_ok=True)
+        self.page = HtmlPage(title)
+        self.numbers: dict = {"title": title, "seed": seed, "figures": [], "skipped": {}, "timings_s": {}}
+        self.seed = seed
+
+    def skip(self, section: str, reason: str) -> None:
+        self.page.note(f"Section skipped: {reason}")
+        self.numbers["skipped"][section] = reason
+        log.info("report: %s skipped: %s", section, reason)
+
+    def figure(self, fig_or_png, name: str, caption: str) -> None:
+        path = self.fig_dir / name
+        if isinstance(fig_or_png, (bytes, bytearray)):
+            atomic_write_bytes(path, bytes(fig_or_png))
+        else:
+            F.save_figure(fig_or_png, path)
+        self.page.image(path, caption=caption, alt=name)
+        self.numbers["figures"].append(f"figures/{name}")
+
+
+# -------------------------------------------------------------------- sections
+def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
+    R.page.heading("Summary")
+    n = len(cat)
+    status = cat["status"].astype(str).value_counts().to_dict() if "status" in cat else {"(no status column)": n}
+    R.numbers["n_galaxies"] = n
+    R.numbers["status_counts"] = status
+    R.numbers["class_source"] = class_source
+    lines = [f"{n} galaxies in the catalog.", "Status: " + ", ".join(f"{k} {v}" for k, v in status.items()) + "."]
+    if has_class:
+        pop = vote_population(cat)
+        cl = cat["_class"].to_numpy() != ""
+        ci = fraction_ci(int((cl & pop).sum()), int(pop.sum()))
+        R.numbers["classified"] = ci.to_dict()
+        lines.append(
+            f"Classified ({class_source} assigned): {ci.k} of {ci.n} galaxies that reached the vote = "
+            f"{100 * ci.fraction:.1f}% (95% CI {100 * ci.low:.1f}–{100 * ci.high:.1f}%)."
+        )
+        counts = cat.loc[cl, "_class"].value_counts()
+        order = F.class_order(cat["_class"])
+        counts = counts.reindex(order).fillna(0).astype(int)
+        R.numbers["class_counts"] = counts.to_dict()
+        R.page.items(lines)
+        R.page.table(pd.DataFrame({"class": counts.index, "n": counts.to_numpy(),
+                                   "fraction of classified": counts.to_numpy() / max(1, counts.sum())}),
+                     caption="Galaxies per class")
+    else:
+        R.page.items(lines)
+        R.skip("classes", f"no class column (looked for the class and group columns): {class_source}")
+
+
+def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
+    R.page.heading("Morphology per class")
+    if not params:
+        R.skip("morphology", "no morphology columns in the catalog")
+        return
+    classes = F.class_order(cat["_class"])
+    if not classes:
+        R.skip("morphology", "no classified galaxies")
+        return
+    R.page.paragraph(
+        "Medians of each parameter per class, with percentile-bootstrap 95% intervals "
+        f"({n_boot} resamples); only finite values are used."
+    )
+    medians: dict = {}
+    wide = {"class": classes, "n": [int((cat["_class"] == k).sum()) for k in classes]}
+    for p in progress(params, desc="report medians", unit="param"):
+        v = pd.to_numeric(cat[p], errors="coerce").to_numpy(dtype=float)
+        medians[p] = {}
+        col = []
+        for k in classes:
+            m = median_ci(v[cat["_class"].to_numpy() == k], n_boot=n_boot, seed=R.seed)
+            medians[p][k] = m.to_dict()
+            col.append(f"{format_number(m.median)} [{format_number(m.low)}, {format_number(m.high)}]"
+                       if m.n else "–")
+        wide[p] = col
+    R.numbers["medians"] = medians
+    R.page.table(pd.DataFrame(wide), caption="Median [95% CI] of each parameter per class")
+    R.figure(F.box_plots(cat, params, "_class", classes), "boxplots.png", "Box plots per class (medians written).")
+    R.figure(F.raincloud_plots(cat, params, "_class", classes, seed=R.seed), "raincloud.png",
+             "Raincloud plots per class: half violin, box and jittered points (medians written).")
+
+
+def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_flag) -> None:
+    R.page.heading("ETG/LTG consistency")
+    has_n = _numeric_ok(cat, "sersic_n")
+    has_gm = _numeric_ok(cat, "gini") and _numeric_ok(cat, "m20")
+    if not (has_n or has_gm):
+        R.skip("consistency", "no sersic_n and no gini/m20 columns")
+        return
+    present = set(cat["_class"])
+    if mapping is not None:
+        etg_p = [k for k, v in mapping.items() if v == "ETG" and str(k) in present]
+        ltg_p = [k for k, v in mapping.items() if v == "LTG" and str(k) in present]
+    else:
+        etg_p = [c for c in etg if str(c) in present]
+        ltg_p = [c for c in ltg if str(c) in present]
+    if not etg_p or not ltg_p:
+        R.skip("consistency", f"the catalog has no ETG class among {list(etg) if mapping is None else 'mapping'} "
+                              f"or no LTG class among {list(ltg) if mapping is None else 'mapping'}")
+        if has_gm and any(present - {""}):
+            R.figure(F.gm20_figure(cat, "_class"), "gm20.png", "Gini–M20 plane with the Lotz et al. (2008) line.")
+        return
+    res = etg_ltg_consistency(cat, etg=etg, ltg=ltg, class_column="_class", mapping=mapping, max_flag=max_flag)
+    res["class_column"] = R.numbers.get("class_source", "_class")
+    R.numbers["consistency"] = res
+    R.page.paragraph(
+        f"ETG = {', '.join(res['etg_classes'])} ({res['n_etg']} galaxies); LTG = {', '.join(res['ltg_classes'])} "
+        f"({res['n_ltg']} galaxies). Fang et al. (2025) report P(n>=2.5|ETG) = 83%, P(n<2.5|LTG) = 85%, "
+        "P(above|ETG) = 74%, P(below|LTG) = 92%."
+    )
+    tab = consistency_table(res)
+    R.page.items(
+        f"{r.test} = {100 * r.fraction:.1f}% ({r.k}/{r.n}; 95% CI {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f}%)"
+        if r.n else f"{r.test}: no galaxies with finite values"
+        for r in tab.itertuples()
+    )
+    R.page.table(tab, caption="ETG/LTG consistency fractions (Wilson 95% intervals)")
+    if has_gm:
+        R.figure(F.gm20_figure(cat, "_class", seed=R.seed), "gm20.png",
+                 "Gini–M20 plane with the Lotz et al. (2008) line G = 0.14 M20 + 0.80.")
+
+
+def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
+    R.page.heading("Completeness")
+    if not params:
+        R.skip("completeness", "no parameter columns to bin")
+        return
+    pop = vote_population(cat)
+    cl = cat["_class"].to_numpy() != ""
+    n_cl, n_rej = int((pop & cl).sum()), int((pop & ~cl).sum())
+    if n_cl == 0 or n_rej == 0:
+        R.skip("completeness", f"needs both classified and rejected galaxies; got {n_cl} classified, "
+                               f"{n_rej} rejected")
+        return
+    tmp = cat.assign(_cls_for_completeness=cat["_class"])
+    curves = completeness_curves(tmp, params, n_bins, class_column="_cls_for_completeness")
+    overall = n_cl / (n_cl + n_rej)
+    cmp = classified_vs_rejected(tmp, params, class_column="_cls_for_completeness")
+    max_eff = float(np.nanmax(cmp["max_abs_effect"])) if cmp["max_abs_effect"].notna().any() else float("nan")
+    R.numbers["completeness"] = {
+        "overall": overall,
+        "n_classified": n_cl,
+        "n_rejected": n_rej,
+        "curves": {p: df for p, df in curves.items()},
+        "classified_vs_rejected": cmp,
+        "max_abs_effect": max_eff,
+        "all_effects_below_0.1": bool(np.isfinite(max_eff) and max_eff < 0.1),
+    }
+    R.page.paragraph(
+        f"Classified fraction in {n_bins} quantile bins of each parameter, with Wilson 95% intervals; overall "
+        f"{100 * overall:.1f}% ({n_cl} classified, {n_rej} rejected). Classified vs rejected compared with the "
+        f"KS test, Cohen's d and Cliff's delta: largest |effect| = {format_number(max_eff)} "
+        f"({'all below' if np.isfinite(max_eff) and max_eff < 0.1 else 'not all below'} 0.1; the paper finds all "
+        "< 0.1)."
+    )
+    R.page.table(cmp, caption="Classified vs rejected (positive effect = classified galaxies larger)")
+    R.figure(F.completeness_figure(curves, overall), "completeness.png",
+             "Completeness of the classified sample per parameter bin (band: 95% CI).")
+
+
+def _section_metrics(R: _Report, cat: pd.DataFrame, features, group_column: str, label_column: str,
+                     class_column: str) -> None:
+    R.page.heading("Clustering metrics")
+    R.numbers["metrics"] = {}
+    partitions = {}
+    if group_column in cat and valid_labels(cat[group_column].to_numpy(dtype=object)).any():
+        partitions["group"] = _labels_as_str(cat[group_column])
+    if class_column in cat and (_labels_as_str(cat[class_column]) != "").any():
+        partitions["class"] = cat["_class"].to_numpy()
+    if not partitions:
+        R.skip("metrics", "no group or class column")
+        return
+    if features is None:
+        R.skip("internal_metrics", "no feature matrix given (features=None)")
+    else:
+        R.page.heading("Internal metrics", 3)
+        rows = {}
+        for name, lab in partitions.items():
+            rows[name] = internal_metrics(features, lab, sample_size=5000, seed=R.seed)
+        R.numbers["metrics"]["internal"] = rows
+        R.page.paragraph("Davies–Bouldin (lower is better), Calinski–Harabasz (higher is better) and mean "
+                         "silhouette (seeded sample of at most 5,000) of the feature matrix, unassigned rows left out.")
+        R.page.table(pd.DataFrame([{"partition": k, **v} for k, v in rows.items()]), caption="Internal metrics")
+    has_label = label_column in cat and valid_labels(cat[label_column].to_numpy(dtype=object)).any()
+    if not has_label:
+        R.skip("external_metrics", f"no reference labels (column {label_column!r} absent or empty)")
+        return
+    R.page.heading("External metrics (against reference labels)", 3)
+    true = _labels_as_str(cat[label_column])
+    ext, purity = {}, {}
+    for name, lab in partitions.items():
+        ext[name] = external_metrics(true, lab)
+        purity[name] = purity_per_group(true, lab)
+    which = "class" if "class" in partitions else "group"
+    cm = confusion_matrix(true, partitions[which])
+    cm = cm[F.class_order(cm.columns)]  # SPH..UNC in sequence, then the rest
+    for name, df in purity.items():
+        order = {c: i for i, c in enumerate(F.class_order(df["group"]))}
+        purity[name] = df.sort_values("group", key=lambda s: s.map(order)).reset_index(drop=True)
+    R.numbers["metrics"]["external"] = ext
+    R.numbers["metrics"]["purity"] = purity
+    R.numbers["metrics"]["confusion"] = {"partition": which, "labels": list(cm.index), "predicted": list(cm.columns),
+                                         "counts": cm.to_numpy().tolist()}
+    R.page.table(pd.DataFrame([{"partition": k, **{kk: vv for kk, vv in v.items() if kk != "mapping"}}
+                               for k, v in ext.items()]),
+                 caption="ARI, NMI, Hungarian-matched accuracy and purity against the reference labels")
+    for name, df in purity.items():
+        R.page.table(df, caption=f"Purity per {name}")
+    R.page.table(cm, caption=f"Confusion matrix: reference label (rows) vs {which} (columns)", index=True)
+    R.figure(F.confusion_figure(cm, title=f"label vs {which}"), "confusion.png",
+             f"Confusion matrix of reference labels against {which} (colour: fraction of each label).")
+
+
+def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], max_samples: int) -> None:
+    R.page.heading("2-D maps")
+    if features is None:
+        R.skip("maps", "no feature matrix given (features=None)")
+        return
+    if not maps:
+        R.skip("maps", "no map requested (maps=())")
+        return
+    R.numbers["maps"] = {}
+    colour = cat["_class"].to_numpy()
+    funcs = {"tsne": (tsne_map, "t-SNE"), "umap": (umap_map, "UMAP")}
+    for name in maps:
+        if name not in funcs:
+            raise ValueError(f"unknown map {name!r}; choose among {sorted(funcs)}")
+        fn, label = funcs[name]
+        t0 = time.perf_counter()
+        try:
+            coords, idx = fn(features, max_samples=max_samples, seed=R.seed)
+        except (ImportError, ValueError) as exc:
+            R.skip(f"map_{name}", f"{label} map failed: {exc}")
+            continue
+        R.numbers["maps"][name] = {"n_points": int(idx.size), "seconds": time.perf_counter() - t0,
+                                   "file": f"figures/{name}.png"}
+        R.figure(F.embedding_figure(coords, colour[idx], title=f"{label} of the features ({idx.size} galaxies)"),
+                 f"{name}.png", f"{label} map (PCA 50 first, seeded sample of at most {max_samples}) coloured by "
+                                "class, with contours enclosing 50% and 90% of each class.")
+
+
+def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96) -> None:
+    R.page.heading("Mosaics")
+    if galaxies is None:
+        R.skip("mosaics", "no GalaxySet given (galaxies=None)")
+        return
+    try:
+        from ..label.mosaic import make_mosaic
+    except ImportError as exc:
+        R.skip("mosaics", f"galtaxa.label.mosaic is not available ({exc})")
+        return
+    from PIL import Image
+
+    h, w = galaxies.images.shape[2:]
+    cell_px = None if max(h, w) <= max_cell else (max(1, round(h * max_cell / max(h, w))),
+                                                  max(1, round(w * max_cell / max(h, w))))
+
+    pos = {str(i): k for k, i in enumerate(galaxies.ids)}
+    ok_img = galaxies.ok
+    g = _rng(R.seed)
+    R.numbers["mosaics"] = {}
+    classes = F.class_order(cat["_class"])
+    if not classes:
+        R.skip("mosaics", "no classified galaxies")
+        return
+    ids = cat["id"].astype(str).to_numpy() if "id" in cat else np.array([], dtype=str)
+    for k in progress(classes, desc="report mosaics", unit="class"):
+        rows = [pos[i] for i in ids[cat["_class"].to_numpy() == k] if i in pos and ok_img[pos[i]]]
+        if not rows:
+            R.page.note(f"Class {k}: no image in the GalaxySet matches its catalog ids.")
+            continue
+        pick = np.sort(g.choice(np.asarray(rows), size=min(per_class, len(rows)), replace=False))
+        kw = {"cell_px": cell_px} if "cell_px" in inspect.signature(make_mosaic).parameters else {}
+        canvas = make_mosaic(np.asarray(galaxies.images[pick]), ncols=10, titles=[str(galaxies.ids[j]) for j in pick],
+                             **kw)
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
+        name = f"mosaic_{_slug(k)}.png"
+        R.figure(buf.getvalue(), name, f"Class {k}: {pick.size} random galaxies of {len(rows)}.")
+        R.numbers["mosaics"][k] = {"n_shown": int(pick.size), "n_class": len(rows), "file": f"figures/{name}"}
+
+
+# ---------------------------------------------------------------------- driver
+def build_report(
+    catalog: pd.DataFrame,
+    out_dir: str | Path,
+    features=None,
+    galaxies=None,
+    title: str = "galtaxa report",
+    class_column: str = "class",
+    label_column: str = "label",
+    params: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    group_column: str = "group",
+    etg: Sequence = ("SPH",),
+    ltg: Sequence = ("ETD", "LTD", "IRR"),
+    class_mapping: Mapping | None = None,
+    maps: Sequence[str] = ("tsne", "umap"),
+    max_samples: int = 5000,
+    n_bins: int = 10,
+    max_flag: int | None = None,
+    n_boot: int = 1000,
+    mosaic_per_class: int = 30,
+) -> Path:
+    """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        One row per galaxy: ``id``, ``status``, ``reason``, optional ``group`` (-1 = rejected), ``class``
+        (``""`` = unclassified), optional reference ``label`` and morphology columns (``sersic_n``, ``gini``,
+        ``m20``, ``C``, ``A``, ``S``, ...).
+    out_dir : path
+        Output folder (created).
+    features : array (N, D), optional
+        Feature matrix aligned with the catalog rows, for internal metrics and 2-D maps.
+    galaxies : GalaxySet, optional
+        Images for the per-class mosaics, matched to the catalog by ``id``.
+    title : str
+        Page title.
+    class_column, label_column, group_column : str
+        Column names.  Without a usable class column the groups are used as classes.
+    params : sequence of str, optional
+        Columns to show per class and to test for completeness (any numeric column, e.g. mass or redshift);
+        default :func:`default_params`.
+    seed : int
+        Seed of every random step (bootstrap, samples, t-SNE, UMAP, mosaics).
+    etg, ltg, class_mapping
+        Early/late-type classes for the consistency tests (see
+        :func:`galtaxa.report.consistency.etg_ltg_consistency`).
+    maps : sequence of {"tsne", "umap"}
+        2-D maps to draw when features are given.
+    max_samples : int
+        Largest sample for the 2-D maps.
+    n_bins : int
+        Quantile bins per completeness curve.
+    max_flag : int, optional
+        Highest statmorph flag accepted in the consistency tests (None: no cut).
+    n_boot : int
+        Bootstrap resamples per median.
+    mosaic_per_class : int
+        Images per class mosaic.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+    """
+    if not isinstance(catalog, pd.DataFrame):
+        raise ValueError(f"catalog must be a pandas DataFrame; got {type(catalog).__name__}")
+    if features is not None:
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[0] != len(catalog):
+            raise ValueError(f"features must have shape (N={len(catalog)}, D) aligned with the catalog rows; "
+                             f"got {features.shape}")
+    if galaxies is not None and not hasattr(galaxies, "images"):
+        raise ValueError(f"galaxies must be a GalaxySet; got {type(galaxies).__name__}")
+    if params is not None:
+        missing = [p for p in params if p not in catalog]
+        if missing:
+            raise ValueError(f"params not in the catalog: {missing}")
+        params = [p for p in params if _numeric_ok(catalog, p)]
+    else:
+        params = default_params(catalog)
+
+    out_dir = Path(out_dir)
+    R = _Report(out_dir, title, seed)
+    cat = catalog.reset_index(drop=True).copy()
+    if class_column in cat and (_labels_as_str(cat[class_column]) != "").any():
+        cat["_class"] = _labels_as_str(cat[class_column])
+        class_source = f"column {class_column!r}"
+    elif group_column in cat and (_labels_as_str(cat[group_column]) != "").any():
+        cat["_class"] = _labels_as_str(cat[group_column])
+        class_source = f"column {group_column!r} (no usable {class_column!r} column)"
+    else:
+        cat["_class"] = np.full(len(cat), "", dtype=object)
+        class_source = f"neither {class_column!r} nor {group_column!r} has an assigned value"
+    has_class = bool((cat["_class"] != "").any())
+    R.numbers["params"] = list(params)
+
+    sections = [
+        ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
+        ("morphology", lambda: _section_morphology(R, cat, params, n_boot) if has_class
+         else (R.page.heading("Morphology per class"), R.skip("morphology", "no classified galaxies"))),
+        ("consistency", lambda: _section_consistency(R, cat, etg, ltg, class_mapping, max_flag) if has_class
+         else (R.page.heading("ETG/LTG consistency"), R.skip("consistency", "no classified galaxies"))),
+        ("completeness", lambda: _section_completeness(R, cat, params, n_bins) if has_class
+         else (R.page.heading("Completeness"), R.skip("completeness", "no classified galaxies"))),
+        ("metrics", lambda: _section_metrics(R, cat, features, group_column, label_column, class_column)),
+        ("maps", lambda: _section_maps(R, cat, features, maps, max_samples)),
+        ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class)),
+    ]
+    for name, run in sections:
+        t0 = time.perf_counter()
+        run()
+        R.numbers["timings_s"][name] = round(time.perf_counter() - t0, 3)
+
+    R.page.heading("About")
+    R.page.paragraph(
+        "Generated by galtaxa.report. Every number on this page is also in report.json; figures are in figures/. "
+        f"Seed {seed}."
+    )
+    atomic_write_text(out_dir / "report.json", json.dumps(to_jsonable(R.numbers), indent=1, allow_nan=False))
+    html_path = atomic_write_text(out_dir / "report.html", R.page.render())
+    return Path(html_path)
