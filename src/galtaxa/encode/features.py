@@ -1,0 +1,235 @@
+"""Feature extraction over a GalaxySet, batched, resumable and cached on disk.
+
+With ``cache_dir`` the feature matrix is written into a memory-mapped ``features.npy`` (NaN where not
+computed) while a ``done.npy`` mask of finished batches is replaced atomically after every batch, so a run
+that is interrupted resumes from the last finished batch and gives exactly the same matrix as an
+uninterrupted one (the batch boundaries are recorded and reused).  A ``features.json`` sidecar records the
+encoder (name, weights hash, input size, normalisation) and a fingerprint of the image set; a cache written
+with another encoder or for other images is refused with an error rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..status import FAILED, log
+from ..utils.atomic import atomic_save_npy, atomic_write_text
+from ..utils.progress import progress as _progress
+
+__all__ = ["extract_features", "auto_batch_size", "galaxyset_fingerprint"]
+
+_CPU_BATCH = 32
+_GPU_START_BATCH = 256
+_FORMAT_VERSION = 1
+
+
+def auto_batch_size(encoder) -> int:
+    """Starting batch size for ``encoder``'s device.
+
+    CPU: 32.  GPU: 256 at the native input size, scaled by ``(native / input_size)**2`` for smaller inputs
+    and by the free memory (16 GiB reference), at most 1024; :func:`extract_features` halves it on an
+    out-of-memory error.
+    """
+    if encoder.device.type != "cuda":
+        return _CPU_BATCH
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(encoder.device)
+    scale = (224 / max(encoder.input_size, 16)) ** 2 * (free / 16 * 2**-30)
+    return int(min(1024, max(8, 2 ** round(math.log2(max(1.0, _GPU_START_BATCH * scale))))))
+
+
+_REASON = "encode: non-finite features (the image has non-finite pixels or the model produced NaN)"
+
+
+def _rows_mask(galaxies) -> np.ndarray:
+    """Rows to encode: status ok, plus those this stage itself marked failed (so a rerun sees the same rows)."""
+    meta = galaxies.meta
+    return galaxies.ok | ((meta["status"] == FAILED) & (meta["reason"] == _REASON)).to_numpy()
+
+
+def galaxyset_fingerprint(galaxies, n_sample: int = 16) -> str:
+    """SHA-256 (16 hex digits) identifying an image set without reading all of it.
+
+    Hashes the ids, the image shape and dtype, the mask of rows to encode and the full bytes of up to ``n_sample``
+    images spread evenly over the set.
+    """
+    h = hashlib.sha256()
+    h.update("\x00".join(map(str, galaxies.ids)).encode())
+    h.update(repr((tuple(galaxies.images.shape), str(galaxies.images.dtype))).encode())
+    h.update(np.packbits(_rows_mask(galaxies)).tobytes())
+    n = len(galaxies)
+    for i in np.unique(np.linspace(0, n - 1, num=min(n, n_sample)).astype(int)) if n else []:
+        h.update(np.ascontiguousarray(galaxies.images[i]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _encode_chunk(encoder, batch: np.ndarray, state: dict) -> np.ndarray:
+    """Encode one chunk in sub-batches of ``state["sub"]``, halving it on a CUDA out-of-memory error."""
+    import torch
+
+    out = np.empty((len(batch), encoder.feature_dim), dtype=np.float32)
+    start = 0
+    while start < len(batch):
+        stop = min(start + state["sub"], len(batch))
+        try:
+            out[start:stop] = encoder.forward_batch(batch[start:stop])
+        except torch.cuda.OutOfMemoryError:
+            if state["sub"] == 1:
+                raise
+            torch.cuda.empty_cache()
+            state["sub"] = max(1, state["sub"] // 2)
+            log.warning("encode: GPU out of memory, batch size lowered to %d", state["sub"])
+            continue
+        start = stop
+    return out
+
+
+def _open_cache(cache_dir: Path, meta: dict, n: int, dim: int, n_chunks: int):
+    """Open or create ``features.npy`` / ``done.npy`` / ``features.json``; refuse a foreign cache."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    side, feat_path, done_path = cache_dir / "features.json", cache_dir / "features.npy", cache_dir / "done.npy"
+    if side.exists() and feat_path.exists() and done_path.exists():
+        old = json.loads(side.read_text())
+        if old.get("encoder") != meta["encoder"]:
+            raise ValueError(
+                f"feature cache {cache_dir} was computed with encoder {old.get('encoder')}, not "
+                f"{meta['encoder']}; use another cache_dir or delete this one"
+            )
+        if old.get("images") != meta["images"]:
+            raise ValueError(
+                f"feature cache {cache_dir} belongs to another image set (fingerprint {old.get('images')} vs "
+                f"{meta['images']}: different ids, images or statuses); use another cache_dir or delete this one"
+            )
+        feats = np.load(feat_path, mmap_mode="r+")
+        done = np.load(done_path)
+        if feats.shape != (n, dim) or done.shape != (old["n_chunks"],):
+            raise ValueError(f"feature cache {cache_dir} is inconsistent (shapes {feats.shape}, {done.shape}); "
+                             "delete it and rerun")
+        return feats, done, old["chunk_size"]
+    feats = np.lib.format.open_memmap(feat_path, mode="w+", dtype=np.float32, shape=(n, dim))
+    feats[:] = np.nan
+    feats.flush()
+    done = np.zeros(n_chunks, dtype=bool)
+    atomic_save_npy(done_path, done)
+    atomic_write_text(side, json.dumps(meta, indent=2))
+    return feats, done, meta["chunk_size"]
+
+
+def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_workers: int = 0,
+                     progress: bool = True, on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Encode every galaxy whose status is ``"ok"``.
+
+    Parameters
+    ----------
+    galaxies : GalaxySet
+        Images in [0, 1], channels first (see :class:`galtaxa.encode.registry.Encoder` for the contract).
+    encoder : Encoder
+        From :func:`galtaxa.encode.get_encoder`.
+    batch_size : int or "auto"
+        ``"auto"``: 32 on the CPU; on a GPU a size from the free memory, halved on out-of-memory.
+        When resuming from a cache the recorded batch size is reused (so the batches are the same).
+    cache_dir : path-like, optional
+        Folder for ``features.npy`` (memory-mapped), ``done.npy`` and ``features.json``; an interrupted run
+        resumes there.  A cache from another encoder or image set raises ``ValueError``.
+    num_workers : int
+        Threads reading (e.g. from a memory map) the next batches while the current one is encoded.
+    progress : bool
+        Progress bar over galaxies.
+    on_batch : callable, optional
+        ``on_batch(n_done, n_batches)`` after each batch is stored (for monitoring).
+
+    Returns
+    -------
+    ndarray, shape (N, feature_dim), float32
+        Row ``i`` holds galaxy ``i``'s features; rows of galaxies that are not ``"ok"`` are NaN.  With
+        ``cache_dir`` this is a read-only memory map of ``features.npy``.  Galaxies whose features come out
+        non-finite (non-finite pixels) are marked ``"failed"`` in ``galaxies.meta`` with a reason.
+    """
+    if batch_size != "auto" and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or 'auto'; got {batch_size!r}")
+    if not isinstance(num_workers, (int, np.integer)) or num_workers < 0:
+        raise ValueError(f"num_workers must be a non-negative integer; got {num_workers!r}")
+    n, dim = len(galaxies), encoder.feature_dim
+    rows = np.flatnonzero(_rows_mask(galaxies))
+    chunk = auto_batch_size(encoder) if batch_size == "auto" else int(batch_size)
+
+    if cache_dir is not None:
+        cache_dir = Path(cache_dir)
+        side = cache_dir / "features.json"
+        if batch_size == "auto" and side.exists():  # resume with the recorded batches
+            chunk = int(json.loads(side.read_text()).get("chunk_size", chunk))
+        meta = {"version": _FORMAT_VERSION, "encoder": encoder.config, "images": galaxyset_fingerprint(galaxies),
+                "n": n, "feature_dim": dim, "chunk_size": chunk, "n_chunks": math.ceil(len(rows) / chunk)}
+        feats, done, chunk = _open_cache(cache_dir, meta, n, dim, meta["n_chunks"])
+    else:
+        feats = np.full((n, dim), np.nan, dtype=np.float32)
+        done = np.zeros(math.ceil(len(rows) / chunk), dtype=bool)
+
+    chunks = [rows[i * chunk:(i + 1) * chunk] for i in range(len(done))]
+    todo = [k for k in range(len(done)) if not done[k]]
+    state = {"sub": chunk}
+    images = galaxies.images
+
+    def load(k):
+        return np.asarray(images[chunks[k]], dtype=np.float32)
+
+    bar = _progress(total=len(rows), desc=f"features {encoder.name}", unit="gal",
+                    disable=None if progress else True, initial=sum(len(chunks[k]) for k in range(len(done)) if done[k]))
+    pool = ThreadPoolExecutor(max_workers=num_workers) if num_workers > 0 else None
+    try:
+        pending: deque = deque()
+        queue = iter(todo)
+
+        def submit():
+            k = next(queue, None)
+            if k is not None:
+                pending.append((k, pool.submit(load, k) if pool else None))
+
+        for _ in range(max(1, num_workers) + (1 if pool else 0)):
+            submit()
+        while pending:
+            k, fut = pending.popleft()
+            batch = fut.result() if fut is not None else load(k)
+            submit()
+            good = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
+            out = np.full((len(batch), dim), np.nan, dtype=np.float32)
+            if good.any():
+                out[good] = _encode_chunk(encoder, batch[good], state)
+            feats[chunks[k]] = out
+            done[k] = True
+            if cache_dir is not None:
+                feats.flush()
+                atomic_save_npy(cache_dir / "done.npy", done)
+            bar.update(len(chunks[k]))
+            if on_batch is not None:
+                on_batch(int(done.sum()), len(done))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    if cache_dir is not None:
+        del feats
+        feats = np.load(cache_dir / "features.npy", mmap_mode="r")
+    _mark_non_finite(galaxies, feats, rows)
+    return feats
+
+
+def _mark_non_finite(galaxies, feats, rows, step: int = 4096) -> None:
+    """Mark ``failed`` the ok galaxies whose feature rows are not finite (chunked for memory maps)."""
+    bad = []
+    for i in range(0, len(rows), step):
+        r = rows[i:i + step]
+        bad.extend(r[~np.isfinite(feats[r]).all(axis=1)])
+    if bad:
+        galaxies.mark(np.asarray(bad), FAILED, _REASON)
+        log.warning("encode: %d galaxies with non-finite features marked failed", len(bad))
