@@ -131,6 +131,20 @@ class GalaxySet:
 
     # ------------------------------------------------------------ construction
     @classmethod
+    def concat(cls, sets: "list[GalaxySet]", **info) -> "GalaxySet":
+        """Stack sets with the same image shape; ids must stay unique."""
+        shapes = {s.shape for s in sets}
+        if len(shapes) != 1:
+            raise ValueError(f"cannot concatenate sets with different image shapes {sorted(shapes)}")
+        ids = np.concatenate([s.ids for s in sets])
+        dup = pd.Index(ids)[pd.Index(ids).duplicated()]
+        if len(dup):
+            raise ValueError(f"duplicate ids across sets, e.g. {list(dup[:3])}")
+        images = np.concatenate([np.asarray(s.images) for s in sets])
+        meta = pd.concat([s.meta for s in sets], ignore_index=True)
+        return cls(ids, images, meta, info)
+
+    @classmethod
     def from_arrays(cls, images, ids=None, meta: pd.DataFrame | None = None, **info) -> "GalaxySet":
         """Build a set from an in-memory array of shape (N, H, W) or (N, C, H, W).
 

@@ -1,0 +1,272 @@
+"""The unsupervised taxonomy of methods M1/M2 as one fitted, saveable object.
+
+``images -> [CAE denoise] -> [adaptive polar unfolding] -> pretrained encoder
+-> PCA | UMAP -> voting ensemble (k-means, BIRCH, Ward) -> groups``
+
+References
+----------
+Fang et al. 2025, A&A 693, A141 (USmorph with ConvNeXt + PCA);
+Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .status import OK, REJECTED
+from .utils.atomic import atomic_path, atomic_write_text
+
+__all__ = ["UnsupervisedTaxonomy"]
+
+
+class UnsupervisedTaxonomy:
+    """USmorph-style unsupervised taxonomy with a scikit-learn-like interface.
+
+    Parameters
+    ----------
+    cae : bool
+        Train a convolutional autoencoder on the images and encode the
+        denoised images (M1).
+    cae_kwargs : dict
+        Passed to :class:`galtaxa.preprocess.cae.CAEDenoiser`.
+    polar : bool
+        Unfold the images in adaptive polar coordinates before encoding.
+    angle_step : float
+        Angular step of the polar unfolding (rad).
+    encoder : str
+        timm model name; ``"efficientnet_lite0"`` loads the offline ImageNet weights.
+    checkpoint : str, optional
+        Local weights file for ``encoder``.
+    input_size : int
+        Side the encoder sees (images are resized).
+    batch_size : int
+        Encoder batch size.
+    reduce : {"pca", "umap"}
+    n_components : int, float or "auto"
+        PCA dimensions / variance target; UMAP dimensions or ``"auto"`` for the
+        Davies-Bouldin scan of M2.
+    umap_candidates : sequence of int
+        Dimensions scanned when ``reduce="umap"`` and ``n_components="auto"``.
+    n_clusters, algorithms, min_agree, mapping
+        The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).
+    random_state : int
+
+    Attributes
+    ----------
+    labels_ : ndarray of int, shape (N,)
+        Group of every input image; -1 = rejected by the vote or unusable.
+    agreement_ : ndarray of int
+        Number of voters agreeing with the assigned group.
+    features_ : ndarray, shape (N, D)
+        Encoder features (NaN rows for unusable images).
+    embedding_ : ndarray, shape (N, d)
+        Reduced features the clustering saw.
+    voting_ : VotingClustering
+    """
+
+    def __init__(self, cae: bool = False, cae_kwargs: dict | None = None, polar: bool = True,
+                 angle_step: float = 0.05, encoder: str = "efficientnet_lite0", checkpoint: str | None = None,
+                 input_size: int = 224, batch_size: int = 32, reduce: str = "pca", n_components=50,
+                 umap_candidates=tuple(range(50, 501, 50)), n_clusters: int = 20,
+                 algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
+                 random_state: int = 0, progress: bool = True):
+        self.cae = cae
+        self.cae_kwargs = cae_kwargs
+        self.polar = polar
+        self.angle_step = angle_step
+        self.encoder = encoder
+        self.checkpoint = checkpoint
+        self.input_size = input_size
+        self.batch_size = batch_size
+        self.reduce = reduce
+        self.n_components = n_components
+        self.umap_candidates = umap_candidates
+        self.n_clusters = n_clusters
+        self.algorithms = algorithms
+        self.min_agree = min_agree
+        self.mapping = mapping
+        self.random_state = random_state
+        self.progress = progress
+
+    # ----------------------------------------------------------------- params
+    _PARAMS = ("cae", "cae_kwargs", "polar", "angle_step", "encoder", "checkpoint", "input_size", "batch_size",
+               "reduce", "n_components", "umap_candidates", "n_clusters", "algorithms", "min_agree", "mapping",
+               "random_state")
+
+    def get_params(self, deep: bool = False) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    @classmethod
+    def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
+        """Build from a validated galtaxa config (see :mod:`galtaxa.config`)."""
+        return cls(
+            cae=cfg["cae"]["enabled"],
+            cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
+            polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
+            encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
+            input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
+            reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
+            n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
+            min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
+            random_state=cfg["seed"], progress=progress,
+        )
+
+    # ------------------------------------------------------------- the steps
+    def _encoder(self):
+        from .encode import get_encoder
+
+        if getattr(self, "_encoder_obj", None) is None:
+            self._encoder_obj = get_encoder(self.encoder, checkpoint=self.checkpoint, input_size=self.input_size,
+                                            random_state=self.random_state)
+        return self._encoder_obj
+
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """CAE denoising (if fitted) then polar unfolding, rescaled to [0, 1] per image."""
+        out = np.asarray(images, dtype=np.float32)
+        if self.cae and getattr(self, "cae_", None) is not None:
+            out = self.cae_.transform(out)
+        if self.polar:
+            from .preprocess.polar import polar_unfold
+
+            out = polar_unfold(out, angle_step=self.angle_step)
+        return _unit_range(out)
+
+    def _features(self, galaxies, cache_dir=None) -> np.ndarray:
+        from .encode import extract_features
+
+        pre = galaxies.with_images(self.preprocess_set(galaxies))
+        return extract_features(pre, self._encoder(), batch_size=self.batch_size, cache_dir=cache_dir,
+                                progress=self.progress)
+
+    def preprocess_set(self, galaxies) -> np.ndarray:
+        """Preprocess the usable images of a GalaxySet (others stay zero)."""
+        ok = galaxies.ok
+        sample = self.preprocess(np.asarray(galaxies.images[np.flatnonzero(ok)[:1]]))
+        out = np.zeros((len(galaxies), *sample.shape[1:]), dtype=np.float32)
+        idx = np.flatnonzero(ok)
+        for start in range(0, len(idx), 1024):
+            rows = idx[start:start + 1024]
+            out[rows] = self.preprocess(np.asarray(galaxies.images[rows]))
+        return out
+
+    def _make_reducer(self):
+        if self.reduce == "pca":
+            from .reduce import PCAReducer
+
+            return PCAReducer(n_components=self.n_components, random_state=self.random_state)
+        if self.reduce == "umap":
+            from .reduce import UMAPReducer
+
+            return UMAPReducer(n_components=self.n_components, candidates=self.umap_candidates,
+                               scan_k=self.n_clusters, random_state=self.random_state)
+        raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, galaxies, cache_dir: str | Path | None = None) -> "UnsupervisedTaxonomy":
+        """Fit every step on a :class:`~galtaxa.galaxyset.GalaxySet`.
+
+        Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``; features of
+        the usable ones are cached (resumable) in ``cache_dir`` when given.
+        """
+        from .cluster import VotingClustering
+
+        ok = galaxies.ok
+        if ok.sum() < self.n_clusters:
+            raise ValueError(f"only {ok.sum()} usable galaxies for {self.n_clusters} groups: lower n_clusters")
+        if self.cae:
+            from .preprocess.cae import CAEDenoiser
+
+            self.cae_ = CAEDenoiser(random_state=self.random_state, progress=self.progress, **(self.cae_kwargs or {}))
+            self.cae_.fit(np.asarray(galaxies.images[ok]))
+        feats = self._features(galaxies, cache_dir)
+        usable = ok & np.isfinite(feats).all(axis=1)
+        self.features_ = feats
+        self.reducer_ = self._make_reducer()
+        z = np.asarray(self.reducer_.fit_transform(feats[usable]), dtype=np.float32)
+        emb = np.full((len(galaxies), z.shape[1]), np.nan, dtype=np.float32)
+        emb[usable] = z
+        self.embedding_ = emb
+        self.voting_ = VotingClustering(n_clusters=self.n_clusters, algorithms=tuple(self.algorithms),
+                                        min_agree=self.min_agree, mapping=self.mapping,
+                                        random_state=self.random_state).fit(z)
+        self.labels_ = np.full(len(galaxies), -1, dtype=int)
+        self.agreement_ = np.zeros(len(galaxies), dtype=int)
+        self.labels_[usable] = self.voting_.labels_
+        self.agreement_[usable] = self.voting_.agreement_
+        self.usable_ = usable
+        self.ids_ = np.asarray(galaxies.ids)
+        return self
+
+    def table(self, galaxies) -> pd.DataFrame:
+        """Per-galaxy result: id, status, reason, group, agreement and each voter's aligned label."""
+        df = galaxies.meta[["id", "status", "reason"]].copy()
+        df["group"] = self.labels_
+        df["agreement"] = self.agreement_
+        votes = np.full((len(df), len(self.algorithms)), -1, dtype=int)
+        votes[self.usable_] = self.voting_.votes_
+        for j, name in enumerate(self.algorithms):
+            df[f"group_{name}"] = votes[:, j]
+        lost = (df["status"] == OK) & ~self.usable_
+        df.loc[lost, "status"] = "failed"
+        df.loc[lost, "reason"] = "encoder produced non-finite features"
+        rejected = (df["status"] == OK) & (df["group"] < 0)
+        df.loc[rejected, "status"] = REJECTED
+        df.loc[rejected, "reason"] = f"fewer than {self.min_agree} of {len(self.algorithms)} clustering algorithms agree"
+        return df
+
+    # ------------------------------------------------------------ new data
+    def predict(self, galaxies) -> tuple[np.ndarray, np.ndarray]:
+        """Groups and agreement counts for new galaxies, without refitting."""
+        feats = self._features(galaxies)
+        usable = galaxies.ok & np.isfinite(feats).all(axis=1)
+        labels = np.full(len(galaxies), -1, dtype=int)
+        agreement = np.zeros(len(galaxies), dtype=int)
+        if usable.any():
+            z = self.reducer_.transform(feats[usable])
+            lab, agr, _votes = self.voting_.predict_votes(z)
+            labels[usable], agreement[usable] = lab, agr
+        return labels, agreement
+
+    # ---------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Save the fitted pipeline (CAE weights, reducer, clusterers) to one folder."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(directory / "params.json", json.dumps(self.get_params(), indent=2, default=list))
+        if self.cae:
+            self.cae_.save(directory / "cae")
+        state = {"reducer_": self.reducer_, "voting_": self.voting_}
+        with atomic_path(directory / "fitted.pkl") as tmp:
+            with open(tmp, "wb") as fh:
+                pickle.dump(state, fh)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
+        """Load a pipeline written by :meth:`save` (trusted files only: pickle)."""
+        directory = Path(directory)
+        params = json.loads((directory / "params.json").read_text())
+        params["algorithms"] = tuple(params["algorithms"])
+        params["umap_candidates"] = tuple(params["umap_candidates"])
+        self = cls(**params, progress=progress)
+        if self.cae:
+            from .preprocess.cae import CAEDenoiser
+
+            self.cae_ = CAEDenoiser.load(directory / "cae")
+        with open(directory / "fitted.pkl", "rb") as fh:
+            state = pickle.load(fh)
+        self.reducer_, self.voting_ = state["reducer_"], state["voting_"]
+        return self
+
+
+def _unit_range(images: np.ndarray) -> np.ndarray:
+    """Rescale each image to [0, 1] (min-max); constant images become 0."""
+    lo = images.min(axis=(1, 2, 3), keepdims=True)
+    hi = images.max(axis=(1, 2, 3), keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1)
+    return ((images - lo) / span).astype(np.float32)
