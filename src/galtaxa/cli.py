@@ -132,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="smaller everything (used by the tests)")
     p.set_defaults(func=_cmd_demo)
+
+    import importlib
+
+    from .commands import COMMAND_MODULES
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"galtaxa.commands.{name}").register(sub)
     return parser
 
 
