@@ -167,6 +167,8 @@ class Conditioner:
         if self.geometry == "crop_resize":
             return crop_resize(arr, size, self.crop_fraction, order=self.order, antialias=self.antialias)
         if self.fill == "median":
+            if arr.shape[1] >= size[0] and arr.shape[2] >= size[1]:  # a pure crop pads nothing: skip the
+                return center_crop_or_pad(arr, size, fill=0.0)      # median (it cost ~90% of the stage)
             med = np.median(arr, axis=(1, 2))
             out = center_crop_or_pad(arr, size, fill=np.nan)
             for c in range(out.shape[0]):
