@@ -139,20 +139,35 @@ class UnsupervisedTaxonomy:
     def _features(self, galaxies, cache_dir=None) -> np.ndarray:
         from .encode import extract_features
 
-        pre = galaxies.with_images(self.preprocess_set(galaxies))
+        out = None
+        if cache_dir is not None:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)
+            out = Path(cache_dir) / "preprocessed.npy"
+        pre = galaxies.with_images(self.preprocess_set(galaxies, out=out))
         return extract_features(pre, self._encoder(), batch_size=self.batch_size, cache_dir=cache_dir,
                                 progress=self.progress)
 
-    def preprocess_set(self, galaxies) -> np.ndarray:
-        """Preprocess the usable images of a GalaxySet (others stay zero)."""
+    def preprocess_set(self, galaxies, out: str | Path | None = None, chunk: int = 512) -> np.ndarray:
+        """Preprocess the usable images of a GalaxySet chunk by chunk (others stay zero).
+
+        With ``out`` the result is a memory-mapped ``.npy`` file, so 10^5-10^6
+        unfolded images never need to fit in RAM at once.
+        """
         ok = galaxies.ok
-        sample = self.preprocess(np.asarray(galaxies.images[np.flatnonzero(ok)[:1]]))
-        out = np.zeros((len(galaxies), *sample.shape[1:]), dtype=np.float32)
         idx = np.flatnonzero(ok)
-        for start in range(0, len(idx), 1024):
-            rows = idx[start:start + 1024]
-            out[rows] = self.preprocess(np.asarray(galaxies.images[rows]))
-        return out
+        sample = self.preprocess(np.asarray(galaxies.images[idx[:1]]))
+        shape = (len(galaxies), *sample.shape[1:])
+        if out is None:
+            result = np.zeros(shape, dtype=np.float32)
+        else:
+            result = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
+            result[:] = 0
+        for start in range(0, len(idx), chunk):
+            rows = idx[start:start + chunk]
+            result[rows] = self.preprocess(np.asarray(galaxies.images[rows]))
+        if out is not None:
+            result.flush()
+        return result
 
     def _make_reducer(self):
         if self.reduce == "pca":
@@ -181,8 +196,15 @@ class UnsupervisedTaxonomy:
         if self.cae:
             from .preprocess.cae import CAEDenoiser
 
-            self.cae_ = CAEDenoiser(random_state=self.random_state, progress=self.progress, **(self.cae_kwargs or {}))
-            self.cae_.fit(np.asarray(galaxies.images[ok]))
+            saved = None if cache_dir is None else Path(cache_dir) / "cae"
+            if saved is not None and (saved / "cae.json").exists():  # resume: trained before a crash (json is written last)
+                self.cae_ = CAEDenoiser.load(saved)
+            else:
+                kwargs = {"random_state": self.random_state, "progress": self.progress, **(self.cae_kwargs or {})}
+                self.cae_ = CAEDenoiser(**kwargs)
+                self.cae_.fit(np.asarray(galaxies.images[ok]))
+                if saved is not None:
+                    self.cae_.save(saved)
         feats = self._features(galaxies, cache_dir)
         usable = ok & np.isfinite(feats).all(axis=1)
         self.features_ = feats

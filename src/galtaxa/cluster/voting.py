@@ -142,7 +142,8 @@ class VotingClustering(ClusterMixin, BaseEstimator):
     birch_global : {"weighted_ward", "ward"}
         BIRCH's global step on its subclusters (see the module docstring).
     birch_ratio : float
-        Mean galaxies per BIRCH subcluster aimed at by ``birch_threshold="auto"``.
+        Mean galaxies per BIRCH subcluster aimed at by ``birch_threshold="auto"``; halved (down to 1)
+        while fewer than ``n_clusters`` subclusters form, so small samples still cluster.
     require_reference : bool
         Keep only galaxies whose reference label wins the vote.
     exact_max : int
@@ -219,6 +220,13 @@ class VotingClustering(ClusterMixin, BaseEstimator):
                if self.birch_threshold == "auto" else float(self.birch_threshold))
         tree = Birch(threshold=thr, n_clusters=None).fit(X)
         centers, counts = birch_leaves(tree)
+        ratio = float(self.birch_ratio)
+        while self.birch_threshold == "auto" and len(centers) < self.n_clusters and ratio > 1:
+            # small samples (N < birch_ratio * n_clusters): fewer galaxies per subcluster until k can be formed
+            ratio = max(1.0, ratio / 2)
+            thr = birch_auto_threshold(X, ratio, random_state=self.random_state)
+            tree = Birch(threshold=thr, n_clusters=None).fit(X)
+            centers, counts = birch_leaves(tree)
         if len(centers) < self.n_clusters:
             raise ValueError(f"BIRCH with threshold {thr:.4g} formed {len(centers)} subclusters, fewer than "
                              f"n_clusters={self.n_clusters}; lower birch_threshold or birch_ratio")

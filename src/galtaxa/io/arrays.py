@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .base import CutoutSource
+from .ids import apply_dedupe
 from .hdf5 import _layout, _to_chw
 
 __all__ = ["ArraySource"]
@@ -92,15 +93,20 @@ class ArraySource(CutoutSource):
             raise ValueError(f"{where}: layout {layout} does not fit an array of shape {arr.shape}")
         self._arr, self._layout = arr, layout
         n = arr.shape[0]
+        explicit = ids is not None
         if ids is None:
             ids = file_ids if file_ids is not None else [str(i) for i in range(n)]
         ids = [str(i) for i in ids]
         if len(ids) != n:
             raise ValueError(f"{where}: {len(ids)} ids for {n} images")
-        if len(set(ids)) != n:
-            raise ValueError(f"{where}: ids are not unique")
         h, w = (arr.shape[1], arr.shape[2]) if layout != "NCHW" else (arr.shape[2], arr.shape[3])
         meta = pd.DataFrame({"source": [f"{where}[{i}]" for i in range(n)]})
+        if len(set(ids)) != n:
+            if explicit:  # an argument error, not input data
+                dup = pd.Index(ids)[pd.Index(ids).duplicated()].unique()
+                raise ValueError(f"{where}: ids are not unique (e.g. {list(dup[:5])}); pass distinct ids")
+            # ids stored in the .npz: later ones become <id>~2, ... with a warning (see galtaxa.io.ids)
+            ids = apply_dedupe(ids, meta, where=where)
         meta["height"], meta["width"], meta["dtype"] = h, w, str(arr.dtype)
         if self._labels is not None:
             meta["label"] = self._labels

@@ -23,6 +23,7 @@ from astropy.utils.exceptions import AstropyWarning
 from ..status import BAD_INPUT, OK, BadInputError
 from ..utils.progress import progress
 from .base import CutoutSource
+from .ids import apply_dedupe
 
 __all__ = ["FitsFolderSource", "FITS_SUFFIXES"]
 
@@ -143,6 +144,9 @@ class FitsFolderSource(CutoutSource):
         like MASK/SEG/WHT/ERR/PSF, or integer planes after a float image);
         otherwise the first HDU with data is the galaxy (id = file stem).
         An int or an EXTNAME picks that HDU in every file (id = file stem).
+        A stem seen twice (sub-folders, ``a.fits`` and ``a.fits.gz``) keeps
+        its id the first time and becomes ``<stem>~2``, ... after, with a
+        warning (:mod:`galtaxa.io.ids`).
     exclude : sequence of str
         Globs of file names to leave out (PSFs, catalogues).
     recursive : bool
@@ -221,14 +225,9 @@ class FitsFolderSource(CutoutSource):
             for kw in r.pop("_keywords", ()):
                 self.header_keywords[kw] = self.header_keywords.get(kw, 0) + 1
         meta = pd.DataFrame(rows)
-        ids = meta["id"].tolist()
-        dup = meta["id"].duplicated(keep=False)
-        if dup.any():  # same stem in two sub-folders: make ids unique with the relative path
-            base = path if path.is_dir() else path.parent
-            for i in np.flatnonzero(dup):
-                rel = Path(str(meta.at[i, "file"])).relative_to(base)
-                ids[i] = "_".join((*rel.parent.parts, _strip_fits_suffix(rel.name))) + (f"_{meta.at[i, 'hdu']}" if meta.at[i, "multi"] else "")
         meta = meta.drop(columns=["multi"])
+        # same stem twice (sub-folders, a.fits + a.fits.gz): later ones become <id>~2, ... (see galtaxa.io.ids)
+        ids = apply_dedupe(meta["id"].tolist(), meta, where=str(path))
         super().__init__(ids, meta, path)
 
     # ------------------------------------------------------------------ scan

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .base import CutoutSource
+from .ids import apply_dedupe
 
 __all__ = ["Galaxy10Source"]
 
@@ -95,8 +96,10 @@ class Galaxy10Source(CutoutSource):
         shape = (ds.shape[1], ds.shape[2]) if self._layout != "NCHW" else (ds.shape[2], ds.shape[3])
         meta = pd.DataFrame({"source": [f"{path}[{images_key}][{i}]" for i in range(n)], **cols})
         meta["height"], meta["width"], meta["dtype"] = shape[0], shape[1], self.dtype
-        if ids is None or len(set(ids)) != n:
+        if ids is None:
             ids = [str(i) for i in range(n)]
+        else:  # an id listed twice: later ones become <id>~2, ... with a warning (see galtaxa.io.ids)
+            ids = apply_dedupe(ids, meta, where=str(path))
         self._file, self._pid = None, os.getpid()
         super().__init__(ids, meta, path)
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..status import BadInputError, log
 from .base import CutoutSource
+from .ids import apply_dedupe
 from .errorpic import is_error_picture
 
 __all__ = ["ImageFolderSource", "IMAGE_SUFFIXES", "find_label_csv"]
@@ -128,11 +129,12 @@ class ImageFolderSource(CutoutSource):
             raise ValueError(f"no picture ({', '.join(IMAGE_SUFFIXES)}) found in {path}")
         self.image_dir = image_dir
         ids = [f.stem for f in files]
-        if len(set(ids)) != len(ids):  # a.jpg and a.png: keep both, with the suffix
-            seen = pd.Series(ids).duplicated(keep=False).to_numpy()
-            ids = [f.name if d else s for f, s, d in zip(files, ids, seen)]
         meta = pd.DataFrame({"id": ids, "source": [str(f) for f in files],
                              "dtype": [_suffix_dtype(f) for f in files]})
+        # a.jpg and a.png: keep both, the second as a~2 with a warning (see galtaxa.io.ids); labels
+        # from the CSV go to the first (the id as written in the CSV)
+        ids = apply_dedupe(ids, meta, where=str(image_dir))
+        meta["id"] = ids
         self.problems = {"labels_without_image": [], "images_without_label": [], "duplicate_label_ids": []}
         self.label_path = None
         if isinstance(labels, str) and labels == "auto":

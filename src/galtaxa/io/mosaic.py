@@ -20,6 +20,7 @@ from astropy.utils.exceptions import AstropyWarning
 from ..status import BAD_INPUT, OK, BadInputError
 from ..utils.progress import progress
 from .base import CutoutSource
+from .ids import apply_dedupe
 
 __all__ = ["MosaicSource", "read_catalog"]
 
@@ -134,8 +135,10 @@ class MosaicSource(CutoutSource):
             lower = {str(c).lower(): c for c in table.columns}
             id_c = next((lower[c] for c in _ID_COLUMNS if c in lower), None)
             ids = table[id_c].astype(str).tolist() if id_c is not None else [str(i) for i in range(len(table))]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"catalog ids in column {id_c!r} are not unique")
+        # an id listed twice: later rows become <id>~2, ... with a warning (see galtaxa.io.ids)
+        cat_name = str(catalog) if isinstance(catalog, (str, Path)) else "catalog"
+        dedupe_meta = pd.DataFrame({"source": [f"{cat_name} row {i}" for i in range(len(ids))]})
+        ids = apply_dedupe(ids, dedupe_meta, where=f"{cat_name} (column {id_c!r})")
         ra = pd.to_numeric(table[ra_c], errors="coerce").to_numpy(float)
         dec = pd.to_numeric(table[dec_c], errors="coerce").to_numpy(float)
         good = np.isfinite(ra) & np.isfinite(dec)
@@ -152,6 +155,8 @@ class MosaicSource(CutoutSource):
         meta["frac_outside"], meta["frac_nan"] = np.nan, np.nan
         meta["height"], meta["width"], meta["dtype"] = npix, npix, data.dtype.name
         meta["status"], meta["reason"] = OK, ""
+        if "duplicate_of" in dedupe_meta:
+            meta["duplicate_of"] = dedupe_meta["duplicate_of"].to_numpy()
         for i in progress(range(len(meta)), desc="measuring cutouts", total=len(meta)):
             where = f"{ids[i]} ({meta.at[i, 'source']})"
             if not good[i] or not (np.isfinite(x[i]) and np.isfinite(y[i])):

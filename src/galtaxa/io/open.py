@@ -23,7 +23,11 @@ from .hdf5 import Galaxy10Source
 from .image_folder import IMAGE_SUFFIXES, ImageFolderSource
 from .mosaic import MosaicSource
 
-__all__ = ["open_dataset", "describe", "format_description", "KINDS"]
+__all__ = ["open_dataset", "describe", "format_description", "KINDS", "InputNotFoundError"]
+
+
+class InputNotFoundError(FileNotFoundError, ValueError):
+    """The input path does not exist (a ``ValueError`` too, for callers that catch bad arguments)."""
 
 #: Reader per ``kind=`` value accepted by :func:`open_dataset`.
 KINDS = {
@@ -79,8 +83,9 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
     Raises
     ------
     ValueError
-        When the path does not exist or its kind cannot be recognised; the
-        message names the path and what was found there.
+        When the path does not exist (:class:`InputNotFoundError`, also a
+        ``FileNotFoundError``) or its kind cannot be recognised; the message
+        names the path and what was found there.
     """
     if kind is not None:
         if kind not in KINDS:
@@ -92,7 +97,7 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
         return ArraySource(path, **kw)
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"cannot open {path}: no such file or folder")
+        raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
     name = path.name
     if path.is_file():
         if _has_suffix(name, _HDF5_SUFFIXES):
