@@ -121,3 +121,8 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_galaxyset_refuses_duplicate_ids():
+    with pytest.raises(ValueError, match="unique.*'a'"):
+        GalaxySet.from_arrays(np.random.default_rng(0).normal(size=(2, 8, 8)), ids=["a", "a"])

@@ -151,7 +151,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, BadInputError, FileNotFoundError) as err:
+    except (ConfigError, BadInputError, FileNotFoundError, ValueError) as err:  # user-facing messages
         print(f"galtaxa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

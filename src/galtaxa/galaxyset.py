@@ -48,6 +48,9 @@ class GalaxySet:
                 f"ids ({n}), images ({self.images.shape[0]}) and meta ({len(self.meta)}) "
                 "must have the same length"
             )
+        dup = pd.Index(self.ids)[pd.Index(self.ids).duplicated()]
+        if len(dup):
+            raise ValueError(f"galaxy ids must be unique; duplicated: {list(dup[:5])}")
         meta = self.meta.reset_index(drop=True).copy()
         meta["id"] = self.ids
         if "status" not in meta:
