@@ -26,6 +26,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "": {
         "seed": (0, int, lambda v: v >= 0, "seed for every random step (clustering, training, sampling)"),
         "run_dir": ("galtaxa-run", str, None, "folder for cached stages, catalogs and the report"),
+        "route": ("usmorph", str, lambda v: v in ("usmorph", "multimodal"), "unsupervised route: usmorph (M1/M2 voting ensemble) | multimodal (M3 autoencoder + GMM)"),
     },
     "input": {
         "path": (None, (str, type(None)), None, "FITS/image folder, .h5, .npy/.npz, or a mosaic FITS"),
@@ -81,13 +82,89 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "pixel_scale": (None, (int, float, str, type(None)), None, "arcsec/px (number or metadata column)"),
         "redshift": (None, (int, float, str, type(None)), None, "redshift (number or metadata column) for r_e in kpc"),
     },
+    "multimodal": {
+        "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
+        "zscore": (True, bool, None, "z-score each image; the encoder then sees exactly the z-scored pixels (M3)"),
+        "encoders": (["efficientnet_lite0", "efficientnet_lite0@polar"], list, lambda v: _encoders_ok(v), "encoders fused: timm names, 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
+        "params": (["C", "A", "S", "gini", "m20"], list, lambda v: len(v) >= 1 and all(isinstance(p, str) and p for p in v), "morphology columns fused with the deep features (z-scored)"),
+        "purge": (True, bool, None, "drop galaxies outside the bounds and Isolation Forest outliers (kept in the catalog as 'purged')"),
+        "bounds": ({"C": [1.0, 7.0], "A": [None, 1.0]}, dict, lambda v: _bounds_ok(v), "kept interval low < value <= high per column (null = open side; a column set to null has no bound)"),
+        "isolation_forest": (True, bool, None, "Isolation Forest over the z-scored parameters after the bounds"),
+        "contamination": (0.01, (float, str), lambda v: v == "auto" or (isinstance(v, float) and 0 < v <= 0.5), "Isolation Forest share flagged: float in (0, 0.5] or 'auto'"),
+        "bottleneck": (64, int, lambda v: v >= 2, "size of the multimodal autoencoder bottleneck"),
+        "epochs": (100, int, lambda v: v >= 1, "maximum autoencoder epochs (early stopping on a validation split)"),
+        "n_components": ("bic", (int, str), lambda v: v == "bic" or (isinstance(v, int) and v >= 1), "GMM components: an integer or 'bic'"),
+        "covariance_type": ("full", str, lambda v: v in ("full", "tied", "diag", "spherical"), "GMM covariances: full (M3) | diag | tied | spherical; full needs > bottleneck members per component"),
+        "candidates": (list(range(2, 21)), list, lambda v: len(v) >= 1 and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v), "component numbers scanned by BIC"),
+        "anomaly_quantile": (0.02, float, lambda v: 0 <= v < 0.5, "share of lowest GMM log-likelihood flagged as anomalies"),
+        "confidence": (0.85, float, lambda v: 0 <= v < 1, "membership probability above which a galaxy is 'confident'"),
+    },
     "report": {
         "enabled": (True, bool, None, "write the HTML validation report"),
+    },
+    "supervised": {
+        "labels": ("label", str, None, "training labels: a metadata column (e.g. 'label') or 'taxonomy' (confident classes of the run catalog)"),
+        "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
+        "backbone": ("efficientnet_lite0", str, None, "timm model name of the classifier backbone"),
+        "pretrained": (True, bool, None, "start from ImageNet weights (false: from scratch)"),
+        "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`"),
+        "mode": ("finetune", str, lambda v: v in ("finetune", "linear"), "finetune|linear (probe: backbone frozen)"),
+        "head": ("softmax", str, lambda v: v in ("softmax", "sigmoid"), "softmax (multi-class) | sigmoid (multi-label)"),
+        "input_size": (128, int, lambda v: v >= 16, "network input side (px)"),
+        "epochs": (20, int, lambda v: v >= 1, "maximum epochs (early stopping on validation macro-F1)"),
+        "batch_size": (32, int, lambda v: v >= 1, "batch size"),
+        "lr": (1e-3, (int, float), lambda v: v > 0, "AdamW learning rate"),
+        "balance": ("class_weight", (str, type(None)), lambda v: v in (None, "class_weight", "sampler"), "null|class_weight|sampler for imbalanced classes"),
+        "augment": ("m4", (str, list), None, "augmentation preset (m4, m4_geometric, m5, rotate, none) or list of steps"),
+        "patience": (5, int, lambda v: v >= 1, "epochs without improvement before stopping"),
+        "val_fraction": (0.1, (int, float), lambda v: 0 < v < 1, "validation fraction of the labelled galaxies"),
+        "ssl_method": ("simclr", str, lambda v: v in ("simclr", "autoencoder"), "self-supervised pretraining: simclr|autoencoder"),
+        "ssl_backbone": ("resnet18", str, None, "timm model pretrained by `galtaxa pretrain`"),
+        "ssl_epochs": (20, int, lambda v: v >= 1, "self-supervised epochs"),
+        "ssl_input_size": (64, int, lambda v: v >= 32, "self-supervised input side (px)"),
+        "temperature": (0.1, (int, float), lambda v: v > 0, "SimCLR NT-Xent temperature"),
+        "adversarial_target": (None, (str, type(None)), None, "folder/file of target galaxies for `galtaxa adversarial`"),
+        "adversarial_threshold": (0.7, (int, float), lambda v: 0 < v < 1, "score above which a labelled galaxy joins the adversarial test split"),
     },
     "output": {
         "formats": (["parquet", "csv", "fits"], list, lambda v: set(v) <= {"parquet", "csv", "fits"}, "catalog formats"),
     },
 }
+
+
+def _encoders_ok(specs) -> bool:
+    """Each entry: a timm name, ``"name@image"`` / ``"name@polar"``, or a mapping {name, view, checkpoint}."""
+    if not specs:
+        return False
+    for spec in specs:
+        if isinstance(spec, str):
+            name, _, view = spec.partition("@")
+            if not name or view not in ("", "image", "polar"):
+                return False
+        elif isinstance(spec, Mapping):
+            if not isinstance(spec.get("name"), str) or not spec["name"] or not set(spec) <= {"name", "view", "checkpoint"}:
+                return False
+            if spec.get("view", "image") not in ("image", "polar"):
+                return False
+            if not isinstance(spec.get("checkpoint"), (str, type(None))):
+                return False
+        else:
+            return False
+    return True
+
+
+def _bounds_ok(bounds) -> bool:
+    """``{column: [low, high] or null}`` with numbers or nulls and low < high."""
+    for col, pair in bounds.items():
+        if pair is None:
+            continue
+        if not isinstance(col, str) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            return False
+        if any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in pair):
+            return False
+        if None not in pair and not pair[0] < pair[1]:
+            return False
+    return True
 
 
 def default_config() -> dict:
@@ -157,6 +234,8 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
                 problems.append(f"'{name}' must be {_type_name(types)}, got {value!r} ({help_text})")
             elif check is not None and not check(value):
                 problems.append(f"'{name}' has an impossible value {value!r} ({help_text})")
+    if full["route"] == "multimodal" and full["measure"]["enabled"] is False:
+        problems.append("'route: multimodal' fuses the morphology parameters: set 'measure.enabled' to true")
     algos = full["cluster"]["algorithms"]
     if isinstance(algos, list) and isinstance(full["cluster"]["min_agree"], int) and full["cluster"]["min_agree"] > len(algos):
         problems.append(

@@ -8,6 +8,7 @@ what changed.  Whatever happens to a galaxy, it keeps its row in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,14 @@ import yaml
 
 from .cache import RunCache, Stage
 from .galaxyset import GalaxySet
+from .io.base import CutoutSource
 from .status import OK, log
 from .utils.atomic import atomic_path, atomic_write_text
 
 __all__ = ["RunResult", "open_input", "make_conditioner", "read_stage", "measure_stage", "cluster_stage",
-           "assemble_catalog", "run_pipeline", "run_on_galaxies", "report_run"]
+           "assemble_catalog", "run_pipeline", "run_on_galaxies", "report_run",
+           "encoder_specs", "multimodal_view", "multimodal_features", "multimodal_taxonomy_from_config",
+           "multimodal_stage", "multimodal_ablation"]
 
 STAGES = ("read", "measure", "cluster", "report")
 
@@ -111,20 +115,115 @@ def read_stage(cfg: dict, cache: RunCache, source=None) -> tuple[GalaxySet, Stag
     return GalaxySet.load(stage.path), stage
 
 
-def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True) -> pd.DataFrame:
-    """Non-parametric morphology of every galaxy (cached); ``galaxies`` at native, linear flux."""
-    from .measure import add_physical_sizes, measure  # noqa: F401  (add_physical_sizes used by measure)
+#: Galaxies measured per resumable part of the measure stage (see :func:`measure_stage`).
+MEASURE_CHUNK_SIZE = 256
+
+
+class _SourceSlice(CutoutSource):
+    """Rows ``index`` of a :class:`~galtaxa.io.base.CutoutSource`, read through it (one measure chunk).
+
+    Picklable whenever the parent source is, so the chunk can be measured in worker processes.
+    """
+
+    def __init__(self, parent: CutoutSource, index):
+        self.parent = parent
+        self.index = np.asarray(index, dtype=int)
+        self.kind = parent.kind
+        super().__init__([parent.ids[i] for i in self.index], parent.meta.iloc[self.index], parent.path)
+
+    def _read(self, i: int) -> np.ndarray:
+        return self.parent._read(int(self.index[i]))
+
+
+def _galaxies_slice(galaxies, start: int, stop: int):
+    """Galaxies ``start:stop`` of a GalaxySet or a CutoutSource (nothing else is read)."""
+    index = np.arange(start, stop)
+    return galaxies.subset(index) if isinstance(galaxies, GalaxySet) else _SourceSlice(galaxies, index)
+
+
+def _galaxies_fingerprint(galaxies, n_sample: int = 16) -> str:
+    """SHA-256 (16 hex digits) of the ids, statuses and sources (and, for a GalaxySet, a sample of images).
+
+    Keys the measure stage to the galaxies it measured, so a cache computed for other galaxies (another
+    input given to :func:`run_on_galaxies` without an upstream read stage) is never reused.
+    """
+    meta = galaxies.meta
+    h = hashlib.sha256()
+    for col in ("id", "status", "source"):
+        if col in meta:
+            h.update("\x00".join(meta[col].astype(str)).encode() + b"\x01")
+    if isinstance(galaxies, GalaxySet):
+        h.update(repr((tuple(galaxies.images.shape), str(galaxies.images.dtype))).encode())
+        n = len(galaxies)
+        for i in np.unique(np.linspace(0, n - 1, num=min(n, n_sample)).astype(int)) if n else []:
+            h.update(np.ascontiguousarray(galaxies.images[i]).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _read_part(path: Path, ids: list[str]) -> pd.DataFrame | None:
+    """A finished measure part, or None when absent, unreadable or not for these ids (then it is redone)."""
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        log.warning("measure: part %s is unreadable (%s); measuring it again", path.name, err)
+        return None
+    if "id" not in table or table["id"].astype(str).tolist() != ids:
+        log.warning("measure: part %s holds other galaxies; measuring it again", path.name)
+        return None
+    return table
+
+
+def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
+                  chunk_size: int | None = None) -> pd.DataFrame:
+    """Non-parametric morphology of every galaxy (cached, resumable); ``galaxies`` at native, linear flux.
+
+    The galaxies are measured in consecutive chunks of ``chunk_size`` (default :data:`MEASURE_CHUNK_SIZE`);
+    each finished chunk is written atomically to ``part-<start>-<stop>.parquet`` in the stage folder, which
+    is marked resumable, so a run killed mid-measurement measures only the unfinished chunks again and ends
+    with the same table as an uninterrupted run.  A part that cannot be read back or holds other ids is
+    redone.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked
+    finished and the parts are removed.  The stage key covers the measure settings, the upstream stages and
+    a fingerprint of the galaxies (:func:`_galaxies_fingerprint`).
+    """
+    from .measure import measure
 
     m = cfg["measure"]
-    stage = cache.stage("measure", {k: m[k] for k in ("gain", "pixel_scale", "redshift")}, upstream)
+    size = int(MEASURE_CHUNK_SIZE if chunk_size is None else chunk_size)
+    if size < 1:
+        raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
+    settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": _galaxies_fingerprint(galaxies)}
+    stage = cache.stage("measure", settings, upstream)
     out = stage.path / "measure.parquet"
     if not stage.done:
+        stage.path.mkdir(parents=True, exist_ok=True)
+        (stage.path / "resumable").touch()  # finished parts survive a crash
         stage.begin()
-        table = measure(galaxies, n_jobs=m["n_jobs"], gain=m["gain"], pixel_scale=m["pixel_scale"],
-                        redshift=m["redshift"], progress=progress)
+        for tmp in stage.path.glob(".part-*.tmp*"):  # temp files of a write interrupted by a kill
+            tmp.unlink(missing_ok=True)
+        ids = galaxies.meta["id"].astype(str).tolist()
+        parts = []
+        for start in range(0, len(ids), size):
+            stop = min(len(ids), start + size)
+            path = stage.path / f"part-{start:09d}-{stop:09d}.parquet"
+            table = _read_part(path, ids[start:stop])
+            if table is None:
+                table = measure(_galaxies_slice(galaxies, start, stop), n_jobs=m["n_jobs"], gain=m["gain"],
+                                pixel_scale=m["pixel_scale"], redshift=m["redshift"], progress=progress)
+                with atomic_path(path) as tmp:
+                    table.to_parquet(tmp, index=False)
+            else:
+                log.info("measure: galaxies %d-%d already measured (%s)", start, stop, path.name)
+            parts.append(table)
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["id", "status", "reason"])
+        if table["id"].astype(str).tolist() != ids:
+            raise RuntimeError(f"measure stage {stage.path}: the parts do not add up to the input galaxies")
         with atomic_path(out) as tmp:
             table.to_parquet(tmp, index=False)
-        stage.finish({"n_ok": int((table["status"] == OK).sum())})
+        stage.finish({"n_ok": int((table["status"] == OK).sum()), "chunk_size": size})
+        for path in stage.path.glob("part-*.parquet"):
+            path.unlink(missing_ok=True)
     return pd.read_parquet(out)
 
 
@@ -152,6 +251,227 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         stage.finish(summary)
     table = pd.read_parquet(stage.path / "cluster.parquet")
     return table, np.load(stage.path / "embedding.npy"), stage.path / "model"
+
+
+# ------------------------------------------------------------- route M3
+def encoder_specs(encoders) -> list[dict]:
+    """Normalise ``multimodal.encoders`` entries to ``{"name", "view", "checkpoint"}`` dicts.
+
+    An entry is a timm name (``"efficientnet_lite0"``: the conditioned image), ``"name@polar"`` (the same
+    encoder on the adaptive polar unfolding of the image) or a mapping ``{name, view, checkpoint}``.
+    """
+    out = []
+    for spec in encoders:
+        if isinstance(spec, str):
+            name, _, view = spec.partition("@")
+            out.append({"name": name, "view": view or "image", "checkpoint": None})
+        elif isinstance(spec, dict) and spec.get("name"):
+            out.append({"name": str(spec["name"]), "view": spec.get("view") or "image",
+                        "checkpoint": spec.get("checkpoint")})
+        else:
+            raise ValueError(f"bad encoder entry {spec!r}: give a timm name, 'name@polar' or {{name, view, checkpoint}}")
+        if out[-1]["view"] not in ("image", "polar"):
+            raise ValueError(f"encoder view must be 'image' or 'polar'; got {out[-1]['view']!r} in {spec!r}")
+    if not out:
+        raise ValueError("multimodal.encoders is empty: name at least one encoder")
+    return out
+
+
+def multimodal_view(images: np.ndarray, sigma: float, zscore: bool, view: str, mean, std,
+                    angle_step: float = 0.05) -> np.ndarray:
+    """Method M3 conditioning of a batch for one encoder, ready for :meth:`Encoder.preprocess`.
+
+    ``smooth (sigma px) -> [adaptive polar unfolding] -> per-image z-score``.  With ``zscore`` the image is
+    written as ``z * std_c + mean_c`` so that the encoder's own normalisation ``(x - mean_c) / std_c`` gives
+    back exactly the z-scored pixels ``z`` in every channel (single-channel images are repeated into three);
+    without it each image is min-max scaled to [0, 1] (the encoder's input contract).
+    """
+    from .preprocess.smoothing import gaussian_smooth, zscore_images
+
+    x = gaussian_smooth(np.asarray(images, dtype=np.float32), sigma) if sigma > 0 else np.asarray(images, np.float32)
+    if view == "polar":
+        from .preprocess.polar import polar_unfold
+
+        x = np.asarray(polar_unfold(x, angle_step=angle_step), dtype=np.float32)
+    if not zscore:
+        lo = x.min(axis=(1, 2, 3), keepdims=True)
+        span = x.max(axis=(1, 2, 3), keepdims=True) - lo
+        return ((x - lo) / np.where(span > 0, span, 1)).astype(np.float32)
+    z = zscore_images(x)
+    if z.shape[1] == 1:
+        z = np.repeat(z, 3, axis=1)
+    c = min(z.shape[1], 3)
+    m = np.asarray(mean, dtype=np.float32)[:c].reshape(1, c, 1, 1)
+    s = np.asarray(std, dtype=np.float32)[:c].reshape(1, c, 1, 1)
+    z[:, :c] = z[:, :c] * s + m
+    return z
+
+
+def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
+                        progress: bool = True) -> list[tuple[np.ndarray, Stage]]:
+    """Deep features of every encoder of ``cfg["multimodal"]["encoders"]`` (one cached, resumable stage each).
+
+    Returns ``[(features (N, D_i) memory map, stage), ...]``; rows of unusable galaxies are NaN.
+    """
+    import re
+
+    from .encode import extract_features, get_encoder
+    from .encode.features import galaxyset_fingerprint
+    from .utils.progress import progress as _progress
+
+    mm, enc = cfg["multimodal"], cfg["encoder"]
+    fingerprint = galaxyset_fingerprint(galaxies)
+    out = []
+    for spec in encoder_specs(mm["encoders"]):
+        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": mm["smoothing_sigma"],
+                    "zscore": mm["zscore"], "images": fingerprint, "seed": cfg["seed"]}
+        if spec["view"] == "polar":
+            settings["angle_step"] = cfg["polar"]["angle_step"]
+        stage = cache.stage(f"mmfeatures_{re.sub(r'[^A-Za-z0-9]+', '_', spec['name'])}_{spec['view']}", settings,
+                            upstream)
+        stage.path.mkdir(parents=True, exist_ok=True)
+        (stage.path / "resumable").touch()  # features resume batch by batch
+        feat_path = stage.path / "features" / "features.npy"
+        if not stage.done:
+            stage.begin()
+            encoder = get_encoder(spec["name"], checkpoint=spec["checkpoint"], input_size=enc["input_size"],
+                                  random_state=cfg["seed"])
+            idx = np.flatnonzero(galaxies.ok)
+            first = multimodal_view(np.asarray(galaxies.images[idx[:1]]), mm["smoothing_sigma"], mm["zscore"],
+                                    spec["view"], encoder.mean, encoder.std, cfg["polar"]["angle_step"])
+            view_path = stage.path / "view.npy"
+            view = np.lib.format.open_memmap(view_path, mode="w+", dtype=np.float32,
+                                             shape=(len(galaxies), *first.shape[1:]))
+            for a in _progress(range(0, len(idx), 256), desc=f"M3 view {spec['name']}@{spec['view']}",
+                               disable=None if progress else True):
+                rows = idx[a:a + 256]
+                view[rows] = multimodal_view(np.asarray(galaxies.images[rows]), mm["smoothing_sigma"], mm["zscore"],
+                                             spec["view"], encoder.mean, encoder.std, cfg["polar"]["angle_step"])
+            view.flush()
+            extract_features(galaxies.with_images(view), encoder, batch_size=enc["batch_size"],
+                             cache_dir=stage.path / "features", progress=progress)
+            del view
+            view_path.unlink(missing_ok=True)
+            stage.finish({"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim)})
+        out.append((np.load(feat_path, mmap_mode="r"), stage))
+    return out
+
+
+def _aligned_morphology(measured: pd.DataFrame, ids) -> pd.DataFrame:
+    """The measurement table in the order of ``ids``; ids it lacks get ``status="failed"`` and a reason."""
+    ids = [str(i) for i in ids]
+    m = measured.assign(id=measured["id"].astype(str)).drop_duplicates("id").set_index("id").reindex(ids)
+    missing = m["status"].isna().to_numpy()
+    m["status"] = m["status"].fillna("failed")
+    m.loc[missing, "reason"] = "no morphology measurement for this id"
+    return m.reset_index()
+
+
+def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
+    """A :class:`~galtaxa.multimodal.MultimodalTaxonomy` with the settings of ``cfg["multimodal"]``."""
+    from .multimodal import MultimodalTaxonomy
+
+    mm = cfg["multimodal"]
+    bounds = {k: tuple(v) for k, v in mm["bounds"].items() if v is not None}
+    return MultimodalTaxonomy(params=tuple(mm["params"]), purge=mm["purge"], bounds=bounds or None,
+                              isolation_forest=mm["isolation_forest"], contamination=mm["contamination"],
+                              bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
+                              candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
+                              anomaly_quantile=mm["anomaly_quantile"],
+                              confidence=mm["confidence"], random_state=cfg["seed"], progress=progress)
+
+
+def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: pd.DataFrame,
+                     upstream: tuple[Stage, ...] = (), progress: bool = True):
+    """Route M3 (cached): encoders -> purge -> multimodal autoencoder -> GMM.
+
+    Returns ``(table, embedding, model directory)`` like :func:`cluster_stage`: ``table`` has one row per
+    galaxy with ``id, group, class_prob, anomaly, confident, log_likelihood, status, reason`` (purged galaxies:
+    ``status="purged"`` and the reason; ``group=-1`` for every galaxy not clustered); ``embedding`` is the
+    bottleneck, NaN rows for galaxies not clustered.
+    """
+    import hashlib
+
+    blocks = multimodal_features(cfg, cache, galaxies, upstream, progress)
+    morph = _aligned_morphology(measured, galaxies.ids)
+    morph_hash = hashlib.sha256(pd.util.hash_pandas_object(morph, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash}
+    stage = cache.stage("multimodal", settings, upstream + tuple(s for _, s in blocks))
+    if not stage.done:
+        stage.begin()
+        model = multimodal_taxonomy_from_config(cfg, progress).fit([b for b, _ in blocks], morph)
+        table = model.result_.copy()
+        emb = np.full((len(table), model.embedding_.shape[1]), np.nan, dtype=np.float32)
+        emb[model.kept_] = model.embedding_
+        with atomic_path(stage.path / "multimodal.parquet") as tmp:
+            table.to_parquet(tmp, index=False)
+        np.save(stage.path / "embedding.npy", emb)
+        model.save(stage.path / "model")
+        if getattr(model.gmm_, "bic_", None) is not None:
+            model.gmm_.bic_.to_csv(stage.path / "bic.csv", index=False)
+        clustered = table["group"] >= 0
+        stage.finish({"n_clustered": int(clustered.sum()), "n_purged": int((table["status"] == "purged").sum()),
+                      "n_components": int(model.gmm_.n_components_),
+                      "anomaly_fraction": float(table.loc[clustered, "anomaly"].mean()) if clustered.any() else 0.0,
+                      "confident_fraction": float(table.loc[clustered, "confident"].mean()) if clustered.any() else 0.0})
+    table = pd.read_parquet(stage.path / "multimodal.parquet")
+    return table, np.load(stage.path / "embedding.npy"), stage.path / "model"
+
+
+def _markdown_table(df: pd.DataFrame, digits: int = 3) -> str:
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return "-" if not np.isfinite(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "label", ignore_labels=(),
+                        deep_pca: int | None = 64) -> tuple[pd.DataFrame, dict]:
+    """Selim et al.'s ablation on the input of ``cfg``: GMM on deep-only, morphology-only and fused spaces.
+
+    Runs (or reuses from the cache) the read, measure, feature and M3 stages, then
+    :meth:`MultimodalTaxonomy.ablation` with the fitted route (same purge, same number of components),
+    scored against the CAS heuristic classes and, when the input has labels, against ``label_column``
+    (values in ``ignore_labels`` count as unknown).  Writes ``RUN_DIR/ablation.{csv,md,txt}``.
+
+    Returns
+    -------
+    (table, paths)
+        ``table`` has one row per space with columns ``space, dim, n_galaxies, n_components, davies_bouldin,
+        silhouette, confident_fraction, cas_accuracy, cas_ari`` [, ``label_accuracy, label_ari``] and the paper's
+        ``paper_davies_bouldin, paper_silhouette``.
+    """
+    from .multimodal import PAPER_ABLATION, MultimodalTaxonomy, format_ablation
+
+    source = open_input(cfg)
+    cache = RunCache(cfg["run_dir"])
+    galaxies, read = read_stage(cfg, cache, source)
+    measured = measure_stage(cfg, cache, source, (read,), progress)
+    _table, _emb, model_dir = multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
+    blocks = [b for b, _ in multimodal_features(cfg, cache, galaxies, (read,), progress)]
+    model = MultimodalTaxonomy.load(model_dir)
+    model.progress = progress
+    labels = None
+    if label_column in galaxies.meta:
+        lab = galaxies.meta[label_column].astype(object)
+        ignore = {str(v) for v in ignore_labels}
+        lab = lab.where(lab.notna() & ~lab.astype(str).isin(ignore), None)
+        if lab.notna().any():
+            labels = lab.map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+    table = model.ablation(blocks, _aligned_morphology(measured, galaxies.ids), labels=labels, deep_pca=deep_pca)
+    table["paper_davies_bouldin"] = [PAPER_ABLATION.get(s, {}).get("davies_bouldin", np.nan) for s in table["space"]]
+    table["paper_silhouette"] = [PAPER_ABLATION.get(s, {}).get("silhouette", np.nan) for s in table["space"]]
+    run_dir = Path(cfg["run_dir"])
+    paths = {"csv": run_dir / "ablation.csv", "md": run_dir / "ablation.md", "txt": run_dir / "ablation.txt"}
+    with atomic_path(paths["csv"]) as tmp:
+        table.to_csv(tmp, index=False)
+    atomic_write_text(paths["md"], _markdown_table(table) + "\n")
+    atomic_write_text(paths["txt"], format_ablation(table) + "\n")
+    return table, paths
 
 
 def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: dict, preprocessed=None) -> Path:
@@ -226,7 +546,17 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     result = RunResult(run_dir, galaxies.meta)
     if "measure" in stages and cfg["measure"]["enabled"]:
         measured = measure_stage(cfg, cache, raw if raw is not None else galaxies, upstream, progress)
-    if "cluster" in stages:
+    if "cluster" in stages and cfg.get("route", "usmorph") == "multimodal":
+        if measured is None:  # the route fuses the morphology: measure (or reuse the cached table)
+            measured = measure_stage(cfg, cache, raw if raw is not None else galaxies, upstream, progress)
+        clustered, embedding, model_dir = multimodal_stage(cfg, cache, galaxies, measured, upstream, progress)
+        ok = clustered["group"] >= 0
+        result.metrics["GMM components"] = int(clustered.loc[ok, "group"].nunique())
+        result.metrics["anomaly fraction (clustered)"] = float(clustered.loc[ok, "anomaly"].mean()) if ok.any() else 0.0
+        result.metrics["confident fraction (clustered)"] = float(clustered.loc[ok, "confident"].mean()) if ok.any() else 0.0
+        result.paths["model"] = model_dir
+        result.paths["inspection page"] = write_mosaics(run_dir, galaxies, clustered["group"].to_numpy(), cfg)
+    elif "cluster" in stages:
         clustered, embedding, model_dir = cluster_stage(cfg, cache, galaxies, upstream, progress)
         result.paths["model"] = model_dir
         result.paths["inspection page"] = write_mosaics(run_dir, galaxies, clustered["group"].to_numpy(), cfg)

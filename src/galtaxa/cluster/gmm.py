@@ -16,6 +16,11 @@ Scale: a full-covariance mixture on ``N x d`` data costs ``O(N K d^2)`` per EM i
 ``O(N K)`` memory for the responsibilities (float64); at ``d = 64`` that is ~1.3 GB of temporaries per
 10^6 galaxies with K = 20, fine on a workstation.  For ``N > bic_sample_size`` the BIC scan runs on a seeded
 random subsample (the penalty then uses that subsample's N); the final mixture is always fitted on every row.
+
+With ``covariance_type="full"`` a candidate K whose smallest component has fewer than ``d + 1`` effective
+members (``min_k pi_k * N``) is not eligible in the BIC scan: its covariance is singular up to ``reg_covar``, so
+its likelihood and BIC are spuriously good.  Candidates that cannot be fitted at all (collapsed components) are
+skipped too; both get ``bic = inf`` in ``bic_``.
 """
 
 from __future__ import annotations
@@ -148,7 +153,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
     def fit(self, X, y=None) -> "GMMClustering":
         """Fit the mixture (after a BIC scan when ``n_components="bic"``); returns ``self``."""
         cands = self._check_params()
-        x = self._check_x(X)
+        x = self._check_x(X).astype(np.float64, copy=False)  # EM covariances are fragile in float32
         n = len(x)
         self.bic_ = None
         if cands is not None:
@@ -162,10 +167,30 @@ class GMMClustering(ClusterMixin, BaseEstimator):
                 xs = x[sub]
             rows = []
             for k in _progress(cands, desc="GMM BIC scan", unit="K", disable=None if self.progress else True):
-                g = self._mixture(k).fit(xs)
+                try:
+                    g = self._mixture(k).fit(xs)
+                except ValueError as err:  # a component collapsed (fewer members than dimensions): skip this K
+                    log.warning("GMM BIC scan: %d components could not be fitted (%s); skipped", k,
+                                str(err).split(".")[0])
+                    rows.append({"n_components": k, "bic": np.inf, "aic": np.inf,
+                                 "mean_log_likelihood": np.nan, "converged": False})
+                    continue
+                members = float(g.weights_.min()) * len(xs)
+                if self.covariance_type == "full" and k > 1 and members < x.shape[1] + 1:
+                    # a full covariance estimated from <= d members is singular up to reg_covar: its likelihood
+                    # (and so the BIC) is spuriously high, so this K is not eligible
+                    log.warning("GMM BIC scan: %d components leave one with %.1f effective members for %d "
+                                "dimensions (degenerate covariance); skipped", k, members, x.shape[1])
+                    rows.append({"n_components": k, "bic": np.inf, "aic": np.inf,
+                                 "mean_log_likelihood": float(g.score(xs)), "converged": bool(g.converged_)})
+                    continue
                 rows.append({"n_components": k, "bic": float(g.bic(xs)), "aic": float(g.aic(xs)),
                              "mean_log_likelihood": float(g.score(xs)), "converged": bool(g.converged_)})
             self.bic_ = pd.DataFrame(rows)
+            if not np.isfinite(self.bic_["bic"]).any():
+                raise ValueError(f"no candidate number of components {cands} could be fitted on {len(xs)} rows of "
+                                 f"dimension {x.shape[1]} (collapsed components): use fewer components, "
+                                 "covariance_type='diag', a larger reg_covar or more galaxies")
             k_best = int(self.bic_.loc[self.bic_["bic"].idxmin(), "n_components"])
             log.info("GMM: BIC picks %d components among %s", k_best, cands)
         else:

@@ -4,7 +4,8 @@ Sections (each skipped with a note on the page, and a reason under ``"skipped"``
 are missing): summary; morphology per class (medians with bootstrap 95% intervals, box and raincloud plots);
 ETG/LTG consistency (Sérsic split, Lotz et al. 2008 line, Gini–M20 plane); completeness of the classified
 sample (curves and classified-vs-rejected effect sizes); clustering metrics (internal with features, external
-with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class.
+with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class; the anomaly gallery
+(catalogs with an ``anomaly`` column, method M3).
 """
 
 from __future__ import annotations
@@ -389,6 +390,66 @@ def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, ma
         R.numbers["mosaics"][k] = {"n_shown": int(pick.size), "n_class": len(rows), "file": f"figures/{name}"}
 
 
+def _as_bool(series: pd.Series) -> np.ndarray:
+    """True/False per row from a bool, 0/1 or "True"/"False" column (missing = False)."""
+    if series.dtype == bool:
+        return series.to_numpy()
+    return np.array([str(v).strip().lower() in ("true", "1", "1.0", "yes") for v in series], dtype=bool)
+
+
+def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96) -> None:
+    """Anomaly gallery (method M3): the galaxies in the lowest log-likelihood tail of the mixture, as a mosaic."""
+    if "anomaly" not in cat:  # only the multimodal route flags anomalies: no section otherwise
+        return
+    R.page.heading("Anomalies")
+    flagged = _as_bool(cat["anomaly"])
+    clustered = (pd.to_numeric(cat["group"], errors="coerce").fillna(-1).to_numpy() >= 0 if "group" in cat
+                 else np.ones(len(cat), dtype=bool))
+    n_cl, n_an = int(clustered.sum()), int((flagged & clustered).sum())
+    ci = fraction_ci(n_an, n_cl) if n_cl else None
+    order = np.flatnonzero(flagged)
+    if "log_likelihood" in cat:
+        ll = pd.to_numeric(cat["log_likelihood"], errors="coerce").to_numpy(dtype=float)
+        order = order[np.argsort(ll[order], kind="stable")]
+    cols = [c for c in ("id", "group", "class_prob", "log_likelihood", "label", "reason") if c in cat]
+    R.numbers["anomalies"] = {"n_anomalies": n_an, "n_clustered": n_cl,
+                              "fraction": ci.to_dict() if ci else None,
+                              "ids": cat["id"].astype(str).to_numpy()[order].tolist() if "id" in cat else []}
+    R.page.paragraph(
+        f"{n_an} of {n_cl} clustered galaxies are flagged as anomalies (lowest tail of the Gaussian-mixture "
+        "log-likelihood; Selim et al. flag the bottom 2%)"
+        + (f" = {100 * ci.fraction:.1f}% (95% CI {100 * ci.low:.1f}–{100 * ci.high:.1f}%)." if ci else ".")
+    )
+    if not n_an:
+        return
+    R.page.table(cat.iloc[order[:max_shown]][cols].reset_index(drop=True),
+                 caption="Anomalies, most anomalous (lowest log-likelihood) first")
+    if galaxies is None:
+        R.skip("anomaly_gallery", "no GalaxySet given (galaxies=None)")
+        return
+    from PIL import Image
+
+    from ..label.mosaic import make_mosaic
+
+    pos = {str(i): k for k, i in enumerate(galaxies.ids)}
+    ok_img = galaxies.ok
+    ids = cat["id"].astype(str).to_numpy()[order]
+    pick = [pos[i] for i in ids if i in pos and ok_img[pos[i]]][:max_shown]
+    if not pick:
+        R.skip("anomaly_gallery", "no image in the GalaxySet matches the ids of the anomalies")
+        return
+    h, w = galaxies.images.shape[2:]
+    cell_px = None if max(h, w) <= max_cell else (max(1, round(h * max_cell / max(h, w))),
+                                                  max(1, round(w * max_cell / max(h, w))))
+    canvas = make_mosaic(np.asarray(galaxies.images[np.asarray(pick)]), ncols=10,
+                         titles=[str(galaxies.ids[j]) for j in pick], cell_px=cell_px)
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
+    R.figure(buf.getvalue(), "anomalies.png",
+             f"Anomaly gallery: {len(pick)} flagged galaxies, most anomalous first (row by row).")
+    R.numbers["anomalies"]["gallery"] = {"n_shown": len(pick), "file": "figures/anomalies.png"}
+
+
 # ---------------------------------------------------------------------- driver
 def build_report(
     catalog: pd.DataFrame,
@@ -499,6 +560,7 @@ def build_report(
         ("metrics", lambda: _section_metrics(R, cat, features, group_column, label_column, class_column)),
         ("maps", lambda: _section_maps(R, cat, features, maps, max_samples)),
         ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class)),
+        ("anomalies", lambda: _section_anomalies(R, cat, galaxies)),
     ]
     for name, run in sections:
         t0 = time.perf_counter()

@@ -1,0 +1,159 @@
+"""Route M3 as a selectable pipeline route: config keys, `galtaxa run` with route multimodal, the anomaly
+gallery in the report, and `galtaxa ablation` (tiny simulated set, small encoder input, few epochs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from galtaxa.config import ConfigError, load_config
+from galtaxa.pipeline import encoder_specs, multimodal_view
+
+torch = pytest.importorskip("torch")
+
+N = 48
+Q = 0.05
+
+
+@pytest.fixture(scope="module")
+def m3_run(tmp_path_factory):
+    """Simulated galaxies written as an .npz, then `galtaxa run` with route: multimodal (no report)."""
+    from galtaxa.cli import main
+    from galtaxa.datasets import simulate
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("m3")
+    gs, truth = simulate(n=N, size=48, seed=1)
+    np.savez(tmp / "sim.npz", images=np.asarray(gs.images), ids=np.asarray(gs.ids, dtype=str),
+             labels=truth["class"].to_numpy(dtype=str))
+    cfg = {
+        "seed": 0, "run_dir": str(tmp / "run"), "route": "multimodal",
+        "input": {"path": str(tmp / "sim.npz")},
+        "conditioning": {"size": 48, "scaling": "asinh"},
+        "encoder": {"input_size": 32, "batch_size": 16},
+        "measure": {"n_jobs": 1},
+        "multimodal": {"epochs": 3, "bottleneck": 4, "n_components": "bic", "candidates": [2, 3],
+                       "anomaly_quantile": Q, "contamination": 0.05},
+        "labelling": {"n_per_group": 10},
+        "report": {"enabled": False},
+        "output": {"formats": ["parquet", "fits"]},
+    }
+    path = tmp / "m3.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path)]) == 0
+    yield path, cfg
+    torch.set_num_threads(prev)
+
+
+def test_route_keeps_every_row_and_flags_anomalies(m3_run):
+    from galtaxa.catalog import read_catalog
+
+    _path, cfg = m3_run
+    cat, _prov = read_catalog(f"{cfg['run_dir']}/catalog.parquet")
+    assert len(cat) == N and cat["id"].is_unique
+    assert {"group", "class_prob", "anomaly", "confident", "log_likelihood"} <= set(cat.columns)
+    purged = cat["status"] == "purged"
+    assert purged.any(), "the Isolation Forest at contamination 0.05 should purge at least one galaxy"
+    assert (cat.loc[purged, "reason"].str.len() > 0).all()
+    assert (cat.loc[purged, "group"] == -1).all()
+    clustered = cat["group"] >= 0
+    assert (clustered == (cat["status"] == "ok")).all()
+    n_kept = int(clustered.sum())
+    frac = cat.loc[clustered, "anomaly"].astype(bool).mean()
+    assert abs(frac - Q) <= 1 / n_kept + 1e-9
+    assert not cat.loc[~clustered, "anomaly"].astype(bool).any()
+    p = cat.loc[clustered, "class_prob"].to_numpy(dtype=float)
+    assert ((p > 0) & (p <= 1 + 1e-9)).all()
+    conf = cat.loc[clustered, "confident"].astype(bool).to_numpy()
+    np.testing.assert_array_equal(conf, p > 0.85)
+    # the anomalies are the lowest log-likelihoods among the clustered galaxies
+    ll = cat.loc[clustered, "log_likelihood"].to_numpy(dtype=float)
+    an = cat.loc[clustered, "anomaly"].astype(bool).to_numpy()
+    if an.any():
+        assert ll[an].max() <= ll[~an].min()
+
+
+def test_report_has_the_anomaly_gallery(m3_run):
+    from galtaxa.pipeline import report_run
+
+    _path, cfg = m3_run
+    html = report_run(cfg["run_dir"], maps=(), n_boot=20)
+    numbers = json.loads((html.parent / "report.json").read_text())
+    assert numbers["anomalies"]["n_anomalies"] >= 1
+    assert numbers["anomalies"]["gallery"]["n_shown"] == numbers["anomalies"]["n_anomalies"]
+    assert (html.parent / "figures" / "anomalies.png").stat().st_size > 500
+    assert "Anomalies" in html.read_text()
+
+
+def test_ablation_command_writes_its_table(m3_run, capsys):
+    from galtaxa.cli import main
+
+    path, cfg = m3_run
+    assert main(["ablation", str(path), "--quiet", "--deep-pca", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "fused" in out and "paper DB" in out
+    table = pd.read_csv(f"{cfg['run_dir']}/ablation.csv")
+    assert list(table["space"]) == ["deep", "morph", "fused"]
+    assert table.loc[table["space"] == "morph", "dim"].item() == 5
+    assert table.loc[table["space"] == "fused", "dim"].item() == 4
+    assert {"cas_accuracy", "label_accuracy", "paper_silhouette"} <= set(table.columns)
+    assert table["label_accuracy"].between(0, 1).all()
+    assert (table["n_components"] == table["n_components"].iloc[0]).all()  # the same GMM K in every space
+    md = (path.parent / "run" / "ablation.md").read_text()
+    assert md.startswith("| space |")
+
+
+def test_config_validates_the_multimodal_keys():
+    cfg = load_config(overrides={"route": "multimodal"})
+    assert cfg["multimodal"]["bottleneck"] == 64 and cfg["multimodal"]["n_components"] == "bic"
+    assert cfg["multimodal"]["bounds"] == {"C": [1.0, 7.0], "A": [None, 1.0]}
+    bad = [
+        {"route": "m3"},
+        {"multimodal": {"encoders": []}},
+        {"multimodal": {"encoders": ["resnet18@fisheye"]}},
+        {"multimodal": {"bounds": {"C": [7, 1]}}},
+        {"multimodal": {"n_components": "aic"}},
+        {"multimodal": {"anomaly_quantile": 0.7}},
+        {"multimodal": {"confidence": 1.5}},
+        {"multimodal": {"contamination": 0.9}},
+        {"multimodal": {"bottlenek": 64}},
+        {"route": "multimodal", "measure": {"enabled": False}},
+    ]
+    for override in bad:
+        with pytest.raises(ConfigError):
+            load_config(overrides=override)
+    ok = load_config(overrides={"multimodal": {"encoders": ["efficientnet_lite0", {"name": "resnet18", "view": "polar"}],
+                                               "bounds": {"A": None}, "n_components": 5}})
+    assert encoder_specs(ok["multimodal"]["encoders"]) == [
+        {"name": "efficientnet_lite0", "view": "image", "checkpoint": None},
+        {"name": "resnet18", "view": "polar", "checkpoint": None}]
+
+
+def test_view_gives_the_encoder_exactly_the_zscored_pixels():
+    from galtaxa.encode import get_encoder
+    from galtaxa.preprocess.smoothing import smooth_zscore
+
+    rng = np.random.default_rng(0)
+    img = rng.random((2, 1, 40, 40)).astype(np.float32)
+    enc = get_encoder("efficientnet_lite0", input_size=40)
+    view = multimodal_view(img, 1.5, True, "image", enc.mean, enc.std)
+    seen = enc.preprocess(view).cpu().numpy()
+    expected = np.repeat(smooth_zscore(img, 1.5), 3, axis=1)
+    np.testing.assert_allclose(seen, expected, atol=1e-4)
+    plain = multimodal_view(img, 0, False, "image", enc.mean, enc.std)
+    assert plain.min() == 0 and plain.max() == 1
+
+
+def test_bic_scan_skips_degenerate_full_covariances():
+    from galtaxa.cluster.gmm import GMMClustering
+
+    x = np.random.default_rng(0).normal(size=(150, 40))
+    g = GMMClustering(n_components="bic", candidates=[1, 2, 8], n_init=1, progress=False).fit(x)
+    # K=8 leaves components with < 41 members in 40-d: singular covariances, spuriously low BIC -> not eligible
+    assert np.isinf(g.bic_.set_index("n_components").loc[8, "bic"])
+    assert g.n_components_ == 1  # one Gaussian is the truth
