@@ -5,4 +5,4 @@ Each module defines ``register(subparsers)`` adding its parser(s) with
 in :data:`COMMAND_MODULES`.  A handler returns the process exit code.
 """
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("multimodal", "train")

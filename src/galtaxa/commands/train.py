@@ -1,0 +1,265 @@
+"""Supervised and self-supervised subcommands (METHODS M4, M5): ``train``, ``predict``, ``pretrain``,
+``adversarial``, ``similar``.
+
+All read the ``supervised:`` section of the pipeline config and work in ``RUN_DIR/supervised/``; the images are
+those of the config's (cached) read stage.
+
+* ``galtaxa train CONFIG``: fit a classifier on the labelled galaxies (``supervised.labels``: a metadata column
+  such as ``label``, or ``taxonomy`` = the confident classes of ``RUN_DIR/catalog``); resumes after an
+  interruption; writes ``classifier.pt`` and ``history.json``.
+* ``galtaxa predict CONFIG``: class, confidence and per-class probabilities for every galaxy, merged into
+  ``RUN_DIR/catalog.*`` (columns ``sup_class``, ``sup_confidence``, ``sup_prob_<class>``).
+* ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes ``ssl/encoder.pth`` (use it
+  as ``supervised.checkpoint``).
+* ``galtaxa adversarial CONFIG --target PATH``: labelled vs target discriminator on encoder features; accuracy,
+  ROC AUC, per-galaxy scores and the adversarial test split.
+* ``galtaxa similar CONFIG ID [ID ...]``: nearest labelled neighbours, side by side in a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["register", "training_labels"]
+
+
+def _setup(args):
+    from ..cache import RunCache
+    from ..config import load_config
+    from ..pipeline import read_stage
+
+    overrides = {"run_dir": args.run_dir} if getattr(args, "run_dir", None) else {}
+    cfg = load_config(args.config, overrides)
+    galaxies, _ = read_stage(cfg, RunCache(cfg["run_dir"]))
+    out = Path(cfg["run_dir"]) / "supervised"
+    out.mkdir(parents=True, exist_ok=True)
+    return cfg, galaxies, out
+
+
+def training_labels(cfg: dict, galaxies) -> np.ndarray:
+    """Labels per galaxy (object array, ``None`` = unlabelled) from ``supervised.labels`` and ``label_map``.
+
+    ``"taxonomy"`` takes the ``class`` of ``RUN_DIR/catalog`` for the galaxies kept by the vote (``group >= 0``,
+    non-empty class); any other value names a metadata column of the input.
+    """
+    import pandas as pd
+
+    sup = cfg["supervised"]
+    source = sup["labels"]
+    if source == "taxonomy":
+        from ..catalog import read_catalog
+
+        path = Path(cfg["run_dir"]) / "catalog.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: run `galtaxa run` (and the labelling step) first, or set "
+                                    "supervised.labels to a label column")
+        cat, _ = read_catalog(path)
+        if "class" not in cat:
+            raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
+        keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
+        lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
+        y = np.asarray([lookup.get(str(i)) for i in galaxies.ids], dtype=object)
+    else:
+        if source not in galaxies.meta:
+            raise ValueError(f"supervised.labels = {source!r} is not a column of the input metadata "
+                             f"(columns: {', '.join(map(str, galaxies.meta.columns))}); or use 'taxonomy'")
+        col = galaxies.meta[source]
+        y = np.asarray([None if pd.isna(v) else (str(int(v)) if isinstance(v, float) and float(v).is_integer()
+                                                   else str(v)) for v in col], dtype=object)
+    mapping = {str(k): (None if v is None else str(v)) for k, v in (sup.get("label_map") or {}).items()}
+    if mapping:
+        y = np.asarray([mapping.get(v, v) if v is not None else None for v in y], dtype=object)
+    return y
+
+
+def _classifier(cfg: dict, out: Path, progress: bool):
+    from ..supervise import GalaxyClassifier
+
+    s = cfg["supervised"]
+    return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
+                            mode=s["mode"], head=s["head"], input_size=s["input_size"], epochs=s["epochs"],
+                            batch_size=s["batch_size"], lr=float(s["lr"]), balance=s["balance"],
+                            augment=s["augment"], patience=s["patience"], val_fraction=float(s["val_fraction"]),
+                            checkpoint_dir=out / "checkpoints", random_state=cfg["seed"], progress=progress)
+
+
+def _cmd_train(args) -> int:
+    cfg, galaxies, out = _setup(args)
+    y = training_labels(cfg, galaxies)
+    n_lab = int(sum(v is not None for v in y))
+    print(f"training on {n_lab} labelled galaxies of {len(galaxies)} ({int(galaxies.ok.sum())} usable)")
+    clf = _classifier(cfg, out, not args.quiet).fit(galaxies, y)
+    clf.save(out / "classifier.pt")
+    (out / "history.json").write_text(json.dumps(clf.history_, indent=2))
+    print(f"best epoch {clf.best_epoch_ + 1}: validation macro-F1 {clf.best_score_:.3f}; classes "
+          f"{', '.join(map(str, clf.classes_))}")
+    print(f"  model: {out / 'classifier.pt'}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from ..catalog import read_catalog, write_catalog
+    from ..supervise import GalaxyClassifier
+
+    cfg, galaxies, out = _setup(args)
+    model = Path(args.model) if args.model else out / "classifier.pt"
+    if not model.exists():
+        raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
+    clf = GalaxyClassifier.load(model)
+    table = clf.predict_table(galaxies)
+    run_dir = Path(cfg["run_dir"])
+    existing = run_dir / "catalog.parquet"
+    if existing.exists():
+        cat, _ = read_catalog(existing)
+        cat = cat[[c for c in cat.columns if not c.startswith("sup_")]]
+        new = table.drop(columns=["status", "reason"])
+        cat = cat.merge(new, on="id", how="left", validate="one_to_one")
+    else:
+        cat = table
+    paths = write_catalog(cat, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
+                          seed=cfg["seed"], ids=galaxies.ids)
+    ok = table["sup_class"] != ""
+    print(f"predicted {int(ok.sum())} of {len(table)} galaxies (the others keep their status and reason)")
+    print("  " + ", ".join(f"{k} {v}" for k, v in table.loc[ok, "sup_class"].value_counts().items()))
+    for kind, p in paths.items():
+        print(f"  catalog ({kind}): {p}")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from ..supervise import AutoencoderSSL, SimCLR
+
+    cfg, galaxies, out = _setup(args)
+    s = cfg["supervised"]
+    common = dict(backbone=s["ssl_backbone"], input_size=s["ssl_input_size"], epochs=s["ssl_epochs"],
+                  checkpoint_dir=out / "ssl", random_state=cfg["seed"], progress=not args.quiet)
+    if s["ssl_method"] == "simclr":
+        model = SimCLR(temperature=float(s["temperature"]), **common)
+    else:
+        model = AutoencoderSSL(**common)
+    model.fit(galaxies)
+    (out / "ssl" / "history.json").write_text(json.dumps(model.history_, indent=2))
+    print(f"{s['ssl_method']} ({s['ssl_backbone']}) trained {len(model.history_)} epochs, last loss "
+          f"{model.history_[-1]['loss']:.4f}")
+    print(f"  encoder: {out / 'ssl' / 'encoder.pth'}  (set supervised.checkpoint to it, "
+          f"supervised.backbone: {s['ssl_backbone']})")
+    return 0
+
+
+def _features(cfg: dict, galaxies, checkpoint=None, backbone=None):
+    from ..encode import get_encoder
+
+    name = backbone or cfg["encoder"]["name"]
+    enc = get_encoder(name, checkpoint=checkpoint or cfg["encoder"]["checkpoint"],
+                      input_size=cfg["encoder"]["input_size"])
+    feats = np.full((len(galaxies), enc.feature_dim), np.nan, np.float32)
+    rows = np.flatnonzero(galaxies.ok)
+    if len(rows):
+        feats[rows] = enc.encode(np.asarray(galaxies.images[rows]), batch_size=cfg["encoder"]["batch_size"])
+    return feats
+
+
+def _cmd_adversarial(args) -> int:
+    import pandas as pd
+
+    from ..io import open_dataset
+    from ..io.base import build_galaxyset
+    from ..pipeline import make_conditioner
+    from ..supervise import AdversarialValidation
+
+    cfg, galaxies, out = _setup(args)
+    target_path = args.target or cfg["supervised"]["adversarial_target"]
+    if not target_path:
+        raise ValueError("give the target set with --target PATH or supervised.adversarial_target")
+    target = build_galaxyset(open_dataset(target_path), make_conditioner(cfg), desc="reading target")
+    y = training_labels(cfg, galaxies) if args.labelled_only else None
+    labelled = galaxies if y is None else galaxies.subset(np.asarray([v is not None for v in y]))
+    av = AdversarialValidation(threshold=float(cfg["supervised"]["adversarial_threshold"]),
+                               random_state=cfg["seed"]).fit(_features(cfg, labelled), _features(cfg, target))
+    scores = pd.concat([
+        pd.DataFrame({"id": labelled.ids, "set": "labelled", "status": labelled.meta["status"],
+                      "adversarial_score": av.scores_labelled_}),
+        pd.DataFrame({"id": target.ids, "set": "target", "status": target.meta["status"],
+                      "adversarial_score": av.scores_target_})], ignore_index=True)
+    scores.to_csv(out / "adversarial_scores.csv", index=False)
+    split = labelled.ids[av.test_split()]
+    pd.DataFrame({"id": split}).to_csv(out / "adversarial_test_split.csv", index=False)
+    summary = av.summary()
+    (out / "adversarial.json").write_text(json.dumps(summary, indent=2))
+    print(f"discriminator labelled vs target: accuracy {summary['accuracy']:.3f}, balanced accuracy "
+          f"{summary['balanced_accuracy']:.3f}, ROC AUC {summary['roc_auc']:.3f} "
+          f"({summary['n_labelled']} vs {summary['n_target']} galaxies)")
+    print(f"  adversarial test split: {len(split)} labelled galaxies with score > {av.threshold} "
+          f"-> {out / 'adversarial_test_split.csv'}")
+    return 0
+
+
+def _cmd_similar(args) -> int:
+    from ..supervise import SimilaritySearch, similarity_panel
+
+    cfg, galaxies, out = _setup(args)
+    y = training_labels(cfg, galaxies)
+    model = out / "classifier.pt"
+    if args.features == "classifier" or (args.features == "auto" and model.exists() and not args.checkpoint):
+        from ..supervise import GalaxyClassifier
+
+        if not model.exists():
+            raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
+        feats = GalaxyClassifier.load(model).transform(galaxies)
+    else:
+        feats = _features(cfg, galaxies, checkpoint=args.checkpoint, backbone=args.backbone)
+    ref = np.asarray([v is not None for v in y]) & galaxies.ok
+    index = {str(i): r for r, i in enumerate(galaxies.ids)}
+    missing = [i for i in args.ids if i not in index]
+    if missing:
+        raise ValueError(f"unknown galaxy id(s): {', '.join(missing)}")
+    q = np.asarray([index[i] for i in args.ids])
+    bad = [galaxies.ids[r] for r in q if not galaxies.ok[r]]
+    if bad:
+        raise ValueError(f"galaxies {', '.join(bad)} are not usable (status not ok): no features to compare")
+    search = SimilaritySearch(n_neighbors=args.k).fit(feats[ref], galaxies.ids[ref], y[ref])
+    table = search.neighbors_table(feats[q], galaxies.ids[q])
+    table.to_csv(out / "similar.csv", index=False)
+    ref_rows = np.flatnonzero(ref)
+    _, rows = search.kneighbors(feats[q])
+    neigh = np.asarray(galaxies.images[ref_rows[rows.ravel()]]).reshape(len(q), rows.shape[1],
+                                                                        *galaxies.shape)
+    titles = [[f"{galaxies.ids[ref_rows[r]]} {y[ref_rows[r]]}" for r in row] for row in rows]
+    path = out / "similar.png"
+    similarity_panel(np.asarray(galaxies.images[q]), neigh, path=path,
+                     query_titles=[f"query {i}" for i in args.ids], neighbor_titles=titles)
+    print(table.to_string(index=False))
+    print(f"  panel: {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``train``, ``predict``, ``pretrain``, ``adversarial`` and ``similar`` subcommands."""
+    def base(name, help_text, func):
+        p = subparsers.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("config", help="YAML config (its supervised: section)")
+        p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+        return p
+
+    base("train", "train a classifier on labelled galaxies (catalog column or confident taxonomy classes)",
+         _cmd_train)
+    p = base("predict", "class, confidence and probabilities for every galaxy, into the run catalog", _cmd_predict)
+    p.add_argument("--model", default=None, help="classifier file (default RUN_DIR/supervised/classifier.pt)")
+    base("pretrain", "self-supervised pretraining (SimCLR or autoencoder) on all images", _cmd_pretrain)
+    p = base("adversarial", "adversarial validation between the labelled set and a target set", _cmd_adversarial)
+    p.add_argument("--target", default=None, help="target galaxies (folder or file; default "
+                                                  "supervised.adversarial_target)")
+    p.add_argument("--labelled-only", action="store_true", help="use only the labelled galaxies of the input")
+    p = base("similar", "nearest labelled neighbours of galaxies, side by side", _cmd_similar)
+    p.add_argument("ids", nargs="+", help="galaxy ids")
+    p.add_argument("-k", type=int, default=5, help="neighbours per galaxy (default 5)")
+    p.add_argument("--features", choices=("auto", "classifier", "encoder"), default="auto",
+                   help="feature space: the trained classifier's backbone (auto when RUN_DIR/supervised/"
+                        "classifier.pt exists) or the config's encoder / --checkpoint")
+    p.add_argument("--checkpoint", default=None, help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.pth)")
+    p.add_argument("--backbone", default=None, help="timm name of the encoder (default encoder.name)")

@@ -1,0 +1,46 @@
+"""Supervised and self-supervised learning (METHODS M4 and M5).
+
+* :class:`GalaxyClassifier` -- timm backbone or our self-supervised encoder, linear probe or fine-tune,
+  softmax or sigmoid head, class weights or balanced sampling, early stopping on validation macro-F1,
+  resumable checkpoints; ``predict_table`` gives every galaxy a class and a confidence.
+* :mod:`~galtaxa.supervise.augment` -- rotations, flips, zoom-and-crop, noise, crop-and-resize and the M4
+  flux/size-reduction augmentation.
+* :class:`AdversarialValidation` -- labelled vs target discriminator, per-galaxy scores, adversarial test split.
+* :class:`SimCLR`, :class:`AutoencoderSSL` -- self-supervised pretraining on unlabelled images.
+* :func:`few_label_protocol` -- 3 / 30 / 300 / all labels per class, balanced seeded draws, macro-F1.
+* :class:`SimilaritySearch`, :func:`similarity_panel` -- nearest labelled neighbours shown side by side.
+"""
+
+from .adversarial import AdversarialValidation
+from .augment import PRESETS, Augment, flux_size_reduction, rot90, shrink_mirror_pad
+from .autoencoder_ssl import AutoencoderSSL
+from .classifier import GalaxyClassifier
+from .datasets import GalaxyDataset, make_loader, stratified_split
+from .fewlabel import draw_few_labels, few_label_protocol, linear_probe, summarize_protocol
+from .networks import GalaxyNet, build_net
+from .simclr import SimCLR, nt_xent_loss
+from .similarity import SimilaritySearch, similarity_panel
+
+__all__ = [
+    "GalaxyClassifier",
+    "Augment",
+    "PRESETS",
+    "rot90",
+    "flux_size_reduction",
+    "shrink_mirror_pad",
+    "AdversarialValidation",
+    "SimCLR",
+    "AutoencoderSSL",
+    "nt_xent_loss",
+    "few_label_protocol",
+    "draw_few_labels",
+    "linear_probe",
+    "summarize_protocol",
+    "SimilaritySearch",
+    "similarity_panel",
+    "GalaxyDataset",
+    "make_loader",
+    "stratified_split",
+    "GalaxyNet",
+    "build_net",
+]

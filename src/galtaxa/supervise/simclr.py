@@ -1,0 +1,121 @@
+"""SimCLR contrastive pretraining on unlabelled galaxy images (METHODS M5; Chen et al. 2020, ICML).
+
+Two random views of every image of a batch pass through the encoder ``f`` (pooled backbone features ``h``) and a
+projection head ``g`` (``z = g(h)``, a 2-layer MLP).  The NT-Xent loss pulls the two views of a galaxy together
+and pushes the other ``2N - 2`` views of the batch away:
+
+.. math::
+
+    \\ell_{i,j} = -\\log \\frac{\\exp(\\mathrm{sim}(z_i, z_j)/\\tau)}
+                             {\\sum_{k \\ne i} \\exp(\\mathrm{sim}(z_i, z_k)/\\tau)},
+    \\qquad \\mathrm{sim}(u, v) = \\frac{u \\cdot v}{\\lVert u\\rVert \\lVert v\\rVert},
+
+averaged over all ``2N`` ordered positive pairs.  The views follow the best set of the M5 study: Gaussian noise
+then a random crop-and-resize, drawn independently for each of the two views; temperature 0.1 as in its code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import crop_resize, gaussian_noise
+from .ssl_base import SSLEncoder
+
+__all__ = ["nt_xent_loss", "SimCLR"]
+
+
+def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Normalised-temperature cross-entropy (NT-Xent) of two batches of paired embeddings.
+
+    Parameters
+    ----------
+    z1, z2 : tensor, shape (N, D)
+        Embeddings of the first and second view; row ``i`` of ``z1`` and of ``z2`` form a positive pair.
+    temperature : float
+        ``tau`` > 0.
+
+    Returns
+    -------
+    tensor
+        Scalar mean loss over the ``2N`` anchors (formula in the module docstring).
+    """
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must both be (N, D); got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    n = z1.shape[0]
+    if n < 2:
+        raise ValueError("NT-Xent needs at least 2 pairs (the other pairs are the negatives)")
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, targets)
+
+
+class SimCLR(SSLEncoder):
+    """SimCLR pretraining of a timm encoder (ResNet-18 by default) on unlabelled images.
+
+    Parameters
+    ----------
+    backbone : str
+        timm model name (``"resnet18"`` as in M5; any timm model works).
+    pretrained : bool
+        Start from ImageNet weights instead of a random initialisation.
+    input_size : int
+        Network input side (images are resized; 128 in M5, 64 is cheaper on a CPU).
+    temperature : float
+        NT-Xent temperature ``tau`` (0.1).
+    projection_dim, hidden_dim : int
+        Sizes of the projection head ``Linear(d, hidden) - ReLU - Linear(hidden, projection_dim)``.
+    noise_sigma : float
+        Maximum standard deviation of the Gaussian noise (drawn ``U(0, noise_sigma)`` per view), in the units
+        of the images (about [0, 1]).
+    crop_scale : (float, float)
+        Range of the area fraction kept by the crop-and-resize.
+    epochs, batch_size, lr, weight_decay, checkpoint_dir, resume, device, num_workers, random_state, progress
+        See :class:`~galtaxa.supervise.ssl_base.SSLEncoder`.
+
+    Attributes
+    ----------
+    encoder_ : GalaxyNet
+    history_ : list of dict
+        ``epoch`` and mean ``loss``.
+    feature_dim_ : int
+    """
+
+    def __init__(self, backbone: str = "resnet18", pretrained: bool = False, input_size: int = 64,
+                 temperature: float = 0.1, projection_dim: int = 128, hidden_dim: int = 512,
+                 noise_sigma: float = 0.05, crop_scale=(0.3, 1.0), epochs: int = 10, batch_size: int = 128,
+                 lr: float = 1e-3, weight_decay: float = 1e-6, checkpoint_dir=None, resume: bool = True,
+                 device=None, num_workers: int = 0, random_state: int = 0, progress: bool = True):
+        self._common_init(backbone, pretrained, input_size, epochs, batch_size, lr, weight_decay, checkpoint_dir,
+                          resume, device, num_workers, random_state, progress)
+        self.temperature = temperature
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.noise_sigma = noise_sigma
+        self.crop_scale = crop_scale
+
+    def _check_params(self) -> None:
+        self._check_common()
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0; got {self.temperature}")
+        if self.noise_sigma < 0:
+            raise ValueError(f"noise_sigma must be >= 0; got {self.noise_sigma}")
+
+    def _build_aux(self, net, n_channels: int) -> nn.Module:
+        return nn.Sequential(nn.Linear(net.feature_dim, self.hidden_dim), nn.ReLU(inplace=True),
+                             nn.Linear(self.hidden_dim, self.projection_dim))
+
+    def view(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One M5 view: Gaussian noise, then crop-and-resize (to the batch's size)."""
+        x = gaussian_noise(xb, generator, sigma=self.noise_sigma)
+        return crop_resize(x, generator, scale=tuple(self.crop_scale))
+
+    def _batch_loss(self, net, aux, xb, generator):
+        v1, v2 = self.view(xb, generator), self.view(xb, generator)
+        z = aux(net(torch.cat([v1, v2])))
+        return nt_xent_loss(z[: len(xb)], z[len(xb):], self.temperature)

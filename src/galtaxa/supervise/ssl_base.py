@@ -1,0 +1,179 @@
+"""Shared training loop of the self-supervised encoders (SimCLR, autoencoder): resumable, seeded, CPU or GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ..status import log
+from ..utils.device import pick_device
+from ..utils.progress import progress as _progress
+from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
+from .networks import build_net, load_checkpoint, params_fingerprint, save_checkpoint, set_threads
+
+__all__ = ["SSLEncoder"]
+
+_IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "resume")
+
+
+class SSLEncoder(TransformerMixin, BaseEstimator):
+    """Base class: trains ``encoder_`` (a :class:`~galtaxa.supervise.networks.GalaxyNet` without head) together
+    with an auxiliary module (projection head, decoder) on unlabelled images.
+
+    Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
+
+    With ``checkpoint_dir`` the encoder, the auxiliary module and the optimiser are written atomically after
+    every epoch to ``last.pt``; a new ``fit`` with the same parameters and data resumes after the last finished
+    epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
+    ``(random_state, epoch)``).  ``encoder.pth`` (the backbone's state dict in timm naming) is written at the
+    end: pass it as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
+    :func:`galtaxa.encode.get_encoder` or :func:`galtaxa.encode.build_model`.
+    """
+
+    def _common_init(self, backbone, pretrained, input_size, epochs, batch_size, lr, weight_decay, checkpoint_dir,
+                     resume, device, num_workers, random_state, progress):
+        self.backbone = backbone
+        self.pretrained = pretrained
+        self.input_size = input_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.device = device
+        self.num_workers = num_workers
+        self.random_state = random_state
+        self.progress = progress
+
+    def _check_common(self) -> None:
+        for name in ("epochs", "batch_size", "input_size"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0; got {self.lr}")
+
+    def _build_aux(self, net, n_channels: int) -> torch.nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _batch_loss(self, net, aux, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit(self, X, y=None, on_epoch_end=None):
+        """Train on the usable images of ``X`` (GalaxySet or array (N, C, H, W) in [0, 1]); labels are ignored.
+
+        Parameters
+        ----------
+        on_epoch_end : callable, optional
+            ``f(epoch, history_entry)`` after each epoch's checkpoint.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        set_threads()
+        images, ok = as_images_and_ok(X)
+        rows = np.flatnonzero(ok)
+        if len(rows) < 2:
+            raise ValueError(f"need at least 2 usable images for self-supervised training; got {len(rows)}")
+        device = pick_device(self.device)
+        net, info = build_net(self.backbone, self.pretrained, None, 0, self.input_size, self.random_state)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state + 2)
+            aux = self._build_aux(net, int(images.shape[1]))
+        net.to(device)
+        aux.to(device)
+        opt = torch.optim.AdamW(list(net.parameters()) + list(aux.parameters()), lr=self.lr,
+                                weight_decay=self.weight_decay)
+        params = {k: v for k, v in self.get_params().items() if k not in _IGNORED}
+        fp = params_fingerprint(params, rows, np.asarray(images[rows[: min(len(rows), 8)]]))
+        ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        state = {"epoch": -1, "history": []}
+        if ckdir is not None and self.resume and (ckdir / "last.pt").exists():
+            ck = load_checkpoint(ckdir / "last.pt")
+            if ck.get("fingerprint") == fp:
+                net.load_state_dict(ck["encoder"])
+                aux.load_state_dict(ck["aux"])
+                opt.load_state_dict(ck["optimizer"])
+                state = ck["state"]
+                log.info("%s: resuming from %s after epoch %d", type(self).__name__, ckdir / "last.pt",
+                         state["epoch"])
+            else:
+                log.warning("%s: %s belongs to another run; starting afresh", type(self).__name__, ckdir / "last.pt")
+        ds = GalaxyDataset(images, rows)
+        for epoch in range(state["epoch"] + 1, self.epochs):
+            torch.manual_seed(epoch_seed(self.random_state, epoch, 2))
+            gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
+            loader = make_loader(ds, self.batch_size, self.random_state, epoch, num_workers=self.num_workers,
+                                 drop_last=len(ds) > self.batch_size)
+            net.train()
+            aux.train()
+            total, count = 0.0, 0
+            for xb, _t, _r in _progress(loader, desc=f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}",
+                                        unit="batch", disable=None if self.progress else True):
+                if len(xb) < 2:
+                    continue
+                xb = xb.to(device)
+                opt.zero_grad(set_to_none=True)
+                loss = self._batch_loss(net, aux, xb, gen)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{type(self).__name__}: non-finite loss at epoch {epoch}; lower lr")
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(xb)
+                count += len(xb)
+            entry = {"epoch": epoch, "loss": total / max(count, 1)}
+            state["history"].append(entry)
+            state["epoch"] = epoch
+            log.info("%s epoch %d: loss %.4f", type(self).__name__, epoch, entry["loss"])
+            if ckdir is not None:
+                save_checkpoint(ckdir / "last.pt", {"fingerprint": fp, "encoder": net.state_dict(),
+                                                    "aux": aux.state_dict(), "optimizer": opt.state_dict(),
+                                                    "state": state})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, entry)
+        self.encoder_ = net.eval()
+        self.aux_ = aux.eval()
+        self.history_ = list(state["history"])
+        self.net_info_ = info
+        self.feature_dim_ = net.feature_dim
+        if ckdir is not None:
+            self.save_encoder(ckdir / "encoder.pth")
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "encoder_"):
+            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit() first")
+
+    def transform(self, X, batch_size: int = 128) -> np.ndarray:
+        """Pooled encoder features of every row, ``(N, feature_dim)``; NaN rows for unusable galaxies."""
+        self._check_fitted()
+        images, ok = as_images_and_ok(X)
+        out = np.full((len(images), self.feature_dim_), np.nan, dtype=np.float32)
+        rows = np.flatnonzero(ok)
+        device = next(self.encoder_.parameters()).device
+        with torch.inference_mode():
+            for start in range(0, len(rows), batch_size):
+                idx = rows[start:start + batch_size]
+                xb = torch.from_numpy(np.asarray(images[idx], dtype=np.float32)).to(device)
+                out[idx] = self.encoder_.features(xb).float().cpu().numpy()
+        return out
+
+    def encoder_state_dict(self) -> dict:
+        """The backbone's state dict in timm naming (no adapter, no head)."""
+        self._check_fitted()
+        return {k: v.detach().cpu() for k, v in self.encoder_.backbone.state_dict().items()}
+
+    def save_encoder(self, path) -> Path:
+        """Write :meth:`encoder_state_dict` atomically to ``path`` (``.pth``)."""
+        path = Path(path)
+        save_checkpoint(path, self.encoder_state_dict())
+        return path
+

@@ -1,0 +1,102 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from galtaxa.galaxyset import GalaxySet
+from galtaxa.supervise import GalaxyClassifier
+
+from _supervise_data import blobs
+
+KW = dict(backbone="test_resnet", pretrained=False, input_size=32, batch_size=8, lr=1e-3,
+          augment="m4_geometric", progress=False, val_fraction=0.25, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    torch.set_num_threads(1)
+    X, y = blobs(96, size=32)
+    labels = np.where(y == 0, "round", "bar").astype(object)
+    return X, labels
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, labels = data
+    return GalaxyClassifier(epochs=6, patience=6, **KW).fit(X, labels)
+
+
+def test_separable_set_reaches_high_macro_f1(fitted, data):
+    X, labels = data
+    assert fitted.best_score_ >= 0.9
+    assert list(fitted.classes_) == ["bar", "round"]
+    from sklearn.metrics import f1_score
+
+    assert f1_score(labels, fitted.predict(X), average="macro") >= 0.9
+
+
+def test_predict_table_has_a_row_for_every_galaxy(fitted, data, tmp_path):
+    X, labels = data
+    imgs = X[:10].copy()
+    imgs[3] = 0.0
+    meta = pd.DataFrame({"status": ["ok"] * 10, "reason": [""] * 10})
+    meta.loc[3, ["status", "reason"]] = ["bad_input", "x.fits: zero-size array"]
+    gs = GalaxySet(np.array([f"g{i}" for i in range(10)]), imgs, meta)
+    table = fitted.predict_table(gs)
+    assert list(table["id"]) == list(gs.ids)
+    assert table.loc[3, "sup_class"] == "" and np.isnan(table.loc[3, "sup_confidence"])
+    assert table.loc[3, "reason"] == "x.fits: zero-size array"
+    ok = table.drop(index=3)
+    np.testing.assert_allclose(ok[["sup_prob_bar", "sup_prob_round"]].sum(axis=1), 1.0, atol=1e-5)
+    assert (ok["sup_confidence"] >= 0.5).all()
+    # save / load round trip gives the same probabilities
+    fitted.save(tmp_path / "clf.pt")
+    again = GalaxyClassifier.load(tmp_path / "clf.pt")
+    np.testing.assert_allclose(again.predict_proba(gs), fitted.predict_proba(gs), atol=1e-6)
+
+
+def test_unlabelled_rows_are_ignored_and_sigmoid_head(data):
+    X, labels = data
+    partial = labels.copy()
+    partial[::3] = None  # unlabelled galaxies (e.g. rejected by the vote)
+    clf = GalaxyClassifier(epochs=1, **KW).fit(X, partial)
+    assert clf.n_train_ + clf.n_val_ == int(np.sum(partial != None))  # noqa: E711
+    multi = np.stack([(labels == "bar"), (labels == "round")], 1).astype(float)
+    sig = GalaxyClassifier(epochs=1, head="sigmoid", **KW).fit(X, pd.DataFrame(multi, columns=["bar", "round"]))
+    p = sig.predict_proba(X)
+    assert p.shape == (96, 2) and np.all((p >= 0) & (p <= 1))
+    with pytest.raises(ValueError, match="sampler"):
+        GalaxyClassifier(head="sigmoid", balance="sampler", **KW).fit(X, multi)
+
+
+def test_resume_after_interruption_gives_same_weights(data, tmp_path):
+    X, labels = data
+    kw = dict(KW, epochs=3, patience=3, mode="finetune", balance="sampler")
+    full = GalaxyClassifier(**kw).fit(X, labels)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch, entry):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        GalaxyClassifier(checkpoint_dir=tmp_path / "ck", **kw).fit(X, labels, on_epoch_end=stop)
+    resumed = GalaxyClassifier(checkpoint_dir=tmp_path / "ck", **kw).fit(X, labels)
+    assert [h["epoch"] for h in resumed.history_] == [0, 1, 2]
+    for (k, a), b in zip(full.model_.state_dict().items(), resumed.model_.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+
+
+def test_linear_probe_freezes_the_backbone(data):
+    X, labels = data
+    clf = GalaxyClassifier(epochs=1, mode="linear", **KW)
+    from galtaxa.supervise.networks import build_net
+
+    net0, _ = build_net("test_resnet", pretrained=False, num_outputs=2, input_size=32, random_state=0)
+    clf.fit(X, labels)
+    for (k, a), b in zip(net0.backbone.state_dict().items(), clf.model_.backbone.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match="mode"):
+        GalaxyClassifier(mode="probe").fit(X, labels)
