@@ -31,3 +31,36 @@ def test_train_predict_similar_cli(tmp_path, capsys):
     sim = pd.read_csv(tmp_path / "run" / "supervised" / "similar.csv", dtype={"neighbor_id": str, "query_id": str})
     assert sim.loc[0, "neighbor_id"] == ids[0]
     assert (tmp_path / "run" / "supervised" / "similar.png").exists()
+
+
+def test_pretrain_then_adversarial_cli(tmp_path, capsys):
+    """`pretrain` writes an encoder the classifier can start from; `adversarial` separates two different sets."""
+    torch.set_num_threads(1)
+    X, y = blobs(40, size=32)
+    np.savez(tmp_path / "lab.npz", images=X[:, 0], labels=np.where(y == 0, "round", "bar"))
+    # the target set: the same kind of galaxies, four times fainter and noisier (M4's situation)
+    gen = np.random.default_rng(1)
+    target = 0.25 * X[:30, 0] + gen.normal(0, 0.2, X[:30, 0].shape).astype(np.float32)
+    np.save(tmp_path / "target.npy", target)
+    cfg = {"seed": 0, "run_dir": str(tmp_path / "run"),
+           "input": {"path": str(tmp_path / "lab.npz")},
+           "conditioning": {"size": 32, "scaling": "none"},
+           "encoder": {"name": "test_resnet", "input_size": 32},
+           "supervised": {"ssl_backbone": "test_resnet", "ssl_epochs": 2, "ssl_input_size": 32,
+                          "adversarial_threshold": 0.5}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["pretrain", str(path), "--quiet"]) == 0
+    enc = tmp_path / "run" / "supervised" / "ssl" / "encoder.pth"
+    assert enc.exists() and "simclr (test_resnet) trained 2 epochs" in capsys.readouterr().out
+    # the pretrained encoder is the feature extractor of the discriminator (no ImageNet download needed)
+    cfg["encoder"]["checkpoint"] = str(enc)
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["adversarial", str(path), "--target", str(tmp_path / "target.npy"), "--quiet"]) == 0
+    out = tmp_path / "run" / "supervised"
+    scores = pd.read_csv(out / "adversarial_scores.csv", dtype={"id": str})
+    assert len(scores) == 70 and set(scores["set"]) == {"labelled", "target"}
+    summary = pd.read_json(out / "adversarial.json", typ="series")
+    assert summary["roc_auc"] > 0.8  # the two sets are different and the discriminator sees it
+    split = pd.read_csv(out / "adversarial_test_split.csv", dtype={"id": str})
+    assert set(split["id"]) <= set(scores.loc[scores["set"] == "labelled", "id"])
