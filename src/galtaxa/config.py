@@ -81,6 +81,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "gain": (None, (int, float, type(None)), lambda v: v is None or v > 0, "electrons per count (null: weight map from the sky noise)"),
         "pixel_scale": (None, (int, float, str, type(None)), None, "arcsec/px (number or metadata column)"),
         "redshift": (None, (int, float, str, type(None)), None, "redshift (number or metadata column) for r_e in kpc"),
+        "psf": (None, (str, type(None)), None, "PSF image (FITS or .npy, 2-D, the cutouts' pixel scale) for statmorph's Sersic fit; null = none"),
     },
     "multimodal": {
         "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
@@ -245,6 +246,9 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     ckpt = full["encoder"]["checkpoint"]
     if isinstance(ckpt, str) and not Path(ckpt).expanduser().exists():
         problems.append(f"'encoder.checkpoint' file {ckpt!r} does not exist: give the path of a local weights file or null")
+    psf = full["measure"]["psf"]
+    if isinstance(psf, str) and not Path(psf).expanduser().exists():
+        problems.append(f"'measure.psf' file {psf!r} does not exist: give a FITS or .npy PSF image or null")
     mapping_file = full["labelling"]["mapping_file"]
     if isinstance(mapping_file, str) and not Path(mapping_file).expanduser().exists():
         problems.append(f"'labelling.mapping_file' {mapping_file!r} does not exist (run `galtaxa cluster` first, then fill the template)")

@@ -24,7 +24,7 @@ from .status import OK, log
 from .utils.atomic import atomic_path, atomic_write_text
 
 __all__ = ["RunResult", "open_input", "make_conditioner", "read_stage", "measure_stage", "cluster_stage",
-           "assemble_catalog", "run_pipeline", "run_on_galaxies", "report_run",
+           "assemble_catalog", "run_pipeline", "run_on_galaxies", "report_run", "load_psf",
            "encoder_specs", "multimodal_view", "multimodal_features", "multimodal_taxonomy_from_config",
            "multimodal_stage", "multimodal_ablation"]
 
@@ -160,6 +160,30 @@ def _galaxies_fingerprint(galaxies, n_sample: int = 16) -> str:
     return h.hexdigest()[:16]
 
 
+def load_psf(path) -> np.ndarray | None:
+    """The PSF image of ``measure.psf`` (FITS primary/first image HDU or .npy), normalised to unit sum.
+
+    Raises ``ValueError`` naming the file when it is not a finite, positive-sum 2-D image.
+    """
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if path.suffix == ".npy":
+        psf = np.load(path)
+    else:
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:
+            psf = next((h.data for h in hdul if h.data is not None and np.ndim(h.data) >= 2), None)
+        if psf is None:
+            raise ValueError(f"{path}: no image HDU holds a PSF")
+    psf = np.squeeze(np.asarray(psf, dtype=np.float64))
+    if psf.ndim != 2 or min(psf.shape) < 3 or not np.isfinite(psf).all() or psf.sum() <= 0:
+        raise ValueError(f"{path}: a PSF must be a finite 2-D image of at least 3x3 px with a positive sum; "
+                         f"got shape {psf.shape}")
+    return psf / psf.sum()
+
+
 def _read_part(path: Path, ids: list[str]) -> pd.DataFrame | None:
     """A finished measure part, or None when absent, unreadable or not for these ids (then it is redone)."""
     if not path.exists():
@@ -193,7 +217,10 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     size = int(MEASURE_CHUNK_SIZE if chunk_size is None else chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
+    psf = load_psf(m.get("psf"))
     settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": _galaxies_fingerprint(galaxies)}
+    if psf is not None:  # keyed by the PSF's pixels, not its file name
+        settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
     stage = cache.stage("measure", settings, upstream)
     out = stage.path / "measure.parquet"
     if not stage.done:
@@ -210,7 +237,7 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
             table = _read_part(path, ids[start:stop])
             if table is None:
                 table = measure(_galaxies_slice(galaxies, start, stop), n_jobs=m["n_jobs"], gain=m["gain"],
-                                pixel_scale=m["pixel_scale"], redshift=m["redshift"], progress=progress)
+                                psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"], progress=progress)
                 with atomic_path(path) as tmp:
                     table.to_parquet(tmp, index=False)
             else:
