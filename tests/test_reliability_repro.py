@@ -15,19 +15,10 @@ import pytest
 
 from galtaxa.catalog import config_hash, read_catalog
 from galtaxa.config import load_config
+from _blobs import sersic_blobs as _blobs
 from galtaxa.pipeline import run_pipeline
 
 
-def _blobs(n, size=40, seed=0):
-    gen = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size] - (size - 1) / 2
-    out = []
-    for i in range(n):
-        q, th, re = gen.uniform(0.4, 1), gen.uniform(0, np.pi), gen.uniform(3, 6)
-        xr, yr = x * np.cos(th) + y * np.sin(th), (-x * np.sin(th) + y * np.cos(th)) / q
-        prof = np.exp(-7.67 * ((np.hypot(xr, yr) / re) ** (1 / (4, 1, 0.5)[i % 3]) - 1))
-        out.append(100 * prof / prof.max() + gen.normal(0, 2, (size, size)))
-    return np.stack(out).astype(np.float32)
 
 
 def _stage_dirs(run):
