@@ -166,6 +166,21 @@ def test_voting_on_synthetic_mixture_is_seeded_and_predicts():
     assert twin.get_params() == a.get_params() and not hasattr(twin, "labels_")
 
 
+def test_birch_subcluster_cap_compresses_and_keeps_the_partition():
+    """Above ``birch_max_subclusters`` BIRCH's global step runs on weighted micro-clusters: same groups."""
+    X, y = mixture(n=3000, d=8, k=5, sep=3.5)  # measured: ARI 0.99 between capped and uncapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = VotingClustering(n_clusters=5, algorithms=("kmeans", "birch")).fit(X)
+        capped = VotingClustering(n_clusters=5, algorithms=("kmeans", "birch"), birch_max_subclusters=40).fit(X)
+    assert full.birch_n_compressed_ is None and full.birch_n_subclusters_ > 40
+    assert capped.birch_n_subclusters_ == full.birch_n_subclusters_ and capped.birch_n_compressed_ <= 40
+    b_full, b_cap = full.raw_labels_["birch"], capped.raw_labels_["birch"]
+    assert adjusted_rand_score(b_full, b_cap) > 0.95 and adjusted_rand_score(y, b_cap) > 0.95
+    with pytest.raises(ValueError, match="birch_max_subclusters"):
+        VotingClustering(n_clusters=5, algorithms=("kmeans", "birch"), birch_max_subclusters=3).fit(X)
+
+
 def test_voting_rejects_bad_arguments():
     X, _ = mixture(n=200, d=5, k=4)
     for kw, match in [({"algorithms": ("kmeans", "dbscan")}, "algorithms"), ({"min_agree": 4}, "min_agree"),

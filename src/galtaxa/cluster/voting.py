@@ -70,6 +70,29 @@ _MAPPINGS = ("overlap", "hungarian")
 _BIRCH_GLOBAL = ("weighted_ward", "ward")
 
 
+def _compress_subclusters(centers, counts, n_micro: int, random_state=0):
+    """Merge ``M > n_micro`` weighted subclusters into at most ``n_micro`` micro-clusters.
+
+    Count-weighted mini-batch k-means on the subcluster centroids; the micro-cluster centroid is the
+    count-weighted mean of its subclusters' centroids (= the mean of their galaxies) and its count the sum.
+
+    Returns
+    -------
+    (assignment (M,), centroids (m, d), counts (m,)) with empty micro-clusters dropped, ``m <= n_micro``.
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    centers = np.asarray(centers, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    km = MiniBatchKMeans(n_clusters=n_micro, random_state=random_state, n_init=1,
+                         batch_size=max(4096, 3 * n_micro)).fit(centers, sample_weight=counts)
+    used, assignment = np.unique(km.labels_, return_inverse=True)
+    weight = np.bincount(assignment, weights=counts, minlength=len(used))
+    sums = np.zeros((len(used), centers.shape[1]))
+    np.add.at(sums, assignment, centers * counts[:, None])
+    return assignment, sums / weight[:, None], weight
+
+
 def vote(votes, min_agree: int, require_reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The majority vote over aligned labels.
 
@@ -144,6 +167,13 @@ class VotingClustering(ClusterMixin, BaseEstimator):
     birch_ratio : float
         Mean galaxies per BIRCH subcluster aimed at by ``birch_threshold="auto"``; halved (down to 1)
         while fewer than ``n_clusters`` subclusters form, so small samples still cluster.
+    birch_max_subclusters : int
+        Cap on the subclusters BIRCH's global step works on. Weighted Ward on ``M`` subclusters costs
+        O(M^2 d) time (nearest-neighbour chain): fine for the ``N / birch_ratio`` subclusters of 10^5
+        galaxies, hours for the ~10^5 subclusters of 10^6 galaxies. Above the cap, the subclusters are first
+        merged into ``birch_max_subclusters`` micro-clusters by count-weighted mini-batch k-means (centroids
+        and counts kept exact), then weighted Ward runs on those; each subcluster takes its micro-cluster's
+        group. Below the cap nothing changes.
     require_reference : bool
         Keep only galaxies whose reference label wins the vote.
     exact_max : int
@@ -169,13 +199,17 @@ class VotingClustering(ClusterMixin, BaseEstimator):
     cluster_centers_ : array (n_clusters, d)
         Mean feature vector of the kept galaxies of each group (NaN for a group that kept none).
     birch_threshold_ : float or None
+    birch_n_subclusters_ : int
+        Subclusters BIRCH formed.
+    birch_n_compressed_ : int or None
+        Micro-clusters weighted Ward ran on when the subclusters exceeded ``birch_max_subclusters``.
     estimators_ : dict[str, estimator]
     """
 
     def __init__(self, n_clusters=20, algorithms=ALGORITHMS, min_agree=2, mapping="overlap",
                  birch_threshold="auto", ward="auto", random_state=0, n_init=10,
                  birch_global="weighted_ward", birch_ratio=10.0, require_reference=False,
-                 exact_max=20000, max_pair_ari=0.95):
+                 exact_max=20000, max_pair_ari=0.95, birch_max_subclusters=5000):
         self.n_clusters = n_clusters
         self.algorithms = algorithms
         self.min_agree = min_agree
@@ -189,6 +223,7 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         self.require_reference = require_reference
         self.exact_max = exact_max
         self.max_pair_ari = max_pair_ari
+        self.birch_max_subclusters = birch_max_subclusters
 
     # ------------------------------------------------------------------ checks
     def _validate(self, n: int) -> tuple[str, ...]:
@@ -230,8 +265,17 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         if len(centers) < self.n_clusters:
             raise ValueError(f"BIRCH with threshold {thr:.4g} formed {len(centers)} subclusters, fewer than "
                              f"n_clusters={self.n_clusters}; lower birch_threshold or birch_ratio")
+        self.birch_n_compressed_ = None
         if self.birch_global == "weighted_ward":
-            sub_labels = weighted_ward_labels(centers, counts, self.n_clusters)
+            cap = int(self.birch_max_subclusters)
+            if cap < self.n_clusters:
+                raise ValueError(f"birch_max_subclusters ({cap}) must be at least n_clusters ({self.n_clusters})")
+            if len(centers) > cap:
+                micro, micro_centers, micro_counts = _compress_subclusters(centers, counts, cap, self.random_state)
+                sub_labels = weighted_ward_labels(micro_centers, micro_counts, self.n_clusters)[micro]
+                self.birch_n_compressed_ = len(micro_centers)
+            else:
+                sub_labels = weighted_ward_labels(centers, counts, self.n_clusters)
         else:
             sub_labels = AgglomerativeClustering(n_clusters=self.n_clusters, linkage="ward").fit_predict(centers)
         self.birch_threshold_ = thr
