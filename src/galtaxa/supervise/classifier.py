@@ -32,6 +32,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from ..status import log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
+from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
 from .datasets import (GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label,
                        stratified_split)
@@ -138,14 +139,10 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"balance must be one of {BALANCES}; got {self.balance!r}")
         if self.balance == "sampler" and self.head == "sigmoid":
             raise ValueError("balance='sampler' needs a softmax head; use balance='class_weight' for multi-label")
-        for name in ("epochs", "batch_size", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        check_positive_ints(self, "epochs", "batch_size", "patience")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0; got {self.lr}")
+        check_positive(self, "lr")
         Augment(self.augment)  # validates the names
 
     def _targets(self, y, n: int):

@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..status import log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
+from ..utils.validation import check_positive, check_positive_ints
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
 from .networks import build_net, load_checkpoint, params_fingerprint, save_checkpoint, set_threads
 
@@ -50,14 +51,10 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         self.progress = progress
 
     def _check_common(self) -> None:
-        for name in ("epochs", "batch_size", "input_size"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        check_positive_ints(self, "epochs", "batch_size", "input_size")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0; got {self.lr}")
+        check_positive(self, "lr")
 
     def _build_aux(self, net, n_channels: int) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
