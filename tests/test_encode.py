@@ -88,6 +88,18 @@ def test_channel_handling_and_batching(tiny, rng):
         tiny.encode(rgb, batch_size=0)
 
 
+def test_cpu_micro_batches_match_one_forward_pass(rng):
+    """The CPU forward runs in micro-batches (2 images at 224 px); features equal one whole-batch pass."""
+    from galtaxa.encode.registry import cpu_micro_batch
+
+    assert (cpu_micro_batch(224), cpu_micro_batch(128), cpu_micro_batch(64), cpu_micro_batch(2000)) == (2, 6, 24, 1)
+    enc = get_encoder("efficientnet_lite0", pretrained=False, input_size=224, device="cpu", random_state=3)
+    imgs = rng.random((5, 1, 60, 60), dtype=np.float32)
+    with torch.inference_mode():
+        whole = enc.model(enc.preprocess(imgs)).numpy()
+    np.testing.assert_allclose(enc.forward_batch(imgs), whole, rtol=1e-4, atol=1e-5)
+
+
 def test_random_init_is_seeded_and_other_models_give_their_dims():
     a = get_encoder("efficientnet_lite0", pretrained=False, input_size=32, random_state=1)
     b = get_encoder("efficientnet_lite0", pretrained=False, input_size=32, random_state=1)
