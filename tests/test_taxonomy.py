@@ -38,6 +38,25 @@ def test_fit_keeps_rows_and_caches_preprocessing(galaxies, fitted):
     assert pre.shape == (len(galaxies), 1, 125, 63)  # polar: 125 rays x (2 * 32 half-pixel radii - 1), mirrored
     assert not np.asarray(pre[5]).any()  # the bad galaxy is not unfolded
     assert (tmp_path / "cae" / "cae.json").exists()
+    # the before/after figure users look at: input, reconstruction, residual
+    assert (tmp_path / "cae" / "before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pipeline_reports_the_cae_loss_and_figure(tmp_path):
+    from _blobs import sersic_blobs
+    from galtaxa.config import load_config
+    from galtaxa.pipeline import run_pipeline
+
+    np.save(tmp_path / "g.npy", sersic_blobs(24, size=32, seed=2))
+    cfg = load_config(overrides={
+        "run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "g.npy")},
+        "conditioning": {"size": 32}, "cae": {"enabled": True, "epochs": 2},
+        "encoder": {"input_size": 32, "batch_size": 8}, "reduce": {"n_components": 4},
+        "cluster": {"n_clusters": 3}, "measure": {"enabled": False}, "report": {"enabled": False}})
+    result = run_pipeline(cfg, progress=False)
+    mse = result.metrics["CAE reconstruction MSE (validation)"]
+    assert np.isfinite(mse) and mse >= 0
+    assert result.paths["CAE before/after"].exists()
 
 
 def test_rerun_resumes_without_retraining(galaxies, fitted, monkeypatch):

@@ -273,6 +273,9 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         model.save(stage.path / "model")
         pairwise = getattr(model.voting_, "pairwise_ari_", None)
         summary = {"kept_fraction": float((table["group"] >= 0).mean())}
+        if getattr(model, "cae_", None) is not None:
+            summary["cae_validation_mse"] = float(model.cae_.best_loss_)
+            summary["cae_epochs"] = int(model.cae_.n_epochs_)
         if isinstance(pairwise, pd.DataFrame):
             pairwise.to_csv(stage.path / "pairwise_ari.csv")
         stage.finish(summary)
@@ -586,6 +589,11 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     elif "cluster" in stages:
         clustered, embedding, model_dir = cluster_stage(cfg, cache, galaxies, upstream, progress)
         result.paths["model"] = model_dir
+        cae_dir = model_dir.parent / "features" / "cae"
+        if cfg["cae"]["enabled"] and (cae_dir / "cae.json").exists():
+            result.metrics["CAE reconstruction MSE (validation)"] = float(
+                json.loads((cae_dir / "cae.json").read_text())["best_loss"])
+            result.paths["CAE before/after"] = cae_dir / "before_after.png"
         result.paths["inspection page"] = write_mosaics(run_dir, galaxies, clustered["group"].to_numpy(), cfg)
     mapping = mapping if mapping is not None else cfg["labelling"]["mapping_file"]
     if isinstance(mapping, (str, Path)):

@@ -205,6 +205,12 @@ class UnsupervisedTaxonomy:
                 self.cae_.fit(np.asarray(galaxies.images[ok]))
                 if saved is not None:
                     self.cae_.save(saved)
+            if saved is not None and not (saved / "before_after.png").exists():
+                # what the denoiser does, for the user to look at: 8 seeded usable galaxies, input/CAE/residual
+                pick = np.sort(np.random.default_rng(self.random_state).choice(np.flatnonzero(ok), min(8, int(ok.sum())),
+                                                                                replace=False))
+                self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
+                                            path=saved / "before_after.png")
         feats = self._features(galaxies, cache_dir)
         usable = ok & np.isfinite(feats).all(axis=1)
         self.features_ = feats
