@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -67,6 +69,8 @@ def test_route_keeps_every_row_and_flags_anomalies(m3_run):
     frac = cat.loc[clustered, "anomaly"].astype(bool).mean()
     assert abs(frac - Q) <= 1 / n_kept + 1e-9
     assert not cat.loc[~clustered, "anomaly"].astype(bool).any()
+    bic_png = list(Path(cfg["run_dir"]).glob("stages/multimodal-*/gmm_bic.png"))
+    assert len(bic_png) == 1 and bic_png[0].stat().st_size > 0  # the BIC scan a user looks at to trust K
     p = cat.loc[clustered, "class_prob"].to_numpy(dtype=float)
     assert ((p > 0) & (p <= 1 + 1e-9)).all()
     conf = cat.loc[clustered, "confident"].astype(bool).to_numpy()

@@ -57,6 +57,7 @@ def test_pipeline_reports_the_cae_loss_and_figure(tmp_path):
     mse = result.metrics["CAE reconstruction MSE (validation)"]
     assert np.isfinite(mse) and mse >= 0
     assert result.paths["CAE before/after"].exists()
+    assert result.paths["reduction figure"].name == "pca_variance.png" and result.paths["reduction figure"].exists()
 
 
 def test_rerun_resumes_without_retraining(galaxies, fitted, monkeypatch):

@@ -254,6 +254,21 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     return pd.read_parquet(out)
 
 
+#: Figure of the reduction step written into the cluster stage folder (PCA variance curve or UMAP DB scan).
+REDUCTION_FIGURES = ("pca_variance.png", "umap_db_scan.png")
+
+
+def _plot_reduction(reducer, folder: Path) -> Path | None:
+    """The PCA explained-variance curve or the UMAP Davies-Bouldin scan of a fitted reducer, as a PNG in ``folder``."""
+    from .reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
+
+    if isinstance(reducer, PCAReducer):
+        return plot_variance_curve(reducer, folder / REDUCTION_FIGURES[0])
+    if isinstance(reducer, UMAPReducer) and reducer.scan_ is not None:
+        return plot_db_scan(reducer, folder / REDUCTION_FIGURES[1])
+    return None
+
+
 def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
                   progress: bool = True):
     """The unsupervised taxonomy (cached): returns (table, embedding, model directory)."""
@@ -273,6 +288,7 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         model.save(stage.path / "model")
         pairwise = getattr(model.voting_, "pairwise_ari_", None)
         summary = {"kept_fraction": float((table["group"] >= 0).mean())}
+        _plot_reduction(model.reducer_, stage.path)
         if getattr(model, "cae_", None) is not None:
             summary["cae_validation_mse"] = float(model.cae_.best_loss_)
             summary["cae_epochs"] = int(model.cae_.n_epochs_)
@@ -439,6 +455,7 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         model.save(stage.path / "model")
         if getattr(model.gmm_, "bic_", None) is not None:
             model.gmm_.bic_.to_csv(stage.path / "bic.csv", index=False)
+            model.gmm_.plot_bic(stage.path / "gmm_bic.png")
         clustered = table["group"] >= 0
         stage.finish({"n_clustered": int(clustered.sum()), "n_purged": int((table["status"] == "purged").sum()),
                       "n_components": int(model.gmm_.n_components_),
@@ -585,10 +602,15 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         result.metrics["anomaly fraction (clustered)"] = float(clustered.loc[ok, "anomaly"].mean()) if ok.any() else 0.0
         result.metrics["confident fraction (clustered)"] = float(clustered.loc[ok, "confident"].mean()) if ok.any() else 0.0
         result.paths["model"] = model_dir
+        if (model_dir.parent / "gmm_bic.png").exists():
+            result.paths["GMM BIC scan"] = model_dir.parent / "gmm_bic.png"
         result.paths["inspection page"] = write_mosaics(run_dir, galaxies, clustered["group"].to_numpy(), cfg)
     elif "cluster" in stages:
         clustered, embedding, model_dir = cluster_stage(cfg, cache, galaxies, upstream, progress)
         result.paths["model"] = model_dir
+        for name in REDUCTION_FIGURES:
+            if (model_dir.parent / name).exists():
+                result.paths["reduction figure"] = model_dir.parent / name
         cae_dir = model_dir.parent / "features" / "cae"
         if cfg["cae"]["enabled"] and (cae_dir / "cae.json").exists():
             result.metrics["CAE reconstruction MSE (validation)"] = float(
