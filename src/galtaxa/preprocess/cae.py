@@ -35,7 +35,6 @@ Choices made here (documented, not in the paper):
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -44,6 +43,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
+from ..utils.torch_training import EarlyStopping, StateDictPickle, seeded_torch, train_val_split
 
 __all__ = ["CAEDenoiser", "build_cae"]
 
@@ -97,23 +97,7 @@ def build_cae(in_channels: int, height: int, width: int, latent_dim: int = 40, c
     return _CAE()
 
 
-class _Deterministic:
-    """Context: deterministic torch algorithms (warn-only where none exists), restored on exit."""
-
-    def __enter__(self):
-        import torch
-
-        self._torch = torch
-        self._prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        return self
-
-    def __exit__(self, *exc):
-        self._torch.use_deterministic_algorithms(self._prev[0], warn_only=self._prev[1])
-        return False
-
-
-class CAEDenoiser(TransformerMixin, BaseEstimator):
+class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
     """Denoise galaxy images with a convolutional autoencoder trained on them (Fang et al. 2025).
 
     Parameters
@@ -244,13 +228,11 @@ class CAEDenoiser(TransformerMixin, BaseEstimator):
         n, c, h, w = x.shape
         device = pick_device(self.device)
         gen = np.random.default_rng(self.random_state)
-        order = gen.permutation(n)
-        n_val = 0 if self.val_fraction == 0 or n < 2 else max(1, int(round(self.val_fraction * n)))
-        val_idx, train_idx = np.sort(order[:n_val]), order[n_val:]
+        val_idx, train_idx = train_val_split(n, self.val_fraction, gen)
+        n_val = len(val_idx)
         ph, pw = self._padded(h, w)
 
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), _Deterministic():
-            torch.manual_seed(self.random_state)
+        with seeded_torch(self.random_state, device):
             model = build_cae(c, ph, pw, self.latent_dim, self.channels, self.kernel_size, self.output)
             # Start the output at the mean pixel value: from a sigmoid centred on 0.5, the first steps on
             # mostly dark galaxy cutouts drive the logits deep into saturation and training stalls.
@@ -262,7 +244,7 @@ class CAEDenoiser(TransformerMixin, BaseEstimator):
             opt = torch.optim.Adam(model.parameters(), lr=self.lr)
             tgen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
             history = {"train_loss": [], "val_loss": []}
-            best, best_state, best_epoch, waited = np.inf, None, 0, 0
+            stopper = EarlyStopping(self.patience)
             bar = _progress(range(self.epochs), desc="CAE", unit="epoch", disable=None if self.progress else True)
             for epoch in bar:
                 model.train()
@@ -284,20 +266,15 @@ class CAEDenoiser(TransformerMixin, BaseEstimator):
                 history["train_loss"].append(train_loss)
                 history["val_loss"].append(val_loss)
                 bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-                if val_loss < best:
-                    best, best_epoch, waited = val_loss, epoch, 0
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
+                if stopper.step(val_loss, epoch, model):
+                    break
             bar.close()
-        model.load_state_dict(best_state)
+        model.load_state_dict(stopper.best_state)
         self.model_ = model.cpu().eval()
         self.input_shape_ = (int(c), int(h), int(w))
         self.history_ = history
-        self.best_epoch_ = int(best_epoch)
-        self.best_loss_ = float(best)
+        self.best_epoch_ = int(stopper.best_epoch)
+        self.best_loss_ = float(stopper.best)
         self.n_epochs_ = len(history["train_loss"])
         return self
 
@@ -374,34 +351,21 @@ class CAEDenoiser(TransformerMixin, BaseEstimator):
         params = record["params"]
         params["channels"] = tuple(params["channels"])
         self = cls(**params)
-        c, h, w = record["input_shape"]
-        ph, pw = cls._padded(h, w)
-        model = build_cae(c, ph, pw, self.latent_dim, self.channels, self.kernel_size, self.output)
+        self.input_shape_ = tuple(record["input_shape"])
+        model = self._build_model()
         model.load_state_dict(torch.load(path / "cae.pt", map_location="cpu", weights_only=True))
         self.model_ = model.eval()
-        self.input_shape_ = (c, h, w)
         self.history_ = record["history"]
         self.best_epoch_ = record["best_epoch"]
         self.best_loss_ = record["best_loss"]
         self.n_epochs_ = record["n_epochs"]
         return self
 
-    def __getstate__(self) -> dict:
-        """Pickle the network as a state dict (the network class is built on demand)."""
-        state = self.__dict__.copy()
-        if "model_" in state:
-            state["model_"] = {k: v.detach().cpu() for k, v in state["model_"].state_dict().items()}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        sd = state.get("model_")
-        self.__dict__.update(state)
-        if isinstance(sd, dict):
-            c, h, w = self.input_shape_
-            ph, pw = self._padded(h, w)
-            self.model_ = build_cae(c, ph, pw, self.latent_dim, self.channels, self.kernel_size, self.output)
-            self.model_.load_state_dict(sd)
-            self.model_.eval()
+    def _build_model(self):
+        """The untrained network for the fitted ``input_shape_`` (used by :meth:`load` and unpickling)."""
+        c, h, w = self.input_shape_
+        ph, pw = self._padded(h, w)
+        return build_cae(c, ph, pw, self.latent_dim, self.channels, self.kernel_size, self.output)
 
     # ---------------------------------------------------------------- figure
     def plot_before_after(self, images, n: int = 8, path="cae_before_after.png") -> Path:

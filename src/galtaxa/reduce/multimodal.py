@@ -32,7 +32,6 @@ are read and standardised on the fly).
 
 from __future__ import annotations
 
-import copy
 import json
 import numbers
 from pathlib import Path
@@ -42,6 +41,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
+from ..utils.torch_training import EarlyStopping, StateDictPickle, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
 
@@ -79,24 +79,7 @@ def build_multimodal_autoencoder(dims, bottleneck: int = 64, hidden=(512, 256)):
     return _MultimodalAE()
 
 
-class _Deterministic:
-    """Context: deterministic torch algorithms (warn-only where none exists), restored on exit."""
-
-    def __enter__(self):
-        import torch
-
-        self._torch = torch
-        self._prev = (torch.are_deterministic_algorithms_enabled(),
-                      torch.is_deterministic_algorithms_warn_only_enabled())
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        return self
-
-    def __exit__(self, *exc):
-        self._torch.use_deterministic_algorithms(self._prev[0], warn_only=self._prev[1])
-        return False
-
-
-class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
+class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
     """Fuse several feature blocks into one bottleneck with a balanced multimodal autoencoder (Selim et al.).
 
     Parameters
@@ -248,21 +231,19 @@ class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
         n = len(blocks[0])
         device = pick_device(self.device)
         gen = np.random.default_rng(self.random_state)
-        order = gen.permutation(n)
-        n_val = 0 if self.val_fraction == 0 or n < 2 else max(1, int(round(self.val_fraction * n)))
-        val_idx, train_idx = np.sort(order[:n_val]), order[n_val:]
+        val_idx, train_idx = train_val_split(n, self.val_fraction, gen)
+        n_val = len(val_idx)
         w_t = torch.as_tensor(weights, dtype=torch.float32, device=device)
 
         def loss_fn(recs, xs):
             per = torch.stack([torch.mean((r - x) ** 2) for r, x in zip(recs, xs)])
             return (w_t * per).sum(), per
 
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), _Deterministic():
-            torch.manual_seed(self.random_state)
+        with seeded_torch(self.random_state, device):
             model = build_multimodal_autoencoder(dims, self.bottleneck, self.hidden).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             history = {"train_loss": [], "val_loss": [], "val_block_mse": []}
-            best, best_state, best_epoch, waited = np.inf, None, 0, 0
+            stopper = EarlyStopping(self.patience)
             bar = _progress(range(self.epochs), desc="multimodal AE", unit="epoch",
                             disable=None if self.progress else True)
             for epoch in bar:
@@ -286,21 +267,16 @@ class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
                 history["val_loss"].append(val_loss)
                 history["val_block_mse"].append(per)
                 bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-                if val_loss < best:
-                    best, best_epoch, waited = val_loss, epoch, 0
-                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
+                if stopper.step(val_loss, epoch, model):
+                    break
             bar.close()
-        model.load_state_dict(best_state)
+        model.load_state_dict(stopper.best_state)
         self.model_ = model.cpu().eval()
         self.dims_ = dims
         self.weights_ = weights
         self.history_ = history
-        self.best_epoch_ = int(best_epoch)
-        self.best_loss_ = float(best)
+        self.best_epoch_ = int(stopper.best_epoch)
+        self.best_loss_ = float(stopper.best)
         self.n_epochs_ = len(history["train_loss"])
         return self
 
@@ -405,7 +381,7 @@ class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
         with np.load(files[2]) as z:
             self.means_ = [z[f"mean_{i}"] for i in range(len(self.dims_))]
             self.stds_ = [z[f"std_{i}"] for i in range(len(self.dims_))]
-        model = build_multimodal_autoencoder(self.dims_, self.bottleneck, self.hidden)
+        model = self._build_model()
         model.load_state_dict(torch.load(files[1], map_location="cpu", weights_only=True))
         self.model_ = model.eval()
         self.weights_ = np.asarray(record["weights"], dtype=float)
@@ -415,16 +391,6 @@ class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
         self.n_epochs_ = record["n_epochs"]
         return self
 
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        if "model_" in state:
-            state["model_"] = {k: v.detach().cpu() for k, v in state["model_"].state_dict().items()}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        sd = state.get("model_")
-        self.__dict__.update(state)
-        if isinstance(sd, dict):
-            self.model_ = build_multimodal_autoencoder(self.dims_, self.bottleneck, self.hidden)
-            self.model_.load_state_dict(sd)
-            self.model_.eval()
+    def _build_model(self):
+        """The untrained network for the fitted ``dims_`` (used by :meth:`load` and unpickling)."""
+        return build_multimodal_autoencoder(self.dims_, self.bottleneck, self.hidden)
