@@ -114,6 +114,27 @@ def _check_params(catalog: pd.DataFrame, params: Sequence[str], class_column: st
     return params
 
 
+def _class_panels(catalog, params, class_column, classes, ncols, **size):
+    """A grid with one panel per parameter, titled; panels without finite values say so.
+
+    Returns ``(fig, classes, colours, panels)`` where ``panels`` lists ``(ax, data, keep)`` for the panels to
+    draw: ``data`` the finite values per class, ``keep`` the indices of the classes that have any.
+    """
+    params = _check_params(catalog, params, class_column)
+    classes = class_order(catalog[class_column]) if classes is None else list(classes)
+    fig, axes = _grid(len(params), ncols, **size)
+    panels = []
+    for ax, p in zip(axes, params):
+        data = _per_class(catalog, p, class_column, classes)
+        keep = [i for i, d in enumerate(data) if d.size]
+        ax.set_title(p)
+        if keep:
+            panels.append((ax, data, keep))
+        else:
+            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+    return fig, classes, class_colours(classes), panels
+
+
 def box_plots(
     catalog: pd.DataFrame,
     params: Sequence[str],
@@ -123,17 +144,8 @@ def box_plots(
     ncols: int = 3,
 ) -> Figure:
     """One box plot per parameter with a box per class (whiskers 1.5 IQR, no fliers), median written above."""
-    params = _check_params(catalog, params, class_column)
-    classes = class_order(catalog[class_column]) if classes is None else list(classes)
-    cols = class_colours(classes)
-    fig, axes = _grid(len(params), ncols)
-    for ax, p in zip(axes, params):
-        data = _per_class(catalog, p, class_column, classes)
-        keep = [i for i, d in enumerate(data) if d.size]
-        if not keep:
-            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
-            ax.set_title(p)
-            continue
+    fig, classes, cols, panels = _class_panels(catalog, params, class_column, classes, ncols)
+    for ax, data, keep in panels:
         bp = ax.boxplot([data[i] for i in keep], positions=np.arange(len(keep)), widths=0.6, showfliers=False,
                         patch_artist=True, medianprops={"color": "k"})
         for patch, i in zip(bp["boxes"], keep):
@@ -145,7 +157,6 @@ def box_plots(
                         va="bottom", fontsize=8, fontweight="bold",
                         bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
         ax.set_xticks(np.arange(len(keep)), [f"{classes[i]}\n(n={data[i].size})" for i in keep], fontsize=8)
-        ax.set_title(p)
     fig.suptitle("Parameters per class (box: quartiles, whiskers: 1.5 IQR, number: median)")
     return _finish(fig, path)
 
@@ -165,18 +176,9 @@ def raincloud_plots(
     At most ``max_points`` points per class are drawn (seeded sample); the violin and box use every value.
     Reference: Allen et al. (2019), Wellcome Open Res. 4, 63.
     """
-    params = _check_params(catalog, params, class_column)
-    classes = class_order(catalog[class_column]) if classes is None else list(classes)
-    cols = class_colours(classes)
     g = _rng(seed)
-    fig, axes = _grid(len(params), ncols, w=4.2, h=3.4)
-    for ax, p in zip(axes, params):
-        data = _per_class(catalog, p, class_column, classes)
-        keep = [i for i, d in enumerate(data) if d.size]
-        ax.set_title(p)
-        if not keep:
-            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
-            continue
+    fig, classes, cols, panels = _class_panels(catalog, params, class_column, classes, ncols, w=4.2, h=3.4)
+    for ax, data, keep in panels:
         pos = np.arange(len(keep), dtype=float)
         vdata = [data[i] for i in keep]
         can_violin = [i for i, d in zip(range(len(keep)), vdata) if d.size >= 2 and np.ptp(d) > 0]
