@@ -272,9 +272,9 @@ class MultimodalTaxonomy(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def save(self, path) -> Path:
-        """Write the fitted route into folder ``path``: ``taxonomy.json``, ``purger.joblib``, ``gmm.joblib``,
-        ``autoencoder/`` and ``result.csv``."""
-        import joblib
+        """Write the fitted route into folder ``path``: ``taxonomy.json``, ``purger.npz`` and ``gmm.npz``
+        (:mod:`galtaxa.utils.persist`: no pickle), ``autoencoder/``, ``embedding.npy`` and ``result.csv``."""
+        from .utils.persist import save_estimator
 
         self._check_fitted()
         path = Path(path)
@@ -291,9 +291,8 @@ class MultimodalTaxonomy(BaseEstimator):
             params["n_components"] = int(params["n_components"])
         record = {"params": params, "fitted_params": self.params_, "n_deep_blocks": self.n_deep_blocks_}
         self.autoencoder_.save(path / "autoencoder")
-        for name, obj in (("purger", self.purger_), ("gmm", self.gmm_)):
-            with atomic_path(path / f"{name}.joblib") as tmp:
-                joblib.dump(obj, tmp)
+        save_estimator(self.purger_, path / "purger.npz")
+        save_estimator(self.gmm_, path / "gmm.npz")
         with atomic_path(path / "result.csv") as tmp:
             self.result_.to_csv(tmp, index=False)
         with atomic_path(path / "embedding.npy") as tmp:
@@ -303,12 +302,25 @@ class MultimodalTaxonomy(BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "MultimodalTaxonomy":
-        """Read a route written by :meth:`save` (predicts new galaxies without refitting)."""
-        import joblib
+        """Read a route written by :meth:`save` (predicts new galaxies without refitting); reading it never
+        executes code from the files.
+
+        Raises
+        ------
+        galtaxa.utils.safe_load.UnsafeFileError
+            For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
+        """
+        from .utils.persist import load_estimator
+        from .utils.safe_load import refuse_legacy_pickles
 
         path = Path(path)
         if not (path / "taxonomy.json").is_file():
             raise FileNotFoundError(f"{path} does not hold a saved MultimodalTaxonomy (taxonomy.json missing)")
+        if not ((path / "purger.npz").is_file() and (path / "gmm.npz").is_file()):
+            refuse_legacy_pickles([path / "purger.joblib", path / "gmm.joblib"],
+                                  f"fit the route again and save it (for a pipeline run, delete the stage folder "
+                                  f"{path.parent} and run again)")
+            raise FileNotFoundError(f"{path} does not hold a saved MultimodalTaxonomy (purger.npz or gmm.npz missing)")
         record = json.loads((path / "taxonomy.json").read_text())
         params = record["params"]
         params["params"] = tuple(params["params"])
@@ -319,13 +331,13 @@ class MultimodalTaxonomy(BaseEstimator):
         self.params_ = list(record["fitted_params"])
         self.n_deep_blocks_ = int(record["n_deep_blocks"])
         self.autoencoder_ = MultimodalAutoencoder.load(path / "autoencoder")
-        self.purger_ = joblib.load(path / "purger.joblib")
-        self.gmm_ = joblib.load(path / "gmm.joblib")
+        self.purger_ = load_estimator(path / "purger.npz", expected=MorphologyPurger)
+        self.gmm_ = load_estimator(path / "gmm.npz", expected=GMMClustering)
         self.result_ = pd.read_csv(path / "result.csv", keep_default_na=False,
                                    dtype={"id": str, "status": str, "reason": str})
         self.result_["class_prob"] = pd.to_numeric(self.result_["class_prob"], errors="coerce")
         self.result_["log_likelihood"] = pd.to_numeric(self.result_["log_likelihood"], errors="coerce")
-        self.embedding_ = np.load(path / "embedding.npy")
+        self.embedding_ = np.load(path / "embedding.npy", allow_pickle=False)
         self.kept_ = (self.result_["group"].to_numpy() >= 0)
         return self
 

@@ -12,14 +12,13 @@ Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .status import OK, REJECTED
-from .utils.atomic import atomic_path, atomic_write_text
+from .utils.atomic import atomic_write_text
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -261,23 +260,42 @@ class UnsupervisedTaxonomy:
         return labels, agreement
 
     # ---------------------------------------------------------- persistence
+    _FITTED = "fitted.npz"
+
     def save(self, directory: str | Path) -> Path:
-        """Save the fitted pipeline (CAE weights, reducer, clusterers) to one folder."""
+        """Save the fitted pipeline to one folder: ``params.json``, ``cae/`` (weights-only torch file) and
+        ``fitted.npz`` (reducer and voting ensemble, :mod:`galtaxa.utils.persist`: no pickle)."""
+        from .utils.persist import save_estimator
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / "params.json", json.dumps(self.get_params(), indent=2, default=list))
         if self.cae:
             self.cae_.save(directory / "cae")
-        state = {"reducer_": self.reducer_, "voting_": self.voting_}
-        with atomic_path(directory / "fitted.pkl") as tmp:
-            with open(tmp, "wb") as fh:
-                pickle.dump(state, fh)
+        save_estimator({"reducer_": self.reducer_, "voting_": self.voting_}, directory / self._FITTED)
         return directory
 
     @classmethod
     def load(cls, directory: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Load a pipeline written by :meth:`save` (trusted files only: pickle)."""
+        """Load a pipeline written by :meth:`save`; reading it never executes code from the files.
+
+        Raises
+        ------
+        galtaxa.utils.safe_load.UnsafeFileError
+            For a folder written by an older galtaxa (``fitted.pkl``, a pickle): refit instead.
+        """
+        from .cluster import VotingClustering
+        from .reduce import PCAReducer, UMAPReducer
+        from .utils.persist import load_estimator
+        from .utils.safe_load import refuse_legacy_pickles
+
         directory = Path(directory)
+        fitted = directory / cls._FITTED
+        if not fitted.is_file():
+            refuse_legacy_pickles([directory / "fitted.pkl"],
+                                  f"fit the taxonomy again and save it (for a pipeline run, delete the stage folder "
+                                  f"{directory.parent} and run again)")
+            raise FileNotFoundError(f"{directory} does not hold a saved UnsupervisedTaxonomy ({cls._FITTED} missing)")
         params = json.loads((directory / "params.json").read_text())
         params["algorithms"] = tuple(params["algorithms"])
         params["umap_candidates"] = tuple(params["umap_candidates"])
@@ -286,8 +304,10 @@ class UnsupervisedTaxonomy:
             from .preprocess.cae import CAEDenoiser
 
             self.cae_ = CAEDenoiser.load(directory / "cae")
-        with open(directory / "fitted.pkl", "rb") as fh:
-            state = pickle.load(fh)
+        state = load_estimator(fitted, expected=dict)
+        if not isinstance(state.get("reducer_"), (PCAReducer, UMAPReducer)) or \
+                not isinstance(state.get("voting_"), VotingClustering):
+            raise ValueError(f"{fitted} does not hold a reducer and a voting ensemble")
         self.reducer_, self.voting_ = state["reducer_"], state["voting_"]
         return self
 

@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
+from ..utils.safe_load import torch_load
 from ..utils.torch_training import EarlyStopping, StateDictPickle, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
@@ -365,9 +366,7 @@ class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "MultimodalAutoencoder":
-        """Read an autoencoder written by :meth:`save`."""
-        import torch
-
+        """Read an autoencoder written by :meth:`save` (weights-only: a file that would need code is refused)."""
         path = Path(path)
         files = [path / "mae.json", path / "mae.pt", path / "mae_scaler.npz"]
         if not all(f.is_file() for f in files):
@@ -378,11 +377,11 @@ class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
         params["hidden"] = tuple(params["hidden"])
         self = cls(**params)
         self.dims_ = [int(d) for d in record["dims"]]
-        with np.load(files[2]) as z:
+        with np.load(files[2], allow_pickle=False) as z:
             self.means_ = [z[f"mean_{i}"] for i in range(len(self.dims_))]
             self.stds_ = [z[f"std_{i}"] for i in range(len(self.dims_))]
         model = self._build_model()
-        model.load_state_dict(torch.load(files[1], map_location="cpu", weights_only=True))
+        model.load_state_dict(torch_load(files[1], what="autoencoder weights"))
         self.model_ = model.eval()
         self.weights_ = np.asarray(record["weights"], dtype=float)
         self.history_ = record["history"]

@@ -137,6 +137,33 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
             raise ValueError(f"X has {X.shape[1]} features, the reducer was fitted on {self.n_features_in_}")
         return np.asarray(self.umap_.transform(X))
 
+    # ------------------------------------------------------------ persistence (galtaxa.utils.persist)
+    def _persist_getstate(self) -> dict:
+        """Attributes to save: everything but the UMAP model, plus the features it was fitted on.
+
+        A umap-learn model holds numba-compiled functions and a nearest-neighbour index that only pickle can
+        store; :meth:`_persist_setstate` refits it instead (seeded and single-threaded, hence identical).
+        """
+        check_is_fitted(self, "umap_")
+        state = {k: v for k, v in self.__getstate__().items() if k != "umap_"}
+        state["umap_train_features_"] = np.asarray(self.umap_._raw_data)
+        return state
+
+    def _persist_setstate(self, state: dict) -> None:
+        """Restore a reducer saved by :meth:`_persist_getstate`: refit UMAP of the saved dimension on the
+        saved features, and warn if its embedding differs from the saved one (another umap-learn version)."""
+        state = dict(state)
+        X = np.asarray(state.pop("umap_train_features_"))
+        self.__setstate__(state)
+        model = self._umap(self.n_components_, len(X))
+        emb = np.asarray(model.fit_transform(X))
+        saved = np.asarray(self.embedding_)
+        if emb.shape != saved.shape or not np.allclose(emb, saved, rtol=1e-4, atol=1e-4):
+            warnings.warn("the UMAP model refitted on load does not reproduce the saved embedding (was it saved "
+                          "with another umap-learn or numba version?); new galaxies may be embedded differently",
+                          UserWarning, stacklevel=2)
+        self.umap_ = model
+
 
 def plot_db_scan(reducer: UMAPReducer, path) -> Path:
     """Plot the Davies–Bouldin index against the UMAP dimension with the chosen one marked."""

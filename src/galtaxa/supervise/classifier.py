@@ -461,6 +461,10 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, path, device=None) -> "GalaxyClassifier":
         """Read a classifier written by :meth:`save`; no pretrained weights are needed."""
         ck = load_checkpoint(path)
+        missing = [k for k in ("params", "classes", "model", "net_info", "history", "best_epoch", "best_score")
+                   if k not in ck]
+        if missing:
+            raise ValueError(f"{path} is not a classifier saved by GalaxyClassifier.save (no {', '.join(missing)})")
         clf = cls(**{**ck["params"], "device": device})
         kind = ck.get("classes_kind", "U")
         clf.classes_ = np.asarray(ck["classes"], dtype=np.int64 if kind == "i" else object)

@@ -1,0 +1,336 @@
+"""Saving fitted estimators in a format that cannot execute code when read (no pickle, no joblib).
+
+A fitted object is written to one ``.npz`` file: its numeric arrays as ``.npy`` members (read back with
+``allow_pickle=False``) and, in the member ``__galtaxa__``, a JSON description of everything else.  The JSON
+holds plain values (numbers, strings, lists, dicts, tuples, ranges, numpy scalars, pandas tables) and objects
+of the classes listed in :data:`TRUSTED_CLASSES` only, by exact name.  Reading builds each object with
+``cls.__new__`` and restores its attributes (``__setstate__`` for scikit-learn estimators, as unpickling
+does), so a file can only ever produce instances of those classes holding data: unlike a pickle it names no
+function to call.  A file that names any other class is refused with :class:`UnsafeFileError`.
+
+scikit-learn's decision trees (``sklearn.tree._tree.Tree``, inside an Isolation Forest) are stored as their
+node table; the node table is checked (child indices point forward within the table, features exist) before
+the tree is built, so a crafted file cannot make prediction loop or read outside the table.
+
+A class may define ``_persist_getstate()`` / ``_persist_setstate(state)`` to store something other than its
+attributes (:class:`~galtaxa.reduce.UMAPReducer` stores its training features and refits UMAP on load).
+
+To look inside a file::
+
+    python -c "import numpy as np, sys; print(bytes(np.load(sys.argv[1])['__galtaxa__']).decode())" fitted.npz
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .atomic import atomic_path
+from .safe_load import UnsafeFileError
+
+__all__ = ["save_estimator", "load_estimator", "TRUSTED_CLASSES", "UnsafeFileError"]
+
+FORMAT = "galtaxa-estimator"
+VERSION = 1
+_STATE_KEY = "__galtaxa__"
+
+#: Classes a saved file may contain, by the name written in the file -> "module:attribute" to import.
+TRUSTED_CLASSES = {
+    "galtaxa.reduce.PCAReducer": "galtaxa.reduce.pca:PCAReducer",
+    "galtaxa.reduce.UMAPReducer": "galtaxa.reduce.umap_scan:UMAPReducer",
+    "galtaxa.cluster.VotingClustering": "galtaxa.cluster.voting:VotingClustering",
+    "galtaxa.cluster.WardClustering": "galtaxa.cluster.scalable_ward:WardClustering",
+    "galtaxa.cluster.gmm.GMMClustering": "galtaxa.cluster.gmm:GMMClustering",
+    "galtaxa.cluster.purge.MorphologyPurger": "galtaxa.cluster.purge:MorphologyPurger",
+    "sklearn.preprocessing.StandardScaler": "sklearn.preprocessing:StandardScaler",
+    "sklearn.decomposition.PCA": "sklearn.decomposition:PCA",
+    "sklearn.cluster.KMeans": "sklearn.cluster:KMeans",
+    "sklearn.mixture.GaussianMixture": "sklearn.mixture:GaussianMixture",
+    "sklearn.ensemble.IsolationForest": "sklearn.ensemble:IsolationForest",
+    "sklearn.tree.ExtraTreeRegressor": "sklearn.tree:ExtraTreeRegressor",
+}
+_TREE = "sklearn.tree._tree.Tree"
+
+
+def _import(spec: str):
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _trusted() -> dict:
+    """Name -> class of :data:`TRUSTED_CLASSES` (imported on first use)."""
+    return {name: _import(spec) for name, spec in TRUSTED_CLASSES.items()}
+
+
+def _tree_class():
+    from sklearn.tree._tree import Tree
+
+    return Tree
+
+
+# ----------------------------------------------------------------------------- writing
+class _Encoder:
+    """Turn an object into JSON-able nodes; arrays go to ``self.arrays`` (shared arrays stored once)."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self._memo: dict[int, str] = {}
+        self._alive: list = []  # arrays memoised by id() must outlive the encoding (ids of freed ones are reused)
+        self._names = {cls: name for name, cls in _trusted().items()}
+
+    def array(self, a: np.ndarray, where: str) -> dict:
+        key = self._memo.get(id(a))
+        node = {"t": "ndarray"}
+        if a.dtype.hasobject:
+            values = a.ravel().tolist()
+            if not all(isinstance(v, str) for v in values):
+                raise TypeError(f"{where}: an object array must hold strings only to be saved safely")
+            node["object"] = True
+            stored = np.asarray(values, dtype=str).reshape(a.shape)
+        else:
+            stored = a
+        if key is None:
+            key = f"a{len(self.arrays)}"
+            self.arrays[key] = stored
+            self._memo[id(a)] = key
+            self._alive.append(a)
+        node["key"] = key
+        return node
+
+    def __call__(self, obj, where: str):
+        if obj is None or isinstance(obj, (bool, str)) or type(obj) in (int, float):
+            return obj
+        if isinstance(obj, np.generic):
+            if obj.dtype.kind not in "biufU":
+                raise TypeError(f"{where}: numpy scalar of dtype {obj.dtype} cannot be saved")
+            return {"t": "scalar", "dtype": obj.dtype.str, "v": obj.item()}
+        if isinstance(obj, np.ndarray):
+            return self.array(obj, where)
+        if type(obj) in (list, tuple):
+            return {"t": type(obj).__name__, "v": [self(v, f"{where}[{i}]") for i, v in enumerate(obj)]}
+        if type(obj) is dict:
+            return {"t": "dict", "v": [[self(k, f"{where} key"), self(v, f"{where}[{k!r}]")] for k, v in obj.items()]}
+        if type(obj) is range:
+            return {"t": "range", "v": [obj.start, obj.stop, obj.step]}
+        if type(obj) is pd.DataFrame:
+            return {"t": "frame", "columns": self(list(obj.columns), f"{where}.columns"),
+                    "data": [self(obj.iloc[:, j], f"{where}[{c!r}]") for j, c in enumerate(obj.columns)],
+                    "index": self(obj.index, f"{where}.index")}
+        if type(obj) is pd.Series:
+            return {"t": "series", "name": self(obj.name, f"{where}.name"), "data": self(obj.to_numpy(), where),
+                    "dtype": str(obj.dtype), "index": self(obj.index, f"{where}.index")}
+        if type(obj) is pd.RangeIndex:
+            return {"t": "rangeindex", "v": [obj.start, obj.stop, obj.step]}
+        if type(obj) is pd.Index:
+            return {"t": "index", "data": self(obj.to_numpy(), where)}
+        if type(obj) is _tree_class():
+            _fn, args, state = obj.__reduce__()
+            return {"t": "tree", "args": self(tuple(args), f"{where} args"), "state": self(dict(state), where)}
+        name = self._names.get(type(obj))
+        if name is None:
+            raise TypeError(f"{where}: a {type(obj).__module__}.{type(obj).__qualname__} cannot be saved safely "
+                            f"(galtaxa saves only {', '.join(sorted(TRUSTED_CLASSES))} and plain data)")
+        if hasattr(obj, "_persist_getstate"):
+            state = obj._persist_getstate()
+        elif hasattr(obj, "__getstate__"):
+            state = obj.__getstate__()
+        else:  # pragma: no cover - Python >= 3.11 objects all have __getstate__
+            state = dict(vars(obj))
+        if not isinstance(state, dict):
+            raise TypeError(f"{where}: the state of {name} is a {type(state).__name__}, not a dict")
+        return {"t": "object", "class": name, "state": self(dict(state), where)}
+
+
+def save_estimator(obj, path) -> Path:
+    """Write ``obj`` (a trusted estimator, or plain containers of them) to the ``.npz`` file ``path``, atomically.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` holds anything the format cannot represent (the message says where).
+    """
+    from .._version import __version__
+
+    path = Path(path)
+    enc = _Encoder()
+    root = enc(obj, "estimator")
+    header = {"format": FORMAT, "version": VERSION, "galtaxa": __version__, "root": root}
+    members = dict(enc.arrays)
+    members[_STATE_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **members)
+    return path
+
+
+# ----------------------------------------------------------------------------- reading
+class _Decoder:
+    def __init__(self, path: Path, npz):
+        self.path = path
+        self.npz = npz
+        self.trusted = _trusted()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def bad(self, why: str) -> ValueError:
+        return ValueError(f"{self.path} is not a valid galtaxa estimator file: {why}")
+
+    def array(self, node) -> np.ndarray:
+        key = node.get("key")
+        if key not in self._cache:
+            if not isinstance(key, str) or key == _STATE_KEY or key not in self.npz.files:
+                raise self.bad(f"array {key!r} is missing")
+            try:
+                a = self.npz[key]
+            except ValueError as err:  # allow_pickle=False refuses object arrays
+                raise UnsafeFileError(f"{self.path}: array {key!r} is refused: {err}") from None
+            self._cache[key] = a.astype(object) if node.get("object") else a
+        return self._cache[key]
+
+    def __call__(self, node):
+        if node is None or isinstance(node, (bool, int, float, str)):
+            return node
+        if not isinstance(node, dict) or not isinstance(node.get("t"), str):
+            raise self.bad(f"unexpected entry {str(node)[:80]!r}")
+        t = node["t"]
+        if t == "ndarray":
+            return self.array(node)
+        if t == "scalar":
+            dtype = np.dtype(node["dtype"])
+            if dtype.kind not in "biufU":
+                raise self.bad(f"numpy scalar of dtype {dtype}")
+            return dtype.type(node["v"])
+        if t in ("list", "tuple"):
+            items = [self(v) for v in node["v"]]
+            return items if t == "list" else tuple(items)
+        if t == "dict":
+            return {self(k): self(v) for k, v in node["v"]}
+        if t in ("range", "rangeindex"):
+            start, stop, step = (int(v) for v in node["v"])
+            return range(start, stop, step) if t == "range" else pd.RangeIndex(start, stop, step)
+        if t == "index":
+            return pd.Index(self(node["data"]))
+        if t == "frame":
+            columns = self(node["columns"])
+            data = [self(d) for d in node["data"]]
+            if not all(isinstance(d, pd.Series) for d in data) or len(data) != len(columns):
+                raise self.bad("malformed table")
+            frame = pd.concat(data, axis=1) if data else pd.DataFrame(index=self(node["index"]))
+            frame.columns = pd.Index(columns)
+            return frame
+        if t == "series":
+            # object and string columns keep their dtype; numeric ones take the stored array's
+            dtype = {"object": object, "str": "str"}.get(node.get("dtype"))
+            return pd.Series(self(node["data"]), index=self(node["index"]), name=self(node["name"]), dtype=dtype)
+        if t == "tree":
+            return self.tree(node)
+        if t == "object":
+            return self.object(node)
+        raise self.bad(f"unknown entry type {t!r}")
+
+    def object(self, node):
+        name = node.get("class")
+        cls = self.trusted.get(name)
+        if cls is None:
+            raise UnsafeFileError(f"{self.path} is refused: it names the class {name!r}, which galtaxa does not "
+                                  f"load from files (only {', '.join(sorted(TRUSTED_CLASSES))})")
+        state = self(node["state"])
+        if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+            raise self.bad(f"the attributes of {name} are not a dict of names")
+        obj = cls.__new__(cls)
+        if hasattr(cls, "_persist_setstate"):
+            obj._persist_setstate(state)
+        elif hasattr(cls, "__setstate__"):
+            obj.__setstate__(state)
+        else:
+            obj.__dict__.update(state)
+        return obj
+
+    def tree(self, node):
+        args = self(node["args"])
+        state = self(node["state"])
+        if (not isinstance(args, tuple) or len(args) != 3 or not isinstance(args[0], int)
+                or not isinstance(args[1], np.ndarray) or not isinstance(args[2], int) or not isinstance(state, dict)):
+            raise self.bad("malformed decision tree")
+        _check_tree_nodes(state, args[0], self.bad)
+        tree = _tree_class()(*args)
+        try:
+            tree.__setstate__(state)
+        except (ValueError, KeyError, TypeError) as err:
+            raise self.bad(f"malformed decision tree: {err}") from None
+        return tree
+
+
+def _check_tree_nodes(state: dict, n_features: int, bad) -> None:
+    """Children point forward inside the table (no cycles, no out-of-range reads); features exist."""
+    nodes = state.get("nodes")
+    count = state.get("node_count")
+    if not isinstance(nodes, np.ndarray) or nodes.dtype.names is None or not isinstance(count, int) \
+            or nodes.shape != (count,):
+        raise bad("malformed decision tree node table")
+    try:
+        left, right, feature = (np.asarray(nodes[k]) for k in ("left_child", "right_child", "feature"))
+    except (KeyError, ValueError):
+        raise bad("decision tree node table lacks child or feature columns") from None
+    idx = np.arange(count)
+    leaf = (left == -1) & (right == -1)
+    inner = ~leaf
+    ok = (((left > idx) & (left < count) & (right > idx) & (right < count)) | ~inner).all()
+    ok &= ((feature >= 0) & (feature < n_features) | ~inner).all()
+    if not ok:
+        raise bad("decision tree node table points outside itself")
+
+
+def load_estimator(path, expected: type | tuple[type, ...] | None = None):
+    """Read a file written by :func:`save_estimator`.
+
+    Parameters
+    ----------
+    path : path-like
+    expected : type or tuple of types, optional
+        The root object must be an instance of it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    UnsafeFileError
+        If the file is a pickle, or names a class outside :data:`TRUSTED_CLASSES`.
+    ValueError
+        If it is not a galtaxa estimator file (or not of the ``expected`` type).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:1] == b"\x80":
+        raise UnsafeFileError(f"{path} is refused: it is a Python pickle, and reading it could execute code")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a galtaxa estimator file (an .npz archive written by galtaxa)")
+    with np.load(path, allow_pickle=False) as npz:
+        if _STATE_KEY not in npz.files:
+            raise ValueError(f"{path} is not a galtaxa estimator file (no {_STATE_KEY} member)")
+        try:
+            header = json.loads(bytes(npz[_STATE_KEY]).decode())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: unreadable {_STATE_KEY} member: {err}") from None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a galtaxa estimator file")
+        if header.get("version") != VERSION:
+            raise ValueError(f"{path} has format version {header.get('version')!r}; this galtaxa reads version "
+                             f"{VERSION}: refit with this version")
+        try:
+            obj = _Decoder(path, npz)(header.get("root"))
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{path} is not a valid galtaxa estimator file: {type(err).__name__}: {err}") from None
+    if expected is not None and not isinstance(obj, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise ValueError(f"{path} holds a {type(obj).__name__}, not a {names}")
+    return obj

@@ -1,0 +1,132 @@
+"""Reading torch files without ever executing code from them.
+
+A ``.pt`` / ``.pth`` file is a Python pickle: read with ``torch.load(..., weights_only=False)`` it can run any
+code its author chose.  galtaxa reads every torch file through :func:`torch_load`, which only accepts what
+torch's weights-only unpickler accepts (tensors, numbers, strings, ``None`` and lists, tuples, dicts of them)
+and turns a refusal into :class:`UnsafeFileError`, a :class:`ValueError` that names the file.
+
+:func:`plain_for_torch` converts what galtaxa writes into checkpoints (numpy scalars and arrays, paths, torch
+devices) to those types, so every file galtaxa writes is one galtaxa can read back.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+from collections import OrderedDict
+from pathlib import Path, PurePath
+
+import numpy as np
+
+__all__ = ["UnsafeFileError", "torch_load", "plain_for_torch", "refuse_legacy_pickles"]
+
+
+class UnsafeFileError(ValueError):
+    """A file galtaxa refuses to read because reading it could execute code (a pickle of Python objects)."""
+
+
+def _asked_for(message: str) -> str:
+    """The global a refused pickle asked for, from torch's message (``"posix.system"``), or ``""``."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    return f" (it asks for the Python object {found.group(1)!r})" if found else ""
+
+
+def torch_load(path, what: str = "torch file"):
+    """``torch.load(path, map_location="cpu", weights_only=True)`` with errors that name the file.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by ``torch.save``.
+    what : str
+        What the file is, for the messages (``"checkpoint"``, ``"encoder checkpoint"``).
+
+    Returns
+    -------
+    object
+        Tensors in plain containers (dict, list, tuple) with numbers, strings and ``None``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    UnsafeFileError
+        If the file holds other Python objects: unpickling them could execute code, so it is refused.
+    ValueError
+        If the file is empty, truncated or not a torch file.
+    """
+    import torch
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} not found")
+    try:
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of hand-made pickles before refusing them; the refusal says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        if "Weights only load failed" not in text:
+            raise ValueError(f"{what} {path} is not a readable torch file (corrupt or truncated?): "
+                             f"{text.splitlines()[0] if text else type(err).__name__}") from None
+        raise UnsafeFileError(
+            f"{what} {path} is refused: it holds Python objects other than tensors, numbers and strings"
+            f"{_asked_for(text)}, and reading them would need to execute code from the file. galtaxa only reads "
+            "weights-only torch files. If galtaxa wrote it, an older version did: train or save it again "
+            "with this one; otherwise convert it to a plain state dict (or .safetensors) where it came from."
+        ) from None
+    except (RuntimeError, EOFError, KeyError) as err:  # bad zip archive, empty file, garbage bytes
+        raise ValueError(f"{what} {path} is not a readable torch file (empty, truncated or corrupt): "
+                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
+
+
+def plain_for_torch(obj, where: str = "state"):
+    """``obj`` with numpy scalars as Python numbers, numeric numpy arrays as tensors, paths and devices as
+    strings, sets as sorted lists: what ``torch.load(weights_only=True)`` reads back.
+
+    Raises
+    ------
+    TypeError
+        For any other object, naming where it sits in ``obj``.
+    """
+    import torch
+
+    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "biuf":
+            return torch.from_numpy(np.ascontiguousarray(obj))
+        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj.tolist())]
+    if isinstance(obj, (PurePath, torch.device, np.dtype)):
+        return str(obj)
+    if isinstance(obj, (dict, OrderedDict)):
+        out = {plain_for_torch(k, f"{where} key"): plain_for_torch(v, f"{where}[{k!r}]") for k, v in obj.items()}
+        return OrderedDict(out) if isinstance(obj, OrderedDict) else out
+    if isinstance(obj, tuple):
+        return tuple(plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj))
+    if isinstance(obj, list):
+        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, (set, frozenset)):
+        return sorted(plain_for_torch(v, f"{where} item") for v in obj)
+    raise TypeError(f"{where}: a {type(obj).__module__}.{type(obj).__qualname__} cannot be written to a "
+                    "weights-only torch file; store plain numbers, strings, lists, dicts or tensors")
+
+
+def refuse_legacy_pickles(paths, refit: str) -> None:
+    """Raise :class:`UnsafeFileError` for the first of ``paths`` that exists (a pickle an older galtaxa wrote).
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+    refit : str
+        What to do instead, appended to the message.
+    """
+    for p in paths:
+        p = Path(p)
+        if p.exists():
+            raise UnsafeFileError(f"{p} was written by an older galtaxa with pickle, which can execute code when "
+                                  f"read; galtaxa no longer reads pickles. Refit: {refit}")
