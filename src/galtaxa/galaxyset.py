@@ -126,7 +126,7 @@ class GalaxySet:
     def load(cls, directory: str | Path, mmap: bool = True) -> "GalaxySet":
         """Read a set written by :meth:`save`; images are memory-mapped by default."""
         directory = Path(directory)
-        images = np.load(directory / "images.npy", mmap_mode="r" if mmap else None)
+        images = np.load(directory / "images.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
         meta = pd.read_parquet(directory / "meta.parquet")
         info_path = directory / "info.json"
         info = json.loads(info_path.read_text()) if info_path.exists() else {}

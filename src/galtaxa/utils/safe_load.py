@@ -58,6 +58,9 @@ def torch_load(path, what: str = "torch file"):
     """
     import torch
 
+    if tuple(int(v) for v in re.findall(r"\d+", torch.__version__)[:2]) < (2, 6):
+        # before 2.6 a crafted file could still run code through weights_only=True (CVE-2025-32434)
+        raise RuntimeError(f"torch {torch.__version__} cannot read torch files safely; install torch >= 2.6")
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} not found")
