@@ -201,9 +201,6 @@ def test_encoder_checkpoint_never_runs_code(tmp_path, marker):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="galtaxa.encode.registry reads checkpoints with torch.load directly, whose "
-                                       "message advises weights_only=False; route it through "
-                                       "galtaxa.utils.safe_load.torch_load")
 def test_encoder_checkpoint_refusal_message(tmp_path, marker):
     from galtaxa.encode import get_encoder
 

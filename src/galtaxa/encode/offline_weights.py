@@ -89,7 +89,9 @@ def load_lite0_state_dict(model, path: str | Path | None = None) -> dict:
     import torch
 
     path = lite0_weights_path() if path is None else Path(path)
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    from ..utils.safe_load import torch_load
+
+    source = torch_load(path, what="EfficientNet-Lite0 weight file")
     if not isinstance(source, dict):
         raise ValueError(f"{path}: expected a state dict, found {type(source).__name__}")
     target = model.state_dict()

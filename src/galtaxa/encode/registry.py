@@ -48,7 +48,9 @@ def _read_state_dict(path: Path) -> dict:
 
         sd = load_file(str(path), device="cpu")
     else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        from ..utils.safe_load import torch_load
+
+        sd = torch_load(path, what="encoder checkpoint")
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]

@@ -353,7 +353,9 @@ class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
         self = cls(**params)
         self.input_shape_ = tuple(record["input_shape"])
         model = self._build_model()
-        model.load_state_dict(torch.load(path / "cae.pt", map_location="cpu", weights_only=True))
+        from ..utils.safe_load import torch_load
+
+        model.load_state_dict(torch_load(path / "cae.pt", what="CAE weights"))
         self.model_ = model.eval()
         self.history_ = record["history"]
         self.best_epoch_ = record["best_epoch"]
