@@ -98,8 +98,9 @@ def test_sky_not_detected_and_stats(rng):
     assert error_picture_stats(canvas)["mode_fraction"] < 0.75
     bad, why = is_error_picture(canvas)
     assert bad and "noiseless" in why
+    # few distinct colours decide nothing (an 8-bit PNG of a faint galaxy can have < 64 grey levels)
     posterised = (rng.integers(0, 3, (64, 64, 3)) * 100).astype(np.uint8)  # 27 colours, no dominant one
-    assert "distinct colours" in is_error_picture(posterised)[1]
+    assert is_error_picture(posterised) == (False, "")
     assert is_error_picture(np.moveaxis(sky, -1, 0)) == (False, "")  # channels first too
 
 

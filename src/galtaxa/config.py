@@ -37,6 +37,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "catalog": (None, (str, type(None)), None, "RA/Dec catalog for cutouts from a mosaic"),
         "cutout_size": (100, (int, float), lambda v: v > 0, "mosaic cutout size"),
         "cutout_unit": ("pix", str, lambda v: v in ("pix", "arcsec"), "unit of cutout_size: pix|arcsec"),
+        "key": (None, (str, type(None)), None, "array of an .npz archive holding the images (null: images/x/data/arr_0 or the only one)"),
+        "detect_error_pictures": (True, bool, None, "reject survey error placeholders (flat canvas + text, e.g. SDSS 'getFrames() has failed') among JPEG/PNG pictures"),
     },
     "conditioning": {
         "size": (100, int, lambda v: v >= 16, "side of the square images fed to the pipeline (px)"),

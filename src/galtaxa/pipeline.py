@@ -62,22 +62,29 @@ class RunResult:
 def open_input(cfg: dict):
     """The :class:`~galtaxa.io.base.CutoutSource` described by ``cfg["input"]``."""
     from .io import open_dataset
+    from .io.open import detect_kind
 
     inp = cfg["input"]
     if not inp["path"]:
         raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
-    kw = {}
-    kind = None if inp["kind"] == "auto" else {"fits": "fits", "images": "images", "hdf5": "hdf5",
-                                                 "array": "array", "mosaic": "mosaic"}[inp["kind"]]
-    if inp["catalog"]:
-        kw.update(catalog=inp["catalog"], size=inp["cutout_size"], unit=inp["cutout_unit"])
-    if inp["hdu"] is not None:
-        kw["hdu"] = inp["hdu"]
     path = Path(inp["path"])
-    if path.is_dir() and not any(path.glob("*.fits*")):
+    kw = {}
+    if inp["catalog"]:
+        kind = "mosaic"
+        kw.update(catalog=inp["catalog"], size=inp["cutout_size"], unit=inp["cutout_unit"])
+    elif inp["kind"] != "auto":
+        kind = inp["kind"]
+    else:
+        kind, path = detect_kind(path)
+    if inp["hdu"] is not None and kind in ("fits", "mosaic"):
+        kw["hdu"] = inp["hdu"]
+    if kind == "images":
         kw["mode"] = inp["mode"]
-        if inp["labels"] not in (None, "auto"):
+        kw["check_placeholder"] = inp.get("detect_error_pictures", True)
+        if inp["labels"] != "auto":  # null: no labels
             kw["labels"] = inp["labels"]
+    if kind == "array" and inp.get("key"):
+        kw["key"] = inp["key"]
     return open_dataset(path, kind=kind, **kw)
 
 

@@ -75,18 +75,36 @@ def check_one_row_per_input(table: pd.DataFrame, ids: Iterable[str]) -> None:
         )
 
 
-def _fits_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """Make object columns FITS-writable (strings; lists as JSON)."""
+#: FITS header keyword listing the string columns stored as JSON (see :func:`write_catalog`, Notes).
+FITS_JSON_KEYWORD = "JSONCOLS"
+
+
+def _fits_safe(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[str]]:
+    """Make columns FITS-writable: text as UTF-8 bytes (lists as JSON), booleans as uint8.
+
+    Returns the table (text columns blanked, to be replaced), the UTF-8 byte
+    arrays of the text columns, and the names of the text columns stored as
+    JSON strings because some value ends in whitespace, which FITS character
+    fields drop.
+    """
     out = table.copy()
+    encoded: dict[str, np.ndarray] = {}
+    json_cols = []
     for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("string", "category"):
-            out[col] = [
-                json.dumps(v) if isinstance(v, (list, tuple, dict)) else ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-                for v in out[col]
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+            values = [
+                json.dumps(v) if isinstance(v, (list, tuple, dict)) else ("" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v))
+                for v in s
             ]
-        elif out[col].dtype == bool:
-            out[col] = out[col].astype(np.uint8)
-    return out
+            if any(v != v.rstrip() or "\x00" in v for v in values):
+                json_cols.append(str(col))
+                values = [json.dumps(v, ensure_ascii=False) for v in values]
+            encoded[col] = np.array([v.encode("utf-8") for v in values], dtype=bytes) if values else np.array([], dtype="S1")
+            out[col] = 0  # placeholder; the byte array replaces it in the astropy table
+        elif s.dtype == bool:
+            out[col] = s.astype(np.uint8)
+    return out, encoded, json_cols
 
 
 def write_catalog(
@@ -124,6 +142,14 @@ def write_catalog(
     with :func:`read_catalog`); FITS stores it in the table header (``GTVERS``,
     ``CFGHASH``, ``SEED``) plus a second HDU ``PROVENANCE`` holding the JSON text,
     and carries units for the columns listed in :data:`galtaxa.catalog.units.COLUMN_UNITS`.
+
+    FITS text columns hold UTF-8 bytes (header ``STRENC = 'UTF-8'``), so ids,
+    file names, labels and paths in any script are kept (FITS itself only
+    defines ASCII; astropy reads the columns as bytes, :func:`read_catalog`
+    decodes them).  FITS drops trailing blanks of text fields: a column where
+    some value ends in whitespace is stored with each value as a JSON string
+    (quotes included) and listed in the header keyword ``JSONCOLS``;
+    :func:`read_catalog` undoes it.
     """
     formats = [f.lower() for f in formats]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -168,7 +194,10 @@ def write_catalog(
         from astropy.io import fits
         from astropy.table import Table
 
-        t = Table.from_pandas(_fits_safe(table))
+        safe, encoded, json_cols = _fits_safe(table)
+        t = Table.from_pandas(safe)
+        for col, values in encoded.items():  # bytes, not str: pandas would turn them back into str
+            t.replace_column(col, values)
         for col in t.colnames:
             if col in COLUMN_UNITS:
                 t[col].unit = COLUMN_UNITS[col]
@@ -177,6 +206,9 @@ def write_catalog(
         t.meta["SEED"] = -1 if seed is None else int(seed)
         t.meta["CREATED"] = prov["created"]
         t.meta["NINPUT"] = len(table)
+        t.meta["STRENC"] = "UTF-8"
+        if json_cols:
+            t.meta[FITS_JSON_KEYWORD] = ",".join(json_cols)
         hdu = fits.table_to_hdu(t)
         hdu.name = "CATALOG"
         prov_hdu = fits.BinTableHDU.from_columns(
@@ -203,13 +235,14 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
         return arrow.to_pandas(), prov
     if suffix == ".csv":
         prov = {}
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             for line in fh:
                 if not line.startswith("#"):
                     break
                 if line.startswith("# provenance: "):
                     prov = json.loads(line[len("# provenance: "):])
-        table = pd.read_csv(path, skiprows=2, dtype={"id": str}, keep_default_na=False, na_values=[""])
+        table = pd.read_csv(path, skiprows=2, dtype={"id": str}, keep_default_na=False, na_values=[""],
+                             encoding="utf-8")
         for col in table.columns:
             if not pd.api.types.is_numeric_dtype(table[col]):
                 table[col] = table[col].fillna("")
@@ -219,10 +252,13 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
         from astropy.table import Table
 
         with fits.open(path) as hdul:
+            json_cols = [c for c in str(hdul["CATALOG"].header.get(FITS_JSON_KEYWORD, "")).split(",") if c]
             table = Table.read(hdul["CATALOG"]).to_pandas()
             prov = json.loads(hdul["PROVENANCE"].data["JSON"][0])
         for col in table.columns:
             if table[col].dtype == object:
-                table[col] = table[col].map(lambda v: v.decode() if isinstance(v, bytes) else v)
+                table[col] = table[col].map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
+            if col in json_cols:
+                table[col] = table[col].map(json.loads)
         return table, prov
     raise ValueError(f"{path}: unknown catalog format (expected .parquet, .csv or .fits)")

@@ -32,16 +32,19 @@ class ArraySource(CutoutSource):
         One id per galaxy; default the ``ids`` array of an ``.npz`` archive if
         it has one, else the row numbers ``"0"`` .. ``"N-1"``.
     key : str, optional
-        Array of the ``.npz`` archive holding the images; default ``images``
-        (or ``image``, ``x``, ``data``, ``arr_0``), or the only array.
+        Array of the ``.npz`` archive holding the images (``input.key`` in the
+        config); default ``images`` (or ``image``, ``x``, ``data``, ``arr_0``),
+        or the only array.
     layout : {"NHW", "NCHW", "NHWC"}, optional
         Axis order; guessed when omitted: 3-D is (N, H, W); 4-D is (N, C, H, W)
         when axis 1 has <= 4 entries, (N, H, W, C) when axis 3 has.
 
     Notes
     -----
-    An ``.npz`` archive's ``labels``/``label``/``y``/``ans`` array of length N
-    goes to ``meta["label"]``.  Archives are compressed or not, but never
+    An ``.npz`` archive's ``labels``/``label``/``y``/``ans`` array goes to
+    ``meta["label"]`` and its ``ids``/``id``/``objid`` array gives the ids; an
+    archive whose id or label array does not hold exactly one entry per image
+    is refused with a ``ValueError`` giving both lengths.  Archives are compressed or not, but never
     memory-mapped: the image array is loaded on the first read.
 
     Examples
@@ -121,14 +124,26 @@ class ArraySource(CutoutSource):
                     big = [k for k in names if k not in ID_KEYS + LABEL_KEYS]
                     if len(big) != 1:
                         raise ValueError(f"{path}: cannot tell which array holds the images "
-                                         f"(arrays: {names}); pass key=")
+                                         f"(arrays: {names}); set input.key in the config (key= in Python)")
                     key = big[0]
             elif key not in names:
-                raise ValueError(f"{path}: no array {key!r} (arrays: {names})")
+                raise ValueError(f"{path}: no array {key!r} (arrays: {names}); fix input.key (key= in Python)")
             arr = z[key]
             n = arr.shape[0] if arr.ndim else 0
-            ids = next((z[k] for k in ID_KEYS if k in names and z[k].shape == (n,)), None)
-            labels = next((z[k] for k in LABEL_KEYS if k in names and z[k].shape == (n,)), None)
+            ids = labels = None
+            for what, keys in (("ids", ID_KEYS), ("labels", LABEL_KEYS)):
+                k = next((k for k in keys if k in names), None)
+                if k is None:
+                    continue
+                values = z[k]
+                if values.shape != (n,):
+                    got = values.shape[0] if values.ndim == 1 else f"an array of shape {values.shape}"
+                    raise ValueError(f"{path}: {what} array {k!r} has {got} entries but {key!r} holds {n} images; "
+                                     "one per image is needed (nothing was read)")
+                if what == "ids":
+                    ids = values
+                else:
+                    labels = values
         self._npz_key, self._labels = key, labels
         return arr, (None if ids is None else [str(i) for i in ids])
 

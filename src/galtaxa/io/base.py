@@ -69,6 +69,8 @@ class CutoutSource(abc.ABC):
 
     #: Short name of the reader, e.g. ``"fits-folder"``.
     kind: str = "abstract"
+    #: Files of the input folder that were not read, as ``(path, reason)`` (folder readers fill it).
+    skipped: list = []
 
     def __init__(self, ids, meta: pd.DataFrame, path: str | Path | None = None):
         self.ids = [str(i) for i in ids]
@@ -145,7 +147,8 @@ def build_galaxyset(
     -------
     GalaxySet
         One row per galaxy of ``source``; bad ones have ``status="bad_input"``,
-        a ``reason`` naming the file, and zero pixels.
+        a ``reason`` naming the file, and zero pixels.  ``info["skipped_files"]``
+        lists the files of the input folder that were not read, with the reason.
     """
     meta = source.meta.copy()
     images = None
@@ -185,5 +188,6 @@ def build_galaxyset(
         raise BadInputError(f"{source}: no readable galaxy among {n} inputs")
     if isinstance(images, np.memmap):
         images.flush()
+    skipped = [{"file": f, "reason": r} for f, r in getattr(source, "skipped", [])]
     return GalaxySet(np.asarray(source.ids, dtype=object), images, meta,
-                     {"reader": source.kind, "input": str(source.path), **info})
+                     {"reader": source.kind, "input": str(source.path), "skipped_files": skipped, **info})

@@ -9,25 +9,40 @@ sets, where they form a tight, spurious cluster.
 A real sky cutout is never flat: every pixel carries sky noise (photon and read
 noise, then JPEG quantisation), and the cutout is centred on a galaxy.  A
 placeholder is a uniform canvas plus a few glyphs.  :func:`error_picture_stats`
-measures four numbers and :func:`is_error_picture` flags the picture when one
-of three tests is far outside what sky images show:
+measures five numbers and :func:`is_error_picture` flags the picture when it
+shows a *blank canvas* and its content is *not a centred galaxy*:
 
-1. ``mode_fraction >= 0.75`` -- the fraction of pixels whose colour (all
-   channels) equals the single most common colour *exactly*.  Largest value on
-   the 3,999 Galaxy Zoo 1 SDSS cutouts: 0.45 (a galaxy at the edge of the
-   survey footprint whose outer part is black); JPEG placeholders with one or
-   two lines of text measure 0.79-0.98.
-2. ``n_colours < 64`` -- distinct colours (values for one channel):
-   posterised or synthetic pictures.  Smallest gz1 value: 2,648.
-3. ``flat_fraction >= 0.3`` *and* ``centre_flat_fraction >= 0.5`` -- the
-   fraction of pixels whose 3x3 neighbourhood is exactly constant (no noise at
-   all), over the whole picture and over the central box of side ``min(H, W)/5``
-   where the galaxy should be.  A partly blank real cutout still has its galaxy
-   in the centre (gz1 maximum of ``centre_flat_fraction``: 0.16); a placeholder
-   whose text does not cover the centre is blank there.
+1. Blank canvas, either of
+
+   a. ``mode_fraction >= 0.75`` -- the fraction of pixels whose colour (all
+      channels) equals the single most common colour *exactly*.  Largest
+      value on the 3,999 Galaxy Zoo 1 SDSS cutouts: 0.45 (a galaxy at the
+      edge of the survey footprint whose outer part is black); JPEG
+      placeholders with one or two lines of text measure 0.79-0.98.
+   b. ``flat_fraction >= 0.3`` *and* ``centre_flat_fraction >= 0.5`` -- the
+      fraction of pixels whose 3x3 neighbourhood is exactly constant (no noise
+      at all), over the whole picture and over the central box of side
+      ``min(H, W)/5`` where the galaxy should be (gz1 maximum of
+      ``centre_flat_fraction``: 0.16).
+
+2. Not a centred galaxy: ``concentration < 0.75``, the share of the picture's
+   departure from the canvas colour (summed over pixels, largest channel
+   difference) that lies within ``min(H, W)/4`` of the centre, a disc of 20 %
+   of the area.  Noiseless galaxies (simulations, 8-bit PNG or JPEG) do have a
+   blank canvas around them -- up to 84 % of the pixels -- but all their light
+   is central: 0.95 or more whenever test 1 fires.  Lines of text spread over
+   the canvas measure 0.41-0.63 whatever their size, colour or format.
+
+The number of distinct colours (``n_colours``) is measured but decides
+nothing: a faint galaxy stretched linearly into an 8-bit PNG can hold fewer
+than 64 grey levels and still be a galaxy.
 
 Running :func:`is_error_picture` on all 3,999 gz1 images flags none of them
-(see ``tests/test_io_images.py``).
+(see ``tests/test_io_images.py``); ``tests/test_reliability_inputs.py`` checks
+gz1 cutouts re-saved as PNG, the SDSS FITS stamps and simulated galaxies
+(noisy and noiseless, 48 and 100 px, grey and colour, PNG and JPEG) and
+flags none of them either, while every placeholder is still caught.
+The check is switched by ``input.detect_error_pictures`` (default true).
 """
 
 from __future__ import annotations
@@ -79,6 +94,21 @@ def _flat_mask(key: np.ndarray) -> np.ndarray:
     return flat
 
 
+def _concentration(hwc: np.ndarray, key: np.ndarray, mode_key) -> float:
+    """Share of the departure from the canvas colour within ``min(H, W)/4`` of the centre."""
+    h, w, _ = hwc.shape
+    at = np.argwhere(key == mode_key)[0]
+    canvas = hwc[at[0], at[1]].astype(np.float64)
+    dev = np.abs(hwc.astype(np.float64) - canvas).max(axis=-1)
+    dev[~np.isfinite(dev)] = 0.0
+    total = dev.sum()
+    if total <= 0:
+        return 0.0
+    yy, xx = np.ogrid[:h, :w]
+    disc = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2) < min(h, w) / 4
+    return float(dev[disc].sum() / total)
+
+
 def error_picture_stats(image: np.ndarray) -> dict:
     """Measure the statistics the placeholder tests use (see the module docstring).
 
@@ -90,15 +120,15 @@ def error_picture_stats(image: np.ndarray) -> dict:
     Returns
     -------
     dict
-        ``mode_fraction`` (float), ``n_colours`` (int), ``flat_fraction`` and
-        ``centre_flat_fraction`` (floats in [0, 1]).
+        ``mode_fraction`` (float), ``n_colours`` (int), ``flat_fraction``,
+        ``centre_flat_fraction`` and ``concentration`` (floats in [0, 1]).
     """
     hwc = _as_hwc(image)
     h, w, _ = hwc.shape
     if h * w == 0:
         raise ValueError(f"zero-size image of shape {np.asarray(image).shape}")
     key = _colour_keys(hwc)
-    _, counts = np.unique(key.ravel(), return_counts=True)
+    values, counts = np.unique(key.ravel(), return_counts=True)
     flat = _flat_mask(key)
     cy, cx, r = h // 2, w // 2, max(1, min(h, w) // 10)
     return {
@@ -106,15 +136,16 @@ def error_picture_stats(image: np.ndarray) -> dict:
         "n_colours": int(len(counts)),
         "flat_fraction": float(flat.mean()),
         "centre_flat_fraction": float(flat[cy - r:cy + r + 1, cx - r:cx + r + 1].mean()),
+        "concentration": _concentration(hwc, key, values[np.argmax(counts)]),
     }
 
 
 def is_error_picture(
     image: np.ndarray,
     max_mode_fraction: float = 0.75,
-    min_colours: int = 64,
     min_flat_fraction: float = 0.3,
     min_centre_flat_fraction: float = 0.5,
+    galaxy_concentration: float = 0.75,
 ) -> tuple[bool, str]:
     """Is ``image`` an error placeholder rather than a sky cutout?
 
@@ -123,17 +154,18 @@ def is_error_picture(
     image : ndarray
         (H, W), (H, W, C) or (C, H, W); typically the uint8 pixels of a JPEG/PNG.
     max_mode_fraction : float
-        Test 1 threshold on ``mode_fraction``.
-    min_colours : int
-        Test 2 threshold on ``n_colours``.
+        Test 1a threshold on ``mode_fraction``.
     min_flat_fraction, min_centre_flat_fraction : float
-        Test 3 thresholds (both must be reached).
+        Test 1b thresholds (both must be reached).
+    galaxy_concentration : float
+        Test 2: a blank-canvas picture whose ``concentration`` reaches this is
+        a centred galaxy on a noiseless background, not a placeholder.
 
     Returns
     -------
     (bool, str)
         Whether the image is a placeholder, and a short reason quoting the
-        measured statistic (empty when it is not).
+        measured statistics (empty when it is not).
 
     Examples
     --------
@@ -144,14 +176,21 @@ def is_error_picture(
     >>> sky = np.random.default_rng(0).normal(20, 3, (100, 100, 3)).clip(0, 255).astype(np.uint8)
     >>> is_error_picture(sky)
     (False, '')
+    >>> yy, xx = np.mgrid[:100, :100] - 49.5
+    >>> noiseless = (255 * np.exp(-np.hypot(xx, yy) / 3)).astype(np.uint8)  # 90% of pixels exactly 0
+    >>> is_error_picture(noiseless)
+    (False, '')
     """
     s = error_picture_stats(image)
     if s["mode_fraction"] >= max_mode_fraction:
-        return True, (f"{100 * s['mode_fraction']:.0f}% of pixels share one exact colour "
-                      f"(threshold {100 * max_mode_fraction:.0f}%)")
-    if s["n_colours"] < min_colours:
-        return True, f"only {s['n_colours']} distinct colours (threshold {min_colours})"
-    if s["flat_fraction"] >= min_flat_fraction and s["centre_flat_fraction"] >= min_centre_flat_fraction:
-        return True, (f"noiseless: {100 * s['flat_fraction']:.0f}% of pixels in exactly flat areas, "
-                      f"{100 * s['centre_flat_fraction']:.0f}% at the centre, where a galaxy should be")
-    return False, ""
+        canvas = (f"{100 * s['mode_fraction']:.0f}% of pixels share one exact colour "
+                  f"(threshold {100 * max_mode_fraction:.0f}%)")
+    elif s["flat_fraction"] >= min_flat_fraction and s["centre_flat_fraction"] >= min_centre_flat_fraction:
+        canvas = (f"noiseless: {100 * s['flat_fraction']:.0f}% of pixels in exactly flat areas, "
+                  f"{100 * s['centre_flat_fraction']:.0f}% at the centre, where a galaxy should be")
+    else:
+        return False, ""
+    if s["concentration"] >= galaxy_concentration:
+        return False, ""  # a centred galaxy on a noiseless background
+    return True, (f"{canvas}; only {100 * s['concentration']:.0f}% of the content near the centre "
+                  f"(a galaxy has {100 * galaxy_concentration:.0f}% or more)")

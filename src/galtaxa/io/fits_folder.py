@@ -20,12 +20,12 @@ import pandas as pd
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-from ..status import BAD_INPUT, OK, BadInputError
+from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
 from .base import CutoutSource
 from .ids import apply_dedupe
 
-__all__ = ["FitsFolderSource", "FITS_SUFFIXES"]
+__all__ = ["FitsFolderSource", "FITS_SUFFIXES", "is_fits_name"]
 
 #: File name endings recognised as FITS.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
@@ -43,6 +43,19 @@ HEADER_KEYWORDS = {
 }
 
 _BITPIX_DTYPE = {8: "uint8", 16: "int16", 32: "int32", 64: "int64", -32: "float32", -64: "float64"}
+
+
+def is_fits_name(name: str) -> bool:
+    """Whether a file name ends in one of :data:`FITS_SUFFIXES`, in any case (``.FITS``, ``.Fit.gz``)."""
+    return name.lower().endswith(FITS_SUFFIXES)
+
+
+def log_skipped(where, skipped: list) -> None:
+    """Log the files of an input folder that are not read, with the reason, as one warning."""
+    if skipped:
+        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in skipped[:5])
+        more = f"; ... and {len(skipped) - 5} more (galtaxa info lists them)" if len(skipped) > 5 else ""
+        log.warning("%s: %d file(s) not read: %s%s", where, len(skipped), shown, more)
 
 
 def _strip_fits_suffix(name: str) -> str:
@@ -134,9 +147,10 @@ class FitsFolderSource(CutoutSource):
     ----------
     path : str or Path
         A folder of FITS files or a single FITS file.
-    pattern : str
-        Glob for file names inside the folder (default ``"*.fits*"``, which
-        also matches ``.fits.gz`` and ``.fits.fz``).
+    pattern : str, optional
+        Glob for file names inside the folder (case-sensitive).  Default: every
+        file whose name ends in one of :data:`FITS_SUFFIXES` in any case
+        (``.fits``, ``.fit``, ``.fts``, ``.FITS``, ``.fits.gz``, ``.fits.fz``, ...).
     hdu : int, str or None
         Which HDU holds the galaxy.  ``None`` (default): when a file has several
         2-D image HDUs, each one is a galaxy (multi-extension stamp files;
@@ -168,6 +182,11 @@ class FitsFolderSource(CutoutSource):
         (among GAIN, EXPTIME, BUNIT, BAND/FILTER, PIXSCALE, and ``WCS``).
     n_files : int
         Number of files scanned.
+    skipped : list of (str, str)
+        Every other file of the folder (sub-folders too when ``recursive``)
+        with the reason it was not read: not a FITS name, not matching
+        ``pattern``, excluded by ``exclude`` or matching no band.  Shown by
+        ``galtaxa info`` and recorded in the read stage's ``info.json``.
 
     Notes
     -----
@@ -190,7 +209,7 @@ class FitsFolderSource(CutoutSource):
     def __init__(
         self,
         path,
-        pattern: str = "*.fits*",
+        pattern: str | None = None,
         hdu: int | str | None = None,
         exclude=("*psf*", "*PSF*", "*catalog*"),
         recursive: bool = False,
@@ -210,9 +229,9 @@ class FitsFolderSource(CutoutSource):
 
         files = self._list_files(path)
         if not files:
-            raise ValueError(
-                f"no FITS file matching {pattern!r} (excluding {list(self.exclude)}) in {path}"
-            )
+            what = f"matching {pattern!r}" if pattern else f"({', '.join(FITS_SUFFIXES)}, any case)"
+            raise ValueError(f"no FITS file {what} (excluding {list(self.exclude)}) in {path}")
+        log_skipped(path, self.skipped)
         self.n_files = len(files)
         self.header_keywords: dict[str, int] = {}
         scanned = {f: self._scan_file(f) for f in progress(files, desc="scanning FITS headers", unit="file")}
@@ -232,16 +251,27 @@ class FitsFolderSource(CutoutSource):
 
     # ------------------------------------------------------------------ scan
     def _list_files(self, path: Path) -> list[Path]:
+        """The FITS files to read; every other file goes to :attr:`skipped` with its reason."""
+        self.skipped: list[tuple[str, str]] = []
         if path.is_file():
             return [path]
-        it = path.rglob(self.pattern) if self.recursive else path.glob(self.pattern)
-        files = [
-            f for f in it
-            if f.is_file() and not any(fnmatch.fnmatchcase(f.name, ex) for ex in self.exclude)
-        ]
-        if self.bands is not None:
-            files = [f for f in files if any(fnmatch.fnmatchcase(f.name, p) for p in self.bands.values())]
-        return sorted(files)
+        candidates = sorted(f for f in (path.rglob("*") if self.recursive else path.iterdir()) if f.is_file())
+        files = []
+        for f in candidates:
+            if self.pattern is not None and not fnmatch.fnmatchcase(f.name, self.pattern):
+                reason = f"does not match pattern {self.pattern!r}"
+            elif self.pattern is None and not is_fits_name(f.name):
+                reason = f"not a FITS file name ({', '.join(FITS_SUFFIXES)})"
+            elif any(fnmatch.fnmatchcase(f.name, ex) for ex in self.exclude):
+                ex = next(ex for ex in self.exclude if fnmatch.fnmatchcase(f.name, ex))
+                reason = f"excluded by {ex!r} (exclude=)"
+            elif self.bands is not None and not any(fnmatch.fnmatchcase(f.name, p) for p in self.bands.values()):
+                reason = f"matches no band pattern {sorted(self.bands.values())}"
+            else:
+                files.append(f)
+                continue
+            self.skipped.append((str(f), reason))
+        return files
 
     def _bad_row(self, file: Path, reason: str, hdu=-1, ident=None, multi=False) -> dict:
         return {"id": ident or _strip_fits_suffix(file.name), "source": f"{file}[{hdu}]" if hdu >= 0 else str(file),

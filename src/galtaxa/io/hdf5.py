@@ -44,7 +44,9 @@ class Galaxy10Source(CutoutSource):
     ids come from an ``id``/``objid``/``id_str`` dataset when there is one,
     else they are the row numbers ``"0"`` .. ``"N-1"``.  Other 1-D datasets of
     length N with a numeric or string dtype (``ra``, ``dec``, ``redshift``,
-    ``pxscale``, ...) are copied into ``meta``.
+    ``pxscale``, ...) are copied into ``meta``.  A label (``ans``) or id
+    dataset whose length differs from the number of images is refused with a
+    ``ValueError`` giving both lengths.
 
     Examples
     --------
@@ -81,7 +83,14 @@ class Galaxy10Source(CutoutSource):
             ids = None
             for key in f.keys():
                 obj = f[key]
-                if key == images_key or not isinstance(obj, h5py.Dataset) or obj.shape != (n,):
+                if key == images_key or not isinstance(obj, h5py.Dataset):
+                    continue
+                if (key == label_key or key in ID_DATASETS) and obj.shape != (n,):
+                    got = obj.shape[0] if obj.ndim == 1 else f"a dataset of shape {obj.shape}"
+                    what = "labels" if key == label_key else "ids"
+                    raise ValueError(f"{path}: {what} dataset {key!r} has {got} entries but {images_key!r} holds "
+                                     f"{n} images; one per image is needed (nothing was read)")
+                if obj.shape != (n,):
                     continue
                 values = obj[()]
                 if values.dtype.kind == "S":

@@ -7,6 +7,7 @@ placeholders (see :mod:`galtaxa.io.errorpic`).
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from ..status import BadInputError, log
 from .base import CutoutSource
 from .ids import apply_dedupe
 from .errorpic import is_error_picture
+from .fits_folder import log_skipped
 
 __all__ = ["ImageFolderSource", "IMAGE_SUFFIXES", "find_label_csv"]
 
 #: File name endings recognised as pictures (case-insensitive).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp")
 
 #: Column names tried, in order, as the galaxy id of a label CSV.
 ID_COLUMNS = ("id", "objid", "id_str", "dr7objid", "objID", "iauname", "filename", "file_loc")
@@ -68,7 +70,7 @@ def find_label_csv(folder: Path, image_dir: Path | None = None) -> Path | None:
 
 
 class ImageFolderSource(CutoutSource):
-    """Galaxy pictures (JPEG/PNG/TIFF), one per file, ids = file stems.
+    """Galaxy pictures (JPEG/PNG/TIFF/GIF/BMP/WebP), one per file, ids = file stems.
 
     Parameters
     ----------
@@ -97,6 +99,9 @@ class ImageFolderSource(CutoutSource):
 
     Attributes
     ----------
+    skipped : list of (str, str)
+        Files of the folder (and of the picture sub-folder) that are neither
+        pictures nor the label file, with the reason they are not read.
     problems : dict
         ``labels_without_image``, ``images_without_label`` and
         ``duplicate_label_ids``: lists of ids (also summarised in a warning).
@@ -141,13 +146,22 @@ class ImageFolderSource(CutoutSource):
             labels = find_label_csv(path, image_dir)
         if labels is not None:
             meta = self._merge_labels(meta, Path(labels), id_column, label_column)
+        used = {Path(f).resolve() for f in files} | ({self.label_path.resolve()} if self.label_path else set())
+        self.skipped = [(str(f), _skip_reason(f)) for d in dict.fromkeys((path, image_dir))
+                        for f in sorted(d.iterdir()) if f.is_file() and f.resolve() not in used]
+        log_skipped(image_dir, self.skipped)
         super().__init__(ids, meta, path)
 
     # ---------------------------------------------------------------- labels
     def _merge_labels(self, meta: pd.DataFrame, csv: Path, id_column, label_column) -> pd.DataFrame:
         if not csv.is_file():
             raise ValueError(f"label file {csv} does not exist")
-        header = pd.read_csv(csv, nrows=0).columns.tolist()
+        text = _read_label_text(csv)
+        try:
+            header = pd.read_csv(io.StringIO(text), nrows=0).columns.tolist()
+        except pd.errors.EmptyDataError:
+            _label_warning(f"{csv}: line 1: the label file is empty; the pictures are read without labels")
+            return meta
         if not header:
             raise ValueError(f"label file {csv} has no columns")
         if id_column is None:
@@ -155,7 +169,12 @@ class ImageFolderSource(CutoutSource):
             id_column = next((lower[c.lower()] for c in ID_COLUMNS if c.lower() in lower), header[0])
         elif id_column not in header:
             raise ValueError(f"id column {id_column!r} not in {csv} (columns: {header})")
-        table = pd.read_csv(csv, dtype={id_column: str})
+        try:
+            table = pd.read_csv(io.StringIO(text), dtype={id_column: str})
+        except pd.errors.ParserError as err:  # names the line ("Expected 2 fields in line 5, saw 3")
+            _label_warning(f"{csv}: cannot read the label table ({str(err).strip()}); "
+                           "the pictures are read without labels")
+            return meta
         if label_column is None:
             lower = {c.lower(): c for c in table.columns if c != id_column}
             label_column = next((lower[c] for c in LABEL_COLUMNS if c in lower), None)
@@ -187,9 +206,7 @@ class ImageFolderSource(CutoutSource):
             if lst:
                 msgs.append(f"{len(lst)} {what}, e.g. {', '.join(map(str, lst[:5]))}")
         if msgs:
-            text = f"{csv}: " + "; ".join(msgs)
-            log.warning(text)
-            warnings.warn(text, UserWarning, stacklevel=3)
+            _label_warning(f"{csv}: " + "; ".join(msgs))
         return merged
 
     # ------------------------------------------------------------------ read
@@ -209,6 +226,8 @@ class ImageFolderSource(CutoutSource):
                         native = native[..., None]
         except UnidentifiedImageError as err:
             raise BadInputError(f"{file.name}: not a readable picture ({err})") from None
+        except Image.DecompressionBombError as err:  # not an OSError: would end the run with a traceback
+            raise BadInputError(f"{file.name}: picture too large to decode safely ({err})") from None
         except (OSError, SyntaxError) as err:  # PIL raises SyntaxError for some corrupt headers
             raise BadInputError(f"{file.name}: corrupt or truncated picture ({type(err).__name__}: {err})") from None
         if native.size == 0:
@@ -226,6 +245,29 @@ class ImageFolderSource(CutoutSource):
         if self.mode == "grey":
             return (arr @ _LUMA)[None]
         return arr[..., "rgb".index(self.mode)][None]
+
+
+def _skip_reason(f: Path) -> str:
+    if f.suffix.lower() == ".csv":
+        return "a CSV table other than the label file"
+    return f"not a picture ({', '.join(IMAGE_SUFFIXES)})"
+
+
+def _label_warning(text: str) -> None:
+    log.warning(text)
+    warnings.warn(text, UserWarning, stacklevel=4)
+
+
+def _read_label_text(csv: Path) -> str:
+    """The label file as text: UTF-8 (with or without BOM), else Latin-1 with a warning naming the line."""
+    raw = csv.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        _label_warning(f"{csv}: line {line} is not UTF-8 (byte 0x{raw[err.start]:02x}); "
+                       "the file is read as Latin-1 (save it as UTF-8 to silence this)")
+        return raw.decode("latin-1")
 
 
 def _suffix_dtype(f: Path) -> str:

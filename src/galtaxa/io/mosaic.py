@@ -93,7 +93,9 @@ class MosaicSource(CutoutSource):
     the source in the mosaic), ``size_px``, ``frac_outside`` (fraction of the
     cutout beyond the mosaic edge), ``frac_nan`` (fraction of NaN pixels in the
     cutout, the outside part included, so ``frac_nan >= frac_outside``), plus the
-    other catalog columns.
+    other catalog columns.  A row whose RA/Dec is missing, not a number or
+    impossible (``|Dec| > 90``) is a ``bad_input`` row whose reason names the
+    catalog row; the other rows are cut out as usual.
 
     Examples
     --------
@@ -141,7 +143,7 @@ class MosaicSource(CutoutSource):
         ids = apply_dedupe(ids, dedupe_meta, where=f"{cat_name} (column {id_c!r})")
         ra = pd.to_numeric(table[ra_c], errors="coerce").to_numpy(float)
         dec = pd.to_numeric(table[dec_c], errors="coerce").to_numpy(float)
-        good = np.isfinite(ra) & np.isfinite(dec)
+        good = np.isfinite(ra) & np.isfinite(dec) & (np.abs(dec) <= 90)
         x = np.full(len(table), np.nan)
         y = np.full(len(table), np.nan)
         if good.any():
@@ -158,9 +160,15 @@ class MosaicSource(CutoutSource):
         if "duplicate_of" in dedupe_meta:
             meta["duplicate_of"] = dedupe_meta["duplicate_of"].to_numpy()
         for i in progress(range(len(meta)), desc="measuring cutouts", total=len(meta)):
-            where = f"{ids[i]} ({meta.at[i, 'source']})"
+            where = f"{ids[i]} ({cat_name} row {i}, {meta.at[i, 'source']})"
             if not good[i] or not (np.isfinite(x[i]) and np.isfinite(y[i])):
-                meta.loc[i, ["status", "reason"]] = [BAD_INPUT, f"{where}: no valid RA/Dec or pixel position"]
+                if np.isfinite(dec[i]) and abs(dec[i]) > 90:
+                    why = f"Dec = {dec[i]:g} deg is outside [-90, 90]"
+                elif not (np.isfinite(ra[i]) and np.isfinite(dec[i])):
+                    why = f"no valid RA/Dec (RA {table[ra_c].iloc[i]!r}, Dec {table[dec_c].iloc[i]!r})"
+                else:
+                    why = "no valid pixel position for this RA/Dec in the mosaic WCS"
+                meta.loc[i, ["status", "reason"]] = [BAD_INPUT, f"{where}: {why}"]
                 continue
             try:
                 cut, inside = self._cutout(x[i], y[i])

@@ -23,7 +23,7 @@ from .hdf5 import Galaxy10Source
 from .image_folder import IMAGE_SUFFIXES, ImageFolderSource
 from .mosaic import MosaicSource
 
-__all__ = ["open_dataset", "describe", "format_description", "KINDS", "InputNotFoundError"]
+__all__ = ["open_dataset", "detect_kind", "describe", "format_description", "KINDS", "InputNotFoundError"]
 
 
 class InputNotFoundError(FileNotFoundError, ValueError):
@@ -95,29 +95,46 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
         return MosaicSource(path, **kw)
     if isinstance(path, np.ndarray):
         return ArraySource(path, **kw)
+    kind, path = detect_kind(path, exclude=kw.get("exclude", _DEFAULT_EXCLUDE))
+    return KINDS[kind](path, **kw)
+
+
+def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:
+    """The reader kind for ``path`` and the path it should read (see :func:`open_dataset`).
+
+    Returns
+    -------
+    (kind, path)
+        ``kind`` is a key of :data:`KINDS`; ``path`` is ``path`` itself, or the
+        single HDF5/NumPy file of a folder that holds nothing else readable.
+
+    Raises
+    ------
+    ValueError
+        As :func:`open_dataset` does, naming the path and what was found there.
+    """
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
     name = path.name
     if path.is_file():
         if _has_suffix(name, _HDF5_SUFFIXES):
-            return Galaxy10Source(path, **kw)
+            return "hdf5", path
         if _has_suffix(name, _ARRAY_SUFFIXES):
-            return ArraySource(path, **kw)
+            return "array", path
         if _has_suffix(name, FITS_SUFFIXES):
-            return FitsFolderSource(path, **kw)
+            return "fits", path
         if _has_suffix(name, IMAGE_SUFFIXES):
             raise ValueError(f"cannot open {path}: a single picture; give the folder that holds the pictures")
         sniffed = _sniff(path)
         if sniffed is not None:
-            return KINDS[sniffed](path, **kw)
+            return sniffed, path
         raise ValueError(
             f"cannot open {path}: not a FITS, HDF5 or NumPy file (by name or content); "
             f"supported: folders of FITS or pictures, {', '.join(_HDF5_SUFFIXES + _ARRAY_SUFFIXES)}, "
             f"{', '.join(FITS_SUFFIXES)}"
         )
     files = [f for f in path.iterdir() if f.is_file()]
-    exclude = kw.get("exclude", _DEFAULT_EXCLUDE)
     n_fits = sum(_has_suffix(f.name, FITS_SUFFIXES) and not any(fnmatch.fnmatchcase(f.name, e) for e in exclude)
                  for f in files)
     n_pics = sum(_has_suffix(f.name, IMAGE_SUFFIXES) for f in files)
@@ -126,15 +143,15 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
             _has_suffix(f.name, IMAGE_SUFFIXES) for f in d.iterdir() if f.is_file())]
         n_pics = len(subs) == 1
     if n_fits and not n_pics:
-        return FitsFolderSource(path, **kw)
+        return "fits", path
     if n_pics and not n_fits:
-        return ImageFolderSource(path, **kw)
+        return "images", path
     if n_fits and n_pics:
         raise ValueError(f"cannot open {path}: it holds both FITS files ({n_fits}) and pictures; "
                          "pass kind='fits' or kind='images'")
     others = [f for f in files if _has_suffix(f.name, _HDF5_SUFFIXES + _ARRAY_SUFFIXES)]
     if len(others) == 1:
-        return open_dataset(others[0], **kw)
+        return detect_kind(others[0], exclude)
     found = sorted({(f.suffix or f.name).lower() for f in files})
     raise ValueError(
         f"cannot open {path}: no FITS files or pictures found (it holds {len(files)} files"
@@ -180,7 +197,8 @@ def describe(source: CutoutSource, read_pixels: bool = True) -> dict:
         and ``width`` (``{"min", "median", "max"}`` of native sizes of the ok
         galaxies), ``dtype`` (stored pixel types), ``header_keywords``
         (keyword -> count), ``problems`` (reader-specific, e.g. label/image
-        mismatches: name -> count), ``pixels_read`` (bool).
+        mismatches: name -> count), ``pixels_read`` (bool), ``skipped`` (list
+        of ``(file, reason)`` for the files of the folder that are not read).
     """
     meta = source.meta
     n = len(source)
@@ -228,6 +246,7 @@ def describe(source: CutoutSource, read_pixels: bool = True) -> dict:
         "problems": problems,
         "pixels_read": bool(read_pixels),
         "n_files": getattr(source, "n_files", None),
+        "skipped": [(str(f), str(r)) for f, r in getattr(source, "skipped", [])],
     }
 
 
@@ -262,6 +281,12 @@ def format_description(d: dict, max_bad: int = 20) -> str:
     for k, v in (d.get("problems") or {}).items():
         if v:
             lines.append(f"  {k.replace('_', ' '):<15}: {v}")
+    if d.get("skipped"):
+        lines.append(f"  files not read ({len(d['skipped'])}):")
+        for file, reason in d["skipped"][:max_bad]:
+            lines.append(f"    - {Path(file).name}: {reason}")
+        if len(d["skipped"]) > max_bad:
+            lines.append(f"    ... and {len(d['skipped']) - max_bad} more")
     if d["bad"]:
         lines.append(f"  bad inputs ({d['n_bad']}):")
         for ident, reason in d["bad"][:max_bad]:
