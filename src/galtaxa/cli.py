@@ -154,6 +154,10 @@ def main(argv=None) -> int:
     except (ConfigError, BadInputError, FileNotFoundError, ValueError) as err:  # user-facing messages
         print(f"galtaxa {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a read-only or locked run folder, a folder in a file's way
+        print(f"galtaxa {args.command}: error: {err.strerror if err.strerror and not err.filename else err}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

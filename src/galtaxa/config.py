@@ -248,6 +248,10 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     ckpt = full["encoder"]["checkpoint"]
     if isinstance(ckpt, str) and not Path(ckpt).expanduser().exists():
         problems.append(f"'encoder.checkpoint' file {ckpt!r} does not exist: give the path of a local weights file or null")
+    sup_ckpt = full["supervised"]["checkpoint"]
+    if isinstance(sup_ckpt, str) and not Path(sup_ckpt).expanduser().exists():
+        problems.append(f"'supervised.checkpoint' file {sup_ckpt!r} does not exist: give the backbone weights "
+                        "(e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`) or null")
     psf = full["measure"]["psf"]
     if isinstance(psf, str) and not Path(psf).expanduser().exists():
         problems.append(f"'measure.psf' file {psf!r} does not exist: give a FITS or .npy PSF image or null")

@@ -538,6 +538,70 @@ def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: d
     return write_inspection_page(table, run_dir / "inspect.html", mapping_template_path=run_dir / "mapping.yaml")
 
 
+# ------------------------------------------------------------ run folder
+def _holding_run_lock(func):
+    """Run ``func(cfg, ...)`` with ``cfg["run_dir"]`` checked and locked (see :mod:`galtaxa.utils.rundir`)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(cfg, *args, **kwargs):
+        from .utils.rundir import run_lock
+
+        with run_lock(cfg["run_dir"]):
+            return func(cfg, *args, **kwargs)
+
+    return wrapper
+
+
+#: Outputs of a run that record the config hash they belong to (catalog header ``CFGHASH`` / provenance).
+CATALOG_FORMATS_FILES = ("catalog.parquet", "catalog.csv", "catalog.fits")
+
+
+def _output_hash(path: Path) -> str | None:
+    """The config hash recorded in a catalog file, or None when it cannot be read."""
+    from .catalog import read_catalog
+
+    try:
+        return read_catalog(path)[1].get("config_hash")
+    except Exception:  # noqa: BLE001 - a half-written or foreign file is stale whatever the error
+        return None
+
+
+def _remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
+    """Remove catalogs (and the report) written for another config, before the new ones are written.
+
+    A run killed between two catalog formats then leaves only files of one config (the new ones, or
+    none), never ``catalog.parquet`` of the new config beside ``catalog.fits`` and a report of the old.
+    """
+    import shutil
+
+    from .catalog.writer import config_hash
+
+    new = config_hash(cfg)
+    removed = []
+    for name in CATALOG_FORMATS_FILES:
+        path = run_dir / name
+        if path.is_file() and _output_hash(path) != new:
+            path.unlink()
+            removed.append(path)
+    report = run_dir / "report"
+    if removed and report.is_dir():
+        shutil.rmtree(report, ignore_errors=True)
+        removed.append(report)
+    if removed:
+        log.info("removed outputs of another config: %s", ", ".join(p.name for p in removed))
+    return removed
+
+
+def _check_catalogs_agree(run_dir: Path) -> None:
+    """Refuse a run folder whose catalogs belong to different configs (a run killed while writing them)."""
+    hashes = {name: _output_hash(run_dir / name) for name in CATALOG_FORMATS_FILES if (run_dir / name).is_file()}
+    if len(set(hashes.values())) > 1:
+        listed = ", ".join(f"{k} ({v or 'unreadable'})" for k, v in hashes.items())
+        raise ValueError(f"{run_dir}: the catalogs belong to different configs ({listed}); "
+                         "run `galtaxa run CONFIG` again to rewrite them")
+
+
 # ------------------------------------------------------------------- catalog
 def assemble_catalog(meta: pd.DataFrame, measured: pd.DataFrame | None = None,
                      clustered: pd.DataFrame | None = None, mapping=None) -> pd.DataFrame:
@@ -576,6 +640,7 @@ def assemble_catalog(meta: pd.DataFrame, measured: pd.DataFrame | None = None,
 
 
 # ------------------------------------------------------------------ the run
+@_holding_run_lock
 def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progress: bool = True,
                     mapping=None, upstream: tuple[Stage, ...] = ()) -> RunResult:
     """Run measure/cluster/catalog/report on an already conditioned GalaxySet.
@@ -632,6 +697,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     catalog = assemble_catalog(galaxies.meta, measured, clustered, mapping if clustered is not None else None)
     from .catalog import write_catalog
 
+    _remove_stale_outputs(run_dir, cfg)
     paths = write_catalog(catalog, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
                           inputs=galaxies.info.get("input", cfg["input"]["path"]), seed=cfg["seed"],
                           ids=galaxies.ids)
@@ -644,8 +710,14 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     return result
 
 
+@_holding_run_lock
 def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
-    """Read the input of ``cfg`` and run the pipeline (see :func:`run_on_galaxies`)."""
+    """Read the input of ``cfg`` and run the pipeline (see :func:`run_on_galaxies`).
+
+    The run folder is checked (a file, read-only: one clear :class:`~galtaxa.utils.rundir.RunDirError`) and
+    locked for the whole run (``RUN_DIR/.lock``): a second run on the same folder stops with a message
+    naming the process that holds it.
+    """
     source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
     galaxies, read = read_stage(cfg, cache, source)
@@ -662,6 +734,7 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, **kwargs)
     cat_path = run_dir / "catalog.parquet"
     if not cat_path.exists():
         raise FileNotFoundError(f"{cat_path} not found: run `galtaxa run CONFIG` first")
+    _check_catalogs_agree(run_dir)
     catalog, _prov = read_catalog(cat_path)
     emb_path = run_dir / "embedding.npy"
     features = np.load(emb_path) if emb_path.exists() else None

@@ -20,8 +20,25 @@ import pandas as pd
 from ..galaxyset import GalaxySet
 from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
+from ..utils.rundir import open_memmap_checked
 
-__all__ = ["CutoutSource", "build_galaxyset", "check_image"]
+__all__ = ["CutoutSource", "build_galaxyset", "check_image", "to_float32"]
+
+
+def to_float32(arr: np.ndarray, prefix: str = "") -> np.ndarray:
+    """``arr`` as float32; values beyond float32's range raise :class:`BadInputError` saying so.
+
+    Without the check, 1e300 would become inf (with a RuntimeWarning) and the
+    image be reported as NaN/inf or constant instead of overflowing.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        finite = np.isfinite(arr)
+        big = float(np.abs(arr[finite]).max()) if finite.any() else 0.0
+        if big > float(np.finfo(np.float32).max):
+            raise BadInputError(f"{prefix}pixel values up to {big:.3g} overflow float32 "
+                                f"(largest {np.finfo(np.float32).max:.3g}); rescale the data")
+    return arr.astype(np.float32, copy=False)
 
 
 def check_image(image: np.ndarray, where: str = "") -> np.ndarray:
@@ -46,7 +63,7 @@ def check_image(image: np.ndarray, where: str = "") -> np.ndarray:
         pass
     else:
         raise BadInputError(f"{prefix}expected a 2-D image or a channel stack, got shape {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
+    arr = to_float32(arr, prefix)
     if min(arr.shape[1:]) < 4:
         raise BadInputError(f"{prefix}image of shape {arr.shape[1:]} is too small (< 4 px on a side)")
     finite = np.isfinite(arr)
@@ -170,9 +187,8 @@ def build_galaxyset(
             continue
         if images is None:
             shape = (n, *img.shape)
-            if out is not None:
-                Path(out).parent.mkdir(parents=True, exist_ok=True)
-                images = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
+            if out is not None:  # disk space checked and reserved first: a full disk is a clear error, not SIGBUS
+                images = open_memmap_checked(out, shape, np.float32, what=f"the conditioned images {shape}")
                 images[:] = 0
             else:
                 images = np.zeros(shape, dtype=np.float32)

@@ -22,7 +22,7 @@ from astropy.utils.exceptions import AstropyWarning
 
 from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
-from .base import CutoutSource
+from .base import CutoutSource, to_float32
 from .ids import apply_dedupe
 
 __all__ = ["FitsFolderSource", "FITS_SUFFIXES", "is_fits_name"]
@@ -420,9 +420,9 @@ class FitsFolderSource(CutoutSource):
                     hdr = h.header
                     bscale, bzero, blank = hdr.get("BSCALE", 1), hdr.get("BZERO", 0), hdr.get("BLANK")
                     if bscale != 1 or bzero != 0:
-                        arr = (np.asarray(raw, dtype=np.float64) * bscale + bzero).astype(np.float32)
+                        arr = to_float32(np.asarray(raw, dtype=np.float64) * bscale + bzero)
                     else:
-                        arr = np.array(raw, dtype=np.float32)  # copy out of the memory map
+                        arr = np.array(to_float32(raw), dtype=np.float32)  # copy out of the memory map
                     if blank is not None and raw.dtype.kind in "iu":
                         arr[np.asarray(raw) == blank] = np.nan
             if compressed:  # tile-compressed: decompressed by astropy, nothing to map

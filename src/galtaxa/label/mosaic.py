@@ -334,6 +334,8 @@ def group_mosaics(
         group_XX_pre.png    pre-processed view, when ``preprocessed`` is given (same members)
         mosaics.json        the returned table, for :func:`load_mosaic_table` and the inspection page
 
+    Mosaics named ``<prefix>_*.png`` of groups absent from this call (a rerun with fewer groups) are removed.
+
     Parameters
     ----------
     images : array (N, C, H, W), C = 1 or 3
@@ -412,6 +414,11 @@ def group_mosaics(
                          png_pre=str(png_pre), ids=shown_ids, indices=[int(i) for i in chosen]))
     table = pd.DataFrame(rows, columns=["group", "name", "n_members", "n_shown", "png", "png_pre", "ids",
                                         "indices"])
+    written = {Path(p).name for r in rows for p in (r["png"], r["png_pre"]) if p}
+    stale = [*out_dir.glob(f"{prefix}_*.png"), *(out_dir.glob("rejected*.png") if prefix == "group" else [])]
+    for old in stale:  # mosaics of an earlier call with more groups
+        if old.name not in written:
+            old.unlink(missing_ok=True)
     n_missing = int((~has).sum())
     if n_missing:
         log.info("group_mosaics: %d galaxies without a group id were not drawn", n_missing)

@@ -574,4 +574,8 @@ def build_report(
     )
     atomic_write_text(out_dir / "report.json", json.dumps(to_jsonable(R.numbers), indent=1, allow_nan=False))
     html_path = atomic_write_text(out_dir / "report.html", R.page.render())
+    kept = set(R.numbers["figures"])
+    for old in R.fig_dir.glob("*.png"):  # figures of an earlier report (e.g. mosaic_5.png of a class now gone)
+        if f"figures/{old.name}" not in kept:
+            old.unlink(missing_ok=True)
     return Path(html_path)

@@ -1,11 +1,15 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
-A crash mid-write leaves either the old file or none, never a half-written one.
+A crash mid-write leaves either the old file or none, never a half-written one;
+a failed write (a full disk, a folder in the way) removes its temporary file and
+raises an ``OSError`` whose message names the file and the cause.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,9 +43,21 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as err:
+                self.tmp.unlink(missing_ok=True)
+                if self.path.is_dir():
+                    raise IsADirectoryError(err.errno, f"cannot write {self.path}: a folder of that name is in "
+                                            "the way; remove or rename it") from None
+                raise OSError(err.errno, f"cannot write {self.path}: {err.strerror or err}") from None
+            return False
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not str(exc).startswith("not enough disk"):
+            free = shutil.disk_usage(self.path.parent).free
+            raise OSError(errno.ENOSPC, f"no space left on the disk of {self.path.parent} while writing "
+                          f"{self.path.name} ({free / 2**20:.0f} MiB free); free some space and run again: "
+                          "finished stages are kept") from exc
         return False
 
 

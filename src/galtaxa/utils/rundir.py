@@ -1,0 +1,181 @@
+"""The run folder: checked before any work, locked while a run uses it, enough disk for large writes.
+
+* :func:`prepare_run_dir` turns a ``run_dir`` that is a file, or that cannot be
+  created or written (read-only filesystem, no permission), into one clear
+  :class:`RunDirError` instead of a traceback.
+* :func:`run_lock` takes an exclusive ``fcntl.flock`` on ``RUN_DIR/.lock`` for
+  the whole run; a second ``galtaxa run`` on the same folder stops at once with
+  a message naming the process that holds it.  The lock goes with the process
+  (a killed run never leaves a stale lock).
+* :func:`check_free_space` and :func:`open_memmap_checked` make sure a large
+  memory-mapped file fits on its disk *before* it is written: a memory map
+  that meets a full disk kills the process with SIGBUS and no message, so the
+  space is checked with :func:`shutil.disk_usage` and then reserved with
+  ``posix_fallocate``; a shortage is a :class:`DiskSpaceError` naming the
+  folder and the space needed.  Finished stages stay cached, so a rerun after
+  freeing space resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RunDirError", "RunLockedError", "DiskSpaceError", "prepare_run_dir", "run_lock",
+           "check_free_space", "open_memmap_checked", "format_bytes", "LOCK_NAME"]
+
+#: Name of the lock file inside the run folder.
+LOCK_NAME = ".lock"
+
+
+class RunDirError(ValueError):
+    """The run folder cannot be used (a file, read-only, no permission); the message says which and why."""
+
+
+class RunLockedError(RunDirError):
+    """Another galtaxa process is using the run folder."""
+
+
+class DiskSpaceError(OSError):
+    """Not enough free disk space for a write; names the folder, the space needed and the space free."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def prepare_run_dir(run_dir) -> Path:
+    """Create ``run_dir`` if needed and check that files can be written in it.
+
+    Raises
+    ------
+    RunDirError
+        When ``run_dir`` (or a parent) is a file, or the folder cannot be
+        created or written; one line naming the folder and the cause.
+    """
+    run_dir = Path(run_dir)
+    for p in (run_dir, *run_dir.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "run_dir" if p == run_dir else f"{p} (a parent of run_dir)"
+                raise RunDirError(f"run_dir {run_dir}: {what} is a file, not a folder; choose another run_dir")
+            break
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise RunDirError(f"run_dir {run_dir} cannot be written ({err.strerror or err}); "
+                          "choose a writable run_dir") from None
+    return run_dir
+
+
+_HELD: dict[str, list] = {}  # resolved run dir -> [file object, depth]: the lock is re-entrant in one process
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Hold an exclusive lock on ``RUN_DIR/.lock`` (re-entrant within one process).
+
+    Raises
+    ------
+    RunLockedError
+        When another process holds the lock; the message names its PID.
+    """
+    import fcntl
+
+    run_dir = prepare_run_dir(run_dir)
+    key = str(run_dir.resolve())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield run_dir
+        finally:
+            _HELD[key][1] -= 1
+        return
+    path = run_dir / LOCK_NAME
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise RunLockedError(f"run_dir {run_dir} is in use by another galtaxa run (PID {holder}, lock {path}); "
+                                 "wait for it to finish or choose another run_dir") from None
+        raise RunDirError(f"run_dir {run_dir}: cannot lock {path} ({err.strerror or err})") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    _HELD[key] = [fh, 1]
+    try:
+        yield run_dir
+    finally:
+        _HELD.pop(key, None)
+        with contextlib.suppress(OSError):
+            fh.seek(0)
+            fh.truncate()
+        fh.close()  # closing releases the flock
+
+
+def check_free_space(folder, need: int, what: str = "this write", margin: int = 64 * 2**20) -> None:
+    """Raise :class:`DiskSpaceError` unless ``need`` bytes (plus ``margin``) are free in ``folder``."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need + margin:
+        raise DiskSpaceError(f"not enough disk space in {folder} for {what}: {format_bytes(need)} needed, "
+                             f"{format_bytes(free)} free; free some space (or move run_dir) and run again: "
+                             "finished stages are kept")
+
+
+def open_memmap_checked(path, shape, dtype=np.float32, what: str | None = None) -> np.memmap:
+    """A new zero-filled ``.npy`` memory map whose disk space is checked and reserved first.
+
+    Raises
+    ------
+    DiskSpaceError
+        Naming the folder and the space needed, instead of a SIGBUS when the
+        disk fills while pages of the map are written (nothing is left behind).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    need = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    what = what or f"{path.name} {tuple(shape)} {np.dtype(dtype).name}"
+    check_free_space(path.parent, need, what)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    try:
+        if hasattr(os, "posix_fallocate") and need:
+            with open(path, "r+b") as fh:
+                os.posix_fallocate(fh.fileno(), 0, os.path.getsize(path))
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            del arr
+            path.unlink(missing_ok=True)
+            raise DiskSpaceError(f"not enough disk space in {path.parent} for {what}: "
+                                 f"{format_bytes(need)} needed; free some space (or move run_dir) and run again: "
+                                 "finished stages are kept") from None
+        # EINVAL/EOPNOTSUPP: the filesystem cannot reserve space; the free-space check above still ran
+    return arr
