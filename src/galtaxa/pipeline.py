@@ -8,6 +8,7 @@ what changed.  Whatever happens to a galaxy, it keeps its row in
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -88,16 +89,41 @@ def open_input(cfg: dict):
     return open_dataset(path, kind=kind, **kw)
 
 
-def make_conditioner(cfg: dict):
-    """The :class:`~galtaxa.preprocess.Conditioner` described by ``cfg["conditioning"]``."""
+def resolve_auto_settings(cfg: dict, source) -> dict:
+    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source``.
+
+    The choice (:func:`galtaxa.preprocess.condition.auto_scaling`) is logged and, through the config, recorded
+    in the catalog header and the run's ``config.yaml``.
+    """
+    from .preprocess.condition import auto_scaling
+
+    if cfg["conditioning"]["scaling"] != "auto":
+        return cfg
+    out = copy.deepcopy(cfg)
+    out["conditioning"]["scaling"] = auto_scaling(source)
+    log.info("conditioning.scaling: auto -> %s for a %s input", out["conditioning"]["scaling"],
+             getattr(source, "kind", "?"))
+    return out
+
+
+def make_conditioner(cfg: dict, source=None):
+    """The :class:`~galtaxa.preprocess.Conditioner` described by ``cfg["conditioning"]``.
+
+    ``scaling: auto`` is resolved for ``source`` (see :func:`resolve_auto_settings`); without a source it
+    falls back to ``"asinh"``.
+    """
     from .preprocess import Conditioner
 
+    if source is not None:
+        cfg = resolve_auto_settings(cfg, source)
     c = cfg["conditioning"]
     channels = c["channels"]
     if isinstance(channels, str) and channels.isdigit():
         channels = int(channels)
     return Conditioner(size=c["size"], geometry=c["geometry"], crop_fraction=c["crop_fraction"],
-                       background=c["background"], scaling=None if c["scaling"] == "none" else c["scaling"],
+                       frame_scale=c["frame_scale"],
+                       background=c["background"],
+                       scaling={"none": None, "auto": "asinh"}.get(c["scaling"], c["scaling"]),
                        channels=channels)
 
 
@@ -116,7 +142,7 @@ def read_stage(cfg: dict, cache: RunCache, source=None) -> tuple[GalaxySet, Stag
     if not stage.done:
         source = source or open_input(cfg)
         stage.begin()
-        gs = build_galaxyset(source, make_conditioner(cfg), out=stage.path / "images.npy", desc="reading")
+        gs = build_galaxyset(source, make_conditioner(cfg, source), out=stage.path / "images.npy", desc="reading")
         _save_meta(gs, stage.path)
         stage.finish({"n": len(gs), "n_ok": int(gs.ok.sum())})
     return GalaxySet.load(stage.path), stage
@@ -719,6 +745,7 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     naming the process that holds it.
     """
     source = open_input(cfg)
+    cfg = resolve_auto_settings(cfg, source)
     cache = RunCache(cfg["run_dir"])
     galaxies, read = read_stage(cfg, cache, source)
     log.info("read %s", galaxies)

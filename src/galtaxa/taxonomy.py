@@ -1,7 +1,7 @@
 """The unsupervised taxonomy of methods M1/M2 as one fitted, saveable object.
 
-``images -> [CAE denoise] -> [adaptive polar unfolding] -> pretrained encoder
--> PCA | UMAP -> voting ensemble (k-means, BIRCH, Ward) -> groups``
+``images -> [CAE denoise] -> [adaptive polar unfolding] -> pretrained encoder [averaged over flips]
+-> PCA | UMAP [+ image descriptors] -> voting ensemble (k-means, BIRCH, Ward) -> groups``
 
 References
 ----------
@@ -45,6 +45,16 @@ class UnsupervisedTaxonomy:
         Side the encoder sees (images are resized).
     batch_size : int
         Encoder batch size.
+    tta : {"none", "flips", "d4"}
+        Average the encoder's features over the image's flips or its 8 dihedral views (exact invariance
+        to those symmetries; one forward pass per view).
+    descriptors : bool
+        Append the 16 image descriptors of :mod:`galtaxa.encode.descriptors` (axis ratio, concentration,
+        asymmetry, colours, ...) to the reduced deep features: the clustering space is
+        ``[z / sd(z_1), w * (d - mean) / sd]`` with ``z`` the PCA/UMAP output, ``z_1`` its first column,
+        ``d`` the descriptors (missing values replaced by their median) and ``w = descriptor_weight``.
+    descriptor_weight : float
+        Weight ``w`` of the standardised descriptors against the reduced deep features.
     reduce : {"pca", "umap"}
     n_components : int, float or "auto"
         PCA dimensions / variance target; UMAP dimensions or ``"auto"`` for the
@@ -70,7 +80,8 @@ class UnsupervisedTaxonomy:
 
     def __init__(self, cae: bool = False, cae_kwargs: dict | None = None, polar: bool = True,
                  angle_step: float = 0.05, encoder: str = "efficientnet_lite0", checkpoint: str | None = None,
-                 input_size: int = 224, batch_size: int = 32, reduce: str = "pca", n_components=50,
+                 input_size: int = 224, batch_size: int = 32, tta: str = "none", descriptors: bool = False,
+                 descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
                  umap_candidates=tuple(range(50, 501, 50)), n_clusters: int = 20,
                  algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
                  random_state: int = 0, progress: bool = True):
@@ -82,6 +93,9 @@ class UnsupervisedTaxonomy:
         self.checkpoint = checkpoint
         self.input_size = input_size
         self.batch_size = batch_size
+        self.tta = tta
+        self.descriptors = descriptors
+        self.descriptor_weight = descriptor_weight
         self.reduce = reduce
         self.n_components = n_components
         self.umap_candidates = umap_candidates
@@ -94,7 +108,7 @@ class UnsupervisedTaxonomy:
 
     # ----------------------------------------------------------------- params
     _PARAMS = ("cae", "cae_kwargs", "polar", "angle_step", "encoder", "checkpoint", "input_size", "batch_size",
-               "reduce", "n_components", "umap_candidates", "n_clusters", "algorithms", "min_agree", "mapping",
+               "tta", "descriptors", "descriptor_weight", "reduce", "n_components", "umap_candidates", "n_clusters", "algorithms", "min_agree", "mapping",
                "random_state")
 
     def get_params(self, deep: bool = False) -> dict:
@@ -109,6 +123,8 @@ class UnsupervisedTaxonomy:
             polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
             encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
             input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
+            tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
+            descriptor_weight=cfg["reduce"]["descriptor_weight"],
             reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
             n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
             min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
@@ -121,7 +137,7 @@ class UnsupervisedTaxonomy:
 
         if getattr(self, "_encoder_obj", None) is None:
             self._encoder_obj = get_encoder(self.encoder, checkpoint=self.checkpoint, input_size=self.input_size,
-                                            random_state=self.random_state)
+                                            random_state=self.random_state, tta=self.tta)
         return self._encoder_obj
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
@@ -167,6 +183,43 @@ class UnsupervisedTaxonomy:
         if out is not None:
             result.flush()
         return result
+
+    def _descriptors(self, galaxies, rows, cache_dir=None) -> np.ndarray:
+        """Image descriptors of ``rows`` (cached as ``descriptors.npy`` beside the features when possible)."""
+        from .encode.descriptors import image_descriptors
+
+        path = None if cache_dir is None else Path(cache_dir) / "descriptors.npy"
+        if path is not None and path.exists():
+            saved = np.load(path)
+            if saved.shape[0] == len(galaxies):
+                return saved[rows]
+        out = np.full((len(galaxies), 16), np.nan, dtype=np.float32)
+        out[rows] = image_descriptors(galaxies.images[rows] if len(rows) else np.zeros((0, 1, 8, 8)),
+                                      progress=self.progress)
+        if path is not None:
+            from .utils.atomic import atomic_save_npy
+
+            atomic_save_npy(path, out)
+        return out[rows]
+
+    def _clustering_space(self, z: np.ndarray, desc: np.ndarray | None, fit: bool) -> np.ndarray:
+        """The space the voters see: the reduced features, with the weighted descriptors appended."""
+        z = np.asarray(z, dtype=np.float32)
+        if not self.descriptors:
+            return z
+        if fit:
+            sd = float(z[:, 0].std()) if len(z) > 1 else 1.0
+            med = np.nanmedian(desc, axis=0)
+            med = np.where(np.isfinite(med), med, 0.0)
+            filled = np.where(np.isfinite(desc), desc, med)
+            scale = filled.std(axis=0)
+            self.hybrid_ = {"deep_scale": sd if sd > 0 else 1.0, "descriptor_median": med.astype(np.float64),
+                            "descriptor_mean": filled.mean(axis=0).astype(np.float64),
+                            "descriptor_scale": np.where(scale > 0, scale, 1.0).astype(np.float64)}
+        h = self.hybrid_
+        filled = np.where(np.isfinite(desc), desc, h["descriptor_median"])
+        d = (filled - h["descriptor_mean"]) / h["descriptor_scale"]
+        return np.hstack([z / h["deep_scale"], self.descriptor_weight * d]).astype(np.float32)
 
     def _make_reducer(self):
         if self.reduce == "pca":
@@ -214,7 +267,9 @@ class UnsupervisedTaxonomy:
         usable = ok & np.isfinite(feats).all(axis=1)
         self.features_ = feats
         self.reducer_ = self._make_reducer()
-        z = np.asarray(self.reducer_.fit_transform(feats[usable]), dtype=np.float32)
+        rows = np.flatnonzero(usable)
+        desc = self._descriptors(galaxies, rows, cache_dir) if self.descriptors else None
+        z = self._clustering_space(self.reducer_.fit_transform(feats[usable]), desc, fit=True)
         emb = np.full((len(galaxies), z.shape[1]), np.nan, dtype=np.float32)
         emb[usable] = z
         self.embedding_ = emb
@@ -254,7 +309,8 @@ class UnsupervisedTaxonomy:
         labels = np.full(len(galaxies), -1, dtype=int)
         agreement = np.zeros(len(galaxies), dtype=int)
         if usable.any():
-            z = self.reducer_.transform(feats[usable])
+            desc = self._descriptors(galaxies, np.flatnonzero(usable)) if self.descriptors else None
+            z = self._clustering_space(self.reducer_.transform(feats[usable]), desc, fit=False)
             lab, agr, _votes = self.voting_.predict_votes(z)
             labels[usable], agreement[usable] = lab, agr
         return labels, agreement
@@ -272,7 +328,10 @@ class UnsupervisedTaxonomy:
         atomic_write_text(directory / "params.json", json.dumps(self.get_params(), indent=2, default=list))
         if self.cae:
             self.cae_.save(directory / "cae")
-        save_estimator({"reducer_": self.reducer_, "voting_": self.voting_}, directory / self._FITTED)
+        state = {"reducer_": self.reducer_, "voting_": self.voting_}
+        if self.descriptors:
+            state["hybrid_"] = self.hybrid_
+        save_estimator(state, directory / self._FITTED)
         return directory
 
     @classmethod
@@ -309,6 +368,11 @@ class UnsupervisedTaxonomy:
                 not isinstance(state.get("voting_"), VotingClustering):
             raise ValueError(f"{fitted} does not hold a reducer and a voting ensemble")
         self.reducer_, self.voting_ = state["reducer_"], state["voting_"]
+        if self.descriptors:
+            if not isinstance(state.get("hybrid_"), dict):
+                raise ValueError(f"{fitted} lacks the descriptor scaling of a taxonomy fitted with descriptors")
+            self.hybrid_ = {k: (np.asarray(v, dtype=np.float64) if k != "deep_scale" else float(v))
+                            for k, v in state["hybrid_"].items()}
         return self
 
 

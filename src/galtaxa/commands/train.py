@@ -167,14 +167,15 @@ def _cmd_adversarial(args) -> int:
 
     from ..io import open_dataset
     from ..io.base import build_galaxyset
-    from ..pipeline import make_conditioner
+    from ..pipeline import make_conditioner, open_input
     from ..supervise import AdversarialValidation
 
     cfg, galaxies, out = _setup(args)
     target_path = args.target or cfg["supervised"]["adversarial_target"]
     if not target_path:
         raise ValueError("give the target set with --target PATH or supervised.adversarial_target")
-    target = build_galaxyset(open_dataset(target_path), make_conditioner(cfg), desc="reading target")
+    # the target is conditioned exactly like the labelled set (`scaling: auto` resolved for the labelled input)
+    target = build_galaxyset(open_dataset(target_path), make_conditioner(cfg, open_input(cfg)), desc="reading target")
     y = training_labels(cfg, galaxies) if args.labelled_only else None
     labelled = galaxies if y is None else galaxies.subset(np.asarray([v is not None for v in y]))
     av = AdversarialValidation(threshold=float(cfg["supervised"]["adversarial_threshold"]),

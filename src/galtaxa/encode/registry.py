@@ -32,7 +32,7 @@ from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
 from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0
 
-__all__ = ["Encoder", "get_encoder", "build_model", "load_checkpoint_into", "find_cached_weights", "cpu_micro_batch"]
+__all__ = ["Encoder", "TTA_VIEWS", "get_encoder", "build_model", "load_checkpoint_into", "find_cached_weights", "cpu_micro_batch"]
 
 OFFLINE_DEFAULT = "efficientnet_lite0"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
@@ -260,6 +260,20 @@ def cpu_micro_batch(input_size: int) -> int:
     return max(1, int(round(2 * 224 ** 2 / max(int(input_size), 1) ** 2)))
 
 
+def _transpose(x):
+    return x.transpose(-1, -2)
+
+
+#: Views averaged by test-time augmentation: ``"flips"`` = identity, the two mirror images and the
+#: 180-degree rotation; ``"d4"`` adds the transpose and its flips (the 8 symmetries of the square: rotations
+#: by 90 degrees and mirrors).
+TTA_VIEWS = {
+    "none": (lambda x: x,),
+    "flips": (lambda x: x, lambda x: x.flip(-1), lambda x: x.flip(-2), lambda x: x.flip(-1, -2)),
+}
+TTA_VIEWS["d4"] = TTA_VIEWS["flips"] + tuple((lambda f: (lambda x: f(_transpose(x))))(f) for f in TTA_VIEWS["flips"])
+
+
 class Encoder:
     """A frozen pretrained CNN that maps images to feature vectors.
 
@@ -282,11 +296,19 @@ class Encoder:
         Where the weights came from.
     model : torch.nn.Module
         The timm model (``num_classes=0``), in eval mode on ``device``.
+    tta : {"none", "flips", "d4"}
+        Test-time averaging over symmetries of the image (see :data:`TTA_VIEWS`): the features of a galaxy
+        are the mean over its views, which makes them exactly invariant to those flips and rotations (a
+        galaxy has no preferred orientation on the sky) at the cost of one forward pass per view.
     """
 
     def __init__(self, model, name: str, input_size: int, mean, std, device, weights: str,
-                 channels_last: bool = False):
+                 channels_last: bool = False, tta: str = "none"):
         import torch
+
+        if tta not in TTA_VIEWS:
+            raise ValueError(f"tta must be one of {sorted(TTA_VIEWS)}; got {tta!r}")
+        self.tta = tta
 
         self.name = name
         self.input_size = int(input_size)
@@ -320,8 +342,11 @@ class Encoder:
     @property
     def config(self) -> dict:
         """Everything that determines the features, for cache keys."""
-        return {"name": self.name, "weights_id": self.weights_id, "input_size": self.input_size,
-                "mean": list(self.mean), "std": list(self.std), "feature_dim": self.feature_dim}
+        out = {"name": self.name, "weights_id": self.weights_id, "input_size": self.input_size,
+               "mean": list(self.mean), "std": list(self.std), "feature_dim": self.feature_dim}
+        if self.tta != "none":  # absent for "none": caches written before test-time averaging stay valid
+            out["tta"] = self.tta
+        return out
 
     def preprocess(self, images) -> "torch.Tensor":
         """Channel handling, resizing and normalisation of a batch; returns a float32 tensor on ``device``.
@@ -371,10 +396,14 @@ class Encoder:
 
         x = self.preprocess(images)
         step = len(x) if self.device.type == "cuda" else cpu_micro_batch(self.input_size)
+        total = None
         with torch.inference_mode():
-            out = torch.cat([self.model(x[a:a + step]) for a in range(0, len(x), max(1, step))]) if len(x) else \
-                self.model(x)
-        return out.float().cpu().numpy()
+            for view in TTA_VIEWS[self.tta]:
+                xv = view(x)
+                out = torch.cat([self.model(xv[a:a + step]) for a in range(0, len(xv), max(1, step))]) \
+                    if len(xv) else self.model(xv)
+                total = out.float() if total is None else total + out.float()
+        return (total / len(TTA_VIEWS[self.tta])).cpu().numpy()
 
     def encode(self, images, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Features of ``images``.
@@ -406,7 +435,8 @@ class Encoder:
 
 
 def get_encoder(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool = True, device=None,
-                input_size: int | None = None, *, channels_last: bool = False, random_state: int = 0) -> Encoder:
+                input_size: int | None = None, *, channels_last: bool = False, random_state: int = 0,
+                tta: str = "none") -> Encoder:
     """A pretrained timm encoder producing pooled features, loaded offline.
 
     Parameters
@@ -429,6 +459,9 @@ def get_encoder(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
         Use the channels-last memory format (faster on recent GPUs).
     random_state : int
         Seed of the random initialisation when ``pretrained=False``.
+    tta : {"none", "flips", "d4"}
+        Test-time averaging of the features over the image's flips (4 views) or the dihedral group of the
+        square (8 views); see :class:`Encoder`.
 
     Returns
     -------
@@ -445,4 +478,4 @@ def get_encoder(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
                               random_state=random_state)
     native = int(model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
     return Encoder(model, name=name, input_size=input_size or native, mean=info["mean"], std=info["std"],
-                   device=pick_device(device), weights=info["weights"], channels_last=channels_last)
+                   device=pick_device(device), weights=info["weights"], channels_last=channels_last, tta=tta)

@@ -31,18 +31,42 @@ import numpy as np
 
 from ..status import BadInputError
 from .background import BACKGROUND_METHODS, estimate_background, source_mask
-from .geometry import as_size, center_crop_or_pad, crop_resize, resize
+from .geometry import as_size, center_crop_or_pad, crop_resize, frame_galaxy, resize
 from .scaling import SCALINGS, Scaler, _check_nan_fill, fill_nonfinite
 
-__all__ = ["Conditioner", "GEOMETRIES", "CHANNEL_MODES", "LUMINANCE_WEIGHTS"]
+__all__ = ["Conditioner", "GEOMETRIES", "CHANNEL_MODES", "LUMINANCE_WEIGHTS", "auto_scaling"]
 
-GEOMETRIES = ("crop", "resize", "crop_resize")
+GEOMETRIES = ("crop", "resize", "crop_resize", "frame")
 CHANNEL_MODES = ("all", "mean", "luminance")
 #: ITU-R BT.601 luma weights for (R, G, B) images.
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)
 
+#: Reader kinds (``CutoutSource.kind``) whose pixels are display-stretched pictures, not linear flux.
+_DISPLAY_KINDS = ("image-folder", "hdf5")
+
+
+def auto_scaling(source) -> str:
+    """The scaling ``scaling: auto`` picks for a cutout source.
+
+    Display-stretched 8-bit (or 16-bit) composites -- a folder of JPEG/PNG pictures, a Galaxy10 HDF5 file, an
+    array of ``uint8`` -- are already stretched for the eye and get ``"display"`` (divided by their full scale,
+    never stretched again: a second asinh with per-image percentiles saturates them into white blobs).  Linear
+    flux (FITS cutouts, mosaics, float arrays) gets ``"asinh"``.
+
+    Parameters
+    ----------
+    source : CutoutSource
+        Anything with a ``kind`` attribute and a ``meta`` table (its ``dtype`` column is used when present).
+    """
+    if getattr(source, "kind", "") in _DISPLAY_KINDS:
+        return "display"
+    meta = getattr(source, "meta", None)
+    dtypes = set(meta["dtype"].astype(str)) if meta is not None and "dtype" in meta else set()
+    return "display" if dtypes and dtypes <= {"uint8"} else "asinh"
+
+
 _PARAMS = (
-    "size", "geometry", "crop_fraction", "background", "scaling", "channels", "nan_fill",
+    "size", "geometry", "crop_fraction", "frame_scale", "background", "scaling", "channels", "nan_fill",
     "fill", "order", "antialias", "min_snr", "background_kwargs", "scaling_kwargs",
 )
 
@@ -54,15 +78,20 @@ class Conditioner:
     ----------
     size : int or (int, int)
         Output height and width.
-    geometry : {"crop", "resize", "crop_resize"}
-        How the stamp is brought to ``size`` (see :mod:`galtaxa.preprocess.geometry`).
+    geometry : {"crop", "resize", "crop_resize", "frame"}
+        How the stamp is brought to ``size`` (see :mod:`galtaxa.preprocess.geometry`).  ``"frame"`` centres
+        the stamp on its galaxy and scales it to the galaxy's own radius (:func:`frame_galaxy`), so cutouts
+        of surveys with different zoom reach the encoder alike.
     crop_fraction : float
-        Fraction of each side kept by ``"crop_resize"``.
+        Fraction of each side kept by ``"crop_resize"`` (and by ``"frame"`` when no source is found).
+    frame_scale : float
+        Half-side of the ``"frame"`` crop in units of the galaxy's ``r90``.
     background : {None, "sigma_clip", "border", "photutils"}
         Sky estimator subtracted before anything else (``None``: keep the
         pixels as they are, e.g. for JPEG composites whose sky is already ~0).
-    scaling : {"asinh", "linear", "log", "zscore", "lupton", None}
-        Per-image intensity scaling (``None``: keep linear flux).
+    scaling : {"asinh", "linear", "log", "zscore", "lupton", "display", None}
+        Per-image intensity scaling (``None``: keep linear flux; ``"display"`` for pictures that are already
+        display-stretched, see :func:`auto_scaling`).
     channels : {"all", "mean", "luminance"} or int
         ``"all"`` keeps every channel; ``"mean"`` averages them; ``"luminance"``
         uses the BT.601 weights 0.299 R + 0.587 G + 0.114 B (3 channels, a
@@ -93,6 +122,7 @@ class Conditioner:
         size=100,
         geometry: str = "crop",
         crop_fraction: float = 1.0,
+        frame_scale: float = 1.5,
         background: str | None = None,
         scaling: str | None = "asinh",
         channels="all",
@@ -107,6 +137,7 @@ class Conditioner:
         self.size = size
         self.geometry = geometry
         self.crop_fraction = crop_fraction
+        self.frame_scale = frame_scale
         self.background = background
         self.scaling = scaling
         self.channels = channels
@@ -126,6 +157,8 @@ class Conditioner:
             raise ValueError(f"geometry must be one of {GEOMETRIES}; got {self.geometry!r}")
         if not (np.isfinite(self.crop_fraction) and self.crop_fraction > 0):
             raise ValueError(f"crop_fraction must be positive; got {self.crop_fraction!r}")
+        if not (np.isfinite(self.frame_scale) and self.frame_scale > 0):
+            raise ValueError(f"frame_scale must be positive; got {self.frame_scale!r}")
         if self.background is not None and self.background not in BACKGROUND_METHODS:
             raise ValueError(f"background must be None or one of {BACKGROUND_METHODS}; got {self.background!r}")
         if self.scaling is not None and self.scaling not in SCALINGS:
@@ -166,6 +199,9 @@ class Conditioner:
             return resize(arr, size, order=self.order, antialias=self.antialias)
         if self.geometry == "crop_resize":
             return crop_resize(arr, size, self.crop_fraction, order=self.order, antialias=self.antialias)
+        if self.geometry == "frame":
+            return frame_galaxy(arr, size, self.frame_scale, self.crop_fraction, order=self.order,
+                                antialias=self.antialias)[0]
         if self.fill == "median":
             if arr.shape[1] >= size[0] and arr.shape[2] >= size[1]:  # a pure crop pads nothing: skip the
                 return center_crop_or_pad(arr, size, fill=0.0)      # median (it cost ~90% of the stage)

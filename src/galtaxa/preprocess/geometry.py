@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_size", "center_crop_or_pad", "resize", "crop_resize"]
+__all__ = ["as_size", "center_crop_or_pad", "resize", "crop_resize", "crop_about", "frame_galaxy"]
 
 
 def as_size(size) -> tuple[int, int]:
@@ -144,3 +144,55 @@ def crop_resize(img, size, crop_fraction: float, order: int = 1, antialias: bool
     cw = max(1, int(round(crop_fraction * arr.shape[2])))
     out = resize(center_crop_or_pad(arr, (ch, cw)), size, order=order, antialias=antialias)
     return out[0] if flat else out
+
+
+def crop_about(img, cy: float, cx: float, side: int, fill: float | np.ndarray = 0.0) -> np.ndarray:
+    """Square crop of ``side`` pixels about the point ``(cy, cx)``, padded with ``fill`` outside the image.
+
+    The crop's centre pixel ``side // 2`` takes input pixel ``(round(cy), round(cx))``.  ``fill`` may be one
+    value per channel.
+    """
+    arr, flat = _as_chw(img)
+    side = int(side)
+    if side < 1:
+        raise ValueError(f"side must be a positive integer; got {side!r}")
+    top, left = int(round(cy)) - side // 2, int(round(cx)) - side // 2
+    fills = np.broadcast_to(np.asarray(fill, dtype=np.float32).reshape(-1, 1, 1), (arr.shape[0], 1, 1))
+    out = np.empty((arr.shape[0], side, side), dtype=np.float32)
+    out[:] = fills
+    y0, y1 = max(0, top), min(arr.shape[1], top + side)
+    x0, x1 = max(0, left), min(arr.shape[2], left + side)
+    if y1 > y0 and x1 > x0:
+        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = arr[:, y0:y1, x0:x1]
+    return out[0] if flat else out
+
+
+def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float = 1.0, order: int = 1,
+                 antialias: bool = True) -> tuple[np.ndarray, str]:
+    """Centre a cutout on its galaxy and scale it to the galaxy's own size.
+
+    The central source (:func:`galtaxa.preprocess.central_source.find_central_source`) gives the light-weighted
+    centre and ``r90``; the square of half-side ``frame_scale * r90`` about that centre (padded with each
+    channel's border median beyond the stamp) is resampled to ``size``.  Galaxies of every apparent size and
+    every survey zoom then fill the same fraction of the encoder's input.  When no source is found, the plain
+    :func:`crop_resize` with ``fallback_fraction`` is used and the reason is returned.
+
+    Returns
+    -------
+    image : ndarray, float32, shape (C, h, w)
+    note : str
+        ``""`` when framed, else why the plain crop was used.
+    """
+    from .central_source import border_sky, find_central_source
+
+    if not (np.isfinite(frame_scale) and frame_scale > 0):
+        raise ValueError(f"frame_scale must be positive; got {frame_scale!r}")
+    arr, flat = _as_chw(img)
+    src = find_central_source(arr)
+    if not src.found or not np.isfinite(src.r90):
+        out = crop_resize(arr, size, fallback_fraction, order=order, antialias=antialias)
+        return (out[0] if flat else out), f"framing fell back to the plain crop: {src.reason}"
+    side = max(8, int(round(2 * frame_scale * src.r90)))
+    fill = np.array([border_sky(c)[0] for c in arr], dtype=np.float32)
+    out = resize(crop_about(arr, src.cy, src.cx, side, fill), size, order=order, antialias=antialias)
+    return (out[0] if flat else out), ""

@@ -18,6 +18,10 @@ fitting images otherwise) and ``u = clip((x - lo) / (hi - lo), 0, 1)``:
               (astropy :class:`~astropy.visualization.LogStretch`); in [0, 1].
 ``"zscore"``  ``y = (x - mean) / std`` (unbounded; the statistics are per
               image and channel, or pooled per channel when fitted).
+``"display"`` ``y = clip(x / full_scale, 0, 1)``: for pictures that are already display-stretched
+              8-bit (or 16-bit) composites (JPEG/PNG, Galaxy10 HDF5), which must not be stretched a
+              second time; ``full_scale`` is 255, or 65535 when a pixel exceeds 255 (``None``), or the
+              number given.  Nothing is fitted.
 ``"lupton"``  Lupton et al. (2004) colour-preserving asinh composite of three
               bands through :func:`astropy.visualization.make_lupton_rgb`:
               with ``x_c' = x_c - lo_c`` and ``I = mean_c x_c'``,
@@ -41,7 +45,7 @@ from ..status import BadInputError
 
 __all__ = ["SCALINGS", "NAN_FILLS", "fill_nonfinite", "Scaler", "scale"]
 
-SCALINGS = ("linear", "asinh", "log", "zscore", "lupton")
+SCALINGS = ("linear", "asinh", "log", "zscore", "lupton", "display")
 NAN_FILLS = ("median", "zero", "min")
 _DEFAULT_PERCENTILES = {"linear": (0.0, 100.0), "asinh": (0.5, 99.9), "log": (0.5, 99.9), "lupton": (0.5, 99.9)}
 
@@ -106,7 +110,7 @@ class Scaler(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"linear", "asinh", "log", "zscore", "lupton"}
+    method : {"linear", "asinh", "log", "zscore", "lupton", "display"}
         The scaling (formulas in the module docstring).
     per_image : bool
         True: limits (percentiles, mean/std) are computed on each image at
@@ -122,6 +126,8 @@ class Scaler(TransformerMixin, BaseEstimator):
         Log stretch ``b`` (> 0).
     Q, stretch : float, float or None
         Lupton softening and linear stretch (``None``: from the ``high`` percentile).
+    full_scale : float, optional
+        Full-scale pixel value of ``"display"`` (``None``: 255, or 65535 when a pixel exceeds 255).
     nan_fill : {"median", "zero", "min"} or float
         How non-finite pixels are filled before scaling.
     sample_pixels : int
@@ -147,6 +153,7 @@ class Scaler(TransformerMixin, BaseEstimator):
         log_a: float = 1000.0,
         Q: float = 8.0,
         stretch: float | None = None,
+        full_scale: float | None = None,
         nan_fill="median",
         sample_pixels: int = 1_000_000,
         random_state: int = 0,
@@ -158,6 +165,7 @@ class Scaler(TransformerMixin, BaseEstimator):
         self.log_a = log_a
         self.Q = Q
         self.stretch = stretch
+        self.full_scale = full_scale
         self.nan_fill = nan_fill
         self.sample_pixels = sample_pixels
         self.random_state = random_state
@@ -171,6 +179,8 @@ class Scaler(TransformerMixin, BaseEstimator):
             raise ValueError("softening, log_a and Q must be positive")
         if self.stretch is not None and self.stretch <= 0:
             raise ValueError(f"stretch must be positive or None; got {self.stretch!r}")
+        if self.full_scale is not None and not self.full_scale > 0:
+            raise ValueError(f"full_scale must be positive or None; got {self.full_scale!r}")
         pct = self.percentiles if self.percentiles is not None else _DEFAULT_PERCENTILES.get(self.method, (0, 100))
         lo, hi = (float(p) for p in pct)
         if not 0 <= lo < hi <= 100:
@@ -200,7 +210,7 @@ class Scaler(TransformerMixin, BaseEstimator):
         self.n_channels_ = arr.shape[1]
         if self.method == "lupton" and self.n_channels_ != 3:
             raise ValueError(f"lupton scaling needs 3 channels; got {self.n_channels_}")
-        if self.per_image:
+        if self.per_image or self.method == "display":
             self.lo_ = self.hi_ = None
             return self
         arr = fill_nonfinite(arr, self.nan_fill)
@@ -225,13 +235,16 @@ class Scaler(TransformerMixin, BaseEstimator):
         arr, single = _as_batch(images)
         if self.method == "lupton" and arr.shape[1] != 3:
             raise ValueError(f"lupton scaling needs 3 channels; got {arr.shape[1]}")
-        if not self.per_image:
+        if not self.per_image and self.method != "display":
             if getattr(self, "lo_", None) is None:
                 raise ValueError("this Scaler has per_image=False and must be fitted first")
             if arr.shape[1] != self.n_channels_:
                 raise ValueError(f"fitted on {self.n_channels_} channels, got {arr.shape[1]}")
         x = fill_nonfinite(arr, self.nan_fill).astype(np.float64)
-        if self.method == "lupton":
+        if self.method == "display":
+            top = self.full_scale or (255.0 if x.size == 0 or x.max() <= 255 else 65535.0)
+            out = np.clip(x / top, 0.0, 1.0)
+        elif self.method == "lupton":
             out = self._lupton(x, plo, phi)
         elif self.method == "zscore":
             if self.per_image:
