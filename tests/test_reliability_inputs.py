@@ -295,3 +295,54 @@ def test_warnings_do_not_leak_from_a_clean_folder(tmp_path):
         warnings.simplefilter("error")
         src = ImageFolderSource(d)
     assert src.skipped == [] and src.meta["label"].tolist() == [0, 1, 2]
+
+
+# ------------------------------------------------------------------ fuzzing
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PICTURE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "tif": "TIFF", "tiff": "TIFF", "gif": "GIF",
+                   "bmp": "BMP", "webp": "WEBP", "PNG": "PNG", "JPG": "JPEG"}
+FITS_ENDINGS = [".fits", ".fit", ".fts", ".FITS", ".fits.gz", ".fit.gz"]
+# unicode letters and digits, spaces, HTML and shell characters; no "/" or NUL (impossible in file names)
+NAME_CHARS = st.characters(codec="utf-8", exclude_characters="/\x00", exclude_categories=("Cs", "Cc"))
+NAMES = st.lists(st.text(NAME_CHARS, min_size=1, max_size=12).filter(lambda s: s not in (".", "..")),
+                 min_size=2, max_size=5, unique_by=lambda s: s)
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(names=NAMES, fits_input=st.booleans(), formats=st.lists(st.sampled_from(sorted(PICTURE_FORMATS)),
+                                                                 min_size=5, max_size=5),
+       extra=st.sampled_from(["", " <b>&amp;<i>", " données ü", " 銀河"]))
+def test_fuzz_file_names_and_formats_round_trip_into_every_catalog(names, fits_input, formats, extra):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp) / f"in{extra}"
+        d.mkdir()
+        for k, name in enumerate(names):
+            if fits_input:
+                fits.PrimaryHDU(_gal(seed=k)).writeto(d / f"{name}{FITS_ENDINGS[k % len(FITS_ENDINGS)]}")
+            else:
+                suffix = formats[k]
+                Image.fromarray(_rgb(k, 24)).save(d / f"{name}.{suffix}", format=PICTURE_FORMATS[suffix])
+        if not fits_input:
+            labels = pd.DataFrame({"id": names, "label": [f"L {n}{extra}" for n in names]})
+            labels.to_csv(d / "labels.csv", index=False, encoding="utf-8")
+        cfg = load_config(overrides={"run_dir": str(Path(tmp) / f"run{extra}"), "input": {"path": str(d)},
+                                     "measure": {"enabled": False}, "report": {"enabled": False},
+                                     "conditioning": {"size": 16}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. an id that reads as a number in the CSV
+            result = run_pipeline(cfg, stages=("measure",), progress=False)
+        assert sorted(result.catalog["id"]) == sorted(names)
+        assert (result.catalog["status"] == OK).all(), result.catalog[["id", "reason"]]
+        for fmt in ("parquet", "csv", "fits"):
+            back, prov = read_catalog(result.run_dir / f"catalog.{fmt}")
+            assert sorted(back["id"].astype(str)) == sorted(names), fmt
+            assert prov["inputs"] == [str(d)], fmt
+            if not fits_input:
+                got = back.set_index(back["id"].astype(str))["label"].astype(str)
+                assert all(got[n] == f"L {n}{extra}" for n in names), fmt

@@ -30,6 +30,10 @@ ID_COLUMNS = ("id", "objid", "id_str", "dr7objid", "objID", "iauname", "filename
 #: Column names tried, in order, as the label.
 LABEL_COLUMNS = ("label", "labels", "class", "ans", "y", "target")
 
+#: Label values read as missing (pandas' defaults); ids never are.
+_NA_STRINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+               "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
 _MODES = ("rgb", "grey", "r", "g", "b")
 #: ITU-R 601-2 luma weights used by ``mode="grey"`` (as PIL's ``"L"``, without rounding).
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -170,7 +174,9 @@ class ImageFolderSource(CutoutSource):
         elif id_column not in header:
             raise ValueError(f"id column {id_column!r} not in {csv} (columns: {header})")
         try:
-            table = pd.read_csv(io.StringIO(text), dtype={id_column: str})
+            # an id is never "missing": "NA", "NULL", "nan" are ids like any other (only labels can be NaN)
+            na = {c: list(_NA_STRINGS) for c in header if c != id_column} | {id_column: []}
+            table = pd.read_csv(io.StringIO(text), dtype={id_column: str}, keep_default_na=False, na_values=na)
         except pd.errors.ParserError as err:  # names the line ("Expected 2 fields in line 5, saw 3")
             _label_warning(f"{csv}: cannot read the label table ({str(err).strip()}); "
                            "the pictures are read without labels")
@@ -187,7 +193,8 @@ class ImageFolderSource(CutoutSource):
         table = table.rename(columns={id_column: "_csv_id"})
         if label_column is not None and label_column != "label":
             table = table.drop(columns=["label"], errors="ignore").rename(columns={label_column: "label"})
-        table["_csv_id"] = table["_csv_id"].map(_norm_id)
+        stems = set(meta["id"])  # an id that is exactly a file stem (spaces included) is kept as it is
+        table["_csv_id"] = table["_csv_id"].map(lambda v: v if v in stems else _norm_id(v))
         dup = table["_csv_id"].duplicated()
         self.problems["duplicate_label_ids"] = table.loc[dup, "_csv_id"].tolist()
         table = table[~dup]
