@@ -201,3 +201,18 @@ def test_float64_overflow_is_reported_as_overflow_without_warning(tmp_path):
 def test_missing_supervised_checkpoint_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"'supervised\.checkpoint' file .*nope\.pth.* does not exist"):
         load_config(overrides={"supervised": {"checkpoint": str(tmp_path / "nope.pth")}})
+
+
+def test_encoder_features_check_the_disk_before_their_memory_map(tmp_path, monkeypatch):
+    from galtaxa.encode import extract_features, get_encoder
+    from galtaxa.galaxyset import GalaxySet
+
+    gs = GalaxySet(np.array(["a", "b"], dtype=object), np.random.default_rng(0).random((2, 3, 32, 32), np.float32),
+                   pd.DataFrame({"id": ["a", "b"]}))
+    enc = get_encoder("resnet18", pretrained=False, input_size=32, device="cpu")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(rundir.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 100, 100))
+    with pytest.raises(DiskSpaceError, match=r"not enough disk space in .*features.* for encoder features \(2 x 512"):
+        extract_features(gs, enc, cache_dir=tmp_path / "features", progress=False)
+    monkeypatch.undo()
+    assert np.isfinite(extract_features(gs, enc, cache_dir=tmp_path / "features", progress=False)).all()

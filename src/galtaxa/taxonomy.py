@@ -175,7 +175,9 @@ class UnsupervisedTaxonomy:
         if out is None:
             result = np.zeros(shape, dtype=np.float32)
         else:
-            result = np.lib.format.open_memmap(out, mode="w+", dtype=np.float32, shape=shape)
+            from .utils.rundir import open_memmap_checked
+
+            result = open_memmap_checked(out, shape, np.float32, what=f"preprocessed images {shape}")
             result[:] = 0
         for start in range(0, len(idx), chunk):
             rows = idx[start:start + chunk]

@@ -23,6 +23,7 @@ import numpy as np
 from ..status import FAILED, log
 from ..utils.atomic import atomic_save_npy, atomic_write_text
 from ..utils.progress import progress as _progress
+from ..utils.rundir import open_memmap_checked
 
 __all__ = ["extract_features", "auto_batch_size", "galaxyset_fingerprint"]
 
@@ -115,7 +116,8 @@ def _open_cache(cache_dir: Path, meta: dict, n: int, dim: int, n_chunks: int):
             raise ValueError(f"feature cache {cache_dir} is inconsistent (shapes {feats.shape}, {done.shape}); "
                              "delete it and rerun")
         return feats, done, old["chunk_size"]
-    feats = np.lib.format.open_memmap(feat_path, mode="w+", dtype=np.float32, shape=(n, dim))
+    # space checked and reserved first: a full disk is a clear DiskSpaceError, not a SIGBUS mid-write
+    feats = open_memmap_checked(feat_path, (n, dim), np.float32, what=f"encoder features ({n} x {dim} float32)")
     feats[:] = np.nan
     feats.flush()
     done = np.zeros(n_chunks, dtype=bool)
