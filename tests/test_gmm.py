@@ -109,3 +109,82 @@ def test_cas_classes_thresholds():
     assert got == ["SPH", "ETD", "LTD", "IRR", "LTD", "UNC", "", "IRR"]
     # without S the merger rule is A > 0.35 alone
     assert cas_classes(df.drop(columns="S")).tolist()[4] == "IRR"
+
+
+def _degenerate(n=200, scale=1e6, seed=0):
+    """Two groups in a 3-d latent space, embedded in 17 dimensions at a huge scale, plus 3 constant columns:
+    full covariances with the absolute reg_covar=1e-6 are numerically singular."""
+    rng = np.random.default_rng(seed)
+    lat = np.vstack([rng.normal(size=(n // 2, 3)) + 4, rng.normal(size=(n - n // 2, 3)) - 4])
+    truth = np.repeat([0, 1], [n // 2, n - n // 2])
+    return np.hstack([(lat @ rng.normal(size=(3, 17))) * scale, np.full((n, 3), 7.0)]), truth
+
+
+def test_fallback_ladder_never_ends_the_fit():
+    x, truth = _degenerate()
+    with pytest.raises(ValueError, match="could be fitted"):
+        GMMClustering(n_components="bic", candidates=[2, 3], n_init=1, fallback=False, progress=False).fit(x)
+    g = GMMClustering(n_components="bic", candidates=[2, 3], n_init=1, progress=False).fit(x)
+    assert g.fallback_["step"] == "reg_covar"
+    assert g.fallback_["requested"] == {"covariance_type": "full", "reg_covar": 1e-6, "n_components": "bic"}
+    assert g.reg_covar_ == pytest.approx(1e-3 * x.var(axis=0).mean())  # scaled to the data's variance
+    assert "could be fitted" in g.fallback_["reason"]
+    assert adjusted_rand_score(truth, g.labels_) == pytest.approx(1.0)
+    assert g.fit_summary()["fallback"] == g.fallback_
+    g = GMMClustering(n_components=2, n_init=1, progress=False).fit(x)  # a given K falls back the same way
+    assert g.fallback_["step"] == "reg_covar" and g.n_components_ == 2
+
+
+def test_fallback_to_diag_then_fewer_components(monkeypatch):
+    x, _ = _degenerate(n=120)
+    real = GMMClustering._mixture
+
+    def only_diag(self, k, covariance_type=None, reg_covar=None):  # full covariances always collapse
+        if (covariance_type or self.covariance_type) == "full":
+            return real(self, k, "full", 1e-300)
+        return real(self, k, covariance_type, reg_covar)
+
+    monkeypatch.setattr(GMMClustering, "_mixture", only_diag)
+    g = GMMClustering(n_components=2, n_init=1, progress=False).fit(x)
+    assert g.fallback_["step"] == "diag" and g.covariance_type_ == "diag" and g.n_components_ == 2
+
+    def only_one(self, k, covariance_type=None, reg_covar=None):
+        if k > 1:
+            return real(self, k, "full", 1e-300)
+        return real(self, k, covariance_type, reg_covar)
+
+    monkeypatch.setattr(GMMClustering, "_mixture", only_one)
+    g = GMMClustering(n_components="bic", candidates=[2, 3], n_init=1, progress=False).fit(x)
+    assert g.fallback_["step"] == "fewer_components" and g.n_components_ == 1
+    assert g.bic_["n_components"].tolist()[0] == 1 and np.isfinite(g.bic_["bic"].iloc[0])
+
+
+def test_whitening_drops_degenerate_dimensions_and_reports_the_rank(tmp_path):
+    from galtaxa.utils.persist import load_estimator, save_estimator
+
+    x, truth = _degenerate()
+    g = GMMClustering(n_components="bic", candidates=[2, 3], n_init=1, whiten="pca", progress=False).fit(x)
+    assert g.fallback_ is None  # whitened, the requested full covariances fit
+    assert g.numerical_rank_ == 3 and g.n_dims_ == 3 and 1 < g.effective_rank_ <= 3
+    xw = g._transform(x)
+    np.testing.assert_allclose(xw.var(axis=0), 1.0, rtol=1e-6)  # no near-zero-variance dimension left
+    np.testing.assert_allclose(np.corrcoef(xw, rowvar=False), np.eye(3), atol=1e-6)
+    assert adjusted_rand_score(truth, g.labels_) == pytest.approx(1.0)
+    back = load_estimator(save_estimator(g, tmp_path / "g.npz"), expected=GMMClustering)
+    np.testing.assert_allclose(back.score_samples(x), g.log_likelihood_)
+    assert back.fit_summary() == g.fit_summary()
+    s = GMMClustering(n_components=2, n_init=1, whiten="standardize").fit(x)
+    assert s.n_dims_ == 17  # the 3 constant columns dropped
+    with pytest.raises(ValueError, match="whiten"):
+        GMMClustering(whiten="zca").fit(x)
+
+
+def test_effective_rank_and_parameter_count():
+    from galtaxa.cluster.gmm import effective_rank, parameters_per_component
+
+    assert effective_rank([1, 1, 1, 1]) == (pytest.approx(4.0), 4)
+    er, nr = effective_rank([1, 1e-6, 0])
+    assert er == pytest.approx(1.0, abs=1e-4) and nr == 1
+    assert effective_rank([0, 0]) == (0.0, 0)
+    assert parameters_per_component(64, "full") == 64 + 64 * 65 // 2 + 1 == 2145
+    assert parameters_per_component(64, "diag") == 129

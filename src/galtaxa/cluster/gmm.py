@@ -21,6 +21,30 @@ With ``covariance_type="full"`` a candidate K whose smallest component has fewer
 members (``min_k pi_k * N``) is not eligible in the BIC scan: its covariance is singular up to ``reg_covar``, so
 its likelihood and BIC are spuriously good.  Candidates that cannot be fitted at all (collapsed components) are
 skipped too; both get ``bic = inf`` in ``bic_``.
+
+**Whitening and effective rank.**  A learned bottleneck is often degenerate: some dimensions barely vary, others are
+linear combinations of the rest, so full covariances are singular whatever the number of galaxies.  With
+``whiten="pca"`` the rows are standardised (a dimension whose standard deviation is below ``rank_tol`` times the
+largest one counts as constant and is dropped), then projected onto the principal axes whose singular value exceeds
+``rank_tol`` times the largest and scaled to unit variance; the mixture is fitted in that space (every method
+applies the same map to new rows).  ``whiten="standardize"`` only standardises (constant dimensions dropped).
+Whatever ``whiten``, ``effective_rank_`` reports the entropy effective rank (Roy & Vetterli 2007)
+:math:`\\exp(-\\sum_i p_i \\log p_i)`, :math:`p_i = s_i / \\sum_j s_j`, of the singular values ``s_i`` of the
+standardised rows, and ``numerical_rank_`` the number of ``s_i > rank_tol * s_max``.
+
+**Fallback ladder.**  scikit-learn's ``reg_covar`` is an *absolute* amount added to every covariance diagonal
+(default 1e-6), so it regularises nothing on data of variance 10^4 and it cannot rescue a singular covariance
+on an unwhitened, degenerate bottleneck.  With ``fallback=True`` (default) a covariance type / number of
+components that cannot be fitted never ends the fit; the next rung of the ladder is tried:
+
+1. the requested ``covariance_type`` and ``reg_covar``;
+2. the same covariance type with ``reg_covar`` scaled to the data: ``max(reg_covar, 1e-3 * mean variance)``
+   (1e-3 of the unit variance after whitening);
+3. diagonal covariances with that ``reg_covar`` (for ``full`` or ``tied``);
+4. fewer components: K below the smallest one tried, down to 1, diagonal and regularised.
+
+The rung used is logged as a warning saying what was used and why, and recorded in ``fallback_`` (``None`` when
+the requested setting worked).
 """
 
 from __future__ import annotations
@@ -35,9 +59,12 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from ..status import log
 from ..utils.progress import progress as _progress
 
-__all__ = ["GMMClustering"]
+__all__ = ["GMMClustering", "effective_rank", "parameters_per_component"]
 
 _COVARIANCES = ("full", "tied", "diag", "spherical")
+_WHITEN = (None, "standardize", "pca")
+#: ``reg_covar`` of the fallback ladder, relative to the mean variance of the (whitened) rows.
+FALLBACK_REG_SCALE = 1e-3
 
 
 class GMMClustering(ClusterMixin, BaseEstimator):
@@ -66,6 +93,14 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         Above this many rows the BIC scan uses a seeded subsample of this size (None = all rows).
     progress : bool
         Progress bar over the BIC candidates.
+    whiten : {None, "standardize", "pca"}
+        Map applied to the rows before the mixture (see the module docstring): none, per-dimension z-score
+        (constant dimensions dropped), or z-score then PCA whitening to the numerical rank.
+    rank_tol : float in (0, 1)
+        Relative threshold for constant dimensions and for the numerical rank (singular values below
+        ``rank_tol * s_max`` are dropped by ``whiten="pca"``).
+    fallback : bool
+        Walk the fallback ladder (module docstring) instead of raising when a fit is impossible.
 
     Attributes
     ----------
@@ -83,12 +118,29 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         Largest log-likelihood flagged as anomalous at fit time (``-inf`` when none is).
     anomaly_ : ndarray of bool
     confident_ : ndarray of bool
+    covariance_type_ : str
+        Covariance type of the fitted mixture (differs from ``covariance_type`` after a fallback).
+    reg_covar_ : float
+        ``reg_covar`` of the fitted mixture.
+    fallback_ : dict or None
+        ``None`` when the requested setting was fitted; else ``{"step", "reason", "covariance_type", "reg_covar",
+        "n_components", "requested"}``: the ladder rung used (``"reg_covar"``, ``"diag"`` or
+        ``"fewer_components"``), why, and what was used instead of what.
+    effective_rank_ : float
+        Entropy effective rank of the standardised input (at most its dimension).
+    numerical_rank_ : int
+        Singular values of the standardised input above ``rank_tol`` times the largest.
+    n_dims_ : int
+        Dimension the mixture was fitted in (after ``whiten``).
+    whiten_mean_, whiten_matrix_ : ndarray or None
+        The map ``(x - whiten_mean_) @ whiten_matrix_`` (``None`` for ``whiten=None``).
     """
 
     def __init__(self, n_components=8, candidates=range(2, 21), covariance_type: str = "full",
                  anomaly_quantile: float = 0.02, confidence: float = 0.85, random_state: int = 0,
                  n_init: int = 3, max_iter: int = 200, tol: float = 1e-3, reg_covar: float = 1e-6,
-                 bic_sample_size=100_000, progress: bool = True):
+                 bic_sample_size=100_000, progress: bool = True, whiten=None, rank_tol: float = 1e-3,
+                 fallback: bool = True):
         self.n_components = n_components
         self.candidates = candidates
         self.covariance_type = covariance_type
@@ -101,6 +153,9 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         self.reg_covar = reg_covar
         self.bic_sample_size = bic_sample_size
         self.progress = progress
+        self.whiten = whiten
+        self.rank_tol = rank_tol
+        self.fallback = fallback
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> list[int] | None:
@@ -127,6 +182,10 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         if self.bic_sample_size is not None and (not isinstance(self.bic_sample_size, numbers.Integral)
                                                  or self.bic_sample_size < 2):
             raise ValueError(f"bic_sample_size must be an integer >= 2 or None; got {self.bic_sample_size!r}")
+        if self.whiten not in _WHITEN:
+            raise ValueError(f"whiten must be one of {_WHITEN}; got {self.whiten!r}")
+        if not isinstance(self.rank_tol, numbers.Real) or not 0 < self.rank_tol < 1:
+            raise ValueError(f"rank_tol must be in (0, 1); got {self.rank_tol!r}")
         return cands
 
     @staticmethod
@@ -142,71 +201,182 @@ class GMMClustering(ClusterMixin, BaseEstimator):
                              "purge them before clustering")
         return x
 
-    def _mixture(self, k: int):
+    def _mixture(self, k: int, covariance_type: str | None = None, reg_covar: float | None = None):
         from sklearn.mixture import GaussianMixture
 
-        return GaussianMixture(n_components=k, covariance_type=self.covariance_type, n_init=self.n_init,
-                               max_iter=self.max_iter, tol=self.tol, reg_covar=self.reg_covar,
+        return GaussianMixture(n_components=k, covariance_type=covariance_type or self.covariance_type,
+                               n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
+                               reg_covar=self.reg_covar if reg_covar is None else reg_covar,
                                random_state=self.random_state)
 
+    # ------------------------------------------------------------- whitening
+    def _fit_whitening(self, x: np.ndarray) -> np.ndarray:
+        """Effective rank of ``x``; fit the ``whiten`` map and return the rows it gives."""
+        mean = x.mean(axis=0)
+        std = x.std(axis=0)
+        live = std > self.rank_tol * std.max() if std.max() > 0 else np.zeros(len(std), dtype=bool)
+        scale = np.where(live, std, 1.0)
+        n_live = int(live.sum())
+        lam, vec = np.zeros(0), np.zeros((0, 0))
+        if n_live:
+            z = (x[:, live] - mean[live]) / scale[live]
+            lam, vec = np.linalg.eigh((z.T @ z) / len(z))
+        lam, vec = np.clip(lam[::-1], 0, None), vec[:, ::-1]
+        self.effective_rank_, self.numerical_rank_ = effective_rank(np.sqrt(lam), self.rank_tol)
+        if self.whiten is None:
+            self.whiten_mean_ = self.whiten_matrix_ = None
+            return x
+        if self.whiten == "standardize" or n_live == 0:
+            w = np.zeros((x.shape[1], max(n_live, 1)))
+            if n_live:
+                w[np.flatnonzero(live), np.arange(n_live)] = 1.0 / std[live]
+        else:  # pca: principal axes of the standardised rows, scaled to unit variance
+            r = max(1, self.numerical_rank_)
+            w = np.zeros((x.shape[1], r))
+            w[live] = vec[:, :r] / np.sqrt(np.maximum(lam[:r], np.finfo(float).tiny))
+            w /= scale[:, None]
+        dropped = x.shape[1] - w.shape[1]
+        if dropped:
+            log.warning("GMM: the %d-d input has numerical rank %d (effective rank %.1f; %d dimension(s) constant "
+                        "to %.0e of the largest spread): the mixture sees %d whitened dimensions", x.shape[1],
+                        self.numerical_rank_, self.effective_rank_, x.shape[1] - n_live, self.rank_tol, w.shape[1])
+        self.whiten_mean_, self.whiten_matrix_ = mean, w
+        return (x - mean) @ w
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        """Rows in the space the mixture was fitted in."""
+        w = getattr(self, "whiten_matrix_", None)
+        return x if w is None else (np.asarray(x, dtype=np.float64) - self.whiten_mean_) @ w
+
     # ------------------------------------------------------------------- fit
+    def _ladder(self, x: np.ndarray) -> list[tuple[str, str, float]]:
+        """Rungs ``(step, covariance_type, reg_covar)`` of the fallback ladder (module docstring)."""
+        rungs = [("requested", self.covariance_type, float(self.reg_covar))]
+        if not self.fallback:
+            return rungs
+        reg = max(float(self.reg_covar), FALLBACK_REG_SCALE * float(np.mean(x.var(axis=0))))
+        if reg > self.reg_covar:
+            rungs.append(("reg_covar", self.covariance_type, reg))
+        if self.covariance_type in ("full", "tied"):
+            rungs.append(("diag", "diag", reg))
+        return rungs
+
+    def _scan(self, xs: np.ndarray, cands: list[int], cov: str, reg: float) -> pd.DataFrame:
+        """BIC of every candidate K at one rung; unfittable or degenerate K get ``bic = inf``."""
+        rows = []
+        d = xs.shape[1]
+        for k in _progress(cands, desc="GMM BIC scan", unit="K", disable=None if self.progress else True):
+            row = {"n_components": k, "bic": np.inf, "aic": np.inf, "mean_log_likelihood": np.nan,
+                   "converged": False}
+            try:
+                g = self._mixture(k, cov, reg).fit(xs)
+            except ValueError as err:  # a component collapsed (fewer members than dimensions): skip this K
+                log.info("GMM BIC scan (%s, reg_covar=%.3g): %d components could not be fitted (%s); skipped",
+                         cov, reg, k, str(err).split(".")[0])
+                rows.append(row)
+                continue
+            row.update(mean_log_likelihood=float(g.score(xs)), converged=bool(g.converged_))
+            members = float(g.weights_.min()) * len(xs)
+            if cov == "full" and k > 1 and members < d + 1:
+                # a full covariance estimated from <= d members is singular up to reg_covar: its likelihood
+                # (and so the BIC) is spuriously high, so this K is not eligible
+                log.info("GMM BIC scan: %d components leave one with %.1f effective members for %d dimensions "
+                         "(degenerate covariance); skipped", k, members, d)
+            else:
+                row.update(bic=float(g.bic(xs)), aic=float(g.aic(xs)))
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        skipped = table.loc[~np.isfinite(table["bic"]), "n_components"].tolist()
+        if skipped and len(skipped) < len(table):
+            log.warning("GMM BIC scan (%s covariances, %d dimensions): K = %s not eligible (collapsed components, or "
+                        "fewer than d + 1 effective members for a full covariance)", cov, d, skipped)
+        return table
+
     def fit(self, X, y=None) -> "GMMClustering":
-        """Fit the mixture (after a BIC scan when ``n_components="bic"``); returns ``self``."""
+        """Fit the mixture (after a BIC scan when ``n_components="bic"``); returns ``self``.
+
+        A covariance type or K that cannot be fitted falls back along the ladder of the module docstring
+        (``fallback_`` says which rung was used); with ``fallback=False`` it raises ``ValueError`` instead.
+        """
         cands = self._check_params()
         x = self._check_x(X).astype(np.float64, copy=False)  # EM covariances are fragile in float32
         n = len(x)
-        self.bic_ = None
         if cands is not None:
             cands = [c for c in cands if c <= n]
             if not cands:
                 raise ValueError(f"no candidate component number <= the {n} galaxies given")
-            xs = x
-            if self.bic_sample_size is not None and n > self.bic_sample_size:
-                sub = np.sort(np.random.default_rng(self.random_state).choice(n, self.bic_sample_size,
-                                                                              replace=False))
-                xs = x[sub]
-            rows = []
-            for k in _progress(cands, desc="GMM BIC scan", unit="K", disable=None if self.progress else True):
-                try:
-                    g = self._mixture(k).fit(xs)
-                except ValueError as err:  # a component collapsed (fewer members than dimensions): skip this K
-                    log.warning("GMM BIC scan: %d components could not be fitted (%s); skipped", k,
-                                str(err).split(".")[0])
-                    rows.append({"n_components": k, "bic": np.inf, "aic": np.inf,
-                                 "mean_log_likelihood": np.nan, "converged": False})
-                    continue
-                members = float(g.weights_.min()) * len(xs)
-                if self.covariance_type == "full" and k > 1 and members < x.shape[1] + 1:
-                    # a full covariance estimated from <= d members is singular up to reg_covar: its likelihood
-                    # (and so the BIC) is spuriously high, so this K is not eligible
-                    log.warning("GMM BIC scan: %d components leave one with %.1f effective members for %d "
-                                "dimensions (degenerate covariance); skipped", k, members, x.shape[1])
-                    rows.append({"n_components": k, "bic": np.inf, "aic": np.inf,
-                                 "mean_log_likelihood": float(g.score(xs)), "converged": bool(g.converged_)})
-                    continue
-                rows.append({"n_components": k, "bic": float(g.bic(xs)), "aic": float(g.aic(xs)),
-                             "mean_log_likelihood": float(g.score(xs)), "converged": bool(g.converged_)})
-            self.bic_ = pd.DataFrame(rows)
-            if not np.isfinite(self.bic_["bic"]).any():
-                raise ValueError(f"no candidate number of components {cands} could be fitted on {len(xs)} rows of "
-                                 f"dimension {x.shape[1]} (collapsed components): use fewer components, "
-                                 "covariance_type='diag', a larger reg_covar or more galaxies")
-            k_best = int(self.bic_.loc[self.bic_["bic"].idxmin(), "n_components"])
-            log.info("GMM: BIC picks %d components among %s", k_best, cands)
-        else:
-            k_best = int(self.n_components)
-            if k_best > n:
-                raise ValueError(f"n_components={k_best} exceeds the {n} galaxies given")
-        self.model_ = self._mixture(k_best).fit(x)
-        if not self.model_.converged_:
-            log.warning("GMM with %d components did not converge in %d iterations", k_best, self.max_iter)
-        self.n_components_ = k_best
+        elif int(self.n_components) > n:
+            raise ValueError(f"n_components={int(self.n_components)} exceeds the {n} galaxies given")
         self.n_features_in_ = x.shape[1]
+        xw = self._fit_whitening(x)
+        self.n_dims_ = int(xw.shape[1])
+        xs = xw
+        if cands is not None and self.bic_sample_size is not None and n > self.bic_sample_size:
+            sub = np.sort(np.random.default_rng(self.random_state).choice(n, self.bic_sample_size, replace=False))
+            xs = xw[sub]
+        requested = {"covariance_type": self.covariance_type, "reg_covar": float(self.reg_covar),
+                     "n_components": "bic" if cands is not None else int(self.n_components)}
+        what = f"candidates {cands}" if cands is not None else f"{int(self.n_components)} components"
+        failures = []
+        self.bic_ = None
+        model = None
+        for step, cov, reg in self._ladder(xw):
+            if cands is not None:
+                table = self._scan(xs, cands, cov, reg)
+                self.bic_ = table
+                if not np.isfinite(table["bic"]).any():
+                    failures.append(f"{cov} covariances with reg_covar={reg:.3g}: no candidate in {cands} could be "
+                                    f"fitted on {len(xs)} rows of dimension {self.n_dims_}")
+                    continue
+                k = int(table.loc[table["bic"].idxmin(), "n_components"])
+            else:
+                k = int(self.n_components)
+            try:
+                model = self._mixture(k, cov, reg).fit(xw)
+            except ValueError as err:
+                failures.append(f"{cov} covariances with reg_covar={reg:.3g}, {k} components: "
+                                f"{str(err).split('.')[0]}")
+                continue
+            break
+        if model is None and self.fallback:  # last rung: fewer components, diagonal and regularised
+            step = "fewer_components"
+            start = min(cands) if cands is not None else int(self.n_components)
+            for k in range(start - 1, 0, -1):
+                try:
+                    model = self._mixture(k, cov, reg).fit(xw)
+                    break
+                except ValueError as err:
+                    failures.append(f"{cov} covariances, {k} components: {str(err).split('.')[0]}")
+            if model is not None and cands is not None:
+                self.bic_ = pd.concat([pd.DataFrame([{
+                    "n_components": k, "bic": float(model.bic(xw)), "aic": float(model.aic(xw)),
+                    "mean_log_likelihood": float(model.score(xw)), "converged": bool(model.converged_)}]),
+                    self.bic_], ignore_index=True)
+        if model is None:
+            raise ValueError(f"no Gaussian mixture ({what}) could be fitted on {n} rows of dimension {self.n_dims_} "
+                             f"({'; '.join(failures)}): use fewer components, covariance_type='diag', "
+                             "whiten='pca', a larger reg_covar or more galaxies")
+        if step == "requested":
+            self.fallback_ = None
+        else:
+            reason = "; ".join(failures)
+            self.fallback_ = {"step": step, "reason": reason, "covariance_type": cov, "reg_covar": float(reg),
+                              "n_components": int(k), "requested": requested}
+            log.warning("GMM fallback (%s): %s; used %s covariances, reg_covar=%.3g and %d components instead",
+                        step, reason, cov, reg, k)
+        if cands is not None:
+            log.info("GMM: %d components among %s (%s covariances)", k, cands, cov)
+        self.model_ = model
+        if not model.converged_:
+            log.warning("GMM with %d components did not converge in %d iterations", k, self.max_iter)
+        self.n_components_ = int(k)
+        self.covariance_type_ = cov
+        self.reg_covar_ = float(reg)
 
-        self.proba_ = self.model_.predict_proba(x)
+        self.proba_ = model.predict_proba(xw)
         self.labels_ = self.proba_.argmax(axis=1).astype(int)
         self.max_proba_ = self.proba_.max(axis=1)
-        self.log_likelihood_ = self.model_.score_samples(x)
+        self.log_likelihood_ = model.score_samples(xw)
         n_anom = int(round(self.anomaly_quantile * n))
         self.anomaly_ = np.zeros(n, dtype=bool)
         if n_anom > 0:
@@ -217,6 +387,23 @@ class GMMClustering(ClusterMixin, BaseEstimator):
             self.anomaly_threshold_ = -np.inf
         self.confident_ = self.max_proba_ > self.confidence
         return self
+
+    def fit_summary(self) -> dict:
+        """What was fitted, as plain values for a run summary or a catalog header.
+
+        Keys: ``n_components``, ``covariance_type``, ``reg_covar``, ``whiten``, ``input_dim``, ``mixture_dim``,
+        ``effective_rank``, ``numerical_rank`` and ``fallback`` (``fallback_``: None or the rung used and why).
+        """
+        self._check_fitted()
+        return {"n_components": int(self.n_components_),
+                "covariance_type": getattr(self, "covariance_type_", self.covariance_type),
+                "reg_covar": float(getattr(self, "reg_covar_", self.reg_covar)),
+                "whiten": getattr(self, "whiten", None), "input_dim": int(self.n_features_in_),
+                "mixture_dim": int(getattr(self, "n_dims_", self.n_features_in_)),
+                "effective_rank": (round(float(self.effective_rank_), 3) if hasattr(self, "effective_rank_")
+                                   else None),
+                "numerical_rank": int(self.numerical_rank_) if hasattr(self, "numerical_rank_") else None,
+                "fallback": getattr(self, "fallback_", None)}
 
     # --------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
@@ -237,12 +424,12 @@ class GMMClustering(ClusterMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Membership probabilities ``p(k | x)``, shape (N, K)."""
         x = self._check_new(X)
-        return self.model_.predict_proba(x)
+        return self.model_.predict_proba(self._transform(x))
 
     def score_samples(self, X) -> np.ndarray:
-        """Log-likelihood ``log p(x)`` of each row."""
+        """Log-likelihood ``log p(x)`` of each row (in the whitened space when ``whiten`` is set)."""
         x = self._check_new(X)
-        return self.model_.score_samples(x)
+        return self.model_.score_samples(self._transform(x))
 
     def is_anomaly(self, X) -> np.ndarray:
         """``log p(x) <= anomaly_threshold_`` (the fit-time bottom-quantile threshold)."""
@@ -276,3 +463,38 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         fig.savefig(path, dpi=120)
         plt.close(fig)
         return path
+
+
+def effective_rank(singular_values, rank_tol: float = 1e-3) -> tuple[float, int]:
+    """Entropy effective rank and numerical rank of a matrix from its singular values.
+
+    Parameters
+    ----------
+    singular_values : array-like of float >= 0
+    rank_tol : float
+        Relative threshold of the numerical rank.
+
+    Returns
+    -------
+    (float, int)
+        ``exp(-sum p_i log p_i)`` with ``p_i = s_i / sum s`` (Roy & Vetterli 2007; 0 for an all-zero matrix),
+        and the number of ``s_i > rank_tol * max(s)``.
+    """
+    s = np.asarray(singular_values, dtype=np.float64)
+    s = s[s > 0]
+    if not len(s):
+        return 0.0, 0
+    p = s / s.sum()
+    return float(np.exp(-np.sum(p * np.log(p)))), int(np.sum(s > rank_tol * s.max()))
+
+
+def parameters_per_component(dim: int, covariance_type: str) -> int:
+    """Free parameters one mixture component adds in ``dim`` dimensions (mean, covariance, weight).
+
+    ``full``: ``d + d(d+1)/2 + 1``; ``diag``: ``2d + 1``; ``spherical``: ``d + 2``; ``tied``: ``d + 1`` (the
+    shared ``d(d+1)/2`` covariance is counted once for the whole mixture, not here).
+    """
+    d = int(dim)
+    if covariance_type not in _COVARIANCES:
+        raise ValueError(f"covariance_type must be one of {_COVARIANCES}; got {covariance_type!r}")
+    return {"full": d + d * (d + 1) // 2 + 1, "diag": 2 * d + 1, "spherical": d + 2, "tied": d + 1}[covariance_type]
