@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
-__all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge"]
+__all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
+           "fit_to_input", "MIN_GALAXIES"]
 
 
 class ConfigError(ValueError):
@@ -101,7 +102,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "bottleneck": (64, int, lambda v: v >= 2, "size of the multimodal autoencoder bottleneck"),
         "epochs": (100, int, lambda v: v >= 1, "maximum autoencoder epochs (early stopping on a validation split)"),
         "n_components": ("bic", (int, str), lambda v: v == "bic" or (isinstance(v, int) and v >= 1), "GMM components: an integer or 'bic'"),
-        "covariance_type": ("full", str, lambda v: v in ("full", "tied", "diag", "spherical"), "GMM covariances: full (M3) | diag | tied | spherical; full needs > bottleneck members per component"),
+        "covariance_type": ("full", str, lambda v: v in ("full", "tied", "diag", "spherical"), "GMM covariances: full (M3) | diag | tied | spherical; full needs > bottleneck members per component (falls back to diag when it cannot be fitted)"),
+        "whiten": ("pca", str, lambda v: v in ("pca", "standardize", "none"), "map of the bottleneck before the GMM: pca (z-score + PCA whitening to its numerical rank) | standardize | none"),
         "candidates": (list(range(2, 21)), list, lambda v: len(v) >= 1 and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v), "component numbers scanned by BIC"),
         "anomaly_quantile": (0.02, float, lambda v: 0 <= v < 0.5, "share of lowest GMM log-likelihood flagged as anomalies"),
         "confidence": (0.85, float, lambda v: 0 <= v < 1, "membership probability above which a galaxy is 'confident'"),
@@ -265,6 +267,100 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     if problems:
         raise ConfigError(f"{where} is invalid:\n  - " + "\n  - ".join(problems))
     return full
+
+
+#: Fewest usable galaxies each route can cluster.
+MIN_GALAXIES = {"usmorph": 4, "multimodal": 10}
+
+
+def fit_to_input(cfg: Mapping, n_galaxies: int) -> tuple[dict, list[str]]:
+    """Check the clustering settings against the number of usable galaxies, before any slow stage.
+
+    Called once the input is read (the galaxy count is known) and before measurement.  A combination that
+    cannot be fitted is adjusted (each change returned as a sentence and logged as a warning) or refused.
+
+    * ``route: multimodal``: a Gaussian-mixture component in ``D = min(multimodal.bottleneck, N - 1)``
+      dimensions (the whitened bottleneck has at most ``N - 1``) must not have more free parameters
+      (:func:`galtaxa.cluster.gmm.parameters_per_component`) than there are galaxies.  Otherwise the covariance
+      type becomes ``diag``; if diagonal components are still too many parameters, the bottleneck is lowered to
+      the largest ``D`` with ``2 D + 1 <= N``.  Candidates ``K`` above ``N / (D + 1)`` (full covariances) or
+      ``N / 2`` are dropped from ``multimodal.candidates``, keeping at least the smallest.  A given
+      ``multimodal.n_components`` above ``N / 2`` is refused.
+    * ``route: usmorph``: ``cluster.n_clusters`` above ``N / 2`` (fewer than two galaxies per group) is lowered
+      to ``max(2, N // 2)``; ``reduce.n_components`` (an integer) above ``N - 1`` is lowered to ``N - 1``.
+
+    Parameters
+    ----------
+    cfg : mapping
+        A validated config (:func:`validate_config`).
+    n_galaxies : int
+        Galaxies that reached the pipeline (read without error).
+
+    Returns
+    -------
+    (dict, list of str)
+        The (possibly adjusted) config, a copy, and one sentence per adjustment (empty when none).
+
+    Raises
+    ------
+    ConfigError
+        When too few galaxies are given for the route, or a fixed number of components cannot be fitted; the
+        message says what to change.
+    """
+    from .cluster.gmm import parameters_per_component
+    from .status import log
+
+    out = copy.deepcopy(dict(cfg))
+    n = int(n_galaxies)
+    route = out.get("route", "usmorph")
+    need = MIN_GALAXIES.get(route, 2)
+    if n < need:
+        raise ConfigError(f"route '{route}' needs at least {need} usable galaxies; the input has {n}: add galaxies "
+                          "(or check why the others could not be read: status and reason in the catalog)")
+    notes: list[str] = []
+    if route == "multimodal":
+        mm = out["multimodal"]
+        k_fixed = mm["n_components"] if isinstance(mm["n_components"], int) else None
+        if k_fixed is not None and k_fixed > n // 2:
+            raise ConfigError(f"'multimodal.n_components' = {k_fixed} groups for {n} galaxies leaves fewer than two "
+                              f"per group: set it to at most {n // 2} or to 'bic'")
+        dim = min(int(mm["bottleneck"]), n - 1)
+        cov = mm["covariance_type"]
+        if parameters_per_component(dim, cov) > n:
+            was = f"{cov} covariances in {dim} dimensions ({parameters_per_component(dim, cov)} parameters per " \
+                  f"component)"
+            if cov in ("full", "tied") and parameters_per_component(dim, "diag") <= n:
+                mm["covariance_type"] = cov = "diag"
+                notes.append(f"multimodal.covariance_type: {was} cannot be fitted on {n} galaxies; using 'diag' "
+                             f"({parameters_per_component(dim, 'diag')} parameters per component)")
+            else:
+                new_dim = max(2, (n - 1) // 2)
+                cov_new = "diag" if cov in ("full", "tied") else cov
+                notes.append(f"multimodal.bottleneck: {was} cannot be fitted on {n} galaxies; using "
+                             f"{cov_new} covariances and a {new_dim}-d bottleneck (was {mm['bottleneck']})")
+                mm["covariance_type"] = cov = cov_new
+                mm["bottleneck"] = dim = min(int(mm["bottleneck"]), new_dim)
+        k_max = max(1, n // (dim + 1)) if cov == "full" else max(1, n // 2)
+        cands = sorted(set(mm["candidates"]))
+        if k_fixed is None and cands[-1] > k_max:
+            kept = [c for c in cands if c <= k_max] or cands[:1]
+            notes.append(f"multimodal.candidates: K above {k_max} cannot be fitted on {n} galaxies with {cov} "
+                         f"covariances in {dim} dimensions; scanning {kept} (was {cands})")
+            mm["candidates"] = kept
+    else:
+        cl, red = out["cluster"], out["reduce"]
+        if cl["n_clusters"] > n // 2:
+            k = max(2, n // 2)
+            notes.append(f"cluster.n_clusters: {cl['n_clusters']} groups for {n} galaxies leaves fewer than two per "
+                         f"group; using {k}")
+            cl["n_clusters"] = k
+        nc = red["n_components"]
+        if isinstance(nc, int) and not isinstance(nc, bool) and nc > n - 1:
+            notes.append(f"reduce.n_components: {nc} dimensions for {n} galaxies; using {n - 1}")
+            red["n_components"] = n - 1
+    for note in notes:
+        log.warning("config adjusted to the %d galaxies of the input: %s", n, note)
+    return out, notes
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping | None = None) -> dict:

@@ -9,9 +9,13 @@ Steps of :class:`MultimodalTaxonomy`:
 3. **Fuse** the deep blocks (e.g. EfficientNet-B0 1280-d and ConvNeXt-Base 1024-d) with the morphology block
    (C, A, S, Gini, M20; z-scored by the autoencoder's standardisation) in a
    :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder` with a balanced per-modality loss -> 64-d bottleneck.
-4. **Cluster** the bottleneck with :class:`galtaxa.cluster.gmm.GMMClustering`: ``group``, ``class_prob``
+4. **Whiten** the bottleneck (``whiten="pca"``: z-score, then PCA whitening to its numerical rank, so a collapsed
+   or redundant bottleneck dimension never makes the mixture's covariances singular) and report its effective
+   rank (``bottleneck_rank_``).
+5. **Cluster** it with :class:`galtaxa.cluster.gmm.GMMClustering`: ``group``, ``class_prob``
    (largest membership probability), ``confident`` (``class_prob > 0.85``), ``anomaly`` (bottom 2 % of the
-   log-likelihood).
+   log-likelihood).  A covariance type or K that cannot be fitted falls back (regularisation scaled to the data,
+   diagonal covariances, fewer components) with a warning; ``gmm_.fallback_`` records the rung used.
 
 Every input row is in the output table, in input order; rows not clustered have ``group = -1``.
 
@@ -61,8 +65,9 @@ class MultimodalTaxonomy(BaseEstimator):
         See :class:`galtaxa.cluster.purge.MorphologyPurger`.
     bottleneck, hidden, modality_weights, epochs, batch_size, lr, patience, val_fraction
         See :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder`.
-    n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init
-        See :class:`galtaxa.cluster.gmm.GMMClustering`.
+    n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init, whiten
+        See :class:`galtaxa.cluster.gmm.GMMClustering` (``whiten`` default ``"pca"`` here: the mixture is fitted on
+        the whitened bottleneck restricted to its numerical rank).
     random_state : int
         Seeds the forest, the autoencoder and the mixture.
     device : str, optional
@@ -77,6 +82,9 @@ class MultimodalTaxonomy(BaseEstimator):
     kept_ : ndarray of bool
         Rows that reached the autoencoder and the mixture.
     embedding_ : ndarray, shape (kept_.sum(), bottleneck)
+    bottleneck_rank_ : dict
+        ``{"effective_rank", "numerical_rank", "mixture_dim", "dim"}`` of the fitted bottleneck (see
+        :meth:`GMMClustering.fit_summary`).
     result_ : pandas.DataFrame
         One row per input galaxy: ``id, group, class_prob, anomaly, confident, log_likelihood, status, reason``.
 
@@ -91,7 +99,7 @@ class MultimodalTaxonomy(BaseEstimator):
                  modality_weights="balanced", epochs: int = 100, batch_size: int = 128, lr: float = 1e-3,
                  patience: int = 10, val_fraction: float = 0.1, n_components="bic", candidates=range(2, 21),
                  covariance_type: str = "full", anomaly_quantile: float = 0.02, confidence: float = 0.85,
-                 n_init: int = 3, random_state: int = 0, device=None, progress: bool = True):
+                 n_init: int = 3, random_state: int = 0, device=None, progress: bool = True, whiten="pca"):
         self.params = params
         self.purge = purge
         self.bounds = bounds
@@ -114,6 +122,7 @@ class MultimodalTaxonomy(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.progress = progress
+        self.whiten = whiten
 
     # -------------------------------------------------------------- builders
     def _purger(self, params) -> MorphologyPurger:
@@ -132,7 +141,8 @@ class MultimodalTaxonomy(BaseEstimator):
         return GMMClustering(n_components=self.n_components if n_components is None else n_components,
                              candidates=self.candidates, covariance_type=self.covariance_type,
                              anomaly_quantile=self.anomaly_quantile, confidence=self.confidence,
-                             random_state=self.random_state, n_init=self.n_init, progress=self.progress)
+                             random_state=self.random_state, n_init=self.n_init, progress=self.progress,
+                             whiten=getattr(self, "whiten", "pca"))
 
     # ---------------------------------------------------------------- checks
     @staticmethod
@@ -244,6 +254,11 @@ class MultimodalTaxonomy(BaseEstimator):
         self.autoencoder_ = self._autoencoder().fit(fused)
         self.embedding_ = self.autoencoder_.transform(fused)
         self.gmm_ = self._gmm().fit(self.embedding_)
+        fit = self.gmm_.fit_summary()
+        self.bottleneck_rank_ = {"effective_rank": fit["effective_rank"], "numerical_rank": fit["numerical_rank"],
+                                 "mixture_dim": fit["mixture_dim"], "dim": fit["input_dim"]}
+        log.info("multimodal: the %d-d bottleneck has effective rank %.1f (numerical rank %d); the mixture sees %d "
+                 "dimensions", fit["input_dim"], fit["effective_rank"], fit["numerical_rank"], fit["mixture_dim"])
         self.params_ = params
         self.n_deep_blocks_ = len(fused) - 1
         self.kept_ = kept

@@ -27,7 +27,7 @@ from .utils.atomic import atomic_path, atomic_write_text
 __all__ = ["RunResult", "open_input", "make_conditioner", "read_stage", "measure_stage", "cluster_stage",
            "assemble_catalog", "run_pipeline", "run_on_galaxies", "report_run", "load_psf",
            "encoder_specs", "multimodal_view", "multimodal_features", "multimodal_taxonomy_from_config",
-           "multimodal_stage", "multimodal_ablation"]
+           "multimodal_stage", "multimodal_ablation", "mixture_fit"]
 
 STAGES = ("read", "measure", "cluster", "report")
 
@@ -457,7 +457,28 @@ def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
                               bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
                               candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
                               anomaly_quantile=mm["anomaly_quantile"],
-                              confidence=mm["confidence"], random_state=cfg["seed"], progress=progress)
+                              confidence=mm["confidence"], random_state=cfg["seed"], progress=progress,
+                              whiten=None if mm.get("whiten", "pca") == "none" else mm.get("whiten", "pca"))
+
+
+#: What the M3 mixture was fitted with (:meth:`GMMClustering.fit_summary`), in the multimodal stage folder.
+MIXTURE_FIT_FILE = "mixture_fit.json"
+
+
+def mixture_fit(model_dir: Path) -> dict | None:
+    """The mixture fit record beside a multimodal stage's ``model`` folder (None for stages written before it)."""
+    path = Path(model_dir).parent / MIXTURE_FIT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _mixture_metrics(fit: dict) -> dict:
+    """Run-summary lines of a mixture fit record: covariance, fallback, bottleneck rank."""
+    fb = fit.get("fallback")
+    return {"GMM covariance": f"{fit['covariance_type']} (reg_covar {fit['reg_covar']:.3g})",
+            "GMM fallback": "none" if not fb else f"{fb['step']}: {fb['reason']}",
+            "bottleneck effective rank": (f"{fit['effective_rank']:.1f} of {fit['input_dim']} dimensions (numerical "
+                                          f"rank {fit['numerical_rank']}; the mixture sees {fit['mixture_dim']}, "
+                                          f"whiten {fit['whiten']})")}
 
 
 def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: pd.DataFrame,
@@ -467,7 +488,8 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
     Returns ``(table, embedding, model directory)`` like :func:`cluster_stage`: ``table`` has one row per
     galaxy with ``id, group, class_prob, anomaly, confident, log_likelihood, status, reason`` (purged galaxies:
     ``status="purged"`` and the reason; ``group=-1`` for every galaxy not clustered); ``embedding`` is the
-    bottleneck, NaN rows for galaxies not clustered.
+    bottleneck, NaN rows for galaxies not clustered.  The stage folder also holds :data:`MIXTURE_FIT_FILE`
+    (covariance type, ``reg_covar``, fallback used and why, effective rank of the bottleneck).
     """
     import hashlib
 
@@ -486,6 +508,8 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
             table.to_parquet(tmp, index=False)
         np.save(stage.path / "embedding.npy", emb)
         model.save(stage.path / "model")
+        fit = model.gmm_.fit_summary()
+        atomic_write_text(stage.path / MIXTURE_FIT_FILE, json.dumps(fit, indent=2, default=str))
         if getattr(model.gmm_, "bic_", None) is not None:
             model.gmm_.bic_.to_csv(stage.path / "bic.csv", index=False)
             model.gmm_.plot_bic(stage.path / "gmm_bic.png")
@@ -493,7 +517,9 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         stage.finish({"n_clustered": int(clustered.sum()), "n_purged": int((table["status"] == "purged").sum()),
                       "n_components": int(model.gmm_.n_components_),
                       "anomaly_fraction": float(table.loc[clustered, "anomaly"].mean()) if clustered.any() else 0.0,
-                      "confident_fraction": float(table.loc[clustered, "confident"].mean()) if clustered.any() else 0.0})
+                      "confident_fraction": float(table.loc[clustered, "confident"].mean()) if clustered.any() else 0.0,
+                      "bottleneck_effective_rank": fit["effective_rank"], "mixture_dim": fit["mixture_dim"],
+                      "gmm_fallback": fit["fallback"]["step"] if fit["fallback"] else None})
     table = pd.read_parquet(stage.path / "multimodal.parquet")
     return table, np.load(stage.path / "embedding.npy"), stage.path / "model"
 
@@ -683,12 +709,21 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     mapping : str, dict or GroupMapping, optional
         Group -> class mapping (a YAML file filled by inspectors).
     """
+    from .config import fit_to_input
+
     stages = set(stages or STAGES)
     run_dir = Path(cfg["run_dir"])
+    notes: dict = {}
+    if "cluster" in stages:  # before any slow stage: refuse or adjust what cannot be fitted on this many galaxies
+        cfg, adjusted = fit_to_input(cfg, int(np.asarray(galaxies.ok).sum()))
+        if adjusted:
+            notes["config_adjusted"] = adjusted
     cache = RunCache(run_dir)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
     measured = clustered = embedding = None
     result = RunResult(run_dir, galaxies.meta)
+    for i, note in enumerate(notes.get("config_adjusted", []), 1):
+        result.metrics[f"config adjusted ({i})"] = note
     if "measure" in stages and cfg["measure"]["enabled"]:
         measured = measure_stage(cfg, cache, raw if raw is not None else galaxies, upstream, progress)
     if "cluster" in stages and cfg.get("route", "usmorph") == "multimodal":
@@ -699,6 +734,10 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         result.metrics["GMM components"] = int(clustered.loc[ok, "group"].nunique())
         result.metrics["anomaly fraction (clustered)"] = float(clustered.loc[ok, "anomaly"].mean()) if ok.any() else 0.0
         result.metrics["confident fraction (clustered)"] = float(clustered.loc[ok, "confident"].mean()) if ok.any() else 0.0
+        fit = mixture_fit(model_dir)
+        if fit is not None:
+            notes["mixture"] = fit
+            result.metrics.update(_mixture_metrics(fit))
         result.paths["model"] = model_dir
         if (model_dir.parent / "gmm_bic.png").exists():
             result.paths["GMM BIC scan"] = model_dir.parent / "gmm_bic.png"
@@ -726,7 +765,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     _remove_stale_outputs(run_dir, cfg)
     paths = write_catalog(catalog, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
                           inputs=galaxies.info.get("input", cfg["input"]["path"]), seed=cfg["seed"],
-                          ids=galaxies.ids)
+                          ids=galaxies.ids, fit=notes or None)
     result.catalog = catalog
     result.paths.update({f"catalog ({k})": v for k, v in paths.items()})
     if embedding is not None:

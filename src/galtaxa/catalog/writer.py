@@ -35,8 +35,13 @@ def config_hash(config: Mapping | None) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def provenance(config: Mapping | None = None, inputs: Iterable[str] | str | None = None, seed: int | None = None) -> dict:
-    """The provenance record written into every catalog header."""
+def provenance(config: Mapping | None = None, inputs: Iterable[str] | str | None = None, seed: int | None = None,
+               fit: Mapping | None = None) -> dict:
+    """The provenance record written into every catalog header.
+
+    ``fit`` (optional) records how the run's models were actually fitted when that differs from what the config
+    asked, e.g. ``{"config_adjusted": [...], "mixture": {... "fallback": ...}}``; it is stored under ``"fit"``.
+    """
     versions = {}
     for name in _DEPENDENCIES:
         try:
@@ -54,6 +59,7 @@ def provenance(config: Mapping | None = None, inputs: Iterable[str] | str | None
         "seed": seed,
         "config_hash": config_hash(config),
         "config": dict(config or {}),
+        "fit": dict(fit) if fit else None,
     }
 
 
@@ -115,6 +121,7 @@ def write_catalog(
     inputs: Iterable[str] | str | None = None,
     seed: int | None = None,
     ids: Iterable[str] | None = None,
+    fit: Mapping | None = None,
 ) -> dict[str, Path]:
     """Write a per-galaxy table in several formats with a provenance header.
 
@@ -125,8 +132,8 @@ def write_catalog(
     path : path
         Output path without extension (``run/catalog`` -> ``run/catalog.parquet``, ...).
     formats : iterable of {"parquet", "csv", "fits"}
-    config, inputs, seed
-        Recorded in the header (see :func:`provenance`).
+    config, inputs, seed, fit
+        Recorded in the header (see :func:`provenance`; ``fit``: adjustments and fallbacks of the run).
     ids : iterable of str, optional
         The input ids; when given, the table must hold each exactly once.
 
@@ -159,7 +166,7 @@ def write_catalog(
         raise ValueError("a catalog needs 'id' and 'status' columns")
     if ids is not None:
         check_one_row_per_input(table, ids)
-    prov = provenance(config, inputs, seed)
+    prov = provenance(config, inputs, seed, fit)
     prov_json = json.dumps(prov, default=str)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +214,9 @@ def write_catalog(
         t.meta["CREATED"] = prov["created"]
         t.meta["NINPUT"] = len(table)
         t.meta["STRENC"] = "UTF-8"
+        fallback = ((fit or {}).get("mixture") or {}).get("fallback")
+        if fallback:  # the full record is in the PROVENANCE HDU
+            t.meta["GMMFALLB"] = str(fallback.get("step", "yes"))
         if json_cols:
             t.meta[FITS_JSON_KEYWORD] = ",".join(json_cols)
         hdu = fits.table_to_hdu(t)
