@@ -153,3 +153,30 @@ def test_ablation_table():
     text = format_ablation(df)
     assert "paper DB" in text and "2.14" in text and "0.44" in text and "label acc" in text
     assert len(text.splitlines()) == 2 + 3 + 1
+
+
+def test_bottleneck_collapse_is_handled_before_the_mixture(tmp_path):
+    """A bottleneck wider than the data's rank has (near-)dead dimensions; the mixture must never see them.
+
+    The issue: on a few hundred galaxies the 64-d bottleneck was so degenerate that even K = 2 full covariances
+    collapsed.  Here a 24-d bottleneck on 2 + 1 informative factors: the whitened space the mixture is fitted in
+    keeps only the numerical rank, every dimension of it has unit variance, and the rank is reported."""
+    blocks, morph, _labels = _galaxies()
+    kw = dict(_KW, bottleneck=24, n_components="bic", candidates=(2, 3, 4))
+    tax = MultimodalTaxonomy(**kw).fit(blocks, morph)
+    rank = tax.bottleneck_rank_
+    assert rank["dim"] == 24 and 0 < rank["effective_rank"] <= 24
+    z = tax.embedding_.astype(np.float64)
+    zw = tax.gmm_._transform(z)
+    # measured (seed 0): effective rank 3.3, numerical rank 22 of 24 -> the mixture sees 4 whitened axes
+    assert zw.shape[1] == rank["mixture_dim"] == int(np.ceil(rank["effective_rank"])) <= rank["numerical_rank"] < 24
+    np.testing.assert_allclose(zw.var(axis=0), 1.0, rtol=1e-6)  # no near-zero-variance dimension left
+    np.testing.assert_allclose(np.corrcoef(zw, rowvar=False), np.eye(zw.shape[1]), atol=1e-6)
+    assert tax.gmm_.fallback_ is None  # whitened, the requested full covariances fit
+    from galtaxa.cluster.heuristics import matched_accuracy
+
+    ok = tax.kept_
+    assert tax.gmm_.n_components_ == 3 and matched_accuracy(_labels[ok], tax.gmm_.labels_).accuracy > 0.95
+    tax.save(tmp_path / "m3")
+    back = MultimodalTaxonomy.load(tmp_path / "m3")
+    pd.testing.assert_frame_equal(back.predict(blocks, morph), tax.predict(blocks, morph))

@@ -9,7 +9,7 @@ Steps of :class:`MultimodalTaxonomy`:
 3. **Fuse** the deep blocks (e.g. EfficientNet-B0 1280-d and ConvNeXt-Base 1024-d) with the morphology block
    (C, A, S, Gini, M20; z-scored by the autoencoder's standardisation) in a
    :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder` with a balanced per-modality loss -> 64-d bottleneck.
-4. **Whiten** the bottleneck (``whiten="pca"``: z-score, then PCA whitening to its numerical rank, so a collapsed
+4. **Whiten** the bottleneck (``whiten="pca"``: z-score, then PCA whitening to its effective rank, so a collapsed
    or redundant bottleneck dimension never makes the mixture's covariances singular) and report its effective
    rank (``bottleneck_rank_``).
 5. **Cluster** it with :class:`galtaxa.cluster.gmm.GMMClustering`: ``group``, ``class_prob``
@@ -67,7 +67,7 @@ class MultimodalTaxonomy(BaseEstimator):
         See :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder`.
     n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init, whiten
         See :class:`galtaxa.cluster.gmm.GMMClustering` (``whiten`` default ``"pca"`` here: the mixture is fitted on
-        the whitened bottleneck restricted to its numerical rank).
+        the whitened bottleneck restricted to its effective rank).
     random_state : int
         Seeds the forest, the autoencoder and the mixture.
     device : str, optional

@@ -25,9 +25,11 @@ skipped too; both get ``bic = inf`` in ``bic_``.
 **Whitening and effective rank.**  A learned bottleneck is often degenerate: some dimensions barely vary, others are
 linear combinations of the rest, so full covariances are singular whatever the number of galaxies.  With
 ``whiten="pca"`` the rows are standardised (a dimension whose standard deviation is below ``rank_tol`` times the
-largest one counts as constant and is dropped), then projected onto the principal axes whose singular value exceeds
-``rank_tol`` times the largest and scaled to unit variance; the mixture is fitted in that space (every method
-applies the same map to new rows).  ``whiten="standardize"`` only standardises (constant dimensions dropped).
+largest one counts as constant and is dropped), then projected onto the first ``ceil(effective_rank_)`` principal
+axes (at most the numerical rank) and scaled to unit variance; the mixture is fitted in that space (every method
+applies the same map to new rows).  Whitening to the numerical rank instead would blow weak, noise-dominated axes
+up to unit variance: on a 24-d bottleneck of three simulated types (effective rank 3.3, numerical rank 22) the
+BIC then picked 4 components (matched accuracy 0.85) instead of 3 (accuracy 1.0 with 2 to 10 axes).  ``whiten="standardize"`` only standardises (constant dimensions dropped).
 Whatever ``whiten``, ``effective_rank_`` reports the entropy effective rank (Roy & Vetterli 2007)
 :math:`\\exp(-\\sum_i p_i \\log p_i)`, :math:`p_i = s_i / \\sum_j s_j`, of the singular values ``s_i`` of the
 standardised rows, and ``numerical_rank_`` the number of ``s_i > rank_tol * s_max``.
@@ -95,10 +97,10 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         Progress bar over the BIC candidates.
     whiten : {None, "standardize", "pca"}
         Map applied to the rows before the mixture (see the module docstring): none, per-dimension z-score
-        (constant dimensions dropped), or z-score then PCA whitening to the numerical rank.
+        (constant dimensions dropped), or z-score then PCA whitening to the effective rank.
     rank_tol : float in (0, 1)
         Relative threshold for constant dimensions and for the numerical rank (singular values below
-        ``rank_tol * s_max`` are dropped by ``whiten="pca"``).
+        ``rank_tol * s_max`` never reach the mixture with ``whiten="pca"``).
     fallback : bool
         Walk the fallback ladder (module docstring) instead of raising when a fit is impossible.
 
@@ -230,14 +232,14 @@ class GMMClustering(ClusterMixin, BaseEstimator):
             w = np.zeros((x.shape[1], max(n_live, 1)))
             if n_live:
                 w[np.flatnonzero(live), np.arange(n_live)] = 1.0 / std[live]
-        else:  # pca: principal axes of the standardised rows, scaled to unit variance
-            r = max(1, self.numerical_rank_)
+        else:  # pca: the leading principal axes of the standardised rows, scaled to unit variance
+            r = max(1, min(self.numerical_rank_, int(np.ceil(self.effective_rank_ - 1e-9))))
             w = np.zeros((x.shape[1], r))
             w[live] = vec[:, :r] / np.sqrt(np.maximum(lam[:r], np.finfo(float).tiny))
             w /= scale[:, None]
         dropped = x.shape[1] - w.shape[1]
         if dropped:
-            log.warning("GMM: the %d-d input has numerical rank %d (effective rank %.1f; %d dimension(s) constant "
+            log.info("GMM: the %d-d input has numerical rank %d (effective rank %.1f; %d dimension(s) constant "
                         "to %.0e of the largest spread): the mixture sees %d whitened dimensions", x.shape[1],
                         self.numerical_rank_, self.effective_rank_, x.shape[1] - n_live, self.rank_tol, w.shape[1])
         self.whiten_mean_, self.whiten_matrix_ = mean, w
