@@ -63,8 +63,17 @@ def test_two_fresh_runs_give_identical_catalogs(runs):
     assert prov1 == prov2
 
 
+def _as_run(cfg):
+    """The config a run records: ``scaling: auto`` resolved for its input (here float arrays: asinh)."""
+    from galtaxa.pipeline import open_input, resolve_auto_settings
+
+    out = resolve_auto_settings(cfg, open_input(cfg))
+    assert out["conditioning"]["scaling"] == "asinh" and cfg["conditioning"]["scaling"] == "auto"
+    return out
+
+
 def test_header_records_versions_config_hash_and_seed(runs):
-    cfg = runs["cfg"]
+    cfg = _as_run(runs["cfg"])
     _, _, prov, (fits_cat, fits_prov) = runs["first"]
     assert prov["config_hash"] == config_hash(cfg) and prov["config"] == json.loads(json.dumps(cfg))
     assert prov["seed"] == 3
@@ -94,7 +103,7 @@ def test_changed_setting_recomputes_only_its_stage(runs):
     clusters = sorted(p.name for p in (run / "stages").glob("cluster-*"))
     assert len(clusters) == 2 and names["cluster"] in clusters
     cat, prov = read_catalog(run / "catalog.parquet")
-    assert prov["config_hash"] == config_hash(changed) != config_hash(cfg)
+    assert prov["config_hash"] == config_hash(_as_run(changed)) != config_hash(_as_run(cfg))
     assert prov["config"]["cluster"]["n_clusters"] == 4
     assert cat["group"].max() <= 3 and result.catalog["group"].nunique() >= 3
     # the measurements came from the reused stage: identical to the first run's
