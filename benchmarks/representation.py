@@ -64,15 +64,12 @@ CANDIDATES = {
     "display, frame + descriptors": (
         {"size": 128, "geometry": "frame", "frame_scale": 1.5, "crop_fraction": 0.38, "scaling": "display"},
         {"polar": False, "input_size": 128, "descriptors": True}),
-    "display, frame, flips + descriptors": (
-        {"size": 128, "geometry": "frame", "frame_scale": 1.5, "crop_fraction": 0.38, "scaling": "display"},
+    "display, crop 0.38, flips + descriptors": (
+        {"size": 128, "geometry": "crop_resize", "crop_fraction": 0.38, "scaling": "display"},
         {"polar": False, "input_size": 128, "tta": "flips", "descriptors": True}),
-    "display, frame, flips @128": (
-        {"size": 128, "geometry": "frame", "frame_scale": 1.5, "crop_fraction": 0.38, "scaling": "display"},
-        {"polar": False, "input_size": 128, "tta": "flips"}),
-    "display, frame, polar @128": (
-        {"size": 128, "geometry": "frame", "frame_scale": 1.5, "crop_fraction": 0.38, "scaling": "display"},
-        {"polar": True, "input_size": 128}),
+    "display, crop 0.38, polar + descriptors": (
+        {"size": 128, "geometry": "crop_resize", "crop_fraction": 0.38, "scaling": "display"},
+        {"polar": True, "input_size": 128, "descriptors": True}),
 }
 
 

@@ -199,3 +199,17 @@ def test_taxonomy_with_descriptors_round_trips(tmp_path):
     tax.save(tmp_path / "model")
     back = UnsupervisedTaxonomy.load(tmp_path / "model", progress=False)
     np.testing.assert_array_equal(back.predict(gs)[0], tax.predict(gs)[0])
+
+
+def test_mosaics_show_display_ready_images_unchanged():
+    from galtaxa.label.mosaic import make_mosaic, mosaic_stretch_for
+
+    assert mosaic_stretch_for("display") == mosaic_stretch_for("asinh") == "none"
+    assert mosaic_stretch_for("zscore") == mosaic_stretch_for(None) == "asinh"
+    img = np.random.default_rng(1).integers(0, 256, (1, 3, 16, 16)).astype(np.float32)
+    shown = make_mosaic(Scaler("display").transform(img), ncols=1, stretch=mosaic_stretch_for("display"),
+                        cell_px=(16, 16))
+    # the picture appears with the survey's own colours: no pixel moves by more than rounding
+    cell = np.asarray(shown)
+    assert any(np.abs(cell[y:y + 16, x:x + 16].astype(int) - np.moveaxis(img[0], 0, -1).astype(int)).max() <= 1
+               for y in range(cell.shape[0] - 15) for x in range(cell.shape[1] - 15)) if cell.ndim == 3 else False

@@ -42,9 +42,9 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "detect_error_pictures": (True, bool, None, "reject survey error placeholders (flat canvas + text, e.g. SDSS 'getFrames() has failed') among JPEG/PNG pictures"),
     },
     "conditioning": {
-        "size": (100, int, lambda v: v >= 16, "side of the square images fed to the pipeline (px)"),
-        "geometry": ("crop", str, lambda v: v in ("crop", "resize", "crop_resize", "frame"), "crop|resize|crop_resize|frame (centre on the galaxy, scale by its radius) to reach `size`"),
-        "crop_fraction": (1.0, (int, float), lambda v: 0 < v <= 1, "central fraction kept before resizing (crop_resize; frame when no source is found)"),
+        "size": (128, int, lambda v: v >= 16, "side of the square images fed to the pipeline (px)"),
+        "geometry": ("crop_resize", str, lambda v: v in ("crop", "resize", "crop_resize", "frame"), "crop|resize|crop_resize|frame (centre on the galaxy, scale by its radius) to reach `size`"),
+        "crop_fraction": (0.38, (int, float), lambda v: 0 < v <= 1, "central fraction kept before resizing (crop_resize; frame when no source is found); 0.38 suits SDSS/Galaxy Zoo-style stamps whose galaxy's R90 spans ~1/4 of the side"),
         "frame_scale": (1.5, (int, float), lambda v: v > 0, "half-side of the frame crop in units of the galaxy's r90 (geometry: frame)"),
         "background": (None, (str, type(None)), lambda v: v in (None, "sigma_clip", "border", "photutils"), "sky subtraction for raw counts: null|sigma_clip|border|photutils"),
         "scaling": ("auto", str, lambda v: v in ("auto", "display", "asinh", "linear", "log", "zscore", "none", "lupton"), "pixel scaling: auto (display for JPEG/PNG/HDF5 pictures, asinh for FITS flux)|display|asinh|linear|log|zscore|lupton|none"),
@@ -56,20 +56,20 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "epochs": (20, int, lambda v: v >= 1, "maximum training epochs (early stopping on validation loss)"),
     },
     "polar": {
-        "enabled": (True, bool, None, "adaptive polar unfolding for rotation invariance (M1/M2)"),
+        "enabled": (False, bool, None, "adaptive polar unfolding for rotation invariance (M1/M2; off by default: see the representation benchmark)"),
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
         "name": ("efficientnet_lite0", str, None, "timm model name (e.g. convnext_xlarge.fb_in22k)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
-        "input_size": (224, int, lambda v: v >= 32, "images are resized to this before the encoder"),
+        "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
         "tta": ("none", str, lambda v: v in ("none", "flips", "d4"), "average features over flips (4 views) or the 8 dihedral views: none|flips|d4"),
     },
     "reduce": {
         "method": ("pca", str, lambda v: v in ("pca", "umap"), "pca|umap"),
         "n_components": (50, (int, float, str), lambda v: v == "auto" or (isinstance(v, (int, float)) and v > 0), "dims (int), variance target (0-1, PCA) or 'auto' (UMAP Davies-Bouldin scan)"),
-        "descriptors": (False, bool, None, "append 16 image descriptors (axis ratio, concentration, asymmetry, colours, ...) to the reduced features"),
+        "descriptors": (True, bool, None, "append 16 image descriptors (axis ratio, concentration, asymmetry, colours, ...) to the reduced features"),
         "descriptor_weight": (0.5, (int, float), lambda v: v > 0, "weight of the standardised descriptors against the reduced deep features"),
     },
     "cluster": {

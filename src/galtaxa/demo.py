@@ -78,8 +78,12 @@ def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: in
         "seed": seed,
         "run_dir": str(out),
         "input": {"path": raw.info["input"]},
+        # the demo's simulated stamps are centred, linear flux, randomly oriented: the representation benchmark
+        # finds polar unfolding + deep features best on them (benchmarks/results/representation.md, "sim ARI")
+        "conditioning": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"},
+        "polar": {"enabled": True},
         "encoder": {"input_size": 96 if fast else 160},
-        "reduce": {"method": "pca", "n_components": 10 if fast else 30},
+        "reduce": {"method": "pca", "n_components": 10 if fast else 30, "descriptors": False},
         "cluster": {"n_clusters": 6 if fast else 12, "min_agree": 2},
         "labelling": {"n_per_group": 100},
         "measure": {"pixel_scale": 0.03, "n_jobs": -1},

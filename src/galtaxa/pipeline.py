@@ -583,10 +583,12 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
 def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: dict, preprocessed=None) -> Path:
     """Group mosaics, the inspection page and (if absent) the mapping template."""
     from .label import group_mosaics, write_inspection_page
+    from .label.mosaic import mosaic_stretch_for
 
     table = group_mosaics(np.asarray(galaxies.images), groups, run_dir / "mosaics",
                           n_per_group=cfg["labelling"]["n_per_group"], seed=cfg["seed"], ids=galaxies.ids,
-                          preprocessed=preprocessed, cell_px=64)
+                          preprocessed=preprocessed, cell_px=64,
+                          stretch=mosaic_stretch_for(cfg["conditioning"]["scaling"]))
     return write_inspection_page(table, run_dir / "inspect.html", mapping_template_path=run_dir / "mapping.yaml")
 
 
@@ -801,10 +803,14 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, **kwargs)
     if not cat_path.exists():
         raise FileNotFoundError(f"{cat_path} not found: run `galtaxa run CONFIG` first")
     _check_catalogs_agree(run_dir)
-    catalog, _prov = read_catalog(cat_path)
+    from .label.mosaic import mosaic_stretch_for
+
+    catalog, prov = read_catalog(cat_path)
     emb_path = run_dir / "embedding.npy"
     features = np.load(emb_path) if emb_path.exists() else None
     if galaxies is None:
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
+    scaling = ((prov or {}).get("config") or {}).get("conditioning", {}).get("scaling")
+    kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
     return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, **kwargs)

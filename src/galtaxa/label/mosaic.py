@@ -24,6 +24,7 @@ from ..utils.progress import progress
 __all__ = [
     "STRETCHES",
     "stretch_image",
+    "mosaic_stretch_for",
     "make_mosaic",
     "save_png",
     "group_mosaics",
@@ -36,6 +37,20 @@ __all__ = [
 REJECTED_GROUP = -1
 
 STRETCHES = ("asinh", "linear", "none")
+
+#: Conditioning scalings whose output is already a display image in [0, 1]: shown as they are.
+_DISPLAY_READY = ("display", "asinh", "linear", "log", "lupton")
+
+
+def mosaic_stretch_for(scaling) -> str:
+    """The mosaic stretch for images conditioned with ``scaling``.
+
+    Images scaled by the conditioner into [0, 1] (``display``, ``asinh``, ``linear``, ``log``, ``lupton``) are
+    already what an astronomer looks at -- the survey's own colour composite for ``display`` -- and are shown
+    unchanged (``"none"``); stretching them again saturates the galaxies into white blobs.  Unbounded images
+    (``zscore``, linear flux with no scaling) get the per-image ``"asinh"`` display stretch.
+    """
+    return "none" if scaling in _DISPLAY_READY else "asinh"
 
 #: Softening of the asinh stretch, as a fraction of the display range (Lupton et al. 1999 style).
 ASINH_SOFTENING = 0.1

@@ -349,7 +349,8 @@ def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], 
                                 "class, with contours enclosing 50% and 90% of each class.")
 
 
-def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96) -> None:
+def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
+                     stretch: str = "asinh") -> None:
     R.page.heading("Mosaics")
     if galaxies is None:
         R.skip("mosaics", "no GalaxySet given (galaxies=None)")
@@ -382,7 +383,7 @@ def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, ma
         pick = np.sort(g.choice(np.asarray(rows), size=min(per_class, len(rows)), replace=False))
         kw = {"cell_px": cell_px} if "cell_px" in inspect.signature(make_mosaic).parameters else {}
         canvas = make_mosaic(np.asarray(galaxies.images[pick]), ncols=10, titles=[str(galaxies.ids[j]) for j in pick],
-                             **kw)
+                             stretch=stretch, **kw)
         buf = io.BytesIO()
         Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
         name = f"mosaic_{_slug(k)}.png"
@@ -397,7 +398,8 @@ def _as_bool(series: pd.Series) -> np.ndarray:
     return np.array([str(v).strip().lower() in ("true", "1", "1.0", "yes") for v in series], dtype=bool)
 
 
-def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96) -> None:
+def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96,
+                       stretch: str = "asinh") -> None:
     """Anomaly gallery (method M3): the galaxies in the lowest log-likelihood tail of the mixture, as a mosaic."""
     if "anomaly" not in cat:  # only the multimodal route flags anomalies: no section otherwise
         return
@@ -442,7 +444,7 @@ def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int =
     cell_px = None if max(h, w) <= max_cell else (max(1, round(h * max_cell / max(h, w))),
                                                   max(1, round(w * max_cell / max(h, w))))
     canvas = make_mosaic(np.asarray(galaxies.images[np.asarray(pick)]), ncols=10,
-                         titles=[str(galaxies.ids[j]) for j in pick], cell_px=cell_px)
+                         titles=[str(galaxies.ids[j]) for j in pick], cell_px=cell_px, stretch=stretch)
     buf = io.BytesIO()
     Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
     R.figure(buf.getvalue(), "anomalies.png",
@@ -472,6 +474,7 @@ def build_report(
     max_flag: int | None = None,
     n_boot: int = 1000,
     mosaic_per_class: int = 30,
+    mosaic_stretch: str = "asinh",
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -511,6 +514,9 @@ def build_report(
         Bootstrap resamples per median.
     mosaic_per_class : int
         Images per class mosaic.
+    mosaic_stretch : {"asinh", "linear", "none"}
+        Display stretch of the mosaics (:func:`galtaxa.label.mosaic.mosaic_stretch_for` picks it from the
+        run's conditioning: ``"none"`` for images already scaled for display).
 
     Returns
     -------
@@ -559,8 +565,8 @@ def build_report(
          else (R.page.heading("Completeness"), R.skip("completeness", "no classified galaxies"))),
         ("metrics", lambda: _section_metrics(R, cat, features, group_column, label_column, class_column)),
         ("maps", lambda: _section_maps(R, cat, features, maps, max_samples)),
-        ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class)),
-        ("anomalies", lambda: _section_anomalies(R, cat, galaxies)),
+        ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class, stretch=mosaic_stretch)),
+        ("anomalies", lambda: _section_anomalies(R, cat, galaxies, stretch=mosaic_stretch)),
     ]
     for name, run in sections:
         t0 = time.perf_counter()
