@@ -200,7 +200,8 @@ def _fmt_extra(r: dict) -> str:
 
 
 def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> str:
-    """RESULTS.md text from the ``run_all*.json`` and ``scale_clustering*.json`` documents in ``results_dir``."""
+    """RESULTS.md text from the ``run_all*.json`` and ``scale_clustering*.json`` documents in ``results_dir``,
+    followed by ``representation.md``."""
     parts = [header or (ROOT / "benchmarks" / "RESULTS_HEADER.md").read_text()
              if (ROOT / "benchmarks" / "RESULTS_HEADER.md").exists() else "# galtaxa benchmark results\n"]
     paths = sorted(results_dir.glob("run_all*.json")) + sorted(results_dir.glob("scale_clustering*.json"))
@@ -235,6 +236,9 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
                              f"{r.get('status')} | {r.get('details', '')} |\n")
         if doc.get("notes"):
             parts.append("\n" + doc["notes"] + "\n")
+    representation = results_dir / "representation.md"  # written by benchmarks/representation.py
+    if representation.exists():
+        parts.append("\n" + representation.read_text().replace("# Representation", "## Representation", 1))
     return "".join(parts)
 
 

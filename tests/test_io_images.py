@@ -8,7 +8,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+from _blobs import error_placeholder
 
 from galtaxa.io import ImageFolderSource, error_picture_stats, is_error_picture
 from galtaxa.status import BAD_INPUT, OK, BadInputError
@@ -17,16 +19,9 @@ GZ1_COUNTS = {0: 2787, 1: 248, 2: 262, 3: 599, 4: 34, 5: 69}
 
 
 def _placeholder(path, bg=(0, 0, 0), fg=(255, 255, 255), size=423, font_size=24):
-    """A picture like SDSS's failed-cutout answer: flat canvas with a line of text."""
-    im = Image.new("RGB", (size, size), bg)
-    draw = ImageDraw.Draw(im)
-    try:
-        font = ImageFont.load_default(size=font_size)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    draw.text((10, size // 2 - 30), "ERROR: getFrames() has failed", fill=fg, font=font)
-    draw.text((10, size // 2 + 10), "objID 587729387686002878", fill=fg, font=font)
-    im.save(path, quality=75)
+    """A picture like SDSS's failed-cutout answer, saved to ``path``."""
+    error_placeholder(size, font_size, bg, fg, lines_xy=((10, size // 2 - 30), (10, size // 2 + 10))).save(
+        path, quality=75)
     return path
 
 

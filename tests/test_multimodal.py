@@ -12,12 +12,7 @@ from galtaxa.reduce.multimodal import MultimodalAutoencoder
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _factor_data(n=400, d=300, k=8, seed=0):

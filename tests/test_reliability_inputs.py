@@ -18,7 +18,9 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
+
+from _blobs import error_placeholder
 
 from galtaxa.catalog import read_catalog, write_catalog
 from galtaxa.cli import main
@@ -196,15 +198,7 @@ def test_run_with_non_ascii_names_labels_and_path_writes_every_catalog(tmp_path)
 
 # ------------------------------------------------------------ error pictures
 def _placeholder(size=100, font_size=12, fmt="PNG", bg=(0, 0, 0), fg=(255, 255, 255)):
-    im = Image.new("RGB", (size, size), bg)
-    draw = ImageDraw.Draw(im)
-    try:
-        font = ImageFont.load_default(size=font_size)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
-    draw.text((4, size // 2 - font_size), "ERROR: getFrames() has failed", fill=fg, font=font)
-    draw.text((4, size // 2 + 2), "objID 587729387686002878", fill=fg, font=font)
-    return _roundtrip(np.asarray(im), fmt)
+    return _roundtrip(np.asarray(error_placeholder(size, font_size, bg, fg)), fmt)
 
 
 def _roundtrip(arr, fmt):

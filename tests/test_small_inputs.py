@@ -61,12 +61,7 @@ def cheap_measure(monkeypatch):
     monkeypatch.setattr(galtaxa.measure, "measure", _fast_measure)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _run(tmp_path, n: int, route: str):
