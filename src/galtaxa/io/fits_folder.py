@@ -53,7 +53,8 @@ def is_fits_name(name: str) -> bool:
 def log_skipped(where, skipped: list) -> None:
     """Log the files of an input folder that are not read, with the reason, as one warning."""
     if skipped:
-        shown = "; ".join(f"{Path(f).name}: {r}" for f, r in skipped[:5])
+        # a file beside the image folder (e.g. next to labels.csv) is named by its full path
+        shown = "; ".join(f"{Path(f).name if Path(f).parent == Path(where) else f}: {r}" for f, r in skipped[:5])
         more = f"; ... and {len(skipped) - 5} more (galtaxa info lists them)" if len(skipped) > 5 else ""
         log.warning("%s: %d file(s) not read: %s%s", where, len(skipped), shown, more)
 
