@@ -187,10 +187,12 @@ class UnsupervisedTaxonomy:
         return result
 
     def _descriptors(self, galaxies, rows, cache_dir=None) -> np.ndarray:
-        """Image descriptors of ``rows`` (cached as ``descriptors.npy`` beside the features when possible)."""
+        """Image descriptors of ``rows``, cached beside the features as ``descriptors-<fingerprint>.npy`` (the
+        fingerprint of the image set, so a cache of other images is never reused)."""
         from .encode.descriptors import image_descriptors
+        from .encode.features import galaxyset_fingerprint
 
-        path = None if cache_dir is None else Path(cache_dir) / "descriptors.npy"
+        path = None if cache_dir is None else Path(cache_dir) / f"descriptors-{galaxyset_fingerprint(galaxies)}.npy"
         if path is not None and path.exists():
             saved = np.load(path)
             if saved.shape[0] == len(galaxies):
