@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..preprocess.central_source import find_central_source
+from ..preprocess.central_source import border_sky, find_central_source
 from ..utils.progress import progress as _progress
 
 __all__ = ["DESCRIPTOR_NAMES", "galaxy_descriptors", "image_descriptors"]
@@ -102,12 +102,11 @@ def galaxy_descriptors(image) -> np.ndarray:
     companion = np.log10(1e-3 + (others.max() / max(flux[src.label - 1], 1e-12) if others.size else 0.0))
     colours = [0.0, 0.0, 0.0, 0.0]
     if arr.shape[0] >= 3:
-        sky = [np.median(np.concatenate([c[:2].ravel(), c[-2:].ravel(), c[:, :2].ravel(), c[:, -2:].ravel()]))
-               for c in arr[:3]]
+        sky = [border_sky(c, border=2)[0] for c in arr[:3]]
         core, ring = rr <= src.r50, mask & (rr > src.r50) & (rr <= src.r90)
         colours = [_colour(arr, core, 2, 0, sky), _colour(arr, ring, 2, 0, sky),
                    _colour(arr, core, 1, 0, sky), _colour(arr, ring, 1, 0, sky)]
-    peak = float(ndi.gaussian_filter(img, 1.5)[h // 2 - 2:h // 2 + 3, w // 2 - 2:w // 2 + 3].max())
+    peak = src.peak  # the smoothed central peak the detection already measured
     out[:] = [
         np.sqrt(l2 / l1), 5 * np.log10(src.r80 / src.r20), asym, smooth, _gini(img[mask]),
         _m20(wts, dy * dy + dx * dx), np.log10(src.r50 / min(h, w)), np.log10(src.r90 / src.r50), *colours,

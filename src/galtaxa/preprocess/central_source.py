@@ -49,6 +49,8 @@ class CentralSource:
         Circular radii (pixels) enclosing 20, 50, 80, 90 % of the segment's light.
     sky, noise : float
         Border sky level and noise of the unsmoothed image.
+    peak : float
+        Largest value of the smoothed, sky-subtracted image in the central ``5 x 5`` pixels (>= 0).
     image : ndarray, shape (H, W)
         Sky-subtracted channel mean the measurements were made on.
     """
@@ -67,6 +69,7 @@ class CentralSource:
     sky: float
     noise: float
     image: np.ndarray
+    peak: float = 0.0
 
 
 def border_sky(image: np.ndarray, border: int | None = None) -> tuple[float, float]:
@@ -135,7 +138,7 @@ def find_central_source(image, nsigma: float = 3.0, smooth: float = 1.5, floor: 
     empty = np.zeros(img.shape, dtype=bool)
     if not thr > 0 or not (sm > thr).any():
         return CentralSource(False, "no pixel above the detection threshold", empty, np.zeros(img.shape, int), 0,
-                             c0, c1, np.nan, np.nan, np.nan, np.nan, sky, noise, img)
+                             c0, c1, np.nan, np.nan, np.nan, np.nan, sky, noise, img, peak)
     labels, n = ndi.label(sm > thr, structure=np.ones((3, 3), dtype=bool))
     under = labels[max(0, c0 - 2):c0 + 3, max(0, c1 - 2):c1 + 3]
     under = under[under > 0]
@@ -149,7 +152,7 @@ def find_central_source(image, nsigma: float = 3.0, smooth: float = 1.5, floor: 
     wts = np.clip(img[mask], 0, None)
     if not wts.sum() > 0:
         return CentralSource(False, "the central segment holds no positive flux", mask, labels, label, c0, c1,
-                             np.nan, np.nan, np.nan, np.nan, sky, noise, img)
+                             np.nan, np.nan, np.nan, np.nan, sky, noise, img, peak)
     yy, xx = np.nonzero(mask)
     cy, cx = float((wts * yy).sum() / wts.sum()), float((wts * xx).sum() / wts.sum())
     r_seg = float(np.hypot(yy - cy, xx - cx).max()) + 1.0
@@ -160,4 +163,4 @@ def find_central_source(image, nsigma: float = 3.0, smooth: float = 1.5, floor: 
     sub_labels = labels[y0:y1, x0:x1]
     aperture = (r <= 1.5 * r_seg) & ((sub_labels == 0) | (sub_labels == label))
     r20, r50, r80, r90 = _radii(np.clip(img[y0:y1, x0:x1][aperture], 0, None), r[aperture], (0.2, 0.5, 0.8, 0.9))
-    return CentralSource(True, "", mask, labels, label, cy, cx, r20, r50, r80, r90, sky, noise, img)
+    return CentralSource(True, "", mask, labels, label, cy, cx, r20, r50, r80, r90, sky, noise, img, peak)
