@@ -5,12 +5,14 @@
 >>> X = extract_features(galaxies, enc, cache_dir="run/features")  # (N, 1280)     # doctest: +SKIP
 """
 
+from .adapt import EncoderAdaptation
 from .features import auto_batch_size, extract_features, galaxyset_fingerprint
 from .offline_weights import build_offline_lite0, lite0_weights_path
 from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into
 
 __all__ = [
     "Encoder",
+    "EncoderAdaptation",
     "get_encoder",
     "build_model",
     "load_checkpoint_into",

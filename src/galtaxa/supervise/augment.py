@@ -17,6 +17,10 @@ Augmentations of the self-supervised study (METHODS M5): Gaussian noise then a
 random crop-and-resize (:func:`gaussian_noise`, :func:`crop_resize`).
 Rotation by any angle (:func:`rotate`) is also available.
 
+Augmentations for adapting an encoder to a survey's own images (:mod:`galtaxa.encode.adapt`): a PSF-like
+Gaussian blur (:func:`psf_blur`), a flux scaling (:func:`flux_scale`) and noise at the image's own noise level
+(:func:`matched_noise`), with any rotation, flips and a small zoom (preset ``"astro"``).
+
 :class:`Augment` chains named steps; :data:`PRESETS` holds the M4 and M5 sets.
 """
 
@@ -36,6 +40,9 @@ __all__ = [
     "gaussian_noise",
     "flux_size_reduction",
     "shrink_mirror_pad",
+    "psf_blur",
+    "flux_scale",
+    "matched_noise",
     "Augment",
     "PRESETS",
     "AUGMENTATIONS",
@@ -212,6 +219,75 @@ def flux_size_reduction(x: torch.Tensor, generator: torch.Generator | None = Non
     return out
 
 
+def psf_blur(x: torch.Tensor, generator: torch.Generator | None = None, sigma=(0.3, 1.5), p: float = 0.5) -> torch.Tensor:
+    """Convolve each image, with probability ``p``, by a circular Gaussian of ``s ~ U(sigma)`` pixels.
+
+    A stand-in for a broader point-spread function (worse seeing, another survey).  The kernel is normalised
+    (flux is preserved away from the edges, which are reflected) and separable; its radius is ``ceil(3 s_max)``.
+    """
+    x = _check(x)
+    lo, hi = float(sigma[0]), float(sigma[1])
+    if not 0 < lo <= hi:
+        raise ValueError(f"sigma must satisfy 0 < lo <= hi; got {sigma}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1]; got {p}")
+    n, c, h, w = x.shape
+    s = _uniform(n, lo, hi, generator, "cpu")
+    apply = torch.rand(n, generator=generator) < p
+    r = min(int(math.ceil(3 * hi)), (min(h, w) - 1) // 2)
+    if r < 1 or not bool(apply.any()):
+        return x.clone()
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t[None] / s[:, None]) ** 2)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0).to(x.device, x.dtype)
+    flat = x.reshape(1, n * c, h, w)
+    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="reflect"), k.view(n * c, 1, 1, -1), groups=n * c)
+    flat = F.conv2d(F.pad(flat, (0, 0, r, r), mode="reflect"), k.view(n * c, 1, -1, 1), groups=n * c)
+    return torch.where(apply.to(x.device).view(-1, 1, 1, 1), flat.view(n, c, h, w), x)
+
+
+def flux_scale(x: torch.Tensor, generator: torch.Generator | None = None, scale=(0.8, 1.2)) -> torch.Tensor:
+    """Multiply each image by ``k ~ U(scale)``: a brighter or fainter version of the same galaxy."""
+    x = _check(x)
+    lo, hi = float(scale[0]), float(scale[1])
+    if not 0 < lo <= hi:
+        raise ValueError(f"scale must satisfy 0 < lo <= hi; got {scale}")
+    k = _uniform(len(x), lo, hi, generator, x.device).to(x.dtype)
+    return x * k.view(-1, 1, 1, 1)
+
+
+def border_noise_sigma(x: torch.Tensor, width: int = 4) -> torch.Tensor:
+    """Per-image noise level ``1.4826 * MAD`` of the pixels in a border ``width`` pixels wide (all channels).
+
+    The border of a cutout is mostly sky, so this is the image's own sky noise (robust to a star or a
+    neighbour crossing the edge).
+    """
+    x = _check(x)
+    n = len(x)
+    w = max(1, min(int(width), x.shape[-1] // 4, x.shape[-2] // 4))
+    border = torch.cat([x[..., :w, :].reshape(n, -1), x[..., -w:, :].reshape(n, -1),
+                        x[..., w:-w, :w].reshape(n, -1), x[..., w:-w, -w:].reshape(n, -1)], 1)
+    med = border.median(dim=1, keepdim=True).values
+    return 1.4826 * (border - med).abs().median(dim=1).values
+
+
+def matched_noise(x: torch.Tensor, generator: torch.Generator | None = None, max_factor: float = 1.0,
+                  floor: float = 0.005) -> torch.Tensor:
+    """Add Gaussian noise at the image's own noise level: ``x + f * max(sigma_b, floor) * N(0, 1)``.
+
+    ``sigma_b`` is :func:`border_noise_sigma` of each image and ``f ~ U(0, max_factor)``: with ``max_factor = 1``
+    the noise grows by up to ``sqrt(2)``, the look of the same galaxy in an exposure half as long.  ``floor``
+    (in image units) keeps noise-free simulations from staying noise-free.
+    """
+    x = _check(x)
+    if max_factor < 0 or floor < 0:
+        raise ValueError(f"max_factor and floor must be >= 0; got {max_factor}, {floor}")
+    sigma = torch.clamp(border_noise_sigma(x), min=float(floor))
+    f = _uniform(len(x), 0.0, float(max_factor), generator, x.device).to(x.dtype)
+    noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+    return x + (f * sigma.to(x.dtype)).view(-1, 1, 1, 1) * noise
+
+
 #: Name -> function, for :class:`Augment` and configuration files.
 AUGMENTATIONS = {
     "rot90": rot90,
@@ -221,6 +297,9 @@ AUGMENTATIONS = {
     "crop_resize": crop_resize,
     "noise": gaussian_noise,
     "flux_size": flux_size_reduction,
+    "psf_blur": psf_blur,
+    "flux_scale": flux_scale,
+    "matched_noise": matched_noise,
 }
 
 #: Named augmentation sets: M4 (supervised, Khramtsov et al.) and M5 (SimCLR view).
@@ -230,6 +309,7 @@ PRESETS = {
     "m4_geometric": ["rot90", "flip", "zoom_crop"],
     "m5": ["noise", "crop_resize"],
     "rotate": ["rotate", "flip"],
+    "astro": ["rotate", "flip", ("zoom_crop", {"max_zoom": 1.15}), "psf_blur", "flux_scale", "matched_noise"],
 }
 
 

@@ -1,0 +1,299 @@
+"""Self-supervised adaptation of a pretrained encoder to the run's own galaxies (method M5 as a pipeline stage).
+
+An ImageNet encoder has never seen a galaxy.  :class:`EncoderAdaptation` continues its training on the run's own
+conditioned cutouts with SimCLR (Chen et al. 2020, ICML): two random *astronomical* views of every galaxy of a
+batch -- any rotation, flips, a small zoom, a PSF-like blur, a flux scaling and noise at the image's own level
+(:data:`galtaxa.supervise.augment.PRESETS` ``"astro"``) -- pass through the encoder ``f`` and a projection head
+``g``, and the NT-Xent loss (:func:`galtaxa.supervise.simclr.nt_xent_loss`)
+
+.. math::
+
+    \\ell_{i,j} = -\\log \\frac{\\exp(\\mathrm{sim}(z_i, z_j)/\\tau)}{\\sum_{k \\ne i} \\exp(\\mathrm{sim}(z_i, z_k)/\\tau)}
+
+pulls the two views of a galaxy together and pushes the other galaxies of the batch away.  The features learn to
+ignore what the views change (orientation, seeing, depth, brightness) and to keep what tells galaxies apart.
+
+On a CPU only the last ``train_blocks`` stages of the network (and its final 1x1 convolution and normalisation)
+are trained: the early stages stay frozen (their batch-norm statistics too), autograd does not store their
+activations, and the ImageNet low-level filters are kept.  The result is a complete state dict in timm's naming,
+written as ``encoder.safetensors`` (no code can run when it is read), which :func:`galtaxa.encode.get_encoder`
+loads with ``checkpoint=``; the taxonomy, the classifier and the report then use the adapted encoder, and the
+feature cache, keyed by the weights' hash, never mixes adapted and original features.
+
+Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable:
+``last.pt`` (weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same
+parameters, encoder and galaxies continues after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..status import log
+from ..utils.atomic import atomic_write_text
+from ..utils.progress import progress as _progress
+
+__all__ = ["EncoderAdaptation", "tail_modules"]
+
+_IGNORED = ("progress", "checkpoint_dir", "resume")
+
+
+def tail_modules(model, n_blocks: int | str) -> list:
+    """The modules trained by the adaptation: the last ``n_blocks`` stages of ``model`` and what follows them.
+
+    Parameters
+    ----------
+    model : timm model
+        EfficientNet / MobileNet family (``blocks``, then ``conv_head`` and ``bn2``), ConvNeXt family
+        (``stages``, then ``norm_pre`` / ``head``), ResNet family (``layer1`` ... ``layer4``).
+    n_blocks : int or "all"
+        ``"all"`` trains the whole network.
+
+    Returns
+    -------
+    list of torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        ``n_blocks`` is not a positive integer or "all", or the architecture's stages are not recognised (use
+        ``"all"`` for it).
+    """
+    if n_blocks == "all":
+        return [model]
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
+        raise ValueError(f"train_blocks must be a positive integer or 'all'; got {n_blocks!r}")
+    children = list(model.named_children())
+    names = [n for n, _ in children]
+    for attr in ("blocks", "stages"):
+        if attr in names:
+            stages = list(getattr(model, attr))
+            after = [m for n, m in children[names.index(attr) + 1:]]
+            return stages[-int(n_blocks):] + after
+    layers = [n for n in names if n.startswith("layer") and n[5:].isdigit()]
+    if layers:
+        start = names.index(layers[max(0, len(layers) - int(n_blocks))])
+        return [m for _, m in children[start:]]
+    raise ValueError(f"cannot tell the stages of a {type(model).__name__}: use train_blocks='all'")
+
+
+class EncoderAdaptation(BaseEstimator):
+    """Continue training a pretrained :class:`~galtaxa.encode.Encoder` self-supervised on unlabelled galaxies.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the (sub-sampled) galaxies.
+    train_blocks : int or "all"
+        Stages of the network trained (see :func:`tail_modules`); the rest stays frozen.
+    batch_size : int
+        Galaxies per step (``2 * batch_size`` views; the other galaxies of the batch are the negatives).
+    lr, head_lr : float
+        AdamW learning rates of the encoder's trained stages and of the projection head.
+    weight_decay : float
+    temperature : float
+        NT-Xent temperature ``tau``.
+    projection_dim, hidden_dim : int
+        Projection head ``Linear(d, hidden) - ReLU - Linear(hidden, projection_dim)``.
+    augment : str or list
+        Views: an :class:`~galtaxa.supervise.augment.Augment` preset or step list (default ``"astro"``).
+    max_galaxies : int or None
+        Adapt on at most this many galaxies (a seeded random subset): a few thousand suffice to adapt, and the
+        cost stays bounded for surveys of millions.
+    checkpoint_dir : path-like, optional
+        Folder of ``last.pt`` (resume), ``encoder.safetensors`` and ``adapt.json``.
+    resume : bool
+    random_state : int
+    progress : bool
+
+    Attributes
+    ----------
+    encoder_ : Encoder
+        The adapted encoder (same name, input size and normalisation as the input one).
+    history_ : list of dict
+        ``epoch``, mean ``loss`` and ``seconds`` of every epoch.
+    n_galaxies_ : int
+        Galaxies trained on.
+    weights_path_ : Path or None
+        ``encoder.safetensors`` when ``checkpoint_dir`` is set.
+    """
+
+    def __init__(self, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
+                 head_lr: float = 1e-3, weight_decay: float = 1e-5, temperature: float = 0.2,
+                 projection_dim: int = 128, hidden_dim: int = 512, augment="astro", max_galaxies: int | None = 20000,
+                 checkpoint_dir=None, resume: bool = True, random_state: int = 0, progress: bool = True):
+        self.epochs = epochs
+        self.train_blocks = train_blocks
+        self.batch_size = batch_size
+        self.lr = lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.temperature = temperature
+        self.projection_dim = projection_dim
+        self.hidden_dim = hidden_dim
+        self.augment = augment
+        self.max_galaxies = max_galaxies
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        from ..utils.validation import check_positive, check_positive_ints
+
+        check_positive_ints(self, "epochs", "batch_size", "projection_dim", "hidden_dim")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (the other galaxies of a batch are the negatives)")
+        check_positive(self, "lr", "head_lr", "temperature")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
+        if self.max_galaxies is not None and (not isinstance(self.max_galaxies, (int, np.integer))
+                                              or self.max_galaxies < 2):
+            raise ValueError(f"max_galaxies must be an integer >= 2 or None; got {self.max_galaxies!r}")
+
+    def _rows(self, ok: np.ndarray) -> np.ndarray:
+        rows = np.flatnonzero(ok)
+        if self.max_galaxies is not None and len(rows) > self.max_galaxies:
+            rng = np.random.default_rng(self.random_state)
+            rows = np.sort(rng.choice(rows, int(self.max_galaxies), replace=False))
+        return rows
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, galaxies, encoder, y=None) -> "EncoderAdaptation":
+        """Adapt ``encoder`` to the usable galaxies of ``galaxies``.
+
+        Parameters
+        ----------
+        galaxies : GalaxySet or ndarray (N, C, H, W) in [0, 1]
+            Conditioned cutouts (for a GalaxySet only rows with status ``ok`` are used).
+        encoder : Encoder
+            The pretrained encoder (:func:`galtaxa.encode.get_encoder`); it is not modified.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        import copy
+
+        import torch
+
+        from ..supervise.augment import Augment
+        from ..supervise.datasets import as_images_and_ok, epoch_seed
+        from ..supervise.networks import load_checkpoint, params_fingerprint, save_checkpoint
+        from ..supervise.simclr import nt_xent_loss
+        from ..utils.torch_training import seeded_torch
+        from .registry import Encoder
+
+        self._check_params()
+        augment = Augment(self.augment)
+        images, ok = as_images_and_ok(galaxies)
+        rows = self._rows(np.asarray(ok, dtype=bool))
+        if len(rows) < 2:
+            raise ValueError(f"need at least 2 usable galaxies to adapt the encoder; got {len(rows)}")
+        device = encoder.device
+        model = copy.deepcopy(encoder.model).to(device)
+        tail = tail_modules(model, self.train_blocks)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        trained = [p for m in tail for p in m.parameters()]
+        for p in trained:
+            p.requires_grad_(True)
+        with seeded_torch(self.random_state + 1, device):
+            head = torch.nn.Sequential(torch.nn.Linear(encoder.feature_dim, self.hidden_dim), torch.nn.ReLU(),
+                                       torch.nn.Linear(self.hidden_dim, self.projection_dim)).to(device)
+        opt = torch.optim.AdamW([{"params": trained, "lr": self.lr}, {"params": head.parameters(),
+                                                                      "lr": self.head_lr}],
+                                weight_decay=self.weight_decay)
+        params = {k: v for k, v in self.get_params().items() if k not in _IGNORED}
+        fp = params_fingerprint({**params, "encoder": encoder.config}, rows,
+                                np.asarray(images[rows[: min(len(rows), 8)]]))
+        ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
+        state = {"epoch": -1, "history": []}
+        if ckdir is not None and self.resume and (ckdir / "last.pt").exists():
+            ck = load_checkpoint(ckdir / "last.pt")
+            if ck.get("fingerprint") == fp:
+                model.load_state_dict(ck["encoder"])
+                head.load_state_dict(ck["head"])
+                opt.load_state_dict(ck["optimizer"])
+                state = ck["state"]
+                log.info("encoder adaptation: resuming from %s after epoch %d", ckdir / "last.pt", state["epoch"])
+            else:
+                log.warning("encoder adaptation: %s belongs to another run; starting afresh", ckdir / "last.pt")
+        n_steps = max(1, len(rows) // self.batch_size)
+        for epoch in range(state["epoch"] + 1, int(self.epochs)):
+            t0 = time.perf_counter()
+            with seeded_torch(epoch_seed(self.random_state, epoch, 2), device):
+                gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
+                order = rows[np.random.default_rng(epoch_seed(self.random_state, epoch, 1)).permutation(len(rows))]
+                model.eval()  # frozen stages keep their batch-norm statistics
+                for m in tail:
+                    m.train()
+                head.train()
+                total = 0.0
+                steps = _progress(range(n_steps), desc=f"adapt encoder, epoch {epoch + 1}/{self.epochs}",
+                                  unit="batch", disable=None if self.progress else True)
+                for s in steps:
+                    idx = np.sort(order[s * self.batch_size:(s + 1) * self.batch_size])
+                    xb = torch.from_numpy(np.asarray(images[idx], dtype=np.float32))
+                    views = torch.cat([augment(xb, gen), augment(xb, gen)]).clamp_(0.0, 1.0)
+                    z = head(model(encoder.preprocess(views)))
+                    loss = nt_xent_loss(z[: len(idx)], z[len(idx):], self.temperature)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"encoder adaptation: non-finite loss at epoch {epoch}; lower lr")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach())
+            entry = {"epoch": epoch, "loss": total / n_steps, "seconds": round(time.perf_counter() - t0, 1)}
+            state["history"].append(entry)
+            state["epoch"] = epoch
+            log.info("encoder adaptation epoch %d: loss %.4f (%.0f s)", epoch, entry["loss"], entry["seconds"])
+            if ckdir is not None:
+                save_checkpoint(ckdir / "last.pt", {"fingerprint": fp, "encoder": model.state_dict(),
+                                                    "head": head.state_dict(), "optimizer": opt.state_dict(),
+                                                    "state": state})
+        model.eval()
+        self.history_ = list(state["history"])
+        self.n_galaxies_ = int(len(rows))
+        self.encoder_ = Encoder(model, name=encoder.name, input_size=encoder.input_size, mean=encoder.mean,
+                                std=encoder.std, device=device, weights=f"{encoder.weights}, adapted ({fp})",
+                                channels_last=encoder.channels_last, tta=encoder.tta)
+        self.weights_path_ = None
+        if ckdir is not None:
+            self.weights_path_ = self.save(ckdir, source=encoder)
+        return self
+
+    # ------------------------------------------------------------------ output
+    def save(self, folder, source=None) -> Path:
+        """Write ``encoder.safetensors`` (the adapted state dict, timm naming) and ``adapt.json`` to ``folder``.
+
+        Returns the path of ``encoder.safetensors``, to pass as ``checkpoint=`` to
+        :func:`galtaxa.encode.get_encoder` (with the same model name).
+        """
+        from safetensors.torch import save_file
+
+        from ..utils.atomic import atomic_path
+
+        if not hasattr(self, "encoder_"):
+            raise ValueError("this EncoderAdaptation is not fitted yet: call fit() first")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "encoder.safetensors"
+        sd = {k: v.detach().cpu().contiguous() for k, v in self.encoder_.model.state_dict().items()}
+        with atomic_path(path, suffix=".safetensors") as tmp:
+            save_file(sd, str(tmp))
+        record = {"model": self.encoder_.name, "input_size": self.encoder_.input_size,
+                  "source_weights": getattr(source, "weights", None),
+                  "source_weights_id": getattr(source, "weights_id", None),
+                  "adapted_weights_id": self.encoder_.weights_id, "n_galaxies": self.n_galaxies_,
+                  "params": {k: v for k, v in self.get_params().items() if k not in _IGNORED},
+                  "history": self.history_}
+        atomic_write_text(folder / "adapt.json", json.dumps(record, indent=1, default=str))
+        return path

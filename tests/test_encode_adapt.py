@@ -1,0 +1,138 @@
+"""Self-supervised adaptation of the encoder (galtaxa.encode.adapt) and the astronomical augmentations it uses."""
+
+import numpy as np
+import pytest
+import torch
+
+from galtaxa.encode import EncoderAdaptation, get_encoder
+from galtaxa.encode.adapt import tail_modules
+from galtaxa.supervise import augment as A
+
+
+def _blob(n=4, size=33, sigma=3.0):
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    img = np.exp(-0.5 * (xx ** 2 + yy ** 2) / sigma ** 2).astype(np.float32)
+    return torch.from_numpy(np.repeat(img[None, None], n, 0))
+
+
+# ----------------------------------------------------------------------------- augmentations
+def test_psf_blur_keeps_flux_and_widens_the_profile():
+    x = _blob()
+    g = torch.Generator().manual_seed(0)
+    y = A.psf_blur(x, g, sigma=(1.0, 2.0), p=1.0)
+    np.testing.assert_allclose(y.sum((1, 2, 3)).numpy(), x.sum((1, 2, 3)).numpy(), rtol=1e-4)
+    assert (y[:, 0, 16, 16] < x[:, 0, 16, 16]).all()  # the peak drops: the profile is broader
+    assert torch.equal(A.psf_blur(x, g, p=0.0), x)
+    with pytest.raises(ValueError):
+        A.psf_blur(x, g, sigma=(2.0, 1.0))
+
+
+def test_flux_scale_multiplies_each_image_within_the_range():
+    x = _blob(n=64) + 0.1
+    k = (A.flux_scale(x, torch.Generator().manual_seed(1), scale=(0.8, 1.2)) / x).amax((1, 2, 3))
+    assert float(k.min()) >= 0.8 - 1e-6 and float(k.max()) <= 1.2 + 1e-6 and float(k.std()) > 0.05
+
+
+def test_matched_noise_follows_the_images_own_noise_level():
+    rng = np.random.default_rng(0)
+    quiet = torch.from_numpy(rng.normal(0, 0.01, (8, 1, 64, 64)).astype(np.float32))
+    loud = torch.from_numpy(rng.normal(0, 0.1, (8, 1, 64, 64)).astype(np.float32))
+    np.testing.assert_allclose(A.border_noise_sigma(loud).numpy(), 0.1, rtol=0.15)
+    g = torch.Generator().manual_seed(2)
+    added_quiet = (A.matched_noise(quiet, g, floor=0.0) - quiet).std().item()
+    g = torch.Generator().manual_seed(2)
+    added_loud = (A.matched_noise(loud, g, floor=0.0) - loud).std().item()
+    assert added_loud == pytest.approx(10 * added_quiet, rel=0.1)  # same draws, ten times the noise level
+    assert added_loud < 0.1  # f <= 1: never more than the image's own noise
+
+
+def test_astro_preset_is_seeded():
+    x = _blob(n=3, size=32)
+    a = A.Augment("astro")(x, torch.Generator().manual_seed(5))
+    b = A.Augment("astro")(x, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+
+
+# ----------------------------------------------------------------------------- adaptation
+def test_tail_modules_by_family():
+    from galtaxa.encode import build_model
+
+    lite0, _ = build_model("efficientnet_lite0", pretrained=False)
+    tail = tail_modules(lite0, 2)
+    assert tail[:2] == list(lite0.blocks)[-2:] and lite0.conv_head in tail and lite0.bn2 in tail
+    resnet, _ = build_model("resnet18", pretrained=False)
+    tail = tail_modules(resnet, 2)
+    assert tail[0] is resnet.layer3 and tail[1] is resnet.layer4 and resnet.layer2 not in tail
+    assert tail_modules(lite0, "all") == [lite0]
+    for bad in (0, -1, 1.5, "some", True):
+        with pytest.raises(ValueError):
+            tail_modules(lite0, bad)
+    with pytest.raises(ValueError, match="train_blocks='all'"):
+        tail_modules(torch.nn.Sequential(torch.nn.Linear(2, 2)), 1)
+
+
+@pytest.fixture(scope="module")
+def small_images():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.1, 0.02, (24, 3, 32, 32)).astype(np.float32)
+    x[:, :, 12:20, 12:20] += rng.random((24, 1, 1, 1)).astype(np.float32)  # a square "galaxy" of random flux
+    return np.clip(x, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return get_encoder("efficientnet_lite0", input_size=32, device="cpu")
+
+
+def _fit(images, encoder, folder, **kw):
+    params = dict(epochs=2, train_blocks=1, batch_size=8, lr=1e-3, progress=False, checkpoint_dir=folder)
+    return EncoderAdaptation(**{**params, **kw}).fit(images, encoder)
+
+
+def test_adaptation_trains_only_the_tail_and_round_trips(small_images, encoder, tmp_path):
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    ad = _fit(small_images, encoder, tmp_path / "a")
+    after = ad.encoder_.model.state_dict()
+    # the input encoder is untouched; the frozen stem and early blocks too; the last block and the head moved
+    assert all(torch.equal(before[k], v) for k, v in encoder.model.state_dict().items())
+    assert torch.equal(after["conv_stem.weight"], before["conv_stem.weight"])
+    assert torch.equal(after["blocks.0.0.conv_dw.weight"], before["blocks.0.0.conv_dw.weight"])
+    assert not torch.equal(after["conv_head.weight"], before["conv_head.weight"])
+    assert len(ad.history_) == 2 and ad.n_galaxies_ == len(small_images)
+    # the written weights reload through get_encoder(checkpoint=) to the same features
+    reloaded = get_encoder("efficientnet_lite0", input_size=32, device="cpu", checkpoint=ad.weights_path_)
+    np.testing.assert_array_equal(reloaded.encode(small_images[:5]), ad.encoder_.encode(small_images[:5]))
+    assert reloaded.weights_id == ad.encoder_.weights_id != encoder.weights_id
+    assert (tmp_path / "a" / "adapt.json").exists()
+
+
+def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, encoder, tmp_path, monkeypatch):
+    whole = _fit(small_images, encoder, tmp_path / "whole")
+    from galtaxa.supervise import networks
+
+    original, calls = networks.save_checkpoint, []
+
+    def dies_at_second_epoch(path, state):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        original(path, state)
+
+    monkeypatch.setattr(networks, "save_checkpoint", dies_at_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(small_images, encoder, tmp_path / "cut")
+    monkeypatch.setattr(networks, "save_checkpoint", original)
+    resumed = _fit(small_images, encoder, tmp_path / "cut")
+    assert [h["epoch"] for h in resumed.history_] == [0, 1]
+    assert resumed.history_[0]["loss"] == whole.history_[0]["loss"]
+    assert resumed.encoder_.weights_id == whole.encoder_.weights_id
+
+
+def test_adaptation_subsamples_and_checks_its_parameters(small_images, encoder):
+    ad = EncoderAdaptation(epochs=1, batch_size=4, max_galaxies=8, progress=False).fit(small_images, encoder)
+    assert ad.n_galaxies_ == 8 and ad.weights_path_ is None
+    for bad in ({"batch_size": 1}, {"epochs": 0}, {"lr": -1.0}, {"max_galaxies": 1}, {"temperature": 0}):
+        with pytest.raises(ValueError):
+            EncoderAdaptation(**bad).fit(small_images, encoder)
+    with pytest.raises(ValueError, match="at least 2 usable"):
+        EncoderAdaptation().fit(np.full((3, 3, 32, 32), np.nan, np.float32), encoder)
