@@ -66,6 +66,15 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
         "tta": ("none", str, lambda v: v in ("none", "flips", "d4"), "average features over flips (4 views) or the 8 dihedral views: none|flips|d4"),
     },
+    "adapt": {
+        "enabled": (False, bool, None, "adapt the encoder to the run's own galaxies first (SimCLR on rotated, blurred, rescaled, noisier views; `galtaxa adapt`)"),
+        "epochs": (2, int, lambda v: v >= 1, "adaptation epochs"),
+        "train_blocks": (2, (int, str), lambda v: v == "all" or (isinstance(v, int) and not isinstance(v, bool) and v >= 1), "network stages trained (the rest stays frozen) or 'all'"),
+        "batch_size": (64, int, lambda v: v >= 2, "galaxies per step (the others of a batch are the negatives)"),
+        "lr": (1e-4, (int, float), lambda v: v > 0, "learning rate of the trained stages"),
+        "temperature": (0.2, (int, float), lambda v: v > 0, "NT-Xent temperature"),
+        "max_galaxies": (20000, (int, type(None)), lambda v: v is None or v >= 2, "adapt on a seeded subset of at most this many galaxies"),
+    },
     "reduce": {
         "method": ("pca", str, lambda v: v in ("pca", "umap"), "pca|umap"),
         "n_components": (50, (int, float, str), lambda v: v == "auto" or (isinstance(v, (int, float)) and v > 0), "dims (int), variance target (0-1, PCA) or 'auto' (UMAP Davies-Bouldin scan)"),
