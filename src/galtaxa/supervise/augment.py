@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -256,19 +257,19 @@ def flux_scale(x: torch.Tensor, generator: torch.Generator | None = None, scale=
     return x * k.view(-1, 1, 1, 1)
 
 
-def border_noise_sigma(x: torch.Tensor, width: int = 4) -> torch.Tensor:
-    """Per-image noise level ``1.4826 * MAD`` of the pixels in a border ``width`` pixels wide (all channels).
+def border_noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """Per-image sky noise: the median over channels of
+    :func:`galtaxa.preprocess.central_source.border_sky` (``1.4826 * MAD`` of the border strip).
 
-    The border of a cutout is mostly sky, so this is the image's own sky noise (robust to a star or a
+    The border of a cutout is mostly sky, so this is the image's own noise level (robust to a star or a
     neighbour crossing the edge).
     """
+    from ..preprocess.central_source import border_sky
+
     x = _check(x)
-    n = len(x)
-    w = max(1, min(int(width), x.shape[-1] // 4, x.shape[-2] // 4))
-    border = torch.cat([x[..., :w, :].reshape(n, -1), x[..., -w:, :].reshape(n, -1),
-                        x[..., w:-w, :w].reshape(n, -1), x[..., w:-w, -w:].reshape(n, -1)], 1)
-    med = border.median(dim=1, keepdim=True).values
-    return 1.4826 * (border - med).abs().median(dim=1).values
+    arr = x.detach().cpu().numpy()
+    sigma = [float(np.median([border_sky(channel)[1] for channel in image])) for image in arr]
+    return torch.tensor(sigma, dtype=x.dtype, device=x.device)
 
 
 def matched_noise(x: torch.Tensor, generator: torch.Generator | None = None, max_factor: float = 1.0,
