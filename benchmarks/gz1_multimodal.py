@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     from galtaxa.cluster.heuristics import matched_accuracy
     from galtaxa.config import merge, validate_config
     from galtaxa.galaxyset import GalaxySet
-    from galtaxa.label.mosaic import make_mosaic
-    from galtaxa.multimodal import MultimodalTaxonomy, format_ablation
+    from galtaxa.label.thumbnails import make_mosaic
+    from galtaxa.taxonomy import MultimodalTaxonomy, format_ablation
     from galtaxa.pipeline import multimodal_features, multimodal_stage
 
     t_all = time.perf_counter()
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
     blocks = multimodal_features(cfg, cache, galaxies, progress=True)
     t_features = time.perf_counter() - t0
     t0 = time.perf_counter()
-    table, emb, model_dir = multimodal_stage(cfg, cache, galaxies, morph, progress=True)
+    route = multimodal_stage(cfg, cache, galaxies, morph, progress=True)
+    table, emb, model_dir = route.table, route.embedding, route.model_dir
     t_route = time.perf_counter() - t0
 
     labels = galaxies.meta["label"].map(lambda v: GZ1_NAMES.get(str(int(v))) if pd.notna(v) else None)

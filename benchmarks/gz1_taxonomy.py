@@ -102,7 +102,7 @@ def features(gs, cae: bool, polar: bool, args, tag: str) -> tuple[np.ndarray, di
     """Encoder features of one preprocessing variant (cached); returns them and timings."""
     from galtaxa.encode import extract_features, get_encoder
     from galtaxa.preprocess.polar import polar_unfold
-    from galtaxa.taxonomy import _unit_range
+    from galtaxa.preprocess.scaling import unit_range
 
     info = {}
     out = CACHE / f"features_{tag}_cae{int(cae)}_polar{int(polar)}_in{args.input_size}"
@@ -129,11 +129,11 @@ def features(gs, cae: bool, polar: bool, args, tag: str) -> tuple[np.ndarray, di
         chunks = [polar_unfold(pre[ok[a:a + 256]], angle_step=0.05) for a in range(0, len(ok), 256)]
         unf = np.concatenate(chunks)
         pre_out = np.zeros((len(gs), *unf.shape[1:]), dtype=np.float32)
-        pre_out[ok] = _unit_range(unf)
+        pre_out[ok] = unit_range(unf)
         info["polar_s"] = time.perf_counter() - t1
     else:
         pre_out = np.zeros_like(pre)
-        pre_out[ok] = _unit_range(pre[ok])
+        pre_out[ok] = unit_range(pre[ok])
     enc = get_encoder("efficientnet_lite0", input_size=args.input_size)
     t2 = time.perf_counter()
     feats = np.array(extract_features(gs.with_images(pre_out), enc, batch_size=32, cache_dir=out / "encoder",

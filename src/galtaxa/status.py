@@ -18,6 +18,7 @@ __all__ = [
     "FAILED",
     "PURGED",
     "REJECTED",
+    "NOT_RUN",
     "STATUSES",
     "BadInputError",
     "log",
@@ -34,6 +35,9 @@ PURGED = "purged"
 REJECTED = "rejected"
 
 STATUSES = (OK, BAD_INPUT, FAILED, PURGED, REJECTED)
+
+#: A per-stage status column (``measure_status``) for a galaxy the stage never saw.
+NOT_RUN = "not_run"
 
 log = logging.getLogger("galtaxa")
 

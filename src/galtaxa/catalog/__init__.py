@@ -1,5 +1,6 @@
 """Per-galaxy catalogs: Parquet, CSV and FITS with units and a provenance header."""
 
+from .assemble import assemble_catalog
 from .units import COLUMN_DESCRIPTIONS, COLUMN_UNITS
 from .writer import FORMATS, check_one_row_per_input, config_hash, provenance, read_catalog, write_catalog
 
@@ -7,6 +8,7 @@ __all__ = [
     "COLUMN_DESCRIPTIONS",
     "COLUMN_UNITS",
     "FORMATS",
+    "assemble_catalog",
     "check_one_row_per_input",
     "config_hash",
     "provenance",

@@ -76,14 +76,10 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
 
 
 def _classifier(cfg: dict, out: Path, progress: bool):
-    from ..supervise import GalaxyClassifier
+    """The configured classifier (:func:`galtaxa.pipeline.builders.classifier_from_config`)."""
+    from ..pipeline.builders import classifier_from_config
 
-    s = cfg["supervised"]
-    return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
-                            mode=s["mode"], head=s["head"], input_size=s["input_size"], epochs=s["epochs"],
-                            batch_size=s["batch_size"], lr=float(s["lr"]), balance=s["balance"],
-                            augment=s["augment"], patience=s["patience"], val_fraction=float(s["val_fraction"]),
-                            checkpoint_dir=out / "checkpoints", random_state=cfg["seed"], progress=progress)
+    return classifier_from_config(cfg, out, progress)
 
 
 def _cmd_train(args) -> int:
@@ -130,17 +126,11 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from ..supervise import AutoencoderSSL, SimCLR
+    from ..pipeline.builders import ssl_from_config
 
     cfg, galaxies, out = _setup(args)
     s = cfg["supervised"]
-    common = dict(backbone=s["ssl_backbone"], input_size=s["ssl_input_size"], epochs=s["ssl_epochs"],
-                  checkpoint_dir=out / "ssl", random_state=cfg["seed"], progress=not args.quiet)
-    if s["ssl_method"] == "simclr":
-        model = SimCLR(temperature=float(s["temperature"]), **common)
-    else:
-        model = AutoencoderSSL(**common)
-    model.fit(galaxies)
+    model = ssl_from_config(cfg, out, progress=not args.quiet).fit(galaxies)
     (out / "ssl" / "history.json").write_text(json.dumps(model.history_, indent=2))
     print(f"{s['ssl_method']} ({s['ssl_backbone']}) trained {len(model.history_)} epochs, last loss "
           f"{model.history_[-1]['loss']:.4f}")

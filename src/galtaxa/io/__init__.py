@@ -10,7 +10,7 @@ from .errorpic import error_picture_stats, is_error_picture
 from .fits_folder import FitsFolderSource
 from .hdf5 import Galaxy10Source
 from .image_folder import ImageFolderSource
-from .mosaic import MosaicSource, read_catalog
+from .survey_mosaic import MosaicSource, read_target_catalog
 from .open import describe, format_description, open_dataset
 
 __all__ = [
@@ -22,10 +22,14 @@ __all__ = [
     "Galaxy10Source",
     "ArraySource",
     "MosaicSource",
-    "read_catalog",
+    "read_target_catalog",
     "is_error_picture",
     "error_picture_stats",
     "open_dataset",
     "describe",
     "format_description",
 ]
+
+from .._deprecation import renamed_names
+
+__getattr__ = renamed_names(__name__, {"read_catalog": ".survey_mosaic:read_target_catalog"})

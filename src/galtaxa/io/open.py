@@ -21,7 +21,7 @@ from .base import CutoutSource
 from .fits_folder import FITS_SUFFIXES, FitsFolderSource
 from .hdf5 import Galaxy10Source
 from .image_folder import IMAGE_SUFFIXES, ImageFolderSource
-from .mosaic import MosaicSource
+from .survey_mosaic import MosaicSource
 
 __all__ = ["open_dataset", "detect_kind", "describe", "format_description", "KINDS", "InputNotFoundError"]
 

@@ -7,7 +7,7 @@ that maps groups to classes (:func:`load_mapping`, :class:`GroupMapping`, :func:
 
 from .inspect_page import CLASS_DESCRIPTIONS, write_inspection_page, write_mapping_template
 from .mapping import DEFAULT_CLASSES, TIE_RULES, GroupMapping, apply_mapping, load_mapping
-from .mosaic import (
+from .thumbnails import (
     REJECTED_GROUP,
     STRETCHES,
     group_label,

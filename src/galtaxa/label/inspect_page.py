@@ -19,7 +19,7 @@ import yaml
 
 from ..utils.atomic import atomic_write_text
 from .mapping import DEFAULT_CLASSES, _as_group, _check_classes
-from .mosaic import REJECTED_GROUP, load_mosaic_table
+from .thumbnails import REJECTED_GROUP, load_mosaic_table
 
 __all__ = ["CLASS_DESCRIPTIONS", "write_inspection_page", "write_mapping_template"]
 

@@ -8,7 +8,8 @@ from .background import BACKGROUND_METHODS, estimate_background, source_mask, su
 from .condition import CHANNEL_MODES, GEOMETRIES, LUMINANCE_WEIGHTS, Conditioner
 from .geometry import as_size, center_crop_or_pad, crop_resize, resize
 from .polar import PolarUnfolder, best_cyclic_shift, polar_grid_shape, polar_unfold, rotation_residual
-from .scaling import NAN_FILLS, SCALINGS, Scaler, fill_nonfinite, scale
+from .encoder_view import multimodal_view
+from .scaling import NAN_FILLS, SCALINGS, Scaler, fill_nonfinite, scale, unit_range
 from .smoothing import gaussian_smooth, smooth_zscore, zscore_images
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "estimate_background",
     "fill_nonfinite",
     "gaussian_smooth",
+    "multimodal_view",
     "polar_grid_shape",
     "polar_unfold",
     "resize",
@@ -36,5 +38,6 @@ __all__ = [
     "smooth_zscore",
     "source_mask",
     "subtract_background",
+    "unit_range",
     "zscore_images",
 ]

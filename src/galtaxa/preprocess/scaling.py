@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..status import BadInputError
 
-__all__ = ["SCALINGS", "NAN_FILLS", "fill_nonfinite", "Scaler", "scale"]
+__all__ = ["SCALINGS", "NAN_FILLS", "fill_nonfinite", "Scaler", "scale", "unit_range"]
 
 SCALINGS = ("linear", "asinh", "log", "zscore", "lupton", "display")
 NAN_FILLS = ("median", "zero", "min")
@@ -295,3 +295,27 @@ class Scaler(TransformerMixin, BaseEstimator):
 def scale(images, method: str = "asinh", **kwargs) -> np.ndarray:
     """Per-image scaling shortcut: ``Scaler(method, per_image=True, **kwargs).transform(images)``."""
     return Scaler(method=method, per_image=True, **kwargs).transform(images)
+
+
+def unit_range(images) -> np.ndarray:
+    """Min-max scale each image of a batch ``(N, C, H, W)`` to [0, 1] over all its channels and pixels.
+
+    Parameters
+    ----------
+    images : array-like, shape (N, C, H, W)
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        ``(x - min) / (max - min)`` per image; a constant image becomes 0.
+
+    Examples
+    --------
+    >>> unit_range(np.array([[[[2.0, 4.0]]], [[[3.0, 3.0]]]])).ravel().tolist()
+    [0.0, 1.0, 0.0, 0.0]
+    """
+    images = np.asarray(images)
+    lo = images.min(axis=(1, 2, 3), keepdims=True)
+    span = images.max(axis=(1, 2, 3), keepdims=True) - lo
+    return ((images - lo) / np.where(span > 0, span, 1)).astype(np.float32)
+

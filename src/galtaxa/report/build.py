@@ -356,9 +356,9 @@ def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, ma
         R.skip("mosaics", "no GalaxySet given (galaxies=None)")
         return
     try:
-        from ..label.mosaic import make_mosaic
+        from ..label.thumbnails import make_mosaic
     except ImportError as exc:
-        R.skip("mosaics", f"galtaxa.label.mosaic is not available ({exc})")
+        R.skip("mosaics", f"galtaxa.label.thumbnails is not available ({exc})")
         return
     from PIL import Image
 
@@ -431,7 +431,7 @@ def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int =
         return
     from PIL import Image
 
-    from ..label.mosaic import make_mosaic
+    from ..label.thumbnails import make_mosaic
 
     pos = {str(i): k for k, i in enumerate(galaxies.ids)}
     ok_img = galaxies.ok
@@ -515,7 +515,7 @@ def build_report(
     mosaic_per_class : int
         Images per class mosaic.
     mosaic_stretch : {"asinh", "linear", "none"}
-        Display stretch of the mosaics (:func:`galtaxa.label.mosaic.mosaic_stretch_for` picks it from the
+        Display stretch of the mosaics (:func:`galtaxa.label.thumbnails.mosaic_stretch_for` picks it from the
         run's conditioning: ``"none"`` for images already scaled for display).
 
     Returns

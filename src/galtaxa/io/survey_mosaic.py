@@ -22,13 +22,13 @@ from ..utils.progress import progress
 from .base import CutoutSource
 from .ids import apply_dedupe
 
-__all__ = ["MosaicSource", "read_catalog"]
+__all__ = ["MosaicSource", "read_target_catalog"]
 
 _ID_COLUMNS = ("id", "objid", "id_str", "ident", "name", "source_id")
 
 
-def read_catalog(catalog) -> pd.DataFrame:
-    """A catalog as a DataFrame: a DataFrame, an astropy Table, or a CSV / FITS / ECSV / VOTable file."""
+def read_target_catalog(catalog) -> pd.DataFrame:
+    """A target catalog (RA/Dec of the galaxies to cut out) as a DataFrame: a DataFrame, an astropy Table, or a CSV / FITS / ECSV / VOTable file."""
     if isinstance(catalog, pd.DataFrame):
         return catalog.reset_index(drop=True)
     from astropy.table import Table
@@ -128,7 +128,7 @@ class MosaicSource(CutoutSource):
             raise ValueError(f"size {size} {unit} is less than one pixel ({self.pixel_scale:.4g} arcsec/px)")
         self.size_px = npix
 
-        table = read_catalog(catalog)
+        table = read_target_catalog(catalog)
         ra_c, dec_c = _column(table, ra_col, "RA"), _column(table, dec_col, "Dec")
         if id_col is not None:
             id_c = _column(table, id_col, "id")

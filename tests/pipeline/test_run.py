@@ -10,7 +10,7 @@ import yaml
 from galtaxa.catalog import read_catalog
 from galtaxa.cli import main
 from galtaxa.demo import run_demo
-from galtaxa.pipeline import assemble_catalog
+from galtaxa.catalog import assemble_catalog
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
 

@@ -14,14 +14,11 @@ __all__ = ["register"]
 
 
 def _cmd_ablation(args) -> int:
-    from ..config import load_config
+    from .run import load_config_args
 
-    overrides = {"route": "multimodal"}
-    if args.run_dir:
-        overrides["run_dir"] = args.run_dir
-    cfg = load_config(args.config, overrides)
-    from ..multimodal import format_ablation
+    cfg = load_config_args(args, route="multimodal")
     from ..pipeline import multimodal_ablation
+    from ..taxonomy import format_ablation
 
     table, paths = multimodal_ablation(cfg, progress=not args.quiet, label_column=args.label_column,
                                        ignore_labels=tuple(args.ignore_label),

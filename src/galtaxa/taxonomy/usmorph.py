@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .status import OK, REJECTED
-from .utils.atomic import atomic_write_text
+from ..preprocess.scaling import unit_range
+from ..status import FAILED, OK, REJECTED
+from ..utils.atomic import atomic_write_text
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -116,24 +117,18 @@ class UnsupervisedTaxonomy:
 
     @classmethod
     def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Build from a validated galtaxa config (see :mod:`galtaxa.config`)."""
-        return cls(
-            cae=cfg["cae"]["enabled"],
-            cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
-            polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
-            encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
-            input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
-            tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
-            descriptor_weight=cfg["reduce"]["descriptor_weight"],
-            reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
-            n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
-            min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
-            random_state=cfg["seed"], progress=progress,
-        )
+        """Deprecated: use :func:`galtaxa.pipeline.builders.usmorph_from_config`."""
+        import warnings
+
+        from ..pipeline.builders import usmorph_from_config
+
+        warnings.warn("UnsupervisedTaxonomy.from_config is deprecated: use "
+                      "galtaxa.pipeline.builders.usmorph_from_config", DeprecationWarning, stacklevel=2)
+        return usmorph_from_config(cfg, progress=progress)
 
     # ------------------------------------------------------------- the steps
     def _encoder(self):
-        from .encode import get_encoder
+        from ..encode import get_encoder
 
         if getattr(self, "_encoder_obj", None) is None:
             self._encoder_obj = get_encoder(self.encoder, checkpoint=self.checkpoint, input_size=self.input_size,
@@ -146,13 +141,13 @@ class UnsupervisedTaxonomy:
         if self.cae and getattr(self, "cae_", None) is not None:
             out = self.cae_.transform(out)
         if self.polar:
-            from .preprocess.polar import polar_unfold
+            from ..preprocess.polar import polar_unfold
 
             out = polar_unfold(out, angle_step=self.angle_step)
-        return _unit_range(out)
+        return unit_range(out)
 
     def _features(self, galaxies, cache_dir=None) -> np.ndarray:
-        from .encode import extract_features
+        from ..encode import extract_features
 
         out = None
         if cache_dir is not None:
@@ -175,7 +170,7 @@ class UnsupervisedTaxonomy:
         if out is None:
             result = np.zeros(shape, dtype=np.float32)
         else:
-            from .utils.rundir import open_memmap_checked
+            from ..utils.rundir import open_memmap_checked
 
             result = open_memmap_checked(out, shape, np.float32, what=f"preprocessed images {shape}")
             result[:] = 0
@@ -189,8 +184,8 @@ class UnsupervisedTaxonomy:
     def _descriptors(self, galaxies, rows, cache_dir=None) -> np.ndarray:
         """Image descriptors of ``rows``, cached beside the features as ``descriptors-<fingerprint>.npy`` (the
         fingerprint of the image set, so a cache of other images is never reused)."""
-        from .encode.descriptors import image_descriptors
-        from .encode.features import galaxyset_fingerprint
+        from ..encode.descriptors import image_descriptors
+        from ..encode.features import galaxyset_fingerprint
 
         path = None if cache_dir is None else Path(cache_dir) / f"descriptors-{galaxyset_fingerprint(galaxies)}.npy"
         if path is not None and path.exists():
@@ -201,7 +196,7 @@ class UnsupervisedTaxonomy:
         out[rows] = image_descriptors(galaxies.images[rows] if len(rows) else np.zeros((0, 1, 8, 8)),
                                       progress=self.progress)
         if path is not None:
-            from .utils.atomic import atomic_save_npy
+            from ..utils.atomic import atomic_save_npy
 
             atomic_save_npy(path, out)
         return out[rows]
@@ -227,11 +222,11 @@ class UnsupervisedTaxonomy:
 
     def _make_reducer(self):
         if self.reduce == "pca":
-            from .reduce import PCAReducer
+            from ..reduce import PCAReducer
 
             return PCAReducer(n_components=self.n_components, random_state=self.random_state)
         if self.reduce == "umap":
-            from .reduce import UMAPReducer
+            from ..reduce import UMAPReducer
 
             return UMAPReducer(n_components=self.n_components, candidates=self.umap_candidates,
                                scan_k=self.n_clusters, random_state=self.random_state)
@@ -244,13 +239,13 @@ class UnsupervisedTaxonomy:
         Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``; features of
         the usable ones are cached (resumable) in ``cache_dir`` when given.
         """
-        from .cluster import VotingClustering
+        from ..cluster import VotingClustering
 
         ok = galaxies.ok
         if ok.sum() < self.n_clusters:
             raise ValueError(f"only {ok.sum()} usable galaxies for {self.n_clusters} groups: lower n_clusters")
         if self.cae:
-            from .preprocess.cae import CAEDenoiser
+            from ..preprocess.cae import CAEDenoiser
 
             saved = None if cache_dir is None else Path(cache_dir) / "cae"
             if saved is not None and (saved / "cae.json").exists():  # resume: trained before a crash (json is written last)
@@ -298,7 +293,7 @@ class UnsupervisedTaxonomy:
         for j, name in enumerate(self.algorithms):
             df[f"group_{name}"] = votes[:, j]
         lost = (df["status"] == OK) & ~self.usable_
-        df.loc[lost, "status"] = "failed"
+        df.loc[lost, "status"] = FAILED
         df.loc[lost, "reason"] = "encoder produced non-finite features"
         rejected = (df["status"] == OK) & (df["group"] < 0)
         df.loc[rejected, "status"] = REJECTED
@@ -325,7 +320,7 @@ class UnsupervisedTaxonomy:
     def save(self, directory: str | Path) -> Path:
         """Save the fitted pipeline to one folder: ``params.json``, ``cae/`` (weights-only torch file) and
         ``fitted.npz`` (reducer and voting ensemble, :mod:`galtaxa.utils.persist`: no pickle)."""
-        from .utils.persist import save_estimator
+        from ..utils.persist import save_estimator
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -347,10 +342,10 @@ class UnsupervisedTaxonomy:
         galtaxa.utils.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``fitted.pkl``, a pickle): refit instead.
         """
-        from .cluster import VotingClustering
-        from .reduce import PCAReducer, UMAPReducer
-        from .utils.persist import load_estimator
-        from .utils.safe_load import refuse_legacy_pickles
+        from ..cluster import VotingClustering
+        from ..reduce import PCAReducer, UMAPReducer
+        from ..utils.persist import load_estimator
+        from ..utils.safe_load import refuse_legacy_pickles
 
         directory = Path(directory)
         fitted = directory / cls._FITTED
@@ -364,7 +359,7 @@ class UnsupervisedTaxonomy:
         params["umap_candidates"] = tuple(params["umap_candidates"])
         self = cls(**params, progress=progress)
         if self.cae:
-            from .preprocess.cae import CAEDenoiser
+            from ..preprocess.cae import CAEDenoiser
 
             self.cae_ = CAEDenoiser.load(directory / "cae")
         state = load_estimator(fitted, expected=dict)
@@ -379,10 +374,3 @@ class UnsupervisedTaxonomy:
                             for k, v in state["hybrid_"].items()}
         return self
 
-
-def _unit_range(images: np.ndarray) -> np.ndarray:
-    """Rescale each image to [0, 1] (min-max); constant images become 0."""
-    lo = images.min(axis=(1, 2, 3), keepdims=True)
-    hi = images.max(axis=(1, 2, 3), keepdims=True)
-    span = np.where(hi > lo, hi - lo, 1)
-    return ((images - lo) / span).astype(np.float32)

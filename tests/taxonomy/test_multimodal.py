@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galtaxa.multimodal import MultimodalTaxonomy, format_ablation
-from galtaxa.reduce.multimodal import MultimodalAutoencoder
+from galtaxa.reduce.fusion_autoencoder import MultimodalAutoencoder
+from galtaxa.taxonomy import MultimodalTaxonomy, format_ablation
 
 torch = pytest.importorskip("torch")
 

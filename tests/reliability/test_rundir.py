@@ -27,7 +27,8 @@ from galtaxa.cli import main
 from galtaxa.config import ConfigError, load_config
 from galtaxa.io import ArraySource, FitsFolderSource
 from galtaxa.label import group_mosaics
-from galtaxa.pipeline import _remove_stale_outputs, report_run
+from galtaxa.pipeline import report_run
+from galtaxa.pipeline.outputs import remove_stale_outputs
 from galtaxa.utils import rundir
 from galtaxa.utils.atomic import atomic_path
 from galtaxa.utils.rundir import DiskSpaceError, open_memmap_checked, run_lock
@@ -182,7 +183,7 @@ def test_catalogs_of_another_config_are_removed_or_refused(tmp_path):
     write_catalog(table, tmp_path / "catalog", formats=["parquet"], config=new)  # a kill after the first format
     with pytest.raises(ValueError, match=r"catalogs belong to different configs .*catalog\.fits"):
         report_run(tmp_path)
-    removed = _remove_stale_outputs(tmp_path, new)  # what the next run does before writing
+    removed = remove_stale_outputs(tmp_path, new)  # what the next run does before writing
     assert sorted(p.name for p in removed) == ["catalog.csv", "catalog.fits", "report"]
     assert (tmp_path / "catalog.parquet").exists()
 

@@ -32,7 +32,7 @@ from galtaxa.measure import measure
 from _blobs import sersic_blobs as _blobs
 from galtaxa.pipeline import measure_stage, run_pipeline
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 
@@ -108,9 +108,9 @@ def test_measure_stage_keys_on_the_galaxies_and_slices_sources(tmp_path, galaxie
 HARNESS = """
 import atexit, sys, time
 import galtaxa.encode.features as features
-import galtaxa.pipeline as pipeline
+import galtaxa.pipeline.stage_measure as stage_measure
 
-pipeline.MEASURE_CHUNK_SIZE = 3          # several measure parts even for a few galaxies
+stage_measure.MEASURE_CHUNK_SIZE = 3          # several measure parts even for a few galaxies
 delay = float(sys.argv[2])               # slow the encoder down so the test can kill it mid-way
 count = [0]
 original = features._encode_chunk

@@ -145,7 +145,7 @@ def test_ssl_resume_checkpoint_is_refused(images, tmp_path, marker):
 
 
 def test_multimodal_autoencoder_weights_are_refused(tmp_path, marker):
-    from galtaxa.reduce.multimodal import MultimodalAutoencoder
+    from galtaxa.reduce.fusion_autoencoder import MultimodalAutoencoder
 
     r = np.random.default_rng(0)
     blocks = [r.normal(size=(40, 6)).astype(np.float32), r.normal(size=(40, 3)).astype(np.float32)]
@@ -305,7 +305,7 @@ def _m3_data(n_per=40, seed=0):
 
 
 def test_multimodal_route_round_trip_with_forest_and_refusals(tmp_path, marker):
-    from galtaxa.multimodal import MultimodalTaxonomy
+    from galtaxa.taxonomy import MultimodalTaxonomy
 
     torch.set_num_threads(1)
     blocks, morph = _m3_data()

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from galtaxa.config import ConfigError, load_config
-from galtaxa.pipeline import encoder_specs, multimodal_view
+from galtaxa.pipeline.builders import encoder_specs
+from galtaxa.preprocess.encoder_view import multimodal_view
 
 torch = pytest.importorskip("torch")
 

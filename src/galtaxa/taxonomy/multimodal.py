@@ -8,7 +8,7 @@ Steps of :class:`MultimodalTaxonomy`:
    ``1 < C <= 7, A <= 1``, then an Isolation Forest on the z-scored parameters -> ``status="purged"``.
 3. **Fuse** the deep blocks (e.g. EfficientNet-B0 1280-d and ConvNeXt-Base 1024-d) with the morphology block
    (C, A, S, Gini, M20; z-scored by the autoencoder's standardisation) in a
-   :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder` with a balanced per-modality loss -> 64-d bottleneck.
+   :class:`galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder` with a balanced per-modality loss -> 64-d bottleneck.
 4. **Whiten** the bottleneck (``whiten="pca"``: z-score, then PCA whitening to its effective rank, so a collapsed
    or redundant bottleneck dimension never makes the mixture's covariances singular) and report its effective
    rank (``bottleneck_rank_``).
@@ -19,8 +19,8 @@ Steps of :class:`MultimodalTaxonomy`:
 
 Every input row is in the output table, in input order; rows not clustered have ``group = -1``.
 
-:meth:`MultimodalTaxonomy.ablation` reproduces the paper's ablation (GMM on the deep-only, morphology-only and
-fused spaces) and :func:`format_ablation` prints it next to the paper's numbers.
+:mod:`galtaxa.taxonomy.ablation` reproduces the paper's ablation (GMM on the deep-only, morphology-only and
+fused spaces) and prints it next to the paper's numbers.
 """
 
 from __future__ import annotations
@@ -33,21 +33,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from .cluster.gmm import GMMClustering
-from .cluster.heuristics import cas_classes, matched_accuracy
-from .cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
-from .reduce.multimodal import MultimodalAutoencoder
-from .status import FAILED, OK, PURGED, log
-from .utils.atomic import atomic_path, atomic_write_text
+from ..cluster.gmm import GMMClustering
+from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
+from ..reduce.fusion_autoencoder import MultimodalAutoencoder
+from ..status import FAILED, OK, PURGED, log
+from ..utils.atomic import atomic_path, atomic_write_text
+from .ablation import ablation
 
-__all__ = ["MultimodalTaxonomy", "format_ablation", "PAPER_ABLATION"]
-
-#: Selim et al.'s ablation (GMM on each space): Davies-Bouldin (lower is better) and silhouette.
-PAPER_ABLATION = {
-    "deep": {"dim": 2304, "davies_bouldin": 2.14, "silhouette": 0.18},
-    "morph": {"dim": 5, "davies_bouldin": 1.12, "silhouette": 0.31},
-    "fused": {"dim": 64, "davies_bouldin": 0.86, "silhouette": 0.44},
-}
+__all__ = ["MultimodalTaxonomy"]
 
 _RESULT_COLUMNS = ["id", "group", "class_prob", "anomaly", "confident", "log_likelihood", "status", "reason"]
 
@@ -64,7 +57,7 @@ class MultimodalTaxonomy(BaseEstimator):
     bounds, isolation_forest, contamination
         See :class:`galtaxa.cluster.purge.MorphologyPurger`.
     bottleneck, hidden, modality_weights, epochs, batch_size, lr, patience, val_fraction
-        See :class:`galtaxa.reduce.multimodal.MultimodalAutoencoder`.
+        See :class:`galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder`.
     n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init, whiten
         See :class:`galtaxa.cluster.gmm.GMMClustering` (``whiten`` default ``"pca"`` here: the mixture is fitted on
         the whitened bottleneck restricted to its effective rank).
@@ -289,7 +282,7 @@ class MultimodalTaxonomy(BaseEstimator):
     def save(self, path) -> Path:
         """Write the fitted route into folder ``path``: ``taxonomy.json``, ``purger.npz`` and ``gmm.npz``
         (:mod:`galtaxa.utils.persist`: no pickle), ``autoencoder/``, ``embedding.npy`` and ``result.csv``."""
-        from .utils.persist import save_estimator
+        from ..utils.persist import save_estimator
 
         self._check_fitted()
         path = Path(path)
@@ -325,8 +318,8 @@ class MultimodalTaxonomy(BaseEstimator):
         galtaxa.utils.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
         """
-        from .utils.persist import load_estimator
-        from .utils.safe_load import refuse_legacy_pickles
+        from ..utils.persist import load_estimator
+        from ..utils.safe_load import refuse_legacy_pickles
 
         path = Path(path)
         if not (path / "taxonomy.json").is_file():
@@ -359,125 +352,6 @@ class MultimodalTaxonomy(BaseEstimator):
     # -------------------------------------------------------------- ablation
     def ablation(self, deep_blocks, morph, labels=None, n_components=None, deep_pca: int | None = 64,
                  silhouette_sample: int = 5000, params=None) -> pd.DataFrame:
-        """GMM on the deep-only, morphology-only and fused spaces, scored as in Selim et al.'s ablation.
-
-        Parameters
-        ----------
-        deep_blocks, morph
-            As for :meth:`fit`; the same screening and purge are applied (a fresh purger with this object's
-            settings), so all three spaces hold the same galaxies.
-        labels : array-like of length N, optional
-            Reference labels for every input row (``""``/None/NaN = unknown); scored when given.
-        n_components : int or "bic", optional
-            Mixture components for all three spaces.  Default: the fitted mixture's K when this object is
-            fitted, else ``self.n_components``.  ``"bic"`` lets each space pick its own K.
-        deep_pca : int or None
-            The deep space is the concatenation of the deep blocks, each column standardised; a full-covariance
-            GMM on 2304 dimensions needs ~2.6 M parameters per component (singular with a few thousand
-            galaxies), so by default it is first projected onto its top ``deep_pca`` principal components
-            (seeded randomized PCA).  ``None`` clusters the standardised space directly.
-        silhouette_sample : int
-            Silhouette on a seeded random sample of at most this many galaxies (``O(n^2)`` cost).
-        params : sequence of str, optional
-            Morphology columns (default: the fitted ones, else ``self.params``).
-
-        Returns
-        -------
-        pandas.DataFrame
-            Rows ``deep``, ``morph``, ``fused`` with columns ``space, dim, n_galaxies, n_components,
-            davies_bouldin, silhouette, confident_fraction, cas_accuracy, cas_ari`` and, with ``labels``,
-            ``label_accuracy, label_ari``.  Davies-Bouldin and silhouette are computed in the space that was
-            clustered (PCA space for ``deep``), Euclidean.  CAS reference classes: :func:`cas_classes`.
-            Accuracies are Hungarian-matched (:func:`matched_accuracy`).
-
-        Notes
-        -----
-        Internal indices compare partitions *within* one space; across spaces of different dimension and
-        geometry (a learned 64-d code against 5 z-scored parameters) they are only indicative, as in the paper.
-        """
-        from sklearn.decomposition import PCA
-        from sklearn.metrics import davies_bouldin_score, silhouette_score
-
-        fitted = hasattr(self, "gmm_")
-        if params is None:
-            params = self.params_ if fitted else self.params
-        if n_components is None:
-            n_components = self.gmm_.n_components_ if fitted else self.n_components
-        blocks, params = self._check_inputs(deep_blocks, morph, params)
-        if labels is not None:
-            labels = np.asarray(labels, dtype=object)
-            if labels.shape != (len(morph),):
-                raise ValueError(f"labels must have one entry per row ({len(morph)}); got shape {labels.shape}")
-        if not isinstance(silhouette_sample, numbers.Integral) or silhouette_sample < 2:
-            raise ValueError(f"silhouette_sample must be an integer >= 2; got {silhouette_sample!r}")
-        _, params, status, _, kept, fused, _ = self._prepare(blocks, morph, params, fit=True)
-        rows = np.flatnonzero(kept)
-        if len(rows) < 10:
-            raise ValueError(f"only {len(rows)} galaxies left after screening and purging; cannot run the ablation")
-
-        deep = np.concatenate([f.astype(np.float64) for f in fused[:-1]], axis=1)
-        deep = (deep - deep.mean(axis=0)) / np.where(deep.std(axis=0) > 0, deep.std(axis=0), 1.0)
-        if deep_pca is not None and deep.shape[1] > deep_pca:
-            k = int(min(deep_pca, len(rows) - 1))
-            deep = PCA(n_components=k, svd_solver="randomized", random_state=self.random_state).fit_transform(deep)
-        m = fused[-1].astype(np.float64)
-        m = (m - m.mean(axis=0)) / np.where(m.std(axis=0) > 0, m.std(axis=0), 1.0)
-        if fitted and self.autoencoder_.dims_ == [f.shape[1] for f in fused]:
-            z = self.autoencoder_.transform(fused)
-        else:
-            z = self._autoencoder().fit(fused).transform(fused)
-        spaces = {"deep": deep, "morph": m, "fused": z.astype(np.float64)}
-
-        cas = cas_classes(morph.iloc[rows]).to_numpy(dtype=object)
-        out = []
-        for name, x in spaces.items():
-            g = self._gmm(n_components).fit(x)
-            lab = g.labels_
-            n_lab = len(np.unique(lab))
-            db = float(davies_bouldin_score(x, lab)) if 1 < n_lab < len(x) else np.nan
-            sil = (float(silhouette_score(x, lab, sample_size=min(silhouette_sample, len(x)),
-                                          random_state=self.random_state)) if 1 < n_lab < len(x) else np.nan)
-            cs = matched_accuracy(cas, lab)
-            row = {"space": name, "dim": int(x.shape[1]), "n_galaxies": int(len(x)),
-                   "n_components": int(g.n_components_), "davies_bouldin": db, "silhouette": sil,
-                   "confident_fraction": float(g.confident_.mean()), "cas_accuracy": cs.accuracy,
-                   "cas_ari": cs.ari}
-            if labels is not None:
-                ls = matched_accuracy(labels[rows], lab)
-                row.update(label_accuracy=ls.accuracy, label_ari=ls.ari)
-            out.append(row)
-        return pd.DataFrame(out)
-
-
-def format_ablation(df: pd.DataFrame) -> str:
-    """A plain-text table of :meth:`MultimodalTaxonomy.ablation` beside Selim et al.'s numbers.
-
-    Columns: space, dimension, K, our Davies-Bouldin / silhouette, the paper's, CAS-matched accuracy and ARI,
-    and the label-matched accuracy and ARI when present.
-    """
-    required = {"space", "dim", "n_components", "davies_bouldin", "silhouette"}
-    if not isinstance(df, pd.DataFrame) or not required <= set(df.columns):
-        raise ValueError(f"format_ablation needs a DataFrame with columns {sorted(required)}")
-
-    def f(v, nd=2):
-        return "-" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:.{nd}f}"
-
-    head = ["space", "dim", "K", "DB", "sil", "paper DB", "paper sil", "paper dim"]
-    extra = [c for c in ("cas_accuracy", "cas_ari", "label_accuracy", "label_ari") if c in df.columns]
-    names = {"cas_accuracy": "CAS acc", "cas_ari": "CAS ARI", "label_accuracy": "label acc",
-             "label_ari": "label ARI"}
-    head += [names[c] for c in extra]
-    lines = []
-    for _, r in df.iterrows():
-        p = PAPER_ABLATION.get(r["space"], {})
-        cells = [str(r["space"]), str(int(r["dim"])), str(int(r["n_components"])), f(r["davies_bouldin"]),
-                 f(r["silhouette"]), f(p.get("davies_bouldin")), f(p.get("silhouette")),
-                 str(p.get("dim", "-"))]
-        cells += [f(r[c], 3) for c in extra]
-        lines.append(cells)
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
-    fmt = "  ".join("{:<%d}" % w if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
-    text = [fmt.format(*head), "  ".join("-" * w for w in widths)] + [fmt.format(*l) for l in lines]
-    text.append("paper: Selim et al. (Sci. Rep.), GMM ablation on 4,950 SDSS galaxies (DB lower, silhouette "
-                "higher is better)")
-    return "\n".join(text)
+        """Selim et al.'s ablation with this route's settings: see :func:`galtaxa.taxonomy.ablation.ablation`."""
+        return ablation(self, deep_blocks, morph, labels=labels, n_components=n_components, deep_pca=deep_pca,
+                        silhouette_sample=silhouette_sample, params=params)

@@ -1,0 +1,23 @@
+"""``galtaxa demo``: the pipeline on simulated galaxies + Hubble Deep Field cutouts (no download)."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def _cmd_demo(args) -> int:
+    from ..demo import run_demo
+
+    result = run_demo(out=args.out, n_simulated=args.n, seed=args.seed, fast=args.fast)
+    print(result.summary())
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``demo`` subcommand."""
+    p = subparsers.add_parser("demo", help="run on simulated + Hubble Deep Field galaxies")
+    p.add_argument("--out", default="galtaxa-demo", help="output folder")
+    p.add_argument("--n", type=int, default=300, help="number of simulated galaxies")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast", action="store_true", help="smaller everything (used by the tests)")
+    p.set_defaults(func=_cmd_demo)

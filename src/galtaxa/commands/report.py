@@ -1,0 +1,20 @@
+"""``galtaxa report RUN_DIR``: (re)build the validation report of a finished run."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def _cmd_report(args) -> int:
+    from ..pipeline import report_run
+
+    path = report_run(args.run_dir)
+    print(f"report: {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser("report", help="build the validation report of a run")
+    p.add_argument("run_dir")
+    p.set_defaults(func=_cmd_report)

@@ -1,0 +1,37 @@
+"""``galtaxa run CONFIG`` (the whole pipeline), ``galtaxa measure CONFIG`` (morphology only) and
+``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus the group mosaics)."""
+
+from __future__ import annotations
+
+__all__ = ["load_config_args", "register"]
+
+
+def load_config_args(args, **overrides) -> dict:
+    """The validated config of ``args.config`` with ``--run-dir`` and ``overrides`` applied."""
+    from ..config import load_config
+
+    if getattr(args, "run_dir", None):
+        overrides["run_dir"] = args.run_dir
+    return load_config(args.config, overrides)
+
+
+def _cmd_run(args) -> int:
+    cfg = load_config_args(args)  # validate before importing the heavy stages
+    from ..pipeline import run_pipeline
+
+    result = run_pipeline(cfg, stages=args.stages)
+    print(result.summary())
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``run``, ``measure`` and ``cluster`` subcommands."""
+    for name, stages, text in (
+        ("run", None, "the whole pipeline"),
+        ("measure", ("measure",), "morphology measurement only"),
+        ("cluster", ("cluster",), "unsupervised taxonomy only"),
+    ):
+        p = subparsers.add_parser(name, help=text)
+        p.add_argument("config", help="YAML config (galtaxa init writes one)")
+        p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.set_defaults(func=_cmd_run, stages=stages)

@@ -1,0 +1,297 @@
+"""Every "config -> object" builder of galtaxa in one place.
+
+Each function takes a validated config (:func:`galtaxa.config.load_config`) and returns the object its section
+describes: the input source, the conditioner, the PSF, the encoder list of method M3, the two taxonomy routes
+and the supervised models.  Stages and commands build objects only through these.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from ..status import log
+
+__all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
+           "usmorph_from_config", "multimodal_taxonomy_from_config", "classifier_from_config", "ssl_from_config"]
+
+
+def open_input(cfg: dict):
+    """The :class:`~galtaxa.io.base.CutoutSource` described by ``cfg["input"]``.
+
+    Parameters
+    ----------
+    cfg : dict
+        A validated config.
+
+    Returns
+    -------
+    CutoutSource
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``input.path`` is not set.
+    """
+    from ..io import open_dataset
+    from ..io.open import detect_kind
+
+    inp = cfg["input"]
+    if not inp["path"]:
+        raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
+    path = Path(inp["path"])
+    kw = {}
+    if inp["catalog"]:
+        kind = "mosaic"
+        kw.update(catalog=inp["catalog"], size=inp["cutout_size"], unit=inp["cutout_unit"])
+    elif inp["kind"] != "auto":
+        kind = inp["kind"]
+    else:
+        kind, path = detect_kind(path)
+    if inp["hdu"] is not None and kind in ("fits", "mosaic"):
+        kw["hdu"] = inp["hdu"]
+    if kind == "images":
+        kw["mode"] = inp["mode"]
+        kw["check_placeholder"] = inp.get("detect_error_pictures", True)
+        if inp["labels"] != "auto":  # null: no labels
+            kw["labels"] = inp["labels"]
+    if kind == "array" and inp.get("key"):
+        kw["key"] = inp["key"]
+    return open_dataset(path, kind=kind, **kw)
+
+
+def resolve_auto_settings(cfg: dict, source) -> dict:
+    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source``.
+
+    The choice (:func:`galtaxa.preprocess.condition.auto_scaling`) is logged and, through the config, recorded
+    in the catalog header and the run's ``config.yaml``.
+
+    Parameters
+    ----------
+    cfg : dict
+    source : CutoutSource
+
+    Returns
+    -------
+    dict
+        ``cfg`` itself when nothing is ``auto``, else a resolved copy.
+    """
+    from ..preprocess.condition import auto_scaling
+
+    if cfg["conditioning"]["scaling"] != "auto":
+        return cfg
+    out = copy.deepcopy(cfg)
+    out["conditioning"]["scaling"] = auto_scaling(source)
+    log.info("conditioning.scaling: auto -> %s for a %s input", out["conditioning"]["scaling"],
+             getattr(source, "kind", "?"))
+    return out
+
+
+def make_conditioner(cfg: dict, source=None):
+    """The :class:`~galtaxa.preprocess.Conditioner` described by ``cfg["conditioning"]``.
+
+    Parameters
+    ----------
+    cfg : dict
+    source : CutoutSource, optional
+        ``scaling: auto`` is resolved for it (:func:`resolve_auto_settings`); without a source it falls back
+        to ``"asinh"``.
+
+    Returns
+    -------
+    Conditioner
+    """
+    from ..preprocess import Conditioner
+
+    if source is not None:
+        cfg = resolve_auto_settings(cfg, source)
+    c = cfg["conditioning"]
+    channels = c["channels"]
+    if isinstance(channels, str) and channels.isdigit():
+        channels = int(channels)
+    return Conditioner(size=c["size"], geometry=c["geometry"], crop_fraction=c["crop_fraction"],
+                       frame_scale=c["frame_scale"],
+                       background=c["background"],
+                       scaling={"none": None, "auto": "asinh"}.get(c["scaling"], c["scaling"]),
+                       channels=channels)
+
+
+def load_psf(path) -> np.ndarray | None:
+    """The PSF image of ``measure.psf`` (FITS primary/first image HDU or .npy), normalised to unit sum.
+
+    Parameters
+    ----------
+    path : path-like or None
+
+    Returns
+    -------
+    numpy.ndarray or None
+        None when ``path`` is None.
+
+    Raises
+    ------
+    ValueError
+        Naming the file when it is not a finite, positive-sum 2-D image.
+    """
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if path.suffix == ".npy":
+        psf = np.load(path)
+    else:
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:
+            psf = next((h.data for h in hdul if h.data is not None and np.ndim(h.data) >= 2), None)
+        if psf is None:
+            raise ValueError(f"{path}: no image HDU holds a PSF")
+    psf = np.squeeze(np.asarray(psf, dtype=np.float64))
+    if psf.ndim != 2 or min(psf.shape) < 3 or not np.isfinite(psf).all() or psf.sum() <= 0:
+        raise ValueError(f"{path}: a PSF must be a finite 2-D image of at least 3x3 px with a positive sum; "
+                         f"got shape {psf.shape}")
+    return psf / psf.sum()
+
+
+def encoder_specs(encoders) -> list[dict]:
+    """Normalise ``multimodal.encoders`` entries to ``{"name", "view", "checkpoint"}`` dicts.
+
+    Parameters
+    ----------
+    encoders : sequence
+        Each entry a timm name (``"efficientnet_lite0"``: the conditioned image), ``"name@polar"`` (the same
+        encoder on the adaptive polar unfolding of the image) or a mapping ``{name, view, checkpoint}``.
+
+    Returns
+    -------
+    list of dict
+
+    Raises
+    ------
+    ValueError
+        For an empty list, an unreadable entry or an unknown view.
+
+    Examples
+    --------
+    >>> encoder_specs(["efficientnet_lite0@polar"])
+    [{'name': 'efficientnet_lite0', 'view': 'polar', 'checkpoint': None}]
+    """
+    out = []
+    for spec in encoders:
+        if isinstance(spec, str):
+            name, _, view = spec.partition("@")
+            out.append({"name": name, "view": view or "image", "checkpoint": None})
+        elif isinstance(spec, dict) and spec.get("name"):
+            out.append({"name": str(spec["name"]), "view": spec.get("view") or "image",
+                        "checkpoint": spec.get("checkpoint")})
+        else:
+            raise ValueError(f"bad encoder entry {spec!r}: give a timm name, 'name@polar' or {{name, view, checkpoint}}")
+        if out[-1]["view"] not in ("image", "polar"):
+            raise ValueError(f"encoder view must be 'image' or 'polar'; got {out[-1]['view']!r} in {spec!r}")
+    if not out:
+        raise ValueError("multimodal.encoders is empty: name at least one encoder")
+    return out
+
+
+def usmorph_from_config(cfg: dict, progress: bool = True):
+    """The :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` of the config's cae, polar, encoder, reduce and
+    cluster sections (methods M1/M2).
+
+    Parameters
+    ----------
+    cfg : dict
+    progress : bool
+
+    Returns
+    -------
+    UnsupervisedTaxonomy
+    """
+    from ..taxonomy import UnsupervisedTaxonomy
+
+    return UnsupervisedTaxonomy(
+        cae=cfg["cae"]["enabled"],
+        cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
+        polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
+        encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
+        input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
+        tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
+        descriptor_weight=cfg["reduce"]["descriptor_weight"],
+        reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
+        n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
+        min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
+        random_state=cfg["seed"], progress=progress,
+    )
+
+
+def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
+    """The :class:`~galtaxa.taxonomy.MultimodalTaxonomy` of ``cfg["multimodal"]`` (method M3).
+
+    Parameters
+    ----------
+    cfg : dict
+    progress : bool
+
+    Returns
+    -------
+    MultimodalTaxonomy
+    """
+    from ..taxonomy import MultimodalTaxonomy
+
+    mm = cfg["multimodal"]
+    bounds = {k: tuple(v) for k, v in mm["bounds"].items() if v is not None}
+    return MultimodalTaxonomy(params=tuple(mm["params"]), purge=mm["purge"], bounds=bounds or None,
+                              isolation_forest=mm["isolation_forest"], contamination=mm["contamination"],
+                              bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
+                              candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
+                              anomaly_quantile=mm["anomaly_quantile"],
+                              confidence=mm["confidence"], random_state=cfg["seed"], progress=progress,
+                              whiten=None if mm.get("whiten", "pca") == "none" else mm.get("whiten", "pca"))
+
+
+def classifier_from_config(cfg: dict, out: Path, progress: bool = True):
+    """The :class:`~galtaxa.supervise.GalaxyClassifier` of ``cfg["supervised"]`` (method M4).
+
+    Parameters
+    ----------
+    cfg : dict
+    out : Path
+        The run's ``supervised/`` folder; checkpoints go to ``out / "checkpoints"``.
+    progress : bool
+
+    Returns
+    -------
+    GalaxyClassifier
+    """
+    from ..supervise import GalaxyClassifier
+
+    s = cfg["supervised"]
+    return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
+                            mode=s["mode"], head=s["head"], input_size=s["input_size"], epochs=s["epochs"],
+                            batch_size=s["batch_size"], lr=float(s["lr"]), balance=s["balance"],
+                            augment=s["augment"], patience=s["patience"], val_fraction=float(s["val_fraction"]),
+                            checkpoint_dir=Path(out) / "checkpoints", random_state=cfg["seed"], progress=progress)
+
+
+def ssl_from_config(cfg: dict, out: Path, progress: bool = True):
+    """The self-supervised model of ``cfg["supervised"]`` (method M5): SimCLR or the autoencoder.
+
+    Parameters
+    ----------
+    cfg : dict
+    out : Path
+        The run's ``supervised/`` folder; checkpoints and the encoder go to ``out / "ssl"``.
+    progress : bool
+
+    Returns
+    -------
+    SimCLR or AutoencoderSSL
+    """
+    from ..supervise import AutoencoderSSL, SimCLR
+
+    s = cfg["supervised"]
+    common = dict(backbone=s["ssl_backbone"], input_size=s["ssl_input_size"], epochs=s["ssl_epochs"],
+                  checkpoint_dir=Path(out) / "ssl", random_state=cfg["seed"], progress=progress)
+    if s["ssl_method"] == "simclr":
+        return SimCLR(temperature=float(s["temperature"]), **common)
+    return AutoencoderSSL(**common)

@@ -1,0 +1,245 @@
+"""The run: the stages in order, then the catalog and the report.
+
+Every stage is cached in ``RUN_DIR/stages/<stage>-<hash>/`` (see :mod:`galtaxa.cache`): a rerun after a crash
+or a config change recomputes only what changed.  Whatever happens to a galaxy, it keeps its row in
+``RUN_DIR/catalog.{parquet,csv,fits}`` with a ``status`` and a ``reason``.
+
+The stages after reading are the modules of :data:`STAGES`, in order; each has a ``NAME``, ``wanted(ctx)``
+(whether this run needs it) and ``run(ctx)`` returning a :class:`~galtaxa.cache.StageResult`, which later
+stages find in ``ctx.results[NAME]``.  A new stage is one module with those three and one entry in
+:data:`STAGES`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from ..cache import RunCache, Stage
+from ..catalog import assemble_catalog
+from ..galaxyset import GalaxySet
+from ..status import log
+from ..utils.atomic import atomic_path, atomic_write_text
+from . import stage_cluster, stage_measure, stage_multimodal
+from .builders import open_input, resolve_auto_settings
+from .context import RunContext
+from .outputs import remove_stale_outputs, write_mosaics
+from .stage_read import read_stage
+from .stage_report import report_run
+
+__all__ = ["RunResult", "STAGES", "USER_STEPS", "multimodal_ablation", "run_on_galaxies", "run_pipeline"]
+
+#: The steps a user asks for (``galtaxa run`` = all; ``galtaxa measure`` / ``cluster`` = one).
+USER_STEPS = ("read", "measure", "cluster", "report")
+
+#: The cached stages after reading, in the order they run (see the module docstring).
+STAGES = (stage_measure, stage_cluster, stage_multimodal)
+
+
+@dataclass
+class RunResult:
+    """What a pipeline run produced."""
+
+    run_dir: Path
+    catalog: pd.DataFrame
+    paths: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A short human-readable account of the run."""
+        counts = self.catalog["status"].value_counts().to_dict()
+        lines = [f"galtaxa run in {self.run_dir}: {len(self.catalog)} galaxies, status {counts}"]
+        if "group" in self.catalog:
+            kept = (self.catalog["group"] >= 0).sum()
+            lines.append(f"  groups: {self.catalog.loc[self.catalog['group'] >= 0, 'group'].nunique()}, "
+                         f"kept by the vote {kept} ({kept / len(self.catalog):.0%})")
+        if "class" in self.catalog and (self.catalog["class"] != "").any():
+            lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in
+                                                  self.catalog.loc[self.catalog["class"] != "", "class"].value_counts().items()))
+        for key, value in self.metrics.items():
+            lines.append(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
+        for key, value in self.paths.items():
+            lines.append(f"  {key}: {value}")
+        return "\n".join(lines)
+
+
+def _holding_run_lock(func):
+    """Run ``func(cfg, ...)`` with ``cfg["run_dir"]`` checked and locked (see :mod:`galtaxa.utils.rundir`)."""
+
+    @functools.wraps(func)
+    def wrapper(cfg, *args, **kwargs):
+        from ..utils.rundir import run_lock
+
+        with run_lock(cfg["run_dir"]):
+            return func(cfg, *args, **kwargs)
+
+    return wrapper
+
+
+def _groups_result(ctx: RunContext):
+    """The result of the stage that grouped the galaxies (either route), or None."""
+    return next((r for r in reversed(ctx.results.values()) if r.table is not None and "group" in r.table), None)
+
+
+@_holding_run_lock
+def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progress: bool = True,
+                    mapping=None, upstream: tuple[Stage, ...] = ()) -> RunResult:
+    """Run measure/cluster/catalog/report on an already conditioned GalaxySet.
+
+    Parameters
+    ----------
+    cfg : dict
+        A validated config.
+    galaxies : GalaxySet
+        Conditioned images (what the encoder sees).
+    raw : GalaxySet or CutoutSource, optional
+        The same galaxies at native size and linear flux for the morphology
+        measurement (defaults to ``galaxies``).
+    stages : iterable of {"measure", "cluster", "report"}, optional
+        Which steps to run (all by default).
+    progress : bool
+    mapping : str, dict or GroupMapping, optional
+        Group -> class mapping (a YAML file filled by inspectors).
+    upstream : tuple of Stage
+        The stages the galaxies come from (the read stage).
+
+    Returns
+    -------
+    RunResult
+    """
+    from ..config import fit_to_input
+
+    requested = set(stages or USER_STEPS)
+    run_dir = Path(cfg["run_dir"])
+    notes: dict = {}
+    if "cluster" in requested:  # before any slow stage: refuse or adjust what cannot be fitted on this many galaxies
+        cfg, adjusted = fit_to_input(cfg, int(np.asarray(galaxies.ok).sum()))
+        if adjusted:
+            notes["config_adjusted"] = adjusted
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested)
+    result = RunResult(run_dir, galaxies.meta)
+    for i, note in enumerate(notes.get("config_adjusted", []), 1):
+        result.metrics[f"config adjusted ({i})"] = note
+    for module in STAGES:
+        if module.wanted(ctx):
+            ctx.results[module.NAME] = module.run(ctx)
+    for res in ctx.results.values():
+        result.metrics.update(res.metrics)
+        result.paths.update(res.figures)
+        if getattr(res, "model_dir", None) is not None:
+            result.paths["model"] = res.model_dir
+        if getattr(res, "fit", None) is not None:
+            notes["mixture"] = res.fit
+    grouped = _groups_result(ctx)
+    if grouped is not None:
+        result.paths["inspection page"] = write_mosaics(run_dir, galaxies, grouped.table["group"].to_numpy(), cfg)
+    mapping = mapping if mapping is not None else cfg["labelling"]["mapping_file"]
+    if isinstance(mapping, (str, Path)):
+        from ..label import load_mapping
+
+        mapping = load_mapping(mapping)
+    measured = ctx.results.get(stage_measure.NAME)
+    catalog = assemble_catalog(galaxies.meta, None if measured is None else measured.table,
+                               None if grouped is None else grouped.table, mapping if grouped is not None else None)
+    from ..catalog import write_catalog
+
+    remove_stale_outputs(run_dir, cfg)
+    paths = write_catalog(catalog, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
+                          inputs=galaxies.info.get("input", cfg["input"]["path"]), seed=cfg["seed"],
+                          ids=galaxies.ids, fit=notes or None)
+    result.catalog = catalog
+    result.paths.update({f"catalog ({k})": v for k, v in paths.items()})
+    embedding = None if grouped is None else grouped.embedding
+    if embedding is not None:
+        np.save(run_dir / "embedding.npy", embedding)
+    if "report" in requested and cfg["report"]["enabled"]:
+        result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
+                                            scaling=cfg["conditioning"]["scaling"])
+    return result
+
+
+@_holding_run_lock
+def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
+    """Read the input of ``cfg`` and run the pipeline (see :func:`run_on_galaxies`).
+
+    The run folder is checked (a file, read-only: one clear :class:`~galtaxa.utils.rundir.RunDirError`) and
+    locked for the whole run (``RUN_DIR/.lock``): a second run on the same folder stops with a message
+    naming the process that holds it.
+
+    Parameters
+    ----------
+    cfg : dict
+        A validated config.
+    stages : iterable of {"measure", "cluster", "report"}, optional
+    progress : bool
+
+    Returns
+    -------
+    RunResult
+    """
+    source = open_input(cfg)
+    cfg = resolve_auto_settings(cfg, source)
+    galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
+    log.info("read %s", galaxies)
+    return run_on_galaxies(cfg, galaxies, raw=source, stages=stages, progress=progress, upstream=(read,))
+
+
+def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "label", ignore_labels=(),
+                        deep_pca: int | None = 64) -> tuple[pd.DataFrame, dict]:
+    """Selim et al.'s ablation on the input of ``cfg``: GMM on deep-only, morphology-only and fused spaces.
+
+    Runs (or reuses from the cache) the read, measure, feature and M3 stages, then
+    :func:`galtaxa.taxonomy.ablation.ablation` with the fitted route (same purge, same number of components),
+    scored against the CAS heuristic classes and, when the input has labels, against ``label_column``
+    (values in ``ignore_labels`` count as unknown).  Writes ``RUN_DIR/ablation.{csv,md,txt}``.
+
+    Parameters
+    ----------
+    cfg : dict
+    progress : bool
+    label_column : str
+    ignore_labels : iterable
+    deep_pca : int or None
+
+    Returns
+    -------
+    (table, paths)
+        ``table`` has one row per space with columns ``space, dim, n_galaxies, n_components, davies_bouldin,
+        silhouette, confident_fraction, cas_accuracy, cas_ari`` [, ``label_accuracy, label_ari``] and the paper's
+        ``paper_davies_bouldin, paper_silhouette``.
+    """
+    from ..taxonomy import MultimodalTaxonomy
+    from ..taxonomy.ablation import PAPER_ABLATION, ablation, format_ablation, markdown_table
+
+    source = open_input(cfg)
+    cache = RunCache(cfg["run_dir"])
+    galaxies, read = read_stage(cfg, cache, source)
+    measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress)
+    route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
+    blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]
+    model = MultimodalTaxonomy.load(route.model_dir)
+    model.progress = progress
+    labels = None
+    if label_column in galaxies.meta:
+        lab = galaxies.meta[label_column].astype(object)
+        ignore = {str(v) for v in ignore_labels}
+        lab = lab.where(lab.notna() & ~lab.astype(str).isin(ignore), None)
+        if lab.notna().any():
+            labels = lab.map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+    table = ablation(model, blocks, stage_multimodal.aligned_morphology(measured, galaxies.ids), labels=labels,
+                     deep_pca=deep_pca)
+    table["paper_davies_bouldin"] = [PAPER_ABLATION.get(s, {}).get("davies_bouldin", np.nan) for s in table["space"]]
+    table["paper_silhouette"] = [PAPER_ABLATION.get(s, {}).get("silhouette", np.nan) for s in table["space"]]
+    run_dir = Path(cfg["run_dir"])
+    paths = {"csv": run_dir / "ablation.csv", "md": run_dir / "ablation.md", "txt": run_dir / "ablation.txt"}
+    with atomic_path(paths["csv"]) as tmp:
+        table.to_csv(tmp, index=False)
+    atomic_write_text(paths["md"], markdown_table(table) + "\n")
+    atomic_write_text(paths["txt"], format_ablation(table) + "\n")
+    return table, paths

@@ -1,0 +1,225 @@
+"""The multimodal route's stages (method M3): one feature stage per encoder, then purge -> autoencoder -> GMM."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cache import RunCache, Stage, StageResult
+from ..galaxyset import GalaxySet
+from ..status import FAILED, PURGED
+from .builders import encoder_specs, multimodal_taxonomy_from_config
+from .context import RunContext
+
+__all__ = ["MIXTURE_FIT_FILE", "MultimodalResult", "NAME", "aligned_morphology", "mixture_fit",
+           "multimodal_features", "multimodal_stage", "run", "wanted"]
+
+NAME = "multimodal"
+
+#: What the M3 mixture was fitted with (:meth:`GMMClustering.fit_summary`), in the multimodal stage folder.
+MIXTURE_FIT_FILE = "mixture_fit.json"
+
+
+@dataclass
+class MultimodalResult(StageResult):
+    """The multimodal stage's result.
+
+    Attributes
+    ----------
+    embedding : numpy.ndarray, shape (N, bottleneck)
+        The bottleneck (NaN rows for galaxies not clustered).
+    model_dir : Path
+        The saved :class:`~galtaxa.taxonomy.MultimodalTaxonomy`.
+    fit : dict
+        The mixture fit record (:data:`MIXTURE_FIT_FILE`).
+    """
+
+    embedding: np.ndarray | None = None
+    model_dir: Path | None = None
+    fit: dict | None = None
+
+
+def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
+                        progress: bool = True) -> list[tuple[np.ndarray, Stage]]:
+    """Deep features of every encoder of ``cfg["multimodal"]["encoders"]`` (one cached, resumable stage each).
+
+    Parameters
+    ----------
+    cfg : dict
+    cache : RunCache
+    galaxies : GalaxySet
+    upstream : tuple of Stage
+    progress : bool
+
+    Returns
+    -------
+    list of (numpy.ndarray, Stage)
+        ``(features (N, D_i) memory map, stage)`` per encoder; rows of unusable galaxies are NaN.
+    """
+    from ..encode import extract_features, get_encoder
+    from ..encode.features import galaxyset_fingerprint
+    from ..preprocess.encoder_view import multimodal_view
+    from ..utils.progress import progress as _progress
+
+    mm, enc = cfg["multimodal"], cfg["encoder"]
+    fingerprint = galaxyset_fingerprint(galaxies)
+    out = []
+    for spec in encoder_specs(mm["encoders"]):
+        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": mm["smoothing_sigma"],
+                    "zscore": mm["zscore"], "images": fingerprint, "seed": cfg["seed"]}
+        if spec["view"] == "polar":
+            settings["angle_step"] = cfg["polar"]["angle_step"]
+        stage = cache.stage(f"mmfeatures_{re.sub(r'[^A-Za-z0-9]+', '_', spec['name'])}_{spec['view']}", settings,
+                            upstream, resumable=True)  # features resume batch by batch
+
+        def compute(st: Stage, spec=spec):
+            encoder = get_encoder(spec["name"], checkpoint=spec["checkpoint"], input_size=enc["input_size"],
+                                  random_state=cfg["seed"])
+            idx = np.flatnonzero(galaxies.ok)
+            args = (mm["smoothing_sigma"], mm["zscore"], spec["view"], encoder.mean, encoder.std,
+                    cfg["polar"]["angle_step"])
+            first = multimodal_view(np.asarray(galaxies.images[idx[:1]]), *args)
+            view_path = st.path / "view.npy"
+            view = np.lib.format.open_memmap(view_path, mode="w+", dtype=np.float32,
+                                             shape=(len(galaxies), *first.shape[1:]))
+            for a in _progress(range(0, len(idx), 256), desc=f"M3 view {spec['name']}@{spec['view']}",
+                               disable=None if progress else True):
+                rows = idx[a:a + 256]
+                view[rows] = multimodal_view(np.asarray(galaxies.images[rows]), *args)
+            view.flush()
+            extract_features(galaxies.with_images(view), encoder, batch_size=enc["batch_size"],
+                             cache_dir=st.path / "features", progress=progress)
+            del view
+            view_path.unlink(missing_ok=True)
+            return None, {"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim)}
+
+        stage.run(compute, lambda st: None)
+        out.append((np.load(stage.path / "features" / "features.npy", mmap_mode="r"), stage))
+    return out
+
+
+def aligned_morphology(measured: pd.DataFrame, ids) -> pd.DataFrame:
+    """The measurement table in the order of ``ids``; ids it lacks get ``status="failed"`` and a reason.
+
+    Parameters
+    ----------
+    measured : pandas.DataFrame
+        The measure stage's table.
+    ids : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per id, in order.
+    """
+    ids = [str(i) for i in ids]
+    m = measured.assign(id=measured["id"].astype(str)).drop_duplicates("id").set_index("id").reindex(ids)
+    missing = m["status"].isna().to_numpy()
+    m["status"] = m["status"].fillna(FAILED)
+    m.loc[missing, "reason"] = "no morphology measurement for this id"
+    return m.reset_index()
+
+
+def mixture_fit(model_dir: Path) -> dict | None:
+    """The mixture fit record beside a multimodal stage's ``model`` folder (None for stages written before it)."""
+    import json
+
+    path = Path(model_dir).parent / MIXTURE_FIT_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _metrics(table: pd.DataFrame, fit: dict | None) -> dict:
+    """Run-summary lines: components, anomaly and confident fractions, covariance, fallback, bottleneck rank."""
+    ok = table["group"] >= 0
+    metrics = {"GMM components": int(table.loc[ok, "group"].nunique()),
+               "anomaly fraction (clustered)": float(table.loc[ok, "anomaly"].mean()) if ok.any() else 0.0,
+               "confident fraction (clustered)": float(table.loc[ok, "confident"].mean()) if ok.any() else 0.0}
+    if fit is not None:
+        fb = fit.get("fallback")
+        metrics.update({
+            "GMM covariance": f"{fit['covariance_type']} (reg_covar {fit['reg_covar']:.3g})",
+            "GMM fallback": "none" if not fb else f"{fb['step']}: {fb['reason']}",
+            "bottleneck effective rank": (f"{fit['effective_rank']:.1f} of {fit['input_dim']} dimensions "
+                                          f"(numerical rank {fit['numerical_rank']}; the mixture sees "
+                                          f"{fit['mixture_dim']}, whiten {fit['whiten']})")})
+    return metrics
+
+
+def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: pd.DataFrame,
+                     upstream: tuple[Stage, ...] = (), progress: bool = True) -> MultimodalResult:
+    """Route M3 (cached): encoders -> purge -> multimodal autoencoder -> GMM.
+
+    Parameters
+    ----------
+    cfg : dict
+    cache : RunCache
+    galaxies : GalaxySet
+    measured : pandas.DataFrame
+        The measure stage's table.
+    upstream : tuple of Stage
+    progress : bool
+
+    Returns
+    -------
+    MultimodalResult
+        ``table`` has one row per galaxy with ``id, group, class_prob, anomaly, confident, log_likelihood,
+        status, reason`` (purged galaxies: ``status="purged"`` and the reason; ``group=-1`` for every galaxy
+        not clustered); ``embedding`` is the bottleneck, NaN rows for galaxies not clustered; ``fit`` the
+        mixture record, also in the stage folder as :data:`MIXTURE_FIT_FILE` (covariance type, ``reg_covar``,
+        fallback used and why, effective rank of the bottleneck); ``figures`` the BIC scan when one ran.
+    """
+    blocks = multimodal_features(cfg, cache, galaxies, upstream, progress)
+    morph = aligned_morphology(measured, galaxies.ids)
+    morph_hash = hashlib.sha256(pd.util.hash_pandas_object(morph, index=False).to_numpy().tobytes()).hexdigest()[:16]
+    settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash}
+    stage = cache.stage(NAME, settings, upstream + tuple(s for _, s in blocks))
+
+    def compute(st: Stage):
+        model = multimodal_taxonomy_from_config(cfg, progress).fit([b for b, _ in blocks], morph)
+        table = model.result_.copy()
+        emb = np.full((len(table), model.embedding_.shape[1]), np.nan, dtype=np.float32)
+        emb[model.kept_] = model.embedding_
+        st.write_table("multimodal.parquet", table)
+        st.write_array("embedding.npy", emb)
+        model.save(st.path / "model")
+        fit = model.gmm_.fit_summary()
+        st.write_json(MIXTURE_FIT_FILE, fit)
+        figures = {}
+        if getattr(model.gmm_, "bic_", None) is not None:
+            model.gmm_.bic_.to_csv(st.path / "bic.csv", index=False)
+            figures["GMM BIC scan"] = model.gmm_.plot_bic(st.path / "gmm_bic.png")
+        clustered = table["group"] >= 0
+        summary = {"n_clustered": int(clustered.sum()), "n_purged": int((table["status"] == PURGED).sum()),
+                   "n_components": int(model.gmm_.n_components_),
+                   "anomaly_fraction": float(table.loc[clustered, "anomaly"].mean()) if clustered.any() else 0.0,
+                   "confident_fraction": float(table.loc[clustered, "confident"].mean()) if clustered.any() else 0.0,
+                   "bottleneck_effective_rank": fit["effective_rank"], "mixture_dim": fit["mixture_dim"],
+                   "gmm_fallback": fit["fallback"]["step"] if fit["fallback"] else None,
+                   "figures": {k: Path(v).name for k, v in figures.items()}}
+        return MultimodalResult(st, table, {k: Path(v) for k, v in figures.items()}, _metrics(table, fit), emb,
+                                st.path / "model", fit), summary
+
+    def load(st: Stage):
+        table = pd.read_parquet(st.path / "multimodal.parquet")
+        fit = mixture_fit(st.path / "model")
+        figures = {k: st.path / v for k, v in st.summary().get("figures", {}).items()}
+        return MultimodalResult(st, table, figures, _metrics(table, fit), np.load(st.path / "embedding.npy"),
+                                st.path / "model", fit)
+
+    return stage.run(compute, load)
+
+
+def wanted(ctx: RunContext) -> bool:
+    """Run for ``cluster`` on the multimodal route."""
+    return "cluster" in ctx.requested and ctx.route == "multimodal"
+
+
+def run(ctx: RunContext) -> MultimodalResult:
+    """The multimodal stage of a run (needs the measure stage's table)."""
+    return multimodal_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.results["measure"].table, ctx.upstream,
+                            ctx.progress)

@@ -1,0 +1,59 @@
+"""The report stage: the validation report of a run, from the catalog and embedding it holds or from its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..galaxyset import GalaxySet
+from .outputs import check_catalogs_agree
+
+__all__ = ["report_run"]
+
+
+def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
+               features: np.ndarray | None = None, scaling: str | None = None, **kwargs) -> Path:
+    """Build the validation report of a run.
+
+    Parameters
+    ----------
+    run_dir : path-like
+    galaxies : GalaxySet, optional
+        Default: the run's read stage.
+    catalog : pandas.DataFrame, optional
+        The catalog the run just wrote (default: read from ``RUN_DIR/catalog.parquet``).
+    features : numpy.ndarray, optional
+        The embedding for the maps (default: ``RUN_DIR/embedding.npy`` when the catalog is read too).
+    scaling : str, optional
+        The conditioning's scaling, which picks the mosaics' display stretch (default: from the catalog's
+        provenance).
+    **kwargs
+        Passed to :func:`galtaxa.report.build_report`.
+
+    Returns
+    -------
+    Path
+        The report's HTML page.
+    """
+    from ..catalog import read_catalog
+    from ..label.thumbnails import mosaic_stretch_for
+    from ..report import build_report
+
+    run_dir = Path(run_dir)
+    if catalog is None:
+        cat_path = run_dir / "catalog.parquet"
+        if not cat_path.exists():
+            raise FileNotFoundError(f"{cat_path} not found: run `galtaxa run CONFIG` first")
+        check_catalogs_agree(run_dir)
+        catalog, prov = read_catalog(cat_path)
+        if features is None and (run_dir / "embedding.npy").exists():
+            features = np.load(run_dir / "embedding.npy")
+        if scaling is None:
+            scaling = ((prov or {}).get("config") or {}).get("conditioning", {}).get("scaling")
+    if galaxies is None:
+        read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
+        galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
+    kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
+    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, **kwargs)
