@@ -1,5 +1,6 @@
-"""``galtaxa run CONFIG`` (the whole pipeline), ``galtaxa measure CONFIG`` (morphology only) and
-``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus the group mosaics)."""
+"""``galtaxa run CONFIG`` (the whole pipeline), ``galtaxa measure CONFIG`` (morphology only),
+``galtaxa adapt CONFIG`` (adapt the encoder to the run's galaxies, as ``adapt: {enabled: true}`` does before
+clustering) and ``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus the group mosaics)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def load_config_args(args, **overrides) -> dict:
 
 
 def _cmd_run(args) -> int:
-    cfg = load_config_args(args)  # validate before importing the heavy stages
+    overrides = {"adapt": {"enabled": True}} if args.stages == ("adapt",) else {}
+    cfg = load_config_args(args, **overrides)  # validate before importing the heavy stages
     from ..pipeline import run_pipeline
 
     result = run_pipeline(cfg, stages=args.stages)
@@ -25,10 +27,12 @@ def _cmd_run(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add the ``run``, ``measure`` and ``cluster`` subcommands."""
+    """Add the ``run``, ``measure``, ``adapt`` and ``cluster`` subcommands."""
     for name, stages, text in (
         ("run", None, "the whole pipeline"),
         ("measure", ("measure",), "morphology measurement only"),
+        ("adapt", ("adapt",), "adapt the encoder to the run's own galaxies (self-supervised; then `run` uses it "
+                              "when adapt.enabled is true)"),
         ("cluster", ("cluster",), "unsupervised taxonomy only"),
     ):
         p = subparsers.add_parser(name, help=text)

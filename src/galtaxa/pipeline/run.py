@@ -25,7 +25,7 @@ from ..catalog import assemble_catalog
 from ..galaxyset import GalaxySet
 from ..status import log
 from ..utils.atomic import atomic_path, atomic_write_text
-from . import stage_cluster, stage_measure, stage_multimodal
+from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
 from .builders import open_input, resolve_auto_settings
 from .context import RunContext
 from .outputs import remove_stale_outputs, write_mosaics
@@ -35,10 +35,10 @@ from .stage_report import report_run
 __all__ = ["RunResult", "STAGES", "USER_STEPS", "multimodal_ablation", "run_on_galaxies", "run_pipeline"]
 
 #: The steps a user asks for (``galtaxa run`` = all; ``galtaxa measure`` / ``cluster`` = one).
-USER_STEPS = ("read", "measure", "cluster", "report")
+USER_STEPS = ("read", "measure", "adapt", "cluster", "report")
 
 #: The cached stages after reading, in the order they run (see the module docstring).
-STAGES = (stage_measure, stage_cluster, stage_multimodal)
+STAGES = (stage_measure, stage_adapt, stage_cluster, stage_multimodal)
 
 
 @dataclass
@@ -100,8 +100,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     raw : GalaxySet or CutoutSource, optional
         The same galaxies at native size and linear flux for the morphology
         measurement (defaults to ``galaxies``).
-    stages : iterable of {"measure", "cluster", "report"}, optional
-        Which steps to run (all by default).
+    stages : iterable of {"measure", "adapt", "cluster", "report"}, optional
+        Which steps to run (all by default; ``adapt`` only runs with ``adapt.enabled``).
     progress : bool
     mapping : str, dict or GroupMapping, optional
         Group -> class mapping (a YAML file filled by inspectors).
@@ -134,6 +134,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         result.paths.update(res.figures)
         if getattr(res, "model_dir", None) is not None:
             result.paths["model"] = res.model_dir
+        if getattr(res, "checkpoint", None) is not None:
+            result.paths["adapted encoder"] = res.checkpoint
         if getattr(res, "fit", None) is not None:
             notes["mixture"] = res.fit
     grouped = _groups_result(ctx)
@@ -176,7 +178,7 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     ----------
     cfg : dict
         A validated config.
-    stages : iterable of {"measure", "cluster", "report"}, optional
+    stages : iterable of {"measure", "adapt", "cluster", "report"}, optional
     progress : bool
 
     Returns

@@ -1,0 +1,105 @@
+"""The adapt stage: self-supervised adaptation of the USmorph encoder to the run's own galaxies (cached).
+
+With ``adapt: {enabled: true}`` the encoder of the ``encoder:`` section is trained further on the run's conditioned
+galaxies (:class:`~galtaxa.encode.EncoderAdaptation`: SimCLR on astronomical views) before the cluster stage,
+which then encodes with the adapted weights: the stage points ``encoder.checkpoint`` of the run's config at
+``RUN_DIR/stages/adapt-<hash>/encoder.safetensors``.  The stage resumes after its last finished epoch when a run
+is interrupted, and a rerun with the same settings reuses the adapted weights.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cache import RunCache, Stage, StageResult
+from ..galaxyset import GalaxySet
+from .context import RunContext
+
+__all__ = ["AdaptResult", "NAME", "adapt_stage", "adaptation_from_config", "run", "wanted"]
+
+NAME = "adapt"
+
+
+@dataclass
+class AdaptResult(StageResult):
+    """The adapt stage's result.
+
+    Attributes
+    ----------
+    checkpoint : Path
+        ``encoder.safetensors``: the adapted weights, in the encoder's timm naming.
+    """
+
+    checkpoint: Path | None = None
+
+
+def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
+    """The :class:`~galtaxa.encode.EncoderAdaptation` of the config's ``adapt`` section."""
+    from ..encode import EncoderAdaptation
+
+    a = cfg["adapt"]
+    return EncoderAdaptation(epochs=a["epochs"], train_blocks=a["train_blocks"], batch_size=a["batch_size"],
+                             lr=a["lr"], temperature=a["temperature"], max_galaxies=a["max_galaxies"],
+                             checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
+
+
+def _metrics(summary: dict) -> dict:
+    out = {"encoder adapted on (galaxies)": summary["n_galaxies"]}
+    if summary.get("history"):
+        first, last = summary["history"][0], summary["history"][-1]
+        out["encoder adaptation loss (first -> last epoch)"] = f"{first['loss']:.3f} -> {last['loss']:.3f}"
+    return out
+
+
+def adapt_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
+                progress: bool = True) -> AdaptResult:
+    """Adapt the config's encoder to ``galaxies`` (cached, resumable epoch by epoch).
+
+    Parameters
+    ----------
+    cfg : dict
+        A validated config; its ``encoder`` section names the encoder to adapt.
+    cache : RunCache
+    galaxies : GalaxySet
+        Conditioned images.
+    upstream : tuple of Stage
+    progress : bool
+
+    Returns
+    -------
+    AdaptResult
+        ``checkpoint`` (the adapted weights) and the adaptation's metrics.
+    """
+    from ..encode import get_encoder
+
+    enc = cfg["encoder"]
+    settings = {"adapt": cfg["adapt"], "seed": cfg["seed"],
+                "encoder": {k: enc[k] for k in ("name", "checkpoint", "input_size")}}
+    stage = cache.stage(NAME, settings, upstream, resumable=True)  # last.pt resumes after the last epoch
+
+    def compute(st: Stage):
+        encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
+        model = adaptation_from_config(cfg, checkpoint_dir=st.path, progress=progress).fit(galaxies, encoder)
+        summary = {"n_galaxies": model.n_galaxies_, "history": model.history_}
+        return AdaptResult(st, None, {}, _metrics(summary), model.weights_path_), summary
+
+    def load(st: Stage):
+        return AdaptResult(st, None, {}, _metrics(st.summary()), st.path / "encoder.safetensors")
+
+    return stage.run(compute, load)
+
+
+def wanted(ctx: RunContext) -> bool:
+    """Run when ``adapt.enabled``, on the USmorph route, for ``adapt`` or before ``cluster``."""
+    return (bool(ctx.cfg["adapt"]["enabled"]) and ctx.route == "usmorph"
+            and bool({"adapt", "cluster"} & ctx.requested))
+
+
+def run(ctx: RunContext) -> AdaptResult:
+    """Adapt the encoder, then point the run's ``encoder.checkpoint`` at the adapted weights."""
+    result = adapt_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.upstream, ctx.progress)
+    ctx.cfg = copy.deepcopy(ctx.cfg)
+    ctx.cfg["encoder"]["checkpoint"] = str(result.checkpoint)
+    return result
