@@ -226,7 +226,7 @@ def adapted_checkpoint(adapt_kw, tax_kw, gs, folder: Path) -> str:
     from galtaxa.encode import EncoderAdaptation, get_encoder
 
     encoder = get_encoder(tax_kw.get("encoder", "efficientnet_lite0"), input_size=tax_kw["input_size"])
-    ad = EncoderAdaptation(**adapt_kw, checkpoint_dir=folder, progress=False).fit(gs, encoder)
+    ad = EncoderAdaptation(encoder, **adapt_kw, checkpoint_dir=folder, progress=False).fit(gs)
     print(f"   adapted on {ad.n_galaxies_} galaxies: {ad.history_}", flush=True)
     return str(ad.weights_path_)
 

@@ -86,7 +86,7 @@ def encoder():
 
 def _fit(images, encoder, folder, **kw):
     params = dict(epochs=2, train_blocks=1, batch_size=8, lr=1e-3, progress=False, checkpoint_dir=folder)
-    return EncoderAdaptation(**{**params, **kw}).fit(images, encoder)
+    return EncoderAdaptation(encoder, **{**params, **kw}).fit(images)
 
 
 def test_adaptation_trains_only_the_tail_and_round_trips(small_images, encoder, tmp_path):
@@ -129,10 +129,10 @@ def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, en
 
 
 def test_adaptation_subsamples_and_checks_its_parameters(small_images, encoder):
-    ad = EncoderAdaptation(epochs=1, batch_size=4, max_galaxies=8, progress=False).fit(small_images, encoder)
+    ad = EncoderAdaptation(encoder, epochs=1, batch_size=4, max_galaxies=8, progress=False).fit(small_images)
     assert ad.n_galaxies_ == 8 and ad.weights_path_ is None
     for bad in ({"batch_size": 1}, {"epochs": 0}, {"lr": -1.0}, {"max_galaxies": 1}, {"temperature": 0}):
         with pytest.raises(ValueError):
-            EncoderAdaptation(**bad).fit(small_images, encoder)
+            EncoderAdaptation(encoder, **bad).fit(small_images)
     with pytest.raises(ValueError, match="at least 2 usable"):
-        EncoderAdaptation().fit(np.full((3, 3, 32, 32), np.nan, np.float32), encoder)
+        EncoderAdaptation(encoder).fit(np.full((3, 3, 32, 32), np.nan, np.float32))

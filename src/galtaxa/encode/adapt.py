@@ -40,7 +40,7 @@ from ..utils.progress import progress as _progress
 
 __all__ = ["EncoderAdaptation", "tail_modules"]
 
-_IGNORED = ("progress", "checkpoint_dir", "resume")
+_IGNORED = ("encoder", "progress", "checkpoint_dir", "resume")
 
 
 def tail_modules(model, n_blocks: int | str) -> list:
@@ -87,6 +87,9 @@ class EncoderAdaptation(BaseEstimator):
 
     Parameters
     ----------
+    encoder : Encoder, optional
+        The pretrained encoder to adapt (:func:`galtaxa.encode.get_encoder`; it is not modified); default the
+        offline EfficientNet-Lite0 at 128 px.
     epochs : int
         Passes over the (sub-sampled) galaxies.
     train_blocks : int or "all"
@@ -123,10 +126,11 @@ class EncoderAdaptation(BaseEstimator):
         ``encoder.safetensors`` when ``checkpoint_dir`` is set.
     """
 
-    def __init__(self, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
+    def __init__(self, encoder=None, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
                  head_lr: float = 1e-3, weight_decay: float = 1e-5, temperature: float = 0.2,
                  projection_dim: int = 128, hidden_dim: int = 512, augment="astro", max_galaxies: int | None = 20000,
                  checkpoint_dir=None, resume: bool = True, random_state: int = 0, progress: bool = True):
+        self.encoder = encoder
         self.epochs = epochs
         self.train_blocks = train_blocks
         self.batch_size = batch_size
@@ -165,15 +169,13 @@ class EncoderAdaptation(BaseEstimator):
         return rows
 
     # ------------------------------------------------------------------ fit
-    def fit(self, galaxies, encoder, y=None) -> "EncoderAdaptation":
-        """Adapt ``encoder`` to the usable galaxies of ``galaxies``.
+    def fit(self, galaxies, y=None) -> "EncoderAdaptation":
+        """Adapt the encoder to the usable galaxies of ``galaxies``.
 
         Parameters
         ----------
         galaxies : GalaxySet or ndarray (N, C, H, W) in [0, 1]
             Conditioned cutouts (for a GalaxySet only rows with status ``ok`` are used).
-        encoder : Encoder
-            The pretrained encoder (:func:`galtaxa.encode.get_encoder`); it is not modified.
         y : ignored
 
         Returns
@@ -189,9 +191,10 @@ class EncoderAdaptation(BaseEstimator):
         from ..supervise.networks import load_checkpoint, params_fingerprint, save_checkpoint
         from ..supervise.simclr import nt_xent_loss
         from ..utils.torch_training import seeded_torch
-        from .registry import Encoder
+        from .registry import Encoder, get_encoder
 
         self._check_params()
+        encoder = self.encoder if self.encoder is not None else get_encoder(input_size=128)
         augment = Augment(self.augment)
         images, ok = as_images_and_ok(galaxies)
         rows = self._rows(np.asarray(ok, dtype=bool))

@@ -15,7 +15,8 @@ import numpy as np
 from ..status import log
 
 __all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
-           "usmorph_from_config", "multimodal_taxonomy_from_config", "classifier_from_config", "ssl_from_config"]
+           "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
+           "classifier_from_config", "ssl_from_config"]
 
 
 def open_input(cfg: dict):
@@ -192,6 +193,18 @@ def encoder_specs(encoders) -> list[dict]:
     if not out:
         raise ValueError("multimodal.encoders is empty: name at least one encoder")
     return out
+
+
+def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
+    """The :class:`~galtaxa.encode.EncoderAdaptation` of the config's ``adapt`` section, for the encoder of its
+    ``encoder`` section."""
+    from ..encode import EncoderAdaptation, get_encoder
+
+    a, enc = cfg["adapt"], cfg["encoder"]
+    encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
+    return EncoderAdaptation(encoder, epochs=a["epochs"], train_blocks=a["train_blocks"],
+                             batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"], max_galaxies=a["max_galaxies"],
+                             checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
 
 
 def usmorph_from_config(cfg: dict, progress: bool = True):

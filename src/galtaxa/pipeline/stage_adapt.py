@@ -15,9 +15,10 @@ from pathlib import Path
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
+from .builders import adaptation_from_config
 from .context import RunContext
 
-__all__ = ["AdaptResult", "NAME", "adapt_stage", "adaptation_from_config", "run", "wanted"]
+__all__ = ["AdaptResult", "NAME", "adapt_stage", "run", "wanted"]
 
 NAME = "adapt"
 
@@ -33,16 +34,6 @@ class AdaptResult(StageResult):
     """
 
     checkpoint: Path | None = None
-
-
-def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
-    """The :class:`~galtaxa.encode.EncoderAdaptation` of the config's ``adapt`` section."""
-    from ..encode import EncoderAdaptation
-
-    a = cfg["adapt"]
-    return EncoderAdaptation(epochs=a["epochs"], train_blocks=a["train_blocks"], batch_size=a["batch_size"],
-                             lr=a["lr"], temperature=a["temperature"], max_galaxies=a["max_galaxies"],
-                             checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
 
 
 def _metrics(summary: dict) -> dict:
@@ -72,16 +63,13 @@ def adapt_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple
     AdaptResult
         ``checkpoint`` (the adapted weights) and the adaptation's metrics.
     """
-    from ..encode import get_encoder
-
     enc = cfg["encoder"]
     settings = {"adapt": cfg["adapt"], "seed": cfg["seed"],
                 "encoder": {k: enc[k] for k in ("name", "checkpoint", "input_size")}}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # last.pt resumes after the last epoch
 
     def compute(st: Stage):
-        encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
-        model = adaptation_from_config(cfg, checkpoint_dir=st.path, progress=progress).fit(galaxies, encoder)
+        model = adaptation_from_config(cfg, checkpoint_dir=st.path, progress=progress).fit(galaxies)
         summary = {"n_galaxies": model.n_galaxies_, "history": model.history_}
         return AdaptResult(st, None, {}, _metrics(summary), model.weights_path_), summary
 
