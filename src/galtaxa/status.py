@@ -19,6 +19,7 @@ __all__ = [
     "PURGED",
     "REJECTED",
     "NOT_RUN",
+    "UNCLASSIFIED",
     "STATUSES",
     "BadInputError",
     "log",
@@ -34,7 +35,11 @@ PURGED = "purged"
 #: Kept but not assigned by a vote or threshold (``labels_ == -1``).
 REJECTED = "rejected"
 
-STATUSES = (OK, BAD_INPUT, FAILED, PURGED, REJECTED)
+#: The supervised classifier's confidence is below the threshold chosen for a target precision
+#: (column ``sup_status``: the galaxy keeps its probabilities but gets no class).
+UNCLASSIFIED = "unclassified"
+
+STATUSES = (OK, BAD_INPUT, FAILED, PURGED, REJECTED, UNCLASSIFIED)
 
 #: A per-stage status column (``measure_status``) for a galaxy the stage never saw.
 NOT_RUN = "not_run"

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import EarlyStopping, StateDictPickle, seeded_torch, train_val_split
+from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["CAEDenoiser", "build_cae"]
 
@@ -243,10 +243,9 @@ class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
             model = model.to(device)
             opt = torch.optim.Adam(model.parameters(), lr=self.lr)
             tgen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-            history = {"train_loss": [], "val_loss": []}
-            stopper = EarlyStopping(self.patience)
-            bar = _progress(range(self.epochs), desc="CAE", unit="epoch", disable=None if self.progress else True)
-            for epoch in bar:
+            last = {}
+
+            def train_epoch(epoch):
                 model.train()
                 perm = train_idx[gen.permutation(len(train_idx))]
                 total = 0.0
@@ -261,20 +260,21 @@ class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
                     loss.backward()
                     opt.step()
                     total += float(loss.detach()) * len(idx)
-                train_loss = total / max(1, len(perm))
-                val_loss = self._loss(model, x, val_idx, device) if n_val else train_loss
-                history["train_loss"].append(train_loss)
-                history["val_loss"].append(val_loss)
-                bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-                if stopper.step(val_loss, epoch, model):
-                    break
-            bar.close()
-        model.load_state_dict(stopper.best_state)
+                last["train_loss"] = total / max(1, len(perm))
+                return {"train_loss": last["train_loss"]}
+
+            def validate(epoch):
+                val_loss = self._loss(model, x, val_idx, device) if n_val else last["train_loss"]
+                return val_loss, {"val_loss": val_loss}
+
+            trainer = Trainer(self.epochs, self.patience, "min", name="CAE", progress=self.progress)
+            trainer.run({"model": model}, opt, train_epoch, validate)
+        history = {k: [e[k] for e in trainer.history] for k in ("train_loss", "val_loss")}
         self.model_ = model.cpu().eval()
         self.input_shape_ = (int(c), int(h), int(w))
         self.history_ = history
-        self.best_epoch_ = int(stopper.best_epoch)
-        self.best_loss_ = float(stopper.best)
+        self.best_epoch_ = int(trainer.best_epoch)
+        self.best_loss_ = float(trainer.best_value)
         self.n_epochs_ = len(history["train_loss"])
         return self
 

@@ -42,7 +42,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
 from ..utils.safe_load import torch_load
-from ..utils.torch_training import EarlyStopping, StateDictPickle, seeded_torch, train_val_split
+from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
 
@@ -243,11 +243,9 @@ class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
         with seeded_torch(self.random_state, device):
             model = build_multimodal_autoencoder(dims, self.bottleneck, self.hidden).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            history = {"train_loss": [], "val_loss": [], "val_block_mse": []}
-            stopper = EarlyStopping(self.patience)
-            bar = _progress(range(self.epochs), desc="multimodal AE", unit="epoch",
-                            disable=None if self.progress else True)
-            for epoch in bar:
+            last = {}
+
+            def train_epoch(epoch):
                 model.train()
                 perm = train_idx[gen.permutation(len(train_idx))]
                 total = 0.0
@@ -259,25 +257,25 @@ class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
                     loss.backward()
                     opt.step()
                     total += float(loss.detach()) * len(idx)
-                train_loss = total / max(1, len(perm))
+                last["train_loss"] = total / max(1, len(perm))
+                return {"train_loss": last["train_loss"]}
+
+            def validate(epoch):
                 if n_val:
                     val_loss, per = self._evaluate(model, blocks, val_idx, device, weights)
                 else:
-                    val_loss, per = train_loss, [float("nan")] * len(dims)
-                history["train_loss"].append(train_loss)
-                history["val_loss"].append(val_loss)
-                history["val_block_mse"].append(per)
-                bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-                if stopper.step(val_loss, epoch, model):
-                    break
-            bar.close()
-        model.load_state_dict(stopper.best_state)
+                    val_loss, per = last["train_loss"], [float("nan")] * len(dims)
+                return val_loss, {"val_loss": val_loss, "val_block_mse": per}
+
+            trainer = Trainer(self.epochs, self.patience, "min", name="multimodal AE", progress=self.progress)
+            trainer.run({"model": model}, opt, train_epoch, validate)
+        history = {k: [e[k] for e in trainer.history] for k in ("train_loss", "val_loss", "val_block_mse")}
         self.model_ = model.cpu().eval()
         self.dims_ = dims
         self.weights_ = weights
         self.history_ = history
-        self.best_epoch_ = int(stopper.best_epoch)
-        self.best_loss_ = float(stopper.best)
+        self.best_epoch_ = int(trainer.best_epoch)
+        self.best_loss_ = float(trainer.best_value)
         self.n_epochs_ = len(history["train_loss"])
         return self
 

@@ -1,25 +1,35 @@
-"""Supervised galaxy classifier: a timm backbone (or our self-supervised encoder) plus a linear head.
+"""Supervised galaxy classifier: a timm backbone (or our self-supervised encoder) plus a linear head, with
+probabilities corrected to the real class mix and calibrated, and a confidence threshold that says when not to
+answer.
 
 Implements the supervised step of the framework (Khramtsov et al., SDSS III, METHODS M4; fine-tuning of M5):
 train on the labelled galaxies -- a catalog column, or the galaxies an unsupervised vote kept -- and predict a
 class and a confidence for every galaxy, including the ones the vote rejected.
 
-* ``mode="finetune"`` trains every weight; ``mode="linear"`` freezes the backbone (batch norm in eval mode) and
-  trains the head only (a linear probe).
+* ``mode="finetune"`` trains every weight on augmented images; ``mode="partial"`` trains only the last
+  ``trainable_stages`` stages of the backbone and the head on cached activations of the frozen stages (computed
+  once for each of the 8 dihedral views of every galaxy, the exact symmetries a galaxy image has); ``mode="linear"``
+  caches the pooled features and trains the head only (a linear probe); ``mode="auto"`` is ``finetune`` on a GPU,
+  ``partial`` on a CPU.
 * ``head="softmax"``: one class per galaxy, cross-entropy ``-log p_y`` with ``p = softmax(W f + b)``;
   ``head="sigmoid"``: multi-label, one independent ``sigma(W_k f + b_k)`` per feature, binary cross-entropy.
 * Imbalance: ``balance="class_weight"`` weighs the loss by ``w_c = n / (K n_c)`` (softmax) or sets
   ``pos_weight_k = n_neg,k / n_pos,k`` (sigmoid); ``balance="sampler"`` draws training galaxies with
   probability ``~ 1 / n_c`` (softmax only).
-* Early stopping on the validation macro-F1 (``patience`` epochs without improvement); the best weights are
-  kept.  With ``checkpoint_dir`` the state is written atomically after every epoch and an interrupted ``fit``
-  resumes from the last one; batches and augmentations depend only on ``(random_state, epoch)``, so a resumed
-  run ends with the same weights as an uninterrupted one.
+* Outputs (softmax): ``p(c|x) = softmax(z/T + log pi*_c - log tilde pi_c)`` -- the logit adjustment of Menon et al.
+  (2021) from the prior the weighted loss saw (``tilde pi``) to the training prior or a user-given one (``pi*``),
+  and a temperature ``T`` fitted on the validation split (Guo et al. 2017); see
+  :mod:`galtaxa.supervise.calibration`.  The confidence threshold below which a galaxy is left
+  ``unclassified`` is the lowest one at which the validation galaxies above it reach ``target_precision``.
+* Early stopping on the validation macro-F1 of the prior-adjusted outputs (``patience`` epochs without
+  improvement); the best weights are kept.  With ``checkpoint_dir`` the state is written atomically after every
+  epoch and an interrupted ``fit`` resumes from the last one; batches and augmentations depend only on
+  ``(random_state, epoch)``, so a resumed run ends with the same weights as an uninterrupted one.  The loop is
+  :class:`galtaxa.utils.torch_training.Trainer`.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -29,22 +39,28 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from ..status import log
+from ..encode.registry import TTA_VIEWS
+from ..status import OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
+from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
-from .datasets import (GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label,
-                       stratified_split)
+from .backbone_split import frozen_modules, prefix_forward, suffix_forward
+from .calibration import (adjusted_probabilities, effective_prior, fit_temperature, prior_from_counts,
+                          threshold_for_precision)
+from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label, stratified_split
+from .evaluation import classification_summary
 from .networks import build_net, load_checkpoint, params_fingerprint, save_checkpoint, set_threads
 
 __all__ = ["GalaxyClassifier", "HEADS", "MODES", "BALANCES"]
 
 HEADS = ("softmax", "sigmoid")
-MODES = ("finetune", "linear")
+MODES = ("auto", "finetune", "partial", "linear")
 BALANCES = (None, "class_weight", "sampler")
 
-_RUN_PARAMS_IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "resume", "batch_size_predict")
+_RUN_PARAMS_IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "resume", "target_precision",
+                       "confidence_threshold", "tta", "prior", "calibrate")
 
 
 class GalaxyClassifier(ClassifierMixin, BaseEstimator):
@@ -58,7 +74,10 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         Start from ImageNet weights (``False``: random initialisation, "from scratch").
     checkpoint : path, optional
         Backbone weights in timm naming, e.g. the ``encoder.pth`` of a self-supervised run.
-    mode : {"finetune", "linear"}
+    mode : {"auto", "finetune", "partial", "linear"}
+        See the module docstring; ``"auto"``: ``finetune`` on a GPU, ``partial`` on a CPU.
+    trainable_stages : int
+        Stages of the backbone trained by ``mode="partial"`` (counted from the last; Lite0 has 7).
     head : {"softmax", "sigmoid"}
     input_size : int, optional
         Side of the network input (images are resized); default the backbone's native size.
@@ -66,14 +85,27 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         Maximum number of epochs.
     batch_size : int
     lr, weight_decay : float
-        AdamW learning rate and weight decay (constant learning rate).
+        AdamW peak learning rate (one-cycle schedule: warm-up over the first 15% of the steps, cosine decay)
+        and weight decay.
     balance : {None, "class_weight", "sampler"}
     augment : str or list
-        Augmentation preset or steps (see :class:`~galtaxa.supervise.augment.Augment`); ``"m4"`` by default.
+        Augmentation of ``mode="finetune"`` (see :class:`~galtaxa.supervise.augment.Augment`), ``"m4"`` by
+        default; the cached modes draw one of the 8 dihedral views of each galaxy per epoch instead.
+    tta : {"none", "flips", "d4"}
+        Average the logits over these views when predicting (:data:`galtaxa.encode.registry.TTA_VIEWS`).
     patience : int
         Epochs without a better validation macro-F1 before stopping.
     val_fraction : float
         Fraction of the labelled galaxies held out (stratified) when ``fit`` gets no validation set.
+    prior : "train", dict, array or None
+        Class prior the outputs are adjusted to: the training frequencies (default), a user-given prior
+        (``{class: weight}`` or one weight per class, normalised), or ``None`` for the raw network outputs.
+    calibrate : bool
+        Fit the temperature on the validation split (``False``: ``T = 1``).
+    target_precision : float
+        Precision the validation galaxies above the confidence threshold must reach.
+    confidence_threshold : float, optional
+        Fixed confidence threshold (``None``: chosen on the validation split for ``target_precision``).
     threshold : float
         Decision threshold of the sigmoid head.
     checkpoint_dir : path, optional
@@ -93,24 +125,37 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         Class labels (softmax) or label names (sigmoid), in output order.
     model_ : GalaxyNet
         The trained network (best validation epoch), in eval mode.
+    mode_ : str
+        The mode used (``"auto"`` resolved).
     history_ : list of dict
         Per epoch: ``epoch``, ``train_loss``, ``val_macro_f1``, ``val_accuracy``.
     best_epoch_, best_score_ : int, float
         Epoch and validation macro-F1 of the kept weights.
+    train_prior_, target_prior_, log_prior_shift_ : ndarray
+        Training class frequencies, the prior of the outputs and ``log pi* - log tilde pi`` (softmax).
+    temperature_ : float
+    confidence_threshold_ : float
+        Galaxies below it are ``unclassified`` by :meth:`predict_table`.
+    validation_ : dict
+        :func:`~galtaxa.supervise.evaluation.classification_summary` of the validation split (softmax) with the
+        threshold's precision and kept fraction.
     net_info_ : dict
         Weight source, normalisation and input size of the backbone.
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", pretrained: bool = True, checkpoint=None,
-                 mode: str = "finetune", head: str = "softmax", input_size: int | None = None, epochs: int = 20,
-                 batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-4, balance="class_weight",
-                 augment="m4", patience: int = 5, val_fraction: float = 0.1, threshold: float = 0.5,
-                 checkpoint_dir=None, resume: bool = True, device=None, num_workers: int = 0,
-                 random_state: int = 0, progress: bool = True):
+                 mode: str = "auto", trainable_stages: int = 3, head: str = "softmax", input_size: int | None = None,
+                 epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 balance="class_weight", augment="m4", tta: str = "none", patience: int = 5,
+                 val_fraction: float = 0.1, prior="train", calibrate: bool = True, target_precision: float = 0.9,
+                 confidence_threshold: float | None = None, threshold: float = 0.5, checkpoint_dir=None,
+                 resume: bool = True, device=None, num_workers: int = 0, random_state: int = 0,
+                 progress: bool = True):
         self.backbone = backbone
         self.pretrained = pretrained
         self.checkpoint = checkpoint
         self.mode = mode
+        self.trainable_stages = trainable_stages
         self.head = head
         self.input_size = input_size
         self.epochs = epochs
@@ -119,8 +164,13 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.balance = balance
         self.augment = augment
+        self.tta = tta
         self.patience = patience
         self.val_fraction = val_fraction
+        self.prior = prior
+        self.calibrate = calibrate
+        self.target_precision = target_precision
+        self.confidence_threshold = confidence_threshold
         self.threshold = threshold
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -139,9 +189,15 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"balance must be one of {BALANCES}; got {self.balance!r}")
         if self.balance == "sampler" and self.head == "sigmoid":
             raise ValueError("balance='sampler' needs a softmax head; use balance='class_weight' for multi-label")
-        check_positive_ints(self, "epochs", "batch_size", "patience")
+        if self.tta not in TTA_VIEWS:
+            raise ValueError(f"tta must be one of {tuple(TTA_VIEWS)}; got {self.tta!r}")
+        check_positive_ints(self, "epochs", "batch_size", "patience", "trainable_stages")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}")
+        if not 0 < self.target_precision <= 1:
+            raise ValueError(f"target_precision must be in (0, 1]; got {self.target_precision}")
+        if self.confidence_threshold is not None and not 0 <= self.confidence_threshold <= 1:
+            raise ValueError(f"confidence_threshold must be in [0, 1] or None; got {self.confidence_threshold}")
         check_positive(self, "lr")
         Augment(self.augment)  # validates the names
 
@@ -178,28 +234,8 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("multi-label targets must be 0 or 1 (or fractions thresholded beforehand)")
         return y.astype(np.float32), missing, classes
 
-    # ------------------------------------------------------------------ fit
-    def fit(self, X, y, X_val=None, y_val=None, on_epoch_end=None):
-        """Train on the labelled, usable galaxies of ``X``.
-
-        Parameters
-        ----------
-        X : GalaxySet or array (N, C, H, W) in [0, 1]
-            Rows whose status is not ok (or with non-finite pixels) are left out.
-        y : array (N,) of labels, or (N, K) 0/1 array / DataFrame for ``head="sigmoid"``
-            Missing labels (None, NaN, ``""``, NaN rows) are left out: pass the whole set with the labels of
-            the confident galaxies only.
-        X_val, y_val : optional
-            Validation set; default a stratified ``val_fraction`` of the labelled galaxies.
-        on_epoch_end : callable, optional
-            ``f(epoch, history_entry)`` called after each epoch's checkpoint (e.g. to log or interrupt).
-
-        Returns
-        -------
-        self
-        """
-        self._check_params()
-        set_threads()
+    def _split(self, X, y, X_val, y_val):
+        """(images, train_rows, targets, val_images, val_rows, val_targets, classes)."""
         images, ok = as_images_and_ok(X)
         targets, missing, classes = self._targets(y, len(images))
         use = np.flatnonzero(ok & ~missing)
@@ -230,90 +266,223 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         if len(train_rows) == 0 or len(val_rows) == 0:
             raise ValueError(f"need labelled galaxies for training and validation; got {len(train_rows)} and "
                              f"{len(val_rows)}")
+        return images, train_rows, targets, val_images, val_rows, val_targets, classes
+
+    def _priors(self, train_targets, k: int):
+        """(training prior, effective prior of the loss, prior of the outputs) for the softmax head."""
+        counts = np.bincount(train_targets, minlength=k).astype(float)
+        if (counts == 0).any():
+            missing = [str(c) for c, n in zip(self.classes_, counts) if n == 0]
+            raise ValueError(f"classes {missing} have no training galaxy")
+        train = prior_from_counts(counts)
+        eff = effective_prior(counts, None if self.balance is None else 1.0 / counts)
+        if self.prior is None:
+            target = eff
+        elif isinstance(self.prior, str):
+            if self.prior != "train":
+                raise ValueError(f"prior must be 'train', a dict/array of class weights or None; got {self.prior!r}")
+            target = train
+        else:
+            if isinstance(self.prior, dict):
+                names = {str(k): float(v) for k, v in self.prior.items()}
+                unknown = sorted(set(names) - {str(c) for c in self.classes_})
+                if unknown:
+                    raise ValueError(f"prior names classes {unknown} that are not among {list(map(str, self.classes_))}")
+                target = np.asarray([names.get(str(c), 0.0) for c in self.classes_])
+            else:
+                target = np.asarray(self.prior, dtype=float)
+            if target.shape != (k,) or (target <= 0).any():
+                raise ValueError(f"prior must give a positive weight to each of the {k} classes; got {self.prior!r}")
+            target = target / target.sum()
+        return train, eff, target
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y, X_val=None, y_val=None, on_epoch_end=None):
+        """Train on the labelled, usable galaxies of ``X``, then calibrate on the validation split.
+
+        Parameters
+        ----------
+        X : GalaxySet or array (N, C, H, W) in [0, 1]
+            Rows whose status is not ok (or with non-finite pixels) are left out.
+        y : array (N,) of labels, or (N, K) 0/1 array / DataFrame for ``head="sigmoid"``
+            Missing labels (None, NaN, ``""``, NaN rows) are left out: pass the whole set with the labels of
+            the confident galaxies only.
+        X_val, y_val : optional
+            Validation set (early stopping, temperature, threshold); default a stratified ``val_fraction`` of the
+            labelled galaxies.  Never pass the test split here.
+        on_epoch_end : callable, optional
+            ``f(epoch, history_entry)`` called after each epoch's checkpoint (e.g. to log or interrupt).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        set_threads()
+        images, train_rows, targets, val_images, val_rows, val_targets, classes = self._split(X, y, X_val, y_val)
         self.classes_ = classes
+        k = len(classes)
         device = pick_device(self.device)
-        net, info = build_net(self.backbone, self.pretrained, self.checkpoint, len(classes), self.input_size,
-                              self.random_state)
+        self.mode_ = ("finetune" if device.type == "cuda" else "partial") if self.mode == "auto" else self.mode
+        net, info = build_net(self.backbone, self.pretrained, self.checkpoint, k, self.input_size, self.random_state)
         self.net_info_ = info
         net.to(device)
-        if self.mode == "linear":
-            for p in net.backbone.parameters():
-                p.requires_grad_(False)
+        n_trainable = {"partial": self.trainable_stages, "linear": 0}.get(self.mode_)
+        if n_trainable is not None:
+            for m in frozen_modules(net.backbone, n_trainable):
+                for p in m.parameters():
+                    p.requires_grad_(False)
+        if self.head == "softmax":
+            self.train_prior_, eff, self.target_prior_ = self._priors(targets[train_rows], k)
+            self.log_prior_shift_ = np.log(self.target_prior_) - np.log(eff)
+        else:
+            self.log_prior_shift_ = None
         trainable = [p for p in net.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(trainable, lr=self.lr, weight_decay=self.weight_decay)
-        loss_fn, sample_weights = self._loss(targets[train_rows], len(classes), device)
-        augment = Augment(self.augment)
-
-        params = {k: v for k, v in self.get_params().items() if k not in _RUN_PARAMS_IGNORED}
+        loss_fn, sample_weights = self._loss(targets[train_rows], k, device)
+        params = {key: v for key, v in self.get_params().items() if key not in _RUN_PARAMS_IGNORED}
         fp = params_fingerprint(params, classes, train_rows, val_rows, targets[train_rows])
-        ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        state = {"epoch": -1, "best_score": -math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [],
-                 "stopped": False}
-        best_state = None
-        if ckdir is not None and self.resume and (ckdir / "last.pt").exists():
-            ck = load_checkpoint(ckdir / "last.pt")
-            if ck.get("fingerprint") == fp:
-                net.load_state_dict(ck["model"])
-                opt.load_state_dict(ck["optimizer"])
-                state = ck["state"]
-                if (ckdir / "best.pt").exists():
-                    best_state = load_checkpoint(ckdir / "best.pt")["model"]
-                log.info("classifier: resuming from %s after epoch %d", ckdir / "last.pt", state["epoch"])
-            else:
-                log.warning("classifier: %s belongs to another run (parameters or data differ); starting afresh",
-                            ckdir / "last.pt")
+        steps = self.epochs * math.ceil(len(train_rows) / self.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=max(steps, 1), pct_start=0.15)
+        if n_trainable is None:
+            train_epoch, val_logits = self._finetune_hooks(net, images, train_rows, targets, val_images, val_rows,
+                                                           opt, sched, loss_fn, sample_weights, device)
+        else:
+            train_epoch, val_logits = self._cached_hooks(net, n_trainable, images, train_rows, targets, val_images,
+                                                         val_rows, opt, sched, loss_fn, sample_weights, device)
 
+        def validate(epoch):
+            f1, acc = self._score(self._outputs(val_logits(), 1.0), val_targets[val_rows])
+            return f1, {"val_macro_f1": f1, "val_accuracy": acc}
+
+        def report(epoch, entry):
+            log.info("classifier epoch %d: loss %.4f, val macro-F1 %.3f, accuracy %.3f", epoch, entry["train_loss"],
+                     entry["val_macro_f1"], entry["val_accuracy"])
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, entry)
+
+        trainer = Trainer(self.epochs, self.patience, "max", self.checkpoint_dir, fp, self.resume, "classifier")
+        # the scheduler's position is part of the run: restore it with the other modules
+        modules = {"model": net, "scheduler": sched}
+        trainer.run(modules, opt, train_epoch, validate, report)
+        self.model_ = net.eval()
+        self.history_ = list(trainer.history)
+        self.best_epoch_ = int(trainer.best_epoch)
+        self.best_score_ = float(trainer.best_value)
+        self.n_train_, self.n_val_ = int(len(train_rows)), int(len(val_rows))
+        self._calibrate(self._logits_rows(val_images, val_rows), val_targets[val_rows])
+        return self
+
+    def _calibrate(self, logits: np.ndarray, truth: np.ndarray) -> None:
+        """Temperature, confidence threshold and validation figures from the validation logits."""
+        if self.head != "softmax":
+            self.temperature_, self.confidence_threshold_, self.validation_ = 1.0, float("nan"), {}
+            return
+        self.temperature_ = (fit_temperature(logits, truth, self.log_prior_shift_) if self.calibrate else 1.0)
+        probs = self._outputs(logits)
+        conf, correct = probs.max(axis=1), probs.argmax(axis=1) == truth
+        if self.confidence_threshold is None:
+            self.confidence_threshold_, info = threshold_for_precision(conf, correct, self.target_precision)
+            if not info["reached"]:
+                log.warning("classifier: no confidence threshold reaches precision %.2f on the validation split; "
+                            "only the most confident galaxies are classified", self.target_precision)
+        else:
+            self.confidence_threshold_ = float(self.confidence_threshold)
+        self.validation_ = classification_summary(truth, probs, [str(c) for c in self.classes_],
+                                                  threshold=self.confidence_threshold_)
+
+    # ------------------------------------------------------------------ training hooks
+    def _finetune_hooks(self, net, images, train_rows, targets, val_images, val_rows, opt, sched, loss_fn,
+                        sample_weights, device):
+        augment = Augment(self.augment)
         train_ds = GalaxyDataset(images, train_rows, targets[train_rows])
-        for epoch in range(state["epoch"] + 1, self.epochs):
-            if state["stopped"]:
-                break
+
+        def train_epoch(epoch):
             torch.manual_seed(epoch_seed(self.random_state, epoch, 2))
             gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
             loader = make_loader(train_ds, self.batch_size, self.random_state, epoch,
                                  sample_weights=sample_weights, num_workers=self.num_workers)
             net.train()
-            if self.mode == "linear":
-                net.backbone.eval()
             total, count = 0.0, 0
             for xb, yb, _rows in _progress(loader, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
                                            disable=None if self.progress else True):
-                xb = augment(xb, gen).to(device)
-                yb = yb.to(device)
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(xb), yb)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(xb)
+                total += self._step(net, opt, sched, loss_fn, augment(xb, gen).to(device), yb.to(device)) * len(xb)
                 count += len(xb)
-            probs = self._proba_rows(net, val_images, val_rows, device)
-            f1, acc = self._score(probs, val_targets[val_rows])
-            entry = {"epoch": epoch, "train_loss": total / max(count, 1), "val_macro_f1": f1, "val_accuracy": acc}
-            state["history"].append(entry)
-            state["epoch"] = epoch
-            if f1 > state["best_score"]:
-                state.update(best_score=f1, best_epoch=epoch, bad_epochs=0)
-                best_state = copy.deepcopy(net.state_dict())
-                if ckdir is not None:
-                    save_checkpoint(ckdir / "best.pt", {"model": best_state, "epoch": epoch, "fingerprint": fp})
+            return {"train_loss": total / max(count, 1)}
+
+        return train_epoch, lambda: self._logits_rows(val_images, val_rows, net=net, tta="none")
+
+    def _cached_hooks(self, net, n_trainable, images, train_rows, targets, val_images, val_rows, opt, sched,
+                      loss_fn, sample_weights, device):
+        views = TTA_VIEWS["d4"]
+        net.eval()
+        cache = self._prefix_cache(net, n_trainable, images, train_rows, views, device, "caching training views")
+        val_cache = self._prefix_cache(net, n_trainable, val_images, val_rows, views[:1], device,
+                                       "caching validation")[0]
+        trainable = [m for m in net.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
+        y_train = torch.as_tensor(targets[train_rows])
+        n = len(train_rows)
+
+        def forward(h):
+            return net.head(suffix_forward(net.backbone, h.to(device).float(), n_trainable))
+
+        def train_epoch(epoch):
+            torch.manual_seed(epoch_seed(self.random_state, epoch, 2))
+            rng = np.random.default_rng(epoch_seed(self.random_state, epoch, 1))
+            if sample_weights is None:
+                order = rng.permutation(n)
             else:
-                state["bad_epochs"] += 1
-                if state["bad_epochs"] >= self.patience:
-                    state["stopped"] = True
-            log.info("classifier epoch %d: loss %.4f, val macro-F1 %.3f, accuracy %.3f", epoch, entry["train_loss"],
-                     f1, acc)
-            if ckdir is not None:
-                save_checkpoint(ckdir / "last.pt", {"fingerprint": fp, "model": net.state_dict(),
-                                                    "optimizer": opt.state_dict(), "state": state})
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, entry)
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        self.model_ = net.eval()
-        self.history_ = list(state["history"])
-        self.best_epoch_ = int(state["best_epoch"])
-        self.best_score_ = float(state["best_score"])
-        self.n_train_, self.n_val_ = int(len(train_rows)), int(len(val_rows))
-        return self
+                order = rng.choice(n, size=n, replace=True, p=sample_weights / sample_weights.sum())
+            view = rng.integers(0, len(views), n)
+            net.eval()
+            for m in trainable:  # batch norm of the trained part in training mode, the frozen part stays eval
+                m.train()
+            total = 0.0
+            starts = range(0, n, self.batch_size)
+            for a in _progress(starts, desc=f"epoch {epoch + 1}/{self.epochs}", unit="batch",
+                               disable=None if self.progress else True):
+                idx = order[a:a + self.batch_size]
+                xb = cache[torch.as_tensor(view[idx]), torch.as_tensor(idx)]
+                total += self._step(net, opt, sched, loss_fn, xb, y_train[idx].to(device), forward) * len(idx)
+            return {"train_loss": total / max(n, 1)}
+
+        def val_logits():
+            net.eval()
+            with torch.inference_mode():
+                return torch.cat([forward(val_cache[a:a + 256]).float().cpu()
+                                  for a in range(0, len(val_rows), 256)]).numpy()
+
+        return train_epoch, val_logits
+
+    def _prefix_cache(self, net, n_trainable, images, rows, views, device, desc) -> torch.Tensor:
+        """Frozen-prefix activations ``(V, len(rows), ...)`` (float16 on the CPU) of each view of each row."""
+        from ..encode.registry import cpu_micro_batch
+
+        step = 256 if device.type == "cuda" else max(cpu_micro_batch(net.adapter.input_size), 4)
+        out = None
+        with torch.inference_mode():
+            for a in _progress(range(0, len(rows), step), desc=desc, unit="batch",
+                               disable=None if self.progress else True):
+                idx = rows[a:a + step]
+                xb = torch.from_numpy(np.asarray(images[np.sort(idx)], dtype=np.float32))
+                xb = xb[np.argsort(np.argsort(idx))].to(device)
+                x = net.adapter(xb)
+                for v, view in enumerate(views):
+                    h = prefix_forward(net.backbone, view(x).contiguous(), n_trainable).to("cpu", torch.float16)
+                    if out is None:
+                        out = torch.empty((len(views), len(rows), *h.shape[1:]), dtype=torch.float16)
+                    out[v, a:a + len(idx)] = h
+        return out
+
+    def _step(self, net, opt, sched, loss_fn, xb, yb, forward=None) -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn((forward or net)(xb), yb)
+        if not torch.isfinite(loss):
+            raise FloatingPointError("classifier: non-finite loss; lower lr")
+        loss.backward()
+        opt.step()
+        sched.step()
+        return float(loss.detach())
 
     def _loss(self, train_targets, k: int, device):
         sample_weights = None
@@ -334,6 +503,7 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         return torch.nn.BCEWithLogitsLoss(pos_weight=pw), None
 
     def _score(self, probs: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+        """(macro-F1, accuracy) of probabilities against true class indices (or 0/1 rows, sigmoid)."""
         if self.head == "softmax":
             pred = probs.argmax(axis=1)
             return (float(f1_score(truth, pred, average="macro", labels=np.arange(probs.shape[1]), zero_division=0)),
@@ -342,7 +512,19 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         return (float(f1_score(truth.astype(int), pred, average="macro", zero_division=0)),
                 float((pred == truth).mean()))
 
-    def _proba_rows(self, net, images, rows, device, batch_size: int | None = None) -> np.ndarray:
+    def _outputs(self, logits: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """Probabilities from logits: ``softmax(z / T + shift)`` (softmax head) or ``sigmoid(z)``."""
+        if self.head == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        t = self.temperature_ if temperature is None else temperature
+        return adjusted_probabilities(logits, t, self.log_prior_shift_)
+
+    def _logits_rows(self, images, rows, net=None, tta: str | None = None, batch_size: int | None = None
+                     ) -> np.ndarray:
+        """Network outputs (averaged over the ``tta`` views) of ``images[rows]``, in the order of ``rows``."""
+        net = self.model_ if net is None else net
+        views = TTA_VIEWS[self.tta if tta is None else tta]
+        device = next(net.parameters()).device
         bs = int(batch_size or max(self.batch_size, 64))
         out = []
         net.eval()
@@ -350,10 +532,9 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
             for start in range(0, len(rows), bs):
                 idx = rows[start:start + bs]
                 xb = torch.from_numpy(np.asarray(images[np.sort(idx)], dtype=np.float32))
-                order = np.argsort(np.argsort(idx))  # images[] needs sorted rows for memmaps; undo the sort
-                logits = net(xb.to(device)).float()
-                p = torch.softmax(logits, 1) if self.head == "softmax" else torch.sigmoid(logits)
-                out.append(p.cpu().numpy()[order])
+                xb = xb[np.argsort(np.argsort(idx))].to(device)  # memmaps need sorted rows; undo the sort
+                z = sum(net(view(xb).contiguous()).float() for view in views) / len(views)
+                out.append(z.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes_)), dtype=np.float32)
 
     # ------------------------------------------------------------------ predict
@@ -361,20 +542,35 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "model_"):
             raise ValueError("this GalaxyClassifier is not fitted yet: call fit() or load() first")
 
-    def predict_proba(self, X, batch_size: int | None = None) -> np.ndarray:
-        """Class (softmax) or per-label (sigmoid) probabilities of every row; NaN rows for unusable galaxies.
+    def decision_function(self, X, batch_size: int | None = None) -> np.ndarray:
+        """Raw network outputs (logits) of every row, averaged over the ``tta`` views; NaN rows for unusable
+        galaxies.
 
         Returns
         -------
-        ndarray, shape (N, K), float32
+        ndarray, shape (N, K), float64
         """
         self._check_fitted()
         images, ok = as_images_and_ok(X)
-        out = np.full((len(images), len(self.classes_)), np.nan, dtype=np.float32)
+        out = np.full((len(images), len(self.classes_)), np.nan)
         rows = np.flatnonzero(ok)
-        device = next(self.model_.parameters()).device
         if len(rows):
-            out[rows] = self._proba_rows(self.model_, images, rows, device, batch_size)
+            out[rows] = self._logits_rows(images, rows, batch_size=batch_size)
+        return out
+
+    def predict_proba(self, X, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (softmax: prior-adjusted and calibrated) or per-label probabilities (sigmoid) of
+        every row; NaN rows for unusable galaxies.
+
+        Returns
+        -------
+        ndarray, shape (N, K), float64
+        """
+        z = self.decision_function(X, batch_size)
+        out = np.full(z.shape, np.nan)
+        good = np.isfinite(z).all(axis=1)
+        if good.any():
+            out[good] = self._outputs(z[good])
         return out
 
     def transform(self, X, batch_size: int = 128) -> np.ndarray:
@@ -411,67 +607,92 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         return pred
 
     def predict_table(self, X, prefix: str = "sup_") -> pd.DataFrame:
-        """One row per galaxy: ``id``, ``status``, ``reason``, ``{prefix}class``, ``{prefix}confidence`` and
-        ``{prefix}prob_<class>`` for each class (NaN / ``""`` for unusable galaxies, whose status and reason
-        say why).  For the sigmoid head ``{prefix}class`` lists the labels above the threshold, ``;``-joined,
-        and the confidence is the mean over labels of ``max(p, 1 - p)``.
+        """One row per galaxy, in input order, with its class only where the classifier knows it.
+
+        Columns: ``id``, ``status``, ``reason`` (of the input), ``{prefix}class``, ``{prefix}confidence``,
+        ``{prefix}candidate`` (the most probable class), ``{prefix}status``, ``{prefix}reason`` and
+        ``{prefix}prob_<class>`` for each class.  ``{prefix}status`` is ``ok`` (classified), ``unclassified``
+        (softmax confidence below :attr:`confidence_threshold_`: ``{prefix}class`` is empty, the candidate and
+        the probabilities stay) or the input's own status for unusable galaxies (class empty, confidence NaN).
+        For the sigmoid head ``{prefix}class`` lists the labels above the threshold, ``;``-joined, and the
+        confidence is the mean over labels of ``max(p, 1 - p)``.
         """
         from ..galaxyset import GalaxySet
 
         p = self.predict_proba(X)
         if isinstance(X, GalaxySet):
-            table = X.meta[["id", "status", "reason"]].copy()
+            table = X.meta[["id", "status", "reason"]].copy().reset_index(drop=True)
         else:
             _, ok = as_images_and_ok(X)
             table = pd.DataFrame({"id": np.arange(len(p)).astype(str),
-                                  "status": np.where(ok, "ok", "bad_input"),
+                                  "status": np.where(ok, OK, "bad_input"),
                                   "reason": np.where(ok, "", "non-finite pixels")})
         bad = ~np.isfinite(p).all(axis=1)
         names = [str(c) for c in self.classes_]
         if self.head == "softmax":
             cls = np.asarray(names, dtype=object)[np.nan_to_num(p, nan=-1).argmax(axis=1)]
             conf = np.nanmax(np.where(bad[:, None], 0, p), axis=1).astype(float)
+            low = ~bad & (conf < self.confidence_threshold_)
         else:
             above = np.nan_to_num(p, nan=0) >= self.threshold
             cls = np.asarray([";".join(n for n, a in zip(names, row) if a) for row in above], dtype=object)
             conf = np.where(bad[:, None], 0, np.maximum(p, 1 - p)).mean(axis=1).astype(float)
+            low = np.zeros(len(p), dtype=bool)
         cls[bad] = ""
         conf[bad] = np.nan
+        candidate = cls.copy()
+        cls[low] = ""
+        status = np.where(bad, table["status"].astype(str).where(table["status"] != OK, "failed"), OK).astype(object)
+        status[low] = UNCLASSIFIED
+        reason = np.where(bad, table["reason"].astype(str).where(table["reason"].astype(str) != "",
+                                                                 "non-finite pixels"), "").astype(object)
+        if low.any():
+            v = self.validation_.get("above_threshold", {})
+            reason[low] = [f"confidence {c:.3f} < threshold {self.confidence_threshold_:.3f} (validation precision "
+                           f"{v.get('precision', float('nan')):.3f} above it)" for c in conf[low]]
         table[f"{prefix}class"] = cls
         table[f"{prefix}confidence"] = conf
+        table[f"{prefix}candidate"] = candidate
+        table[f"{prefix}status"] = status
+        table[f"{prefix}reason"] = reason
         for j, name in enumerate(names):
             table[f"{prefix}prob_{name}"] = p[:, j].astype(float)
-        return table.reset_index(drop=True)
+        return table
 
     # ------------------------------------------------------------------ persistence
+    _FITTED = ("mode_", "history_", "best_epoch_", "best_score_", "net_info_", "temperature_",
+               "confidence_threshold_", "validation_", "log_prior_shift_", "train_prior_", "target_prior_")
+
     def save(self, path) -> Path:
-        """Write the fitted classifier (parameters, classes, weights, history) to one ``.pt`` file."""
+        """Write the fitted classifier (parameters, classes, weights, calibration, history) to one ``.pt`` file
+        (read back without executing code by :meth:`load`)."""
         self._check_fitted()
         path = Path(path)
         params = self.get_params()
         params["checkpoint_dir"] = None if params["checkpoint_dir"] is None else str(params["checkpoint_dir"])
         params["checkpoint"] = None if params["checkpoint"] is None else str(params["checkpoint"])
+        fitted = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                  for k in self._FITTED if (v := getattr(self, k, None)) is not None}
         save_checkpoint(path, {"params": params, "classes": self.classes_.tolist(),
                                "classes_kind": self.classes_.dtype.kind, "model": self.model_.state_dict(),
-                               "net_info": self.net_info_, "history": self.history_,
-                               "best_epoch": self.best_epoch_, "best_score": self.best_score_})
+                               "fitted": fitted})
         return path
 
     @classmethod
     def load(cls, path, device=None) -> "GalaxyClassifier":
         """Read a classifier written by :meth:`save`; no pretrained weights are needed."""
         ck = load_checkpoint(path)
-        missing = [k for k in ("params", "classes", "model", "net_info", "history", "best_epoch", "best_score")
-                   if k not in ck]
+        missing = [k for k in ("params", "classes", "model", "fitted") if k not in ck]
         if missing:
             raise ValueError(f"{path} is not a classifier saved by GalaxyClassifier.save (no {', '.join(missing)})")
         clf = cls(**{**ck["params"], "device": device})
         kind = ck.get("classes_kind", "U")
         clf.classes_ = np.asarray(ck["classes"], dtype=np.int64 if kind == "i" else object)
+        for k in cls._FITTED:
+            v = ck["fitted"].get(k)
+            setattr(clf, k, np.asarray(v, dtype=float) if k.endswith(("prior_", "shift_")) and v is not None else v)
         net, _ = build_net(clf.backbone, pretrained=False, checkpoint=None, num_outputs=len(clf.classes_),
-                           input_size=ck["net_info"]["input_size"], random_state=clf.random_state)
+                           input_size=clf.net_info_["input_size"], random_state=clf.random_state)
         net.load_state_dict(ck["model"])
         clf.model_ = net.to(pick_device(device)).eval()
-        clf.net_info_, clf.history_ = ck["net_info"], ck["history"]
-        clf.best_epoch_, clf.best_score_ = ck["best_epoch"], ck["best_score"]
         return clf

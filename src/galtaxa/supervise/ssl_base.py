@@ -11,9 +11,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..status import log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
+from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
-from .networks import build_net, load_checkpoint, params_fingerprint, save_checkpoint, set_threads
+from .networks import build_net, params_fingerprint, save_checkpoint, set_threads
 
 __all__ = ["SSLEncoder"]
 
@@ -26,8 +27,8 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
 
-    With ``checkpoint_dir`` the encoder, the auxiliary module and the optimiser are written atomically after
-    every epoch to ``last.pt``; a new ``fit`` with the same parameters and data resumes after the last finished
+    The loop is :class:`galtaxa.utils.torch_training.Trainer`: with ``checkpoint_dir`` the encoder, the
+    auxiliary module and the optimiser are written atomically after every epoch to ``last.pt``; a new ``fit`` with the same parameters and data resumes after the last finished
     epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
     ``(random_state, epoch)``).  ``encoder.pth`` (the backbone's state dict in timm naming) is written at the
     end: pass it as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
@@ -91,21 +92,10 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
                                 weight_decay=self.weight_decay)
         params = {k: v for k, v in self.get_params().items() if k not in _IGNORED}
         fp = params_fingerprint(params, rows, np.asarray(images[rows[: min(len(rows), 8)]]))
-        ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        state = {"epoch": -1, "history": []}
-        if ckdir is not None and self.resume and (ckdir / "last.pt").exists():
-            ck = load_checkpoint(ckdir / "last.pt")
-            if ck.get("fingerprint") == fp:
-                net.load_state_dict(ck["encoder"])
-                aux.load_state_dict(ck["aux"])
-                opt.load_state_dict(ck["optimizer"])
-                state = ck["state"]
-                log.info("%s: resuming from %s after epoch %d", type(self).__name__, ckdir / "last.pt",
-                         state["epoch"])
-            else:
-                log.warning("%s: %s belongs to another run; starting afresh", type(self).__name__, ckdir / "last.pt")
         ds = GalaxyDataset(images, rows)
-        for epoch in range(state["epoch"] + 1, self.epochs):
+        name = type(self).__name__
+
+        def train_epoch(epoch):
             torch.manual_seed(epoch_seed(self.random_state, epoch, 2))
             gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
             loader = make_loader(ds, self.batch_size, self.random_state, epoch, num_workers=self.num_workers,
@@ -113,29 +103,31 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
             net.train()
             aux.train()
             total, count = 0.0, 0
-            for xb, _t, _r in _progress(loader, desc=f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}",
-                                        unit="batch", disable=None if self.progress else True):
+            for xb, _t, _r in _progress(loader, desc=f"{name} epoch {epoch + 1}/{self.epochs}", unit="batch",
+                                        disable=None if self.progress else True):
                 if len(xb) < 2:
                     continue
                 xb = xb.to(device)
                 opt.zero_grad(set_to_none=True)
                 loss = self._batch_loss(net, aux, xb, gen)
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{type(self).__name__}: non-finite loss at epoch {epoch}; lower lr")
+                    raise FloatingPointError(f"{name}: non-finite loss at epoch {epoch}; lower lr")
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(xb)
                 count += len(xb)
-            entry = {"epoch": epoch, "loss": total / max(count, 1)}
-            state["history"].append(entry)
-            state["epoch"] = epoch
-            log.info("%s epoch %d: loss %.4f", type(self).__name__, epoch, entry["loss"])
-            if ckdir is not None:
-                save_checkpoint(ckdir / "last.pt", {"fingerprint": fp, "encoder": net.state_dict(),
-                                                    "aux": aux.state_dict(), "optimizer": opt.state_dict(),
-                                                    "state": state})
+            return {"loss": total / max(count, 1)}
+
+        def report(epoch, entry):
+            log.info("%s epoch %d: loss %.4f", name, epoch, entry["loss"])
             if on_epoch_end is not None:
                 on_epoch_end(epoch, entry)
+
+        trainer = Trainer(self.epochs, checkpoint_dir=self.checkpoint_dir, fingerprint=fp, resume=self.resume,
+                          name=name)
+        trainer.run({"encoder": net, "aux": aux}, opt, train_epoch, on_epoch_end=report)
+        state = {"history": trainer.history}
+        ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         self.encoder_ = net.eval()
         self.aux_ = aux.eval()
         self.history_ = list(state["history"])

@@ -1,8 +1,11 @@
-"""Pieces shared by galtaxa's small torch models trained in ``fit`` (the CAE denoiser, the multimodal autoencoder).
+"""The one training loop of galtaxa's torch models and the pieces it is made of.
 
+* :class:`Trainer` -- the epoch loop with hooks (train one epoch, validate), early stopping on a monitored value,
+  the best weights kept, a checkpoint after every epoch and resuming from it; used by the classifier, the
+  self-supervised encoders, the CAE denoiser and the multimodal autoencoder;
 * :func:`seeded_torch` -- a seeded, deterministic torch context that leaves the caller's RNG state untouched;
 * :func:`train_val_split` -- the seeded train / validation split of ``n`` rows;
-* :class:`EarlyStopping` -- keep the weights of the best validation epoch, stop after ``patience`` worse ones;
+* :class:`EarlyStopping` -- keep the weights of the best epoch, stop after ``patience`` worse ones;
 * :class:`StateDictPickle` -- pickle a fitted ``model_`` as its state dict and rebuild the network on unpickling.
 """
 
@@ -13,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
+__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
 
 
 @contextmanager
@@ -42,22 +45,186 @@ def train_val_split(n: int, val_fraction: float, gen: np.random.Generator) -> tu
 
 
 class EarlyStopping:
-    """Track the best validation loss; ``step`` returns True once ``patience`` epochs in a row did not improve.
+    """Track the best monitored value; ``step`` returns True once ``patience`` epochs in a row did not improve.
 
-    ``best_state`` is a CPU copy of the model's state dict at ``best_epoch`` (loss ``best``).
+    ``mode="min"`` (a validation loss) or ``"max"`` (a score such as the macro-F1); improving means strictly
+    better.  ``best_state`` is a CPU copy of the model's state dict at ``best_epoch`` (value ``best``);
+    ``patience=None`` never stops.
     """
 
-    def __init__(self, patience: int):
-        self.patience = int(patience)
-        self.best, self.best_epoch, self.best_state, self.waited = np.inf, 0, None, 0
+    def __init__(self, patience: int | None, mode: str = "min"):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max'; got {mode!r}")
+        self.patience = None if patience is None else int(patience)
+        self.mode = mode
+        self.best = np.inf if mode == "min" else -np.inf
+        self.best_epoch, self.best_state, self.waited = 0, None, 0
+
+    def improves(self, value: float) -> bool:
+        return value < self.best if self.mode == "min" else value > self.best
 
     def step(self, val_loss: float, epoch: int, model) -> bool:
-        if val_loss < self.best:
+        if self.improves(val_loss):
             self.best, self.best_epoch, self.waited = val_loss, epoch, 0
             self.best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             return False
         self.waited += 1
-        return self.waited >= self.patience
+        return self.patience is not None and self.waited >= self.patience
+
+    def state(self) -> dict:
+        """The counters (not the weights), for a checkpoint."""
+        return {"best": float(self.best), "best_epoch": int(self.best_epoch), "waited": int(self.waited)}
+
+    def load_state(self, state: dict, best_state=None) -> None:
+        self.best, self.best_epoch, self.waited = float(state["best"]), int(state["best_epoch"]), int(state["waited"])
+        self.best_state = best_state
+
+
+class Trainer:
+    """The epoch loop of every torch model galtaxa trains, with hooks for what differs between them.
+
+    Each epoch calls ``train_epoch(epoch) -> dict`` (the model's own batches, augmentations and optimiser steps;
+    the dict is the history entry, e.g. ``{"train_loss": ...}``), then ``validate(epoch) -> (value, dict)``
+    (the monitored value and extra entries; omitted: no validation, the last epoch's weights are kept), then
+    early stopping on the monitored value (:class:`EarlyStopping`), the checkpoint and
+    ``on_epoch_end(epoch, entry)``.
+
+    With ``checkpoint_dir`` the trained modules, the optimiser, the history and the stopping counters are
+    written atomically to ``last.pt`` after every epoch and the best weights to ``best.pt``; a later :meth:`run`
+    with the same ``fingerprint`` resumes after the last finished epoch.  The trainer draws no random number:
+    a hook that seeds its batches from ``(seed, epoch)`` makes a resumed run end with the weights of an
+    uninterrupted one, and a hook that carries its own generator across epochs trains exactly as its own loop
+    did.
+
+    Parameters
+    ----------
+    epochs : int
+        Epochs to run (in total, counting the resumed ones).
+    patience : int, optional
+        Stop after this many epochs without improvement; ``None``: run every epoch.
+    monitor : {"min", "max"}
+        Whether a lower (loss) or higher (score) validated value is better.
+    checkpoint_dir : path, optional
+    fingerprint : str
+        Identifies the run (parameters and data): a checkpoint with another fingerprint is ignored.
+    resume : bool
+    name : str
+        Shown in log messages and the progress bar.
+    progress : bool
+        A progress bar over epochs (hooks may show their own over batches).
+
+    Attributes (after :meth:`run`)
+    ------------------------------
+    history : list of dict
+        One entry per epoch: ``epoch`` and what the hooks returned.
+    best_epoch, best_value : int, float
+        Epoch of the kept weights and its monitored value (NaN without validation).
+    """
+
+    def __init__(self, epochs: int, patience: int | None = None, monitor: str = "min", checkpoint_dir=None,
+                 fingerprint: str = "", resume: bool = True, name: str = "training", progress: bool = False):
+        self.epochs = int(epochs)
+        self.patience = patience
+        self.monitor = monitor
+        self.checkpoint_dir = checkpoint_dir
+        self.fingerprint = fingerprint
+        self.resume = resume
+        self.name = name
+        self.progress = progress
+
+    def _load(self, modules: dict, optimizer, stopper: EarlyStopping) -> tuple[int, list, bool]:
+        from pathlib import Path
+
+        from ..status import log
+        from .safe_load import torch_load
+
+        last = Path(self.checkpoint_dir) / "last.pt"
+        if not (self.resume and last.exists()):
+            return -1, [], False
+        ck = torch_load(last, what="checkpoint")
+        if not isinstance(ck, dict) or ck.get("fingerprint") != self.fingerprint:
+            log.warning("%s: %s belongs to another run (parameters or data differ); starting afresh", self.name, last)
+            return -1, [], False
+        for key, module in modules.items():
+            module.load_state_dict(ck["modules"][key])
+        if optimizer is not None:
+            optimizer.load_state_dict(ck["optimizer"])
+        state = ck["state"]
+        best = Path(self.checkpoint_dir) / "best.pt"
+        best_state = torch_load(best, what="checkpoint")["model"] if best.exists() else None
+        stopper.load_state(state["stopper"], best_state)
+        log.info("%s: resuming from %s after epoch %d", self.name, last, state["epoch"])
+        return int(state["epoch"]), list(state["history"]), bool(state["stopped"])
+
+    def _save(self, name: str, payload: dict) -> None:
+        from pathlib import Path
+
+        import torch
+
+        from .atomic import atomic_path
+        from .safe_load import plain_for_torch
+
+        path = Path(self.checkpoint_dir) / name
+        payload = plain_for_torch(payload, where=f"checkpoint {path}")
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
+
+    def run(self, modules: dict, optimizer, train_epoch, validate=None, on_epoch_end=None, watch: str | None = None):
+        """Train; return the watched module with its best weights loaded (the last ones without validation).
+
+        Parameters
+        ----------
+        modules : dict of name -> torch module
+            Everything trained (checkpointed and restored on resume).
+        optimizer : torch optimiser or None
+        train_epoch, validate, on_epoch_end : callables (see the class docstring)
+        watch : str, optional
+            Key of ``modules`` whose best weights are kept (default: the first).
+        """
+        from .progress import progress as _progress
+
+        watch = watch or next(iter(modules))
+        model = modules[watch]
+        stopper = EarlyStopping(self.patience, self.monitor)
+        start, history, stopped = -1, [], False
+        if self.checkpoint_dir is not None:
+            start, history, stopped = self._load(modules, optimizer, stopper)
+        bar = _progress(range(start + 1, self.epochs), desc=self.name, unit="epoch",
+                        disable=None if self.progress else True)
+        for epoch in bar:
+            if stopped:
+                break
+            entry = {"epoch": epoch, **train_epoch(epoch)}
+            if validate is not None:
+                value, extra = validate(epoch)
+                entry.update(extra)
+                improved = stopper.improves(value)
+                stopped = stopper.step(value, epoch, model)
+            else:
+                improved = False
+            history.append(entry)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "epoch" and isinstance(v, float)})
+            if self.checkpoint_dir is not None:
+                if improved:
+                    self._save("best.pt", {"model": stopper.best_state, "epoch": epoch,
+                                           "fingerprint": self.fingerprint})
+                self._save("last.pt", {"fingerprint": self.fingerprint,
+                                       "modules": {k: m.state_dict() for k, m in modules.items()},
+                                       "optimizer": None if optimizer is None else optimizer.state_dict(),
+                                       "state": {"epoch": epoch, "history": history, "stopped": stopped,
+                                                 "stopper": stopper.state()}})
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, entry)
+        if hasattr(bar, "close"):
+            bar.close()
+        if validate is not None and stopper.best_state is not None:
+            model.load_state_dict(stopper.best_state)
+        self.history = history
+        self.best_epoch = int(stopper.best_epoch) if validate is not None else (history[-1]["epoch"] if history
+                                                                               else -1)
+        self.best_value = float(stopper.best) if validate is not None else float("nan")
+        return model
 
 
 class StateDictPickle:

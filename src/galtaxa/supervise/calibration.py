@@ -1,0 +1,181 @@
+"""Probabilities that respect the real class mix and mean what they say: logit adjustment and temperature scaling.
+
+A network trained with class weights ``w_c`` (or balanced sampling) on a set whose class frequencies are
+``pi_c`` learns the posterior of a *reweighted* problem whose prior is the effective prior
+
+.. math:: \\tilde\\pi_c = \\frac{\\pi_c w_c}{\\sum_k \\pi_k w_k}
+
+(uniform for ``w_c = n / (K n_c)`` and for balanced sampling).  Bayes' rule moves its outputs to the prior
+``pi*`` of the galaxies to classify (the training prior by default, or one the user gives) by adding
+``log pi*_c - log tilde pi_c`` to the logits: the post-hoc logit adjustment of Menon et al. (2021, ICLR,
+"Long-tail learning via logit adjustment").  A single temperature ``T`` (Guo et al. 2017, ICML, "On calibration
+of modern neural networks") then corrects the network's over- or under-confidence; it is fitted on the
+validation split by minimising the negative log-likelihood of
+
+.. math:: p(c \\mid x) = \\mathrm{softmax}_c\\left(\\frac{z_c(x)}{T} + \\log \\pi^*_c - \\log \\tilde\\pi_c\\right),
+
+so that ``T`` rescales only the network's evidence and the prior shift stays the exact Bayes correction.
+``T`` does not change the ranking of the classes of one galaxy; the prior term does (it is what restores the
+real class counts).
+
+:func:`expected_calibration_error`, :func:`reliability_table` and :func:`threshold_for_precision` measure what
+the calibrated probabilities are worth: the ECE of Naeini et al. (2015, AAAI) over equal-width confidence bins,
+and the lowest confidence above which the kept galaxies reach a target precision.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["effective_prior", "prior_from_counts", "adjusted_probabilities", "fit_temperature",
+           "expected_calibration_error", "reliability_table", "threshold_for_precision", "log_softmax"]
+
+
+def prior_from_counts(counts) -> np.ndarray:
+    """Class frequencies ``n_c / n`` from counts; raises for a class without galaxies (its prior would be 0)."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 1 or len(counts) < 2:
+        raise ValueError(f"need the counts of >= 2 classes; got {counts!r}")
+    if (counts <= 0).any():
+        raise ValueError(f"every class needs at least one training galaxy to have a prior; counts {counts.tolist()}")
+    return counts / counts.sum()
+
+
+def effective_prior(counts, class_weight=None) -> np.ndarray:
+    """The prior a weighted loss sees: ``pi_c w_c / sum_k pi_k w_k`` (``class_weight=None``: the counts' prior).
+
+    Balanced sampling is ``class_weight = 1 / n_c``.
+    """
+    prior = prior_from_counts(counts)
+    if class_weight is None:
+        return prior
+    w = np.asarray(class_weight, dtype=float)
+    if w.shape != prior.shape or (w <= 0).any():
+        raise ValueError(f"class_weight must hold one positive weight per class; got {class_weight!r}")
+    eff = prior * w
+    return eff / eff.sum()
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise ``log softmax`` computed stably."""
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+
+def adjusted_probabilities(logits, temperature: float = 1.0, log_prior_shift=None) -> np.ndarray:
+    """``softmax(z / T + shift)`` per row (see the module docstring); ``shift = log pi* - log tilde pi``."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"logits must be (N, K); got shape {z.shape}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    a = z / float(temperature)
+    if log_prior_shift is not None:
+        a = a + np.asarray(log_prior_shift, dtype=np.float64)[None, :]
+    return np.exp(log_softmax(a))
+
+
+def fit_temperature(logits, y, log_prior_shift=None, bounds=(0.05, 20.0)) -> float:
+    """Temperature minimising the mean negative log-likelihood of :func:`adjusted_probabilities` on ``(logits, y)``.
+
+    The NLL is convex in ``1/T``; a bounded scalar search over ``log T`` finds it.
+
+    Parameters
+    ----------
+    logits : array (N, K)
+        Raw network outputs on the validation split (never the test split).
+    y : array (N,) of int
+        Class indices.
+    log_prior_shift : array (K,), optional
+    bounds : (float, float)
+        Range of ``T`` searched.
+
+    Returns
+    -------
+    float
+    """
+    from scipy.optimize import minimize_scalar
+
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    if z.ndim != 2 or len(z) != len(y) or len(y) == 0:
+        raise ValueError(f"need (N, K) logits and N labels, N > 0; got {z.shape} and {y.shape}")
+    shift = np.zeros(z.shape[1]) if log_prior_shift is None else np.asarray(log_prior_shift, dtype=np.float64)
+    rows = np.arange(len(y))
+
+    def nll(log_t):
+        return -log_softmax(z / np.exp(log_t) + shift)[rows, y].mean()
+
+    res = minimize_scalar(nll, bounds=np.log(bounds), method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(res.x))
+
+
+def _confidence_and_correct(probs, y) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    if p.ndim != 2 or len(p) != len(y):
+        raise ValueError(f"need (N, K) probabilities and N labels; got {p.shape} and {y.shape}")
+    return p.max(axis=1), (p.argmax(axis=1) == y)
+
+
+def reliability_table(probs, y, n_bins: int = 15) -> list[dict]:
+    """Per equal-width confidence bin ``((i-1)/B, i/B]``: ``lo``, ``hi``, ``count``, mean ``confidence`` and
+    ``accuracy`` of the top-label predictions (empty bins are listed with NaN means)."""
+    conf, correct = _confidence_and_correct(probs, y)
+    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    out = []
+    for b in range(int(n_bins)):
+        m = idx == b
+        out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(m.sum()),
+                    "confidence": float(conf[m].mean()) if m.any() else float("nan"),
+                    "accuracy": float(correct[m].mean()) if m.any() else float("nan")})
+    return out
+
+
+def expected_calibration_error(probs, y, n_bins: int = 15) -> float:
+    """Expected calibration error of the top-label confidence (Naeini et al. 2015; Guo et al. 2017):
+
+    .. math:: \\mathrm{ECE} = \\sum_{b=1}^{B} \\frac{|S_b|}{N} \\left| \\mathrm{acc}(S_b) - \\mathrm{conf}(S_b) \\right|
+
+    over ``B`` equal-width bins of the confidence ``max_c p(c|x)``.
+    """
+    table = reliability_table(probs, y, n_bins)
+    n = sum(b["count"] for b in table)
+    if n == 0:
+        return float("nan")
+    return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in table if b["count"]) / n)
+
+
+def threshold_for_precision(confidence, correct, target: float = 0.9) -> tuple[float, dict]:
+    """Lowest confidence threshold ``t`` such that the galaxies with confidence ``>= t`` are classified with
+    precision (fraction correct) ``>= target``.
+
+    The kept set's precision is computed for every candidate threshold (the observed confidences); the lowest
+    one reaching ``target`` keeps the most galaxies.  When none does, the threshold is the highest confidence
+    (only the single most confident galaxy is kept) and ``reached`` is False.
+
+    Returns
+    -------
+    threshold : float
+    info : dict
+        ``target``, ``reached``, ``precision`` and ``kept_fraction`` at the threshold (on the given set).
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    if conf.shape != ok.shape or conf.ndim != 1 or len(conf) == 0:
+        raise ValueError(f"need two 1-D arrays of the same non-zero length; got {conf.shape} and {ok.shape}")
+    if not 0 < target <= 1:
+        raise ValueError(f"target precision must be in (0, 1]; got {target}")
+    order = np.argsort(-conf, kind="stable")
+    c, k = conf[order], ok[order]
+    precision = np.cumsum(k) / np.arange(1, len(k) + 1)
+    # a threshold t keeps every galaxy with conf >= t: evaluate at the last index of each run of equal values
+    last = np.r_[c[1:] != c[:-1], True]
+    good = np.flatnonzero(last & (precision >= target))
+    reached = len(good) > 0
+    t = float(c[int(good.max())]) if reached else float(c[0])
+    kept = conf >= t
+    return t, {"target": float(target), "reached": bool(reached), "precision": float(ok[kept].mean()),
+               "kept_fraction": float(kept.mean())}
