@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import torch
@@ -24,8 +26,21 @@ def test_train_predict_similar_cli(tmp_path, capsys):
     assert (tmp_path / "run" / "supervised" / "classifier.pt").exists()
     assert main(["predict", str(path), "--quiet"]) == 0
     cat = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
-    assert len(cat) == 48 and set(cat["sup_class"]) <= {"round", "bar"}
-    assert {"sup_confidence", "sup_prob_bar", "sup_prob_round"} <= set(cat.columns)
+    assert len(cat) == 48 and set(cat["sup_candidate"]) <= {"round", "bar"}
+    assert {"sup_confidence", "sup_prob_bar", "sup_prob_round", "sup_status", "sup_reason"} <= set(cat.columns)
+    assert set(cat["sup_status"]) <= {"ok", "unclassified"}
+    # a class only where the confidence reaches the threshold chosen on validation; the candidate always
+    sup = tmp_path / "run" / "supervised"
+    report = json.loads((sup / "report.json").read_text())
+    low = cat["sup_confidence"] < report["confidence_threshold"]
+    assert ((cat["sup_status"] == "unclassified") == low).all()
+    assert (cat.loc[low, "sup_class"] == "").all() and (cat.loc[~low, "sup_class"] == cat.loc[~low, "sup_candidate"]).all()
+    # held-out test split: disjoint from training and validation, scored per class
+    split = pd.read_csv(sup / "split.csv", dtype={"id": str})
+    assert split["split"].value_counts().to_dict() == {"train": 34, "test": 10, "validation": 4}
+    assert report["test"]["n"] == 10 and {r["class"] for r in report["test"]["per_class"]} == {"bar", "round"}
+    assert sum(r["support"] for r in report["test"]["per_class"]) == 10
+    assert 0 <= report["test"]["ece"] <= 1 and (sup / "reliability.png").exists() and (sup / "report.html").exists()
     ids = cat["id"].astype(str).tolist()
     assert main(["similar", str(path), ids[0], "-k", "3", "--quiet"]) == 0
     sim = pd.read_csv(tmp_path / "run" / "supervised" / "similar.csv", dtype={"neighbor_id": str, "query_id": str})

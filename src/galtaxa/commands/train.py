@@ -5,10 +5,12 @@ All read the ``supervised:`` section of the pipeline config and work in ``RUN_DI
 those of the config's (cached) read stage.
 
 * ``galtaxa train CONFIG``: fit a classifier on the labelled galaxies (``supervised.labels``: a metadata column
-  such as ``label``, or ``taxonomy`` = the confident classes of ``RUN_DIR/catalog``); resumes after an
-  interruption; writes ``classifier.pt`` and ``history.json``.
-* ``galtaxa predict CONFIG``: class, confidence and per-class probabilities for every galaxy, merged into
-  ``RUN_DIR/catalog.*`` (columns ``sup_class``, ``sup_confidence``, ``sup_prob_<class>``).
+  such as ``label``, or ``taxonomy`` = the confident classes of ``RUN_DIR/catalog``) with a held-out test split,
+  calibrate it on validation, score it on test; resumes after an interruption
+  (:func:`galtaxa.supervise.workflow.train_supervised`).
+* ``galtaxa predict CONFIG``: class, confidence, status (``unclassified`` below the confidence threshold) and
+  per-class probabilities for every galaxy, merged into ``RUN_DIR/catalog.*`` (columns ``sup_*``); with
+  ``labels: taxonomy`` also the agreement of the vote's classes with the classifier's.
 * ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes ``ssl/encoder.pth`` (use it
   as ``supervised.checkpoint``).
 * ``galtaxa adversarial CONFIG --target PATH``: labelled vs target discriminator on encoder features; accuracy,
@@ -22,8 +24,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["register", "training_labels"]
+__all__ = ["register"]
 
 
 def _setup(args):
@@ -39,87 +42,67 @@ def _setup(args):
     return cfg, galaxies, out
 
 
-def training_labels(cfg: dict, galaxies) -> np.ndarray:
-    """Labels per galaxy (object array, ``None`` = unlabelled) from ``supervised.labels`` and ``label_map``.
-
-    ``"taxonomy"`` takes the ``class`` of ``RUN_DIR/catalog`` for the galaxies kept by the vote (``group >= 0``,
-    non-empty class); any other value names a metadata column of the input.
-    """
-    import pandas as pd
-
-    sup = cfg["supervised"]
-    source = sup["labels"]
-    if source == "taxonomy":
-        from ..catalog import read_catalog
-
-        path = Path(cfg["run_dir"]) / "catalog.parquet"
-        if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run `galtaxa run` (and the labelling step) first, or set "
-                                    "supervised.labels to a label column")
-        cat, _ = read_catalog(path)
-        if "class" not in cat:
-            raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
-        keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
-        lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
-        y = np.asarray([lookup.get(str(i)) for i in galaxies.ids], dtype=object)
-    else:
-        if source not in galaxies.meta:
-            raise ValueError(f"supervised.labels = {source!r} is not a column of the input metadata "
-                             f"(columns: {', '.join(map(str, galaxies.meta.columns))}); or use 'taxonomy'")
-        col = galaxies.meta[source]
-        y = np.asarray([None if pd.isna(v) else (str(int(v)) if isinstance(v, float) and float(v).is_integer()
-                                                   else str(v)) for v in col], dtype=object)
-    mapping = {str(k): (None if v is None else str(v)) for k, v in (sup.get("label_map") or {}).items()}
-    if mapping:
-        y = np.asarray([mapping.get(v, v) if v is not None else None for v in y], dtype=object)
-    return y
-
-
-def _classifier(cfg: dict, out: Path, progress: bool):
-    """The configured classifier (:func:`galtaxa.pipeline.builders.classifier_from_config`)."""
-    from ..pipeline.builders import classifier_from_config
-
-    return classifier_from_config(cfg, out, progress)
-
-
 def _cmd_train(args) -> int:
+    from ..supervise.workflow import train_supervised, training_labels
+
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
     n_lab = int(sum(v is not None for v in y))
     print(f"training on {n_lab} labelled galaxies of {len(galaxies)} ({int(galaxies.ok.sum())} usable)")
-    clf = _classifier(cfg, out, not args.quiet).fit(galaxies, y)
-    clf.save(out / "classifier.pt")
-    (out / "history.json").write_text(json.dumps(clf.history_, indent=2))
-    print(f"best epoch {clf.best_epoch_ + 1}: validation macro-F1 {clf.best_score_:.3f}; classes "
-          f"{', '.join(map(str, clf.classes_))}")
-    print(f"  model: {out / 'classifier.pt'}")
+    res = train_supervised(cfg, galaxies, out, progress=not args.quiet)
+    sp = res["split"]
+    print(f"{res['mode']} {res['recipe']['backbone']}: {sp['train']} train / {sp['validation']} validation / "
+          f"{sp['test']} test ({sp['kind']}); best epoch {res['best_epoch'] + 1}, fit {res['time_s']['fit']:.0f} s; "
+          f"temperature {res['temperature']:.3f}, confidence threshold {res['confidence_threshold']:.3f}")
+    if "test" in res:
+        from ..supervise.evaluation import summary_markdown
+
+        print("test split:\n" + summary_markdown(res["test"]))
+    print(f"  model: {out / 'classifier.pt'}; figures and report: {out / 'report.json'}, {out / 'report.html'}")
     return 0
 
 
 def _cmd_predict(args) -> int:
     from ..catalog import read_catalog, write_catalog
     from ..supervise import GalaxyClassifier
+    from ..supervise.workflow import merge_predictions, predict_catalog, sml_agreement
 
     cfg, galaxies, out = _setup(args)
     model = Path(args.model) if args.model else out / "classifier.pt"
     if not model.exists():
         raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
     clf = GalaxyClassifier.load(model)
-    table = clf.predict_table(galaxies)
+    if args.threshold is not None:
+        clf.confidence_threshold_ = float(args.threshold)
+    table = predict_catalog(clf, galaxies)
     run_dir = Path(cfg["run_dir"])
     existing = run_dir / "catalog.parquet"
-    if existing.exists():
-        cat, _ = read_catalog(existing)
-        cat = cat[[c for c in cat.columns if not c.startswith("sup_")]]
-        new = table.drop(columns=["status", "reason"])
-        cat = cat.merge(new, on="id", how="left", validate="one_to_one")
-    else:
-        cat = table
+    cat = merge_predictions(read_catalog(existing)[0] if existing.exists() else None, table)
     paths = write_catalog(cat, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
                           seed=cfg["seed"], ids=galaxies.ids)
+    counts = table["sup_status"].value_counts().to_dict()
+    print(f"{counts.get('ok', 0)} of {len(table)} galaxies classified, {counts.get('unclassified', 0)} unclassified "
+          f"(confidence < {clf.confidence_threshold_:.3f}); the others keep their status and reason")
     ok = table["sup_class"] != ""
-    print(f"predicted {int(ok.sum())} of {len(table)} galaxies (the others keep their status and reason)")
     print("  " + ", ".join(f"{k} {v}" for k, v in table.loc[ok, "sup_class"].value_counts().items()))
+    if cfg["supervised"]["labels"] == "taxonomy" and {"group", "class"} <= set(cat.columns):
+        split_path = out / "split.csv"
+        split = pd.read_csv(split_path, dtype={"id": str}) if split_path.exists() else None
+        sml = sml_agreement(cat, split)
+        report_path = out / "report.json"
+        if report_path.exists():
+            from ..report.build import to_jsonable
+            from ..supervise.report_page import write_supervised_page
+            from ..utils.atomic import atomic_write_text
+
+            res = json.loads(report_path.read_text())
+            res["sml"] = sml
+            atomic_write_text(report_path, json.dumps(to_jsonable(res), indent=1, allow_nan=False))
+            write_supervised_page(res, out)
+        for subset in ("kept_test", "kept"):
+            if subset in sml:
+                per = ", ".join(f"{c} {v['agreement']:.2f} (n={v['n']})" for c, v in sml[subset]["per_class"].items())
+                print(f"  SML agreement, vote class vs classifier ({subset}): {sml[subset]['agreement']:.3f}; {per}")
     for kind, p in paths.items():
         print(f"  catalog ({kind}): {p}")
     return 0
@@ -153,12 +136,12 @@ def _features(cfg: dict, galaxies, checkpoint=None, backbone=None):
 
 
 def _cmd_adversarial(args) -> int:
-    import pandas as pd
 
     from ..io import open_dataset
     from ..io.base import build_galaxyset
     from ..pipeline import make_conditioner, open_input
     from ..supervise import AdversarialValidation
+    from ..supervise.workflow import training_labels
 
     cfg, galaxies, out = _setup(args)
     target_path = args.target or cfg["supervised"]["adversarial_target"]
@@ -190,6 +173,7 @@ def _cmd_adversarial(args) -> int:
 
 def _cmd_similar(args) -> int:
     from ..supervise import SimilaritySearch, similarity_panel
+    from ..supervise.workflow import training_labels
 
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
@@ -241,6 +225,8 @@ def register(subparsers) -> None:
          _cmd_train)
     p = base("predict", "class, confidence and probabilities for every galaxy, into the run catalog", _cmd_predict)
     p.add_argument("--model", default=None, help="classifier file (default RUN_DIR/supervised/classifier.pt)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence threshold (default: the one chosen on validation for supervised.target_precision)")
     base("pretrain", "self-supervised pretraining (SimCLR or autoencoder) on all images", _cmd_pretrain)
     p = base("adversarial", "adversarial validation between the labelled set and a target set", _cmd_adversarial)
     p.add_argument("--target", default=None, help="target galaxies (folder or file; default "

@@ -1,0 +1,88 @@
+"""The supervised classifier's section of a report: recipe, split, per-class table, calibration, SML agreement.
+
+:func:`supervised_section` writes it into any :class:`~galtaxa.report.html.HtmlPage` (the run's validation
+report and the stand-alone ``RUN_DIR/supervised/report.html`` of :func:`write_supervised_page`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["supervised_section", "write_supervised_page", "per_class_frame"]
+
+
+def per_class_frame(summary: dict) -> pd.DataFrame:
+    """The per-class rows of a :func:`~galtaxa.supervise.evaluation.classification_summary` as a table."""
+    df = pd.DataFrame(summary["per_class"])
+    return df[["class", "support", "predicted", "count_ratio", "precision", "recall", "f1"]]
+
+
+def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> None:
+    """Append the section to ``page``.
+
+    Parameters
+    ----------
+    page : HtmlPage
+    result : dict
+        The ``report.json`` of :func:`galtaxa.supervise.workflow.train_supervised` (optionally with ``sml``).
+    add_figure : callable, optional
+        ``f(figure, file_name, caption)`` placing a matplotlib figure on the page.
+    """
+    from .evaluation import reliability_figure
+
+    page.heading("Supervised classifier", level)
+    rec = result.get("recipe", {})
+    split = result.get("split", {})
+    page.paragraph(
+        f"Recipe: {rec.get('backbone')} ({result.get('mode')}, {rec.get('trainable_stages')} trainable stages in "
+        f"partial mode), input {rec.get('input_size')} px, up to {rec.get('epochs')} epochs, balance "
+        f"{rec.get('balance')}, outputs adjusted to the {'training' if rec.get('prior') == 'train' else 'given'} "
+        f"prior and calibrated (temperature {result.get('temperature', float('nan')):.3f}). Split "
+        f"{split.get('kind')}: {split.get('train')} train / {split.get('validation')} validation / "
+        f"{split.get('test')} test galaxies (test never used for early stopping or calibration). Fit time "
+        f"{result.get('time_s', {}).get('fit', float('nan')):.0f} s.")
+    thr = result.get("confidence_threshold")
+    val = result.get("validation", {}).get("above_threshold", {})
+    if thr is not None:
+        page.paragraph(
+            f"Confidence threshold {thr:.3f} (lowest at which the validation galaxies above it reach precision "
+            f"{rec.get('target_precision')}): galaxies below it are 'unclassified' in the catalog (sup_status). "
+            f"On validation it keeps {val.get('kept_fraction', float('nan')):.1%} at precision "
+            f"{val.get('precision', float('nan')):.3f}.")
+    test = result.get("test")
+    if test:
+        at = test.get("above_threshold", {})
+        page.paragraph(
+            f"Test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}, expected calibration "
+            f"error {test['ece']:.3f}, n = {test['n']}; above the threshold {at.get('kept_fraction', float('nan')):.1%} "
+            f"kept at precision {at.get('precision', float('nan')):.3f}.")
+        page.table(per_class_frame(test), caption="Per class on the test split (count ratio = predicted / true)")
+        if add_figure is not None:
+            add_figure(reliability_figure(test, title="Test split"), "supervised_reliability.png",
+                       "Reliability diagram on the test split: accuracy against confidence per bin.")
+    sml = result.get("sml")
+    if sml:
+        rows = []
+        for subset in ("kept_test", "kept"):
+            for cls, v in (sml.get(subset) or {}).get("per_class", {}).items():
+                rows.append({"galaxies": subset, "vote class": cls, "n": v["n"], "agreement": v["agreement"]})
+        if rows:
+            page.table(pd.DataFrame(rows), caption="SML: vote-kept classes against the classifier's, per class "
+                                                   "(kept_test: held-out galaxies only)")
+        rej = sml.get("rejected", {})
+        page.paragraph(f"The classifier gives a class to {rej.get('classified', 0)} of the {rej.get('n', 0)} "
+                       f"galaxies the vote rejected: {rej.get('counts', {})}.")
+
+
+def write_supervised_page(result: dict, out) -> Path:
+    """``out/report.html``: the section alone, figures embedded."""
+    from ..report.html import HtmlPage
+    from ..report.figures import figure_png
+    from ..utils.atomic import atomic_write_text
+
+    page = HtmlPage("galtaxa supervised classifier")
+    supervised_section(page, result, lambda fig, name, caption: page.image(figure_png(fig), caption=caption,
+                                                                            alt=name))
+    return Path(atomic_write_text(Path(out) / "report.html", page.render()))
