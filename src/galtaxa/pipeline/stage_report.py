@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -56,4 +58,7 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
     kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
+    sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
+    if sup.exists():
+        kwargs.setdefault("supervised", json.loads(sup.read_text()))
     return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, **kwargs)

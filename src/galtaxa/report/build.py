@@ -475,6 +475,7 @@ def build_report(
     n_boot: int = 1000,
     mosaic_per_class: int = 30,
     mosaic_stretch: str = "asinh",
+    supervised: Mapping | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -517,6 +518,9 @@ def build_report(
     mosaic_stretch : {"asinh", "linear", "none"}
         Display stretch of the mosaics (:func:`galtaxa.label.thumbnails.mosaic_stretch_for` picks it from the
         run's conditioning: ``"none"`` for images already scaled for display).
+    supervised : dict, optional
+        The ``report.json`` of the supervised classifier (``RUN_DIR/supervised/``): a section with its recipe,
+        per-class test figures, reliability diagram and SML agreement.
 
     Returns
     -------
@@ -568,6 +572,11 @@ def build_report(
         ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class, stretch=mosaic_stretch)),
         ("anomalies", lambda: _section_anomalies(R, cat, galaxies, stretch=mosaic_stretch)),
     ]
+    if supervised:
+        from ..supervise.report_page import supervised_section
+
+        sections.append(("supervised", lambda: (supervised_section(R.page, supervised, R.figure),
+                                                R.numbers.update(supervised=supervised))))
     for name, run in sections:
         t0 = time.perf_counter()
         run()

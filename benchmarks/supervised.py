@@ -1,0 +1,203 @@
+"""The supervised route on Galaxy Zoo 1 (issue 17): recipes, time, per-class figures, calibration.
+
+What it runs:
+
+1. Reads ../shared/data/gz1 through galtaxa's own read stage with the default config (``galtaxa init``'s
+   conditioning: display scaling, central 38%, 128 px), cached under ``benchmarks/cache/supervised/``.
+   Labels: 0 -> E, 1 and 2 -> S_faceon, 3 -> S_edgeon, 5 -> merger; 4 ("don't know") mapped to null (left out).
+2. For each recipe, exactly what ``galtaxa train`` does (:func:`galtaxa.supervise.workflow.train_supervised`):
+   split 70/10/20 stratified (seed 0), fit with early stopping on the validation split, logit adjustment to the
+   training prior, temperature and confidence threshold on the validation split, figures on the test split.
+   Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 3 stages
+   of EfficientNet-Lite0 on cached activations of the 8 dihedral views), ``linear`` (the same with the head only:
+   a linear probe trained on the 8 cached views), ``logreg`` (the representation benchmark's probe: standardised
+   logistic regression on the pooled Lite0 features, C picked on the validation macro-F1, no calibration), and any
+   ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial2:trainable_stages=2``).
+3. Writes ``benchmarks/results/supervised.json`` and ``supervised.md`` (included in RESULTS.md): per recipe the
+   fit time, accuracy, macro-F1 over the four classes and over E / S_faceon / S_edgeon, per-class precision,
+   recall, F1 and predicted / true count, ECE, and the coverage and precision above the confidence threshold.
+
+    .venv/bin/python benchmarks/supervised.py [--recipes default,linear,logreg] [--quick] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from gz1_fewlabel import DATA, RESULTS, machine  # noqa: E402
+
+CACHE = ROOT / "benchmarks" / "cache" / "supervised"
+LABEL_MAP = {"0": "E", "1": "S_faceon", "2": "S_faceon", "3": "S_edgeon", "4": None, "5": "merger"}
+TARGETS = {"accuracy": 0.85, "macro_f1": 0.65, "count_ratio": 1.5, "ece": 0.05}
+
+
+def base_config(run_dir: Path, quick: bool) -> dict:
+    from galtaxa.config import load_config
+
+    cfg = load_config(None, {"input": {"path": str(DATA / "gz1")}, "run_dir": str(run_dir), "seed": 0,
+                             "supervised": {"label_map": LABEL_MAP}})
+    if quick:
+        cfg["supervised"]["epochs"] = 2
+    return cfg
+
+
+def _parse_value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"null": None, "true": True, "false": False}.get(v, v)
+
+
+def parse_recipe(spec: str) -> tuple[str, dict]:
+    name, _, rest = spec.partition(":")
+    kw = dict(item.split("=", 1) for item in rest.split(",") if item)
+    return name, {k: _parse_value(v) for k, v in kw.items()}
+
+
+def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
+    """Standardised logistic regression on pooled Lite0 features of the same split (C on validation)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.preprocessing import StandardScaler
+
+    from galtaxa.encode import get_encoder
+    from galtaxa.supervise.evaluation import classification_summary
+    from galtaxa.supervise.workflow import holdout_split, training_labels
+
+    y = training_labels(cfg, galaxies)
+    tr, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"])
+    path = CACHE / f"lite0_{cfg['supervised']['input_size']}_{len(galaxies)}.npy"
+    t0 = time.perf_counter()
+    if path.exists():
+        feats = np.load(path)
+    else:
+        enc = get_encoder("efficientnet_lite0", input_size=cfg["supervised"]["input_size"], device="cpu")
+        feats = enc.encode(np.asarray(galaxies.images), batch_size=32)
+        np.save(path, feats)
+    names = sorted({v for v in y if v is not None})
+    idx = {n: j for j, n in enumerate(names)}
+    yi = np.asarray([idx.get(v, -1) for v in y])
+    sc = StandardScaler().fit(feats[tr])
+    best = None
+    for c in (0.001, 0.01, 0.1, 1.0):
+        m = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(sc.transform(feats[tr]), yi[tr])
+        f1 = f1_score(yi[va], m.predict(sc.transform(feats[va])), average="macro")
+        if best is None or f1 > best[0]:
+            best = (f1, c, m)
+    probs = best[2].predict_proba(sc.transform(feats[te]))
+    res = {"recipe": {"probe": "logistic regression", "C": best[1], "class_weight": "balanced"}, "mode": "logreg",
+           "time_s": {"fit": round(time.perf_counter() - t0, 1)}, "classes": names,
+           "test": classification_summary(yi[te], probs, names)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(res, indent=1, default=float))
+    return res
+
+
+def three_class_f1(summary: dict, drop: str = "merger") -> float:
+    return float(np.mean([r["f1"] for r in summary["per_class"] if r["class"] != drop]))
+
+
+def row(name: str, res: dict) -> dict:
+    t = res["test"]
+    ratios = {r["class"]: r["count_ratio"] for r in t["per_class"]}
+    worst = max(max(v, 1 / v) if v > 0 else float("inf") for v in ratios.values())
+    above = t.get("above_threshold", {})
+    return {"recipe": name, "mode": res.get("mode"), "fit_s": res["time_s"]["fit"], "accuracy": t["accuracy"],
+            "macro_f1": t["macro_f1"], "macro_f1_3class": three_class_f1(t), "ece": t["ece"],
+            "f1": {r["class"]: r["f1"] for r in t["per_class"]},
+            "precision": {r["class"]: r["precision"] for r in t["per_class"]},
+            "recall": {r["class"]: r["recall"] for r in t["per_class"]},
+            "count_ratio": ratios, "worst_count_factor": worst,
+            "threshold": res.get("confidence_threshold"), "kept_above_threshold": above.get("kept_fraction"),
+            "precision_above_threshold": above.get("precision"),
+            "temperature": res.get("temperature"), "best_epoch": res.get("best_epoch"),
+            "targets_met": {"accuracy": t["accuracy"] >= TARGETS["accuracy"],
+                            "macro_f1": t["macro_f1"] >= TARGETS["macro_f1"],
+                            "count_ratio": worst <= TARGETS["count_ratio"], "ece": t["ece"] <= TARGETS["ece"]}}
+
+
+def markdown(doc: dict) -> str:
+    classes = ["E", "S_faceon", "S_edgeon", "merger"]
+    lines = ["# Supervised classifier on gz1 (issue 17)", "",
+             f"`{doc['machine']['command']}` at commit {doc['machine']['git_commit']}, {doc['machine']['date']}, "
+             f"{doc['machine']['cpu_count']} CPU cores, torch threads {doc['machine']['torch_threads']}, load average "
+             f"{doc['load_average']}. Split 70/10/20 stratified (seed 0): {doc['split']}. Targets: accuracy >= 0.85, "
+             "macro-F1 >= 0.65, predicted count of each class within 1.5x of the true count, ECE <= 0.05.", "",
+             "| recipe | fit (s) | accuracy | macro-F1 | 3-class F1 | F1 " + "/".join(classes) + " | precision "
+             + "/".join(classes) + " | recall " + "/".join(classes) + " | predicted/true " + "/".join(classes)
+             + " | ECE | threshold: kept, precision |", "|---" * 11 + "|"]
+    for r in doc["rows"]:
+        fmt = lambda d, p=2: "/".join(f"{d.get(c, float('nan')):.{p}f}" for c in classes)  # noqa: E731
+        thr = ("-" if r["threshold"] is None else
+               f"{r['threshold']:.2f}: {r['kept_above_threshold']:.0%}, {r['precision_above_threshold']:.3f}")
+        lines.append(f"| {r['recipe']} ({r['mode']}) | {r['fit_s']:.0f} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
+                     f"{r['macro_f1_3class']:.3f} | {fmt(r['f1'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | "
+                     f"{fmt(r['count_ratio'])} | {r['ece']:.3f} | {thr} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--recipes", default="default,linear,logreg", help="comma-separated recipe names")
+    ap.add_argument("--recipe", action="append", default=[], help="extra recipe name:key=value,... (supervised keys)")
+    ap.add_argument("--quick", action="store_true", help="600 galaxies, 2 epochs (smoke test)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    import os
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("GALTAXA_THREADS", str(args.threads))
+    from galtaxa.cache import RunCache
+    from galtaxa.pipeline import read_stage
+    from galtaxa.supervise.workflow import train_supervised
+
+    cache = CACHE.with_name("supervised_quick") if args.quick else CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    cfg0 = base_config(cache / "run", args.quick)
+    t0 = time.perf_counter()
+    galaxies, _ = read_stage(cfg0, RunCache(cfg0["run_dir"]))
+    read_s = time.perf_counter() - t0
+    if args.quick:
+        galaxies = galaxies.subset(np.arange(len(galaxies)) < 600)
+    recipes = [parse_recipe(r) for r in args.recipes.split(",") if r] + [parse_recipe(r) for r in args.recipe]
+    rows, details = [], {}
+    for name, overrides in recipes:
+        print(f"== {name} {overrides}", flush=True)
+        out = cache / name
+        if name == "logreg":
+            res = logreg_probe(cfg0, galaxies, out)
+        else:
+            cfg = json.loads(json.dumps(cfg0))
+            cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
+            cfg["supervised"].update(overrides)
+            res = train_supervised(cfg, galaxies, out, progress=False)
+        rows.append(row(name, res))
+        details[name] = res
+        print(json.dumps(rows[-1], indent=1), flush=True)
+    split = details.get("default", next(iter(details.values()))).get("split", {})
+    doc = {"benchmark": "supervised", "machine": machine(), "quick": args.quick, "read_s": round(read_s, 1),
+           "load_average": [round(x, 2) for x in os.getloadavg()], "split": split, "targets": TARGETS,
+           "rows": rows, "details": details}
+    name = "supervised_quick" if args.quick else "supervised"
+    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=1, default=float))
+    (RESULTS / f"{name}.md").write_text(markdown(doc))
+    print(markdown(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

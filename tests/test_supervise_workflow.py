@@ -1,0 +1,81 @@
+"""The SML step's labels (vote-kept classes + single-galaxy labels), the catalog merge of predict, the agreement
+table and the supervised section of the HTML report."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galtaxa.catalog import write_catalog
+from galtaxa.config import load_config
+from galtaxa.galaxyset import GalaxySet
+from galtaxa.supervise.workflow import merge_predictions, sml_agreement, training_labels
+
+
+def _galaxies(n=6):
+    meta = pd.DataFrame({"status": ["ok"] * n, "reason": [""] * n, "label": [0, 1, 2, 3, 4, 5][:n]})
+    return GalaxySet(np.array([f"g{i}" for i in range(n)]), np.zeros((n, 1, 8, 8), np.float32), meta)
+
+
+def _catalog():
+    return pd.DataFrame({"id": [f"g{i}" for i in range(6)],
+                         "status": ["ok", "ok", "rejected", "ok", "rejected", "bad_input"],
+                         "reason": ["", "", "no agreement", "", "no agreement", "x.jpeg: empty"],
+                         "group": [0, 1, -1, 0, -1, -1],
+                         "class": ["SPH", "LTD", "", "SPH", "", ""]})
+
+
+def test_taxonomy_labels_are_the_kept_classes_plus_single_galaxy_labels(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    write_catalog(_catalog(), run / "catalog", formats=["parquet"])
+    (tmp_path / "single.csv").write_text("id,class\ng2,IRR\ng3,ETD\nnot_there,SPH\ng4,\n")
+    cfg = load_config(None, {"run_dir": str(run), "supervised": {"labels": "taxonomy"}})
+    y = training_labels(cfg, _galaxies())
+    assert list(y) == ["SPH", "LTD", None, "SPH", None, None]
+    cfg["supervised"]["galaxy_labels"] = str(tmp_path / "single.csv")
+    y = training_labels(cfg, _galaxies())
+    # a single-galaxy label adds a rejected galaxy and wins over its group's class; an empty one is no label
+    assert list(y) == ["SPH", "LTD", "IRR", "ETD", None, None]
+    cfg = load_config(None, {"run_dir": str(run), "supervised": {"labels": "label",
+                                                                   "label_map": {"1": "S", "2": "S", "4": None}}})
+    assert list(training_labels(cfg, _galaxies())) == ["0", "S", "S", "3", None, "5"]
+    with pytest.raises(ValueError, match="not a column"):
+        training_labels(load_config(None, {"supervised": {"labels": "nope"}}), _galaxies())
+
+
+def test_merge_keeps_every_row_and_agreement_is_per_vote_class():
+    cat = _catalog()
+    cat["sup_class"] = "stale"  # an earlier prediction is replaced
+    table = pd.DataFrame({"id": [f"g{i}" for i in range(6)], "status": "ok", "reason": "",
+                          "sup_class": ["SPH", "SPH", "IRR", "SPH", "", ""],
+                          "sup_candidate": ["SPH", "SPH", "IRR", "SPH", "LTD", ""],
+                          "sup_status": ["ok", "ok", "ok", "ok", "unclassified", "bad_input"]})
+    merged = merge_predictions(cat, table)
+    assert list(merged["id"]) == list(cat["id"]) and list(merged["status"]) == list(cat["status"])
+    assert list(merged["sup_class"]) == ["SPH", "SPH", "IRR", "SPH", "", ""]
+    split = pd.DataFrame({"id": ["g0", "g1", "g3"], "split": ["train", "test", "test"]})
+    sml = sml_agreement(merged, split)
+    assert sml["kept"]["per_class"] == {"LTD": {"n": 1, "agreement": 0.0}, "SPH": {"n": 2, "agreement": 1.0}}
+    assert sml["kept"]["agreement"] == pytest.approx(2 / 3)
+    assert sml["kept_test"]["n"] == 2 and sml["kept_test"]["per_class"]["SPH"]["n"] == 1
+    assert sml["rejected"] == {"n": 2, "classified": 1, "counts": {"IRR": 1}}
+
+
+def test_report_has_a_supervised_section(tmp_path):
+    from galtaxa.report import build_report
+    from galtaxa.supervise.evaluation import classification_summary
+
+    y = np.array([0, 0, 1, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.55, 0.45], [0.8, 0.2]])
+    test = classification_summary(y, probs, ["E", "S"], threshold=0.7)
+    result = {"recipe": {"backbone": "efficientnet_lite0", "trainable_stages": 3, "input_size": 128, "epochs": 1,
+                         "balance": "class_weight", "prior": "train", "target_precision": 0.9},
+              "mode": "partial", "temperature": 1.2, "confidence_threshold": 0.7, "time_s": {"fit": 1.0},
+              "split": {"kind": "stratified", "train": 10, "validation": 2, "test": 6},
+              "validation": {"above_threshold": {"kept_fraction": 0.5, "precision": 1.0}}, "test": test,
+              "sml": {"kept": {"n": 2, "agreement": 1.0, "per_class": {"E": {"n": 2, "agreement": 1.0}}},
+                      "rejected": {"n": 1, "classified": 1, "counts": {"S": 1}}}}
+    cat = pd.DataFrame({"id": ["a", "b"], "status": ["ok", "ok"], "reason": ["", ""]})
+    html = build_report(cat, tmp_path / "rep", supervised=result, maps=()).read_text()
+    assert "Supervised classifier" in html and "SML" in html and "supervised_reliability.png" in html
+    assert test["per_class"][0]["count_ratio"] == pytest.approx(4 / 3)
