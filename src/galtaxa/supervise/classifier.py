@@ -144,7 +144,7 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, backbone: str = "efficientnet_lite0", pretrained: bool = True, checkpoint=None,
-                 mode: str = "auto", trainable_stages: int = 3, head: str = "softmax", input_size: int | None = None,
+                 mode: str = "auto", trainable_stages: int = 2, head: str = "softmax", input_size: int | None = None,
                  epochs: int = 20, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-4,
                  balance="class_weight", augment="m4", tta: str = "none", patience: int = 5,
                  val_fraction: float = 0.1, prior="train", calibrate: bool = True, target_precision: float = 0.9,

@@ -124,7 +124,8 @@ def stratified_split(y, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> tuple[np.nd
     """Split indices ``0..N-1`` into parts of the given fractions, stratified by ``y`` and seeded.
 
     Each class is permuted with ``numpy.random.default_rng(seed)`` and cut at the cumulative fractions
-    (rounded), so every part holds about the same class proportions.
+    (rounded), so every part holds about the same class proportions; a class with at least as many galaxies
+    as parts puts at least one in each part (taken from the largest).
 
     Returns
     -------
@@ -140,6 +141,12 @@ def stratified_split(y, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> tuple[np.nd
         idx = np.flatnonzero(y == cls)
         idx = idx[rng.permutation(len(idx))]
         cuts = np.round(np.cumsum(fr)[:-1] * len(idx)).astype(int)
+        sizes = np.diff(np.r_[0, cuts, len(idx)])
+        if len(idx) >= len(fr):  # a small class still reaches every part (e.g. 8 galaxies at 70/10/20: 5/1/2)
+            while (sizes == 0).any():
+                sizes[np.argmax(sizes)] -= 1
+                sizes[np.flatnonzero(sizes == 0)[0]] += 1
+            cuts = np.cumsum(sizes)[:-1]
         for p, chunk in enumerate(np.split(idx, cuts)):
             parts[p].extend(chunk.tolist())
     return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
