@@ -239,6 +239,9 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
     representation = results_dir / "representation.md"  # written by benchmarks/representation.py
     if representation.exists():
         parts.append("\n" + representation.read_text().replace("# Representation", "## Representation", 1))
+    supervised = results_dir / "supervised.md"  # written by benchmarks/supervised.py
+    if supervised.exists():
+        parts.append("\n" + supervised.read_text().replace("# Supervised", "## Supervised", 1))
     return "".join(parts)
 
 

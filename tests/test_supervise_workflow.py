@@ -79,3 +79,27 @@ def test_report_has_a_supervised_section(tmp_path):
     html = build_report(cat, tmp_path / "rep", supervised=result, maps=()).read_text()
     assert "Supervised classifier" in html and "SML" in html and "supervised_reliability.png" in html
     assert test["per_class"][0]["count_ratio"] == pytest.approx(4 / 3)
+
+
+def test_benchmark_rows_and_markdown_from_a_result():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import supervised as bench
+    from galtaxa.supervise.evaluation import classification_summary
+
+    y = np.array([0] * 6 + [1] * 2 + [2] * 2 + [3] * 2)
+    probs = np.eye(4)[np.array([0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 0])] * 0.7 + 0.075
+    test = classification_summary(y, probs, ["E", "S_faceon", "S_edgeon", "merger"], threshold=0.5)
+    res = {"mode": "partial", "time_s": {"fit": 10.0}, "test": test, "confidence_threshold": 0.5,
+           "temperature": 1.0, "best_epoch": 3}
+    r = bench.row("default", res)
+    assert r["count_ratio"] == {"E": 1.0, "S_faceon": 1.5, "S_edgeon": 1.0, "merger": 0.5}
+    assert r["worst_count_factor"] == 2.0 and not r["targets_met"]["count_ratio"]
+    assert r["macro_f1_3class"] == pytest.approx(np.mean([row["f1"] for row in test["per_class"][:3]]))
+    assert bench.parse_recipe("p2:trainable_stages=2,prior=null") == ("p2", {"trainable_stages": 2, "prior": None})
+    doc = {"machine": {"command": "supervised.py", "git_commit": "abc", "date": "d", "cpu_count": 2,
+                       "torch_threads": 1}, "load_average": [1, 1, 1], "split": {}, "rows": [r]}
+    md = bench.markdown(doc)
+    assert "| default (partial) | 10 |" in md and "1.00/1.50/1.00/0.50" in md
