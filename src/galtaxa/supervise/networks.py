@@ -17,8 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..encode import build_model
-from ..utils.atomic import atomic_path
-from ..utils.safe_load import plain_for_torch, torch_load
+from ..utils.torch_training import load_checkpoint, save_checkpoint
 
 __all__ = ["InputAdapter", "GalaxyNet", "build_net", "save_checkpoint", "load_checkpoint", "set_threads",
            "params_fingerprint"]
@@ -112,33 +111,6 @@ def build_net(backbone: str = "resnet18", pretrained: bool = True, checkpoint=No
         torch.manual_seed(random_state + 1)
         net = GalaxyNet(model, InputAdapter(size, info["mean"], info["std"]), num_outputs)
     return net, {**info, "input_size": size}
-
-
-def save_checkpoint(path, state: dict) -> None:
-    """``torch.save`` to ``path`` atomically (temporary file + rename), in a form :func:`load_checkpoint` reads.
-
-    Numpy scalars and arrays, paths and devices in ``state`` are converted to Python numbers, tensors and
-    strings first (:func:`~galtaxa.utils.safe_load.plain_for_torch`), so the file needs no code to be read.
-    """
-    state = plain_for_torch(state, where=f"checkpoint {path}")
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU), weights-only.
-
-    Raises
-    ------
-    galtaxa.utils.safe_load.UnsafeFileError
-        If the file holds Python objects whose unpickling could execute code (never read).
-    ValueError
-        If it is not a readable torch file or does not hold a dict.
-    """
-    ck = torch_load(path, what="checkpoint")
-    if not isinstance(ck, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not the dict galtaxa writes")
-    return ck
 
 
 def set_threads(n: int | None = None) -> int:

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
+__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
+           "load_checkpoint"]
 
 
 @contextmanager
@@ -42,6 +43,40 @@ def train_val_split(n: int, val_fraction: float, gen: np.random.Generator) -> tu
     order = gen.permutation(n)
     n_val = 0 if val_fraction == 0 or n < 2 else max(1, int(round(val_fraction * n)))
     return np.sort(order[:n_val]), order[n_val:]
+
+
+def save_checkpoint(path, state: dict) -> None:
+    """``torch.save`` to ``path`` atomically (temporary file + rename), in a form :func:`load_checkpoint` reads.
+
+    Numpy scalars and arrays, paths and devices in ``state`` are converted to Python numbers, tensors and
+    strings first (:func:`~galtaxa.utils.safe_load.plain_for_torch`), so the file needs no code to be read.
+    """
+    import torch
+
+    from .atomic import atomic_path
+    from .safe_load import plain_for_torch
+
+    state = plain_for_torch(state, where=f"checkpoint {path}")
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU), weights-only.
+
+    Raises
+    ------
+    galtaxa.utils.safe_load.UnsafeFileError
+        If the file holds Python objects whose unpickling could execute code (never read).
+    ValueError
+        If it is not a readable torch file or does not hold a dict.
+    """
+    from .safe_load import torch_load
+
+    ck = torch_load(path, what="checkpoint")
+    if not isinstance(ck, dict):
+        raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not the dict galtaxa writes")
+    return ck
 
 
 class EarlyStopping:
@@ -136,13 +171,12 @@ class Trainer:
         from pathlib import Path
 
         from ..status import log
-        from .safe_load import torch_load
 
         last = Path(self.checkpoint_dir) / "last.pt"
         if not (self.resume and last.exists()):
             return -1, [], False
-        ck = torch_load(last, what="checkpoint")
-        if not isinstance(ck, dict) or ck.get("fingerprint") != self.fingerprint:
+        ck = load_checkpoint(last)
+        if ck.get("fingerprint") != self.fingerprint:
             log.warning("%s: %s belongs to another run (parameters or data differ); starting afresh", self.name, last)
             return -1, [], False
         for key, module in modules.items():
@@ -151,7 +185,7 @@ class Trainer:
             optimizer.load_state_dict(ck["optimizer"])
         state = ck["state"]
         best = Path(self.checkpoint_dir) / "best.pt"
-        best_state = torch_load(best, what="checkpoint")["model"] if best.exists() else None
+        best_state = load_checkpoint(best)["model"] if best.exists() else None
         stopper.load_state(state["stopper"], best_state)
         log.info("%s: resuming from %s after epoch %d", self.name, last, state["epoch"])
         return int(state["epoch"]), list(state["history"]), bool(state["stopped"])
@@ -159,15 +193,7 @@ class Trainer:
     def _save(self, name: str, payload: dict) -> None:
         from pathlib import Path
 
-        import torch
-
-        from .atomic import atomic_path
-        from .safe_load import plain_for_torch
-
-        path = Path(self.checkpoint_dir) / name
-        payload = plain_for_torch(payload, where=f"checkpoint {path}")
-        with atomic_path(path, suffix=".pt") as tmp:
-            torch.save(payload, tmp)
+        save_checkpoint(Path(self.checkpoint_dir) / name, payload)
 
     def run(self, modules: dict, optimizer, train_epoch, validate=None, on_epoch_end=None, watch: str | None = None):
         """Train; return the watched module with its best weights loaded (the last ones without validation).
