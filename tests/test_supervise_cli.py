@@ -79,3 +79,53 @@ def test_pretrain_then_adversarial_cli(tmp_path, capsys):
     assert summary["roc_auc"] > 0.8  # the two sets are different and the discriminator sees it
     split = pd.read_csv(out / "adversarial_test_split.csv", dtype={"id": str})
     assert set(split["id"]) <= set(scores.loc[scores["set"] == "labelled", "id"])
+
+
+def test_sml_step_end_to_end(tmp_path, capsys):
+    """USmorph's SML step: run the vote, name the groups, train on the kept galaxies plus a single-galaxy label,
+    classify every galaxy (the rejected ones too) and report the agreement of the vote's classes with the
+    classifier's."""
+    torch.set_num_threads(1)
+    X, y = blobs(60, size=32)
+    np.savez(tmp_path / "set.npz", images=X[:, 0], labels=np.where(y == 0, "round", "bar"))
+    from galtaxa.encode import build_model
+
+    enc, _ = build_model("test_resnet", pretrained=False, num_classes=0)  # a fixed random encoder, offline
+    torch.save(enc.state_dict(), tmp_path / "enc.pth")
+    cfg = {"seed": 0, "run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "set.npz")},
+           "conditioning": {"size": 32, "scaling": "none"},
+           "encoder": {"name": "test_resnet", "input_size": 32, "checkpoint": str(tmp_path / "enc.pth")},
+           "reduce": {"n_components": 4}, "cluster": {"n_clusters": 2, "min_agree": 3},
+           "measure": {"enabled": False}, "report": {"enabled": False}, "output": {"formats": ["parquet"]},
+           "supervised": {"labels": "taxonomy", "backbone": "test_resnet", "pretrained": False, "input_size": 32,
+                          "epochs": 2, "batch_size": 8}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path)]) == 0
+    cat = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
+    (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(
+        {"classes": ["SPH", "LTD"], "inspectors": {"a": {0: "SPH", 1: "LTD"}}}))
+    rejected = cat.loc[cat["group"] < 0, "id"].astype(str).tolist()
+    # an inspector's label for one galaxy: a rejected one when the vote rejected any, else one of group 0 (SPH)
+    single = (rejected or cat.loc[cat["group"] == 0, "id"].astype(str).tolist())[0]
+    (tmp_path / "single.csv").write_text(f"id,class\n{single},LTD\n")
+    cfg["labelling"] = {"mapping_file": str(tmp_path / "mapping.yaml")}
+    cfg["supervised"]["galaxy_labels"] = str(tmp_path / "single.csv")
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path)]) == 0
+    assert main(["train", str(path), "--quiet"]) == 0
+    split = pd.read_csv(tmp_path / "run" / "supervised" / "split.csv", dtype={"id": str})
+    cat = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
+    kept = cat.loc[(cat["group"] >= 0) & (cat["class"] != ""), "id"].astype(str)
+    labelled = set(split.loc[split["split"] != "", "id"])
+    assert labelled == set(kept) | {single}  # the vote's confident galaxies plus the single label
+    assert split.loc[split["id"] == single, "label"].item() == "LTD"  # which wins over its group's class
+    assert main(["predict", str(path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "SML agreement" in out
+    cat = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
+    assert len(cat) == 60 and (cat["sup_candidate"] != "").all()  # the rejected galaxies get a class too
+    report = json.loads((tmp_path / "run" / "supervised" / "report.json").read_text())
+    sml = report["sml"]
+    assert set(sml["kept"]["per_class"]) <= {"SPH", "LTD"} and sml["kept"]["n"] == len(kept)
+    assert sml["rejected"]["n"] == int((cat["group"] < 0).sum())
