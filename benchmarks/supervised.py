@@ -113,7 +113,9 @@ def row(name: str, res: dict) -> dict:
     ratios = {r["class"]: r["count_ratio"] for r in t["per_class"]}
     worst = max(max(v, 1 / v) if v > 0 else float("inf") for v in ratios.values())
     above = t.get("above_threshold", {})
-    return {"recipe": name, "mode": res.get("mode"), "fit_s": res["time_s"]["fit"], "accuracy": t["accuracy"],
+    return {"recipe": name, "mode": res.get("mode"), "fit_s": res["time_s"]["fit"],
+            "cpu_s": res["time_s"].get("cpu_total"), "wall_s": res["time_s"].get("wall_total"),
+            "accuracy": t["accuracy"],
             "macro_f1": t["macro_f1"], "macro_f1_3class": three_class_f1(t), "ece": t["ece"],
             "f1": {r["class"]: r["f1"] for r in t["per_class"]},
             "precision": {r["class"]: r["precision"] for r in t["per_class"]},
@@ -134,14 +136,15 @@ def markdown(doc: dict) -> str:
              f"{doc['machine']['cpu_count']} CPU cores, torch threads {doc['machine']['torch_threads']}, load average "
              f"{doc['load_average']}. Split 70/10/20 stratified (seed 0): {doc['split']}. Targets: accuracy >= 0.85, "
              "macro-F1 >= 0.65, predicted count of each class within 1.5x of the true count, ECE <= 0.05.", "",
-             "| recipe | fit (s) | accuracy | macro-F1 | 3-class F1 | F1 " + "/".join(classes) + " | precision "
+             "| recipe | fit wall (s) | CPU (s) | accuracy | macro-F1 | 3-class F1 | F1 " + "/".join(classes) + " | precision "
              + "/".join(classes) + " | recall " + "/".join(classes) + " | predicted/true " + "/".join(classes)
-             + " | ECE | threshold: kept, precision |", "|---" * 11 + "|"]
+             + " | ECE | threshold: kept, precision |", "|---" * 12 + "|"]
     for r in doc["rows"]:
         fmt = lambda d, p=2: "/".join(f"{d.get(c, float('nan')):.{p}f}" for c in classes)  # noqa: E731
         thr = ("-" if r["threshold"] is None else
                f"{r['threshold']:.2f}: {r['kept_above_threshold']:.0%}, {r['precision_above_threshold']:.3f}")
-        lines.append(f"| {r['recipe']} ({r['mode']}) | {r['fit_s']:.0f} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
+        cpu = "-" if r.get("cpu_s") is None else f"{r['cpu_s']:.0f}"
+        lines.append(f"| {r['recipe']} ({r['mode']}) | {r['fit_s']:.0f} | {cpu} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
                      f"{r['macro_f1_3class']:.3f} | {fmt(r['f1'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | "
                      f"{fmt(r['count_ratio'])} | {r['ece']:.3f} | {thr} |")
     return "\n".join(lines) + "\n"
@@ -175,9 +178,16 @@ def main(argv=None) -> int:
         galaxies = galaxies.subset(np.arange(len(galaxies)) < 600)
     recipes = [parse_recipe(r) for r in args.recipes.split(",") if r] + [parse_recipe(r) for r in args.recipe]
     rows, details = [], {}
+    import resource
+
+    def cpu_s():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
     for name, overrides in recipes:
         print(f"== {name} {overrides}", flush=True)
         out = cache / name
+        c0, w0 = cpu_s(), time.perf_counter()
         if name == "logreg":
             res = logreg_probe(cfg0, galaxies, out)
         else:
@@ -185,6 +195,8 @@ def main(argv=None) -> int:
             cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
             cfg["supervised"].update(overrides)
             res = train_supervised(cfg, galaxies, out, progress=False)
+        res["time_s"]["cpu_total"] = round(cpu_s() - c0, 1)
+        res["time_s"]["wall_total"] = round(time.perf_counter() - w0, 1)
         rows.append(row(name, res))
         details[name] = res
         print(json.dumps(rows[-1], indent=1), flush=True)

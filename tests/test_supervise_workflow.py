@@ -102,4 +102,4 @@ def test_benchmark_rows_and_markdown_from_a_result():
     doc = {"machine": {"command": "supervised.py", "git_commit": "abc", "date": "d", "cpu_count": 2,
                        "torch_threads": 1}, "load_average": [1, 1, 1], "split": {}, "rows": [r]}
     md = bench.markdown(doc)
-    assert "| default (partial) | 10 |" in md and "1.00/1.50/1.00/0.50" in md
+    assert "| default (partial) | 10 | - |" in md and "1.00/1.50/1.00/0.50" in md
