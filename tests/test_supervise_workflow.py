@@ -103,3 +103,15 @@ def test_benchmark_rows_and_markdown_from_a_result():
                        "torch_threads": 1}, "load_average": [1, 1, 1], "split": {}, "rows": [r]}
     md = bench.markdown(doc)
     assert "| default (partial) | 10 | - |" in md and "1.00/1.50/1.00/0.50" in md
+
+
+def test_adversarial_target_makes_the_adversarial_split_the_test_split(tmp_path):
+    from galtaxa.supervise.workflow import _adversarial_test_mask
+
+    cfg = load_config(None, {"run_dir": str(tmp_path), "supervised": {"adversarial_target": "other_survey/"}})
+    with pytest.raises(FileNotFoundError, match="galtaxa adversarial"):
+        _adversarial_test_mask(cfg, _galaxies(), tmp_path)
+    pd.DataFrame({"id": ["g1", "g4"]}).to_csv(tmp_path / "adversarial_test_split.csv", index=False)
+    assert list(_adversarial_test_mask(cfg, _galaxies(), tmp_path)) == [False, True, False, False, True, False]
+    cfg["supervised"]["adversarial_target"] = None
+    assert _adversarial_test_mask(cfg, _galaxies(), tmp_path) is None
