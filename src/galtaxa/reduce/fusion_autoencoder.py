@@ -40,7 +40,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.atomic import atomic_path, atomic_write_text
-from ..utils.progress import progress as _progress
 from ..utils.safe_load import torch_load
 from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
