@@ -166,6 +166,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("GALTAXA_THREADS", str(args.threads))
     from galtaxa.cache import RunCache
     from galtaxa.pipeline import read_stage
+    from galtaxa.pipeline.builders import classifier_from_config
     from galtaxa.supervise.workflow import train_supervised
 
     cache = CACHE.with_name("supervised_quick") if args.quick else CACHE
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
             cfg = json.loads(json.dumps(cfg0))
             cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
             cfg["supervised"].update(overrides)
-            res = train_supervised(cfg, galaxies, out, progress=False)
+            res = train_supervised(cfg, galaxies, classifier_from_config(cfg, out, progress=False), out)
         res["time_s"]["cpu_total"] = round(cpu_s() - c0, 1)
         res["time_s"]["wall_total"] = round(time.perf_counter() - w0, 1)
         rows.append(row(name, res))

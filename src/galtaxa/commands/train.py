@@ -43,13 +43,14 @@ def _setup(args):
 
 
 def _cmd_train(args) -> int:
+    from ..pipeline.builders import classifier_from_config
     from ..supervise.workflow import train_supervised, training_labels
 
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
     n_lab = int(sum(v is not None for v in y))
     print(f"training on {n_lab} labelled galaxies of {len(galaxies)} ({int(galaxies.ok.sum())} usable)")
-    res = train_supervised(cfg, galaxies, out, progress=not args.quiet)
+    res = train_supervised(cfg, galaxies, classifier_from_config(cfg, out, not args.quiet), out)
     sp = res["split"]
     print(f"{res['mode']} {res['recipe']['backbone']}: {sp['train']} train / {sp['validation']} validation / "
           f"{sp['test']} test ({sp['kind']}); best epoch {res['best_epoch'] + 1}, fit {res['time_s']['fit']:.0f} s; "

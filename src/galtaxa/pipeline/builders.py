@@ -280,9 +280,12 @@ def classifier_from_config(cfg: dict, out: Path, progress: bool = True):
 
     s = cfg["supervised"]
     return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
-                            mode=s["mode"], head=s["head"], input_size=s["input_size"], epochs=s["epochs"],
-                            batch_size=s["batch_size"], lr=float(s["lr"]), balance=s["balance"],
-                            augment=s["augment"], patience=s["patience"], val_fraction=float(s["val_fraction"]),
+                            mode=s["mode"], trainable_stages=s["trainable_stages"], head=s["head"],
+                            input_size=s["input_size"], epochs=s["epochs"], batch_size=s["batch_size"],
+                            lr=float(s["lr"]), balance=s["balance"], augment=s["augment"], tta=s["tta"],
+                            patience=s["patience"], val_fraction=float(s["split"][1]), prior=s["prior"],
+                            calibrate=s["calibrate"], target_precision=float(s["target_precision"]),
+                            confidence_threshold=s["confidence_threshold"],
                             checkpoint_dir=Path(out) / "checkpoints", random_state=cfg["seed"], progress=progress)
 
 

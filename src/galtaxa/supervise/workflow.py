@@ -27,7 +27,7 @@ from ..status import REJECTED, log
 from ..utils.atomic import atomic_write_text
 from .datasets import missing_label, stratified_split
 
-__all__ = ["training_labels", "holdout_split", "classifier_from_config", "train_supervised", "predict_catalog",
+__all__ = ["training_labels", "holdout_split", "train_supervised", "predict_catalog",
            "merge_predictions", "sml_agreement", "SUPERVISED_DIR"]
 
 SUPERVISED_DIR = "supervised"
@@ -123,21 +123,6 @@ def holdout_split(y, usable, fractions=(0.7, 0.1, 0.2), seed: int = 0, test_mask
     return rest[tr], rest[va], np.sort(test)
 
 
-def classifier_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
-    """The :class:`~galtaxa.supervise.GalaxyClassifier` of the config's ``supervised:`` section."""
-    from .classifier import GalaxyClassifier
-
-    s = cfg["supervised"]
-    return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
-                            mode=s["mode"], trainable_stages=s["trainable_stages"], head=s["head"],
-                            input_size=s["input_size"], epochs=s["epochs"], batch_size=s["batch_size"],
-                            lr=float(s["lr"]), balance=s["balance"], augment=s["augment"], tta=s["tta"],
-                            patience=s["patience"], val_fraction=float(s["split"][1]),
-                            prior=s["prior"], calibrate=s["calibrate"], target_precision=float(s["target_precision"]),
-                            confidence_threshold=s["confidence_threshold"], checkpoint_dir=checkpoint_dir,
-                            random_state=cfg["seed"], progress=progress)
-
-
 def _adversarial_test_mask(cfg: dict, galaxies, out: Path):
     """Rows of ``adversarial_test_split.csv`` when a target set is configured, else None."""
     if not cfg["supervised"].get("adversarial_target"):
@@ -150,14 +135,17 @@ def _adversarial_test_mask(cfg: dict, galaxies, out: Path):
     return np.asarray([str(i) in ids for i in galaxies.ids])
 
 
-def train_supervised(cfg: dict, galaxies, out=None, progress: bool = True) -> dict:
-    """Train the configured classifier on the labelled galaxies, calibrate it on validation, score it on test.
+def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
+    """Train a classifier on the labelled galaxies, calibrate it on validation, score it on test.
 
     Parameters
     ----------
     cfg : dict
-        A loaded config (its ``supervised:`` section and ``seed``).
+        A loaded config (its ``supervised:`` section: labels, split, adversarial target; and ``seed``).
     galaxies : GalaxySet
+    clf : GalaxyClassifier
+        Unfitted, e.g. :func:`galtaxa.pipeline.builders.classifier_from_config` (its ``val_fraction`` is not
+        used: the split is ``supervised.split``).
     out : path, optional
         Output folder (default ``RUN_DIR/supervised``).
 
@@ -183,7 +171,6 @@ def train_supervised(cfg: dict, galaxies, out=None, progress: bool = True) -> di
         part[rows] = y[rows]
         return part
 
-    clf = classifier_from_config(cfg, out / "checkpoints", progress)
     t0 = time.perf_counter()
     clf.fit(galaxies, only(train), X_val=galaxies, y_val=only(val))
     fit_s = time.perf_counter() - t0
