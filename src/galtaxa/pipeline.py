@@ -252,6 +252,8 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
     psf = load_psf(m.get("psf"))
     settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": _galaxies_fingerprint(galaxies)}
+    if m.get("families") is not None:  # keyed only when chosen, so caches of full measurements stay valid
+        settings["families"] = sorted(m["families"])
     if psf is not None:  # keyed by the PSF's pixels, not its file name
         settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
     stage = cache.stage("measure", settings, upstream)
@@ -270,7 +272,8 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
             table = _read_part(path, ids[start:stop])
             if table is None:
                 table = measure(_galaxies_slice(galaxies, start, stop), n_jobs=m["n_jobs"], gain=m["gain"],
-                                psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"], progress=progress)
+                                psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"], progress=progress,
+                                families=m.get("families"))
                 with atomic_path(path) as tmp:
                     table.to_parquet(tmp, index=False)
             else:

@@ -182,8 +182,9 @@ def measure_one(
         (``module_tolerance``, ``phase_tolerance``).
     families : list of str, optional
         Statistic families to measure (:data:`FAMILY_COLUMNS`: ``cas``, ``gini_m20``, ``mid``, ``sersic``,
-        ``g2_psi``); None = all.  The columns of the others are NaN (``flag_sersic`` -1), and ``flag``
-        collects only the warnings of the steps that ran.
+        ``g2_psi``); None = all.  The columns of the others are NaN (``flag_sersic`` -1).  With every
+        family, statmorph computes all its quantities (as statmorph does); with some, only what they need,
+        so ``flag`` then collects only the warnings of the steps that ran.
     engine : {"galtaxa", "statmorph"}
         ``"galtaxa"`` (default): the galaxy is cut to its footprint, statmorph's own stamp
         (:func:`~galtaxa.measure.footprint.footprint_slices`), and measured there by
@@ -304,9 +305,12 @@ def measure_one(
         box = tuple(slice(max(0, sl.start - 1), min(n, sl.stop + 1)) for sl, n in zip(box, img.shape))
         img, seg, bad = img[box], seg[box], bad[box]
         weightmap = None if weightmap is None else weightmap[box]
-        quantities = [a for a in names.values() if a not in ("flag", "flag_sersic")]
-        if "g2_psi" in families:
-            quantities += ["xc_asymmetry", "yc_asymmetry"]
+        # Every family: all of statmorph's quantities, so that ``flag`` collects the same warnings as statmorph.
+        quantities = None
+        if families != FAMILIES:
+            quantities = [a for a in names.values() if a not in ("flag", "flag_sersic")]
+            if "g2_psi" in families:
+                quantities += ["xc_asymmetry", "yc_asymmetry"]
 
     caught = []
     try:
