@@ -154,3 +154,23 @@ def test_segmentation_uses_no_deprecated_photutils_api(rng):
         warnings.simplefilter("error", AstropyDeprecationWarning)  # photutils 3 renamed npixels, nlevels, nproc
         seg, info = segment_central_source(image, background=0.0, rms=2.0)
     assert seg[58, 52] == 1 and info["n_sources"] >= 2
+
+
+@pytest.mark.slow
+def test_native_gz1_stamps_give_statmorphs_numbers(shared_data):
+    """Six native 423 px Galaxy Zoo stamps as the measure stage reads them; the 300-galaxy version with timings is
+    ``benchmarks/measure_speed.py``."""
+    from galtaxa.io import open_dataset
+    from galtaxa.measure.measure import measure_image
+
+    source = open_dataset(shared_data / "gz1", mode="rgb")
+    for i in np.random.default_rng(1).choice(len(source.ids), 6, replace=False):
+        image = source.read(int(i))
+        fast = measure_image(image, background="auto")
+        ref = measure_image(image, background="auto", engine="statmorph")
+        assert fast["status"] == ref["status"], (i, fast["reason"], ref["reason"])
+        for col in MORPH_COLUMNS:
+            if col in ("flag", "flag_sersic", "status"):
+                assert fast[col] == ref[col], (i, col)
+            elif np.isfinite(ref[col]):
+                assert fast[col] == pytest.approx(ref[col], rel=1e-8), (i, col)
