@@ -201,7 +201,7 @@ def _fmt_extra(r: dict) -> str:
 
 def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> str:
     """RESULTS.md text from the ``run_all*.json`` and ``scale_clustering*.json`` documents in ``results_dir``,
-    followed by ``representation.md``."""
+    followed by ``representation.md`` and ``measure_speed.md``."""
     parts = [header or (ROOT / "benchmarks" / "RESULTS_HEADER.md").read_text()
              if (ROOT / "benchmarks" / "RESULTS_HEADER.md").exists() else "# galtaxa benchmark results\n"]
     paths = sorted(results_dir.glob("run_all*.json")) + sorted(results_dir.glob("scale_clustering*.json"))
@@ -242,6 +242,9 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
     supervised = results_dir / "supervised.md"  # written by benchmarks/supervised.py
     if supervised.exists():
         parts.append("\n" + supervised.read_text().replace("# Supervised", "## Supervised", 1))
+    measure_speed = results_dir / "measure_speed.md"  # written by benchmarks/measure_speed.py
+    if measure_speed.exists():
+        parts.append("\n" + measure_speed.read_text().replace("# Morphology measurement", "## Morphology measurement", 1))
     return "".join(parts)
 
 

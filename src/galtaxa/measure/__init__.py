@@ -5,20 +5,27 @@ Main entry points:
 - :func:`measure` — a table with one row per galaxy of a GalaxySet or a
   CutoutSource (C, A, S, Gini, M20, MID, Sersic n, r_e, G2, Psi, flags).
 - :func:`measure_one` — one stamp.
-- :func:`segment_central_source`, :func:`gradient_asymmetry`,
+- :func:`segment_central_source`, :func:`footprint_slices`,
+  :class:`FastSourceMorphology` (statmorph's numbers, faster), :func:`gradient_asymmetry`,
   :func:`multiplicity`, :func:`physical_sizes` — the building blocks.
 """
 
+from .fast_statmorph import FastSourceMorphology
+from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
 from .measure import CATALOG_COLUMNS, measure, measure_image
 from .multiplicity import multiplicity
 from .physical import add_physical_sizes, default_cosmology, kpc_per_arcsec, physical_sizes
 from .segmentation import estimate_background, segment_central_source
-from .statmorph_run import MORPH_COLUMNS, measure_one
+from .statmorph_run import FAMILIES, FAMILY_COLUMNS, MORPH_COLUMNS, measure_one
 
 __all__ = [
     "CATALOG_COLUMNS",
+    "FAMILIES",
+    "FAMILY_COLUMNS",
+    "FastSourceMorphology",
     "MORPH_COLUMNS",
+    "footprint_slices",
     "default_cosmology",
     "measure",
     "measure_image",

@@ -23,7 +23,7 @@ from ..io.base import CutoutSource
 from ..status import BAD_INPUT, FAILED, OK, BadInputError
 from ..utils.progress import progress as _progress
 from .physical import add_physical_sizes
-from .statmorph_run import MORPH_COLUMNS, empty_result, measure_one
+from .statmorph_run import MORPH_COLUMNS, check_families, empty_result, measure_one
 
 __all__ = ["measure", "measure_image", "CATALOG_COLUMNS"]
 
@@ -52,7 +52,7 @@ def _select_band(image: np.ndarray, band) -> np.ndarray:
 
 
 def measure_image(image, band=None, gain=None, psf=None, background="auto",
-                  segment_kw=None, g2_kw=None, **statmorph_kw) -> dict:
+                  segment_kw=None, g2_kw=None, families=None, **statmorph_kw) -> dict:
     """Measure one (C, H, W) or (H, W) stamp; never raises.
 
     Multi-channel images are reduced to ``band`` (an index) or, when
@@ -62,7 +62,7 @@ def measure_image(image, band=None, gain=None, psf=None, background="auto",
     try:
         img = _select_band(image, band)
         return measure_one(img, gain=gain, psf=psf, background=background,
-                           segment_kw=segment_kw, g2_kw=g2_kw, **statmorph_kw)
+                           segment_kw=segment_kw, g2_kw=g2_kw, families=families, **statmorph_kw)
     except BadInputError as err:
         return empty_result(BAD_INPUT, str(err))
     except Exception as err:  # noqa: BLE001 - one galaxy must never stop the run
@@ -156,6 +156,7 @@ def measure(
     segment_kw: dict | None = None,
     g2_kw: dict | None = None,
     cosmology=None,
+    families=None,
     **statmorph_kw,
 ) -> pd.DataFrame:
     """Non-parametric morphology of every galaxy, one row per input galaxy.
@@ -189,8 +190,12 @@ def measure(
         between 1 and 32).
     band : int, "mean" or None
         Channel measured in multi-channel images (None/"mean": channel mean).
+    families : list of str, optional
+        Statistic families to measure (``cas``, ``gini_m20``, ``mid``, ``sersic``, ``g2_psi``; None = all);
+        the columns of the others are NaN.  Method M3 needs ``["cas", "gini_m20"]`` (C, A, S, Gini, M20).
     segment_kw, g2_kw, **statmorph_kw
-        Passed on to :func:`~galtaxa.measure.statmorph_run.measure_one`.
+        Passed on to :func:`~galtaxa.measure.statmorph_run.measure_one` (``engine="statmorph"`` measures
+        with plain statmorph on the whole stamp, the reference galtaxa's measurement is checked against).
 
     Returns
     -------
@@ -217,7 +222,8 @@ def measure(
     ids = meta["id"].astype(str).to_list()
     gains = _column(meta, gain, "gain", n)
     options = dict(band=band, psf=None if psf is None else np.asarray(psf, dtype=np.float64),
-                   background=background, segment_kw=segment_kw, g2_kw=g2_kw, **statmorph_kw)
+                   background=background, segment_kw=segment_kw, g2_kw=g2_kw,
+                   families=check_families(families), **statmorph_kw)
 
     rows: list[dict | None] = [None] * n
     todo = []

@@ -20,11 +20,14 @@ import numpy as np
 from scipy import ndimage
 
 from ..status import BAD_INPUT, FAILED, OK, BadInputError, log
+from .fast_statmorph import FastSourceMorphology
+from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
 from .multiplicity import multiplicity
 from .segmentation import central_label, estimate_background, segment_central_source
 
-__all__ = ["MORPH_COLUMNS", "STATMORPH_NAMES", "measure_one", "empty_result"]
+__all__ = ["MORPH_COLUMNS", "STATMORPH_NAMES", "FAMILIES", "FAMILY_COLUMNS", "ENGINES", "measure_one",
+           "empty_result", "check_families"]
 
 #: Morphology columns, in catalog order (shared naming convention).
 MORPH_COLUMNS = [
@@ -54,6 +57,34 @@ STATMORPH_NAMES = {
     "flag": "flag",
     "flag_sersic": "flag_sersic",
 }
+
+#: Statistic families (``measure.families`` in the config) -> the columns they fill.  ``flag`` is always
+#: filled; ``r_e_arcsec`` / ``r_e_kpc`` follow ``r_e_px`` (Sersic).
+FAMILY_COLUMNS = {
+    "cas": ("C", "A", "S", "rpetro_circ", "rhalf_circ", "r20", "r80", "ellipticity"),
+    "gini_m20": ("gini", "m20", "sn_per_pixel"),
+    "mid": ("multimode", "intensity", "deviation"),
+    "sersic": ("sersic_n", "r_e_px", "flag_sersic"),
+    "g2_psi": ("g2", "psi"),
+}
+FAMILIES = tuple(FAMILY_COLUMNS)
+
+#: ``engine`` of :func:`measure_one`: galtaxa's footprint + exact fast statmorph, or plain statmorph on the
+#: whole stamp (the reference it is checked against).
+ENGINES = ("galtaxa", "statmorph")
+
+
+def check_families(families) -> tuple[str, ...]:
+    """``families`` (None = all) as a tuple in :data:`FAMILIES` order; ValueError naming unknown ones."""
+    if families is None:
+        return FAMILIES
+    if isinstance(families, str):
+        families = [families]
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(f"measure families must be a non-empty list of {list(FAMILIES)}, got {families!r}")
+    return tuple(f for f in FAMILIES if f in families)
+
 
 #: statmorph's value for "could not be measured".
 _INVALID = -99.0
@@ -113,6 +144,8 @@ def measure_one(
     background=None,
     segment_kw: dict | None = None,
     g2_kw: dict | None = None,
+    families=None,
+    engine: str = "galtaxa",
     **statmorph_kw,
 ) -> dict:
     """Measure the morphology of the galaxy at the centre of one stamp.
@@ -147,9 +180,20 @@ def measure_one(
         Keyword arguments for
         :func:`~galtaxa.measure.gradient_asymmetry.gradient_asymmetry`
         (``module_tolerance``, ``phase_tolerance``).
+    families : list of str, optional
+        Statistic families to measure (:data:`FAMILY_COLUMNS`: ``cas``, ``gini_m20``, ``mid``, ``sersic``,
+        ``g2_psi``); None = all.  The columns of the others are NaN (``flag_sersic`` -1).  With every
+        family, statmorph computes all its quantities (as statmorph does); with some, only what they need,
+        so ``flag`` then collects only the warnings of the steps that ran.
+    engine : {"galtaxa", "statmorph"}
+        ``"galtaxa"`` (default): the galaxy is cut to its footprint, statmorph's own stamp
+        (:func:`~galtaxa.measure.footprint.footprint_slices`), and measured there by
+        :class:`~galtaxa.measure.fast_statmorph.FastSourceMorphology`, which gives statmorph's numbers faster;
+        G2 and Psi use the same cut-out.  ``"statmorph"``: plain :func:`statmorph.source_morphology` on the
+        whole stamp (every family), the reference the first is checked against.
     **statmorph_kw
-        Passed to :func:`statmorph.source_morphology` (e.g. ``cutout_extent``,
-        ``n_sigma_outlier``, ``sersic_fitting_args``).
+        Passed to statmorph (e.g. ``cutout_extent``, ``n_sigma_outlier``, ``sersic_fitting_args``);
+        ``cutout_extent`` and ``min_cutout_size`` also size the footprint.
 
     Returns
     -------
@@ -170,6 +214,9 @@ def measure_one(
     """
     import statmorph
 
+    families = check_families(families)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
     # statmorph writes its initial guesses into the dicts it is given
     # (sersic_model_args...): never let one galaxy's guesses leak into the next.
     statmorph_kw = copy.deepcopy(statmorph_kw)
@@ -246,16 +293,39 @@ def measure_one(
     except BadInputError as err:
         return empty_result(BAD_INPUT, str(err))
 
+    columns = {c for f in families for c in FAMILY_COLUMNS[f]}
+    names = {c: a for c, a in STATMORPH_NAMES.items() if c in columns or c == "flag"}
+    if engine == "galtaxa":
+        try:
+            box = footprint_slices(seg, statmorph_kw.get("cutout_extent", 2.5),
+                                   statmorph_kw.get("min_cutout_size", 48))
+        except ValueError as err:  # statmorph would fail the same way on these arguments
+            return empty_result(FAILED, f"statmorph failed: ValueError: {err}")
+        # G2's gradients need the neighbours of the segment's pixels: one more pixel around the footprint.
+        box = tuple(slice(max(0, sl.start - 1), min(n, sl.stop + 1)) for sl, n in zip(box, img.shape))
+        img, seg, bad = img[box], seg[box], bad[box]
+        weightmap = None if weightmap is None else weightmap[box]
+        # Every family: all of statmorph's quantities, so that ``flag`` collects the same warnings as statmorph.
+        quantities = None
+        if families != FAMILIES:
+            quantities = [a for a in names.values() if a not in ("flag", "flag_sersic")]
+            if "g2_psi" in families:
+                quantities += ["xc_asymmetry", "yc_asymmetry"]
+
     caught = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with np.errstate(all="ignore"):
-                morph = statmorph.source_morphology(
-                    img, seg, mask=bad, gain=gain, weightmap=weightmap, psf=psf, **statmorph_kw
-                )[0]
-                row = {"status": OK, "reason": ""}
-                for col, attr in STATMORPH_NAMES.items():
+                if engine == "statmorph":
+                    morph = statmorph.source_morphology(
+                        img, seg, mask=bad, gain=gain, weightmap=weightmap, psf=psf, **statmorph_kw
+                    )[0]
+                else:
+                    morph = FastSourceMorphology(img, seg, 1, mask=bad, gain=gain, weightmap=weightmap, psf=psf,
+                                                 quantities=quantities, **statmorph_kw)
+                row = empty_result(OK, "")
+                for col, attr in names.items():
                     row[col] = _value(morph, attr)
     except (ValueError, TypeError, IndexError, AssertionError, RuntimeError, ZeroDivisionError,
             FloatingPointError, np.linalg.LinAlgError, MemoryError) as err:
@@ -271,12 +341,11 @@ def measure_one(
         out["flag"] = 4
         return out
 
-    xc = _value(morph, "xc_asymmetry")
-    yc = _value(morph, "yc_asymmetry")
-    center = (yc, xc) if np.isfinite(xc) and np.isfinite(yc) else None
-    with np.errstate(all="ignore"):
-        row["g2"] = gradient_asymmetry(img, seg, center=center, mask=bad, **(g2_kw or {}))
-        row["psi"] = multiplicity(img, seg, mask=bad)
-    row["r_e_arcsec"] = np.nan
-    row["r_e_kpc"] = np.nan
+    if "g2_psi" in families:
+        xc = _value(morph, "xc_asymmetry")
+        yc = _value(morph, "yc_asymmetry")
+        center = (yc, xc) if np.isfinite(xc) and np.isfinite(yc) else None
+        with np.errstate(all="ignore"):
+            row["g2"] = gradient_asymmetry(img, seg, center=center, mask=bad, **(g2_kw or {}))
+            row["psi"] = multiplicity(img, seg, mask=bad)
     return {"status": row["status"], "reason": row["reason"], **{c: row[c] for c in MORPH_COLUMNS}}

@@ -72,6 +72,8 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
     psf = load_psf(m.get("psf"))
     settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": galaxies_fingerprint(galaxies)}
+    if m.get("families") is not None:  # keyed only when chosen, so caches of full measurements stay valid
+        settings["families"] = sorted(m["families"])
     if psf is not None:  # keyed by the PSF's pixels, not its file name
         settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # finished parts survive a crash
@@ -88,7 +90,7 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
             if table is None:
                 table = _measure.measure(_galaxies_slice(galaxies, start, stop), n_jobs=m["n_jobs"], gain=m["gain"],
                                          psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"],
-                                         progress=progress)
+                                         progress=progress, families=m.get("families"))
                 with atomic_path(path) as tmp:
                     table.to_parquet(tmp, index=False)
             else:
