@@ -208,8 +208,8 @@ def compare_labels(run_labels, reference, *, groups: bool = False, run_classes: 
               "n_reference_uncertain": int((matched & (ref == uncertain)).sum()),
               "n_run_unassigned": int((matched & (ref != uncertain) & (ref != "") & ~run_ok).sum()),
               "n_used": int(used.sum())}
-    return Comparison(counts, labelling, overall, cross, _fractions(ref, agree, order),
-                      _fractions(run, agree, run_order), cm, mapping, used, run, mapped, ref)
+    return Comparison(counts, labelling, overall, cross, _fractions(np.where(used, ref, ""), agree, order),
+                      _fractions(np.where(used, run, ""), agree, run_order), cm, mapping, used, run, mapped, ref)
 
 
 def embedding_comparison(features, comparison: Comparison, max_samples: int = 5000, seed: int = 0,

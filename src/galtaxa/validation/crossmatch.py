@@ -49,7 +49,8 @@ def read_reference(path, id_column: str | None = None) -> pd.DataFrame:
     """Read a reference catalog: CSV, Parquet, FITS table, ECSV or VOTable (or pass a DataFrame through).
 
     A CSV's id column is read as text so that long integer ids (SDSS objIDs have 18 digits) are never rounded
-    through float64 when the column has blanks.  Other formats go through :func:`galtaxa.io.mosaic.read_catalog`.
+    through float64 when the column has blanks.  Other formats go through :func:`galtaxa.io.mosaic.read_catalog`;
+    FITS text columns are decoded to ``str``.
     """
     from ..io.mosaic import read_catalog
 
@@ -63,7 +64,12 @@ def read_reference(path, id_column: str | None = None) -> pd.DataFrame:
             return pd.read_csv(p, dtype={col: str})
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise ValueError(f"reference catalog {p}: cannot read ({type(err).__name__}: {err})") from err
-    return read_catalog(path).reset_index(drop=True)
+    table = read_catalog(path).reset_index(drop=True)
+    for col in table.columns:  # FITS text columns arrive as bytes
+        if table[col].dtype == object and table[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
+            table[col] = table[col].map(lambda v: bytes(v).decode("utf-8", errors="replace").strip()
+                                        if isinstance(v, (bytes, bytearray)) else v)
+    return table
 
 
 def normalise_ids(values) -> np.ndarray:

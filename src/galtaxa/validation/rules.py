@@ -19,7 +19,7 @@ A rule set is a small YAML document::
 
 A condition is a string, or a mapping with exactly one key: ``all`` (a list: every item holds), ``any`` (a list:
 at least one holds) or ``not`` (one condition).  A string is either the plain form ``column OP number`` (any
-column name, ``-`` included; OP one of ``< <= > >= == !=``) or an expression of
+column name without spaces, quotes or parentheses, ``-`` included; OP one of ``< <= > >= == !=``) or an expression of
 :mod:`galtaxa.validation.expressions` (``and``/``or``/``not``, chained comparisons, names with ``-`` between
 backticks).  A missing value never satisfies a comparison.
 
@@ -82,7 +82,7 @@ class RuleError(ValueError):
     """A rule file or preset that cannot be used; the message names the file (or preset) and the rule."""
 
 
-_PLAIN = re.compile(r"^\s*([^\s`<>=!]+)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_PLAIN = re.compile(r"^\s*([^\s`<>=!()'\"]+)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 def _leaf(text: str) -> Expression:
