@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from galtaxa.report.stats import wilson_interval
-from galtaxa.validation import compare_labels, embedding_comparison, majority_mapping, validate_catalog
+from galtaxa.validation import (
+    compare_labels,
+    embedding_comparison,
+    majority_mapping,
+    validate_catalog,
+)
 
 
 def test_class_agreement_by_hand():

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from astropy.coordinates import SkyCoord
 from astropy import units as u
+from astropy.coordinates import SkyCoord
 
-from galtaxa.validation.crossmatch import crossmatch, match_sky, normalise_ids, read_reference
+from galtaxa.validation.crossmatch import (
+    crossmatch,
+    match_sky,
+    normalise_ids,
+    read_reference,
+)
 
 
 def _offset(ra, dec, sep_arcsec, angle_deg):

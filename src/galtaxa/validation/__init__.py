@@ -11,19 +11,48 @@
 """
 
 from .compare import Comparison, compare_labels, embedding_comparison, majority_mapping
-from .crossmatch import CrossMatch, crossmatch, match_ids, match_sky, normalise_ids, read_reference
+from .crossmatch import (
+                       CrossMatch,
+                       crossmatch,
+                       match_ids,
+                       match_sky,
+                       normalise_ids,
+                       read_reference,
+)
 from .expressions import Expression, ExpressionError
 from .rules import PRESETS, RuleError, RuleSet
 from .subsample import Subsample, SubsampleResult
-from .validate import (ReferenceSpec, ValidationResult, spec_problems, validate_catalog, validate_run,
-                       validation_from_config)
+from .validate import (
+                       ReferenceSpec,
+                       ValidationResult,
+                       spec_problems,
+                       validate_catalog,
+                       validate_run,
+                       validation_from_config,
+)
 
 __all__ = [
-    "Comparison", "compare_labels", "embedding_comparison", "majority_mapping",
-    "CrossMatch", "crossmatch", "match_ids", "match_sky", "normalise_ids", "read_reference",
-    "Expression", "ExpressionError",
-    "PRESETS", "RuleError", "RuleSet",
-    "Subsample", "SubsampleResult",
-    "ReferenceSpec", "ValidationResult", "spec_problems", "validate_catalog", "validate_run",
-    "validation_from_config",
+                       "PRESETS",
+                       "Comparison",
+                       "CrossMatch",
+                       "Expression",
+                       "ExpressionError",
+                       "ReferenceSpec",
+                       "RuleError",
+                       "RuleSet",
+                       "Subsample",
+                       "SubsampleResult",
+                       "ValidationResult",
+                       "compare_labels",
+                       "crossmatch",
+                       "embedding_comparison",
+                       "majority_mapping",
+                       "match_ids",
+                       "match_sky",
+                       "normalise_ids",
+                       "read_reference",
+                       "spec_problems",
+                       "validate_catalog",
+                       "validate_run",
+                       "validation_from_config",
 ]

@@ -38,7 +38,7 @@ from ..report.metrics import confusion_matrix, internal_metrics, valid_labels
 from ..report.stats import fraction_ci
 from ..utils.seeding import rng as _rng
 
-__all__ = ["Comparison", "compare_labels", "majority_mapping", "embedding_comparison"]
+__all__ = ["Comparison", "compare_labels", "embedding_comparison", "majority_mapping"]
 
 
 def _text(labels) -> np.ndarray:

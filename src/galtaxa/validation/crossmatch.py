@@ -19,7 +19,7 @@ The result has one row per run galaxy, in the run's order: every reference colum
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,18 @@ import pandas as pd
 
 from ..status import log
 
-__all__ = ["MATCHED", "UNMATCHED", "NO_POSITION", "CrossMatch", "read_reference", "normalise_ids", "find_column",
-           "match_ids", "match_sky", "crossmatch"]
+__all__ = [
+    "MATCHED",
+    "NO_POSITION",
+    "UNMATCHED",
+    "CrossMatch",
+    "crossmatch",
+    "find_column",
+    "match_ids",
+    "match_sky",
+    "normalise_ids",
+    "read_reference",
+]
 
 MATCHED, UNMATCHED, NO_POSITION = "matched", "unmatched", "no_position"
 _EXACT_INT = 2 ** 53  # float64 holds every integer up to here exactly
@@ -49,10 +59,11 @@ def read_reference(path, id_column: str | None = None) -> pd.DataFrame:
     """Read a reference catalog: CSV, Parquet, FITS table, ECSV or VOTable (or pass a DataFrame through).
 
     A CSV's id column is read as text so that long integer ids (SDSS objIDs have 18 digits) are never rounded
-    through float64 when the column has blanks.  Other formats go through :func:`galtaxa.io.mosaic.read_catalog`;
+    through float64 when the column has blanks.  Other formats go through
+    :func:`galtaxa.io.survey_mosaic.read_target_catalog`;
     FITS text columns are decoded to ``str``.
     """
-    from ..io.mosaic import read_catalog
+    from ..io.survey_mosaic import read_target_catalog
 
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True)
@@ -64,7 +75,7 @@ def read_reference(path, id_column: str | None = None) -> pd.DataFrame:
             return pd.read_csv(p, dtype={col: str})
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise ValueError(f"reference catalog {p}: cannot read ({type(err).__name__}: {err})") from err
-    table = read_catalog(path).reset_index(drop=True)
+    table = read_target_catalog(path).reset_index(drop=True)
     for col in table.columns:  # FITS text columns arrive as bytes
         if table[col].dtype == object and table[col].map(lambda v: isinstance(v, (bytes, bytearray))).any():
             table[col] = table[col].map(lambda v: bytes(v).decode("utf-8", errors="replace").strip()
@@ -323,9 +334,9 @@ def crossmatch(run: pd.DataFrame, reference, by: str = "id", *, prefix: str = "r
     table = pd.concat([joined, extra], axis=1)
     table.index = run.index
     summary = {
-        "method": by, "n_run": int(len(run)), "n_matched": int(matched.sum()),
+        "method": by, "n_run": len(run), "n_matched": int(matched.sum()),
         "n_unmatched": int((status == UNMATCHED).sum()), "n_no_position": int((status == NO_POSITION).sum()),
-        "n_reference": int(len(ref)), **counts,
+        "n_reference": len(ref), **counts,
     }
     if by == "sky":
         summary["max_sep_arcsec"] = float(max_sep_arcsec)

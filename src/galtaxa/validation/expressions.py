@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["Expression", "ExpressionError", "FUNCTIONS"]
+__all__ = ["FUNCTIONS", "Expression", "ExpressionError"]
 
 
 class ExpressionError(ValueError):

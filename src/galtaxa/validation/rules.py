@@ -75,7 +75,7 @@ import yaml
 
 from .expressions import Expression, ExpressionError
 
-__all__ = ["RuleSet", "Condition", "PRESETS", "RuleError"]
+__all__ = ["PRESETS", "Condition", "RuleError", "RuleSet"]
 
 
 class RuleError(ValueError):
@@ -99,10 +99,10 @@ class Condition:
 
     kind: str
     expr: Expression | None = None
-    items: tuple["Condition", ...] = ()
+    items: tuple[Condition, ...] = ()
 
     @classmethod
-    def parse(cls, node, where: str) -> "Condition":
+    def parse(cls, node, where: str) -> Condition:
         """Build a condition from its YAML form; ``where`` (file and class) prefixes every error."""
         if isinstance(node, str):
             try:
@@ -171,7 +171,7 @@ class RuleSet:
 
     # ------------------------------------------------------------ loading
     @classmethod
-    def from_mapping(cls, doc: Mapping, source: str = "rules") -> "RuleSet":
+    def from_mapping(cls, doc: Mapping, source: str = "rules") -> RuleSet:
         """Validate a parsed YAML document (see the module docstring); errors name ``source`` and the rule."""
         if not isinstance(doc, Mapping):
             raise RuleError(f"{source}: a rule set is a mapping with 'classes'; got {type(doc).__name__}")
@@ -200,7 +200,7 @@ class RuleSet:
         return cls(parsed, uncertain, run_classes, str(doc.get("name", source)), source)
 
     @classmethod
-    def load(cls, spec) -> "RuleSet":
+    def load(cls, spec) -> RuleSet:
         """A rule set from a preset name (:data:`PRESETS`), a YAML file path, a mapping or a RuleSet."""
         if isinstance(spec, RuleSet):
             return spec

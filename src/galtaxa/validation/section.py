@@ -14,7 +14,7 @@ import pandas as pd
 from ..report import figures as F
 from ..report.html import format_number
 
-__all__ = ["write_validation_section", "subsample_note"]
+__all__ = ["restrict_to_subsample", "subsample_note", "write_validation_section"]
 
 
 def _pct(ci) -> str:
@@ -27,6 +27,30 @@ def _slug(text: str) -> str:
     import re
 
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "ref"
+
+
+def restrict_to_subsample(catalog: pd.DataFrame, result) -> pd.DataFrame:
+    """The rows of ``catalog`` inside ``result``'s physical subsample, matched by ``id`` (row order otherwise).
+
+    Raises
+    ------
+    ValueError
+        When the catalog's galaxies are not those of the validation (other ids or another length).
+    """
+    mask = np.asarray(result.subsample.mask, dtype=bool)
+    vcat = result.catalog
+    if "id" in catalog and "id" in vcat:
+        inside = dict(zip(vcat["id"].astype(str), mask))
+        ids = catalog["id"].astype(str)
+        missing = int((~ids.isin(list(inside))).sum())
+        if missing:
+            raise ValueError(f"{missing} catalog galaxies are not in the validation result: validate this catalog")
+        keep = ids.map(inside).to_numpy(dtype=bool)
+    elif len(catalog) == mask.size:
+        keep = mask
+    else:
+        raise ValueError(f"the catalog has {len(catalog)} rows and the validation {mask.size}")
+    return catalog.loc[keep].reset_index(drop=True)
 
 
 def subsample_note(result) -> str:
@@ -88,7 +112,7 @@ def write_validation_section(R, result) -> None:
             R.page.table(cmp_.confusion, caption="Confusion matrix: reference class (rows) vs run label (columns)",
                          index=True)
             R.figure(F.confusion_figure(cmp_.confusion, title=f"{ref.name}: reference vs run"),
-                     f"validation_{_slug(ref.spec.prefix)}confusion.png",
+                     f"validation_{_slug(ref.spec.prefix)}_confusion.png",
                      "Confusion matrix of the reference classes against the run's labels (colour: fraction of "
                      "each reference class).")
         emb = cmp_.embedding
@@ -110,7 +134,7 @@ def write_validation_section(R, result) -> None:
             for name, lab, title in (("run", cmp_.run_labels, "run labels"),
                                      ("reference", cmp_.reference, "reference classes")):
                 R.figure(F.embedding_figure(emb["coords"], lab[idx], title=f"t-SNE coloured by {title}"),
-                         f"validation_{_slug(ref.spec.prefix)}tsne_{name}.png",
+                         f"validation_{_slug(ref.spec.prefix)}_tsne_{name}.png",
                          f"t-SNE of the {idx.size} counted galaxies in the run's feature space, coloured by the "
                          f"{title} (contours: 50% and 90% of each).")
     if result.subsample is not None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,96 +36,20 @@ import pandas as pd
 from ..status import log
 from ..utils.atomic import atomic_write_text
 from .compare import Comparison, compare_labels, embedding_comparison
-from .crossmatch import MATCHED, CrossMatch, crossmatch
-from .expressions import ExpressionError
-from .rules import RuleError, RuleSet
+from .crossmatch import CrossMatch, crossmatch
+from .rules import RuleSet
+from .spec import ReferenceSpec, spec_problems
 from .subsample import Subsample, SubsampleResult
 
-__all__ = ["ReferenceSpec", "ReferenceResult", "ValidationResult", "spec_problems", "validate_catalog",
-           "validate_run", "validation_from_config"]
-
-
-@dataclass(frozen=True)
-class ReferenceSpec:
-    """One entry of ``validation.references`` (see the module docstring for the keys)."""
-
-    path: object
-    by: str = "id"
-    id_column: str = "id"
-    run_id_column: str = "id"
-    ra_column: str = "ra"
-    dec_column: str = "dec"
-    run_ra_column: str = "ra"
-    run_dec_column: str = "dec"
-    max_sep_arcsec: float = 1.0
-    prefix: str = "ref_"
-    columns: tuple | None = None
-    rules: object = None
-
-    @classmethod
-    def from_mapping(cls, entry, where: str = "validation.references") -> "ReferenceSpec":
-        """Build and check an entry; a ValueError lists every problem."""
-        if isinstance(entry, (str, Path)):
-            entry = {"path": str(entry)}
-        in_memory = isinstance(entry, Mapping) and isinstance(entry.get("path"), pd.DataFrame)
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"{where}: each reference is a mapping with at least 'path'; got {entry!r}")
-        known = {f.name for f in fields(cls)}
-        problems = [f"unknown key {k!r} (known: {', '.join(sorted(known))})" for k in entry if k not in known]
-        if in_memory:
-            pass
-        elif not isinstance(entry.get("path"), str) or not entry.get("path"):
-            problems.append("'path' (the reference catalog file) is required")
-        elif not Path(entry["path"]).expanduser().is_file():
-            problems.append(f"reference catalog {entry['path']!r} does not exist")
-        if entry.get("by", "id") not in ("id", "sky"):
-            problems.append(f"'by' must be 'id' or 'sky'; got {entry.get('by')!r}")
-        sep = entry.get("max_sep_arcsec", 1.0)
-        if isinstance(sep, bool) or not isinstance(sep, (int, float)) or not sep > 0:
-            problems.append(f"'max_sep_arcsec' must be a positive number; got {sep!r}")
-        for key in ("id_column", "run_id_column", "ra_column", "dec_column", "run_ra_column", "run_dec_column",
-                    "prefix"):
-            if key in entry and (not isinstance(entry[key], str) or not entry[key]):
-                problems.append(f"'{key}' must be a non-empty string; got {entry[key]!r}")
-        cols = entry.get("columns")
-        if cols is not None and (not isinstance(cols, list) or not all(isinstance(c, str) for c in cols)):
-            problems.append(f"'columns' must be a list of column names or null; got {cols!r}")
-        rules = entry.get("rules")
-        if rules is not None:
-            try:
-                RuleSet.load(rules)
-            except RuleError as err:
-                problems.append(str(err))
-        if problems:
-            raise ValueError(f"{where}: " + "; ".join(problems))
-        kw = dict(entry)
-        if cols is not None:
-            kw["columns"] = tuple(cols)
-        kw["max_sep_arcsec"] = float(sep)
-        return cls(**kw)
-
-
-def spec_problems(section: Mapping | None) -> list[str]:
-    """Every problem of a ``validation:`` config section (empty when fine); used by the config check."""
-    if not section:
-        return []
-    problems = []
-    refs = section.get("references") or []
-    prefixes = []
-    for i, entry in enumerate(refs):
-        try:
-            prefixes.append(ReferenceSpec.from_mapping(entry, f"validation.references[{i}]").prefix)
-        except ValueError as err:
-            problems.append(str(err))
-    dup = sorted({p for p in prefixes if prefixes.count(p) > 1})
-    if dup:
-        problems.append(f"validation.references: prefixes {dup} are used by several references; give each its own "
-                        "'prefix'")
-    try:
-        Subsample(section.get("subsample") or [])
-    except ExpressionError as err:
-        problems.append(f"validation.subsample: {err}")
-    return problems
+__all__ = [
+    "ReferenceResult",
+    "ReferenceSpec",
+    "ValidationResult",
+    "spec_problems",
+    "validate_catalog",
+    "validate_run",
+    "validation_from_config",
+]
 
 
 @dataclass
@@ -288,11 +212,13 @@ def validation_from_config(section: Mapping | None, catalog: pd.DataFrame, featu
     return validate_catalog(catalog, refs, sub, features, seed=seed, **kw)
 
 
-def validate_run(run_dir, references: Sequence | None = None, subsample=None, **kw) -> tuple[ValidationResult, Path]:
+def validate_run(run_dir, references: Sequence | None = None, subsample=None, report_kwargs: Mapping | None = None,
+                 **kw) -> tuple[ValidationResult, Path]:
     """Validate a finished run folder and rebuild its report.
 
     ``references`` and ``subsample`` replace the run config's ``validation:`` entries when given.  Writes
-    ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.
+    ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.  ``report_kwargs``
+    go to :func:`galtaxa.report.build_report`, ``kw`` to :func:`validate_catalog`.
     """
     from ..catalog import read_catalog
     from ..pipeline import report_run
@@ -321,4 +247,4 @@ def validate_run(run_dir, references: Sequence | None = None, subsample=None, **
         raise ValueError("nothing to validate: give --reference FILE (or validation.references / validation.subsample "
                          "in the run's config)")
     result.write(run_dir / "validation")
-    return result, report_run(run_dir, validation=result)
+    return result, report_run(run_dir, validation=result, **dict(report_kwargs or {}))
