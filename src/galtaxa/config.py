@@ -121,6 +121,10 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "report": {
         "enabled": (True, bool, None, "write the HTML validation report"),
     },
+    "validation": {
+        "references": ([], list, None, "reference catalogs joined to the run: [{path, by: id|sky, id_column, ra_column, dec_column, max_sep_arcsec, prefix, rules: gz_hubble|gz2|gz_decals|gz1|gz1_leaf|FILE.yaml}] (galtaxa validate)"),
+        "subsample": ([], (list, str), None, "physical subsample for the morphology, ETG/LTG and completeness sections, e.g. ['mass > 1e10', '0.2 < z < 1.2'] (input or reference columns)"),
+    },
     "supervised": {
         "labels": ("label", str, None, "training labels: a metadata column (e.g. 'label') or 'taxonomy' (confident classes of the run catalog)"),
         "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
@@ -281,6 +285,12 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     mapping_file = full["labelling"]["mapping_file"]
     if isinstance(mapping_file, str) and not Path(mapping_file).expanduser().exists():
         problems.append(f"'labelling.mapping_file' {mapping_file!r} does not exist (run `galtaxa cluster` first, then fill the template)")
+    val = full["validation"]
+    if isinstance(val.get("references"), list) and isinstance(val.get("subsample"), (list, str)) \
+            and (val["references"] or val["subsample"]):
+        from .validation.spec import spec_problems
+
+        problems += spec_problems(val)
     if problems:
         raise ConfigError(f"{where} is invalid:\n  - " + "\n  - ".join(problems))
     return full

@@ -162,7 +162,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         np.save(run_dir / "embedding.npy", embedding)
     if "report" in requested and cfg["report"]["enabled"]:
         result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
-                                            scaling=cfg["conditioning"]["scaling"])
+                                            scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"))
     return result
 
 

@@ -15,7 +15,7 @@ __all__ = ["report_run"]
 
 
 def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
-               features: np.ndarray | None = None, scaling: str | None = None, **kwargs) -> Path:
+               features: np.ndarray | None = None, scaling: str | None = None, validation=None, **kwargs) -> Path:
     """Build the validation report of a run.
 
     Parameters
@@ -30,6 +30,9 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     scaling : str, optional
         The conditioning's scaling, which picks the mosaics' display stretch (default: from the catalog's
         provenance).
+    validation : ValidationResult or mapping, optional
+        External validation (:mod:`galtaxa.validation`): a result, or a config's ``validation:`` section to run
+        (written to ``RUN_DIR/validation/``); default: the section of the config in the catalog's provenance.
     **kwargs
         Passed to :func:`galtaxa.report.build_report`.
 
@@ -53,6 +56,14 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
             features = np.load(run_dir / "embedding.npy")
         if scaling is None:
             scaling = ((prov or {}).get("config") or {}).get("conditioning", {}).get("scaling")
+        if validation is None:
+            validation = ((prov or {}).get("config") or {}).get("validation")
+    if validation is not None and not hasattr(validation, "references"):  # a config section: run it
+        from ..validation import validation_from_config
+
+        validation = validation_from_config(validation, catalog, features, seed=kwargs.get("seed", 0))
+        if validation is not None:
+            validation.write(run_dir / "validation")
     if galaxies is None:
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
@@ -60,4 +71,5 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():
         kwargs.setdefault("supervised", json.loads(sup.read_text()))
-    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, **kwargs)
+    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, validation=validation,
+                        **kwargs)

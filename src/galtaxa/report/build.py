@@ -5,7 +5,8 @@ are missing): summary; morphology per class (medians with bootstrap 95% interval
 ETG/LTG consistency (Sérsic split, Lotz et al. 2008 line, Gini–M20 plane); completeness of the classified
 sample (curves and classified-vs-rejected effect sizes); clustering metrics (internal with features, external
 with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class; the anomaly gallery
-(catalogs with an ``anomaly`` column, method M3).
+(catalogs with an ``anomaly`` column, method M3); external validation against reference catalogs
+(:mod:`galtaxa.validation`), whose physical subsample restricts the morphology, ETG/LTG and completeness sections.
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ class _Report:
         self.page = HtmlPage(title)
         self.numbers: dict = {"title": title, "seed": seed, "figures": [], "skipped": {}, "timings_s": {}}
         self.seed = seed
+        self.restricted: dict = {}  # section -> (galaxies used, note) under a physical subsample
+
+    def heading(self, text: str, section: str) -> None:
+        """A section heading, then which galaxies the section uses when a physical subsample restricts it."""
+        self.page.heading(text)
+        if section in self.restricted:
+            n, note = self.restricted[section]
+            self.page.note(f"This section uses the {n} galaxies of the physical subsample. {note}")
+            self.numbers.setdefault("section_galaxies", {})[section] = n
 
     def skip(self, section: str, reason: str) -> None:
         self.page.note(f"Section skipped: {reason}")
@@ -159,7 +169,7 @@ def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_sourc
 
 
 def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
-    R.page.heading("Morphology per class")
+    R.heading("Morphology per class", "morphology")
     if not params:
         R.skip("morphology", "no morphology columns in the catalog")
         return
@@ -191,7 +201,7 @@ def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot
 
 
 def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_flag) -> None:
-    R.page.heading("ETG/LTG consistency")
+    R.heading("ETG/LTG consistency", "consistency")
     has_n = _numeric_ok(cat, "sersic_n")
     has_gm = _numeric_ok(cat, "gini") and _numeric_ok(cat, "m20")
     if not (has_n or has_gm):
@@ -231,7 +241,7 @@ def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_f
 
 
 def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
-    R.page.heading("Completeness")
+    R.heading("Completeness", "completeness")
     if not params:
         R.skip("completeness", "no parameter columns to bin")
         return
@@ -476,6 +486,7 @@ def build_report(
     mosaic_per_class: int = 30,
     mosaic_stretch: str = "asinh",
     supervised: Mapping | None = None,
+    validation=None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -521,6 +532,10 @@ def build_report(
     supervised : dict, optional
         The ``report.json`` of the supervised classifier (``RUN_DIR/supervised/``): a section with its recipe,
         per-class test figures, reliability diagram and SML agreement.
+    validation : galtaxa.validation.ValidationResult, optional
+        External validation (reference catalogs, agreement, t-SNE of both labellings): its section, and its
+        physical subsample, which restricts the morphology, ETG/LTG and completeness sections (M1/M2 validate
+        above a stellar-mass cut).
 
     Returns
     -------
@@ -558,15 +573,23 @@ def build_report(
         class_source = f"neither {class_column!r} nor {group_column!r} has an assigned value"
     has_class = bool((cat["_class"] != "").any())
     R.numbers["params"] = list(params)
+    phys = cat
+    if validation is not None and validation.subsample is not None:
+        from ..validation.section import restrict_to_subsample
+
+        phys = restrict_to_subsample(cat, validation)
+        note = f"Subsample {validation.subsample.description}: {len(phys)} of {len(cat)} catalog galaxies, " \
+               f"{int((phys['_class'] != '').sum())} of them classified."
+        R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
 
     sections = [
         ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
-        ("morphology", lambda: _section_morphology(R, cat, params, n_boot) if has_class
-         else (R.page.heading("Morphology per class"), R.skip("morphology", "no classified galaxies"))),
-        ("consistency", lambda: _section_consistency(R, cat, etg, ltg, class_mapping, max_flag) if has_class
-         else (R.page.heading("ETG/LTG consistency"), R.skip("consistency", "no classified galaxies"))),
-        ("completeness", lambda: _section_completeness(R, cat, params, n_bins) if has_class
-         else (R.page.heading("Completeness"), R.skip("completeness", "no classified galaxies"))),
+        ("morphology", lambda: _section_morphology(R, phys, params, n_boot) if has_class
+         else (R.heading("Morphology per class", "morphology"), R.skip("morphology", "no classified galaxies"))),
+        ("consistency", lambda: _section_consistency(R, phys, etg, ltg, class_mapping, max_flag) if has_class
+         else (R.heading("ETG/LTG consistency", "consistency"), R.skip("consistency", "no classified galaxies"))),
+        ("completeness", lambda: _section_completeness(R, phys, params, n_bins) if has_class
+         else (R.heading("Completeness", "completeness"), R.skip("completeness", "no classified galaxies"))),
         ("metrics", lambda: _section_metrics(R, cat, features, group_column, label_column, class_column)),
         ("maps", lambda: _section_maps(R, cat, features, maps, max_samples)),
         ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class, stretch=mosaic_stretch)),
@@ -577,6 +600,10 @@ def build_report(
 
         sections.append(("supervised", lambda: (supervised_section(R.page, supervised, R.figure),
                                                 R.numbers.update(supervised=supervised))))
+    if validation is not None:
+        from ..validation.section import write_validation_section
+
+        sections.append(("validation", lambda: write_validation_section(R, validation)))
     for name, run in sections:
         t0 = time.perf_counter()
         run()
