@@ -162,7 +162,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
             images=images.describe(), mapping_error=mapping_error,
             files={n: (run.run_dir / n).is_file() for n in ("inspect.html", "report/report.html")})
 
-    @app.get("/api/groups/<int:group>")
+    @app.get("/api/groups/<int(signed=True):group>")
     def api_group(group: int):
         if group not in run.group_ids():
             abort(404, description=f"no group {group}")
