@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import NASTY_IDS, build_run
+from _inspect_run import NASTY_IDS, build_run
 
 from galtaxa.catalog import read_catalog, write_catalog
 from galtaxa.inspect import NoCatalogError, create_app, read_labels

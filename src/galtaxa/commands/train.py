@@ -43,7 +43,10 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
     """Labels per galaxy (object array, ``None`` = unlabelled) from ``supervised.labels`` and ``label_map``.
 
     ``"taxonomy"`` takes the ``class`` of ``RUN_DIR/catalog`` for the galaxies kept by the vote (``group >= 0``,
-    non-empty class); any other value names a metadata column of the input.
+    non-empty class), then the inspectors' single-galaxy labels of ``RUN_DIR/labels_inspected.csv`` (written by
+    ``galtaxa inspect``; the majority class of each galaxy's inspectors, see :func:`galtaxa.inspect.galaxy_labels`),
+    which win over the group's class and give the galaxies rejected by the vote a class too; any other value names
+    a metadata column of the input.
     """
     import pandas as pd
 
@@ -61,6 +64,9 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
             raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
         keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
         lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
+        from ..inspect.store import LABELS_FILE, galaxy_labels
+
+        lookup.update(galaxy_labels(Path(cfg["run_dir"]) / LABELS_FILE))
         y = np.asarray([lookup.get(str(i)) for i in galaxies.ids], dtype=object)
     else:
         if source not in galaxies.meta:

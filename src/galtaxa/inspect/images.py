@@ -12,7 +12,7 @@ Two sources, both inside the run folder:
 
 Stretches, on the stored values ``x`` with ``t = clip((x - lo) / (hi - lo), 0, 1)`` and ``lo, hi`` the 0.5 and
 99.5 percentiles of the image: ``stored`` = as the run's mosaics show it
-(:func:`galtaxa.label.mosaic.mosaic_stretch_for`); ``linear`` = ``t``; ``asinh`` = ``asinh(t/0.1)/asinh(10)``
+(:func:`galtaxa.label.thumbnails.mosaic_stretch_for`); ``linear`` = ``t``; ``asinh`` = ``asinh(t/0.1)/asinh(10)``
 (Lupton et al. 1999); ``log`` = ``log10(1 + 1000 t) / 3`` (the DS9 log stretch).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..label.mosaic import mosaic_stretch_for, stretch_image
+from ..label.thumbnails import mosaic_stretch_for, stretch_image
 from ..status import log
 from .paths import confine, inside
 

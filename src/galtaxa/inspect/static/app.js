@@ -275,6 +275,9 @@ function renderGrid() {
       cell.append(el("span", { class: "noimg", text: m.id }));
     }
     cell.append(cellMarks(m));
+    if (m.sup_class) {
+      cell.append(el("span", { class: "pred", text: `${m.sup_class} ${fmt(m.sup_confidence)}` }));
+    }
     grid.append(cell);
   }
 }
