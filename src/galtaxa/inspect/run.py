@@ -80,6 +80,11 @@ class InspectionRun:
         self._mtime = None
         self._load()
         self._mosaics = self._load_mosaics()
+        self._cells = {}  # id -> (group, position in the mosaic, cells in it)
+        if self._mosaics is not None:
+            for g, ids in zip(self._mosaics["group"], self._mosaics["ids"]):
+                ids = [str(i) for i in ids]
+                self._cells.update({gid: (int(g), k, len(ids)) for k, gid in enumerate(ids)})
 
     # ------------------------------------------------------------------ catalog
     def _load(self) -> None:
@@ -241,16 +246,9 @@ class InspectionRun:
 
     def mosaic_cell_of(self, row: int) -> tuple[int, int, int] | None:
         """``(group, position, cells)`` of a galaxy in its group's mosaic (``None``: not drawn there)."""
-        table = self._mosaics
-        if table is None:
-            return None
-        gid = str(self.catalog["id"].iat[int(row)])
-        g = int(self.catalog["group"].iat[int(row)])
-        hit = table[table["group"] == g]
-        if hit.empty:
-            return None
-        ids = [str(i) for i in hit.iloc[0]["ids"]]
-        return (g, ids.index(gid), len(ids)) if gid in ids else None
+        cat = self.catalog
+        cell = self._cells.get(str(cat["id"].iat[int(row)]))
+        return cell if cell is not None and cell[0] == int(cat["group"].iat[int(row)]) else None
 
     # ------------------------------------------------------------------ queue
     def queue(self, done_ids=(), limit: int = 50, usable=None) -> list[int]:
