@@ -26,13 +26,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/galtaxa demo --out $(DEMO_DIR)
 
-# On CI (CI=true, root, Debian) the browser test gets a real headless Chromium;
+# On CI (CI=true, root, Debian) the browser tests get a real headless Chromium (Playwright drives it by path);
 # elsewhere that test is skipped with its reason when no Chromium is installed.
 browser:
 	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian chromium for the report rendering test"; \
+		echo "installing Debian chromium for the browser tests (report, galtaxa inspect via Playwright)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-			|| echo "chromium could not be installed: the browser test will be skipped"; \
+			|| echo "chromium could not be installed: the browser tests will be skipped"; \
 	fi
 
 test: $(STAMP) browser

@@ -9,6 +9,7 @@ measure CONFIG   non-parametric morphology only
 cluster CONFIG   the unsupervised taxonomy only (plus the group mosaics)
 report RUN_DIR   (re)build the validation report of a finished run
 validate RUN_DIR --reference FILE   cross-match a reference catalog, compare classes, physical subsamples
+inspect RUN_DIR  inspect and label the run in the browser (local web app)
 demo             the pipeline on simulated galaxies + Hubble Deep Field cutouts (no download)
 ablation CONFIG  method M3's ablation (deep-only, morphology-only, fused) beside the paper
 train, predict, pretrain, adversarial, similar CONFIG   methods M4/M5 (the config's supervised: section)

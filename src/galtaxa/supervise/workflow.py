@@ -47,9 +47,11 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
     """Labels per galaxy (object array, ``None`` = unlabelled) from ``supervised.labels`` and ``label_map``.
 
     ``"taxonomy"`` (the SML step of USmorph) takes the ``class`` of ``RUN_DIR/catalog`` for the galaxies kept by
-    the vote (``group >= 0``, non-empty class, i.e. groups named in ``mapping.yaml``), then the single-galaxy
-    labels of ``supervised.galaxy_labels`` (CSV ``id,class``), which win over the group's class; any other value
-    names a metadata column of the input.
+    the vote (``group >= 0``, non-empty class, i.e. groups named in ``mapping.yaml``), then the inspectors'
+    single-galaxy labels of ``RUN_DIR/labels_inspected.csv`` (``galtaxa inspect``;
+    :func:`galtaxa.inspect.store.galaxy_labels`) and those of ``supervised.galaxy_labels`` (CSV ``id,class``),
+    which win over the group's class and give galaxies rejected by the vote a class too; any other value names a
+    metadata column of the input.
     """
     sup = cfg["supervised"]
     source = sup["labels"]
@@ -65,6 +67,10 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
             raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
         keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
         lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
+        from ..inspect.store import LABELS_FILE, galaxy_labels
+
+        # the inspectors' single-galaxy labels of `galtaxa inspect` (majority class of each galaxy's inspectors)
+        lookup.update(galaxy_labels(Path(cfg["run_dir"]) / LABELS_FILE))
         if sup.get("galaxy_labels"):
             single = _read_galaxy_labels(sup["galaxy_labels"])
             unknown = sorted(set(single) - set(map(str, galaxies.ids)))

@@ -1,0 +1,308 @@
+"""A finished run folder as the inspection app sees it: catalog, groups, mosaic members, the labelling queue.
+
+Read-only.  The catalog is read again when its file changes (after ``galtaxa predict`` adds the classifier's
+``sup_class`` / ``sup_confidence``), so the page shows the newest predictions without a restart.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..label import REJECTED_GROUP, load_mosaic_table
+from ..status import REJECTED, log
+from .paths import confine, inside
+
+__all__ = ["CATALOG_FILES", "MORPHOLOGY_COLUMNS", "NoCatalogError", "InspectionRun"]
+
+#: Catalog files looked for in the run folder, in this order.
+CATALOG_FILES = ("catalog.parquet", "catalog.fits", "catalog.csv")
+
+#: Morphology columns summarised per group (label shown -> catalog column).
+MORPHOLOGY_COLUMNS = {"C": "C", "Gini": "gini", "M20": "m20", "n": "sersic_n", "A": "A"}
+
+
+class NoCatalogError(FileNotFoundError):
+    """The folder is not a finished run: it has no catalog (or the catalog has no groups)."""
+
+
+def _plain(value):
+    """A JSON-ready Python value (NaN and infinities become ``None``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if pd.isna(value):
+        return None
+    return str(value)
+
+
+class InspectionRun:
+    """The catalog, groups and mosaics of one run folder.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A folder written by ``galtaxa run`` / ``galtaxa cluster`` (or the demo).
+
+    Raises
+    ------
+    NotADirectoryError
+        ``run_dir`` is not a folder.
+    NoCatalogError
+        No ``catalog.parquet`` / ``catalog.fits`` / ``catalog.csv`` in it, or a catalog without the ``group``
+        column of the clustering.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir).resolve()
+        if not self.run_dir.is_dir():
+            raise NotADirectoryError(f"{run_dir} is not a folder: give the run folder of `galtaxa run` (run_dir)")
+        found = [n for n in CATALOG_FILES if (self.run_dir / n).is_file()]
+        if not found:
+            raise NoCatalogError(f"{self.run_dir} has no catalog ({', '.join(CATALOG_FILES)}): it is not a finished "
+                                 "run folder. Run `galtaxa run CONFIG` (or `galtaxa cluster CONFIG`) first and give "
+                                 "its run_dir")
+        self.catalog_path = confine(self.run_dir, found[0])
+        self._lock = threading.Lock()
+        self._mtime = None
+        self._load()
+        self._mosaics = self._load_mosaics()
+        self._cells = {}  # id -> (group, position in the mosaic, cells in it)
+        if self._mosaics is not None:
+            for g, ids in zip(self._mosaics["group"], self._mosaics["ids"]):
+                ids = [str(i) for i in ids]
+                self._cells.update({gid: (int(g), k, len(ids)) for k, gid in enumerate(ids)})
+
+    # ------------------------------------------------------------------ catalog
+    def _load(self) -> None:
+        from ..catalog import read_catalog
+
+        mtime = self.catalog_path.stat().st_mtime_ns
+        table, prov = read_catalog(self.catalog_path)
+        if "group" not in table.columns or "id" not in table.columns:
+            raise NoCatalogError(f"{self.catalog_path} has no 'group' column: the run was not clustered; run "
+                                 "`galtaxa cluster CONFIG` first")
+        table = table.reset_index(drop=True)
+        table["id"] = table["id"].astype(str)
+        table["group"] = pd.to_numeric(table["group"], errors="coerce").fillna(REJECTED_GROUP).astype(int)
+        self._catalog, self.provenance, self._mtime = table, prov or {}, mtime
+        self._row_of = {gid: i for i, gid in enumerate(table["id"])}
+
+    @property
+    def catalog(self) -> pd.DataFrame:
+        """The catalog (read again when its file has changed)."""
+        with self._lock:
+            try:
+                changed = self.catalog_path.stat().st_mtime_ns != self._mtime
+            except OSError:
+                changed = False
+            if changed:
+                try:
+                    self._load()
+                except (OSError, ValueError) as err:  # half-written by a running `galtaxa predict`: keep the old
+                    log.warning("inspect: catalog not reloaded (%s)", err)
+            return self._catalog
+
+    def row_of(self, galaxy_id: str) -> int | None:
+        """Catalog row of a galaxy id (``None``: unknown id)."""
+        self.catalog  # noqa: B018 - refresh
+        return self._row_of.get(str(galaxy_id))
+
+    @property
+    def config(self) -> dict:
+        """The run's config as recorded in the catalog (else ``config.yaml``; ``{}`` when neither)."""
+        cfg = self.provenance.get("config")
+        if isinstance(cfg, dict):
+            return cfg
+        try:
+            import yaml
+
+            return yaml.safe_load(confine(self.run_dir, "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def has_predictions(self) -> bool:
+        """True when the catalog holds the supervised classifier's ``sup_class`` and ``sup_confidence``."""
+        return {"sup_class", "sup_confidence"} <= set(self.catalog.columns)
+
+    def galaxy(self, row: int) -> dict:
+        """One catalog row, JSON-ready (NaN -> ``None``), with its row number."""
+        cat = self.catalog
+        if not 0 <= int(row) < len(cat):
+            raise IndexError(f"no galaxy at row {row}")
+        rec = {str(k): _plain(v) for k, v in cat.iloc[int(row)].items()}
+        return rec
+
+    def brief(self, row: int) -> dict:
+        """What a thumbnail needs: row, id, group, status and the classifier's prediction when present."""
+        cat = self.catalog
+        out = {"row": int(row), "id": str(cat["id"].iat[row]), "group": int(cat["group"].iat[row]),
+               "status": str(cat["status"].iat[row]) if "status" in cat else ""}
+        if "class" in cat:
+            out["class"] = _plain(cat["class"].iat[row]) or ""
+        if self.has_predictions:
+            out["sup_class"] = _plain(cat["sup_class"].iat[row]) or ""
+            out["sup_confidence"] = _plain(cat["sup_confidence"].iat[row])
+        return out
+
+    # ------------------------------------------------------------------ groups
+    def _load_mosaics(self) -> pd.DataFrame | None:
+        path = self.run_dir / "mosaics" / "mosaics.json"
+        if not path.is_file() or not inside(self.run_dir, path):
+            return None
+        try:
+            table = load_mosaic_table(path)
+        except (OSError, ValueError) as err:
+            log.warning("inspect: %s not read (%s); groups are sampled again", path, err)
+            return None
+        return table
+
+    @property
+    def mosaics(self) -> pd.DataFrame | None:
+        """The table of :func:`galtaxa.label.group_mosaics` (``mosaics/mosaics.json``), if the run wrote one."""
+        return self._mosaics
+
+    def mosaic_png(self, group: int, view: str = "original") -> Path | None:
+        """The group's mosaic PNG (``view="pre"``: the pre-processed one), checked to be inside the run folder."""
+        table = self._mosaics
+        if table is None:
+            return None
+        hit = table[table["group"] == int(group)]
+        if hit.empty:
+            return None
+        name = hit.iloc[0]["png_pre" if view == "pre" else "png"]
+        if not isinstance(name, str) or not name:
+            return None
+        try:
+            return confine(self.run_dir, name)
+        except (OSError, ValueError):
+            return None
+
+    def group_ids(self) -> list[int]:
+        """Group ids of the catalog, increasing, with -1 (rejected) last when present."""
+        values = sorted(set(self.catalog["group"].tolist()))
+        return [g for g in values if g != REJECTED_GROUP] + ([REJECTED_GROUP] if REJECTED_GROUP in values else [])
+
+    def groups(self) -> list[dict]:
+        """One summary per group: size, share of the run, medians of C, Gini, M20, n, A when measured."""
+        cat = self.catalog
+        total = len(cat)
+        out = []
+        for g in self.group_ids():
+            members = cat[cat["group"] == g]
+            medians = {}
+            for label, col in MORPHOLOGY_COLUMNS.items():
+                if col in cat.columns:
+                    vals = pd.to_numeric(members[col], errors="coerce").to_numpy(dtype=float)
+                    vals = vals[np.isfinite(vals)]
+                    medians[label] = float(np.median(vals)) if len(vals) else None
+            out.append({"group": int(g), "rejected": g == REJECTED_GROUP, "n": int(len(members)),
+                        "share": len(members) / total if total else 0.0, "medians": medians,
+                        "has_pre_mosaic": self.mosaic_png(g, "pre") is not None})
+        return out
+
+    def sizes(self) -> dict[int, int]:
+        """Members per group (-1 included)."""
+        return {int(k): int(v) for k, v in self.catalog["group"].value_counts().items()}
+
+    def members(self, group: int, n_max: int | None = None) -> list[int]:
+        """Catalog rows shown for a group: the members of its mosaic, else a seeded sample of up to ``n_max``.
+
+        The mosaic's members are the USmorph sample (100 random members per group, seeded); a group absent from
+        ``mosaics.json`` gets its own seeded sample of ``n_max`` (default: the config's
+        ``labelling.n_per_group``, else 100).
+        """
+        g = int(group)
+        cat = self.catalog
+        table = self._mosaics
+        if table is not None:
+            hit = table[table["group"] == g]
+            if not hit.empty:
+                rows = [self._row_of.get(str(i)) for i in hit.iloc[0]["ids"]]
+                rows = [r for r in rows if r is not None and int(cat["group"].iat[r]) == g]
+                if rows:
+                    return rows
+        if n_max is None:
+            n_max = int((self.config.get("labelling") or {}).get("n_per_group") or 100)
+        members = np.flatnonzero(cat["group"].to_numpy() == g)
+        if len(members) > n_max:
+            rng = np.random.default_rng([int(self.config.get("seed") or 0), 2 * g if g >= 0 else -2 * g - 1])
+            members = np.sort(rng.choice(members, size=n_max, replace=False))
+        return [int(r) for r in members]
+
+    def mosaic_cell_of(self, row: int) -> tuple[int, int, int] | None:
+        """``(group, position, cells)`` of a galaxy in its group's mosaic (``None``: not drawn there)."""
+        cat = self.catalog
+        cell = self._cells.get(str(cat["id"].iat[int(row)]))
+        return cell if cell is not None and cell[0] == int(cat["group"].iat[int(row)]) else None
+
+    # ------------------------------------------------------------------ queue
+    def queue(self, done_ids=(), limit: int = 50, usable=None) -> list[int]:
+        """The galaxies most worth labelling next, most useful first.
+
+        Order: the galaxies rejected by the clustering vote (group -1) first, then the others; within each
+        part the least confident first -- by the supervised classifier's ``sup_confidence`` when the catalog
+        has it (lowest first), then by the clustering ``agreement`` (fewest voters agreeing first) -- then in
+        catalog order.  Galaxies in ``done_ids`` (already labelled by this inspector) and galaxies that are
+        not usable (``status`` other than ok / rejected, or without pixels according to ``usable``) are left
+        out.
+
+        Parameters
+        ----------
+        done_ids : iterable of str
+        limit : int
+        usable : callable row -> bool, optional
+
+        Returns
+        -------
+        list of int
+            Catalog rows.
+        """
+        cat = self.catalog
+        n = len(cat)
+        rejected = (cat["group"].to_numpy() == REJECTED_GROUP)
+        ok = np.ones(n, dtype=bool)
+        if "status" in cat:
+            ok = cat["status"].astype(str).isin(["ok", REJECTED]).to_numpy().copy()
+        done = set(map(str, done_ids))
+        ok = ok & ~cat["id"].isin(done).to_numpy()
+
+        def key_col(name):
+            if name not in cat:
+                return np.zeros(n)
+            v = pd.to_numeric(cat[name], errors="coerce").to_numpy(dtype=float)
+            return np.where(np.isfinite(v), v, np.inf)
+
+        order = np.lexsort((np.arange(n), key_col("agreement"), key_col("sup_confidence"), ~rejected))
+        out = []
+        for r in order:
+            if not ok[r]:
+                continue
+            if usable is not None and not usable(int(r)):
+                continue
+            out.append(int(r))
+            if len(out) >= limit:
+                break
+        return out
+
+    def summary(self) -> dict:
+        """Counts for the page header."""
+        cat = self.catalog
+        return {"run_dir": str(self.run_dir), "name": self.run_dir.name, "catalog": self.catalog_path.name,
+                "n_galaxies": int(len(cat)), "n_rejected": int((cat["group"] == REJECTED_GROUP).sum()),
+                "has_predictions": self.has_predictions,
+                "config_hash": _plain(self.provenance.get("config_hash"))}

@@ -1,0 +1,594 @@
+/* galtaxa inspect: the page's logic.  Every value from the run (ids, classes, comments, names) reaches the
+   page through textContent or attributes set with setAttribute, never as HTML. */
+"use strict";
+
+const S = {
+  run: null, classes: [], descriptions: {}, flags: [], groups: [], votes: {}, comments: {},
+  inspector: "", gi: 0, view: "original", members: [], queue: [], qi: 0,
+  dialog: null, stretch: "stored", dview: "original", labelsMine: 0,
+};
+const FLAG_KEYS = { m: "misplaced", a: "artefact", g: "merger", i: "interesting" };
+const PALETTE = ["#e8804a", "#d8b64a", "#4aa8de", "#78c46a", "#9aa0a6", "#c47ad8", "#4ad8c4", "#d84a7a", "#8a8ad8"];
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "text") node.textContent = String(v);
+    else if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function classColor(cls) {
+  const i = S.classes.indexOf(cls);
+  return i < 0 ? "#666" : PALETTE[i % PALETTE.length];
+}
+
+function badge(cls, extra = "") {
+  const b = el("span", { class: `badge ${extra}`, text: cls });
+  b.style.setProperty("--c", classColor(cls));
+  return b;
+}
+
+function fmt(x, digits = 2) {
+  return x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(digits);
+}
+
+let bannerTimer = null;
+function banner(msg, kind = "error") {
+  const b = $("banner");
+  b.textContent = msg;
+  b.className = `banner ${kind}`;
+  b.hidden = false;
+  clearTimeout(bannerTimer);
+  if (kind !== "error") bannerTimer = setTimeout(() => { b.hidden = true; }, 4000);
+}
+
+let toastTimer = null;
+function toast(msg) {
+  const t = $("toast");
+  t.textContent = msg;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 1600);
+}
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  let resp;
+  try {
+    resp = await fetch(path, opts);
+  } catch (err) {
+    banner(`The app does not answer (${err.message}): is galtaxa inspect still running?`);
+    throw err;
+  }
+  let data = null;
+  try { data = await resp.json(); } catch (_) { data = null; }
+  if (!resp.ok) {
+    const msg = (data && data.error) || `${resp.status} ${resp.statusText}`;
+    banner(`Not saved: ${msg}`);
+    throw new Error(msg);
+  }
+  return data;
+}
+
+function needName() {
+  if (S.inspector) return false;
+  banner("Type your name in the Inspector box first: every choice is saved under it.");
+  $("inspector").focus();
+  return true;
+}
+
+function imgUrl(row, { view = "original", stretch = "stored", size = 96 } = {}) {
+  return `/img/${Number(row)}.png?view=${encodeURIComponent(view)}&stretch=${encodeURIComponent(stretch)}&size=${size}`;
+}
+
+/* ------------------------------------------------------------------ votes and progress */
+async function loadVotes() {
+  const v = await api("/api/votes");
+  S.votes = v.groups;
+  renderGroupList();
+  renderVotes();
+  renderProgress();
+}
+
+function myVote(g) {
+  const v = S.votes[String(g)];
+  return v && v.votes ? v.votes[S.inspector] || null : null;
+}
+
+function renderProgress() {
+  const named = S.groups.filter((g) => !g.rejected && myVote(g.group)).length;
+  const total = S.groups.filter((g) => !g.rejected).length;
+  $("progress").textContent = S.inspector
+    ? `${S.inspector}: ${named} / ${total} groups named · ${S.labelsMine} galaxies labelled`
+    : "no inspector name yet";
+}
+
+/* ------------------------------------------------------------------ group list */
+function renderGroupList() {
+  const list = $("group-list");
+  list.replaceChildren();
+  S.groups.forEach((g, i) => {
+    const v = S.votes[String(g.group)] || {};
+    const mine = myVote(g.group);
+    const item = el("button", {
+      type: "button", class: `gitem${i === S.gi ? " active" : ""}${g.rejected ? " rejected" : ""}`,
+      "data-group": g.group, onclick: () => selectGroup(i),
+    },
+    el("span", { class: "gname", text: g.rejected ? "Rejected (-1)" : `Group ${g.group}` }),
+    el("span", { class: "gsize", text: `${g.n} · ${(100 * g.share).toFixed(1)}%` }));
+    const marks = el("span", { class: "gmarks" });
+    if (mine) marks.append(badge(mine, "mine"));
+    if (v.disagree) marks.append(el("span", { class: "warn", title: "inspectors disagree", text: "≠" }));
+    else if (v.classified && v.resolved && v.resolved !== mine) marks.append(badge(v.resolved, "resolved"));
+    item.append(marks);
+    list.append(item);
+  });
+}
+
+/* ------------------------------------------------------------------ one group */
+async function selectGroup(i) {
+  if (!S.groups.length) return;
+  S.gi = (i + S.groups.length) % S.groups.length;
+  const g = S.groups[S.gi];
+  history.replaceState(null, "", `#g${g.group}`);
+  renderGroupList();
+  $("group-title").textContent = g.rejected ? "Rejected by the vote (group -1)" : `Group ${g.group}`;
+  $("group-facts").textContent = `${g.n} galaxies · ${(100 * g.share).toFixed(1)}% of the run`
+    + (g.rejected ? " · not named as a group: label them one by one (Label queue)" : "");
+  renderMedians(g);
+  renderClassBar();
+  renderVotes();
+  if (!g.views.includes(S.view)) S.view = "original";
+  renderViewSwitch(g);
+  const data = await api(`/api/groups/${g.group}`);
+  if (S.groups[S.gi].group !== g.group) return;  // the inspector moved on meanwhile
+  S.members = data.members;
+  renderGrid();
+  renderComment();
+}
+
+function renderMedians(g) {
+  const t = $("medians");
+  t.replaceChildren();
+  const keys = Object.keys(g.medians || {});
+  if (!keys.length) { t.hidden = true; return; }
+  t.hidden = false;
+  t.append(el("tr", {}, el("th", { text: "" }), ...keys.map((k) => el("th", { text: k }))));
+  t.append(el("tr", {}, el("th", { text: "median", class: "rowhead" }), ...keys.map((k) => el("td", { text: fmt(g.medians[k]) }))));
+}
+
+function classButtons(container, active, onPick, disabled = false) {
+  container.replaceChildren();
+  S.classes.forEach((c, i) => {
+    const b = el("button", {
+      type: "button", class: `cls${c === active ? " on" : ""}`, "data-cls": c, disabled,
+      title: S.descriptions[c] || c, "aria-pressed": c === active ? "true" : "false",
+      onclick: () => onPick(c),
+    }, el("kbd", { text: i + 1 < 10 ? String(i + 1) : "" }), " ", c);
+    b.style.setProperty("--c", classColor(c));
+    container.append(b);
+  });
+  container.append(el("button", {
+    type: "button", class: "cls clear", disabled: disabled || !active, title: "clear (0)", onclick: () => onPick(null),
+  }, el("kbd", { text: "0" }), " clear"));
+}
+
+function renderClassBar() {
+  const g = S.groups[S.gi];
+  if (!g) return;
+  classButtons($("class-bar"), myVote(g.group), (c) => vote(g.group, c), g.rejected);
+}
+
+async function vote(group, cls) {
+  if (needName()) return;
+  await api("/api/vote", { inspector: S.inspector, group, class: cls });
+  toast(cls ? `Group ${group}: ${cls} saved` : `Group ${group}: cleared`);
+  await loadVotes();
+  renderClassBar();
+}
+
+function renderVotes() {
+  const box = $("votes");
+  const g = S.groups[S.gi];
+  box.replaceChildren();
+  if (!g || g.rejected) { box.className = "votes"; return; }
+  const v = S.votes[String(g.group)] || { votes: {} };
+  const names = Object.keys(v.votes || {});
+  box.className = `votes${v.disagree ? " disagree" : ""}`;
+  if (!names.length) {
+    box.append(el("span", { class: "muted", text: "No inspector has named this group yet." }));
+    return;
+  }
+  const chips = el("div", { class: "chips" });
+  for (const n of names) {
+    chips.append(el("span", { class: `chip${n === S.inspector ? " me" : ""}`, "data-inspector": n },
+      el("span", { class: "who", text: n }), badge(v.votes[n])));
+  }
+  box.append(chips);
+  let verdict;
+  if (v.disagree) {
+    verdict = v.classified
+      ? `Inspectors disagree (${v.summary}): the majority gives ${v.resolved}.`
+      : `Inspectors disagree (${v.summary}): a tie, the group stays unclassified.`;
+  } else {
+    verdict = `Resolved: ${v.resolved} (${v.summary}).`;
+  }
+  box.append(el("div", { class: "verdict", text: verdict }));
+}
+
+function renderViewSwitch(g) {
+  const sw = $("view-switch");
+  sw.replaceChildren();
+  const labels = { original: "original", polar: "polar (pre-processed)" };
+  for (const v of ["original", "polar"]) {
+    sw.append(el("button", {
+      type: "button", class: v === S.view ? "on" : "", disabled: !g.views.includes(v),
+      title: g.views.includes(v) ? "" : "not available for this run", onclick: () => { S.view = v; renderViewSwitch(g); renderGrid(); },
+    }, labels[v]));
+  }
+}
+
+function cellMarks(m) {
+  const box = el("span", { class: "marks" });
+  const mine = (m.labels || []).find((l) => l.inspector === S.inspector);
+  const others = (m.labels || []).filter((l) => l.inspector !== S.inspector);
+  if (mine && mine.class) box.append(badge(mine.class, "tiny"));
+  if (mine && mine.flags) box.append(el("span", { class: "flagmark", title: mine.flags, text: "⚑" }));
+  if (!mine && others.length) box.append(el("span", { class: "othermark", title: "labelled by another inspector", text: "•" }));
+  return box;
+}
+
+function cellTitle(m) {
+  let t = m.id;
+  if (m.sup_class) t += ` · classifier: ${m.sup_class} (${fmt(m.sup_confidence)})`;
+  for (const l of m.labels || []) t += ` · ${l.inspector}: ${[l.class, l.flags].filter(Boolean).join(", ")}`;
+  return t;
+}
+
+function renderGrid() {
+  const grid = $("grid");
+  grid.replaceChildren();
+  if (!S.members.length) {
+    grid.append(el("p", { class: "muted", text: "No galaxy to show for this group." }));
+    return;
+  }
+  for (const m of S.members) {
+    const cell = el("button", {
+      type: "button", class: "cell", "data-row": m.row, "data-id": m.id, title: cellTitle(m),
+      onclick: () => openGalaxy(m.row),
+    });
+    if (m.has_image) {
+      cell.append(el("img", { src: imgUrl(m.row, { view: S.view, size: 96 }), alt: m.id, loading: "lazy" }));
+    } else {
+      cell.append(el("span", { class: "noimg", text: m.id }));
+    }
+    cell.append(cellMarks(m));
+    if (m.sup_class) {
+      cell.append(el("span", { class: "pred", text: `${m.sup_class} ${fmt(m.sup_confidence)}` }));
+    }
+    grid.append(cell);
+  }
+}
+
+function refreshCell(id) {
+  const m = S.members.find((x) => x.id === id);
+  if (!m) return;
+  for (const cell of $("grid").querySelectorAll(".cell")) {
+    if (cell.dataset.id === id) {
+      cell.querySelector(".marks").replaceWith(cellMarks(m));
+      cell.title = cellTitle(m);
+    }
+  }
+}
+
+function renderComment() {
+  const g = S.groups[S.gi];
+  const v = S.votes[String(g.group)] || {};
+  const comments = v.comments || {};
+  const box = $("comment");
+  box.disabled = g.rejected;
+  if (document.activeElement !== box) box.value = comments[S.inspector] || "";
+  box.dataset.saved = box.value;
+  const others = $("comments");
+  others.replaceChildren();
+  for (const [n, text] of Object.entries(comments)) {
+    if (n === S.inspector) continue;
+    others.append(el("div", { class: "note" }, el("b", { text: `${n}: ` }), el("span", { text })));
+  }
+}
+
+async function saveComment() {
+  const box = $("comment");
+  const g = S.groups[S.gi];
+  if (!g || g.rejected || box.value === box.dataset.saved) return;
+  if (needName()) return;
+  await api("/api/comment", { inspector: S.inspector, group: g.group, comment: box.value });
+  box.dataset.saved = box.value;
+  toast(`Comment on group ${g.group} saved`);
+  await loadVotes();
+}
+
+/* ------------------------------------------------------------------ one galaxy (dialog) */
+async function openGalaxy(row) {
+  const d = await api(`/api/galaxy/${Number(row)}`);
+  S.dialog = d;
+  if (!d.views.includes(S.dview)) S.dview = "original";
+  const stretches = S.run.images.stretches;
+  if (!stretches.includes(S.stretch)) S.stretch = "stored";
+  renderDialog();
+  const dlg = $("galaxy");
+  if (!dlg.open) dlg.showModal();
+}
+
+function myLabel(labels) {
+  return (labels || []).find((l) => l.inspector === S.inspector) || null;
+}
+
+function factsList(dl, pairs) {
+  dl.replaceChildren();
+  for (const [k, v] of pairs) {
+    if (v === null || v === undefined || v === "") continue;
+    dl.append(el("dt", { text: k }), el("dd", { text: v }));
+  }
+}
+
+function galaxyFacts(b, cat) {
+  return [
+    ["group", b.group === -1 ? "-1 (rejected by the vote)" : String(b.group)],
+    ["status", b.status + (cat && cat.reason ? ` (${cat.reason})` : "")],
+    ["class (groups)", b.class || (b.group === -1 ? "" : "unclassified")],
+    ["classifier", b.sup_class ? `${b.sup_class}, confidence ${fmt(b.sup_confidence)}` : ""],
+    ["agreement", cat && cat.agreement !== undefined && cat.agreement !== null ? String(cat.agreement) : ""],
+  ];
+}
+
+function renderLabels(box, labels) {
+  box.replaceChildren();
+  for (const l of labels || []) {
+    box.append(el("div", { class: `note${l.inspector === S.inspector ? " me" : ""}` },
+      el("b", { text: `${l.inspector}: ` }),
+      el("span", { text: [l.class, l.flags && l.flags.replaceAll(";", ", ")].filter(Boolean).join(" · ") }),
+      el("span", { class: "muted", text: ` ${l.time}` })));
+  }
+}
+
+function flagButtons(container, active, onToggle) {
+  container.replaceChildren();
+  const keys = Object.fromEntries(Object.entries(FLAG_KEYS).map(([k, f]) => [f, k]));
+  for (const f of S.flags) {
+    container.append(el("button", {
+      type: "button", class: `flag${active.includes(f) ? " on" : ""}`, "data-flag": f,
+      "aria-pressed": active.includes(f) ? "true" : "false", onclick: () => onToggle(f),
+    }, el("kbd", { text: keys[f] || "" }), " ", f));
+  }
+}
+
+function renderDialog() {
+  const d = S.dialog;
+  const b = d.brief;
+  $("gal-title").textContent = b.id;
+  const img = $("gal-img");
+  if (d.has_image) {
+    img.hidden = false;
+    img.src = imgUrl(d.row, { view: S.dview, stretch: S.stretch, size: 384 });
+    img.alt = b.id;
+  } else {
+    img.hidden = true;
+  }
+  const st = $("gal-stretch");
+  st.replaceChildren(el("span", { class: "muted", text: "stretch " }));
+  const names = { stored: "as stored", asinh: "asinh", log: "log", linear: "linear" };
+  for (const s of ["stored", "asinh", "log", "linear"]) {
+    const ok = S.run.images.stretches.includes(s) && d.has_image;
+    st.append(el("button", {
+      type: "button", class: s === S.stretch ? "on" : "", disabled: !ok, "data-stretch": s,
+      title: ok ? "" : "needs the pixels of the run (read stage)",
+      onclick: () => { S.stretch = s; renderDialog(); },
+    }, names[s]));
+  }
+  const vw = $("gal-view");
+  vw.replaceChildren(el("span", { class: "muted", text: "view " }));
+  for (const v of ["original", "polar"]) {
+    vw.append(el("button", {
+      type: "button", class: v === S.dview ? "on" : "", disabled: !d.views.includes(v),
+      onclick: () => { S.dview = v; renderDialog(); },
+    }, v));
+  }
+  factsList($("gal-facts"), galaxyFacts(b, d.catalog));
+  const mine = myLabel(d.labels);
+  classButtons($("gal-classes"), mine ? mine.class : null, (c) => labelGalaxy(b.id, { class: c }));
+  flagButtons($("gal-flags"), mine && mine.flags ? mine.flags.split(";") : [], (f) => toggleFlag(b.id, d.labels, f));
+  renderLabels($("gal-labels"), d.labels);
+  const t = $("gal-row");
+  t.replaceChildren();
+  for (const [k, v] of Object.entries(d.catalog)) {
+    t.append(el("tr", {}, el("th", { text: k }), el("td", { text: v === null ? "" : (typeof v === "object" ? JSON.stringify(v) : v) })));
+  }
+}
+
+async function labelGalaxy(id, fields) {
+  if (needName()) return null;
+  const res = await api("/api/label", { inspector: S.inspector, id, ...fields });
+  const m = S.members.find((x) => x.id === id);
+  if (m) { m.labels = res.labels; refreshCell(id); }
+  if (S.dialog && S.dialog.brief.id === id) { S.dialog.labels = res.labels; renderDialog(); }
+  const q = S.queue[S.qi];
+  if (q && q.id === id) q.labels = res.labels;
+  await countMine();
+  toast(`${id}: ${[res.label.class, res.label.flags].filter(Boolean).join(", ") || "label cleared"}`);
+  return res;
+}
+
+function toggleFlag(id, labels, flag) {
+  const mine = myLabel(labels);
+  const flags = mine && mine.flags ? mine.flags.split(";") : [];
+  const next = flags.includes(flag) ? flags.filter((f) => f !== flag) : [...flags, flag];
+  return labelGalaxy(id, { flags: next });
+}
+
+async function countMine() {
+  const all = await api("/api/labels");
+  S.labelsMine = all.labels.filter((l) => l.inspector === S.inspector && l.class).length;
+  renderProgress();
+}
+
+/* ------------------------------------------------------------------ queue */
+async function loadQueue() {
+  const q = await api(`/api/queue?inspector=${encodeURIComponent(S.inspector)}&limit=40`);
+  S.queue = q.items;
+  S.qi = 0;
+  $("queue-order").textContent = `Order: ${q.order}. ${q.n_rejected} galaxies were rejected by the vote; `
+    + `you labelled ${q.labelled_by_you}.`;
+  renderQueue();
+}
+
+function renderQueue() {
+  const item = S.queue[S.qi];
+  $("queue-empty").hidden = !!item;
+  $("queue-card").hidden = !item;
+  const strip = $("queue-next");
+  strip.replaceChildren();
+  if (!item) return;
+  $("queue-img").src = imgUrl(item.row, { size: 384 });
+  $("queue-img").alt = item.id;
+  $("queue-title").textContent = item.id;
+  factsList($("queue-facts"), galaxyFacts(item, null));
+  const mine = myLabel(item.labels);
+  classButtons($("queue-classes"), mine ? mine.class : null, (c) => queueLabel(c));
+  flagButtons($("queue-flags"), mine && mine.flags ? mine.flags.split(";") : [],
+    async (f) => { await toggleFlag(item.id, item.labels, f); renderQueue(); });
+  renderLabels($("queue-labels"), item.labels);
+  for (const next of S.queue.slice(S.qi + 1, S.qi + 13)) {
+    strip.append(el("button", {
+      type: "button", class: "cell small", title: cellTitle(next), "data-id": next.id,
+      onclick: () => { S.qi = S.queue.indexOf(next); renderQueue(); },
+    }, el("img", { src: imgUrl(next.row, { size: 64 }), alt: next.id })));
+  }
+}
+
+async function queueLabel(cls) {
+  const item = S.queue[S.qi];
+  if (!item) return;
+  const res = await labelGalaxy(item.id, { class: cls });
+  if (!res) return;
+  if (cls) {
+    S.queue.splice(S.qi, 1);
+    if (S.qi >= S.queue.length - 3) {
+      const keep = S.queue.slice(0, S.qi);
+      await loadQueue();
+      S.queue = keep.concat(S.queue.filter((x) => !keep.some((k) => k.id === x.id)));
+      S.qi = Math.min(keep.length, S.queue.length);
+    }
+  }
+  renderQueue();
+}
+
+/* ------------------------------------------------------------------ views, keys, start */
+function showView(name) {
+  for (const v of ["groups", "queue", "help"]) {
+    $(`view-${v}`).hidden = v !== name;
+    $(`tab-${v}`).classList.toggle("on", v === name);
+  }
+  S.currentView = name;
+  if (name === "queue") loadQueue();
+}
+
+function onKey(ev) {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const tag = (ev.target && ev.target.tagName) || "";
+  if (tag === "INPUT" || tag === "TEXTAREA") return;
+  const k = ev.key;
+  const digit = /^[0-9]$/.test(k) ? Number(k) : null;
+  const cls = digit ? S.classes[digit - 1] : null;
+  const dlg = $("galaxy");
+  if (dlg.open) {
+    const id = S.dialog.brief.id;
+    if (digit === 0) labelGalaxy(id, { class: null });
+    else if (cls) labelGalaxy(id, { class: cls });
+    else if (FLAG_KEYS[k]) toggleFlag(id, S.dialog.labels, FLAG_KEYS[k]);
+    else return;
+    ev.preventDefault();
+    return;
+  }
+  if (S.currentView === "queue") {
+    const item = S.queue[S.qi];
+    if (cls) queueLabel(cls);
+    else if (k === "s" || k === "ArrowRight") { S.qi = Math.min(S.qi + 1, S.queue.length); renderQueue(); }
+    else if (k === "b" || k === "ArrowLeft") { S.qi = Math.max(S.qi - 1, 0); renderQueue(); }
+    else if (item && FLAG_KEYS[k]) toggleFlag(item.id, item.labels, FLAG_KEYS[k]).then(renderQueue);
+    else return;
+    ev.preventDefault();
+    return;
+  }
+  if (S.currentView !== "groups") return;
+  const g = S.groups[S.gi];
+  if (digit === 0 && g && !g.rejected) vote(g.group, null);
+  else if (cls && g && !g.rejected) vote(g.group, cls);
+  else if (k === "n" || k === "ArrowDown") selectGroup(S.gi + 1);
+  else if (k === "p" || k === "ArrowUp") selectGroup(S.gi - 1);
+  else if (k === "v" && g && g.views.includes("polar")) {
+    S.view = S.view === "original" ? "polar" : "original"; renderViewSwitch(g); renderGrid();
+  } else return;
+  ev.preventDefault();
+}
+
+function setInspector(name) {
+  S.inspector = name.trim();
+  try { localStorage.setItem("galtaxa.inspector", S.inspector); } catch (_) { /* private mode */ }
+  $("banner").hidden = true;
+  renderGroupList();
+  renderClassBar();
+  renderVotes();
+  if (S.groups.length) { renderGrid(); renderComment(); }
+  countMine();
+  if (S.currentView === "queue") loadQueue();
+}
+
+async function start() {
+  const r = await api("/api/run");
+  S.run = r;
+  S.classes = r.classes;
+  S.descriptions = r.descriptions;
+  S.flags = r.flags;
+  S.groups = r.groups;
+  if (r.mapping_error) banner(r.mapping_error);
+  const params = new URLSearchParams(location.search);
+  let stored = "";
+  try { stored = localStorage.getItem("galtaxa.inspector") || ""; } catch (_) { stored = ""; }
+  S.inspector = (params.get("inspector") || stored || r.inspector || "").trim();
+  const box = $("inspector");
+  box.value = S.inspector;
+  box.addEventListener("change", () => setInspector(box.value));
+  box.addEventListener("keydown", (e) => { if (e.key === "Enter") box.blur(); });
+  const links = $("links");
+  if (r.files["inspect.html"]) links.append(el("a", { href: "/files/inspect.html", target: "_blank", rel: "noopener", text: "static page" }));
+  if (r.files["report/report.html"]) links.append(el("a", { href: "/files/report/report.html", target: "_blank", rel: "noopener", text: "report" }));
+  factsList($("class-help"), S.classes.map((c) => [c, S.descriptions[c] || ""]));
+  for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showView(t.dataset.view));
+  $("comment").addEventListener("blur", saveComment);
+  $("galaxy").addEventListener("close", () => { S.dialog = null; });
+  document.addEventListener("keydown", onKey);
+  const m = /^#g(-?\d+)$/.exec(location.hash);
+  const at = m ? S.groups.findIndex((g) => g.group === Number(m[1])) : 0;
+  await loadVotes();
+  await countMine();
+  showView(params.get("view") === "queue" ? "queue" : "groups");
+  await selectGroup(Math.max(at, 0));
+  if (!S.inspector) banner("Type your name in the Inspector box to start: every choice is saved under it.", "info");
+  setInterval(() => { if (!document.hidden) loadVotes().then(() => { if (S.groups.length) renderComment(); }).catch(() => {}); }, 5000);
+  document.body.dataset.ready = "1";
+}
+
+document.addEventListener("DOMContentLoaded", () => { start().catch((err) => banner(`The page could not start: ${err.message}`)); });

@@ -1,0 +1,65 @@
+"""A small run folder built with galtaxa's own writers (catalog, mosaics, static page, mapping form, read stage)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Ids that would break a page that does not escape, or a route that trusts them as paths.
+NASTY_IDS = ('<img src=x onerror="alert(1)">', "../../etc/passwd", "a&b \"quoted\" 'single'", "<script>x</script>")
+
+
+def blob_images(n: int, groups: np.ndarray, size: int = 24, seed: int = 0) -> np.ndarray:
+    """Gaussian blobs whose width and elongation depend on the group, plus noise (N, 1, size, size)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    out = np.empty((n, 1, size, size), np.float32)
+    for i, g in enumerate(groups):
+        w = 1.5 + 1.2 * (int(g) % 3)
+        q = 1.0 if int(g) % 2 == 0 else 0.4
+        out[i, 0] = np.exp(-(xx**2 + (yy / q) ** 2) / (2 * w**2)) + 0.05 * rng.normal(size=(size, size))
+    return out
+
+
+def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, predictions: bool = False,
+              nasty: bool = True, seed: int = 0) -> Path:
+    """Write a finished run folder of ``n`` galaxies in ``n_groups`` groups (every 7th rejected by the vote).
+
+    The catalog, mosaics, ``inspect.html`` and ``mapping.yaml`` come from galtaxa's own functions, as in
+    ``galtaxa run``; with ``pixels`` a read stage holds the images.
+    """
+    from galtaxa.catalog import write_catalog
+    from galtaxa.galaxyset import GalaxySet
+    from galtaxa.label import group_mosaics, write_inspection_page
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"gal-{i:03d}" for i in range(n)]
+    if nasty:
+        ids[1:1 + len(NASTY_IDS)] = NASTY_IDS
+    groups = np.arange(n) % n_groups
+    groups[::7] = -1
+    images = blob_images(n, groups, seed=seed)
+    cat = pd.DataFrame({
+        "id": ids, "status": np.where(groups < 0, "rejected", "ok"), "reason": "",
+        "group": groups, "agreement": np.where(groups < 0, 1, 2 + (np.arange(n) % 2)), "class": "",
+        "C": 2.5 + 0.3 * groups + 0.05 * rng.normal(size=n), "gini": 0.5 + 0.02 * rng.normal(size=n),
+        "m20": -1.7 + 0.1 * rng.normal(size=n), "sersic_n": 1.0 + groups.clip(0), "A": 0.05 * rng.random(n),
+    })
+    if predictions:
+        cat["sup_class"] = np.array(["SPH", "ETD", "LTD"])[np.arange(n) % 3]
+        cat["sup_confidence"] = np.linspace(0.9, 0.3, n)
+    cfg = {"seed": 0, "conditioning": {"scaling": "asinh"}, "polar": {"angle_step": 0.1},
+           "labelling": {"n_per_group": 10}}
+    write_catalog(cat, root / "catalog", formats=("parquet",), config=cfg, ids=ids)
+    table = group_mosaics(images, groups, root / "mosaics", n_per_group=10, ids=ids, cell_px=24)
+    write_inspection_page(table, root / "inspect.html", mapping_template_path=root / "mapping.yaml")
+    if pixels:
+        stage = root / "stages" / "read-0123456789abcdef"
+        GalaxySet(np.asarray(ids, dtype=object), images, cat[["id", "status", "reason"]].copy()).save(stage)
+        (stage / "done.json").write_text(json.dumps({"name": "read", "summary": {"n": n}}))
+    return root

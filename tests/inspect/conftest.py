@@ -1,0 +1,22 @@
+"""Fixtures of the inspection app's tests: a small run folder and a test client on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _inspect_run import build_run
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    return build_run(tmp_path / "run")
+
+
+@pytest.fixture
+def client(run_dir):
+    from galtaxa.inspect import create_app
+
+    app = create_app(run_dir, inspector="alice")
+    app.testing = True
+    return app.test_client()
