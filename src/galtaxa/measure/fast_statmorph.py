@@ -16,10 +16,10 @@ by ``tests/test_measure_fast.py``) with these methods replaced by equivalents th
     pixel with the circle of radius 1.5 Petrosian radii, :math:`a_{\rm ap}` its unmasked area and
     :math:`\langle|B_{180} - B|\rangle` the same per-pixel term in the sky box, at every step of a Nelder-Mead
     search for the centre.  statmorph rotates the whole stamp *and* its mask with
-    :func:`skimage.transform.rotate` at each step (80 % of its run time on the 423 px Galaxy Zoo stamps) and
-    computes :math:`w` three times.  Here the rotation is a flip plus a shift (:mod:`galtaxa.measure.rotation`)
-    computed only inside the aperture's bounding box, and :math:`w` is computed once: about 80 times faster per
-    step, same sums, same order, same warnings and flags.
+    :func:`skimage.transform.rotate` at each step (about three quarters of its run time on the 423 px Galaxy Zoo
+    stamps) and computes :math:`w` three times.  Here the rotation is a flip plus a shift
+    (:mod:`galtaxa.measure.rotation`) computed only inside the aperture's bounding box, and :math:`w` is computed
+    once: about 80 times faster per step, same sums, same order, same warnings and flags.
 ``_slice_skybox``
     statmorph scans the stamp with two Python loops for the first ``skybox_size``-square box (row-major
     order) free of sources and masked pixels, halving the size until one is found.  Here the box sums come
