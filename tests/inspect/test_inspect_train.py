@@ -7,7 +7,7 @@ import pytest
 from _inspect_run import build_run
 
 from galtaxa.catalog import read_catalog, write_catalog
-from galtaxa.commands.train import training_labels
+from galtaxa.supervise.workflow import training_labels
 from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
 from galtaxa.inspect import InspectionStore
