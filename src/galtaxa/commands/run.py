@@ -17,8 +17,7 @@ def load_config_args(args, **overrides) -> dict:
 
 
 def _cmd_run(args) -> int:
-    overrides = {"adapt": {"enabled": True}} if args.stages == ("adapt",) else {}
-    cfg = load_config_args(args, **overrides)  # validate before importing the heavy stages
+    cfg = load_config_args(args, **args.overrides)  # validate before importing the heavy stages
     from ..pipeline import run_pipeline
 
     result = run_pipeline(cfg, stages=args.stages)
@@ -28,14 +27,14 @@ def _cmd_run(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``run``, ``measure``, ``adapt`` and ``cluster`` subcommands."""
-    for name, stages, text in (
-        ("run", None, "the whole pipeline"),
-        ("measure", ("measure",), "morphology measurement only"),
-        ("adapt", ("adapt",), "adapt the encoder to the run's own galaxies (self-supervised; then `run` uses it "
-                              "when adapt.enabled is true)"),
-        ("cluster", ("cluster",), "unsupervised taxonomy only"),
+    for name, stages, overrides, text in (
+        ("run", None, {}, "the whole pipeline"),
+        ("measure", ("measure",), {}, "morphology measurement only"),
+        ("adapt", ("adapt",), {"adapt": {"enabled": True}},
+         "adapt the encoder to the run's own galaxies (self-supervised; then `run` uses it when adapt.enabled is true)"),
+        ("cluster", ("cluster",), {}, "unsupervised taxonomy only"),
     ):
         p = subparsers.add_parser(name, help=text)
         p.add_argument("config", help="YAML config (galtaxa init writes one)")
         p.add_argument("--run-dir", default=None, help="override run_dir of the config")
-        p.set_defaults(func=_cmd_run, stages=stages)
+        p.set_defaults(func=_cmd_run, stages=stages, overrides=overrides)

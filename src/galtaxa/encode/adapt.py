@@ -20,9 +20,10 @@ written as ``encoder.safetensors`` (no code can run when it is read), which :fun
 loads with ``checkpoint=``; the taxonomy, the classifier and the report then use the adapted encoder, and the
 feature cache, keyed by the weights' hash, never mixes adapted and original features.
 
-Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable:
-``last.pt`` (weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same
-parameters, encoder and galaxies continues after the last finished epoch.
+Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable
+through the project's one training loop (:class:`galtaxa.utils.torch_training.Trainer`): ``last.pt``
+(weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
+encoder and galaxies continues after the last finished epoch.
 """
 
 from __future__ import annotations
@@ -188,9 +189,9 @@ class EncoderAdaptation(BaseEstimator):
 
         from ..supervise.augment import Augment
         from ..supervise.datasets import as_images_and_ok, epoch_seed
-        from ..supervise.networks import load_checkpoint, params_fingerprint, save_checkpoint
+        from ..supervise.networks import params_fingerprint
         from ..supervise.simclr import nt_xent_loss
-        from ..utils.torch_training import seeded_torch
+        from ..utils.torch_training import Trainer, seeded_torch
         from .registry import Encoder, get_encoder
 
         self._check_params()
@@ -218,19 +219,9 @@ class EncoderAdaptation(BaseEstimator):
         fp = params_fingerprint({**params, "encoder": encoder.config}, rows,
                                 np.asarray(images[rows[: min(len(rows), 8)]]))
         ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
-        state = {"epoch": -1, "history": []}
-        if ckdir is not None and self.resume and (ckdir / "last.pt").exists():
-            ck = load_checkpoint(ckdir / "last.pt")
-            if ck.get("fingerprint") == fp:
-                model.load_state_dict(ck["encoder"])
-                head.load_state_dict(ck["head"])
-                opt.load_state_dict(ck["optimizer"])
-                state = ck["state"]
-                log.info("encoder adaptation: resuming from %s after epoch %d", ckdir / "last.pt", state["epoch"])
-            else:
-                log.warning("encoder adaptation: %s belongs to another run; starting afresh", ckdir / "last.pt")
         n_steps = max(1, len(rows) // self.batch_size)
-        for epoch in range(state["epoch"] + 1, int(self.epochs)):
+
+        def train_epoch(epoch: int) -> dict:
             t0 = time.perf_counter()
             with seeded_torch(epoch_seed(self.random_state, epoch, 2), device):
                 gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
@@ -254,16 +245,15 @@ class EncoderAdaptation(BaseEstimator):
                     loss.backward()
                     opt.step()
                     total += float(loss.detach())
-            entry = {"epoch": epoch, "loss": total / n_steps, "seconds": round(time.perf_counter() - t0, 1)}
-            state["history"].append(entry)
-            state["epoch"] = epoch
+            entry = {"loss": total / n_steps, "seconds": round(time.perf_counter() - t0, 1)}
             log.info("encoder adaptation epoch %d: loss %.4f (%.0f s)", epoch, entry["loss"], entry["seconds"])
-            if ckdir is not None:
-                save_checkpoint(ckdir / "last.pt", {"fingerprint": fp, "encoder": model.state_dict(),
-                                                    "head": head.state_dict(), "optimizer": opt.state_dict(),
-                                                    "state": state})
+            return entry
+
+        trainer = Trainer(int(self.epochs), checkpoint_dir=ckdir, fingerprint=fp, resume=self.resume,
+                          name="encoder adaptation")
+        trainer.run({"encoder": model, "head": head}, opt, train_epoch)
         model.eval()
-        self.history_ = list(state["history"])
+        self.history_ = list(trainer.history)
         self.n_galaxies_ = int(len(rows))
         self.encoder_ = Encoder(model, name=encoder.name, input_size=encoder.input_size, mean=encoder.mean,
                                 std=encoder.std, device=device, weights=f"{encoder.weights}, adapted ({fp})",

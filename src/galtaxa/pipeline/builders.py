@@ -203,8 +203,8 @@ def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True
     a, enc = cfg["adapt"], cfg["encoder"]
     encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
     return EncoderAdaptation(encoder, epochs=a["epochs"], train_blocks=a["train_blocks"],
-                             batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"], max_galaxies=a["max_galaxies"],
-                             checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
+                             batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"],
+                             max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
 
 
 def usmorph_from_config(cfg: dict, progress: bool = True):
