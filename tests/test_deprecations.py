@@ -64,3 +64,32 @@ def test_usmorph_from_config_is_the_builder():
         old = UnsupervisedTaxonomy.from_config(cfg)
     assert old.get_params() == usmorph_from_config(cfg).get_params()
     assert old.n_clusters == 7
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("galtaxa.cluster", "apply_mapping", "relabel"),
+    ("galtaxa.cluster.alignment", "apply_mapping", "relabel"),
+    ("galtaxa.preprocess", "crop_resize", "center_crop_resize"),
+    ("galtaxa.preprocess.geometry", "crop_resize", "center_crop_resize"),
+    ("galtaxa.preprocess", "estimate_background", "estimate_sky"),
+    ("galtaxa.preprocess.background", "estimate_background", "estimate_sky"),
+])
+def test_renamed_public_names_warn(module, old, new):
+    mod = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=new):
+        assert getattr(mod, old) is getattr(mod, new)
+
+
+def test_public_names_no_longer_clash():
+    """Each public name means one thing across galtaxa's packages (the measure and supervise packages keep
+    ``estimate_background`` and ``crop_resize``)."""
+    import galtaxa.cluster
+    import galtaxa.io
+    import galtaxa.label
+    import galtaxa.preprocess
+
+    seen: dict[str, str] = {}
+    for pkg in (galtaxa.cluster, galtaxa.io, galtaxa.label, galtaxa.preprocess, importlib.import_module("galtaxa.catalog")):
+        for name in pkg.__all__:
+            assert name not in seen, f"{name} is public in {seen.get(name)} and {pkg.__name__}"
+            seen[name] = pkg.__name__

@@ -31,7 +31,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     },
     "input": {
         "path": (None, (str, type(None)), None, "FITS/image folder, .h5, .npy/.npz, or a mosaic FITS"),
-        "kind": ("auto", str, lambda v: v in ("auto", "fits", "images", "hdf5", "array", "mosaic"), "reader: auto|fits|images|hdf5|array|mosaic"),
+        "kind": ("auto", str, lambda v: v in ("auto", "fits", "images", "hdf5", "array", "mosaic", "catalog"), "reader: auto|fits|images|hdf5|array|mosaic|catalog (CSV/Parquet with id_str, file_loc)"),
         "labels": ("auto", (str, type(None)), None, "CSV of ids and labels for image folders ('auto' finds labels.csv)"),
         "hdu": (None, (int, str, type(None)), None, "FITS HDU index or EXTNAME (null: every image HDU)"),
         "mode": ("rgb", str, lambda v: v in ("rgb", "grey", "r", "g", "b"), "colour handling for JPEG/PNG: rgb|grey|r|g|b"),

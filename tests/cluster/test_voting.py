@@ -16,7 +16,7 @@ from galtaxa.cluster import (
     WardClustering,
     align_hungarian,
     align_overlap,
-    apply_mapping,
+    relabel,
     hungarian_mapping,
     overlap_mapping,
     vote,
@@ -62,7 +62,7 @@ def test_alignment_ignores_minus_one_and_unmatched_groups():
     ref2 = np.array([0, 0, 0, 1, 1, 1])
     other2 = np.array([0, 0, 2, 1, 1, 1])
     assert hungarian_mapping(ref2, other2) == {0: 0, 1: 1, 2: -1}
-    np.testing.assert_array_equal(apply_mapping([5, -1, 0], {0: 3}), [-1, -1, 3])
+    np.testing.assert_array_equal(relabel([5, -1, 0], {0: 3}), [-1, -1, 3])
     with pytest.raises(ValueError, match="equal length"):
         align_overlap([0, 1], [0])
 
@@ -185,10 +185,13 @@ def test_voting_rejects_bad_arguments():
     X, _ = mixture(n=200, d=5, k=4)
     for kw, match in [({"algorithms": ("kmeans", "dbscan")}, "algorithms"), ({"min_agree": 4}, "min_agree"),
                       ({"mapping": "nearest"}, "mapping"), ({"ward": "fast"}, "ward"),
-                      ({"birch_threshold": -1.0}, "birch_threshold"), ({"n_clusters": 1}, "n_clusters"),
+                      ({"birch_threshold": -1.0}, "birch_threshold"), ({"n_clusters": 0}, "n_clusters"),
+                      ({"n_clusters": 201}, "n_clusters"),
                       ({"ward": "birch"}, "identical voters")]:
         with pytest.raises(ValueError, match=match):
             VotingClustering(**{"n_clusters": 4, **kw}).fit(X)
+    # one group is degenerate but valid, as for k-means (the config still asks for at least 2)
+    assert (VotingClustering(n_clusters=1, n_init=1).fit(X).labels_ == 0).all()
 
 
 @pytest.fixture(scope="module")

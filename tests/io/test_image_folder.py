@@ -13,7 +13,7 @@ from PIL import Image
 from _blobs import error_placeholder
 
 from galtaxa.io import ImageFolderSource, error_picture_stats, is_error_picture
-from galtaxa.status import BAD_INPUT, OK, BadInputError
+from galtaxa.status import OK, BadInputError
 
 GZ1_COUNTS = {0: 2787, 1: 248, 2: 262, 3: 599, 4: 34, 5: 69}
 

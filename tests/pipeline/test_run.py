@@ -80,7 +80,8 @@ def test_saved_taxonomy_predicts_without_refitting(demo):
     model = UnsupervisedTaxonomy.load(model_dir, progress=False)
     raw = demo_galaxies(72, 12, 0)
     gs = raw.with_images(Conditioner(size=100, scaling="asinh").transform_batch(raw.images))
-    labels, agreement = model.predict(gs)
+    labels, agreement = model.predict_votes(gs)
+    np.testing.assert_array_equal(model.predict(gs), labels)
     cat = demo.catalog.set_index("id").loc[list(gs.ids)]
     # predicting the training galaxies gives the fitted groups back for nearly all of them
     # (k-means and BIRCH predict exactly; Ward is re-assigned to the nearest group mean)

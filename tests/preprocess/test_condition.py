@@ -13,8 +13,8 @@ from galtaxa.preprocess import (
     Conditioner,
     Scaler,
     center_crop_or_pad,
-    crop_resize,
-    estimate_background,
+    center_crop_resize,
+    estimate_sky,
     fill_nonfinite,
     gaussian_smooth,
     resize,
@@ -69,11 +69,11 @@ def test_resize_preserves_mean_and_centre():
 def test_crop_resize():
     rng = np.random.default_rng(1)
     img = rng.random((1, 424, 424)).astype(np.float32)
-    out = crop_resize(img, 128, 256 / 424)
+    out = center_crop_resize(img, 128, 256 / 424)
     assert out.shape == (1, 128, 128)
     np.testing.assert_allclose(out, resize(center_crop_or_pad(img, 256), 128), atol=1e-6)
     with pytest.raises(ValueError, match="crop_fraction"):
-        crop_resize(img, 64, 0)
+        center_crop_resize(img, 64, 0)
 
 
 # ---------------------------------------------------------------- background
@@ -84,7 +84,7 @@ def test_background_recovers_known_sky(method):
     errs, rmss = [], []
     for _ in range(4):
         img = sky + exp_galaxy(scale=4.0, amp=800.0) + rng.normal(0, noise, (101, 101))
-        level, rms = estimate_background(img, method=method)
+        level, rms = estimate_sky(img, method=method)
         errs.append(np.mean(level) - sky)
         rmss.append(rms)
     assert abs(np.mean(errs)) < 0.05 * noise  # the sky level within 5% of the rms
@@ -94,16 +94,16 @@ def test_background_recovers_known_sky(method):
 def test_background_per_channel_shapes():
     rng = np.random.default_rng(2)
     img = np.stack([10 + rng.normal(0, 1, (40, 40)), -3 + rng.normal(0, 2, (40, 40))])
-    level, rms = estimate_background(img)
+    level, rms = estimate_sky(img)
     assert level.shape == (2, 1, 1) and rms.shape == (2,)
     np.testing.assert_allclose(level.ravel(), [10, -3], atol=0.1)
     np.testing.assert_allclose(rms, [1, 2], rtol=0.1)
-    level, rms = estimate_background(img, method="photutils", box_size=10)
+    level, rms = estimate_sky(img, method="photutils", box_size=10)
     assert level.shape == img.shape
     out = subtract_background(img)
     assert out.dtype == np.float32 and abs(np.median(out)) < 0.1
     with pytest.raises(ValueError, match="unknown background"):
-        estimate_background(img, method="mode")
+        estimate_sky(img, method="mode")
 
 
 def test_background_on_raw_sdss_counts(shared_data):

@@ -217,3 +217,30 @@ def test_report_mosaics(tmp_path):
         if (cat["class"] == k).any():
             assert (tmp_path / "figures" / f"mosaic_{k}.png").is_file()
             assert numbers["mosaics"][k]["n_shown"] == min(8, int((cat["class"] == k).sum()))
+
+
+def test_pages_escape_every_id_label_and_comment(tmp_path):
+    """Both HTML pages come from Jinja2 templates with autoescaping: markup in any value is shown, not run."""
+    import numpy as np
+    import pandas as pd
+
+    from galtaxa.label import group_mosaics, write_inspection_page
+    from galtaxa.report.html import HtmlPage
+
+    evil = '<script>alert("x")</script>'
+    page = HtmlPage(evil)
+    page.heading(evil)
+    page.paragraph(evil)
+    page.items([evil])
+    page.note(evil)
+    page.table(pd.DataFrame({evil: [evil]}), caption=evil)
+    html = page.render()
+    assert "<script>" not in html and html.count("&lt;script&gt;") >= 7
+
+    images = np.random.default_rng(0).random((6, 1, 16, 16)).astype(np.float32)
+    table = group_mosaics(images, np.array([0, 0, 0, 1, 1, -1]), tmp_path / "mosaics", ids=[evil] * 6)
+    out = write_inspection_page(table, tmp_path / "inspect.html", mapping_template_path=tmp_path / '<i onload="x">map.yaml',
+                                classes=["SPH", "<b>ETD</b>"], title=evil)
+    text = out.read_text()
+    assert "<script>" not in text and "<b>ETD" not in text and "&lt;b&gt;ETD" in text
+    assert "<i onload" not in text and "&lt;i onload" in text

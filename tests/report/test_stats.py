@@ -237,3 +237,49 @@ def test_internal_metrics_separated_blobs(rng):
     assert np.isnan(one["silhouette"])
     with pytest.raises(ValueError, match="same length"):
         met.internal_metrics(X, lab[:10])
+
+
+# the numbers of galtaxa's own formulas before the move to scipy.stats (Wilson's closed form, Beta quantiles,
+# sorted-search Cliff's delta, a hand-written percentile bootstrap): scipy gives the same to 1e-12
+_BEFORE_SCIPY = {
+    (0, 10): ((0.0, 0.2775327998628892), (0.0, 0.3084971078187607), (0.0, 0.21294197008340698),
+              (0.0, 0.1674467925981269)),
+    (3, 10): ((0.10779126740630099, 0.6032218525388546), (0.0667395111777345, 0.6524528500599973),
+              (0.1268765839031979, 0.5583002041301649), (0.14221327623876304, 0.5074024357954143)),
+    (10, 10): ((0.7224672001371107, 1.0), (0.6915028921812392, 1.0), (0.787058029916593, 1.0),
+               (0.8325532074018731, 1.0)),
+    (17, 250): ((0.04288591857836033, 0.10618925218570377), (0.04010849491537101, 0.10664383604137127),
+                (0.04616922268290727, 0.09908102767720431), (0.052072134652264505, 0.08778069574299982)),
+    (1, 1): ((0.20654931437723745, 1.0), (0.025000000000000022, 1.0), (0.2698659487840541, 1.0),
+             (0.15999999999999998, 1.0)),
+}
+
+
+@pytest.mark.parametrize("kn", sorted(_BEFORE_SCIPY))
+def test_scipy_intervals_equal_the_former_formulas(kn):
+    wilson95, cp95, wilson90, cp68 = _BEFORE_SCIPY[kn]
+    np.testing.assert_allclose(st.wilson_interval(*kn), wilson95, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(st.clopper_pearson_interval(*kn), cp95, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(st.wilson_interval(*kn, level=0.9), wilson90, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(st.clopper_pearson_interval(*kn, level=0.68), cp68, rtol=0, atol=1e-12)
+
+
+def test_scipy_cliffs_delta_and_bootstrap_median_equal_the_former_code():
+    g = np.random.default_rng(7)
+    x, y = g.normal(size=40), g.normal(0.5, 1.3, size=55)
+    y[:5] = x[:5]  # ties
+    assert abs(st.cliffs_delta(x, y) - (-0.485)) < 1e-12
+    for chunk in (2_000_000, 1000):  # one batch of resamples, or many: the same draws
+        ci = st.median_ci(x, n_boot=500, seed=3, max_chunk=chunk)
+        np.testing.assert_allclose([ci.median, ci.low, ci.high],
+                                   [-0.36440432026697006, -0.583600432743302, -0.030886763704397045],
+                                   rtol=0, atol=1e-12)
+
+
+def test_median_ci_bca_is_available_and_brackets_the_median():
+    g = np.random.default_rng(1)
+    x = g.lognormal(size=300)
+    bca = st.median_ci(x, n_boot=400, seed=0, method="bca")
+    assert bca.low < bca.median < bca.high
+    with pytest.raises(ValueError, match="method"):
+        st.median_ci(x, method="studentized")

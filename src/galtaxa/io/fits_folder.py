@@ -25,7 +25,7 @@ from ..utils.progress import progress
 from .base import CutoutSource, to_float32
 from .ids import apply_dedupe
 
-__all__ = ["FitsFolderSource", "FITS_SUFFIXES", "is_fits_name"]
+__all__ = ["FitsFolderSource", "FITS_SUFFIXES", "is_fits_name", "read_fits_image"]
 
 #: File name endings recognised as FITS.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fz")
@@ -443,3 +443,42 @@ class FitsFolderSource(CutoutSource):
         if any(p.ndim != 2 for p in planes) or len({p.shape for p in planes}) > 1:
             raise BadInputError(f"band images differ in shape or are not 2-D: {[p.shape for p in planes]}")
         return np.stack(planes)
+
+
+def read_fits_image(file, hdu: int | str | None = None) -> np.ndarray:
+    """One galaxy from a FITS file as float32: HDU ``hdu``, or the first image HDU holding data.
+
+    Parameters
+    ----------
+    file : path-like
+    hdu : int, str or None
+        HDU index or EXTNAME.
+
+    Returns
+    -------
+    numpy.ndarray
+        2-D (or 3-D for a data cube), read as :class:`FitsFolderSource` reads it (BSCALE/BZERO/BLANK applied).
+
+    Raises
+    ------
+    BadInputError
+        An unreadable file or one without such an image HDU, named with the reason.
+    """
+    file = Path(file)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            with fits.open(file, memmap=True, lazy_load_hdus=True) as hdul:
+                hdus = list(hdul)
+    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, MemoryError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BadInputError(f"{file.name}: not a readable FITS file ({type(err).__name__}: {msg})") from None
+    if hdu is None:
+        k = next((k for k, h in enumerate(hdus) if _is_image_hdu(h) and len(_image_shape(h)) > 0), None)
+    else:
+        k = next((k for k, h in enumerate(hdus) if (str(h.header.get("EXTNAME", "")).upper() == str(hdu).upper()
+                                                      if isinstance(hdu, str) else k == int(hdu))), None)
+    if k is None:
+        raise BadInputError(f"{file.name}: no image HDU {'with data' if hdu is None else repr(hdu)}")
+    return FitsFolderSource._read_hdu(str(file), k)
+

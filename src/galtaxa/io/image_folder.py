@@ -20,7 +20,7 @@ from .ids import apply_dedupe
 from .errorpic import is_error_picture
 from .fits_folder import log_skipped
 
-__all__ = ["ImageFolderSource", "IMAGE_SUFFIXES", "find_label_csv"]
+__all__ = ["ImageFolderSource", "IMAGE_SUFFIXES", "find_label_csv", "read_picture"]
 
 #: File name endings recognised as pictures (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".gif", ".bmp", ".webp")
@@ -218,40 +218,62 @@ class ImageFolderSource(CutoutSource):
 
     # ------------------------------------------------------------------ read
     def _read(self, i: int) -> np.ndarray:
-        from PIL import Image, UnidentifiedImageError
+        return read_picture(Path(self.meta.at[i, "source"]), self.mode, self.check_placeholder)
 
-        file = Path(self.meta.at[i, "source"])
-        try:
-            with Image.open(file) as im:
-                im.load()
-                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    arr = np.asarray(im, dtype=np.float32)
-                    native = arr[..., None]
-                else:
-                    native = np.asarray(im.convert("RGB") if im.mode not in ("RGB", "L") else im)
-                    if native.ndim == 2:
-                        native = native[..., None]
-        except UnidentifiedImageError as err:
-            raise BadInputError(f"{file.name}: not a readable picture ({err})") from None
-        except Image.DecompressionBombError as err:  # not an OSError: would end the run with a traceback
-            raise BadInputError(f"{file.name}: picture too large to decode safely ({err})") from None
-        except (OSError, SyntaxError) as err:  # PIL raises SyntaxError for some corrupt headers
-            raise BadInputError(f"{file.name}: corrupt or truncated picture ({type(err).__name__}: {err})") from None
-        if native.size == 0:
-            raise BadInputError(f"{file.name}: zero-size picture of shape {native.shape[:2]}")
-        if self.check_placeholder and min(native.shape[:2]) >= 8:
-            bad, why = is_error_picture(native)
-            if bad:
-                raise BadInputError(f"{file.name}: error placeholder picture, not a galaxy ({why})")
-        arr = native.astype(np.float32)
-        if self.mode == "rgb":
-            out = np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
-            return np.moveaxis(out, -1, 0)
-        if arr.shape[-1] == 1:
-            return arr[..., 0][None]
-        if self.mode == "grey":
-            return (arr @ _LUMA)[None]
-        return arr[..., "rgb".index(self.mode)][None]
+
+def read_picture(file: Path, mode: str = "rgb", check_placeholder: bool = True) -> np.ndarray:
+    """One picture file as float32 ``(C, H, W)`` at native size (the reader of :class:`ImageFolderSource`).
+
+    Parameters
+    ----------
+    file : Path
+    mode : {"rgb", "grey", "r", "g", "b"}
+    check_placeholder : bool
+        Refuse survey error pictures (:func:`~galtaxa.io.errorpic.is_error_picture`).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    BadInputError
+        An unreadable, corrupt, oversized, empty or placeholder picture, named with the reason.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(file)
+    try:
+        with Image.open(file) as im:
+            im.load()
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im, dtype=np.float32)
+                native = arr[..., None]
+            else:
+                native = np.asarray(im.convert("RGB") if im.mode not in ("RGB", "L") else im)
+                if native.ndim == 2:
+                    native = native[..., None]
+    except UnidentifiedImageError as err:
+        raise BadInputError(f"{file.name}: not a readable picture ({err})") from None
+    except Image.DecompressionBombError as err:  # not an OSError: would end the run with a traceback
+        raise BadInputError(f"{file.name}: picture too large to decode safely ({err})") from None
+    except (OSError, SyntaxError) as err:  # PIL raises SyntaxError for some corrupt headers
+        raise BadInputError(f"{file.name}: corrupt or truncated picture ({type(err).__name__}: {err})") from None
+    if native.size == 0:
+        raise BadInputError(f"{file.name}: zero-size picture of shape {native.shape[:2]}")
+    if check_placeholder and min(native.shape[:2]) >= 8:
+        bad, why = is_error_picture(native)
+        if bad:
+            raise BadInputError(f"{file.name}: error placeholder picture, not a galaxy ({why})")
+    arr = native.astype(np.float32)
+    if mode == "rgb":
+        out = np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
+        return np.moveaxis(out, -1, 0)
+    if arr.shape[-1] == 1:
+        return arr[..., 0][None]
+    if mode == "grey":
+        return (arr @ _LUMA)[None]
+    return arr[..., "rgb".index(mode)][None]
 
 
 def _skip_reason(f: Path) -> str:

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..status import OK
+from ..status import BAD_INPUT, OK
 from ..utils.progress import progress
 from .arrays import ArraySource
 from .base import CutoutSource
+from .catalog_input import CatalogSource, is_cutout_catalog
 from .fits_folder import FITS_SUFFIXES, FitsFolderSource
 from .hdf5 import Galaxy10Source
 from .image_folder import IMAGE_SUFFIXES, ImageFolderSource
@@ -36,6 +37,7 @@ KINDS = {
     "hdf5": Galaxy10Source,
     "array": ArraySource,
     "mosaic": MosaicSource,
+    "catalog": CatalogSource,
 }
 
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf")
@@ -69,8 +71,9 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
         A folder of FITS files or of pictures (JPEG/PNG/TIFF, possibly in a
         single sub-folder such as ``images/``), an ``.h5``/``.hdf5`` file
         (Galaxy10 layout), an ``.npy``/``.npz`` file or an array, a single FITS
-        file, or -- with ``catalog=`` -- a FITS mosaic.
-    kind : {"fits", "images", "hdf5", "array", "mosaic"}, optional
+        file, a CSV/Parquet catalog with ``id_str`` and ``file_loc`` columns (zoobot's layout), or -- with
+        ``catalog=`` -- a FITS mosaic.
+    kind : {"fits", "images", "hdf5", "array", "mosaic", "catalog"}, optional
         Force the reader instead of detecting it.
     **kw
         Passed to the reader (e.g. ``labels=``, ``hdu=``, ``bands=``,
@@ -126,11 +129,14 @@ def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:
             return "fits", path
         if _has_suffix(name, IMAGE_SUFFIXES):
             raise ValueError(f"cannot open {path}: a single picture; give the folder that holds the pictures")
+        if is_cutout_catalog(path):
+            return "catalog", path
         sniffed = _sniff(path)
         if sniffed is not None:
             return sniffed, path
         raise ValueError(
-            f"cannot open {path}: not a FITS, HDF5 or NumPy file (by name or content); "
+            f"cannot open {path}: not a FITS, HDF5 or NumPy file (by name or content), nor a CSV/Parquet catalog "
+            f"with id_str and file_loc columns; "
             f"supported: folders of FITS or pictures, {', '.join(_HDF5_SUFFIXES + _ARRAY_SUFFIXES)}, "
             f"{', '.join(FITS_SUFFIXES)}"
         )
@@ -211,7 +217,7 @@ def describe(source: CutoutSource, read_pixels: bool = True) -> dict:
         heights, widths = [None] * n, [None] * n
         for i, img, reason in progress(source.iter_images(), total=n, desc=f"checking {source.kind}"):
             if img is None:
-                status[i], reasons[i] = "bad_input", reason
+                status[i], reasons[i] = BAD_INPUT, reason
             else:
                 channels.add(int(img.shape[0]))
                 heights[i], widths[i] = img.shape[1], img.shape[2]

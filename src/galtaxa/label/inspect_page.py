@@ -9,7 +9,6 @@ result back.
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 import yaml
 
 from ..utils.atomic import atomic_write_text
+from ..utils.templates import render_template
 from .mapping import DEFAULT_CLASSES, _as_group, _check_classes
 from .thumbnails import REJECTED_GROUP, load_mosaic_table
 
@@ -31,23 +31,6 @@ CLASS_DESCRIPTIONS = {
     "IRR": "irregular: no regular shape, clumpy, disturbed or merging",
     "UNC": "unclassifiable: too faint, too small, artefacts or mixed group",
 }
-
-_CSS = """
-body { font-family: Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1400px; padding: 1em 2em 4em;
-       color: #222; line-height: 1.4; }
-h1 { border-bottom: 2px solid #444; }
-h2 { border-bottom: 1px solid #bbb; margin-top: 1.8em; }
-.views { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-figure { margin: 0; flex: 1 1 45%; min-width: 320px; }
-figure img { width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }
-figcaption { font-size: 13px; color: #555; }
-table { border-collapse: collapse; font-size: 13px; margin: .5em 0 1em; }
-th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
-th { background: #f0f0f0; }
-pre { background: #f6f6f6; padding: .6em; font-size: 12px; overflow-x: auto; }
-.box { background: #eef4ff; border-left: 4px solid #4a7bd0; padding: .5em 1em; }
-"""
-
 
 def _yaml_scalar(value) -> str:
     """A scalar written as YAML would read it back unchanged (quoted when needed)."""
@@ -209,7 +192,6 @@ def write_inspection_page(
         raise ValueError(f"mosaic table lacks columns {sorted(required - set(table.columns))}")
     classes = _check_classes(classes, "write_inspection_page")
     out_html = Path(out_html)
-    esc = html.escape
 
     template_text = None
     if mapping_template_path is not None:
@@ -220,55 +202,20 @@ def write_inspection_page(
         template_text = mapping_template_path.read_text(encoding="utf-8")
 
     n_total = int(table["n_members"].sum()) if len(table) else 0
-    mapped = table[table["group"] != REJECTED_GROUP]
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-        '<div class="box"><p><b>Instructions.</b> Each section below shows a random sample of the galaxies of one '
-        "group (left: original images; right, when present: the pre-processed view). Decide which class best "
-        "describes the group as a whole and write it in the mapping file under your own name "
-        "(<code>null</code> = not assigned). The class of each group is the majority of the inspectors' votes; "
-        "ties are left unclassified. The rejected galaxies (group -1), when shown, are not mapped.</p>",
-        f"<p>{len(mapped)} groups to classify, {n_total} galaxies drawn from in all.</p>",
-    ]
-    if mapping_template_path is not None:
-        parts.append(f"<p>Mapping file: <code>{esc(str(mapping_template_path))}</code>; read back with "
-                     f"<code>galtaxa.label.load_mapping({esc(repr(str(mapping_template_path)))})</code>.</p>")
-    parts.append("</div>")
-    parts.append("<h2>Classes</h2><table><tr><th>class</th><th>meaning</th></tr>")
-    for c in classes:
-        parts.append(f"<tr><td>{esc(c)}</td><td style='text-align:left'>{esc(CLASS_DESCRIPTIONS.get(c, ''))}"
-                     "</td></tr>")
-    parts.append("</table>")
-    parts.append("<h2>Groups</h2><table><tr><th>group</th><th>members</th><th>fraction</th><th>shown</th></tr>")
+    groups = []
     for row in table.itertuples(index=False):
         g = int(row.group)
-        label = "rejected (-1)" if g == REJECTED_GROUP else str(g)
-        frac = row.n_members / n_total if n_total else float("nan")
-        parts.append(f'<tr><td><a href="#g{g}">{esc(label)}</a></td><td>{int(row.n_members)}</td>'
-                     f"<td>{frac:.3f}</td><td>{int(row.n_shown)}</td></tr>")
-    parts.append("</table>")
-
-    for row in table.itertuples(index=False):
-        g = int(row.group)
-        head = "Rejected galaxies (group -1)" if g == REJECTED_GROUP else f"Group {g}"
-        parts.append(f'<h2 id="g{g}">{esc(head)}</h2>')
-        parts.append(f"<p>{int(row.n_members)} members; {int(row.n_shown)} shown (random sample).</p>")
-        parts.append('<div class="views">')
-        views = [("original", row.png)]
+        views = [("original", _data_uri(row.png))]
         pre = getattr(row, "png_pre", "")
         if isinstance(pre, str | Path) and str(pre):
-            views.append(("pre-processed", pre))
-        for view, png in views:
-            parts.append(f'<figure><img alt="{esc(head)}, {view}" src="{_data_uri(png)}">'
-                         f"<figcaption>{esc(head)}: {view}</figcaption></figure>")
-        parts.append("</div>")
-
-    if template_text is not None:
-        parts.append("<h2>Mapping file</h2>")
-        parts.append(f"<pre>{esc(template_text)}</pre>")
-    parts.append("</body></html>")
-    atomic_write_text(out_html, "\n".join(parts) + "\n")
+            views.append(("pre-processed", _data_uri(pre)))
+        groups.append({"id": g, "label": "rejected (-1)" if g == REJECTED_GROUP else str(g),
+                       "head": "Rejected galaxies (group -1)" if g == REJECTED_GROUP else f"Group {g}",
+                       "n_members": int(row.n_members), "n_shown": int(row.n_shown),
+                       "fraction": f"{row.n_members / n_total:.3f}" if n_total else "nan", "views": views})
+    page = render_template(
+        "inspect.html.j2", title=title, n_groups=int((table["group"] != REJECTED_GROUP).sum()), n_total=n_total,
+        mapping_path=None if mapping_template_path is None else str(mapping_template_path),
+        classes=[(c, CLASS_DESCRIPTIONS.get(c, "")) for c in classes], groups=groups, template_text=template_text)
+    atomic_write_text(out_html, page)
     return out_html

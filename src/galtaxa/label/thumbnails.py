@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..status import log
+from ..status import REJECTED, log
 from ..utils.atomic import atomic_path
 from ..utils.progress import progress
 
@@ -318,7 +318,7 @@ def _group_values(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def group_label(group: int, prefix: str = "group", width: int = 2) -> str:
     """File stem of a group's mosaic: ``group_03`` (or ``rejected`` for -1)."""
-    return "rejected" if int(group) == REJECTED_GROUP else f"{prefix}_{int(group):0{width}d}"
+    return REJECTED if int(group) == REJECTED_GROUP else f"{prefix}_{int(group):0{width}d}"
 
 
 def group_mosaics(

@@ -51,13 +51,13 @@ def open_input(cfg: dict):
         kind = inp["kind"]
     else:
         kind, path = detect_kind(path)
-    if inp["hdu"] is not None and kind in ("fits", "mosaic"):
+    if inp["hdu"] is not None and kind in ("fits", "mosaic", "catalog"):
         kw["hdu"] = inp["hdu"]
-    if kind == "images":
+    if kind in ("images", "catalog"):
         kw["mode"] = inp["mode"]
         kw["check_placeholder"] = inp.get("detect_error_pictures", True)
-        if inp["labels"] != "auto":  # null: no labels
-            kw["labels"] = inp["labels"]
+    if kind == "images" and inp["labels"] != "auto":  # null: no labels
+        kw["labels"] = inp["labels"]
     if kind == "array" and inp.get("key"):
         kw["key"] = inp["key"]
     return open_dataset(path, kind=kind, **kw)

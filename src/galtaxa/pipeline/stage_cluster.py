@@ -80,7 +80,7 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # encoder features resume batch by batch
 
     def compute(st: Stage):
-        model = usmorph_from_config(cfg, progress=progress).fit(galaxies, cache_dir=st.path / "features")
+        model = usmorph_from_config(cfg, progress=progress).set_params(cache_dir=st.path / "features").fit(galaxies)
         table = model.table(galaxies)
         st.write_table("cluster.parquet", table)
         st.write_array("embedding.npy", model.embedding_)

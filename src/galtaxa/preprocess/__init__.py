@@ -4,9 +4,9 @@ The CAE denoiser lives in :mod:`galtaxa.preprocess.cae` (imported on demand,
 it needs torch training code).
 """
 
-from .background import BACKGROUND_METHODS, estimate_background, source_mask, subtract_background
+from .background import BACKGROUND_METHODS, estimate_sky, source_mask, subtract_background
 from .condition import CHANNEL_MODES, GEOMETRIES, LUMINANCE_WEIGHTS, Conditioner
-from .geometry import as_size, center_crop_or_pad, crop_resize, resize
+from .geometry import as_size, center_crop_or_pad, center_crop_resize, resize
 from .polar import PolarUnfolder, best_cyclic_shift, polar_grid_shape, polar_unfold, rotation_residual
 from .encoder_view import multimodal_view
 from .scaling import NAN_FILLS, SCALINGS, Scaler, fill_nonfinite, scale, unit_range
@@ -25,8 +25,8 @@ __all__ = [
     "as_size",
     "best_cyclic_shift",
     "center_crop_or_pad",
-    "crop_resize",
-    "estimate_background",
+    "center_crop_resize",
+    "estimate_sky",
     "fill_nonfinite",
     "gaussian_smooth",
     "multimodal_view",
@@ -41,3 +41,8 @@ __all__ = [
     "unit_range",
     "zscore_images",
 ]
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize",
+                                       "estimate_background": "galtaxa.preprocess.background:estimate_sky"})

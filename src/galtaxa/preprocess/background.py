@@ -34,7 +34,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["BACKGROUND_METHODS", "estimate_background", "subtract_background", "source_mask"]
+__all__ = ["BACKGROUND_METHODS", "estimate_sky", "subtract_background", "source_mask"]
 
 BACKGROUND_METHODS = ("sigma_clip", "border", "photutils")
 
@@ -138,7 +138,7 @@ def _estimate_2d(img, method, sigma, maxiters, nsigma, dilate, border, box_size,
     return np.asarray(bkg.background, dtype=np.float64), float(np.median(bkg.background_rms))
 
 
-def estimate_background(
+def estimate_sky(
     img,
     method: str = "sigma_clip",
     sigma: float = 3.0,
@@ -196,11 +196,16 @@ def estimate_background(
 
 
 def subtract_background(img, method: str = "sigma_clip", return_stats: bool = False, **kwargs):
-    """Subtract the sky estimated by :func:`estimate_background`.
+    """Subtract the sky estimated by :func:`estimate_sky`.
 
     Returns ``img - level`` as float32 (NaN pixels stay NaN), and with
     ``return_stats=True`` also ``(level, rms)``.
     """
-    level, rms = estimate_background(img, method=method, **kwargs)
+    level, rms = estimate_sky(img, method=method, **kwargs)
     out = (np.asarray(img, dtype=np.float64) - level).astype(np.float32)
     return (out, level, rms) if return_stats else out
+
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"estimate_background": "galtaxa.preprocess.background:estimate_sky"})

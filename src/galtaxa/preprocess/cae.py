@@ -341,8 +341,6 @@ class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
     @classmethod
     def load(cls, path) -> "CAEDenoiser":
         """Read a denoiser written by :meth:`save`."""
-        import torch
-
         path = Path(path)
         if not (path / "cae.json").is_file() or not (path / "cae.pt").is_file():
             raise FileNotFoundError(f"{path} does not hold a saved CAEDenoiser (cae.json and cae.pt)")

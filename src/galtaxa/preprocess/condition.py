@@ -7,7 +7,7 @@ yields.  Steps, in order:
 1. non-finite pixels are filled (``nan_fill``, see
    :func:`~galtaxa.preprocess.scaling.fill_nonfinite`);
 2. optional sky subtraction (``background``, see
-   :func:`~galtaxa.preprocess.background.estimate_background`), followed by a
+   :func:`~galtaxa.preprocess.background.estimate_sky`), followed by a
    check that a source is left: at least 5 connected pixels of the
    1.5 px-smoothed image more than ``min_snr`` times its noise above zero
    (a 5-sigma detection: pure sky essentially never passes);
@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..status import BadInputError
-from .background import BACKGROUND_METHODS, estimate_background, source_mask
-from .geometry import as_size, center_crop_or_pad, crop_resize, frame_galaxy, resize
+from .background import BACKGROUND_METHODS, estimate_sky, source_mask
+from .geometry import as_size, center_crop_or_pad, center_crop_resize, frame_galaxy, resize
 from .scaling import SCALINGS, Scaler, _check_nan_fill, fill_nonfinite
 
 __all__ = ["Conditioner", "GEOMETRIES", "CHANNEL_MODES", "LUMINANCE_WEIGHTS", "auto_scaling"]
@@ -108,7 +108,7 @@ class Conditioner:
         Detection threshold (in noise sigmas of the smoothed image) of the
         "something is left" check made after background subtraction.
     background_kwargs, scaling_kwargs : dict, optional
-        Extra arguments of :func:`estimate_background` and :class:`Scaler`.
+        Extra arguments of :func:`estimate_sky` and :class:`Scaler`.
 
     Examples
     --------
@@ -198,7 +198,7 @@ class Conditioner:
         if self.geometry == "resize":
             return resize(arr, size, order=self.order, antialias=self.antialias)
         if self.geometry == "crop_resize":
-            return crop_resize(arr, size, self.crop_fraction, order=self.order, antialias=self.antialias)
+            return center_crop_resize(arr, size, self.crop_fraction, order=self.order, antialias=self.antialias)
         if self.geometry == "frame":
             return frame_galaxy(arr, size, self.frame_scale, self.crop_fraction, order=self.order,
                                 antialias=self.antialias)[0]
@@ -215,7 +215,7 @@ class Conditioner:
     def _subtract_background(self, arr: np.ndarray) -> np.ndarray:
         kw = dict(self.background_kwargs or {})
         try:
-            level, rms = estimate_background(arr, method=self.background, **kw)
+            level, rms = estimate_sky(arr, method=self.background, **kw)
         except ValueError as err:
             raise BadInputError(f"background estimation failed: {err}") from None
         out = (arr.astype(np.float64) - level).astype(np.float32)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["as_size", "center_crop_or_pad", "resize", "crop_resize", "crop_about", "frame_galaxy"]
+__all__ = ["as_size", "center_crop_or_pad", "resize", "center_crop_resize", "crop_about", "frame_galaxy"]
 
 
 def as_size(size) -> tuple[int, int]:
@@ -122,7 +122,7 @@ def resize(img, size, order: int = 1, antialias: bool = True) -> np.ndarray:
     return out[0] if flat else out
 
 
-def crop_resize(img, size, crop_fraction: float, order: int = 1, antialias: bool = True) -> np.ndarray:
+def center_crop_resize(img, size, crop_fraction: float, order: int = 1, antialias: bool = True) -> np.ndarray:
     """Centre-crop a fraction of the image, then resize it to ``size``.
 
     The crop keeps ``round(crop_fraction * H) x round(crop_fraction * W)`` pixels
@@ -175,7 +175,7 @@ def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float =
     centre and ``r90``; the square of half-side ``frame_scale * r90`` about that centre (padded with each
     channel's border median beyond the stamp) is resampled to ``size``.  Galaxies of every apparent size and
     every survey zoom then fill the same fraction of the encoder's input.  When no source is found, the plain
-    :func:`crop_resize` with ``fallback_fraction`` is used and the reason is returned.
+    :func:`center_crop_resize` with ``fallback_fraction`` is used and the reason is returned.
 
     Returns
     -------
@@ -190,9 +190,14 @@ def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float =
     arr, flat = _as_chw(img)
     src = find_central_source(arr)
     if not src.found or not np.isfinite(src.r90):
-        out = crop_resize(arr, size, fallback_fraction, order=order, antialias=antialias)
+        out = center_crop_resize(arr, size, fallback_fraction, order=order, antialias=antialias)
         return (out[0] if flat else out), f"framing fell back to the plain crop: {src.reason}"
     side = max(8, int(round(2 * frame_scale * src.r90)))
     fill = np.array([border_sky(c)[0] for c in arr], dtype=np.float32)
     out = resize(crop_about(arr, src.cy, src.cx, side, fill), size, order=order, antialias=antialias)
     return (out[0] if flat else out), ""
+
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize"})

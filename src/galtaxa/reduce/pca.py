@@ -15,7 +15,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils.validation import validate_X
 
 __all__ = ["PCAReducer", "plot_variance_curve"]
 
@@ -75,9 +77,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> np.ndarray:
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if len(X) < 2:
-            raise ValueError(f"PCA needs at least 2 samples; got {len(X)}")
+        X = validate_X(self, X, reset=True, ensure_min_samples=2)
         target = self._target(*X.shape)
         self.scaler_ = StandardScaler().fit(X) if self.standardize else None
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
@@ -95,7 +95,6 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
         self.full_explained_variance_ratio_ = (full.explained_variance_ratio_ if isinstance(target, float)
                                                else self.pca_.explained_variance_ratio_)
-        self.n_features_in_ = X.shape[1]
         return out
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -103,9 +102,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         check_is_fitted(self, "pca_")
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the reducer was fitted on {self.n_features_in_}")
+        X = validate_X(self, X, reset=False)
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         return self.pca_.transform(Z)
 

@@ -20,10 +20,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import davies_bouldin_score
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from galtaxa.status import log
 from galtaxa.utils.progress import progress
+from galtaxa.utils.validation import validate_X
 
 __all__ = ["UMAPReducer", "plot_db_scan"]
 
@@ -55,7 +56,7 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
     embedding_ : array (N, n_components_)
     """
 
-    def __init__(self, n_components=300, candidates=range(50, 501, 50), n_neighbors=15, min_dist=0.0,
+    def __init__(self, n_components=300, candidates=tuple(range(50, 501, 50)), n_neighbors=15, min_dist=0.0,
                  metric="euclidean", scan_k=20, random_state=0):
         self.n_components = n_components
         self.candidates = candidates
@@ -92,10 +93,8 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> np.ndarray:
-        X = check_array(X, dtype=[np.float32, np.float64])
+        X = validate_X(self, X, reset=True, ensure_min_samples=4)
         n = len(X)
-        if n < 4:
-            raise ValueError(f"UMAP needs at least 4 samples; got {n}")
         if self.n_components == "auto":
             if not 2 <= self.scan_k < n:
                 raise ValueError(f"scan_k must be between 2 and n_samples - 1 = {n - 1}; got {self.scan_k}")
@@ -123,7 +122,6 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         self.umap_ = model
         self.n_components_ = int(d)
         self.embedding_ = np.asarray(emb)
-        self.n_features_in_ = X.shape[1]
         return self.embedding_
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -132,9 +130,7 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Embed new galaxies with the fitted UMAP model (no refit)."""
         check_is_fitted(self, "umap_")
-        X = check_array(X, dtype=[np.float32, np.float64])
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the reducer was fitted on {self.n_features_in_}")
+        X = validate_X(self, X, reset=False)
         return np.asarray(self.umap_.transform(X))
 
     # ------------------------------------------------------------ persistence (galtaxa.utils.persist)

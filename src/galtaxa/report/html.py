@@ -1,37 +1,21 @@
 """A minimal builder for one self-contained HTML page: headings, text, notes, tables, base64-embedded PNGs.
 
-No template engine and no external resources (no CSS/JS links, no fonts): the page opens offline from a single
-file.  All text is HTML-escaped.
+Rendered from the Jinja2 template ``galtaxa/templates/report.html.j2`` with autoescaping, and no external
+resources (no CSS/JS links, no fonts): the page opens offline from a single file.  All text is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import html as _html
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["HtmlPage", "format_number"]
+from ..utils.templates import render_template
 
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1150px;
-       padding: 1em 2em 4em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
-h2 { border-bottom: 1px solid #bbb; margin-top: 2em; }
-table.gt { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 13px; }
-table.gt th, table.gt td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-table.gt th { background: #f0f0f0; }
-table.gt td:first-child, table.gt th:first-child { text-align: left; }
-figure { margin: 1em 0 1.6em; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
-figcaption { font-size: 13px; color: #555; }
-.note { background: #fff6d6; border-left: 4px solid #e0b400; padding: .4em .8em; margin: .6em 0; }
-.toc { font-size: 14px; }
-code { background: #f4f4f4; padding: 0 3px; }
-"""
+__all__ = ["HtmlPage", "format_number"]
 
 
 def format_number(v, digits: int = 3) -> str:
@@ -62,6 +46,10 @@ def _slug(text: str) -> str:
 class HtmlPage:
     """Accumulate blocks and render them into one HTML document.
 
+    Parameters
+    ----------
+    title : str
+
     Examples
     --------
     >>> page = HtmlPage("demo")
@@ -72,7 +60,7 @@ class HtmlPage:
 
     def __init__(self, title: str):
         self.title = str(title)
-        self._blocks: list[str] = []
+        self._blocks: list[dict] = []
         self._toc: list[tuple[str, str]] = []
         self.n_images = 0
 
@@ -83,50 +71,36 @@ class HtmlPage:
         anchor = _slug(text)
         if level == 2:
             self._toc.append((anchor, text))
-        self._blocks.append(f'<h{level} id="{anchor}">{_html.escape(text)}</h{level}>')
+        self._blocks.append({"kind": "heading", "level": level, "anchor": anchor, "text": str(text)})
 
     def paragraph(self, text: str) -> None:
-        self._blocks.append(f"<p>{_html.escape(text)}</p>")
+        """A paragraph of text."""
+        self._blocks.append({"kind": "paragraph", "text": str(text)})
 
     def items(self, lines) -> None:
         """A bulleted list."""
-        lis = "".join(f"<li>{_html.escape(str(x))}</li>" for x in lines)
-        self._blocks.append(f"<ul>{lis}</ul>")
+        self._blocks.append({"kind": "items", "lines": [str(x) for x in lines]})
 
     def note(self, text: str) -> None:
         """A highlighted note (used for skipped sections and caveats)."""
-        self._blocks.append(f'<div class="note">{_html.escape(text)}</div>')
+        self._blocks.append({"kind": "note", "text": str(text)})
 
     def table(self, df: pd.DataFrame, caption: str | None = None, index: bool = False, digits: int = 3) -> None:
         """A DataFrame as an HTML table, numbers formatted by :func:`format_number`."""
-        cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
         df = df.reset_index() if index else df
-        head = "".join(f"<th>{_html.escape(str(c))}</th>" for c in df.columns)
-        body = []
-        for row in df.itertuples(index=False):
-            body.append("<tr>" + "".join(f"<td>{_html.escape(format_number(v, digits))}</td>" for v in row) + "</tr>")
-        self._blocks.append(f'<table class="gt">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+        rows = [[format_number(v, digits) for v in row] for row in df.itertuples(index=False)]
+        self._blocks.append({"kind": "table", "caption": caption or "", "columns": [str(c) for c in df.columns],
+                             "rows": rows})
 
     def image(self, png: bytes | str | Path, caption: str = "", alt: str | None = None) -> None:
         """A PNG (bytes or a file path) embedded as a base64 data URI, with a caption."""
         data = Path(png).read_bytes() if isinstance(png, (str, Path)) else bytes(png)
         if data[:8] != b"\x89PNG\r\n\x1a\n":
             raise ValueError("image() expects PNG data")
-        b64 = base64.b64encode(data).decode("ascii")
-        alt = _html.escape(alt if alt is not None else caption or "figure", quote=True)
-        cap = f"<figcaption>{_html.escape(caption)}</figcaption>" if caption else ""
-        self._blocks.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{b64}">{cap}</figure>')
+        self._blocks.append({"kind": "image", "b64": base64.b64encode(data).decode("ascii"),
+                             "alt": alt if alt is not None else caption or "figure", "caption": caption})
         self.n_images += 1
 
     def render(self) -> str:
         """The full HTML document as a string."""
-        toc = "".join(f'<li><a href="#{a}">{_html.escape(t)}</a></li>' for a, t in self._toc)
-        title = _html.escape(self.title)
-        return (
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{title}</title><style>{_CSS}</style></head><body>"
-            f"<h1>{title}</h1>"
-            + (f'<nav class="toc"><ul>{toc}</ul></nav>' if toc else "")
-            + "\n".join(self._blocks)
-            + "</body></html>\n"
-        )
+        return render_template("report.html.j2", title=self.title, toc=self._toc, blocks=self._blocks)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
 
+from ..cluster.alignment import match_groups
 from ..utils.seeding import rng as _rng
 
 __all__ = [
@@ -117,7 +117,7 @@ def hungarian_accuracy(true, pred) -> tuple[float, dict]:
         \mathrm{acc} = \max_{\sigma} \frac{1}{N}\sum_i [\,y_i = \sigma(\hat y_i)\,]
 
     over injective maps :math:`\sigma` from groups to labels, solved with
-    :func:`scipy.optimize.linear_sum_assignment` on the negated confusion matrix (Kuhn 1955, Naval Res. Logist.
+    :func:`galtaxa.cluster.alignment.match_groups` on the confusion matrix (Kuhn 1955, Naval Res. Logist.
     Q. 2, 83).  With more groups than labels the unmatched groups count as wrong.
 
     Returns
@@ -130,7 +130,7 @@ def hungarian_accuracy(true, pred) -> tuple[float, dict]:
     n = int(cm.to_numpy().sum())
     if n == 0:
         return float("nan"), {}
-    r, c = linear_sum_assignment(-cm.to_numpy())
+    r, c = match_groups(cm.to_numpy())
     acc = cm.to_numpy()[r, c].sum() / n
     return float(acc), {str(cm.columns[j]): str(cm.index[i]) for i, j in zip(r, c)}
 

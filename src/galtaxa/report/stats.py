@@ -1,7 +1,8 @@
 """Two-sample statistics and confidence intervals used by the validation report.
 
 Effect sizes (Cohen's d, Cliff's delta), the two-sample Kolmogorov–Smirnov test, 95% intervals for a fraction
-(Wilson, Clopper–Pearson, bootstrap) and medians with bootstrap intervals.  All functions ignore non-finite
+(Wilson, Clopper–Pearson, bootstrap) and medians with bootstrap intervals, computed with :mod:`scipy.stats`
+(``binomtest(...).proportion_ci``, ``mannwhitneyu``, ``bootstrap``).  All functions ignore non-finite
 values (NaN, inf) in their inputs: a morphology parameter that failed for a galaxy is simply not counted, and the
 returned sample sizes say how many values were used.
 """
@@ -28,6 +29,10 @@ __all__ = [
     "median_ci",
     "compare_samples",
 ]
+
+
+#: The keyword of :func:`scipy.stats.bootstrap` taking the generator (``rng`` since scipy 1.15).
+_RNG_KEYWORD = "rng" if "rng" in __import__("inspect").signature(_st.bootstrap).parameters else "random_state"
 
 
 def _finite(x) -> np.ndarray:
@@ -79,18 +84,23 @@ def cliffs_delta(x, y) -> float:
     Thresholds of Romano et al. (2006): :math:`|\delta|` < 0.147 negligible, < 0.33 small, < 0.474 medium,
     otherwise large.  Reference: Cliff, N. (1993), *Psychological Bulletin* 114, 494.
 
-    Instead of the n*m comparisons, ``y`` is sorted once and, for each ``x_i``, the number of ``y`` below
-    (``searchsorted(..., 'left')``) and above (``m - searchsorted(..., 'right')``) is read off by binary search.
+    It is the Mann-Whitney statistic rescaled: with :math:`U_x` of :func:`scipy.stats.mannwhitneyu` (pairs with
+    :math:`x_i > y_j`, ties counting one half), :math:`\delta = 2 U_x / (n m) - 1`.
 
     Returns NaN when either sample is empty.
+
+    Examples
+    --------
+    >>> cliffs_delta([3, 4], [1, 2])
+    1.0
+    >>> cliffs_delta([1, 2], [1, 2])
+    0.0
     """
     a, b = _finite(x), _finite(y)
     if a.size == 0 or b.size == 0:
         return float("nan")
-    b = np.sort(b)
-    below = np.searchsorted(b, a, side="left")  # number of y < x_i
-    above = b.size - np.searchsorted(b, a, side="right")  # number of y > x_i
-    return float((below.sum() - above.sum()) / (a.size * b.size))
+    u = _st.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic", use_continuity=False).statistic
+    return float(2.0 * u / (a.size * b.size) - 1.0)
 
 
 def ks_2samp(x, y) -> tuple[float, float]:
@@ -131,6 +141,19 @@ def _check_kn(k, n) -> tuple[int, int]:
     return k, n
 
 
+def _binom_interval(k, n, level: float, method: str) -> tuple[float, float]:
+    """:meth:`scipy.stats.binomtest(k, n).proportion_ci <scipy.stats._result_classes.BinomTestResult.proportion_ci>`
+    with the bounds at k = 0 and k = n set exactly to 0 and 1 (the formulas give them up to rounding)."""
+    k, n = _check_kn(k, n)
+    _check_level(level)
+    if n == 0:
+        return float("nan"), float("nan")
+    ci = _st.binomtest(k, n).proportion_ci(confidence_level=level, method=method)
+    low = 0.0 if k == 0 else max(0.0, float(ci.low))
+    high = 1.0 if k == n else min(1.0, float(ci.high))
+    return low, high
+
+
 def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     r"""Wilson score interval for a binomial fraction :math:`\hat p = k/n`.
 
@@ -141,19 +164,7 @@ def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     with :math:`z` the :math:`1-\alpha/2` normal quantile.  Reference: Wilson, E. B. (1927), *JASA* 22, 209;
     recommended by Brown, Cai & DasGupta (2001), *Statist. Sci.* 16, 101.  ``(nan, nan)`` when ``n == 0``.
     """
-    k, n = _check_kn(k, n)
-    _check_level(level)
-    if n == 0:
-        return float("nan"), float("nan")
-    z = _st.norm.ppf(0.5 + level / 2)
-    p = k / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    # exact bounds at the edges (the formula gives them up to rounding)
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return float(low), float(high)
+    return _binom_interval(k, n, level, "wilson")
 
 
 def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -166,14 +177,7 @@ def clopper_pearson_interval(k: int, n: int, level: float = 0.95) -> tuple[float
     with the lower bound 0 when k = 0 and the upper bound 1 when k = n.  Reference: Clopper, C. J. & Pearson,
     E. S. (1934), *Biometrika* 26, 404.  ``(nan, nan)`` when ``n == 0``.
     """
-    k, n = _check_kn(k, n)
-    _check_level(level)
-    if n == 0:
-        return float("nan"), float("nan")
-    alpha = 1 - level
-    low = 0.0 if k == 0 else float(_st.beta.ppf(alpha / 2, k, n - k + 1))
-    high = 1.0 if k == n else float(_st.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return low, high
+    return _binom_interval(k, n, level, "exact")
 
 
 def bootstrap_fraction_interval(
@@ -228,14 +232,24 @@ class MedianCI:
         return asdict(self)
 
 
-def median_ci(x, level: float = 0.95, n_boot: int = 1000, seed=0, max_chunk: int = 2_000_000) -> MedianCI:
-    """Median with a percentile-bootstrap confidence interval (Efron & Tibshirani 1993, ch. 13).
+def median_ci(x, level: float = 0.95, n_boot: int = 1000, seed=0, max_chunk: int = 2_000_000,
+              method: str = "percentile") -> MedianCI:
+    """Median with a bootstrap confidence interval (Efron & Tibshirani 1993, ch. 13-14).
 
-    ``n_boot`` resamples of the finite values, with replacement; the interval is the ``(1-level)/2`` and
-    ``(1+level)/2`` quantiles of the resampled medians.  Resamples are drawn in chunks so memory stays below
-    ``max_chunk`` values.  With one value the interval is that value; with none everything is NaN.
+    :func:`scipy.stats.bootstrap` with ``n_boot`` resamples of the finite values, with replacement, drawn in
+    batches so memory stays below ``max_chunk`` values.  ``method="percentile"``: the ``(1-level)/2`` and
+    ``(1+level)/2`` quantiles of the resampled medians; ``"bca"`` (bias-corrected and accelerated) and
+    ``"basic"`` are scipy's.  With one value the interval is that value; with none everything is NaN.
+
+    Examples
+    --------
+    >>> ci = median_ci([1.0, 2.0, 3.0, 4.0, 100.0], n_boot=200)
+    >>> ci.median, ci.low <= ci.median <= ci.high
+    (3.0, True)
     """
     _check_level(level)
+    if method not in ("percentile", "bca", "basic"):
+        raise ValueError(f"method must be 'percentile', 'bca' or 'basic'; got {method!r}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1; got {n_boot}")
     a = _finite(x)
@@ -245,17 +259,9 @@ def median_ci(x, level: float = 0.95, n_boot: int = 1000, seed=0, max_chunk: int
     med = float(np.median(a))
     if n == 1:
         return MedianCI(med, med, med, 1, level)
-    g = _rng(seed)
-    per = max(1, max_chunk // n)
-    meds = []
-    done = 0
-    while done < n_boot:
-        b = min(per, n_boot - done)
-        meds.append(np.median(a[g.integers(0, n, size=(b, n))], axis=1))
-        done += b
-    meds = np.concatenate(meds)
-    lo, hi = np.quantile(meds, [(1 - level) / 2, (1 + level) / 2])
-    return MedianCI(med, float(lo), float(hi), n, level)
+    res = _st.bootstrap((a,), np.median, n_resamples=int(n_boot), batch=max(1, max_chunk // n),
+                        confidence_level=level, method=method, vectorized=True, **{_RNG_KEYWORD: _rng(seed)})
+    return MedianCI(med, float(res.confidence_interval.low), float(res.confidence_interval.high), n, level)
 
 
 def compare_samples(x, y) -> dict:

@@ -142,9 +142,9 @@ def format_ablation(df: pd.DataFrame) -> str:
                  str(p.get("dim", "-"))]
         cells += [f(r[c], 3) for c in extra]
         lines.append(cells)
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+    widths = [max(len(h), *(len(cells[i]) for cells in lines)) if lines else len(h) for i, h in enumerate(head)]
     fmt = "  ".join("{:<%d}" % w if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
-    text = [fmt.format(*head), "  ".join("-" * w for w in widths)] + [fmt.format(*l) for l in lines]
+    text = [fmt.format(*head), "  ".join("-" * w for w in widths)] + [fmt.format(*cells) for cells in lines]
     text.append("paper: Selim et al. (Sci. Rep.), GMM ablation on 4,950 SDSS galaxies (DB lower, silhouette "
                 "higher is better)")
     return "\n".join(text)

@@ -233,9 +233,26 @@ class MultimodalTaxonomy(BaseEstimator):
     def fit(self, deep_blocks, morph, params=None) -> "MultimodalTaxonomy":
         """Run purge -> autoencoder -> GMM on ``deep_blocks`` (list of (N, D_i)) and ``morph`` (N rows).
 
-        ``params`` overrides the constructor's morphology columns.  Sets ``result_`` (one row per input).
+        Parameters
+        ----------
+        deep_blocks : list of array-like, each (N, D_i)
+        morph : pandas.DataFrame
+            The morphology table, N rows.
+        params : sequence of str, optional
+            Deprecated: set the morphology columns with the constructor (or ``set_params(params=...)``).
+
+        Returns
+        -------
+        MultimodalTaxonomy
+            ``self``, with ``result_`` (one row per input).
         """
-        params = self.params if params is None else params
+        if params is not None:
+            import warnings
+
+            warnings.warn("MultimodalTaxonomy.fit(params=...) is deprecated: use set_params(params=...) or the "
+                          "constructor", DeprecationWarning, stacklevel=2)
+            self.params = params
+        params = self.params
         _, params, status, reason, kept, fused, purger = self._prepare(deep_blocks, morph, params, fit=True)
         n_kept = int(kept.sum())
         min_rows = max(10, self.n_components if isinstance(self.n_components, numbers.Integral) else 2)
@@ -261,12 +278,13 @@ class MultimodalTaxonomy(BaseEstimator):
         return self
 
     def fit_predict(self, deep_blocks, morph, params=None) -> pd.DataFrame:
-        """:meth:`fit` and return ``result_``."""
+        """:meth:`fit` and return ``result_`` (``params``: deprecated, see :meth:`fit`)."""
         return self.fit(deep_blocks, morph, params).result_
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "gmm_"):
-            raise ValueError("this MultimodalTaxonomy is not fitted yet: call fit(deep_blocks, morph) or load(dir)")
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "gmm_")
 
     def predict(self, deep_blocks, morph) -> pd.DataFrame:
         """Classify (new) galaxies with the fitted purger, autoencoder and mixture; one row per input."""

@@ -12,10 +12,13 @@ Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ..preprocess.scaling import unit_range
 from ..status import FAILED, OK, REJECTED
@@ -24,8 +27,8 @@ from ..utils.atomic import atomic_write_text
 __all__ = ["UnsupervisedTaxonomy"]
 
 
-class UnsupervisedTaxonomy:
-    """USmorph-style unsupervised taxonomy with a scikit-learn-like interface.
+class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
+    """USmorph-style unsupervised taxonomy, a scikit-learn estimator on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
     Parameters
     ----------
@@ -65,6 +68,11 @@ class UnsupervisedTaxonomy:
     n_clusters, algorithms, min_agree, mapping
         The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).
     random_state : int
+    progress : bool
+        Progress bars.
+    cache_dir : path-like, optional
+        Folder where :meth:`fit` keeps the preprocessed images, the encoder features (resumable batch by
+        batch), the descriptors and the trained CAE, so an interrupted fit resumes.
 
     Attributes
     ----------
@@ -77,6 +85,11 @@ class UnsupervisedTaxonomy:
     embedding_ : ndarray, shape (N, d)
         Reduced features the clustering saw.
     voting_ : VotingClustering
+
+    Examples
+    --------
+    >>> tax = UnsupervisedTaxonomy(n_clusters=5, cache_dir="run/features").fit(galaxies)   # doctest: +SKIP
+    >>> tax.labels_, tax.predict(new_galaxies)                                          # doctest: +SKIP
     """
 
     def __init__(self, cae: bool = False, cae_kwargs: dict | None = None, polar: bool = True,
@@ -85,7 +98,7 @@ class UnsupervisedTaxonomy:
                  descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
                  umap_candidates=tuple(range(50, 501, 50)), n_clusters: int = 20,
                  algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
-                 random_state: int = 0, progress: bool = True):
+                 random_state: int = 0, progress: bool = True, cache_dir=None):
         self.cae = cae
         self.cae_kwargs = cae_kwargs
         self.polar = polar
@@ -106,14 +119,10 @@ class UnsupervisedTaxonomy:
         self.mapping = mapping
         self.random_state = random_state
         self.progress = progress
+        self.cache_dir = cache_dir
 
-    # ----------------------------------------------------------------- params
-    _PARAMS = ("cae", "cae_kwargs", "polar", "angle_step", "encoder", "checkpoint", "input_size", "batch_size",
-               "tta", "descriptors", "descriptor_weight", "reduce", "n_components", "umap_candidates", "n_clusters", "algorithms", "min_agree", "mapping",
-               "random_state")
-
-    def get_params(self, deep: bool = False) -> dict:
-        return {k: getattr(self, k) for k in self._PARAMS}
+    #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
+    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir")
 
     @classmethod
     def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
@@ -233,13 +242,30 @@ class UnsupervisedTaxonomy:
         raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
 
     # ------------------------------------------------------------------- fit
-    def fit(self, galaxies, cache_dir: str | Path | None = None) -> "UnsupervisedTaxonomy":
+    def fit(self, galaxies, y=None, cache_dir=None) -> "UnsupervisedTaxonomy":
         """Fit every step on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
-        Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``; features of
-        the usable ones are cached (resumable) in ``cache_dir`` when given.
+        Parameters
+        ----------
+        galaxies : GalaxySet
+            Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``.
+        y : None
+            Ignored (unsupervised).
+        cache_dir : path-like, optional
+            Deprecated: give ``cache_dir`` to the constructor.
+
+        Returns
+        -------
+        UnsupervisedTaxonomy
+            ``self``, fitted.
         """
         from ..cluster import VotingClustering
+
+        if cache_dir is not None:
+            warnings.warn("UnsupervisedTaxonomy.fit(cache_dir=...) is deprecated: give cache_dir to the "
+                          "constructor", DeprecationWarning, stacklevel=2)
+            self.cache_dir = cache_dir
+        cache_dir = self.cache_dir
 
         ok = galaxies.ok
         if ok.sum() < self.n_clusters:
@@ -301,8 +327,49 @@ class UnsupervisedTaxonomy:
         return df
 
     # ------------------------------------------------------------ new data
-    def predict(self, galaxies) -> tuple[np.ndarray, np.ndarray]:
-        """Groups and agreement counts for new galaxies, without refitting."""
+    def fit_predict(self, galaxies, y=None) -> np.ndarray:
+        """:meth:`fit` and return ``labels_``.
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray of int
+            Group per galaxy, -1 = rejected or unusable.
+        """
+        return self.fit(galaxies).labels_
+
+    def predict(self, galaxies) -> np.ndarray:
+        """Groups of new galaxies, without refitting (:meth:`predict_votes` also gives the agreement).
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+
+        Returns
+        -------
+        numpy.ndarray of int
+            Group per galaxy, -1 = rejected by the vote or unusable.
+        """
+        return self.predict_votes(galaxies)[0]
+
+    def predict_votes(self, galaxies) -> tuple[np.ndarray, np.ndarray]:
+        """Groups and agreement counts for new galaxies, without refitting.
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+
+        Returns
+        -------
+        labels, agreement : numpy.ndarray of int
+            Group per galaxy (-1 = rejected or unusable) and the number of voters agreeing with it.
+        """
+        check_is_fitted(self, "voting_")
         feats = self._features(galaxies)
         usable = galaxies.ok & np.isfinite(feats).all(axis=1)
         labels = np.full(len(galaxies), -1, dtype=int)
@@ -324,7 +391,8 @@ class UnsupervisedTaxonomy:
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(directory / "params.json", json.dumps(self.get_params(), indent=2, default=list))
+        params = {k: v for k, v in self.get_params().items() if k not in self._SAVED_PARAMS_EXCLUDE}
+        atomic_write_text(directory / "params.json", json.dumps(params, indent=2, default=list))
         if self.cae:
             self.cae_.save(directory / "cae")
         state = {"reducer_": self.reducer_, "voting_": self.voting_}
@@ -354,7 +422,8 @@ class UnsupervisedTaxonomy:
                                   f"fit the taxonomy again and save it (for a pipeline run, delete the stage folder "
                                   f"{directory.parent} and run again)")
             raise FileNotFoundError(f"{directory} does not hold a saved UnsupervisedTaxonomy ({cls._FITTED} missing)")
-        params = json.loads((directory / "params.json").read_text())
+        params = {k: v for k, v in json.loads((directory / "params.json").read_text()).items()
+                  if k not in cls._SAVED_PARAMS_EXCLUDE}
         params["algorithms"] = tuple(params["algorithms"])
         params["umap_candidates"] = tuple(params["umap_candidates"])
         self = cls(**params, progress=progress)

@@ -1,0 +1,65 @@
+"""The project's conventions, checked: ruff and numpydoc's docstring validation (configured in pyproject.toml),
+and status strings only from :mod:`galtaxa.status`."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from galtaxa.status import NOT_RUN, STATUSES
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src" / "galtaxa"
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_passes():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    res = _run([ruff, "check", "src", "tests", "benchmarks"])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_numpydoc_validation_passes():
+    pytest.importorskip("numpydoc", reason="numpydoc is not installed (pip install -e '.[test]')")
+    files = sorted(str(p.relative_to(REPO)) for p in SRC.rglob("*.py"))
+    res = _run([sys.executable, "-m", "numpydoc", "lint", *files])
+    assert res.returncode == 0, res.stdout[-5000:]
+
+
+def _status_constants(path: Path) -> list[tuple[int, str]]:
+    """String constants equal to a status outside docstrings."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    statuses = set(STATUSES) | {NOT_RUN}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in statuses
+            and id(node) not in docstrings]
+
+
+#: Not checked yet: code that still types statuses by hand, for its owners to convert (supervise/classifier.py,
+#: the predict command, the inspect app), and label/mapping.py, whose tie rule "unclassified" is a rule name
+#: that happens to equal the status.
+NOT_CHECKED = {"supervise", "inspect", "commands/train.py", "label/mapping.py"}
+
+
+def test_status_strings_come_from_status_py():
+    def checked(p: Path) -> bool:
+        rel = p.relative_to(SRC)
+        return p.name != "status.py" and rel.parts[0] not in NOT_CHECKED and str(rel) not in NOT_CHECKED
+
+    found = {str(p.relative_to(SRC)): hits for p in sorted(SRC.rglob("*.py")) if checked(p)
+             and (hits := _status_constants(p))}
+    assert not found, f"status strings typed by hand (use galtaxa.status): {found}"
