@@ -333,7 +333,7 @@ def render(doc: dict) -> str:
         lines.append(f"\nstatmorph's reference galaxy (`statmorph_slice`, README values): status {sl['status']}, "
                      f"largest relative difference {rest:.1e} without Sérsic n (target 1e-5), "
                      f"{sl['rel_diff']['sersic_n']:.1e} on Sérsic n (statmorph 0.7.2 itself: 2e-5; "
-                     "tests/test_measure_statmorph.py allows 1e-4).\n")
+                     "tests/measure/test_statmorph.py allows 1e-4).\n")
     e2e = doc.get("e2e")
     if e2e:
         lines.append(f"\n`measure()` with 2 worker processes on {e2e['n']} gz1 galaxies: {e2e['wall_s']} s wall "

@@ -67,6 +67,7 @@ def _cmd_predict(args) -> int:
     from ..catalog import read_catalog, write_catalog
     from ..supervise import GalaxyClassifier
     from ..supervise.workflow import merge_predictions, predict_catalog, sml_agreement
+    from ..status import OK, UNCLASSIFIED
 
     cfg, galaxies, out = _setup(args)
     model = Path(args.model) if args.model else out / "classifier.pt"
@@ -82,7 +83,7 @@ def _cmd_predict(args) -> int:
     paths = write_catalog(cat, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
                           seed=cfg["seed"], ids=galaxies.ids)
     counts = table["sup_status"].value_counts().to_dict()
-    print(f"{counts.get('ok', 0)} of {len(table)} galaxies classified, {counts.get('unclassified', 0)} unclassified "
+    print(f"{counts.get(OK, 0)} of {len(table)} galaxies classified, {counts.get(UNCLASSIFIED, 0)} unclassified "
           f"(confidence < {clf.confidence_threshold_:.3f}); the others keep their status and reason")
     ok = table["sup_class"] != ""
     print("  " + ", ".join(f"{k} {v}" for k, v in table.loc[ok, "sup_class"].value_counts().items()))

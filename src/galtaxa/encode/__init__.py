@@ -6,7 +6,7 @@
 """
 
 from .adapt import EncoderAdaptation
-from .features import auto_batch_size, extract_features, galaxyset_fingerprint
+from .features import auto_batch_size, extract_features
 from .offline_weights import build_offline_lite0, lite0_weights_path
 from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into
 
@@ -19,7 +19,10 @@ __all__ = [
     "find_cached_weights",
     "extract_features",
     "auto_batch_size",
-    "galaxyset_fingerprint",
     "build_offline_lite0",
     "lite0_weights_path",
 ]
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"galaxyset_fingerprint": "galtaxa.utils.fingerprint:galaxies_fingerprint"})

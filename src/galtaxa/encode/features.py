@@ -10,7 +10,6 @@ with another encoder or for other images is refused with an error rather than mi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections import deque
@@ -22,10 +21,11 @@ import numpy as np
 
 from ..status import FAILED, log
 from ..utils.atomic import atomic_save_npy, atomic_write_text
+from ..utils.fingerprint import galaxies_fingerprint
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
 
-__all__ = ["extract_features", "auto_batch_size", "galaxyset_fingerprint"]
+__all__ = ["extract_features", "auto_batch_size"]
 
 _CPU_BATCH = 32
 _GPU_START_BATCH = 256
@@ -55,22 +55,6 @@ def _rows_mask(galaxies) -> np.ndarray:
     """Rows to encode: status ok, plus those this stage itself marked failed (so a rerun sees the same rows)."""
     meta = galaxies.meta
     return galaxies.ok | ((meta["status"] == FAILED) & (meta["reason"] == _REASON)).to_numpy()
-
-
-def galaxyset_fingerprint(galaxies, n_sample: int = 16) -> str:
-    """SHA-256 (16 hex digits) identifying an image set without reading all of it.
-
-    Hashes the ids, the image shape and dtype, the mask of rows to encode and the full bytes of up to ``n_sample``
-    images spread evenly over the set.
-    """
-    h = hashlib.sha256()
-    h.update("\x00".join(map(str, galaxies.ids)).encode())
-    h.update(repr((tuple(galaxies.images.shape), str(galaxies.images.dtype))).encode())
-    h.update(np.packbits(_rows_mask(galaxies)).tobytes())
-    n = len(galaxies)
-    for i in np.unique(np.linspace(0, n - 1, num=min(n, n_sample)).astype(int)) if n else []:
-        h.update(np.ascontiguousarray(galaxies.images[i]).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _encode_chunk(encoder, batch: np.ndarray, state: dict) -> np.ndarray:
@@ -169,7 +153,7 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
         side = cache_dir / "features.json"
         if batch_size == "auto" and side.exists():  # resume with the recorded batches
             chunk = int(json.loads(side.read_text()).get("chunk_size", chunk))
-        meta = {"version": _FORMAT_VERSION, "encoder": encoder.config, "images": galaxyset_fingerprint(galaxies),
+        meta = {"version": _FORMAT_VERSION, "encoder": encoder.config, "images": galaxies_fingerprint(galaxies, columns=(), rows=_rows_mask(galaxies)),
                 "n": n, "feature_dim": dim, "chunk_size": chunk, "n_chunks": math.ceil(len(rows) / chunk)}
         feats, done, chunk = _open_cache(cache_dir, meta, n, dim, meta["n_chunks"])
     else:

@@ -38,7 +38,7 @@ nothing: a faint galaxy stretched linearly into an 8-bit PNG can hold fewer
 than 64 grey levels and still be a galaxy.
 
 Running :func:`is_error_picture` on all 3,999 gz1 images flags none of them
-(see ``tests/test_io_images.py``); ``tests/test_reliability_inputs.py`` checks
+(see ``tests/io/test_image_folder.py``); ``tests/reliability/test_inputs.py`` checks
 gz1 cutouts re-saved as PNG, the SDSS FITS stamps and simulated galaxies
 (noisy and noiseless, 48 and 100 px, grey and colour, PNG and JPEG) and
 flags none of them either, while every placeholder is still caught.

@@ -2,7 +2,7 @@ r"""statmorph's numbers, faster: exact replacements of its slowest steps, and a 
 
 :class:`FastSourceMorphology` is :class:`statmorph.SourceMorphology` (Rodriguez-Gomez et al. 2019, MNRAS 483,
 4140; written against statmorph 0.7.2, whose internals it overrides, and checked against the installed statmorph
-by ``tests/test_measure_fast.py``) with these methods replaced by equivalents that return the same numbers:
+by ``tests/measure/test_fast_statmorph.py``) with these methods replaced by equivalents that return the same numbers:
 
 ``_asymmetry_function``
     statmorph evaluates the asymmetry about a trial centre :math:`c` (Conselice 2003; Lotz et al. 2004, eq. 10)

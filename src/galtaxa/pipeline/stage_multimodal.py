@@ -13,6 +13,7 @@ import pandas as pd
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..status import FAILED, PURGED
+from ..utils.fingerprint import galaxies_fingerprint
 from .builders import encoder_specs, multimodal_taxonomy_from_config
 from .context import RunContext
 
@@ -62,12 +63,11 @@ def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstrea
         ``(features (N, D_i) memory map, stage)`` per encoder; rows of unusable galaxies are NaN.
     """
     from ..encode import extract_features, get_encoder
-    from ..encode.features import galaxyset_fingerprint
     from ..preprocess.encoder_view import multimodal_view
     from ..utils.progress import progress as _progress
 
     mm, enc = cfg["multimodal"], cfg["encoder"]
-    fingerprint = galaxyset_fingerprint(galaxies)
+    fingerprint = galaxies_fingerprint(galaxies)
     out = []
     for spec in encoder_specs(mm["encoders"]):
         settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": mm["smoothing_sigma"],

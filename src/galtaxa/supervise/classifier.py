@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
 from ..encode.registry import TTA_VIEWS
-from ..status import OK, UNCLASSIFIED, log
+from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
 from ..utils.torch_training import Trainer
@@ -642,7 +642,7 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
         conf[bad] = np.nan
         candidate = cls.copy()
         cls[low] = ""
-        status = np.where(bad, table["status"].astype(str).where(table["status"] != OK, "failed"), OK).astype(object)
+        status = np.where(bad, table["status"].astype(str).where(table["status"] != OK, FAILED), OK).astype(object)
         status[low] = UNCLASSIFIED
         reason = np.where(bad, table["reason"].astype(str).where(table["reason"].astype(str) != "",
                                                                  "non-finite pixels"), "").astype(object)

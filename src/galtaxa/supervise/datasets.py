@@ -24,7 +24,6 @@ __all__ = [
     "seed_worker",
     "make_loader",
     "stratified_split",
-    "ok_rows",
 ]
 
 
@@ -150,9 +149,3 @@ def stratified_split(y, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> tuple[np.nd
         for p, chunk in enumerate(np.split(idx, cuts)):
             parts[p].extend(chunk.tolist())
     return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
-
-
-def ok_rows(X) -> np.ndarray:
-    """Integer rows with status ok (GalaxySet) or finite pixels (array)."""
-    return np.flatnonzero(as_images_and_ok(X)[1])
-

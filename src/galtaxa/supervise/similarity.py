@@ -2,7 +2,7 @@
 
 Features are standardised (fitted on the reference set) and compared by cosine distance
 ``d(u, v) = 1 - u.v / (|u| |v|)`` (or Euclidean).  :func:`similarity_panel` draws each query galaxy followed by
-its neighbours on one row of a PNG (via :func:`galtaxa.label.mosaic.make_mosaic`), titled with id, label and
+its neighbours on one row of a PNG (via :func:`galtaxa.label.thumbnails.make_mosaic`), titled with id, label and
 distance.
 """
 
@@ -104,7 +104,7 @@ def similarity_panel(query_images, neighbor_images, path=None, query_titles=None
     -------
     ndarray (height, width, 3) uint8 canvas.
     """
-    from ..label.mosaic import make_mosaic
+    from ..label.thumbnails import make_mosaic
 
     q = np.asarray(query_images, dtype=np.float32)
     nb = np.asarray(neighbor_images, dtype=np.float32)

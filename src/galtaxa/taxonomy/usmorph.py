@@ -194,9 +194,9 @@ class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
         """Image descriptors of ``rows``, cached beside the features as ``descriptors-<fingerprint>.npy`` (the
         fingerprint of the image set, so a cache of other images is never reused)."""
         from ..encode.descriptors import image_descriptors
-        from ..encode.features import galaxyset_fingerprint
+        from ..utils.fingerprint import galaxies_fingerprint
 
-        path = None if cache_dir is None else Path(cache_dir) / f"descriptors-{galaxyset_fingerprint(galaxies)}.npy"
+        path = None if cache_dir is None else Path(cache_dir) / f"descriptors-{galaxies_fingerprint(galaxies, columns=())}.npy"
         if path is not None and path.exists():
             saved = np.load(path)
             if saved.shape[0] == len(galaxies):

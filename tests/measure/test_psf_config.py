@@ -34,7 +34,7 @@ def test_psf_file_reaches_the_sersic_fit_and_keys_the_stage(spheroids, tmp_path)
     n_plain = measure_stage(plain, cache, gs, progress=False)["sersic_n"].to_numpy()
     n_psf = measure_stage(with_psf, cache, gs, progress=False)["sersic_n"].to_numpy()
     # without the PSF the fit explains the blurred core with a much shallower profile (measured: n = 0.89); with it
-    # n = 2.39, still low for r_e = 4 px (statmorph's known bias with a PSF, see test_measure_statmorph)
+    # n = 2.39, still low for r_e = 4 px (statmorph's known bias with a PSF, see tests/measure/test_statmorph.py)
     assert np.all(n_plain < 1.5) and np.all((n_psf > 2.0) & (n_psf < 4.5))
     assert len(list((tmp_path / "run" / "stages").glob("measure-*"))) == 2  # two keys, nothing mixed
 

@@ -85,7 +85,7 @@ def test_benchmark_rows_and_markdown_from_a_result():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import supervised as bench
     from galtaxa.supervise.evaluation import classification_summary
 
