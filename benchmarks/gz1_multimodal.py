@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     t_features = time.perf_counter() - t0
     t0 = time.perf_counter()
     route = multimodal_stage(cfg, cache, galaxies, morph, progress=True)
-    table, model_dir = route.table, route.model_dir
+    table, model_dir = route.table, route.model_path
     t_route = time.perf_counter() - t0
 
     labels = galaxies.meta["label"].map(lambda v: GZ1_NAMES.get(str(int(v))) if pd.notna(v) else None)

@@ -196,8 +196,8 @@ def test_taxonomy_with_descriptors_round_trips(tmp_path):
     d = tax.embedding_[ok, 4:] / 0.7
     np.testing.assert_allclose(d.mean(axis=0), 0, atol=1e-4)
     assert tax.descriptors and len(list((tmp_path / "cache").glob("descriptors-*.npy"))) == 1
-    tax.save(tmp_path / "model")
-    back = UnsupervisedTaxonomy.load(tmp_path / "model", progress=False)
+    tax.save(tmp_path / "model.npz")
+    back = UnsupervisedTaxonomy.load(tmp_path / "model.npz", progress=False)
     np.testing.assert_array_equal(back.predict(gs), tax.predict(gs))
 
 

@@ -71,8 +71,8 @@ def test_best_epoch_is_restored(trained):
 def test_save_load_and_pickle_round_trip(trained, tmp_path):
     cae, _, noisy = trained
     ref = cae.transform(noisy[:10])
-    cae.save(tmp_path / "cae")
-    back = CAEDenoiser.load(tmp_path / "cae")
+    cae.save(tmp_path / "cae.npz")
+    back = CAEDenoiser.load(tmp_path / "cae.npz")
     np.testing.assert_array_equal(back.transform(noisy[:10]), ref)
     assert back.history_ == cae.history_ and back.best_epoch_ == cae.best_epoch_
     assert back.get_params() == cae.get_params()

@@ -88,7 +88,7 @@ def images():
 def test_classifier_file_is_refused(tmp_path, marker):
     from galtaxa.supervise import GalaxyClassifier
 
-    path = _plant_torch(tmp_path / "classifier.pt", marker)
+    path = _plant_torch(tmp_path / "classifier.npz", marker)  # a torch pickle under the estimator file's name
     with pytest.raises(UnsafeFileError) as err:
         GalaxyClassifier.load(path)
     _assert_refused(err, path, marker)
@@ -121,16 +121,17 @@ def test_checkpoints_round_trip_weights_only_and_planted_best_is_refused(images,
     _assert_refused(err, ckdir / "best.pt", marker)
 
 
-def test_saved_classifier_reads_back_weights_only(images, tmp_path):
+def test_saved_classifier_reads_back_without_pickle(images, tmp_path):
     from galtaxa.supervise import GalaxyClassifier
 
     X, y = images
     clf = GalaxyClassifier(epochs=1, **_KW).fit(X, y)
-    clf.save(tmp_path / "clf.pt")
-    ck = torch.load(tmp_path / "clf.pt", weights_only=True)
-    assert ck["classes"] == ["bar", "round"]
-    np.testing.assert_allclose(GalaxyClassifier.load(tmp_path / "clf.pt").predict_proba(X[:4]),
-                               clf.predict_proba(X[:4]), atol=1e-6)
+    clf.save(tmp_path / "clf.npz")
+    with np.load(tmp_path / "clf.npz", allow_pickle=False) as z:  # every member is a plain array
+        assert all(z[k].dtype != object for k in z.files)
+    back = GalaxyClassifier.load(tmp_path / "clf.npz")
+    assert back.classes_.tolist() == ["bar", "round"]
+    np.testing.assert_allclose(back.predict_proba(X[:4]), clf.predict_proba(X[:4]), atol=1e-6)
 
 
 def test_ssl_resume_checkpoint_is_refused(images, tmp_path, marker):
@@ -150,10 +151,10 @@ def test_multimodal_autoencoder_weights_are_refused(tmp_path, marker):
     r = np.random.default_rng(0)
     blocks = [r.normal(size=(40, 6)).astype(np.float32), r.normal(size=(40, 3)).astype(np.float32)]
     MultimodalAutoencoder(bottleneck=2, hidden=(8,), epochs=1, batch_size=16, progress=False).fit(blocks) \
-        .save(tmp_path / "mae")
-    path = _plant_torch(tmp_path / "mae" / "mae.pt", marker)
+        .save(tmp_path / "mae.npz")
+    path = _plant_torch(tmp_path / "mae.npz", marker)  # replaced by a torch pickle
     with pytest.raises(UnsafeFileError) as err:
-        MultimodalAutoencoder.load(tmp_path / "mae")
+        MultimodalAutoencoder.load(path)
     _assert_refused(err, path, marker)
 
 
@@ -174,7 +175,7 @@ def run_config(tmp_path):
 
 @pytest.mark.parametrize("command, planted", [
     (["predict", "--model", "{model}"], "model.pt"),
-    (["predict"], "supervised/classifier.pt"),
+    (["predict"], "supervised/classifier.npz"),
     (["train"], "supervised/checkpoints/last.pt"),
     (["pretrain"], "supervised/ssl/last.pt"),
 ])
@@ -286,9 +287,9 @@ def test_taxonomy_refuses_old_pickle_folder(tmp_path, marker):
     with pytest.raises(UnsafeFileError, match="older galtaxa") as err:
         UnsupervisedTaxonomy.load(folder)
     _assert_refused(err, path, marker)
-    npz = _plant_pickle(folder / "fitted.npz", marker)  # a pickle under the new name
+    npz = _plant_pickle(tmp_path / "model.npz", marker)  # a pickle under the new name
     with pytest.raises(UnsafeFileError) as err:
-        UnsupervisedTaxonomy.load(folder)
+        UnsupervisedTaxonomy.load(npz)
     _assert_refused(err, npz, marker)
 
 
@@ -312,23 +313,41 @@ def test_multimodal_route_round_trip_with_forest_and_refusals(tmp_path, marker):
     tax = MultimodalTaxonomy(bottleneck=3, hidden=(16,), epochs=3, batch_size=32, n_components=3, n_init=1,
                              isolation_forest=True, contamination=0.05, progress=False, random_state=0)
     tax.fit(blocks, morph)
-    tax.save(tmp_path / "m3")
-    assert not list((tmp_path / "m3").glob("*.joblib"))
-    back = MultimodalTaxonomy.load(tmp_path / "m3")
+    tax.save(tmp_path / "m3.npz")
+    back = MultimodalTaxonomy.load(tmp_path / "m3.npz")
     assert back.purger_.forest_ is not None
     other_blocks, other = _m3_data(seed=1)
     pd.testing.assert_frame_equal(tax.predict(other_blocks, other), back.predict(other_blocks, other))
 
     # a folder of an older galtaxa (joblib pickles) is refused, never read
     for name in ("purger", "gmm"):
-        (tmp_path / "m3" / f"{name}.npz").unlink()
         _plant_pickle(tmp_path / "m3" / f"{name}.joblib", marker)
     with pytest.raises(UnsafeFileError, match="older galtaxa") as err:
         MultimodalTaxonomy.load(tmp_path / "m3")
     _assert_refused(err, tmp_path / "m3" / "purger.joblib", marker)
-    # a pickle planted under the new names is refused too
-    tax.save(tmp_path / "m3")
-    path = _plant_pickle(tmp_path / "m3" / "gmm.npz", marker)
+    # a pickle planted under the new name is refused too
+    path = _plant_pickle(tmp_path / "m3.npz", marker)
     with pytest.raises(UnsafeFileError) as err:
-        MultimodalTaxonomy.load(tmp_path / "m3")
+        MultimodalTaxonomy.load(path)
     _assert_refused(err, path, marker)
+
+
+def test_persistable_estimators_are_all_trusted_and_refuse_unknown_attributes(tmp_path):
+    """Every galtaxa estimator saved through Persistable is on the allow-list, and a file that gives one an
+    attribute beyond its parameters and fitted state (e.g. shadowing a method) is refused."""
+    import importlib
+
+    from galtaxa.preprocess.cae import CAEDenoiser
+    from galtaxa.utils.persist import TRUSTED_CLASSES, Persistable
+
+    for module in ("galtaxa.preprocess.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
+                   "galtaxa.taxonomy.usmorph", "galtaxa.taxonomy.multimodal"):
+        importlib.import_module(module)
+    trusted = set(TRUSTED_CLASSES.values())
+    for cls in Persistable.__subclasses__():
+        assert f"{cls.__module__}:{cls.__name__}" in trusted, cls
+    state = {"t": "dict", "v": [["latent_dim", 4], ["_build_model", "not a method"]]}
+    bad = _npz_with_state(tmp_path / "cae.npz", {"t": "object", "class": "galtaxa.preprocess.CAEDenoiser",
+                                                  "state": state})
+    with pytest.raises(ValueError, match="unknown attributes"):
+        CAEDenoiser.load(bad)

@@ -51,8 +51,8 @@ def test_predict_table_has_a_row_for_every_galaxy(fitted, data, tmp_path):
     np.testing.assert_allclose(ok[["sup_prob_bar", "sup_prob_round"]].sum(axis=1), 1.0, atol=1e-5)
     assert (ok["sup_confidence"] >= 0.5).all()
     # save / load round trip gives the same probabilities
-    fitted.save(tmp_path / "clf.pt")
-    again = GalaxyClassifier.load(tmp_path / "clf.pt")
+    fitted.save(tmp_path / "clf.npz")
+    again = GalaxyClassifier.load(tmp_path / "clf.npz")
     np.testing.assert_allclose(again.predict_proba(gs), fitted.predict_proba(gs), atol=1e-6)
 
 

@@ -23,7 +23,7 @@ def test_train_predict_similar_cli(tmp_path, capsys):
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["train", str(path), "--quiet"]) == 0
-    assert (tmp_path / "run" / "supervised" / "classifier.pt").exists()
+    assert (tmp_path / "run" / "supervised" / "classifier.npz").exists()
     assert main(["predict", str(path), "--quiet"]) == 0
     cat = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
     assert len(cat) == 48 and set(cat["sup_candidate"]) <= {"round", "bar"}

@@ -59,8 +59,8 @@ def test_autoencoder_deterministic_save_load(tmp_path):
     assert za.shape == (120, 3) and za.dtype == np.float32
     assert np.array_equal(za, b.transform([deep, morph]))
     assert len(a.history_["train_loss"]) == a.n_epochs_ == 3
-    a.save(tmp_path / "mae")
-    c = MultimodalAutoencoder.load(tmp_path / "mae")
+    a.save(tmp_path / "mae.npz")
+    c = MultimodalAutoencoder.load(tmp_path / "mae.npz")
     assert np.array_equal(za, c.transform([deep, morph]))
     rec = c.reconstruct([deep, morph])
     assert [r.shape for r in rec] == [deep.shape, morph.shape]
@@ -123,8 +123,8 @@ def test_taxonomy_end_to_end_keeps_every_row(tmp_path):
     assert matched_accuracy(labels[ok.to_numpy()], res.loc[ok, "group"]).accuracy > 0.9
 
     # save / load reproduces the predictions without refitting
-    tax.save(tmp_path / "m3")
-    back = MultimodalTaxonomy.load(tmp_path / "m3")
+    tax.save(tmp_path / "m3.npz")
+    back = MultimodalTaxonomy.load(tmp_path / "m3.npz")
     p1, p2 = tax.predict(blocks, morph), back.predict(blocks, morph)
     pd.testing.assert_frame_equal(p1, p2)
     assert np.array_equal(p1["group"], res["group"])
@@ -172,8 +172,8 @@ def test_bottleneck_collapse_is_handled_before_the_mixture(tmp_path):
 
     ok = tax.kept_
     assert tax.gmm_.n_components_ == 3 and matched_accuracy(_labels[ok], tax.gmm_.labels_).accuracy > 0.95
-    tax.save(tmp_path / "m3")
-    back = MultimodalTaxonomy.load(tmp_path / "m3")
+    tax.save(tmp_path / "m3.npz")
+    back = MultimodalTaxonomy.load(tmp_path / "m3.npz")
     pd.testing.assert_frame_equal(back.predict(blocks, morph), tax.predict(blocks, morph))
 
 

@@ -37,9 +37,9 @@ def test_fit_keeps_rows_and_caches_preprocessing(galaxies, fitted):
     pre = np.load(tmp_path / "preprocessed.npy", mmap_mode="r")
     assert pre.shape == (len(galaxies), 1, 125, 63)  # polar: 125 rays x (2 * 32 half-pixel radii - 1), mirrored
     assert not np.asarray(pre[5]).any()  # the bad galaxy is not unfolded
-    assert (tmp_path / "cae" / "cae.json").exists()
+    assert (tmp_path / "cae.npz").exists()
     # the before/after figure users look at: input, reconstruction, residual
-    assert (tmp_path / "cae" / "before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "cae_before_after.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_pipeline_reports_the_cae_loss_and_figure(tmp_path):
@@ -73,8 +73,8 @@ def test_rerun_resumes_without_retraining(galaxies, fitted, monkeypatch):
 
 def test_save_load_predict(galaxies, fitted, tmp_path):
     tax = fitted[0]
-    tax.save(tmp_path / "model")
-    back = UnsupervisedTaxonomy.load(tmp_path / "model", progress=False)
+    tax.save(tmp_path / "model.npz")
+    back = UnsupervisedTaxonomy.load(tmp_path / "model.npz", progress=False)
     labels, agreement = back.predict_votes(galaxies)
     assert labels[5] == -1 and agreement[5] == 0
     np.testing.assert_array_equal(back.predict(galaxies), labels)  # predict gives the labels alone

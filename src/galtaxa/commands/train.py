@@ -59,7 +59,7 @@ def _cmd_train(args) -> int:
         from ..supervise.evaluation import summary_markdown
 
         print("test split:\n" + summary_markdown(res["test"]))
-    print(f"  model: {out / 'classifier.pt'}; figures and report: {out / 'report.json'}, {out / 'report.html'}")
+    print(f"  model: {out / 'classifier.npz'}; figures and report: {out / 'report.json'}, {out / 'report.html'}")
     return 0
 
 
@@ -70,7 +70,7 @@ def _cmd_predict(args) -> int:
     from ..status import OK, UNCLASSIFIED
 
     cfg, galaxies, out = _setup(args)
-    model = Path(args.model) if args.model else out / "classifier.pt"
+    model = Path(args.model) if args.model else out / "classifier.npz"
     if not model.exists():
         raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
     clf = GalaxyClassifier.load(model)
@@ -179,7 +179,7 @@ def _cmd_similar(args) -> int:
 
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
-    model = out / "classifier.pt"
+    model = out / "classifier.npz"
     if args.features == "classifier" or (args.features == "auto" and model.exists() and not args.checkpoint):
         from ..supervise import GalaxyClassifier
 
@@ -226,7 +226,7 @@ def register(subparsers) -> None:
     base("train", "train a classifier on labelled galaxies (catalog column or confident taxonomy classes)",
          _cmd_train)
     p = base("predict", "class, confidence and probabilities for every galaxy, into the run catalog", _cmd_predict)
-    p.add_argument("--model", default=None, help="classifier file (default RUN_DIR/supervised/classifier.pt)")
+    p.add_argument("--model", default=None, help="classifier file (default RUN_DIR/supervised/classifier.npz)")
     p.add_argument("--threshold", type=float, default=None,
                    help="confidence threshold (default: the one chosen on validation for supervised.target_precision)")
     base("pretrain", "self-supervised pretraining (SimCLR or autoencoder) on all images", _cmd_pretrain)
@@ -239,6 +239,6 @@ def register(subparsers) -> None:
     p.add_argument("-k", type=int, default=5, help="neighbours per galaxy (default 5)")
     p.add_argument("--features", choices=("auto", "classifier", "encoder"), default="auto",
                    help="feature space: the trained classifier's backbone (auto when RUN_DIR/supervised/"
-                        "classifier.pt exists) or the config's encoder / --checkpoint")
+                        "classifier.npz exists) or the config's encoder / --checkpoint")
     p.add_argument("--checkpoint", default=None, help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.pth)")
     p.add_argument("--backbone", default=None, help="timm name of the encoder (default encoder.name)")

@@ -132,8 +132,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     for res in ctx.results.values():
         result.metrics.update(res.metrics)
         result.paths.update(res.figures)
-        if getattr(res, "model_dir", None) is not None:
-            result.paths["model"] = res.model_dir
+        if getattr(res, "model_path", None) is not None:
+            result.paths["model"] = res.model_path
         if getattr(res, "checkpoint", None) is not None:
             result.paths["adapted encoder"] = res.checkpoint
         if getattr(res, "fit", None) is not None:
@@ -225,7 +225,7 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
     measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress)
     route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
     blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]
-    model = MultimodalTaxonomy.load(route.model_dir)
+    model = MultimodalTaxonomy.load(route.model_path)
     model.progress = progress
     labels = None
     if label_column in galaxies.meta:

@@ -29,12 +29,12 @@ class ClusterResult(StageResult):
     ----------
     embedding : numpy.ndarray, shape (N, d)
         The space the voters clustered (NaN rows for galaxies not clustered).
-    model_dir : Path
+    model_path : Path
         The saved :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy`.
     """
 
     embedding: np.ndarray | None = None
-    model_dir: Path | None = None
+    model_path: Path | None = None
 
 
 def _plot_reduction(reducer, folder: Path) -> Path | None:
@@ -73,10 +73,11 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
     Returns
     -------
     ClusterResult
-        ``table`` (``id, status, reason, group, agreement, group_<voter>``), ``embedding``, ``model_dir``, the
+        ``table`` (``id, status, reason, group, agreement, group_<voter>``), ``embedding``, ``model_path``, the
         reduction figure and, with the CAE, its before/after figure and validation MSE.
     """
-    settings = {k: cfg[k] for k in ("cae", "polar", "encoder", "reduce", "cluster")} | {"seed": cfg["seed"]}
+    settings = {k: cfg[k] for k in ("cae", "polar", "encoder", "reduce", "cluster")} | {"seed": cfg["seed"],
+                                                                                     "saved_as": "model.npz"}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # encoder features resume batch by batch
 
     def compute(st: Stage):
@@ -84,7 +85,7 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         table = model.table(galaxies)
         st.write_table("cluster.parquet", table)
         st.write_array("embedding.npy", model.embedding_)
-        model.save(st.path / "model")
+        model.save(st.path / "model.npz")
         summary = {"kept_fraction": float((table["group"] >= 0).mean()), "figures": {}}
         figure = _plot_reduction(model.reducer_, st.path)
         if figure is not None:
@@ -92,18 +93,18 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         if getattr(model, "cae_", None) is not None:
             summary["cae_validation_mse"] = float(model.cae_.best_loss_)
             summary["cae_epochs"] = int(model.cae_.n_epochs_)
-            if (st.path / "features" / "cae" / "before_after.png").exists():
-                summary["figures"]["CAE before/after"] = "features/cae/before_after.png"
+            if (st.path / "features" / "cae_before_after.png").exists():
+                summary["figures"]["CAE before/after"] = "features/cae_before_after.png"
         pairwise = getattr(model.voting_, "pairwise_ari_", None)
         if isinstance(pairwise, pd.DataFrame):
             pairwise.to_csv(st.path / "pairwise_ari.csv")
         figures, metrics = _figures_and_metrics(st, summary)
-        return ClusterResult(st, table, figures, metrics, model.embedding_, st.path / "model"), summary
+        return ClusterResult(st, table, figures, metrics, model.embedding_, st.path / "model.npz"), summary
 
     def load(st: Stage):
         figures, metrics = _figures_and_metrics(st, st.summary())
         return ClusterResult(st, pd.read_parquet(st.path / "cluster.parquet"), figures, metrics,
-                             np.load(st.path / "embedding.npy"), st.path / "model")
+                             np.load(st.path / "embedding.npy"), st.path / "model.npz")
 
     return stage.run(compute, load)
 

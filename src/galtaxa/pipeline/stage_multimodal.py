@@ -34,14 +34,14 @@ class MultimodalResult(StageResult):
     ----------
     embedding : numpy.ndarray, shape (N, bottleneck)
         The bottleneck (NaN rows for galaxies not clustered).
-    model_dir : Path
+    model_path : Path
         The saved :class:`~galtaxa.taxonomy.MultimodalTaxonomy`.
     fit : dict
         The mixture fit record (:data:`MIXTURE_FIT_FILE`).
     """
 
     embedding: np.ndarray | None = None
-    model_dir: Path | None = None
+    model_path: Path | None = None
     fit: dict | None = None
 
 
@@ -125,11 +125,11 @@ def aligned_morphology(measured: pd.DataFrame, ids) -> pd.DataFrame:
     return m.reset_index()
 
 
-def mixture_fit(model_dir: Path) -> dict | None:
-    """The mixture fit record beside a multimodal stage's ``model`` folder (None for stages written before it)."""
+def mixture_fit(stage_dir: Path) -> dict | None:
+    """The mixture fit record of a multimodal stage folder (None for stages written before it)."""
     import json
 
-    path = Path(model_dir).parent / MIXTURE_FIT_FILE
+    path = Path(stage_dir) / MIXTURE_FIT_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -176,7 +176,7 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
     blocks = multimodal_features(cfg, cache, galaxies, upstream, progress)
     morph = aligned_morphology(measured, galaxies.ids)
     morph_hash = hashlib.sha256(pd.util.hash_pandas_object(morph, index=False).to_numpy().tobytes()).hexdigest()[:16]
-    settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash}
+    settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash, "saved_as": "model.npz"}
     stage = cache.stage(NAME, settings, upstream + tuple(s for _, s in blocks))
 
     def compute(st: Stage):
@@ -186,7 +186,7 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         emb[model.kept_] = model.embedding_
         st.write_table("multimodal.parquet", table)
         st.write_array("embedding.npy", emb)
-        model.save(st.path / "model")
+        model.save(st.path / "model.npz")
         fit = model.gmm_.fit_summary()
         st.write_json(MIXTURE_FIT_FILE, fit)
         figures = {}
@@ -202,14 +202,14 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
                    "gmm_fallback": fit["fallback"]["step"] if fit["fallback"] else None,
                    "figures": {k: Path(v).name for k, v in figures.items()}}
         return MultimodalResult(st, table, {k: Path(v) for k, v in figures.items()}, _metrics(table, fit), emb,
-                                st.path / "model", fit), summary
+                                st.path / "model.npz", fit), summary
 
     def load(st: Stage):
         table = pd.read_parquet(st.path / "multimodal.parquet")
-        fit = mixture_fit(st.path / "model")
+        fit = mixture_fit(st.path)
         figures = {k: st.path / v for k, v in st.summary().get("figures", {}).items()}
         return MultimodalResult(st, table, figures, _metrics(table, fit), np.load(st.path / "embedding.npy"),
-                                st.path / "model", fit)
+                                st.path / "model.npz", fit)
 
     return stage.run(compute, load)
 

@@ -35,13 +35,13 @@ Choices made here (documented, not in the paper):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.atomic import atomic_path
+from ..utils.persist import Persistable
 from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["CAEDenoiser", "build_cae"]
@@ -96,7 +96,7 @@ def build_cae(in_channels: int, height: int, width: int, latent_dim: int = 40, c
     return _CAE()
 
 
-class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
+class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator):
     """Denoise galaxy images with a convolutional autoencoder trained on them (Fang et al. 2025).
 
     Parameters
@@ -320,45 +320,9 @@ class CAEDenoiser(StateDictPickle, TransformerMixin, BaseEstimator):
         rec = self.transform(x)
         return -float(np.mean((rec - np.asarray(x, dtype=np.float32)) ** 2))
 
-    # ------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write ``cae.pt`` (state dict) and ``cae.json`` (parameters, input shape, history) into folder ``path``."""
-        import torch
-
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / "cae.pt") as tmp:
-            torch.save(self.model_.state_dict(), tmp)
-        params = self.get_params()
-        params["channels"] = [int(ch) for ch in params["channels"]]
-        params["device"] = None if params["device"] is None else str(params["device"])
-        record = {"params": params, "input_shape": list(self.input_shape_), "history": self.history_,
-                  "best_epoch": self.best_epoch_, "best_loss": self.best_loss_, "n_epochs": self.n_epochs_}
-        atomic_write_text(path / "cae.json", json.dumps(record, indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path) -> "CAEDenoiser":
-        """Read a denoiser written by :meth:`save`."""
-        path = Path(path)
-        if not (path / "cae.json").is_file() or not (path / "cae.pt").is_file():
-            raise FileNotFoundError(f"{path} does not hold a saved CAEDenoiser (cae.json and cae.pt)")
-        record = json.loads((path / "cae.json").read_text())
-        params = record["params"]
-        params["channels"] = tuple(params["channels"])
-        self = cls(**params)
-        self.input_shape_ = tuple(record["input_shape"])
-        model = self._build_model()
-        from ..utils.safe_load import torch_load
-
-        model.load_state_dict(torch_load(path / "cae.pt", what="CAE weights"))
-        self.model_ = model.eval()
-        self.history_ = record["history"]
-        self.best_epoch_ = record["best_epoch"]
-        self.best_loss_ = record["best_loss"]
-        self.n_epochs_ = record["n_epochs"]
-        return self
+    # ------------------------------------------------------------ persistence (Persistable: one .npz file)
+    _PERSISTED = ("input_shape_", "history_", "best_epoch_", "best_loss_", "n_epochs_")
+    _NETWORK = "model_"
 
     def _build_model(self):
         """The untrained network for the fitted ``input_shape_`` (used by :meth:`load` and unpickling)."""

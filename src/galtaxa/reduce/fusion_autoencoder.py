@@ -32,15 +32,12 @@ are read and standardised on the fly).
 
 from __future__ import annotations
 
-import json
 import numbers
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..utils.atomic import atomic_path, atomic_write_text
-from ..utils.safe_load import torch_load
+from ..utils.persist import Persistable
 from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
@@ -79,7 +76,7 @@ def build_multimodal_autoencoder(dims, bottleneck: int = 64, hidden=(512, 256)):
     return _MultimodalAE()
 
 
-class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
+class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, BaseEstimator):
     """Fuse several feature blocks into one bottleneck with a balanced multimodal autoencoder (Selim et al.).
 
     Parameters
@@ -335,57 +332,9 @@ class MultimodalAutoencoder(StateDictPickle, TransformerMixin, BaseEstimator):
         return np.array([np.mean(((np.asarray(b, dtype=np.float64) - r) / sd) ** 2)
                          for b, r, sd in zip(blocks, recs, self.stds_)])
 
-    # ------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write ``mae.pt`` (weights), ``mae_scaler.npz`` (standardisation) and ``mae.json`` into folder ``path``."""
-        import torch
-
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / "mae.pt") as tmp:
-            torch.save(self.model_.state_dict(), tmp)
-        arrays = {f"mean_{i}": m for i, m in enumerate(self.means_)}
-        arrays.update({f"std_{i}": s for i, s in enumerate(self.stds_)})
-        with atomic_path(path / "mae_scaler.npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        params = self.get_params()
-        params["hidden"] = [int(h) for h in params["hidden"]]
-        mw = params["modality_weights"]
-        params["modality_weights"] = mw if isinstance(mw, str) else [float(v) for v in mw]
-        params["device"] = None if params["device"] is None else str(params["device"])
-        record = {"params": params, "dims": self.dims_, "weights": self.weights_.tolist(),
-                  "history": self.history_, "best_epoch": self.best_epoch_, "best_loss": self.best_loss_,
-                  "n_epochs": self.n_epochs_}
-        atomic_write_text(path / "mae.json", json.dumps(record, indent=2))
-        return path
-
-    @classmethod
-    def load(cls, path) -> "MultimodalAutoencoder":
-        """Read an autoencoder written by :meth:`save` (weights-only: a file that would need code is refused)."""
-        path = Path(path)
-        files = [path / "mae.json", path / "mae.pt", path / "mae_scaler.npz"]
-        if not all(f.is_file() for f in files):
-            raise FileNotFoundError(f"{path} does not hold a saved MultimodalAutoencoder "
-                                    "(mae.json, mae.pt, mae_scaler.npz)")
-        record = json.loads(files[0].read_text())
-        params = record["params"]
-        params["hidden"] = tuple(params["hidden"])
-        self = cls(**params)
-        self.dims_ = [int(d) for d in record["dims"]]
-        with np.load(files[2], allow_pickle=False) as z:
-            self.means_ = [z[f"mean_{i}"] for i in range(len(self.dims_))]
-            self.stds_ = [z[f"std_{i}"] for i in range(len(self.dims_))]
-        model = self._build_model()
-        model.load_state_dict(torch_load(files[1], what="autoencoder weights"))
-        self.model_ = model.eval()
-        self.weights_ = np.asarray(record["weights"], dtype=float)
-        self.history_ = record["history"]
-        self.best_epoch_ = record["best_epoch"]
-        self.best_loss_ = record["best_loss"]
-        self.n_epochs_ = record["n_epochs"]
-        return self
+    # ------------------------------------------------------------ persistence (Persistable: one .npz file)
+    _PERSISTED = ("dims_", "means_", "stds_", "weights_", "history_", "best_epoch_", "best_loss_", "n_epochs_")
+    _NETWORK = "model_"
 
     def _build_model(self):
         """The untrained network for the fitted ``dims_`` (used by :meth:`load` and unpickling)."""

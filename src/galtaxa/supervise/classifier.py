@@ -31,7 +31,6 @@ class and a confidence for every galaxy, including the ones the vote rejected.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from ..encode.registry import TTA_VIEWS
 from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
+from ..utils.persist import Persistable
 from ..utils.progress import progress as _progress
 from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
@@ -51,7 +51,7 @@ from .calibration import (adjusted_probabilities, effective_prior, fit_temperatu
                           threshold_for_precision)
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label, stratified_split
 from .evaluation import classification_summary
-from .networks import build_net, load_checkpoint, params_fingerprint, save_checkpoint, set_threads
+from .networks import build_net, params_fingerprint, set_threads
 
 __all__ = ["GalaxyClassifier", "HEADS", "MODES", "BALANCES"]
 
@@ -63,7 +63,7 @@ _RUN_PARAMS_IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "r
                        "confidence_threshold", "tta", "prior", "calibrate")
 
 
-class GalaxyClassifier(ClassifierMixin, BaseEstimator):
+class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     """CNN classifier of galaxy images with a softmax (multi-class) or sigmoid (multi-label) head.
 
     Parameters
@@ -659,40 +659,33 @@ class GalaxyClassifier(ClassifierMixin, BaseEstimator):
             table[f"{prefix}prob_{name}"] = p[:, j].astype(float)
         return table
 
-    # ------------------------------------------------------------------ persistence
-    _FITTED = ("mode_", "history_", "best_epoch_", "best_score_", "net_info_", "temperature_",
-               "confidence_threshold_", "validation_", "log_prior_shift_", "train_prior_", "target_prior_")
+    # ------------------------------------------------------------------ persistence (Persistable: one .npz file)
+    _PERSISTED = ("classes_", "mode_", "history_", "best_epoch_", "best_score_", "net_info_", "temperature_",
+                  "confidence_threshold_", "validation_", "log_prior_shift_", "train_prior_", "target_prior_",
+                  "n_train_", "n_val_")
+    _NETWORK = "model_"
 
-    def save(self, path) -> Path:
-        """Write the fitted classifier (parameters, classes, weights, calibration, history) to one ``.pt`` file
-        (read back without executing code by :meth:`load`)."""
-        self._check_fitted()
-        path = Path(path)
-        params = self.get_params()
-        params["checkpoint_dir"] = None if params["checkpoint_dir"] is None else str(params["checkpoint_dir"])
-        params["checkpoint"] = None if params["checkpoint"] is None else str(params["checkpoint"])
-        fitted = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                  for k in self._FITTED if (v := getattr(self, k, None)) is not None}
-        save_checkpoint(path, {"params": params, "classes": self.classes_.tolist(),
-                               "classes_kind": self.classes_.dtype.kind, "model": self.model_.state_dict(),
-                               "fitted": fitted})
-        return path
+    def _build_model(self):
+        """The untrained network of the fitted classes and input size (no pretrained weights are needed)."""
+        net, _ = build_net(self.backbone, pretrained=False, checkpoint=None, num_outputs=len(self.classes_),
+                           input_size=self.net_info_["input_size"], random_state=self.random_state)
+        return net
 
     @classmethod
     def load(cls, path, device=None) -> "GalaxyClassifier":
-        """Read a classifier written by :meth:`save`; no pretrained weights are needed."""
-        ck = load_checkpoint(path)
-        missing = [k for k in ("params", "classes", "model", "fitted") if k not in ck]
-        if missing:
-            raise ValueError(f"{path} is not a classifier saved by GalaxyClassifier.save (no {', '.join(missing)})")
-        clf = cls(**{**ck["params"], "device": device})
-        kind = ck.get("classes_kind", "U")
-        clf.classes_ = np.asarray(ck["classes"], dtype=np.int64 if kind == "i" else object)
-        for k in cls._FITTED:
-            v = ck["fitted"].get(k)
-            setattr(clf, k, np.asarray(v, dtype=float) if k.endswith(("prior_", "shift_")) and v is not None else v)
-        net, _ = build_net(clf.backbone, pretrained=False, checkpoint=None, num_outputs=len(clf.classes_),
-                           input_size=clf.net_info_["input_size"], random_state=clf.random_state)
-        net.load_state_dict(ck["model"])
-        clf.model_ = net.to(pick_device(device)).eval()
+        """Read a classifier written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`), onto ``device``.
+
+        Parameters
+        ----------
+        path : path-like
+        device : str, optional
+            Where to put the network (default: the best available; the saving machine's device is not kept).
+
+        Returns
+        -------
+        GalaxyClassifier
+        """
+        clf = super().load(path)
+        clf.device = device
+        clf.model_ = clf.model_.to(pick_device(clf.device)).eval()
         return clf

@@ -8,7 +8,7 @@ What ``galtaxa train`` and ``galtaxa predict`` do, as library functions (the com
   adversarial test split (the labelled galaxies that look most like the target set) when one is given; the test
   rows are never seen by early stopping or calibration;
 * :func:`train_supervised` -- fit, calibrate on validation, score on test; writes ``RUN_DIR/supervised/``:
-  ``classifier.pt``, ``report.json`` (recipe, time, split, validation and test figures per class), ``report.html``,
+  ``classifier.npz``, ``report.json`` (recipe, time, split, validation and test figures per class), ``report.html``,
   ``reliability.png``, ``confusion.png``, ``split.csv``, ``history.json``;
 * :func:`predict_catalog` and :func:`merge_predictions` -- every galaxy's class, confidence and status, merged
   into the run catalog; :func:`sml_agreement` -- vote-kept classes against the classifier's, per class.
@@ -180,7 +180,7 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     t0 = time.perf_counter()
     clf.fit(galaxies, only(train), X_val=galaxies, y_val=only(val))
     fit_s = time.perf_counter() - t0
-    clf.save(out / "classifier.pt")
+    clf.save(out / "classifier.npz")
     names = [str(c) for c in clf.classes_]
     lookup = {n: j for j, n in enumerate(names)}
     result = {"recipe": {k: clf.get_params()[k] for k in ("backbone", "mode", "trainable_stages", "input_size",

@@ -25,7 +25,6 @@ fused spaces) and prints it next to the paper's numbers.
 
 from __future__ import annotations
 
-import json
 import numbers
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from ..cluster.gmm import GMMClustering
 from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.persist import Persistable
 from .ablation import ablation
 
 __all__ = ["MultimodalTaxonomy"]
@@ -45,7 +44,7 @@ __all__ = ["MultimodalTaxonomy"]
 _RESULT_COLUMNS = ["id", "group", "class_prob", "anomaly", "confident", "log_likelihood", "status", "reason"]
 
 
-class MultimodalTaxonomy(BaseEstimator):
+class MultimodalTaxonomy(Persistable, BaseEstimator):
     """Purge, fuse deep + morphology features in a multimodal autoencoder, cluster with a GMM (Selim et al.).
 
     Parameters
@@ -296,76 +295,35 @@ class MultimodalTaxonomy(BaseEstimator):
         z = self.autoencoder_.transform(fused) if kept.any() else np.zeros((0, self.autoencoder_.bottleneck))
         return self._table(morph, status, reason, kept, self.gmm_, z)
 
-    # ------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write the fitted route into folder ``path``: ``taxonomy.json``, ``purger.npz`` and ``gmm.npz``
-        (:mod:`galtaxa.utils.persist`: no pickle), ``autoencoder/``, ``embedding.npy`` and ``result.csv``."""
-        from ..utils.persist import save_estimator
-
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        params = self.get_params(deep=False)
-        params["params"] = list(params["params"])
-        params["hidden"] = [int(h) for h in params["hidden"]]
-        params["candidates"] = [int(c) for c in params["candidates"]]
-        params["bounds"] = None if params["bounds"] is None else {k: list(v) for k, v in params["bounds"].items()}
-        mw = params["modality_weights"]
-        params["modality_weights"] = mw if isinstance(mw, str) else [float(v) for v in mw]
-        params["device"] = None if params["device"] is None else str(params["device"])
-        if isinstance(params["n_components"], numbers.Integral):
-            params["n_components"] = int(params["n_components"])
-        record = {"params": params, "fitted_params": self.params_, "n_deep_blocks": self.n_deep_blocks_}
-        self.autoencoder_.save(path / "autoencoder")
-        save_estimator(self.purger_, path / "purger.npz")
-        save_estimator(self.gmm_, path / "gmm.npz")
-        with atomic_path(path / "result.csv") as tmp:
-            self.result_.to_csv(tmp, index=False)
-        with atomic_path(path / "embedding.npy") as tmp:
-            np.save(tmp, self.embedding_)
-        atomic_write_text(path / "taxonomy.json", json.dumps(record, indent=2))
-        return path
+    # ------------------------------------------------------------ persistence (Persistable: one .npz file)
+    _PERSISTED = ("params_", "n_deep_blocks_", "autoencoder_", "purger_", "gmm_", "result_", "embedding_", "kept_",
+                  "bottleneck_rank_")
+    _FITTED_MARK = "gmm_"
 
     @classmethod
     def load(cls, path) -> "MultimodalTaxonomy":
-        """Read a route written by :meth:`save` (predicts new galaxies without refitting); reading it never
-        executes code from the files.
+        """Read a route written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`); it predicts new
+        galaxies without refitting, and reading it never executes code from the file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        MultimodalTaxonomy
 
         Raises
         ------
         galtaxa.utils.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
         """
-        from ..utils.persist import load_estimator
         from ..utils.safe_load import refuse_legacy_pickles
 
-        path = Path(path)
-        if not (path / "taxonomy.json").is_file():
-            raise FileNotFoundError(f"{path} does not hold a saved MultimodalTaxonomy (taxonomy.json missing)")
-        if not ((path / "purger.npz").is_file() and (path / "gmm.npz").is_file()):
-            refuse_legacy_pickles([path / "purger.joblib", path / "gmm.joblib"],
-                                  f"fit the route again and save it (for a pipeline run, delete the stage folder "
-                                  f"{path.parent} and run again)")
-            raise FileNotFoundError(f"{path} does not hold a saved MultimodalTaxonomy (purger.npz or gmm.npz missing)")
-        record = json.loads((path / "taxonomy.json").read_text())
-        params = record["params"]
-        params["params"] = tuple(params["params"])
-        params["hidden"] = tuple(params["hidden"])
-        if params["bounds"] is not None:
-            params["bounds"] = {k: tuple(v) for k, v in params["bounds"].items()}
-        self = cls(**params)
-        self.params_ = list(record["fitted_params"])
-        self.n_deep_blocks_ = int(record["n_deep_blocks"])
-        self.autoencoder_ = MultimodalAutoencoder.load(path / "autoencoder")
-        self.purger_ = load_estimator(path / "purger.npz", expected=MorphologyPurger)
-        self.gmm_ = load_estimator(path / "gmm.npz", expected=GMMClustering)
-        self.result_ = pd.read_csv(path / "result.csv", keep_default_na=False,
-                                   dtype={"id": str, "status": str, "reason": str})
-        self.result_["class_prob"] = pd.to_numeric(self.result_["class_prob"], errors="coerce")
-        self.result_["log_likelihood"] = pd.to_numeric(self.result_["log_likelihood"], errors="coerce")
-        self.embedding_ = np.load(path / "embedding.npy", allow_pickle=False)
-        self.kept_ = (self.result_["group"].to_numpy() >= 0)
-        return self
+        refuse_legacy_pickles([Path(path) / "purger.joblib", Path(path) / "gmm.joblib"],
+                              f"fit the route again and save it (for a pipeline run, delete the stage folder "
+                              f"{Path(path).parent} and run again)")
+        return super().load(path)
 
     # -------------------------------------------------------------- ablation
     def ablation(self, deep_blocks, morph, labels=None, n_components=None, deep_pca: int | None = 64,

@@ -11,7 +11,6 @@ Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -22,12 +21,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..preprocess.scaling import unit_range
 from ..status import FAILED, OK, REJECTED
-from ..utils.atomic import atomic_write_text
+from ..utils.persist import Persistable
 
 __all__ = ["UnsupervisedTaxonomy"]
 
 
-class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
+class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     """USmorph-style unsupervised taxonomy, a scikit-learn estimator on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
     Parameters
@@ -273,8 +272,8 @@ class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
         if self.cae:
             from ..preprocess.cae import CAEDenoiser
 
-            saved = None if cache_dir is None else Path(cache_dir) / "cae"
-            if saved is not None and (saved / "cae.json").exists():  # resume: trained before a crash (json is written last)
+            saved = None if cache_dir is None else Path(cache_dir) / "cae.npz"
+            if saved is not None and saved.exists():  # resume: trained before a crash (written atomically)
                 self.cae_ = CAEDenoiser.load(saved)
             else:
                 kwargs = {"random_state": self.random_state, "progress": self.progress, **(self.cae_kwargs or {})}
@@ -282,12 +281,12 @@ class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
                 self.cae_.fit(np.asarray(galaxies.images[ok]))
                 if saved is not None:
                     self.cae_.save(saved)
-            if saved is not None and not (saved / "before_after.png").exists():
+            if saved is not None and not (saved.parent / "cae_before_after.png").exists():
                 # what the denoiser does, for the user to look at: 8 seeded usable galaxies, input/CAE/residual
                 pick = np.sort(np.random.default_rng(self.random_state).choice(np.flatnonzero(ok), min(8, int(ok.sum())),
                                                                                 replace=False))
                 self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
-                                            path=saved / "before_after.png")
+                                            path=saved.parent / "cae_before_after.png")
         feats = self._features(galaxies, cache_dir)
         usable = ok & np.isfinite(feats).all(axis=1)
         self.features_ = feats
@@ -381,65 +380,37 @@ class UnsupervisedTaxonomy(ClusterMixin, BaseEstimator):
             labels[usable], agreement[usable] = lab, agr
         return labels, agreement
 
-    # ---------------------------------------------------------- persistence
-    _FITTED = "fitted.npz"
-
-    def save(self, directory: str | Path) -> Path:
-        """Save the fitted pipeline to one folder: ``params.json``, ``cae/`` (weights-only torch file) and
-        ``fitted.npz`` (reducer and voting ensemble, :mod:`galtaxa.utils.persist`: no pickle)."""
-        from ..utils.persist import save_estimator
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        params = {k: v for k, v in self.get_params().items() if k not in self._SAVED_PARAMS_EXCLUDE}
-        atomic_write_text(directory / "params.json", json.dumps(params, indent=2, default=list))
-        if self.cae:
-            self.cae_.save(directory / "cae")
-        state = {"reducer_": self.reducer_, "voting_": self.voting_}
-        if self.descriptors:
-            state["hybrid_"] = self.hybrid_
-        save_estimator(state, directory / self._FITTED)
-        return directory
+    # ---------------------------------------------------------- persistence (Persistable: one .npz file)
+    _PERSISTED = ("cae_", "reducer_", "voting_", "hybrid_")
+    _TRANSIENT_PARAMS = ("progress", "cache_dir")
+    _FITTED_MARK = "voting_"
 
     @classmethod
-    def load(cls, directory: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Load a pipeline written by :meth:`save`; reading it never executes code from the files.
+    def load(cls, path: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
+        """Read a taxonomy written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`): the CAE, the
+        reducer, the voting ensemble and the descriptor scaling; reading it never executes code from the file.
+
+        Parameters
+        ----------
+        path : path-like
+        progress : bool
+            Progress bars of the loaded taxonomy.
+
+        Returns
+        -------
+        UnsupervisedTaxonomy
 
         Raises
         ------
         galtaxa.utils.safe_load.UnsafeFileError
-            For a folder written by an older galtaxa (``fitted.pkl``, a pickle): refit instead.
+            For a folder written by an older galtaxa with ``fitted.pkl`` (a pickle): refit instead.
         """
-        from ..cluster import VotingClustering
-        from ..reduce import PCAReducer, UMAPReducer
-        from ..utils.persist import load_estimator
         from ..utils.safe_load import refuse_legacy_pickles
 
-        directory = Path(directory)
-        fitted = directory / cls._FITTED
-        if not fitted.is_file():
-            refuse_legacy_pickles([directory / "fitted.pkl"],
-                                  f"fit the taxonomy again and save it (for a pipeline run, delete the stage folder "
-                                  f"{directory.parent} and run again)")
-            raise FileNotFoundError(f"{directory} does not hold a saved UnsupervisedTaxonomy ({cls._FITTED} missing)")
-        params = {k: v for k, v in json.loads((directory / "params.json").read_text()).items()
-                  if k not in cls._SAVED_PARAMS_EXCLUDE}
-        params["algorithms"] = tuple(params["algorithms"])
-        params["umap_candidates"] = tuple(params["umap_candidates"])
-        self = cls(**params, progress=progress)
-        if self.cae:
-            from ..preprocess.cae import CAEDenoiser
-
-            self.cae_ = CAEDenoiser.load(directory / "cae")
-        state = load_estimator(fitted, expected=dict)
-        if not isinstance(state.get("reducer_"), (PCAReducer, UMAPReducer)) or \
-                not isinstance(state.get("voting_"), VotingClustering):
-            raise ValueError(f"{fitted} does not hold a reducer and a voting ensemble")
-        self.reducer_, self.voting_ = state["reducer_"], state["voting_"]
-        if self.descriptors:
-            if not isinstance(state.get("hybrid_"), dict):
-                raise ValueError(f"{fitted} lacks the descriptor scaling of a taxonomy fitted with descriptors")
-            self.hybrid_ = {k: (np.asarray(v, dtype=np.float64) if k != "deep_scale" else float(v))
-                            for k, v in state["hybrid_"].items()}
+        refuse_legacy_pickles([Path(path) / "fitted.pkl"],
+                              f"fit the taxonomy again and save it (for a pipeline run, delete the stage folder "
+                              f"{Path(path).parent} and run again)")
+        self = super().load(path)
+        self.progress = progress
         return self
 

@@ -14,6 +14,10 @@ the tree is built, so a crafted file cannot make prediction loop or read outside
 
 A class may define ``_persist_getstate()`` / ``_persist_setstate(state)`` to store something other than its
 attributes (:class:`~galtaxa.reduce.UMAPReducer` stores its training features and refits UMAP on load).
+Estimators inherit both from :class:`Persistable`, which also gives them ``save(path)`` / ``load(path)``: the
+constructor parameters, the fitted attributes the class lists in ``_PERSISTED`` and, for a torch estimator, its
+network's state dict as arrays (rebuilt by the class's ``_build_model()``).  Every galtaxa estimator (the CAE,
+the multimodal autoencoder, the classifier, both taxonomies, the reducers and clusterers) is saved this one way.
 
 To look inside a file::
 
@@ -32,7 +36,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .safe_load import UnsafeFileError
 
-__all__ = ["save_estimator", "load_estimator", "TRUSTED_CLASSES", "UnsafeFileError"]
+__all__ = ["save_estimator", "load_estimator", "Persistable", "TRUSTED_CLASSES", "UnsafeFileError"]
 
 FORMAT = "galtaxa-estimator"
 VERSION = 1
@@ -46,6 +50,11 @@ TRUSTED_CLASSES = {
     "galtaxa.cluster.WardClustering": "galtaxa.cluster.scalable_ward:WardClustering",
     "galtaxa.cluster.gmm.GMMClustering": "galtaxa.cluster.gmm:GMMClustering",
     "galtaxa.cluster.purge.MorphologyPurger": "galtaxa.cluster.purge:MorphologyPurger",
+    "galtaxa.preprocess.CAEDenoiser": "galtaxa.preprocess.cae:CAEDenoiser",
+    "galtaxa.reduce.MultimodalAutoencoder": "galtaxa.reduce.fusion_autoencoder:MultimodalAutoencoder",
+    "galtaxa.supervise.GalaxyClassifier": "galtaxa.supervise.classifier:GalaxyClassifier",
+    "galtaxa.taxonomy.UnsupervisedTaxonomy": "galtaxa.taxonomy.usmorph:UnsupervisedTaxonomy",
+    "galtaxa.taxonomy.MultimodalTaxonomy": "galtaxa.taxonomy.multimodal:MultimodalTaxonomy",
     "sklearn.preprocessing.StandardScaler": "sklearn.preprocessing:StandardScaler",
     "sklearn.decomposition.PCA": "sklearn.decomposition:PCA",
     "sklearn.cluster.KMeans": "sklearn.cluster:KMeans",
@@ -314,6 +323,10 @@ def load_estimator(path, expected: type | tuple[type, ...] | None = None):
         raise UnsafeFileError(f"{path} is refused: it is a Python pickle, and reading it could execute code")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a galtaxa estimator file (an .npz archive written by galtaxa)")
+    with zipfile.ZipFile(path) as archive:
+        if any(name.endswith("data.pkl") for name in archive.namelist()):
+            raise UnsafeFileError(f"{path} is refused: it is a torch.save file (a pickle inside a zip archive), and "
+                                  f"reading it could execute code; galtaxa saves estimators as .npz files")
     with np.load(path, allow_pickle=False) as npz:
         if _STATE_KEY not in npz.files:
             raise ValueError(f"{path} is not a galtaxa estimator file (no {_STATE_KEY} member)")
@@ -334,3 +347,114 @@ def load_estimator(path, expected: type | tuple[type, ...] | None = None):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise ValueError(f"{path} holds a {type(obj).__name__}, not a {names}")
     return obj
+
+
+# ----------------------------------------------------------------------------- the estimators' mixin
+_NETWORK_KEY = "__network__"
+
+
+def _plain_param(value):
+    """Paths and torch devices as strings (the format stores plain data only)."""
+    import os
+
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if type(value).__module__ == "torch" and type(value).__name__ == "device":
+        return str(value)
+    return value
+
+
+class Persistable:
+    """Mixin: ``save(path)`` / ``load(path)`` through :func:`save_estimator` / :func:`load_estimator`.
+
+    What is stored: the constructor parameters (``get_params(deep=False)``), the fitted attributes named in
+    ``_PERSISTED`` that exist, and, when ``_NETWORK`` names a torch module attribute, that module's state dict
+    as arrays; loading restores the attributes and rebuilds the module with ``_build_model()`` (on the CPU,
+    in evaluation mode).  Reading accepts no attribute beyond these names.  The class must be listed in
+    :data:`TRUSTED_CLASSES`.
+    """
+
+    #: Fitted attributes stored by :meth:`save`.
+    _PERSISTED: tuple[str, ...] = ()
+    #: Attribute holding a torch module (rebuilt by ``_build_model()``), or None.
+    _NETWORK: str | None = None
+    #: Constructor parameters not stored (machine-specific); loading sets them to their defaults.
+    _TRANSIENT_PARAMS: tuple[str, ...] = ()
+    #: The attribute whose presence marks a fitted estimator (default: ``_NETWORK``, else the first of
+    #: ``_PERSISTED``).
+    _FITTED_MARK: str | None = None
+
+    def _persist_getstate(self) -> dict:
+        state = {k: _plain_param(v) for k, v in self.get_params(deep=False).items()
+                 if k not in self._TRANSIENT_PARAMS}
+        state.update({k: getattr(self, k) for k in self._PERSISTED if hasattr(self, k)})
+        net = getattr(self, self._NETWORK, None) if self._NETWORK else None
+        if net is not None:
+            state[_NETWORK_KEY] = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+        return state
+
+    def _persist_setstate(self, state: dict) -> None:
+        allowed = set(self._get_param_names()) | set(self._PERSISTED) | {_NETWORK_KEY}
+        unknown = sorted(set(state) - allowed)
+        if unknown:
+            raise ValueError(f"a saved {type(self).__name__} has unknown attributes {unknown}")
+        network = state.pop(_NETWORK_KEY, None)
+        if self._TRANSIENT_PARAMS:
+            import inspect
+
+            defaults = inspect.signature(type(self).__init__).parameters
+            self.__dict__.update({k: defaults[k].default for k in self._TRANSIENT_PARAMS})
+        self.__dict__.update(state)
+        if network is not None and self._NETWORK:
+            import torch
+
+            module = self._build_model()
+            try:
+                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in network.items()})
+            except (RuntimeError, TypeError) as err:
+                raise ValueError(f"the saved network of this {type(self).__name__} does not fit its "
+                                 f"parameters: {err}") from None
+            setattr(self, self._NETWORK, module.eval())
+
+    def save(self, path) -> Path:
+        """Write the fitted estimator to one ``.npz`` file (:func:`save_estimator`: no pickle), atomically.
+
+        Parameters
+        ----------
+        path : path-like
+            The file to write (``.npz`` by convention).
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        mark = self._FITTED_MARK or self._NETWORK or (self._PERSISTED[0] if self._PERSISTED else None)
+        if mark is not None and not hasattr(self, mark):
+            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit() first")
+        return save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read an estimator written by :meth:`save`; reading never executes code from the file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Persistable
+            An instance of this class.
+
+        Raises
+        ------
+        galtaxa.utils.safe_load.UnsafeFileError
+            If the file is a pickle or names a class galtaxa does not load.
+        ValueError
+            If the file holds another estimator, or is a folder an older galtaxa wrote.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder written by an older galtaxa ({cls.__name__} is now saved as one "
+                             f"file): fit it again (for a pipeline run, delete the stage folder and run again)")
+        return load_estimator(path, expected=cls)

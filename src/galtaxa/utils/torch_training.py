@@ -258,8 +258,8 @@ class StateDictPickle:
     network from the estimator's fitted attributes when unpickling (and when loading from disk).
 
     The pickling is for in-memory copies only (``copy.deepcopy``, worker processes): galtaxa never writes these
-    pickles to disk nor reads pickles from it; each estimator's ``save``/``load`` writes a JSON record and a
-    weights-only torch file (see ``SECURITY.md``)."""
+    pickles to disk nor reads pickles from it; files are written by :class:`~galtaxa.utils.persist.Persistable`
+    (see ``SECURITY.md``)."""
 
     def _build_model(self):  # pragma: no cover - each estimator builds its own network
         raise NotImplementedError
