@@ -238,8 +238,8 @@ def fit_candidate(name, cond_kw, tax_kw, gs, folder: Path, n_components=50, k=20
     if adapt_kw:
         tax_kw = {**tax_kw, "checkpoint": adapted_checkpoint(adapt_kw, tax_kw, gs, folder / "adapt")}
     tax = UnsupervisedTaxonomy(n_components=n_components, n_clusters=k, min_agree=min_agree, random_state=0,
-                               progress=False, **tax_kw)
-    tax.fit(gs, cache_dir=folder / "features")
+                               progress=False, cache_dir=folder / "features", **tax_kw)
+    tax.fit(gs)
     return tax, time.perf_counter() - t0
 
 
