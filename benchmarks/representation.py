@@ -49,7 +49,7 @@ CLASSES = ["E", "S_faceon", "S_edgeon", "merger"]
 
 #: name -> (conditioning, taxonomy parameters[, encoder adaptation parameters]).  "v0.1 default" is the
 #: configuration this benchmark replaced.  With adaptation parameters the encoder is first adapted on the set's own
-#: galaxies (``galtaxa.encode.EncoderAdaptation``, as the pipeline's ``adapt`` stage does) and the taxonomy uses
+#: galaxies (``galtaxa.supervise.EncoderAdaptation``, as the pipeline's ``adapt`` stage does) and the taxonomy uses
 #: the adapted weights.
 CANDIDATES = {
     "v0.1 default (asinh, crop 100, polar, Lite0@224)": (
@@ -223,7 +223,8 @@ def zoom_scores(F, Fz, y, split, seed: int = 0, draws: int = 5) -> dict:
 # ----------------------------------------------------------------------------- one candidate
 def adapted_checkpoint(adapt_kw, tax_kw, gs, folder: Path) -> str:
     """Adapt the candidate's encoder on ``gs`` (cached and resumable in ``folder``); the weights' path."""
-    from galtaxa.encode import EncoderAdaptation, get_encoder
+    from galtaxa.encode import get_encoder
+    from galtaxa.supervise import EncoderAdaptation
 
     encoder = get_encoder(tax_kw.get("encoder", "efficientnet_lite0"), input_size=tax_kw["input_size"])
     ad = EncoderAdaptation(encoder, **adapt_kw, checkpoint_dir=folder, progress=False).fit(gs)

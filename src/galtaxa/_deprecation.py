@@ -24,6 +24,7 @@ MOVED_MODULES: dict[str, tuple[str, dict[str, str]]] = {
     "galtaxa.io.mosaic": ("galtaxa.io.survey_mosaic", {"read_catalog": "read_target_catalog"}),
     "galtaxa.label.mosaic": ("galtaxa.label.thumbnails", {}),
     "galtaxa.reduce.multimodal": ("galtaxa.reduce.fusion_autoencoder", {}),
+    "galtaxa.encode.adapt": ("galtaxa.supervise.adapt", {}),
 }
 
 

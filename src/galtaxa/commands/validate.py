@@ -6,7 +6,7 @@ __all__ = ["register"]
 
 
 def _cmd_validate(args) -> int:
-    from ..validation import validate_run
+    from ..pipeline import validate_run
 
     refs = None
     if args.reference:

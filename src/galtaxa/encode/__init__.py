@@ -5,14 +5,12 @@
 >>> X = extract_features(galaxies, enc, cache_dir="run/features")  # (N, 1280)     # doctest: +SKIP
 """
 
-from .adapt import EncoderAdaptation
 from .features import auto_batch_size, extract_features
 from .offline_weights import build_offline_lite0, lite0_weights_path
 from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into
 
 __all__ = [
     "Encoder",
-    "EncoderAdaptation",
     "get_encoder",
     "build_model",
     "load_checkpoint_into",
@@ -25,4 +23,5 @@ __all__ = [
 
 from .._deprecation import renamed_names  # noqa: E402
 
-__getattr__ = renamed_names(__name__, {"galaxyset_fingerprint": "galtaxa.utils.fingerprint:galaxies_fingerprint"})
+__getattr__ = renamed_names(__name__, {"galaxyset_fingerprint": "galtaxa.utils.fingerprint:galaxies_fingerprint",
+                                       "EncoderAdaptation": "galtaxa.supervise.adapt:EncoderAdaptation"})

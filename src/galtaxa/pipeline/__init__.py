@@ -4,7 +4,8 @@
   taxonomy routes, the supervised models).
 * :mod:`~galtaxa.pipeline.stage_read`, :mod:`~galtaxa.pipeline.stage_measure`,
   :mod:`~galtaxa.pipeline.stage_adapt` (encoder adaptation), :mod:`~galtaxa.pipeline.stage_cluster` (USmorph), :mod:`~galtaxa.pipeline.stage_multimodal` (M3),
-  :mod:`~galtaxa.pipeline.stage_report`: the stages, each returning a result object.
+  :mod:`~galtaxa.pipeline.stage_report` (the report, and ``validate_run``): the stages, each returning a result
+  object.
 * :mod:`~galtaxa.pipeline.run`: the run (stages in order, catalog, report) and the M3 ablation run.
 * :mod:`~galtaxa.pipeline.outputs`: mosaics, inspection page and the run folder's catalogs.
 """
@@ -25,13 +26,13 @@ from .stage_cluster import ClusterResult, cluster_stage
 from .stage_measure import MEASURE_CHUNK_SIZE, measure_stage
 from .stage_multimodal import MultimodalResult, mixture_fit, multimodal_features, multimodal_stage
 from .stage_read import ReadResult, read_stage
-from .stage_report import report_run
+from .stage_report import report_run, validate_run
 
 __all__ = ["STAGES", "MEASURE_CHUNK_SIZE", "AdaptResult", "ClusterResult", "MultimodalResult", "ReadResult",
            "RunResult", "adapt_stage", "cluster_stage", "encoder_specs", "load_psf", "make_conditioner",
            "measure_stage", "mixture_fit", "multimodal_ablation", "multimodal_features", "multimodal_stage",
            "multimodal_taxonomy_from_config", "open_input", "read_stage", "report_run", "resolve_auto_settings",
-           "run_on_galaxies", "run_pipeline", "usmorph_from_config"]
+           "run_on_galaxies", "run_pipeline", "usmorph_from_config", "validate_run"]
 
 __getattr__ = renamed_names(__name__, {"assemble_catalog": "galtaxa.catalog.assemble:assemble_catalog",
                                        "multimodal_view": "galtaxa.preprocess.encoder_view:multimodal_view"})

@@ -196,9 +196,10 @@ def encoder_specs(encoders) -> list[dict]:
 
 
 def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
-    """The :class:`~galtaxa.encode.EncoderAdaptation` of the config's ``adapt`` section, for the encoder of its
+    """The :class:`~galtaxa.supervise.EncoderAdaptation` of the config's ``adapt`` section, for the encoder of its
     ``encoder`` section."""
-    from ..encode import EncoderAdaptation, get_encoder
+    from ..encode import get_encoder
+    from ..supervise.adapt import EncoderAdaptation
 
     a, enc = cfg["adapt"], cfg["encoder"]
     encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])

@@ -1,7 +1,7 @@
 """The adapt stage: self-supervised adaptation of the USmorph encoder to the run's own galaxies (cached).
 
 With ``adapt: {enabled: true}`` the encoder of the ``encoder:`` section is trained further on the run's conditioned
-galaxies (:class:`~galtaxa.encode.EncoderAdaptation`: SimCLR on astronomical views) before the cluster stage,
+galaxies (:class:`~galtaxa.supervise.EncoderAdaptation`: SimCLR on astronomical views) before the cluster stage,
 which then encodes with the adapted weights: the stage points ``encoder.checkpoint`` of the run's config at
 ``RUN_DIR/stages/adapt-<hash>/encoder.safetensors``.  The stage resumes after its last finished epoch when a run
 is interrupted, and a rerun with the same settings reuses the adapted weights.

@@ -1,8 +1,10 @@
-"""The report stage: the validation report of a run, from the catalog and embedding it holds or from its folder."""
+"""The report stage: the validation report of a run, from the catalog and embedding it holds or from its folder;
+and :func:`validate_run`, which compares a finished run with reference catalogs and rebuilds its report."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pandas as pd
 from ..galaxyset import GalaxySet
 from .outputs import check_catalogs_agree
 
-__all__ = ["report_run"]
+__all__ = ["report_run", "validate_run"]
 
 
 def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
@@ -73,3 +75,42 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         kwargs.setdefault("supervised", json.loads(sup.read_text()))
     return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, validation=validation,
                         **kwargs)
+
+
+def validate_run(run_dir, references: Sequence | None = None, subsample=None, report_kwargs: Mapping | None = None,
+                 **kw) -> tuple:
+    """Validate a finished run folder and rebuild its report.
+
+    ``references`` and ``subsample`` replace the run config's ``validation:`` entries when given.  Writes
+    ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.  ``report_kwargs``
+    go to :func:`galtaxa.report.build_report`, ``kw`` to :func:`galtaxa.validation.validate_catalog`.
+    """
+    from ..catalog import read_catalog
+    from ..status import log
+    from ..validation import spec_problems, validation_from_config
+
+    run_dir = Path(run_dir)
+    cat_path = run_dir / "catalog.parquet"
+    if not cat_path.exists():
+        raise FileNotFoundError(f"{cat_path} not found: run `galtaxa run CONFIG` first")
+    catalog, prov = read_catalog(cat_path)
+    cfg = (prov or {}).get("config") or {}
+    section = dict(cfg.get("validation") or {})
+    if references is not None:
+        section["references"] = list(references)
+    if subsample is not None:
+        section["subsample"] = subsample
+    problems = spec_problems(section)
+    if problems:
+        raise ValueError("invalid validation settings:\n  - " + "\n  - ".join(problems))
+    emb = run_dir / "embedding.npy"
+    features = np.load(emb) if emb.exists() else None
+    if features is not None and features.shape[0] != len(catalog):
+        log.warning("%s has %d rows for %d catalog rows: no t-SNE comparison", emb, features.shape[0], len(catalog))
+        features = None
+    result = validation_from_config(section, catalog, features, seed=int(cfg.get("seed", 0)), **kw)
+    if result is None:
+        raise ValueError("nothing to validate: give --reference FILE (or validation.references / validation.subsample "
+                         "in the run's config)")
+    result.write(run_dir / "validation")
+    return result, report_run(run_dir, validation=result, **dict(report_kwargs or {}))

@@ -11,11 +11,13 @@
 * :mod:`~galtaxa.supervise.augment` -- rotations, flips, zoom-and-crop, noise, crop-and-resize and the M4
   flux/size-reduction augmentation.
 * :class:`AdversarialValidation` -- labelled vs target discriminator, per-galaxy scores, adversarial test split.
-* :class:`SimCLR`, :class:`AutoencoderSSL` -- self-supervised pretraining on unlabelled images.
+* :class:`SimCLR`, :class:`AutoencoderSSL` -- self-supervised pretraining on unlabelled images;
+  :class:`EncoderAdaptation` -- SimCLR adaptation of a pretrained encoder to a run's own galaxies (the adapt stage).
 * :func:`few_label_protocol` -- 3 / 30 / 300 / all labels per class, balanced seeded draws, macro-F1.
 * :class:`SimilaritySearch`, :func:`similarity_panel` -- nearest labelled neighbours shown side by side.
 """
 
+from .adapt import EncoderAdaptation
 from .adversarial import AdversarialValidation
 from .augment import PRESETS, Augment, flux_size_reduction, rot90, shrink_mirror_pad
 from .calibration import (adjusted_probabilities, expected_calibration_error, fit_temperature,
@@ -48,6 +50,7 @@ __all__ = [
     "shrink_mirror_pad",
     "AdversarialValidation",
     "SimCLR",
+    "EncoderAdaptation",
     "AutoencoderSSL",
     "nt_xent_loss",
     "few_label_protocol",

@@ -17,7 +17,7 @@ Augmentations of the self-supervised study (METHODS M5): Gaussian noise then a
 random crop-and-resize (:func:`gaussian_noise`, :func:`crop_resize`).
 Rotation by any angle (:func:`rotate`) is also available.
 
-Augmentations for adapting an encoder to a survey's own images (:mod:`galtaxa.encode.adapt`): a PSF-like
+Augmentations for adapting an encoder to a survey's own images (:mod:`galtaxa.supervise.adapt`): a PSF-like
 Gaussian blur (:func:`psf_blur`), a flux scaling (:func:`flux_scale`) and noise at the image's own noise level
 (:func:`matched_noise`), with any rotation, flips and a small zoom (preset ``"astro"``).
 

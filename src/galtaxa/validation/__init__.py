@@ -27,7 +27,6 @@ from .validate import (
                        ValidationResult,
                        spec_problems,
                        validate_catalog,
-                       validate_run,
                        validation_from_config,
 )
 
@@ -53,6 +52,9 @@ __all__ = [
                        "read_reference",
                        "spec_problems",
                        "validate_catalog",
-                       "validate_run",
                        "validation_from_config",
 ]
+
+from .._deprecation import renamed_names  # noqa: E402
+
+__getattr__ = renamed_names(__name__, {"validate_run": "galtaxa.pipeline.stage_report:validate_run"})

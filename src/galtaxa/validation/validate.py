@@ -1,7 +1,7 @@
 """External validation of a run: cross-match reference catalogs, classify them by rules, compare, subsample.
 
-:func:`validate_catalog` does the work on a catalog in memory; :func:`validate_run` reads a finished run folder,
-writes ``RUN_DIR/validation/`` (``catalog.parquet`` and ``.csv``: the run catalog with every reference's columns
+:func:`validate_catalog` does the work on a catalog in memory; :func:`galtaxa.pipeline.validate_run` reads a
+finished run folder, writes ``RUN_DIR/validation/`` (``catalog.parquet`` and ``.csv``: the run catalog with every reference's columns
 under its prefix, the reference class of each galaxy with the reason when uncertain or unmatched, and the
 subsample flag; ``validation.json``: every number) and rebuilds the report with the comparison section.
 
@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..status import log
 from ..utils.atomic import atomic_write_text
 from .compare import Comparison, compare_labels, embedding_comparison
 from .crossmatch import CrossMatch, crossmatch
@@ -47,8 +46,7 @@ __all__ = [
     "ValidationResult",
     "spec_problems",
     "validate_catalog",
-    "validate_run",
-    "validation_from_config",
+        "validation_from_config",
 ]
 
 
@@ -210,41 +208,3 @@ def validation_from_config(section: Mapping | None, catalog: pd.DataFrame, featu
     if not refs and not sub:
         return None
     return validate_catalog(catalog, refs, sub, features, seed=seed, **kw)
-
-
-def validate_run(run_dir, references: Sequence | None = None, subsample=None, report_kwargs: Mapping | None = None,
-                 **kw) -> tuple[ValidationResult, Path]:
-    """Validate a finished run folder and rebuild its report.
-
-    ``references`` and ``subsample`` replace the run config's ``validation:`` entries when given.  Writes
-    ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.  ``report_kwargs``
-    go to :func:`galtaxa.report.build_report`, ``kw`` to :func:`validate_catalog`.
-    """
-    from ..catalog import read_catalog
-    from ..pipeline import report_run
-
-    run_dir = Path(run_dir)
-    cat_path = run_dir / "catalog.parquet"
-    if not cat_path.exists():
-        raise FileNotFoundError(f"{cat_path} not found: run `galtaxa run CONFIG` first")
-    catalog, prov = read_catalog(cat_path)
-    cfg = (prov or {}).get("config") or {}
-    section = dict(cfg.get("validation") or {})
-    if references is not None:
-        section["references"] = list(references)
-    if subsample is not None:
-        section["subsample"] = subsample
-    problems = spec_problems(section)
-    if problems:
-        raise ValueError("invalid validation settings:\n  - " + "\n  - ".join(problems))
-    emb = run_dir / "embedding.npy"
-    features = np.load(emb) if emb.exists() else None
-    if features is not None and features.shape[0] != len(catalog):
-        log.warning("%s has %d rows for %d catalog rows: no t-SNE comparison", emb, features.shape[0], len(catalog))
-        features = None
-    result = validation_from_config(section, catalog, features, seed=int(cfg.get("seed", 0)), **kw)
-    if result is None:
-        raise ValueError("nothing to validate: give --reference FILE (or validation.references / validation.subsample "
-                         "in the run's config)")
-    result.write(run_dir / "validation")
-    return result, report_run(run_dir, validation=result, **dict(report_kwargs or {}))

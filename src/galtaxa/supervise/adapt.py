@@ -187,12 +187,12 @@ class EncoderAdaptation(BaseEstimator):
 
         import torch
 
-        from ..supervise.augment import Augment
-        from ..supervise.datasets import as_images_and_ok, epoch_seed
-        from ..supervise.networks import params_fingerprint
-        from ..supervise.simclr import nt_xent_loss
+        from ..encode.registry import Encoder, get_encoder
         from ..utils.torch_training import Trainer, seeded_torch
-        from .registry import Encoder, get_encoder
+        from .augment import Augment
+        from .datasets import as_images_and_ok, epoch_seed
+        from .networks import params_fingerprint
+        from .simclr import nt_xent_loss
 
         self._check_params()
         encoder = self.encoder if self.encoder is not None else get_encoder(input_size=128)

@@ -1,11 +1,11 @@
-"""Self-supervised adaptation of the encoder (galtaxa.encode.adapt) and the astronomical augmentations it uses."""
+"""Self-supervised adaptation of the encoder (galtaxa.supervise.adapt) and the astronomical augmentations it uses."""
 
 import numpy as np
 import pytest
 import torch
 
-from galtaxa.encode import EncoderAdaptation, get_encoder
-from galtaxa.encode.adapt import tail_modules
+from galtaxa.encode import get_encoder
+from galtaxa.supervise.adapt import EncoderAdaptation, tail_modules
 from galtaxa.supervise import augment as A
 
 
