@@ -231,8 +231,18 @@ def test_the_mapping_gives_the_classes_after_galtaxa_run(demo_dir, tmp_path):
     ``labelling.mapping_file`` set to it, reuses every cached stage and puts the classes in the catalog."""
     from galtaxa.cli import main
 
+    from galtaxa.inspect import InspectionStore
+
     m = load_mapping(demo_dir / "mapping.yaml")
-    assert {"alice", "bob"} <= set(m.inspectors), "run the whole module: the browser tests write the votes"
+    if not {"alice", "bob"} <= set(m.inspectors):  # no browser here: save what the browser tests would have saved
+        cat, _ = read_catalog(demo_dir / "catalog.parquet")
+        groups = sorted(int(g) for g in cat["group"].unique() if g >= 0)
+        store = InspectionStore(demo_dir, groups)
+        store.set_group_class("alice", groups[0], "SPH")
+        store.set_group_class("alice", groups[1], "LTD")
+        store.set_group_class("bob", groups[0], "ETD")
+        store.set_galaxy_label("bob", str(cat.loc[cat["group"] == -1, "id"].iloc[0]), "IRR")
+        m = load_mapping(demo_dir / "mapping.yaml")
     expected = m.resolve()
     stages = sorted(p.name for p in (demo_dir / "stages").iterdir())
     path = _demo_config(demo_dir, tmp_path, "rerun.yaml", labelling={"mapping_file": str(demo_dir / "mapping.yaml")})
