@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 
 import pytest
 import numpy as np
@@ -195,13 +196,17 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     shown = 0
     for g in page.eval_on_selector_all(".gitem", "els => els.map(e => e.dataset.group)"):
         page.click(f".gitem[data-group='{g}']")
-        page.wait_for_selector(f".gitem.active[data-group='{g}']")
-        page.wait_for_selector("#grid .cell .pred")
-        for cell in page.locator("#grid .cell").all():
-            gid = cell.get_attribute("data-id")
+        members = set(cat.loc[usable & (cat["group"] == int(g)), "id"])
+        for _ in range(240):  # one snapshot of the grid, once it holds this group's galaxies (it is redrawn)
+            cells = dict(page.eval_on_selector_all(
+                "#grid .cell", "els => els.map(e => [e.dataset.id, (e.querySelector('.pred') || {}).textContent])"))
+            if set(cells) == members:
+                break
+            time.sleep(0.25)
+        assert set(cells) == members, g
+        for gid, text in cells.items():
             row = cat.loc[cat["id"] == gid].iloc[0]
-            text = cell.locator(".pred").inner_text()
-            m = PREDICTION.match(text)
+            m = PREDICTION.match(text or "")
             assert m, (gid, text)
             assert m.group(1) == (row["sup_class"] or row["sup_candidate"])  # unsure ones: the best guess, with "?"
             assert bool(m.group(2)) == (row["sup_class"] == "")
