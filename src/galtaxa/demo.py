@@ -6,6 +6,12 @@ ships go through the whole pipeline: conditioning, adaptive polar unfolding,
 the offline EfficientNet-Lite0 encoder, PCA, the voting ensemble, statmorph
 measurements, group mosaics, a catalog and the validation report.
 
+The galaxies are first written into the output folder as a cutout catalog (``input/*.parquet``: one ``.npy``
+per galaxy, ``id_str``, ``file_loc`` and the truth columns; :class:`~galtaxa.io.CatalogSource`) and the run is
+an ordinary :func:`~galtaxa.pipeline.run_pipeline` on it: the read stage keeps the conditioned images in
+``stages/read-*/`` (what ``galtaxa inspect`` shows large, stretched and polar-unfolded, and what ``galtaxa train``
+/ ``predict`` learn from), and the folder's ``config.yaml`` is a config that ``galtaxa run`` accepts.
+
 No human inspects the demo's groups; instead a "simulation-truth inspector"
 assigns each group the most common true class of its simulated members and is
 written to ``mapping_simulation_truth.yaml`` like any inspector's file, so the
@@ -22,11 +28,14 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+import numpy as np
+
 from .config import merge, validate_config
 from .galaxyset import GalaxySet
-from .pipeline import RunResult, run_on_galaxies
+from .pipeline import RunResult, run_pipeline
+from .utils.atomic import atomic_path, atomic_save_npy
 
-__all__ = ["run_demo", "demo_galaxies", "truth_mapping"]
+__all__ = ["run_demo", "demo_galaxies", "truth_mapping", "write_demo_input"]
 
 
 def demo_galaxies(n_simulated: int = 300, n_hdf: int = 40, seed: int = 0) -> GalaxySet:
@@ -49,6 +58,39 @@ def demo_galaxies(n_simulated: int = 300, n_hdf: int = 40, seed: int = 0) -> Gal
     return GalaxySet.concat(sets, input="simulated (GalSim) + skimage.data.hubble_deep_field")
 
 
+def write_demo_input(galaxies: GalaxySet, path: Path) -> Path:
+    """Write ``galaxies`` as a cutout catalog that ``galtaxa run`` reads (:class:`~galtaxa.io.CatalogSource`).
+
+    Parameters
+    ----------
+    galaxies : GalaxySet
+        The demo's galaxies (:func:`demo_galaxies`), every one usable.
+    path : Path
+        The Parquet table to write; the cutouts go to the folder of the same name without the suffix, one
+        ``NNNNN.npy`` per galaxy (float32, as given), named by position so that any id is safe.
+
+    Returns
+    -------
+    Path
+        ``path``: columns ``id_str``, ``file_loc`` (relative to the table's folder) and the other metadata
+        columns (the truth included; ``status`` / ``reason`` are left to the run).
+    """
+    path = Path(path)
+    cutouts = path.with_suffix("")
+    cutouts.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(len(galaxies)):
+        name = f"{cutouts.name}/{i:05d}.npy"
+        atomic_save_npy(path.parent / name, np.asarray(galaxies.images[i], dtype=np.float32))
+        names.append(name)
+    table = galaxies.meta.drop(columns=[c for c in ("id", "status", "reason") if c in galaxies.meta])
+    table.insert(0, "id_str", [str(i) for i in galaxies.ids])
+    table.insert(1, "file_loc", names)
+    with atomic_path(path) as tmp:
+        table.reset_index(drop=True).to_parquet(tmp, index=False)
+    return path
+
+
 def truth_mapping(catalog: pd.DataFrame, path: Path) -> Path:
     """Write the simulation-truth inspector's group -> class file (majority true class per group)."""
     kept = catalog[(catalog["group"] >= 0) & catalog["label"].notna() & (catalog["label"] != "")]
@@ -63,20 +105,26 @@ def truth_mapping(catalog: pd.DataFrame, path: Path) -> Path:
 
 def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: int = 40, seed: int = 0,
              fast: bool = False, progress: bool = True) -> RunResult:
-    """Run the demo into ``out`` and return the result (catalog, paths, ARI against the truth)."""
-    from sklearn.metrics import adjusted_rand_score
+    """Run the demo into ``out`` and return the result (catalog, paths, ARI against the truth).
 
-    from .preprocess import Conditioner
+    The galaxies are written to ``out/input/`` (:func:`write_demo_input`) and run through
+    :func:`~galtaxa.pipeline.run_pipeline` twice: measure and cluster, then, with the simulation-truth
+    inspector's ``mapping_simulation_truth.yaml`` as ``labelling.mapping_file``, the whole run (the cached stages
+    are reused).  ``out/config.yaml`` is the config of that run, with absolute paths: ``galtaxa run
+    out/config.yaml`` (or ``galtaxa train`` / ``predict`` with a ``supervised`` section) works on the folder.
+    """
+    from sklearn.metrics import adjusted_rand_score
 
     t0 = time.perf_counter()
     if fast:
         n_simulated, n_hdf = min(n_simulated, 72), min(n_hdf, 12)
+    out = Path(out).resolve()
     raw = demo_galaxies(n_simulated, n_hdf, seed)
-    conditioned = raw.with_images(Conditioner(size=100, scaling="asinh").transform_batch(raw.images))
+    table = write_demo_input(raw, out / "input" / f"demo-sim{n_simulated}-hdf{n_hdf}-seed{seed}.parquet")
     cfg = validate_config(merge({}, {
         "seed": seed,
         "run_dir": str(out),
-        "input": {"path": raw.info["input"]},
+        "input": {"path": str(table)},
         # the demo's simulated stamps are centred, linear flux, randomly oriented: the representation benchmark
         # finds polar unfolding + deep features best on them (benchmarks/results/representation.md, "sim ARI")
         "conditioning": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"},
@@ -87,9 +135,10 @@ def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: in
         "labelling": {"n_per_group": 100},
         "measure": {"pixel_scale": 0.03, "n_jobs": -1},
     }))
-    first = run_on_galaxies(cfg, conditioned, raw=raw, stages=("measure", "cluster"), progress=progress)
-    mapping = truth_mapping(first.catalog, Path(out) / "mapping_simulation_truth.yaml")
-    result = run_on_galaxies(cfg, conditioned, raw=raw, progress=progress, mapping=str(mapping))
+    first = run_pipeline(cfg, stages=("measure", "cluster"), progress=progress)
+    mapping = truth_mapping(first.catalog, out / "mapping_simulation_truth.yaml")
+    cfg = validate_config(merge(cfg, {"labelling": {"mapping_file": str(mapping)}}))
+    result = run_pipeline(cfg, progress=progress)
     cat = result.catalog
     sim = cat["true_type"].notna() & (cat["true_type"] != "")
     kept = sim & (cat["group"] >= 0)

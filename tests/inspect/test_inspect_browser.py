@@ -1,9 +1,12 @@
-"""The inspection app in a real browser, on a run folder made by `galtaxa run`, and back into `galtaxa run`.
+"""The inspection app in a real browser, on the demo's run folder, and back into `galtaxa run` / `train`.
 
 Headless Debian Chromium driven by Playwright with ``executable_path`` (no browser download); skipped with the
-reason when either is missing.  The tests of this module run in order on one run folder: alice names two groups
-with keys and flags a galaxy, reloads and finds them kept; bob disagrees on a group and alice's page shows it; the
-resulting ``mapping.yaml`` gives the classes in the catalog after a second ``galtaxa run``.
+reason when either is missing.  The tests of this module run in order on one demo folder (``run_demo(fast=True)``,
+the session's ``demo_dir``): alice names two groups with keys, switches to the polar view, flags a galaxy seen
+large under a log stretch, reloads and finds everything kept; bob disagrees on a group and alice's page shows it,
+then labels from the queue; ``galtaxa train`` + ``predict`` on the demo's own ``config.yaml`` and the page shows
+every galaxy's predicted class and confidence and the queue in the classifier's order, without a restart; the
+resulting ``mapping.yaml`` gives the classes in the catalog after ``galtaxa run``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 
-import numpy as np
 import pytest
+import numpy as np
 import yaml
 
 from galtaxa.catalog import read_catalog
@@ -35,28 +39,11 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
-    """A run folder written by `galtaxa run` on 60 simulated galaxies (no measurement, no report: fast)."""
-    from galtaxa.cli import main
-    from galtaxa.datasets import simulate
-
-    tmp = tmp_path_factory.mktemp("inspect_e2e")
-    gs, _ = simulate(n=60, size=32, seed=1)
-    np.savez(tmp / "sim.npz", images=np.asarray(gs.images), ids=np.asarray(gs.ids, dtype=str))
-    cfg = {"run_dir": str(tmp / "run"), "input": {"path": str(tmp / "sim.npz")}, "conditioning": {"size": 32},
-           "encoder": {"input_size": 32}, "measure": {"enabled": False}, "report": {"enabled": False},
-           "cluster": {"n_clusters": 4}, "polar": {"enabled": True}}
-    (tmp / "galtaxa.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(tmp / "galtaxa.yaml")]) == 0
-    return tmp
-
-
-@pytest.fixture(scope="module")
-def server(real_run):
+def server(demo_dir):
     from galtaxa.inspect import create_app
     from galtaxa.inspect.server import make_server
 
-    srv = make_server(create_app(real_run / "run"), host="127.0.0.1", port=0)
+    srv = make_server(create_app(demo_dir), host="127.0.0.1", port=0)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}/"
@@ -95,7 +82,7 @@ def _wait_group_badge(page, group, cls):
     page.wait_for_selector(f".gitem[data-group='{group}'] .badge.mine:text-is('{cls}')")
 
 
-def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server, browser, real_run):
+def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server, browser, demo_dir):
     ctx, page, errors = _open(browser, server, "alice")
     groups = [int(x) for x in page.eval_on_selector_all(".gitem", "els => els.map(e => e.dataset.group)")]
     assert len([g for g in groups if g >= 0]) >= 2
@@ -106,15 +93,25 @@ def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server
     page.wait_for_selector("#grid .cell img")
     page.keyboard.press("3")  # second group: LTD
     _wait_group_badge(page, groups[1], "LTD")
+    # the demo keeps its pixels (read stage): the preprocessed/polar view of the group's members
+    with page.expect_response(lambda r: "view=polar" in r.url and r.status == 200):
+        page.keyboard.press("v")
+    expect(page.locator("#view-switch button.on")).to_have_text(re.compile("polar"))
+    expect(page.locator("#grid .cell img").first).to_have_attribute("src", re.compile(r"view=polar"))
     cell = page.locator("#grid .cell").nth(1)
     flagged = cell.get_attribute("data-id")
     cell.click()
     page.wait_for_selector("dialog#galaxy[open]")
     assert page.inner_text("#gal-title") == flagged
+    assert "sersic_n" in page.text_content("#gal-row")  # its catalog row, with the demo's measurements
     page.keyboard.press("g")  # merger
     page.wait_for_selector("#gal-flags .flag.on[data-flag='merger']")
-    page.click("#gal-stretch button[data-stretch='log']")  # FITS-style stretch switch on the run's pixels
-    expect(page.locator("#gal-img")).to_have_attribute("src", re.compile(r"stretch=log"))
+    # the large view from the pixels: a stretch switch, and the polar unfolding of this galaxy
+    with page.expect_response(lambda r: "stretch=log" in r.url and "size=384" in r.url and r.status == 200):
+        page.click("#gal-stretch button[data-stretch='log']")
+    with page.expect_response(lambda r: "view=polar" in r.url and "stretch=log" in r.url and r.status == 200):
+        page.click("#gal-view button:text-is('polar')")
+    expect(page.locator("#gal-img")).to_have_attribute("src", re.compile(r"view=polar.*stretch=log.*size=384"))
     page.keyboard.press("Escape")
 
     page.reload()
@@ -130,9 +127,9 @@ def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server
     assert not errors, errors
     ctx.close()
 
-    m = load_mapping(real_run / "run" / "mapping.yaml")
+    m = load_mapping(demo_dir / "mapping.yaml")
     assert m.assignments["alice"][groups[0]] == "SPH" and m.assignments["alice"][groups[1]] == "LTD"
-    rows = read_labels(real_run / "run" / "labels_inspected.csv")
+    rows = read_labels(demo_dir / "labels_inspected.csv")
     assert [(r["id"], r["flags"], r["inspector"]) for r in rows] == [(flagged, "merger", "alice")]
 
 
@@ -167,22 +164,100 @@ def test_two_inspectors_disagree_and_the_page_shows_it(server, browser):
     ctx_b.close()
 
 
-def test_the_mapping_gives_the_classes_after_galtaxa_run(real_run):
-    """The file the browser wrote is the labelling step's input: `galtaxa run` puts the classes in the catalog."""
+def _demo_config(demo_dir, tmp_path, name, **sections):
+    """The demo's own ``config.yaml`` with ``sections`` merged in, written to ``tmp_path / name``."""
+    from galtaxa.config import merge
+
+    cfg = merge(yaml.safe_load((demo_dir / "config.yaml").read_text()), sections)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+PREDICTION = re.compile(r"^(SPH|ETD|LTD|IRR|UNC)(\?)? (0\.\d\d|1\.00)$")
+
+
+def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(server, browser, demo_dir, tmp_path):
+    """`galtaxa train` + `predict` on the demo folder (group classes plus the inspectors' labels): the running
+    page shows every galaxy's predicted class and confidence and queues the least confident, without a restart."""
     from galtaxa.cli import main
 
-    run = real_run / "run"
-    m = load_mapping(run / "mapping.yaml")
-    assert {"alice", "bob"} <= set(m.inspectors), "run the whole module: the browser tests write the votes"
+    path = _demo_config(demo_dir, tmp_path, "train.yaml", supervised={
+        "labels": "taxonomy", "backbone": "test_resnet", "pretrained": False, "input_size": 32, "epochs": 2,
+        "batch_size": 16})
+    assert main(["train", str(path), "--quiet"]) == 0
+    assert main(["predict", str(path), "--quiet"]) == 0
+    cat, _ = read_catalog(demo_dir / "catalog.parquet")
+    cat["id"] = cat["id"].astype(str)
+    usable = cat["status"].isin(["ok", "rejected"])
+    assert cat.loc[usable, "sup_confidence"].notna().all()
+
+    ctx, page, errors = _open(browser, server, "carol")
+    shown = 0
+    for g in page.eval_on_selector_all(".gitem", "els => els.map(e => e.dataset.group)"):
+        page.click(f".gitem[data-group='{g}']")
+        members = set(cat.loc[usable & (cat["group"] == int(g)), "id"])
+        for _ in range(240):  # one snapshot of the grid, once it holds this group's galaxies (it is redrawn)
+            cells = dict(page.eval_on_selector_all(
+                "#grid .cell", "els => els.map(e => [e.dataset.id, (e.querySelector('.pred') || {}).textContent])"))
+            if set(cells) == members:
+                break
+            time.sleep(0.25)
+        assert set(cells) == members, g
+        for gid, text in cells.items():
+            row = cat.loc[cat["id"] == gid].iloc[0]
+            m = PREDICTION.match(text or "")
+            assert m, (gid, text)
+            assert m.group(1) == (row["sup_class"] or row["sup_candidate"])  # unsure ones: the best guess, with "?"
+            assert bool(m.group(2)) == (row["sup_class"] == "")
+            assert m.group(3) == f"{row['sup_confidence']:.2f}"
+            shown += 1
+    assert shown == int(usable.sum())  # the demo has fewer than 100 galaxies per group: every one is on the page
+    page.click("#grid .cell")
+    page.wait_for_selector("dialog#galaxy[open]")
+    assert "confidence" in page.inner_text("#galaxy")
+    page.keyboard.press("Escape")
+
+    page.click("#tab-queue")
+    page.wait_for_selector("#queue-title:not(:empty)")
+    assert "classifier confidence" in page.inner_text("#queue-order")
+    queued = [page.inner_text("#queue-title")] + page.eval_on_selector_all(
+        "#queue-next .cell", "els => els.map(e => e.dataset.id)")
+    rejected = (cat["group"] == -1).to_numpy()
+    conf, agree = cat["sup_confidence"].to_numpy(float), cat["agreement"].to_numpy(float)
+    order = sorted(np.flatnonzero(usable.to_numpy()), key=lambda r: (not rejected[r], conf[r], agree[r], r))
+    assert queued == [cat["id"].iat[r] for r in order][:len(queued)]  # carol labelled none yet
+    assert not errors, errors
+    ctx.close()
+
+
+def test_the_mapping_gives_the_classes_after_galtaxa_run(demo_dir, tmp_path):
+    """The file the browser wrote is the labelling step's input: `galtaxa run` on the demo's own config, with
+    ``labelling.mapping_file`` set to it, reuses every cached stage and puts the classes in the catalog."""
+    from galtaxa.cli import main
+
+    from galtaxa.inspect import InspectionStore
+
+    m = load_mapping(demo_dir / "mapping.yaml")
+    if not {"alice", "bob"} <= set(m.inspectors):  # no browser here: save what the browser tests would have saved
+        cat, _ = read_catalog(demo_dir / "catalog.parquet")
+        groups = sorted(int(g) for g in cat["group"].unique() if g >= 0)
+        store = InspectionStore(demo_dir, groups)
+        store.set_group_class("alice", groups[0], "SPH")
+        store.set_group_class("alice", groups[1], "LTD")
+        store.set_group_class("bob", groups[0], "ETD")
+        store.set_galaxy_label("bob", str(cat.loc[cat["group"] == -1, "id"].iloc[0]), "IRR")
+        m = load_mapping(demo_dir / "mapping.yaml")
     expected = m.resolve()
-    cfg = yaml.safe_load((real_run / "galtaxa.yaml").read_text())
-    cfg["labelling"] = {"mapping_file": str(run / "mapping.yaml")}
-    (real_run / "galtaxa.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(real_run / "galtaxa.yaml")]) == 0
-    cat, _ = read_catalog(run / "catalog.parquet")
+    stages = sorted(p.name for p in (demo_dir / "stages").iterdir())
+    path = _demo_config(demo_dir, tmp_path, "rerun.yaml", labelling={"mapping_file": str(demo_dir / "mapping.yaml")})
+    assert main(["run", str(path)]) == 0
+    assert sorted(p.name for p in (demo_dir / "stages").iterdir()) == stages  # nothing recomputed
+    cat, _ = read_catalog(demo_dir / "catalog.parquet")
     named = {g: c for g, c in expected.items() if c}
     assert set(named.values()) == {"LTD"}  # alice alone on the second group; the first is a tie, unclassified
     for g, cls in expected.items():
         assert (cat.loc[cat["group"] == g, "class"] == cls).all()
-    labels = read_labels(run / "labels_inspected.csv")
+    assert (cat.loc[cat["group"] == -1, "class"] == "").all()
+    labels = read_labels(demo_dir / "labels_inspected.csv")
     assert any(r["inspector"] == "bob" and r["class"] == "IRR" for r in labels)  # the queue's keypress

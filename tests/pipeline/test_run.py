@@ -60,6 +60,32 @@ def test_demo_outputs_exist(demo):
     assert list((demo.run_dir / "mosaics").glob("*.png"))
 
 
+def test_demo_folder_is_a_run_folder(demo):
+    """The demo keeps its input and conditioned pixels in its folder, and its config.yaml is one `galtaxa run`
+    (and `galtaxa inspect`, `train`, `predict`) accepts."""
+    from pathlib import Path
+
+    from galtaxa.config import load_config
+    from galtaxa.galaxyset import GalaxySet
+    from galtaxa.inspect import create_app
+
+    cfg = load_config(demo.run_dir / "config.yaml")
+    assert Path(cfg["run_dir"]) == demo.run_dir.resolve()
+    assert Path(cfg["input"]["path"]).is_relative_to(demo.run_dir.resolve() / "input")
+    assert Path(cfg["labelling"]["mapping_file"]).name == "mapping_simulation_truth.yaml"
+    (read,) = [p.parent for p in (demo.run_dir / "stages").glob("read-*/done.json")]
+    pixels = GalaxySet.load(read)
+    assert list(pixels.ids) == demo.catalog["id"].tolist() and pixels.images.shape == (84, 1, 100, 100)
+    # the input table carries the truth: the catalog of a plain `galtaxa run` on it has the same truth columns
+    assert (pixels.meta["true_type"].fillna("") == demo.catalog["true_type"].fillna("")).all()
+    client = create_app(demo.run_dir).test_client()
+    run = client.get("/api/run").get_json()
+    assert run["images"]["has_pixels"] and run["images"]["stretches"] == ["stored", "asinh", "log", "linear"]
+    assert all(g["views"] == ["original", "polar"] for g in run["groups"])
+    resp = client.get("/img/0.png?view=polar&stretch=log&size=384")
+    assert resp.status_code == 200 and resp.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_rerun_uses_the_cache(demo):
     stages = sorted(p.name for p in (demo.run_dir / "stages").iterdir())
     again = run_demo(out=demo.run_dir, fast=True, progress=False)

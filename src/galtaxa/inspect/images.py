@@ -7,7 +7,7 @@ Two sources, both inside the run folder:
   (APCT, :func:`galtaxa.preprocess.polar.polar_unfold` with the run's ``polar.angle_step``) is computed on
   demand;
 * **mosaic cells**: without a read stage (a run made with :func:`galtaxa.pipeline.run_on_galaxies` on images in
-  memory, such as the demo), the cell of the galaxy in its group's mosaic PNG, as stored (and the
+  memory by a script), the cell of the galaxy in its group's mosaic PNG, as stored (and the
   pre-processed mosaic's cell when the run drew one).  Only the galaxies drawn in a mosaic have a picture.
 
 Stretches, on the stored values ``x`` with ``t = clip((x - lo) / (hi - lo), 0, 1)`` and ``lo, hi`` the 0.5 and

@@ -148,7 +148,11 @@ class InspectionRun:
         return rec
 
     def brief(self, row: int) -> dict:
-        """What a thumbnail needs: row, id, group, status and the classifier's prediction when present."""
+        """What a thumbnail needs: row, id, group, status and the classifier's prediction when present.
+
+        The prediction is ``sup_class`` (empty below the confidence threshold), ``sup_confidence`` and, when
+        the catalog has it, ``sup_candidate`` (the most probable class, given even when unsure).
+        """
         cat = self.catalog
         out = {"row": int(row), "id": str(cat["id"].iat[row]), "group": int(cat["group"].iat[row]),
                "status": str(cat["status"].iat[row]) if "status" in cat else ""}
@@ -157,6 +161,8 @@ class InspectionRun:
         if self.has_predictions:
             out["sup_class"] = _plain(cat["sup_class"].iat[row]) or ""
             out["sup_confidence"] = _plain(cat["sup_confidence"].iat[row])
+            if "sup_candidate" in cat:
+                out["sup_candidate"] = _plain(cat["sup_candidate"].iat[row]) or ""
         return out
 
     # ------------------------------------------------------------------ groups

@@ -250,9 +250,24 @@ function cellMarks(m) {
   return box;
 }
 
+/* The classifier's prediction of a galaxy (after `galtaxa predict`): its class, or, below the confidence
+   threshold, its best guess marked unsure; null without a prediction. */
+function prediction(m) {
+  if (m.sup_class) return { cls: m.sup_class, unsure: false, text: `${m.sup_class} ${fmt(m.sup_confidence)}` };
+  if (m.sup_candidate) return { cls: m.sup_candidate, unsure: true, text: `${m.sup_candidate}? ${fmt(m.sup_confidence)}` };
+  return null;
+}
+
+function predictionFact(m) {
+  const p = prediction(m);
+  if (!p) return "";
+  return p.unsure ? `unclassified (best guess ${p.cls}, confidence ${fmt(m.sup_confidence)}, below the threshold)`
+    : `${p.cls}, confidence ${fmt(m.sup_confidence)}`;
+}
+
 function cellTitle(m) {
   let t = m.id;
-  if (m.sup_class) t += ` · classifier: ${m.sup_class} (${fmt(m.sup_confidence)})`;
+  if (prediction(m)) t += ` · classifier: ${predictionFact(m)}`;
   for (const l of m.labels || []) t += ` · ${l.inspector}: ${[l.class, l.flags].filter(Boolean).join(", ")}`;
   return t;
 }
@@ -275,9 +290,8 @@ function renderGrid() {
       cell.append(el("span", { class: "noimg", text: m.id }));
     }
     cell.append(cellMarks(m));
-    if (m.sup_class) {
-      cell.append(el("span", { class: "pred", text: `${m.sup_class} ${fmt(m.sup_confidence)}` }));
-    }
+    const p = prediction(m);
+    if (p) cell.append(el("span", { class: `pred${p.unsure ? " unsure" : ""}`, text: p.text }));
     grid.append(cell);
   }
 }
@@ -349,7 +363,7 @@ function galaxyFacts(b, cat) {
     ["group", b.group === -1 ? "-1 (rejected by the vote)" : String(b.group)],
     ["status", b.status + (cat && cat.reason ? ` (${cat.reason})` : "")],
     ["class (groups)", b.class || (b.group === -1 ? "" : "unclassified")],
-    ["classifier", b.sup_class ? `${b.sup_class}, confidence ${fmt(b.sup_confidence)}` : ""],
+    ["classifier", predictionFact(b)],
     ["agreement", cat && cat.agreement !== undefined && cat.agreement !== null ? String(cat.agreement) : ""],
   ];
 }
