@@ -5,8 +5,8 @@ Each path runs in its own subprocess (``galtaxa`` with ``compute.scheduler: loca
 the worker count, then ``compute.scheduler: processes`` with ``compute.n_workers`` workers), so its peak memory
 is its own: the client's peak resident memory is its ``VmHWM``; the workers' are the ``VmHWM`` of every process
 below the client (the measure pool of the local path, the Dask worker processes of the cluster and helpers such
-as the resource tracker), read from ``/proc`` just before they are shut down, plus the largest peak of the child
-processes that had already ended (``getrusage(RUSAGE_CHILDREN)``: a local measure pool restarted per chunk).  Throughput is galaxies per second of wall time for the read
+as the resource tracker), read from ``/proc`` just before they are shut down (the JSON also has ``getrusage(RUSAGE_CHILDREN)`` of the
+processes that had ended, an upper bound only: a forked helper starts with its parent's resident memory).  Throughput is galaxies per second of wall time for the read
 and measure stages (the only stage that runs on the workers today) and, with ``--encode``, for the encode +
 cluster stage (local in both paths).  The catalogs of the two paths are compared (ids, statuses, measurements).
 
@@ -184,8 +184,8 @@ def render(doc: dict) -> str:
              f"- {doc['n']} simulated galaxies ({doc['size']} px, `galtaxa.datasets.simulate(seed=0)`, an `.npy` "
              f"read lazily); the issue asks 10^4: rerun with `--n 10000 --encode`\n",
              "\n| path | workers | read s | measure s | read+measure gal/s | measure gal/s | encode+cluster s | "
-             "client peak RSS MiB | live worker processes: peak RSS MiB | ended child processes: peak RSS MiB |\n"
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|\n"]
+             "client peak RSS MiB | worker processes: peak RSS MiB |\n"
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|\n"]
     for r in doc["paths"]:
         if "measure_s" not in r:
             lines.append(f"| {r.get('path', r.get('args'))} | | | | | | | | {r.get('status')} |\n")
@@ -193,8 +193,7 @@ def render(doc: dict) -> str:
         lines.append(f"| {r['path']} | {r['workers']} | {r['read_s']} | {r['measure_s']} | "
                      f"{r['read_measure_gal_per_s']} | {r['measure_gal_per_s']} | {r.get('encode_cluster_s', '-')} | "
                      f"{r['client_peak_rss_mib']:.0f} | {r['worker_processes']}: "
-                     f"{', '.join(f'{v:.0f}' for v in r['workers_peak_rss_mib'])} | "
-                     f"{r.get('ended_children_peak_rss_mib', '-')} |\n")
+                     f"{', '.join(f'{v:.0f}' for v in r['workers_peak_rss_mib'])} |\n")
     if doc.get("agreement"):
         lines.append(f"\nCatalog of the cluster run against the local run: {doc['agreement']}\n")
     if doc.get("plan"):
