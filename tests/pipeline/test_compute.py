@@ -189,3 +189,21 @@ def test_measure_resumes_on_dask_from_local_parts(tmp_path, monkeypatch, cluster
     assert resumed.at[4, "status"] == BAD_INPUT and resumed.at[6, "status"] in (FAILED, BAD_INPUT)
     assert resumed.loc[[4, 6], "reason"].str.len().gt(0).all()
     assert sorted(p.name for p in folder.iterdir()) == ["done.json", "measure.parquet", "resumable"]
+
+
+def test_chunk_whose_workers_keep_dying_gets_failed_rows(tmp_path):
+    """Dask's KilledWorker for a measure chunk: its galaxies keep their rows, ``failed`` with the reason (the part
+    is written, as the local path does when its process pool breaks); already bad galaxies keep their status."""
+    from galtaxa.measure import CATALOG_COLUMNS
+    from galtaxa.pipeline.stage_measure import _lost_part
+    from galtaxa.utils.compute import Chunk
+
+    gs = GalaxySet.from_arrays(sersic_blobs(4, size=32), ids=["a", "b", "c", "d"])
+    gs.mark([2], BAD_INPUT, "c.fits: empty")
+    options = {"pixel_scale": None, "redshift": None}
+    summary = _lost_part(gs, tmp_path, options)(Chunk(0, 1, 4), RuntimeError("worker 1 killed"))
+    assert summary["n"] == 3 and summary["n_ok"] == 0
+    part = pd.read_parquet(tmp_path / "part-000000001-000000004.parquet")
+    assert list(part.columns) == CATALOG_COLUMNS and list(part["id"]) == ["b", "c", "d"]
+    assert list(part["status"]) == [FAILED, BAD_INPUT, FAILED]
+    assert "worker died" in part.at[0, "reason"] and part.at[1, "reason"] == "c.fits: empty"
