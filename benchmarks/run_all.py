@@ -201,7 +201,7 @@ def _fmt_extra(r: dict) -> str:
 
 def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> str:
     """RESULTS.md text from the ``run_all*.json`` and ``scale_clustering*.json`` documents in ``results_dir``,
-    followed by ``representation.md`` and ``measure_speed.md``."""
+    followed by ``representation.md``, ``supervised.md``, ``measure_speed.md`` and ``dask_scaling.md``."""
     parts = [header or (ROOT / "benchmarks" / "RESULTS_HEADER.md").read_text()
              if (ROOT / "benchmarks" / "RESULTS_HEADER.md").exists() else "# galtaxa benchmark results\n"]
     paths = sorted(results_dir.glob("run_all*.json")) + sorted(results_dir.glob("scale_clustering*.json"))
@@ -245,6 +245,9 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
     measure_speed = results_dir / "measure_speed.md"  # written by benchmarks/measure_speed.py
     if measure_speed.exists():
         parts.append("\n" + measure_speed.read_text().replace("# Morphology measurement", "## Morphology measurement", 1))
+    dask_scaling = results_dir / "dask_scaling.md"  # written by benchmarks/dask_scaling.py
+    if dask_scaling.exists():
+        parts.append("\n" + dask_scaling.read_text().replace("# Dask scaling", "## Dask scaling", 1))
     return "".join(parts)
 
 

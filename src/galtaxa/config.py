@@ -100,6 +100,12 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "psf": (None, (str, type(None)), None, "PSF image (FITS or .npy, 2-D, the cutouts' pixel scale) for statmorph's Sersic fit; null = none"),
         "families": (None, (list, type(None)), lambda v: v is None or (len(v) >= 1 and set(v) <= {"cas", "gini_m20", "mid", "sersic", "g2_psi"}), "statistic families measured: null = all, or a list of cas, gini_m20, mid, sersic, g2_psi (M3 needs [cas, gini_m20])"),
     },
+    "compute": {
+        "scheduler": ("local", str, lambda v: _scheduler_ok(v), "where the per-galaxy stages run: local (this process, no Dask) | processes (a Dask LocalCluster of n_workers processes) | the address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (`galtaxa run --scheduler`)"),
+        "n_workers": (None, (int, type(None)), lambda v: v is None or v >= 1, "worker processes of scheduler: processes (null = one per core)"),
+        "chunk_size": (256, int, lambda v: v >= 1, "galaxies per task (and per resumable part of the measure stage)"),
+        "retries": (2, int, lambda v: v >= 0, "times a Dask task that failed is run again (a task whose worker died is rescheduled by Dask)"),
+    },
     "multimodal": {
         "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
         "zscore": (True, bool, None, "z-score each image; the encoder then sees exactly the z-scored pixels (M3)"),
@@ -160,6 +166,17 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "formats": (["parquet", "csv", "fits"], list, lambda v: set(v) <= {"parquet", "csv", "fits"}, "catalog formats"),
     },
 }
+
+
+def _scheduler_ok(value) -> bool:
+    """``local``, ``processes`` or a scheduler address (:func:`galtaxa.utils.compute.check_scheduler`)."""
+    from .utils.compute import check_scheduler
+
+    try:
+        check_scheduler(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _encoders_ok(specs) -> bool:

@@ -11,8 +11,12 @@ def load_config_args(args, **overrides) -> dict:
     """The validated config of ``args.config`` with ``--run-dir`` and ``overrides`` applied."""
     from ..config import load_config
 
+    from ..config import merge
+
     if getattr(args, "run_dir", None):
         overrides["run_dir"] = args.run_dir
+    if getattr(args, "scheduler", None):
+        overrides = merge(overrides, {"compute": {"scheduler": args.scheduler}})
     return load_config(args.config, overrides)
 
 
@@ -37,4 +41,8 @@ def register(subparsers) -> None:
         p = subparsers.add_parser(name, help=text)
         p.add_argument("config", help="YAML config (galtaxa init writes one)")
         p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--scheduler", default=None,
+                       help="override compute.scheduler: local (this process, no Dask) | processes (a Dask "
+                            "LocalCluster, compute.n_workers processes) | tcp://HOST:PORT of a dask.distributed "
+                            "scheduler")
         p.set_defaults(func=_cmd_run, stages=stages, overrides=overrides)

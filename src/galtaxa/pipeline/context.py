@@ -7,6 +7,7 @@ from typing import Any
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
+from ..utils.compute import ChunkRunner
 
 __all__ = ["RunContext"]
 
@@ -31,6 +32,8 @@ class RunContext:
         The user-facing steps asked for (``"measure"``, ``"cluster"``, ``"report"``).
     results : dict of str to StageResult
         What each stage returned, by stage name, in the order they ran.
+    runner : ChunkRunner, optional
+        Where the per-galaxy chunks run (the config's ``compute:`` section; None: built from it by the stage).
     """
 
     cfg: dict
@@ -41,6 +44,7 @@ class RunContext:
     progress: bool = True
     requested: set = field(default_factory=set)
     results: dict[str, StageResult] = field(default_factory=dict)
+    runner: ChunkRunner | None = None
 
     @property
     def native(self):

@@ -25,6 +25,7 @@ from ..catalog import assemble_catalog
 from ..galaxyset import GalaxySet
 from ..status import log
 from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.compute import ChunkRunner
 from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
 from .builders import open_input, resolve_auto_settings
 from .context import RunContext
@@ -88,7 +89,7 @@ def _groups_result(ctx: RunContext):
 
 @_holding_run_lock
 def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progress: bool = True,
-                    mapping=None, upstream: tuple[Stage, ...] = ()) -> RunResult:
+                    mapping=None, upstream: tuple[Stage, ...] = (), runner: ChunkRunner | None = None) -> RunResult:
     """Run measure/cluster/catalog/report on an already conditioned GalaxySet.
 
     Parameters
@@ -107,11 +108,16 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         Group -> class mapping (a YAML file filled by inspectors).
     upstream : tuple of Stage
         The stages the galaxies come from (the read stage).
+    runner : ChunkRunner, optional
+        Where the per-galaxy chunks run (default: the config's ``compute:`` section, closed at the end).
 
     Returns
     -------
     RunResult
     """
+    if runner is None:
+        with ChunkRunner.from_config(cfg, progress) as own:
+            return run_on_galaxies.__wrapped__(cfg, galaxies, raw, stages, progress, mapping, upstream, own)
     from ..config import fit_to_input
 
     requested = set(stages or USER_STEPS)
@@ -122,7 +128,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         if adjusted:
             notes["config_adjusted"] = adjusted
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested)
+    ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested, runner=runner)
     result = RunResult(run_dir, galaxies.meta)
     for i, note in enumerate(notes.get("config_adjusted", []), 1):
         result.metrics[f"config adjusted ({i})"] = note
@@ -189,7 +195,9 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     cfg = resolve_auto_settings(cfg, source)
     galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
     log.info("read %s", galaxies)
-    return run_on_galaxies(cfg, galaxies, raw=source, stages=stages, progress=progress, upstream=(read,))
+    with ChunkRunner.from_config(cfg, progress) as runner:  # a Dask cluster, if any, starts on the first chunk
+        return run_on_galaxies.__wrapped__(cfg, galaxies, raw=source, stages=stages, progress=progress,
+                                           upstream=(read,), runner=runner)
 
 
 def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "label", ignore_labels=(),
@@ -222,7 +230,8 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
     source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
     galaxies, read = read_stage(cfg, cache, source)
-    measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress)
+    with ChunkRunner.from_config(cfg, progress) as runner:
+        measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress, runner=runner)
     route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
     blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]
     model = MultimodalTaxonomy.load(route.model_path)

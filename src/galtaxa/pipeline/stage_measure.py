@@ -10,17 +10,19 @@ import pandas as pd
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..io.base import CutoutSource
-from ..status import OK, log
+from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
+from ..utils.compute import Chunk, ChunkRunner, chunks_of
 from ..utils.fingerprint import galaxies_fingerprint
 from .builders import load_psf
 from .context import RunContext
 
-__all__ = ["MEASURE_CHUNK_SIZE", "NAME", "measure_stage", "run", "wanted"]
+__all__ = ["MEASURE_CHUNK_SIZE", "NAME", "measure_part", "measure_result", "measure_stage", "run", "wanted"]
 
 NAME = "measure"
 
-#: Galaxies measured per resumable part of the measure stage (see :func:`measure_stage`).
+#: Galaxies measured per resumable part of the measure stage by default (``compute.chunk_size``; see
+#: :func:`measure_stage`).
 MEASURE_CHUNK_SIZE = 256
 
 
@@ -61,13 +63,85 @@ def _read_part(path, ids: list[str]) -> pd.DataFrame | None:
     return table
 
 
-def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
-                   chunk_size: int | None = None) -> StageResult:
-    """The measure stage as a :class:`~galtaxa.cache.StageResult` (see :func:`measure_stage`)."""
+def _measure_options(m: dict, psf) -> dict:
+    """The keyword arguments of :func:`galtaxa.measure.measure` from the ``measure:`` section."""
+    return dict(gain=m["gain"], psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"],
+                families=m.get("families"))
+
+
+def _part_path(folder, chunk: Chunk):
+    """The Parquet part of one chunk in the stage folder."""
+    return folder / f"part-{chunk.name}.parquet"
+
+
+def measure_part(galaxies, chunk: Chunk, folder, options: dict) -> dict:
+    """Measure galaxies ``chunk.start:chunk.stop`` and write their table as the chunk's part (atomically).
+
+    Runs in this process (``compute.scheduler: local``) or on a Dask worker, which reads the chunk's galaxies
+    itself and writes the part into the stage folder (a folder all workers see); only the summary returned
+    travels back.
+
+    Parameters
+    ----------
+    galaxies : GalaxySet or CutoutSource
+        All the galaxies of the stage.
+    chunk : Chunk
+    folder : Path
+        The stage folder.
+    options : dict
+        Keyword arguments of :func:`galtaxa.measure.measure` (``n_jobs`` and ``progress`` included).
+
+    Returns
+    -------
+    dict
+        ``{"n": galaxies, "n_ok": measured ok, "host": the machine that measured them}``.
+    """
+    import socket
+
     from .. import measure as _measure
 
+    table = _measure.measure(_galaxies_slice(galaxies, chunk.start, chunk.stop), **options)
+    with atomic_path(_part_path(folder, chunk)) as tmp:
+        table.to_parquet(tmp, index=False)
+    return {"n": len(table), "n_ok": int((table["status"] == OK).sum()), "host": socket.gethostname()}
+
+
+def _lost_part(galaxies, folder, options: dict):
+    """``on_lost`` for the measure chunks: a chunk whose workers kept dying gets ``failed`` rows (its part written).
+
+    The galaxies of the chunk that were already not ``ok`` keep their status and reason, as in
+    :func:`galtaxa.measure.measure` when its process pool breaks.
+    """
+    from ..measure import CATALOG_COLUMNS
+    from ..measure.physical import add_physical_sizes
+    from ..measure.statmorph_run import empty_result
+
+    def on_lost(chunk: Chunk, err: BaseException) -> dict:
+        meta = galaxies.meta.iloc[chunk.start:chunk.stop].reset_index(drop=True)
+        reason = f"measurement worker died ({err}); rerun with compute.scheduler: local and measure.n_jobs: 1 " \
+                 "to find the galaxy"
+        rows = [empty_result(FAILED, reason) if s == OK else empty_result(str(s), str(r))
+                for s, r in zip(meta["status"], meta["reason"])]
+        table = pd.DataFrame(rows)
+        table.insert(0, "id", meta["id"].astype(str).to_list())
+        table = table[CATALOG_COLUMNS]
+        for col in ("flag", "flag_sersic"):
+            table[col] = table[col].fillna(-1).astype(int)
+        add_physical_sizes(table, pixel_scale=options["pixel_scale"], redshift=options["redshift"], meta=meta)
+        with atomic_path(_part_path(folder, chunk)) as tmp:
+            table.to_parquet(tmp, index=False)
+        log.warning("measure: galaxies %d-%d marked failed: %s", chunk.start, chunk.stop, reason)
+        return {"n": len(table), "n_ok": 0, "host": None}
+
+    return on_lost
+
+
+def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
+                   chunk_size: int | None = None, runner: ChunkRunner | None = None) -> StageResult:
+    """The measure stage as a :class:`~galtaxa.cache.StageResult` (see :func:`measure_stage`)."""
     m = cfg["measure"]
-    size = int(MEASURE_CHUNK_SIZE if chunk_size is None else chunk_size)
+    runner = runner if runner is not None else ChunkRunner.from_config(cfg, progress)
+    size = int(runner.chunk_size if chunk_size is None else chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
     psf = load_psf(m.get("psf"))
@@ -82,25 +156,35 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         for tmp in st.path.glob(".part-*.tmp*"):  # temp files of a write interrupted by a kill
             tmp.unlink(missing_ok=True)
         ids = galaxies.meta["id"].astype(str).tolist()
-        parts = []
-        for start in range(0, len(ids), size):
-            stop = min(len(ids), start + size)
-            path = st.path / f"part-{start:09d}-{stop:09d}.parquet"
-            table = _read_part(path, ids[start:stop])
+        chunks = chunks_of(len(ids), size)
+        parts: dict[int, pd.DataFrame] = {}
+        for chunk in chunks:
+            table = _read_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop])
+            if table is not None:
+                log.info("measure: galaxies %d-%d already measured (%s)", chunk.start, chunk.stop,
+                         _part_path(st.path, chunk).name)
+                parts[chunk.index] = table
+        todo = [c for c in chunks if c.index not in parts]
+        options = _measure_options(m, psf)
+        if runner.is_local:  # today's behaviour: the chunks here, each over measure.n_jobs processes
+            options |= {"n_jobs": m["n_jobs"], "progress": progress}
+        else:  # one single-threaded measurement per worker process
+            options |= {"n_jobs": 1, "progress": False}
+        runner.map(measure_part, todo, st.path, options, shared=galaxies, desc="measuring", bar=not runner.is_local,
+                   on_lost=_lost_part(galaxies, st.path, options))
+        for chunk in todo:  # written by whoever measured them; read back in input order
+            table = _read_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop])
             if table is None:
-                table = _measure.measure(_galaxies_slice(galaxies, start, stop), n_jobs=m["n_jobs"], gain=m["gain"],
-                                         psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"],
-                                         progress=progress, families=m.get("families"))
-                with atomic_path(path) as tmp:
-                    table.to_parquet(tmp, index=False)
-            else:
-                log.info("measure: galaxies %d-%d already measured (%s)", start, stop, path.name)
-            parts.append(table)
-        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["id", "status", "reason"])
+                raise RuntimeError(f"measure stage {st.path}: the part of galaxies {chunk.start}-{chunk.stop} is "
+                                   "missing after its task finished (do the workers see this folder?)")
+            parts[chunk.index] = table
+        ordered = [parts[c.index] for c in chunks]
+        table = pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame(columns=["id", "status", "reason"])
         if table["id"].astype(str).tolist() != ids:
             raise RuntimeError(f"measure stage {st.path}: the parts do not add up to the input galaxies")
         st.write_table("measure.parquet", table)
-        return StageResult(st, table), {"n_ok": int((table["status"] == OK).sum()), "chunk_size": size}
+        return StageResult(st, table), {"n_ok": int((table["status"] == OK).sum()), "chunk_size": size,
+                                        "scheduler": runner.scheduler}
 
     result = stage.run(compute, lambda st: StageResult(st, pd.read_parquet(st.path / "measure.parquet")))
     for path in stage.path.glob("part-*.parquet"):  # the parts are in measure.parquet now
@@ -109,14 +193,17 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
 
 
 def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
-                  chunk_size: int | None = None) -> pd.DataFrame:
+                  chunk_size: int | None = None, runner: ChunkRunner | None = None) -> pd.DataFrame:
     """Non-parametric morphology of every galaxy (cached, resumable); ``galaxies`` at native, linear flux.
 
-    The galaxies are measured in consecutive chunks of ``chunk_size`` (default :data:`MEASURE_CHUNK_SIZE`);
-    each finished chunk is written atomically to ``part-<start>-<stop>.parquet`` in the stage folder, which
-    is marked resumable, so a run killed mid-measurement measures only the unfinished chunks again and ends
-    with the same table as an uninterrupted run.  A part that cannot be read back or holds other ids is
-    redone.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked
+    The galaxies are measured in consecutive chunks of ``chunk_size`` (default ``compute.chunk_size``,
+    :data:`MEASURE_CHUNK_SIZE`); each finished chunk is written atomically to ``part-<start>-<stop>.parquet``
+    in the stage folder, which is marked resumable, so a run killed mid-measurement measures only the
+    unfinished chunks again and ends with the same table as an uninterrupted run.  A part that cannot be read
+    back or holds other ids is redone.  Where the chunks run is the config's ``compute:`` section
+    (:class:`~galtaxa.utils.compute.ChunkRunner`): here, each over ``measure.n_jobs`` processes, or as tasks
+    on Dask workers, each worker reading its galaxies and writing its part (:func:`measure_part`); the table
+    is assembled from the parts in input order, so it does not depend on where they were measured.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked
     finished and the parts are removed.  The stage key covers the measure settings, the upstream stages and
     a fingerprint of the galaxies (:func:`~galtaxa.utils.fingerprint.galaxies_fingerprint`).
 
@@ -128,13 +215,15 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     upstream : tuple of Stage
     progress : bool
     chunk_size : int, optional
+    runner : ChunkRunner, optional
+        Where the chunks run (default: the config's ``compute:`` section).
 
     Returns
     -------
     pandas.DataFrame
         One row per galaxy (:data:`galtaxa.measure.CATALOG_COLUMNS`).
     """
-    return measure_result(cfg, cache, galaxies, upstream, progress, chunk_size).table
+    return measure_result(cfg, cache, galaxies, upstream, progress, chunk_size, runner).table
 
 
 def wanted(ctx: RunContext) -> bool:
@@ -145,4 +234,4 @@ def wanted(ctx: RunContext) -> bool:
 
 def run(ctx: RunContext) -> StageResult:
     """The measure stage of a run."""
-    return measure_result(ctx.cfg, ctx.cache, ctx.native, ctx.upstream, ctx.progress)
+    return measure_result(ctx.cfg, ctx.cache, ctx.native, ctx.upstream, ctx.progress, runner=ctx.runner)
