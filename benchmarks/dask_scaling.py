@@ -95,7 +95,7 @@ def run_path(data: str, run_dir: str, scheduler: str, workers: int, chunk: int, 
 
     from galtaxa.cache import RunCache
     from galtaxa.pipeline import open_input, read_stage, resolve_auto_settings, run_on_galaxies
-    from galtaxa.utils.compute import ChunkRunner
+    from galtaxa.pipeline.builders import chunk_runner_from_config
 
     torch.set_num_threads(workers)
     cfg = _config(Path(data), Path(run_dir), scheduler, workers, chunk, size)
@@ -105,7 +105,7 @@ def run_path(data: str, run_dir: str, scheduler: str, workers: int, chunk: int, 
     cfg = resolve_auto_settings(cfg, source)
     galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
     rec["read_s"] = round(time.perf_counter() - t0, 2)
-    with ChunkRunner.from_config(cfg, progress=False) as runner:
+    with chunk_runner_from_config(cfg, progress=False) as runner:
         t1 = time.perf_counter()
         result = run_on_galaxies(cfg, galaxies, raw=source, stages=("measure",), progress=False, upstream=(read,),
                                  runner=runner)

@@ -12,6 +12,7 @@
 
 from .._deprecation import renamed_names
 from .builders import (
+    chunk_runner_from_config,
     encoder_specs,
     load_psf,
     make_conditioner,
@@ -29,7 +30,7 @@ from .stage_read import ReadResult, read_stage
 from .stage_report import report_run, validate_run
 
 __all__ = ["STAGES", "MEASURE_CHUNK_SIZE", "AdaptResult", "ClusterResult", "MultimodalResult", "ReadResult",
-           "RunResult", "adapt_stage", "cluster_stage", "encoder_specs", "load_psf", "make_conditioner",
+           "RunResult", "adapt_stage", "chunk_runner_from_config", "cluster_stage", "encoder_specs", "load_psf", "make_conditioner",
            "measure_stage", "mixture_fit", "multimodal_ablation", "multimodal_features", "multimodal_stage",
            "multimodal_taxonomy_from_config", "open_input", "read_stage", "report_run", "resolve_auto_settings",
            "run_on_galaxies", "run_pipeline", "usmorph_from_config", "validate_run"]

@@ -208,6 +208,26 @@ def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True
                              max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
 
 
+def chunk_runner_from_config(cfg: dict, progress: bool = True):
+    """The :class:`~galtaxa.utils.compute.ChunkRunner` of the config's ``compute:`` section (where the chunks of a
+    stage run: this process, a local Dask cluster or a Dask scheduler).
+
+    Parameters
+    ----------
+    cfg : dict
+    progress : bool
+
+    Returns
+    -------
+    ChunkRunner
+    """
+    from ..utils.compute import LOCAL, ChunkRunner
+
+    c = cfg.get("compute") or {}
+    return ChunkRunner(c.get("scheduler", LOCAL), c.get("n_workers"), c.get("chunk_size", 256), c.get("retries", 2),
+                       progress)
+
+
 def usmorph_from_config(cfg: dict, progress: bool = True):
     """The :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` of the config's cae, polar, encoder, reduce and
     cluster sections (methods M1/M2).

@@ -27,7 +27,7 @@ from ..status import log
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.compute import ChunkRunner
 from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
-from .builders import open_input, resolve_auto_settings
+from .builders import chunk_runner_from_config, open_input, resolve_auto_settings
 from .context import RunContext
 from .outputs import remove_stale_outputs, write_mosaics
 from .stage_read import read_stage
@@ -116,7 +116,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     RunResult
     """
     if runner is None:
-        with ChunkRunner.from_config(cfg, progress) as own:
+        with chunk_runner_from_config(cfg, progress) as own:
             return run_on_galaxies.__wrapped__(cfg, galaxies, raw, stages, progress, mapping, upstream, own)
     from ..config import fit_to_input
 
@@ -195,7 +195,7 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     cfg = resolve_auto_settings(cfg, source)
     galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
     log.info("read %s", galaxies)
-    with ChunkRunner.from_config(cfg, progress) as runner:  # a Dask cluster, if any, starts on the first chunk
+    with chunk_runner_from_config(cfg, progress) as runner:  # a Dask cluster, if any, starts on the first chunk
         return run_on_galaxies.__wrapped__(cfg, galaxies, raw=source, stages=stages, progress=progress,
                                            upstream=(read,), runner=runner)
 
@@ -230,7 +230,7 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
     source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
     galaxies, read = read_stage(cfg, cache, source)
-    with ChunkRunner.from_config(cfg, progress) as runner:
+    with chunk_runner_from_config(cfg, progress) as runner:
         measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress, runner=runner)
     route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
     blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]

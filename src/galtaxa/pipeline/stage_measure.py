@@ -14,7 +14,7 @@ from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
 from ..utils.compute import Chunk, ChunkRunner, chunks_of
 from ..utils.fingerprint import galaxies_fingerprint
-from .builders import load_psf
+from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
 
 __all__ = ["MEASURE_CHUNK_SIZE", "NAME", "measure_part", "measure_result", "measure_stage", "run", "wanted"]
@@ -140,7 +140,7 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
                    chunk_size: int | None = None, runner: ChunkRunner | None = None) -> StageResult:
     """The measure stage as a :class:`~galtaxa.cache.StageResult` (see :func:`measure_stage`)."""
     m = cfg["measure"]
-    runner = runner if runner is not None else ChunkRunner.from_config(cfg, progress)
+    runner = runner if runner is not None else chunk_runner_from_config(cfg, progress)
     size = int(runner.chunk_size if chunk_size is None else chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")

@@ -167,23 +167,6 @@ class ChunkRunner:
         self._cluster = None
         self._entered = False
 
-    @classmethod
-    def from_config(cls, cfg: dict, progress: bool = True) -> "ChunkRunner":
-        """The runner of a validated config's ``compute:`` section.
-
-        Parameters
-        ----------
-        cfg : dict
-        progress : bool
-
-        Returns
-        -------
-        ChunkRunner
-        """
-        c = cfg.get("compute") or {}
-        return cls(c.get("scheduler", LOCAL), c.get("n_workers"), c.get("chunk_size", 256), c.get("retries", 2),
-                   progress)
-
     @property
     def is_local(self) -> bool:
         """True for the ``"local"`` scheduler (no Dask)."""
