@@ -25,10 +25,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
-
-import numpy as np
 
 from .config import merge, validate_config
 from .galaxyset import GalaxySet
