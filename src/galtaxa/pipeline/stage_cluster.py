@@ -78,6 +78,8 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
     """
     settings = {k: cfg[k] for k in ("cae", "polar", "encoder", "reduce", "cluster")} | {"seed": cfg["seed"],
                                                                                      "saved_as": "model.npz"}
+    if settings["reduce"].get("fit_rows") is None:  # keyed only when chosen, so caches of in-memory fits stay valid
+        settings["reduce"] = {k: v for k, v in settings["reduce"].items() if k != "fit_rows"}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # encoder features resume batch by batch
 
     def compute(st: Stage):

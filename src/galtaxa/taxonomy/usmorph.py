@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..preprocess.scaling import unit_range
+from ..reduce.rows import finite_rows
 from ..status import FAILED, OK, REJECTED
 from ..utils.persist import Persistable
 
@@ -64,6 +65,11 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         Davies-Bouldin scan of M2.
     umap_candidates : sequence of int
         Dimensions scanned when ``reduce="umap"`` and ``n_components="auto"``.
+    fit_rows : int, optional
+        Out-of-core PCA for large runs (``reduce="pca"`` only): fit it on a seeded random subsample of at most
+        this many usable galaxies and project the features memory map chunk by chunk
+        (:class:`~galtaxa.reduce.PCAReducer`'s ``fit_rows``); None (default) fits on every usable galaxy in
+        memory.
     n_clusters, algorithms, min_agree, mapping
         The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).
     random_state : int
@@ -95,7 +101,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
                  angle_step: float = 0.05, encoder: str = "efficientnet_lite0", checkpoint: str | None = None,
                  input_size: int = 224, batch_size: int = 32, tta: str = "none", descriptors: bool = False,
                  descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
-                 umap_candidates=tuple(range(50, 501, 50)), n_clusters: int = 20,
+                 umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, n_clusters: int = 20,
                  algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
                  random_state: int = 0, progress: bool = True, cache_dir=None):
         self.cae = cae
@@ -112,6 +118,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         self.reduce = reduce
         self.n_components = n_components
         self.umap_candidates = umap_candidates
+        self.fit_rows = fit_rows
         self.n_clusters = n_clusters
         self.algorithms = algorithms
         self.min_agree = min_agree
@@ -228,11 +235,23 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         d = (filled - h["descriptor_mean"]) / h["descriptor_scale"]
         return np.hstack([z / h["deep_scale"], self.descriptor_weight * d]).astype(np.float32)
 
+    def _usable_features(self, feats, rows: np.ndarray):
+        """The features of ``rows``: a copy in memory, or with ``fit_rows`` a :class:`~galtaxa.reduce.RowView`
+        of the memory map that the reducer reads by chunks."""
+        if self.fit_rows is None:
+            return feats[rows]
+        from ..reduce import RowView
+
+        return RowView(feats, rows)
+
     def _make_reducer(self):
         if self.reduce == "pca":
             from ..reduce import PCAReducer
 
-            return PCAReducer(n_components=self.n_components, random_state=self.random_state)
+            return PCAReducer(n_components=self.n_components, random_state=self.random_state, fit_rows=self.fit_rows)
+        if self.fit_rows is not None:
+            raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {self.reduce!r}: set it to "
+                             "None")
         if self.reduce == "umap":
             from ..reduce import UMAPReducer
 
@@ -287,13 +306,13 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
                                                                                 replace=False))
                 self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
                                             path=saved.parent / "cae_before_after.png")
-        feats = self._features(galaxies, cache_dir)
-        usable = ok & np.isfinite(feats).all(axis=1)
-        self.features_ = feats
         self.reducer_ = self._make_reducer()
+        feats = self._features(galaxies, cache_dir)
+        usable = ok & finite_rows(feats)
+        self.features_ = feats
         rows = np.flatnonzero(usable)
         desc = self._descriptors(galaxies, rows, cache_dir) if self.descriptors else None
-        z = self._clustering_space(self.reducer_.fit_transform(feats[usable]), desc, fit=True)
+        z = self._clustering_space(self.reducer_.fit_transform(self._usable_features(feats, rows)), desc, fit=True)
         emb = np.full((len(galaxies), z.shape[1]), np.nan, dtype=np.float32)
         emb[usable] = z
         self.embedding_ = emb
@@ -370,12 +389,13 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self, "voting_")
         feats = self._features(galaxies)
-        usable = galaxies.ok & np.isfinite(feats).all(axis=1)
+        usable = galaxies.ok & finite_rows(feats)
         labels = np.full(len(galaxies), -1, dtype=int)
         agreement = np.zeros(len(galaxies), dtype=int)
         if usable.any():
             desc = self._descriptors(galaxies, np.flatnonzero(usable)) if self.descriptors else None
-            z = self._clustering_space(self.reducer_.transform(feats[usable]), desc, fit=False)
+            z = self._clustering_space(self.reducer_.transform(self._usable_features(feats, np.flatnonzero(usable))),
+                                       desc, fit=False)
             lab, agr, _votes = self.voting_.predict_votes(z)
             labels[usable], agreement[usable] = lab, agr
         return labels, agreement
