@@ -78,6 +78,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     cache_dir : path-like, optional
         Folder where :meth:`fit` keeps the preprocessed images, the encoder features (resumable batch by
         batch), the descriptors and the trained CAE, so an interrupted fit resumes.
+    runner : ChunkRunner, optional
+        With a Dask scheduler and ``cache_dir``, :meth:`fit` encodes on the workers
+        (:func:`~galtaxa.encode.extract_features`'s ``runner``); None: here.
 
     Attributes
     ----------
@@ -103,7 +106,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
                  descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
                  umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, n_clusters: int = 20,
                  algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
-                 random_state: int = 0, progress: bool = True, cache_dir=None):
+                 random_state: int = 0, progress: bool = True, cache_dir=None, runner=None):
         self.cae = cae
         self.cae_kwargs = cae_kwargs
         self.polar = polar
@@ -126,9 +129,12 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.cache_dir = cache_dir
+        self.runner = runner
 
     #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
-    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir")
+    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
+    #: Not stored by :meth:`save` (where the work ran is not part of the model); loading sets it to None.
+    _TRANSIENT_PARAMS = ("runner",)
 
     @classmethod
     def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
@@ -169,8 +175,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             out = Path(cache_dir) / "preprocessed.npy"
         pre = galaxies.with_images(self.preprocess_set(galaxies, out=out))
+        runner = self.runner if cache_dir is not None else None  # the workers write their parts into cache_dir
         return extract_features(pre, self._encoder(), batch_size=self.batch_size, cache_dir=cache_dir,
-                                progress=self.progress)
+                                progress=self.progress, runner=runner)
 
     def preprocess_set(self, galaxies, out: str | Path | None = None, chunk: int = 512) -> np.ndarray:
         """Preprocess the usable images of a GalaxySet chunk by chunk (others stay zero).
