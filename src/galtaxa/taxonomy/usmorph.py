@@ -133,8 +133,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
     _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
-    #: Not stored by :meth:`save` (where the work ran is not part of the model); loading sets it to None.
-    _TRANSIENT_PARAMS = ("runner",)
 
     @classmethod
     def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
@@ -409,7 +407,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     # ---------------------------------------------------------- persistence (Persistable: one .npz file)
     _PERSISTED = ("cae_", "reducer_", "voting_", "hybrid_")
-    _TRANSIENT_PARAMS = ("progress", "cache_dir")
+    _TRANSIENT_PARAMS = ("progress", "cache_dir", "runner")
     _FITTED_MARK = "voting_"
 
     @classmethod
