@@ -277,10 +277,10 @@ def slice_check() -> dict:
 def end_to_end(n: int, log=print) -> dict:
     """:func:`galtaxa.measure.measure` (2 worker processes) on ``n`` gz1 galaxies read from the JPEG folder."""
     from galtaxa.measure import measure
-    from galtaxa.pipeline import _SourceSlice
+    from galtaxa.io.base import SourceView
 
     source, idx = _gz1(n)
-    part = _SourceSlice(source, idx)
+    part = SourceView(source, idx)
     cpu0, t0 = os.times(), time.perf_counter()
     table = measure(part, n_jobs=2, progress=False)
     wall = time.perf_counter() - t0

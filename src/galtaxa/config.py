@@ -80,6 +80,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "n_components": (50, (int, float, str), lambda v: v == "auto" or (isinstance(v, (int, float)) and v > 0), "dims (int), variance target (0-1, PCA) or 'auto' (UMAP Davies-Bouldin scan)"),
         "descriptors": (True, bool, None, "append 16 image descriptors (axis ratio, concentration, asymmetry, colours, ...) to the reduced features"),
         "descriptor_weight": (0.5, (int, float), lambda v: v > 0, "weight of the standardised descriptors against the reduced deep features"),
+        "fit_rows": (None, (int, type(None)), lambda v: v is None or (not isinstance(v, bool) and v >= 2), "out-of-core PCA for large runs: fit it on a seeded random subsample of this many usable galaxies and project the features memory map chunk by chunk (memory: the subsample + one chunk); null = fit on all, in memory"),
     },
     "cluster": {
         "n_clusters": (20, int, lambda v: v >= 2, "groups per algorithm (k)"),
@@ -283,6 +284,9 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
                 problems.append(f"'{name}' has an impossible value {value!r} ({help_text})")
     if full["route"] == "multimodal" and full["measure"]["enabled"] is False:
         problems.append("'route: multimodal' fuses the morphology parameters: set 'measure.enabled' to true")
+    if full["reduce"]["fit_rows"] is not None and full["reduce"]["method"] != "pca":
+        problems.append(f"'reduce.fit_rows' (out-of-core fitting) is for 'reduce.method: pca', not "
+                        f"{full['reduce']['method']!r}: set it to null or use pca")
     algos = full["cluster"]["algorithms"]
     if isinstance(algos, list) and isinstance(full["cluster"]["min_agree"], int) and full["cluster"]["min_agree"] > len(algos):
         problems.append(

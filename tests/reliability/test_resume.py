@@ -108,9 +108,6 @@ def test_measure_stage_keys_on_the_galaxies_and_slices_sources(tmp_path, galaxie
 HARNESS = """
 import atexit, sys, time
 import galtaxa.encode.features as features
-import galtaxa.pipeline.stage_measure as stage_measure
-
-stage_measure.MEASURE_CHUNK_SIZE = 3          # several measure parts even for a few galaxies
 delay = float(sys.argv[2])               # slow the encoder down so the test can kill it mid-way
 count = [0]
 original = features._encode_chunk
@@ -140,6 +137,7 @@ def _config(tmp_path):
         "reduce": {"n_components": 4},
         "cluster": {"n_clusters": 3},
         "measure": {"n_jobs": 1},
+        "compute": {"chunk_size": 3},  # several measure parts even for a few galaxies
         "report": {"enabled": False},
         "output": {"formats": ["parquet"]},
     }

@@ -111,7 +111,8 @@ def _open_cache(cache_dir: Path, meta: dict, n: int, dim: int, n_chunks: int):
 
 
 def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_workers: int = 0,
-                     progress: bool = True, on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+                     progress: bool = True, on_batch: Callable[[int, int], None] | None = None,
+                     runner=None) -> np.ndarray:
     """Encode every galaxy whose status is ``"ok"``.
 
     Parameters
@@ -131,7 +132,12 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
     progress : bool
         Progress bar over galaxies.
     on_batch : callable, optional
-        ``on_batch(n_done, n_batches)`` after each batch is stored (for monitoring).
+        ``on_batch(n_done, n_batches)`` after each batch is stored (for monitoring; not called when
+        encoding on Dask workers).
+    runner : ChunkRunner, optional
+        With a Dask scheduler, the batches are encoded on the workers, each task writing a ``.npy`` part into
+        ``cache_dir`` that this process copies into ``features.npy`` (:mod:`galtaxa.encode.workers`; the same
+        features as here).  None or the ``"local"`` scheduler: here.
 
     Returns
     -------
@@ -159,6 +165,14 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
     else:
         feats = np.full((n, dim), np.nan, dtype=np.float32)
         done = np.zeros(math.ceil(len(rows) / chunk), dtype=bool)
+
+    if runner is not None and not runner.is_local:
+        if cache_dir is None:
+            raise ValueError("encoding on Dask workers writes its parts into cache_dir: give one")
+        from .workers import encode_on_workers
+
+        encode_on_workers(runner, galaxies.images, rows, encoder, feats, done, chunk, cache_dir)
+        return _finish(galaxies, cache_dir, feats, rows)
 
     chunks = [rows[i * chunk:(i + 1) * chunk] for i in range(len(done))]
     todo = [k for k in range(len(done)) if not done[k]]
@@ -203,9 +217,14 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    return _finish(galaxies, cache_dir, feats, rows)
+
+
+def _finish(galaxies, cache_dir, feats, rows) -> np.ndarray:
+    """The features read-only from the cache (when cached), non-finite rows marked failed."""
     if cache_dir is not None:
         del feats
-        feats = np.load(cache_dir / "features.npy", mmap_mode="r")
+        feats = np.load(Path(cache_dir) / "features.npy", mmap_mode="r")
     _mark_non_finite(galaxies, feats, rows)
     return feats
 

@@ -5,7 +5,7 @@ summarise an input; ``build_galaxyset`` stacks a source into a GalaxySet.
 """
 
 from .arrays import ArraySource
-from .base import CutoutSource, build_galaxyset, check_image
+from .base import CutoutSource, SourceView, build_galaxyset, check_image
 from .catalog_input import CatalogSource
 from .errorpic import error_picture_stats, is_error_picture
 from .fits_folder import FitsFolderSource
@@ -16,6 +16,7 @@ from .open import describe, format_description, open_dataset
 
 __all__ = [
     "CutoutSource",
+    "SourceView",
     "build_galaxyset",
     "check_image",
     "FitsFolderSource",

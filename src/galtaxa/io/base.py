@@ -22,7 +22,7 @@ from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
 from ..utils.rundir import open_memmap_checked
 
-__all__ = ["CutoutSource", "build_galaxyset", "check_image", "to_float32"]
+__all__ = ["CutoutSource", "SourceView", "build_galaxyset", "check_image", "to_float32"]
 
 
 def to_float32(arr: np.ndarray, prefix: str = "") -> np.ndarray:
@@ -137,6 +137,42 @@ class CutoutSource(abc.ABC):
                 yield i, self.read(i), ""
             except BadInputError as err:
                 yield i, None, str(err)
+
+
+class SourceView(CutoutSource):
+    """Rows ``index`` of a :class:`CutoutSource`, read through it (e.g. one chunk of a stage).
+
+    Picklable whenever the parent is.  Code that sends a source to worker processes once (the measurement's
+    process pool) sends the :attr:`parent` and the parent's row numbers (:attr:`index`) instead of each view,
+    so the views of one source share those workers.
+
+    Parameters
+    ----------
+    parent : CutoutSource
+        The source read through; a view of a view reads through the first one's parent.
+    index : array of int
+        Rows of ``parent``, in the order of the view.
+
+    Examples
+    --------
+    >>> from galtaxa.io import ArraySource
+    >>> src = ArraySource(np.arange(256, dtype=np.float32).reshape(4, 8, 8), ids=["a", "b", "c", "d"])
+    >>> view = SourceView(src, [3, 1])
+    >>> view.ids, view.read(0).shape, view.parent is src
+    (['d', 'b'], (1, 8, 8), True)
+    """
+
+    def __init__(self, parent: CutoutSource, index):
+        index = np.asarray(index, dtype=int)
+        if isinstance(parent, SourceView):
+            parent, index = parent.parent, parent.index[index]
+        self.parent = parent
+        self.index = index
+        self.kind = parent.kind
+        super().__init__([parent.ids[i] for i in self.index], parent.meta.iloc[self.index], parent.path)
+
+    def _read(self, i: int) -> np.ndarray:
+        return self.parent._read(int(self.index[i]))
 
 
 def build_galaxyset(

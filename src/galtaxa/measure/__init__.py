@@ -13,7 +13,7 @@ Main entry points:
 from .fast_statmorph import FastSourceMorphology
 from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
-from .measure import CATALOG_COLUMNS, measure, measure_image
+from .measure import CATALOG_COLUMNS, MeasurePool, measure, measure_image
 from .multiplicity import multiplicity
 from .physical import add_physical_sizes, default_cosmology, kpc_per_arcsec, physical_sizes
 from .segmentation import estimate_background, segment_central_source
@@ -25,6 +25,7 @@ __all__ = [
     "FAMILY_COLUMNS",
     "FastSourceMorphology",
     "MORPH_COLUMNS",
+    "MeasurePool",
     "footprint_slices",
     "default_cosmology",
     "measure",

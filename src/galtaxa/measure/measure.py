@@ -12,6 +12,7 @@ run never stops for one galaxy.
 from __future__ import annotations
 
 import os
+import pickle
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 
@@ -19,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..galaxyset import GalaxySet
-from ..io.base import CutoutSource
+from ..io.base import CutoutSource, SourceView
 from ..status import BAD_INPUT, FAILED, OK, BadInputError
 from ..utils.progress import progress as _progress
 from .physical import add_physical_sizes
 from .statmorph_run import MORPH_COLUMNS, check_families, empty_result, measure_one
 
-__all__ = ["measure", "measure_image", "CATALOG_COLUMNS"]
+__all__ = ["measure", "measure_image", "MeasurePool", "CATALOG_COLUMNS"]
 
 #: Columns of the table returned by :func:`measure`, in order.
 CATALOG_COLUMNS = ["id", "status", "reason", *MORPH_COLUMNS]
@@ -114,6 +115,93 @@ def _executor(workers: int, source, options):
                                  initargs=(source, options), env={"GALTAXA_PROGRESS": "0"})
 
 
+def _new_executor(workers: int, source, options):
+    """A loky process pool owned by a :class:`MeasurePool` (as :func:`_executor`, not shared with joblib)."""
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(source, options),
+                               env={"GALTAXA_PROGRESS": "0"})
+
+
+class MeasurePool:
+    """Worker processes of :func:`measure` kept for many calls over parts of the same galaxies.
+
+    :func:`measure` sends the galaxies' source and the measurement options to each worker once, when the
+    workers start.  Called with ``pool=`` it asks the pool for its workers: they are started on the first
+    call that needs them and kept while the calls measure the same galaxies (one
+    :class:`~galtaxa.galaxyset.GalaxySet`'s subsets, or :class:`~galtaxa.io.base.SourceView` chunks of one
+    :class:`~galtaxa.io.base.CutoutSource`, which the workers read through their parent) with the same
+    options, so a stage measured in many chunks starts its workers once.  Other galaxies or options restart
+    them.  Use it as a context manager; :meth:`close` stops the workers.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Worker processes as in :func:`measure` (-1 = all cores, 1 = in this process).
+    max_workers : int, optional
+        At most this many (e.g. the galaxies to measure); default no limit beyond ``n_jobs``.
+
+    Attributes
+    ----------
+    workers : int
+        Worker processes used (1 = the calls measure in this process).
+    started : int
+        Process pools started so far (1 for a stage whose chunks all measured the same galaxies; 0 when
+        ``workers`` is 1).
+    """
+
+    def __init__(self, n_jobs: int = -1, max_workers: int | None = None):
+        n = _n_workers(n_jobs)
+        self.workers = n if max_workers is None else min(n, max(1, int(max_workers)))
+        self.started = 0
+        self._executor = None
+        self._source = None
+        self._options_key = b""
+
+    def executor(self, source, options: dict):
+        """The pool whose workers hold ``source`` and ``options``, started or restarted when needed.
+
+        Parameters
+        ----------
+        source : CutoutSource or None
+            What the workers read from (None for in-memory images sent with each task).
+        options : dict
+            The measurement options of :func:`_run_chunk` (band, psf, ...).
+
+        Returns
+        -------
+        concurrent.futures.Executor
+        """
+        key = pickle.dumps(options, protocol=pickle.HIGHEST_PROTOCOL)
+        if self._executor is None or self._source is not source or self._options_key != key:
+            self.close()
+            self._executor = _new_executor(self.workers, source, options)
+            self._source, self._options_key = source, key
+            self.started += 1
+        return self._executor
+
+    def discard(self) -> None:
+        """Forget a broken pool (a worker died); the next call starts a new one."""
+        self._executor = None
+        self._source = None
+
+    def close(self) -> None:
+        """Stop the workers (if started)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self.discard()
+
+    def __enter__(self) -> "MeasurePool":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+    def __repr__(self) -> str:
+        return f"MeasurePool(workers={self.workers}, started={self.started})"
+
+
 def _n_workers(n_jobs: int) -> int:
     try:
         ncpu = len(os.sched_getaffinity(0))
@@ -157,6 +245,7 @@ def measure(
     g2_kw: dict | None = None,
     cosmology=None,
     families=None,
+    pool: MeasurePool | None = None,
     **statmorph_kw,
 ) -> pd.DataFrame:
     """Non-parametric morphology of every galaxy, one row per input galaxy.
@@ -168,7 +257,7 @@ def measure(
         native size inside the worker processes, so it must be picklable.
     n_jobs : int
         Worker processes; -1 = all cores, -2 = all but one, 1 = serial (no
-        subprocess).
+        subprocess).  Ignored with ``pool``.
     gain : float or str, optional
         Image units -> electrons (scalar or a meta column name); without it
         the weight map is the background rms (see
@@ -193,6 +282,11 @@ def measure(
     families : list of str, optional
         Statistic families to measure (``cas``, ``gini_m20``, ``mid``, ``sersic``, ``g2_psi``; None = all);
         the columns of the others are NaN.  Method M3 needs ``["cas", "gini_m20"]`` (C, A, S, Gini, M20).
+    pool : MeasurePool, optional
+        Worker processes kept between calls: a stage measuring the chunks of
+        one source (:class:`~galtaxa.io.base.SourceView`) or the subsets of one
+        GalaxySet with the same options starts them once.  Without it a
+        reusable loky pool is used, restarted whenever the galaxies differ.
     segment_kw, g2_kw, **statmorph_kw
         Passed on to :func:`~galtaxa.measure.statmorph_run.measure_one` (``engine="statmorph"`` measures
         with plain statmorph on the whole stamp, the reference galtaxa's measurement is checked against).
@@ -207,11 +301,13 @@ def measure(
     if isinstance(galaxies, GalaxySet):
         meta = galaxies.meta
         images = galaxies.images
-        source = None
+        source, rows_of = None, None
     elif isinstance(galaxies, CutoutSource):
         meta = galaxies.meta
         images = None
-        source = galaxies
+        # The workers read a view's rows through its parent: all views of one source share them.
+        source, rows_of = ((galaxies.parent, galaxies.index) if isinstance(galaxies, SourceView)
+                           else (galaxies, None))
     else:
         raise ValueError(f"galaxies must be a GalaxySet or a CutoutSource, got {type(galaxies).__name__}")
     if not (background is None or background == "auto" or np.ndim(background) == 0):
@@ -233,14 +329,15 @@ def measure(
         else:
             todo.append(i)
 
-    workers = min(_n_workers(n_jobs), max(1, len(todo)))
+    workers = min(_n_workers(n_jobs) if pool is None else pool.workers, max(1, len(todo)))
     if chunksize is None:
         chunksize = int(np.clip(len(todo) // (8 * workers), 1, 32))
     chunks = [todo[k:k + chunksize] for k in range(0, len(todo), chunksize)]
 
     def payload(chunk):
         imgs = None if images is None else [np.array(images[i], dtype=np.float32) for i in chunk]
-        return chunk, imgs, [gains[i] for i in chunk]
+        read_at = chunk if rows_of is None else [int(rows_of[i]) for i in chunk]
+        return read_at, imgs, [gains[i] for i in chunk]
 
     bar = _progress(total=n, desc="measuring", disable=None if progress else True)
     bar.update(n - len(todo))
@@ -252,13 +349,13 @@ def measure(
                     rows[i] = row
                 bar.update(len(chunk))
         else:
-            # The reusable pool stays up for the next call of measure().
-            pool = _executor(workers, source, options)
+            # The reusable pool (or the caller's) stays up for the next call of measure().
+            executor = _executor(workers, source, options) if pool is None else pool.executor(source, options)
             pending: deque = deque()
             it = iter(chunks)
             # Bounded window of in-flight chunks: memory stays flat for huge sets.
             for chunk in it:
-                pending.append((chunk, pool.submit(_run_chunk, *payload(chunk))))
+                pending.append((chunk, executor.submit(_run_chunk, *payload(chunk))))
                 if len(pending) >= 4 * workers:
                     break
             while pending:
@@ -267,6 +364,8 @@ def measure(
                     result = fut.result()
                 except BrokenProcessPool as err:
                     # A worker died (segfault, out of memory): record, do not hang.
+                    if pool is not None:
+                        pool.discard()
                     reason = f"measurement worker died ({err}); rerun with n_jobs=1 to find the galaxy"
                     left = [chunk] + [c for c, _ in pending] + list(it)
                     for c in left:
@@ -279,7 +378,7 @@ def measure(
                 bar.update(len(chunk))
                 nxt = next(it, None)
                 if nxt is not None:
-                    pending.append((nxt, pool.submit(_run_chunk, *payload(nxt))))
+                    pending.append((nxt, executor.submit(_run_chunk, *payload(nxt))))
     finally:
         bar.close()
         _STATE.clear()

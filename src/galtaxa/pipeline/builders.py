@@ -252,6 +252,7 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
         tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
         descriptor_weight=cfg["reduce"]["descriptor_weight"],
         reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
+        fit_rows=cfg["reduce"].get("fit_rows"),
         n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
         min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
         random_state=cfg["seed"], progress=progress,

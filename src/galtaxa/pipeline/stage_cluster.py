@@ -58,7 +58,7 @@ def _figures_and_metrics(stage: Stage, summary: dict) -> tuple[dict, dict]:
 
 
 def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
-                  progress: bool = True) -> ClusterResult:
+                  progress: bool = True, runner=None) -> ClusterResult:
     """The unsupervised taxonomy of the USmorph route (cached; the encoder features resume batch by batch).
 
     Parameters
@@ -69,6 +69,9 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         Conditioned images.
     upstream : tuple of Stage
     progress : bool
+    runner : ChunkRunner, optional
+        Where the encoder runs: here (None, ``"local"``) or on Dask workers, each task writing a part of the
+        features (:mod:`galtaxa.encode.workers`; the same features, so the stage key does not depend on it).
 
     Returns
     -------
@@ -78,10 +81,13 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
     """
     settings = {k: cfg[k] for k in ("cae", "polar", "encoder", "reduce", "cluster")} | {"seed": cfg["seed"],
                                                                                      "saved_as": "model.npz"}
+    if settings["reduce"].get("fit_rows") is None:  # keyed only when chosen, so caches of in-memory fits stay valid
+        settings["reduce"] = {k: v for k, v in settings["reduce"].items() if k != "fit_rows"}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # encoder features resume batch by batch
 
     def compute(st: Stage):
-        model = usmorph_from_config(cfg, progress=progress).set_params(cache_dir=st.path / "features").fit(galaxies)
+        model = usmorph_from_config(cfg, progress=progress).set_params(cache_dir=st.path / "features",
+                                                                      runner=runner).fit(galaxies)
         table = model.table(galaxies)
         st.write_table("cluster.parquet", table)
         st.write_array("embedding.npy", model.embedding_)
@@ -116,4 +122,4 @@ def wanted(ctx: RunContext) -> bool:
 
 def run(ctx: RunContext) -> ClusterResult:
     """The cluster stage of a run."""
-    return cluster_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.upstream, ctx.progress)
+    return cluster_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.upstream, ctx.progress, runner=ctx.runner)

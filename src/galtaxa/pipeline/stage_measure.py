@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
-from ..io.base import CutoutSource
+from ..io.base import SourceView
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
 from ..utils.compute import Chunk, ChunkRunner, chunks_of
@@ -26,26 +26,10 @@ NAME = "measure"
 MEASURE_CHUNK_SIZE = 256
 
 
-class _SourceSlice(CutoutSource):
-    """Rows ``index`` of a :class:`~galtaxa.io.base.CutoutSource`, read through it (one measure chunk).
-
-    Picklable whenever the parent source is, so the chunk can be measured in worker processes.
-    """
-
-    def __init__(self, parent: CutoutSource, index):
-        self.parent = parent
-        self.index = np.asarray(index, dtype=int)
-        self.kind = parent.kind
-        super().__init__([parent.ids[i] for i in self.index], parent.meta.iloc[self.index], parent.path)
-
-    def _read(self, i: int) -> np.ndarray:
-        return self.parent._read(int(self.index[i]))
-
-
 def _galaxies_slice(galaxies, start: int, stop: int):
     """Galaxies ``start:stop`` of a GalaxySet or a CutoutSource (nothing else is read)."""
     index = np.arange(start, stop)
-    return galaxies.subset(index) if isinstance(galaxies, GalaxySet) else _SourceSlice(galaxies, index)
+    return galaxies.subset(index) if isinstance(galaxies, GalaxySet) else SourceView(galaxies, index)
 
 
 def _read_part(path, ids: list[str]) -> pd.DataFrame | None:
@@ -89,7 +73,8 @@ def measure_part(galaxies, chunk: Chunk, folder, options: dict) -> dict:
     folder : Path
         The stage folder.
     options : dict
-        Keyword arguments of :func:`galtaxa.measure.measure` (``n_jobs`` and ``progress`` included).
+        Keyword arguments of :func:`galtaxa.measure.measure` (``n_jobs`` and ``progress`` included; here, a
+        :class:`~galtaxa.measure.MeasurePool` as ``pool`` serves all the chunks of the stage).
 
     Returns
     -------
@@ -166,12 +151,18 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
                 parts[chunk.index] = table
         todo = [c for c in chunks if c.index not in parts]
         options = _measure_options(m, psf)
-        if runner.is_local:  # today's behaviour: the chunks here, each over measure.n_jobs processes
-            options |= {"n_jobs": m["n_jobs"], "progress": progress}
+        if runner.is_local:  # the chunks here, all over one pool of measure.n_jobs processes
+            from ..measure import MeasurePool
+
+            n_ok = int(sum((galaxies.meta["status"].iloc[c.start:c.stop] == OK).sum() for c in todo))
+            with MeasurePool(m["n_jobs"], max_workers=n_ok) as pool:
+                runner.map(measure_part, todo, st.path, options | {"n_jobs": m["n_jobs"], "progress": progress,
+                                                                    "pool": pool}, shared=galaxies,
+                           desc="measuring", bar=False)
         else:  # one single-threaded measurement per worker process
             options |= {"n_jobs": 1, "progress": False}
-        runner.map(measure_part, todo, st.path, options, shared=galaxies, desc="measuring", bar=not runner.is_local,
-                   on_lost=_lost_part(galaxies, st.path, options))
+            runner.map(measure_part, todo, st.path, options, shared=galaxies, desc="measuring", bar=True,
+                       on_lost=_lost_part(galaxies, st.path, options))
         for chunk in todo:  # written by whoever measured them; read back in input order
             table = _read_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop])
             if table is None:
@@ -201,7 +192,8 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     in the stage folder, which is marked resumable, so a run killed mid-measurement measures only the
     unfinished chunks again and ends with the same table as an uninterrupted run.  A part that cannot be read
     back or holds other ids is redone.  Where the chunks run is the config's ``compute:`` section
-    (:class:`~galtaxa.utils.compute.ChunkRunner`): here, each over ``measure.n_jobs`` processes, or as tasks
+    (:class:`~galtaxa.utils.compute.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
+    started once for the stage (:class:`~galtaxa.measure.MeasurePool`), or as tasks
     on Dask workers, each worker reading its galaxies and writing its part (:func:`measure_part`); the table
     is assembled from the parts in input order, so it does not depend on where they were measured.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked
     finished and the parts are removed.  The stage key covers the measure settings, the upstream stages and

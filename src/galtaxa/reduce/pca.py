@@ -4,6 +4,18 @@ The features are (optionally) standardised column by column, ``z = (x - mean) / 
 first ``k`` principal axes of the covariance matrix. The explained-variance ratio of axis ``i`` is
 ``lambda_i / sum_j lambda_j``; ``k`` is either given or the smallest number whose cumulative ratio reaches a
 target (Fang et al. 2025, A&A 693, A141).
+
+Out of core (``fit_rows``): for 10^6-10^7 galaxies the matrix is a memory map far larger than memory
+(10^7 x 1280 float32 = 51 GB, and scikit-learn's PCA would work on a float64 copy of it). The scaler and the
+principal axes are then estimated on a seeded random subsample of ``m = fit_rows`` rows, held in memory, and
+every row is projected ``chunk_rows`` rows at a time, so the memory is that of the subsample and one chunk
+(plus the ``N x k`` result). The sampling error of the axes is ``O(1/sqrt(m))`` (for the leading components,
+whose eigenvalues are well separated; e.g. Jolliffe 2002, *Principal Component Analysis*, sec. 3.7), so
+``m = 2e5`` estimates a 50-d projection of 1280-d features well. PCA on a subsample is preferred to
+:class:`sklearn.decomposition.IncrementalPCA`: that needs a pass over all the rows for the scaler and another
+for the partial fits, its result depends on the batch size and order, and a variance target needs the full
+spectrum, which it does not see; the subsample fit is one exact PCA, reproducible from the seed, and is the plain
+PCA whenever ``fit_rows >= N``.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils.validation import validate_X
+from .rows import DEFAULT_CHUNK_ROWS, iter_row_chunks, sample_rows
 
 __all__ = ["PCAReducer", "plot_variance_curve"]
 
@@ -35,7 +48,14 @@ class PCAReducer(TransformerMixin, BaseEstimator):
     standardize : bool
         z-score every feature first (constant features get scale 1).
     random_state : int
-        Seed of the randomised SVD solver (used for large matrices).
+        Seed of the randomised SVD solver (used for large matrices) and of the ``fit_rows`` subsample.
+    fit_rows : int or None
+        None (the default): fit on every row, in memory.  An int: fit the scaler and the PCA on a seeded random
+        subsample of at most this many rows (all rows when there are fewer: then exactly the plain PCA) and
+        transform ``chunk_rows`` rows at a time; ``X`` may then be a :class:`numpy.memmap` or a
+        :class:`~galtaxa.reduce.rows.RowView` and is never read whole.
+    chunk_rows : int
+        Rows projected at once when ``fit_rows`` is set.
 
     Attributes
     ----------
@@ -45,13 +65,18 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         Ratios of all computed components (used by :func:`plot_variance_curve`).
     scaler_ : StandardScaler or None
     pca_ : sklearn.decomposition.PCA
+    n_fit_rows_ : int
+        Rows the scaler and the PCA were fitted on.
     """
 
-    def __init__(self, n_components=1500, whiten=False, standardize=True, random_state=0):
+    def __init__(self, n_components=1500, whiten=False, standardize=True, random_state=0, fit_rows=None,
+                 chunk_rows=DEFAULT_CHUNK_ROWS):
         self.n_components = n_components
         self.whiten = whiten
         self.standardize = standardize
         self.random_state = random_state
+        self.fit_rows = fit_rows
+        self.chunk_rows = chunk_rows
 
     def _target(self, n_samples: int, n_features: int):
         nc = self.n_components
@@ -73,8 +98,38 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         raise ValueError(f"n_components must be an int >= 1 or a float in (0, 1); got {nc!r}")
 
     def fit(self, X, y=None):
-        self._fit(X)
+        """Fit the scaler and the PCA (on the ``fit_rows`` subsample when set).
+
+        Parameters
+        ----------
+        X : array-like, shape (N, d)
+            With ``fit_rows``, also a memory map or a :class:`~galtaxa.reduce.rows.RowView`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        PCAReducer
+            ``self``, fitted.
+        """
+        if self.fit_rows is None:
+            self._fit(X)
+        else:
+            self._fit_sample(X)
         return self
+
+    def _check_out_of_core(self) -> None:
+        for name, least in (("fit_rows", 2), ("chunk_rows", 1)):  # a PCA needs two rows
+            v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least:
+                raise ValueError(f"{name} must be an integer >= {least}; got {v!r}")
+
+    def _fit_sample(self, X) -> np.ndarray:
+        """Fit on the seeded subsample of ``fit_rows`` rows; returns its projection."""
+        self._check_out_of_core()
+        X = X if hasattr(X, "shape") else np.asarray(X)
+        rows = sample_rows(X.shape[0], self.fit_rows, self.random_state)
+        return self._fit(np.asarray(X[rows]))
 
     def _fit(self, X) -> np.ndarray:
         X = validate_X(self, X, reset=True, ensure_min_samples=2)
@@ -91,6 +146,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         self.pca_ = PCA(n_components=k, whiten=self.whiten, random_state=self.random_state,
                         svd_solver="full" if isinstance(target, float) or k == limit else "auto")
         out = self.pca_.fit_transform(Z)
+        self.n_fit_rows_ = int(X.shape[0])
         self.n_components_ = int(self.pca_.n_components_)
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
         self.full_explained_variance_ratio_ = (full.explained_variance_ratio_ if isinstance(target, float)
@@ -98,13 +154,63 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return out
 
     def fit_transform(self, X, y=None, **fit_params):
-        return self._fit(X)
+        """Fit, then project ``X`` (every row, chunk by chunk when ``fit_rows`` is set).
+
+        Parameters
+        ----------
+        X : array-like, shape (N, d)
+        y : None
+            Ignored.
+        **fit_params
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, n_components_)
+        """
+        if self.fit_rows is None:
+            return self._fit(X)
+        self._check_out_of_core()
+        X = X if hasattr(X, "shape") else np.asarray(X)
+        if self.fit_rows >= X.shape[0]:  # the sample is every row: exactly the plain PCA
+            return self._fit(np.asarray(X))
+        self._fit_sample(X)
+        return self.transform(X)
 
     def transform(self, X):
+        """Project ``X`` on the fitted axes (``chunk_rows`` rows at a time when ``fit_rows`` is set).
+
+        Parameters
+        ----------
+        X : array-like, shape (N, d)
+            With ``fit_rows``, also a memory map or a :class:`~galtaxa.reduce.rows.RowView`, read by chunks.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, n_components_)
+        """
         check_is_fitted(self, "pca_")
+        if self.fit_rows is not None:
+            return self._transform_chunks(X)
         X = validate_X(self, X, reset=False)
+        return self._project(X)
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         return self.pca_.transform(Z)
+
+    def _transform_chunks(self, X) -> np.ndarray:
+        self._check_out_of_core()
+        X = X if hasattr(X, "shape") else np.asarray(X)
+        if X.shape[0] == 0:
+            validate_X(self, np.asarray(X), reset=False)  # scikit-learn's error for an empty matrix
+        out = None
+        for part in iter_row_chunks(X.shape[0], self.chunk_rows):
+            z = self._project(validate_X(self, np.asarray(X[part]), reset=False))
+            if out is None:
+                out = np.empty((X.shape[0], z.shape[1]), dtype=z.dtype)
+            out[part] = z
+        return out
 
     def inverse_transform(self, Z):
         """Back to the original feature space (the variance of the dropped components is lost)."""

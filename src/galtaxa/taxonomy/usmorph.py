@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..preprocess.scaling import unit_range
+from ..reduce.rows import finite_rows
 from ..status import FAILED, OK, REJECTED
 from ..utils.persist import Persistable
 
@@ -64,6 +65,11 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         Davies-Bouldin scan of M2.
     umap_candidates : sequence of int
         Dimensions scanned when ``reduce="umap"`` and ``n_components="auto"``.
+    fit_rows : int, optional
+        Out-of-core PCA for large runs (``reduce="pca"`` only): fit it on a seeded random subsample of at most
+        this many usable galaxies and project the features memory map chunk by chunk
+        (:class:`~galtaxa.reduce.PCAReducer`'s ``fit_rows``); None (default) fits on every usable galaxy in
+        memory.
     n_clusters, algorithms, min_agree, mapping
         The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).
     random_state : int
@@ -72,6 +78,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     cache_dir : path-like, optional
         Folder where :meth:`fit` keeps the preprocessed images, the encoder features (resumable batch by
         batch), the descriptors and the trained CAE, so an interrupted fit resumes.
+    runner : ChunkRunner, optional
+        With a Dask scheduler and ``cache_dir``, :meth:`fit` encodes on the workers
+        (:func:`~galtaxa.encode.extract_features`'s ``runner``); None: here.
 
     Attributes
     ----------
@@ -95,9 +104,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
                  angle_step: float = 0.05, encoder: str = "efficientnet_lite0", checkpoint: str | None = None,
                  input_size: int = 224, batch_size: int = 32, tta: str = "none", descriptors: bool = False,
                  descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
-                 umap_candidates=tuple(range(50, 501, 50)), n_clusters: int = 20,
+                 umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, n_clusters: int = 20,
                  algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
-                 random_state: int = 0, progress: bool = True, cache_dir=None):
+                 random_state: int = 0, progress: bool = True, cache_dir=None, runner=None):
         self.cae = cae
         self.cae_kwargs = cae_kwargs
         self.polar = polar
@@ -112,6 +121,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         self.reduce = reduce
         self.n_components = n_components
         self.umap_candidates = umap_candidates
+        self.fit_rows = fit_rows
         self.n_clusters = n_clusters
         self.algorithms = algorithms
         self.min_agree = min_agree
@@ -119,9 +129,10 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.cache_dir = cache_dir
+        self.runner = runner
 
     #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
-    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir")
+    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
 
     @classmethod
     def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
@@ -162,8 +173,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
             out = Path(cache_dir) / "preprocessed.npy"
         pre = galaxies.with_images(self.preprocess_set(galaxies, out=out))
+        runner = self.runner if cache_dir is not None else None  # the workers write their parts into cache_dir
         return extract_features(pre, self._encoder(), batch_size=self.batch_size, cache_dir=cache_dir,
-                                progress=self.progress)
+                                progress=self.progress, runner=runner)
 
     def preprocess_set(self, galaxies, out: str | Path | None = None, chunk: int = 512) -> np.ndarray:
         """Preprocess the usable images of a GalaxySet chunk by chunk (others stay zero).
@@ -228,11 +240,23 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         d = (filled - h["descriptor_mean"]) / h["descriptor_scale"]
         return np.hstack([z / h["deep_scale"], self.descriptor_weight * d]).astype(np.float32)
 
+    def _usable_features(self, feats, rows: np.ndarray):
+        """The features of ``rows``: a copy in memory, or with ``fit_rows`` a :class:`~galtaxa.reduce.RowView`
+        of the memory map that the reducer reads by chunks."""
+        if self.fit_rows is None:
+            return feats[rows]
+        from ..reduce import RowView
+
+        return RowView(feats, rows)
+
     def _make_reducer(self):
         if self.reduce == "pca":
             from ..reduce import PCAReducer
 
-            return PCAReducer(n_components=self.n_components, random_state=self.random_state)
+            return PCAReducer(n_components=self.n_components, random_state=self.random_state, fit_rows=self.fit_rows)
+        if self.fit_rows is not None:
+            raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {self.reduce!r}: set it to "
+                             "None")
         if self.reduce == "umap":
             from ..reduce import UMAPReducer
 
@@ -287,13 +311,13 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
                                                                                 replace=False))
                 self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
                                             path=saved.parent / "cae_before_after.png")
-        feats = self._features(galaxies, cache_dir)
-        usable = ok & np.isfinite(feats).all(axis=1)
-        self.features_ = feats
         self.reducer_ = self._make_reducer()
+        feats = self._features(galaxies, cache_dir)
+        usable = ok & finite_rows(feats)
+        self.features_ = feats
         rows = np.flatnonzero(usable)
         desc = self._descriptors(galaxies, rows, cache_dir) if self.descriptors else None
-        z = self._clustering_space(self.reducer_.fit_transform(feats[usable]), desc, fit=True)
+        z = self._clustering_space(self.reducer_.fit_transform(self._usable_features(feats, rows)), desc, fit=True)
         emb = np.full((len(galaxies), z.shape[1]), np.nan, dtype=np.float32)
         emb[usable] = z
         self.embedding_ = emb
@@ -370,19 +394,20 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self, "voting_")
         feats = self._features(galaxies)
-        usable = galaxies.ok & np.isfinite(feats).all(axis=1)
+        usable = galaxies.ok & finite_rows(feats)
         labels = np.full(len(galaxies), -1, dtype=int)
         agreement = np.zeros(len(galaxies), dtype=int)
         if usable.any():
             desc = self._descriptors(galaxies, np.flatnonzero(usable)) if self.descriptors else None
-            z = self._clustering_space(self.reducer_.transform(feats[usable]), desc, fit=False)
+            z = self._clustering_space(self.reducer_.transform(self._usable_features(feats, np.flatnonzero(usable))),
+                                       desc, fit=False)
             lab, agr, _votes = self.voting_.predict_votes(z)
             labels[usable], agreement[usable] = lab, agr
         return labels, agreement
 
     # ---------------------------------------------------------- persistence (Persistable: one .npz file)
     _PERSISTED = ("cae_", "reducer_", "voting_", "hybrid_")
-    _TRANSIENT_PARAMS = ("progress", "cache_dir")
+    _TRANSIENT_PARAMS = ("progress", "cache_dir", "runner")
     _FITTED_MARK = "voting_"
 
     @classmethod
