@@ -104,7 +104,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "compute": {
         "scheduler": ("local", str, lambda v: _scheduler_ok(v), "where the per-galaxy stages run: local (this process, no Dask) | processes (a Dask LocalCluster of n_workers processes) | the address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (`galtaxa run --scheduler`)"),
         "n_workers": (None, (int, type(None)), lambda v: v is None or v >= 1, "worker processes of scheduler: processes (null = one per core)"),
-        "chunk_size": (256, int, lambda v: v >= 1, "galaxies per task (and per resumable part of the measure stage)"),
+        "chunk_size": (256, int, lambda v: v >= 1, "galaxies per task and per resumable part (the measure stage; the read stage on Dask)"),
         "retries": (2, int, lambda v: v >= 0, "times a Dask task that failed is run again (a task whose worker died is rescheduled by Dask)"),
     },
     "multimodal": {

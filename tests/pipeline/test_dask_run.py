@@ -1,5 +1,6 @@
 """`galtaxa run --scheduler processes` (a Dask LocalCluster of two worker processes) gives the catalog of the local
-run: same ids, statuses, reasons, groups and measurements (24 simulated galaxies, measurement on, small encoder)."""
+run: same ids, statuses, reasons, groups and measurements (24 simulated galaxies, measurement on, small encoder);
+the read and measure stages ran on the workers (their done.json say so)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,7 @@ def test_every_galaxy_keeps_its_row_and_reason(runs):
     (folder,) = (tmp / "processes" / "stages").glob("measure-*")
     assert sorted(p.name for p in folder.iterdir()) == ["done.json", "measure.parquet", "resumable"]
     assert yaml.safe_load((folder / "done.json").read_text())["summary"]["scheduler"] == "processes"
+    (read,) = (tmp / "processes" / "stages").glob("read-*")  # read and conditioned on the workers, parts removed
+    assert yaml.safe_load((read / "done.json").read_text())["summary"]["scheduler"] == "processes"
+    assert sorted(p.name for p in read.iterdir()) == ["done.json", "images.npy", "info.json", "meta.parquet",
+                                                      "resumable"]

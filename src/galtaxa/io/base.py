@@ -22,7 +22,8 @@ from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
 from ..utils.rundir import open_memmap_checked
 
-__all__ = ["CutoutSource", "SourceView", "build_galaxyset", "check_image", "to_float32"]
+__all__ = ["CutoutSource", "SourceView", "build_galaxyset", "check_image", "condition_images", "galaxyset_of",
+           "mark_other_shape", "to_float32"]
 
 
 def to_float32(arr: np.ndarray, prefix: str = "") -> np.ndarray:
@@ -206,7 +207,51 @@ def build_galaxyset(
     meta = source.meta.copy()
     images = None
     n = len(source)
-    for i, img, reason in progress(source.iter_images(), total=n, desc=desc):
+    for i, img in condition_images(source, transform, meta, progress(source.iter_images(), total=n, desc=desc)):
+        if img is None:
+            continue
+        if images is None:
+            shape = (n, *img.shape)
+            if out is not None:  # disk space checked and reserved first: a full disk is a clear error, not SIGBUS
+                images = open_memmap_checked(out, shape, np.float32, what=f"the conditioned images {shape}")
+                images[:] = 0
+            else:
+                images = np.zeros(shape, dtype=np.float32)
+        if img.shape != images.shape[1:]:
+            mark_other_shape(meta, source.ids, i, img.shape, images.shape[1:])
+            continue
+        images[i] = img
+    if images is None:
+        raise BadInputError(f"{source}: no readable galaxy among {n} inputs")
+    if isinstance(images, np.memmap):
+        images.flush()
+    return galaxyset_of(source, images, meta, **info)
+
+
+def condition_images(source: CutoutSource, transform: Callable[[np.ndarray], np.ndarray], meta: pd.DataFrame,
+                     items) -> Iterator[tuple[int, np.ndarray | None]]:
+    """Condition the cutouts ``items`` of ``source`` one by one, marking those that fail in ``meta``.
+
+    The per-galaxy rules of :func:`build_galaxyset`, shared with the read stage's Dask tasks
+    (:func:`galtaxa.pipeline.stage_read.read_part`) so that both condition every galaxy alike.
+
+    Parameters
+    ----------
+    source : CutoutSource
+    transform : callable
+        See :func:`build_galaxyset`.
+    meta : pandas.DataFrame
+        A copy of ``source.meta``; a galaxy still ``ok`` whose cutout cannot be read or conditioned gets
+        ``status="bad_input"`` and the reason (one already bad keeps its own).
+    items : iterable of (int, numpy.ndarray or None, str)
+        ``(i, image or None, reason)`` as :meth:`CutoutSource.iter_images` yields them.
+
+    Yields
+    ------
+    (int, numpy.ndarray or None)
+        The row and its conditioned float32 image, or None for a bad galaxy.
+    """
+    for i, img, reason in items:
         if img is not None:
             try:
                 img = np.asarray(transform(img), dtype=np.float32)
@@ -220,26 +265,44 @@ def build_galaxyset(
                 meta.at[i, "status"] = BAD_INPUT
                 meta.at[i, "reason"] = reason
             log.warning("skipping %s", reason)
-            continue
-        if images is None:
-            shape = (n, *img.shape)
-            if out is not None:  # disk space checked and reserved first: a full disk is a clear error, not SIGBUS
-                images = open_memmap_checked(out, shape, np.float32, what=f"the conditioned images {shape}")
-                images[:] = 0
-            else:
-                images = np.zeros(shape, dtype=np.float32)
-        if img.shape != images.shape[1:]:
-            meta.at[i, "status"] = BAD_INPUT
-            meta.at[i, "reason"] = (
-                f"{meta.at[i, 'source'] if 'source' in meta else source.ids[i]}: conditioned shape "
-                f"{img.shape} differs from {images.shape[1:]} (mixed channel counts?)"
-            )
-            continue
-        images[i] = img
-    if images is None:
-        raise BadInputError(f"{source}: no readable galaxy among {n} inputs")
-    if isinstance(images, np.memmap):
-        images.flush()
+        yield i, img
+
+
+def mark_other_shape(meta: pd.DataFrame, ids, i: int, shape: tuple, expected: tuple) -> None:
+    """Mark galaxy ``i`` ``bad_input``: its conditioned ``shape`` is not the set's ``expected`` one.
+
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+    ids : sequence of str
+        The galaxies' ids (named when ``meta`` has no ``source`` column).
+    i : int
+    shape, expected : tuple of int
+        The galaxy's conditioned (C, H, W) and that of the first good galaxy of the set.
+    """
+    meta.at[i, "status"] = BAD_INPUT
+    meta.at[i, "reason"] = (
+        f"{meta.at[i, 'source'] if 'source' in meta else ids[i]}: conditioned shape "
+        f"{tuple(shape)} differs from {tuple(expected)} (mixed channel counts?)"
+    )
+
+
+def galaxyset_of(source: CutoutSource, images, meta: pd.DataFrame, **info) -> GalaxySet:
+    """The :class:`~galtaxa.galaxyset.GalaxySet` of ``source``'s conditioned ``images`` and ``meta``.
+
+    Parameters
+    ----------
+    source : CutoutSource
+        Its ids, reader kind, path and skipped files go into the set.
+    images : array-like, shape (N, C, H, W)
+    meta : pandas.DataFrame
+    **info
+        Further entries of the set's ``info``.
+
+    Returns
+    -------
+    GalaxySet
+    """
     skipped = [{"file": f, "reason": r} for f, r in getattr(source, "skipped", [])]
     return GalaxySet(np.asarray(source.ids, dtype=object), images, meta,
                      {"reader": source.kind, "input": str(source.path), "skipped_files": skipped, **info})

@@ -193,9 +193,9 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     """
     source = open_input(cfg)
     cfg = resolve_auto_settings(cfg, source)
-    galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
-    log.info("read %s", galaxies)
     with chunk_runner_from_config(cfg, progress) as runner:  # a Dask cluster, if any, starts on the first chunk
+        galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source, runner=runner)
+        log.info("read %s", galaxies)
         return run_on_galaxies.__wrapped__(cfg, galaxies, raw=source, stages=stages, progress=progress,
                                            upstream=(read,), runner=runner)
 
@@ -229,8 +229,8 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
 
     source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
-    galaxies, read = read_stage(cfg, cache, source)
     with chunk_runner_from_config(cfg, progress) as runner:
+        galaxies, read = read_stage(cfg, cache, source, runner=runner)
         measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress, runner=runner)
     route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
     blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]

@@ -1,14 +1,33 @@
-"""The read stage: every cutout of the input, conditioned, into a memory-mapped GalaxySet (cached)."""
+"""The read stage: every cutout of the input, conditioned, into a memory-mapped GalaxySet (cached).
+
+With the local scheduler (``compute.scheduler: local``, the default) the cutouts are read and conditioned here,
+one after the other, by :func:`galtaxa.io.base.build_galaxyset`.  With a Dask scheduler the stage runs as tasks
+over chunks of galaxies (:class:`~galtaxa.utils.compute.ChunkRunner`, as the measure stage does): the lazy cutout
+source is sent to each worker once, and each task reads and conditions its chunk (:func:`read_part`) and writes
+two parts into the stage folder, atomically: ``part-<start>-<stop>.npy`` (the chunk's good images, flattened one
+after the other) and ``part-<start>-<stop>.parquet`` (one row per galaxy: ``id``, ``status``, ``reason`` and the
+conditioned ``shape``).  The client then builds ``images.npy`` as a memory map, copying the parts into it one at a
+time (never holding all the images), with the rules of the local path: the first good galaxy in input order sets
+the shape, a galaxy of another shape becomes ``bad_input`` with the reason, every galaxy keeps its row.  A rerun
+skips the chunks whose parts exist; the parts are removed once the stage is finished.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
 
 from ..cache import RunCache, Stage
 from ..galaxyset import GalaxySet
-from .builders import make_conditioner, open_input
+from ..status import BadInputError, log
+from ..utils.atomic import atomic_path, atomic_save_npy
+from ..utils.compute import Chunk, ChunkRunner
+from .builders import chunk_runner_from_config, make_conditioner, open_input
 
-__all__ = ["ReadResult", "read_stage"]
+__all__ = ["ReadResult", "read_part", "read_stage"]
 
 
 class ReadResult(NamedTuple):
@@ -18,7 +37,141 @@ class ReadResult(NamedTuple):
     stage: Stage
 
 
-def read_stage(cfg: dict, cache: RunCache, source=None) -> ReadResult:
+def _part_paths(folder, chunk: Chunk) -> tuple[Path, Path]:
+    """The images part and the metadata part of one chunk in the stage folder."""
+    return Path(folder) / f"part-{chunk.name}.npy", Path(folder) / f"part-{chunk.name}.parquet"
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def _shape_of(text: str) -> tuple[int, ...] | None:
+    return tuple(int(d) for d in text.split("x")) if text else None
+
+
+def read_part(source, chunk: Chunk, folder, transform) -> dict:
+    """Read and condition galaxies ``chunk.start:chunk.stop`` of ``source`` and write the chunk's two parts.
+
+    Runs on a Dask worker, which reads its cutouts itself (a :class:`~galtaxa.io.base.SourceView` of the source
+    it received once) and writes into the stage folder (a folder all workers see), atomically: the images part
+    first, then the metadata part, whose presence marks the chunk done.  Only the summary travels back.
+
+    Parameters
+    ----------
+    source : CutoutSource
+        All the galaxies of the stage.
+    chunk : Chunk
+    folder : path-like
+        The stage folder.
+    transform : callable
+        The conditioner (:class:`~galtaxa.preprocess.Conditioner`).
+
+    Returns
+    -------
+    dict
+        ``{"n": galaxies, "n_ok": conditioned ok, "host": the machine that read them}``.
+    """
+    import socket
+
+    from ..io.base import SourceView, condition_images
+
+    view = SourceView(source, np.arange(chunk.start, chunk.stop))
+    meta = view.meta.copy()
+    shapes = [""] * len(view)
+    images = []
+    for i, img in condition_images(view, transform, meta, view.iter_images()):
+        if img is not None:
+            shapes[i] = _shape_text(img.shape)
+            images.append(img.ravel())
+    images_path, meta_path = _part_paths(folder, chunk)
+    atomic_save_npy(images_path, np.concatenate(images) if images else np.zeros(0, np.float32))
+    table = pd.DataFrame({"id": view.ids, "status": meta["status"].astype(str).to_list(),
+                          "reason": meta["reason"].astype(str).to_list(), "shape": shapes})
+    with atomic_path(meta_path) as tmp:
+        table.to_parquet(tmp, index=False)
+    return {"n": len(view), "n_ok": len(images), "host": socket.gethostname()}
+
+
+def _read_meta_part(folder, chunk: Chunk, ids: list[str]) -> pd.DataFrame | None:
+    """A finished chunk's metadata part, or None when a part is absent, unreadable or not for these ids."""
+    images_path, meta_path = _part_paths(folder, chunk)
+    if not (meta_path.exists() and images_path.exists()):
+        return None
+    try:
+        table = pd.read_parquet(meta_path)
+        flat = np.load(images_path, mmap_mode="r")
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        log.warning("read: part %s is unreadable (%s); reading it again", meta_path.name, err)
+        return None
+    if "id" not in table or table["id"].astype(str).tolist() != ids:
+        log.warning("read: part %s holds other galaxies; reading it again", meta_path.name)
+        return None
+    size = sum(int(np.prod(s)) for s in map(_shape_of, table["shape"].astype(str)) if s is not None)
+    if flat.shape != (size,):
+        log.warning("read: part %s has %s values, not %d; reading it again", images_path.name, flat.shape, size)
+        return None
+    return table
+
+
+def _read_on_workers(source, transform, runner: ChunkRunner, st: Stage) -> GalaxySet:
+    """The read stage's GalaxySet from parts read and conditioned on the runner's Dask workers."""
+    from ..io.base import galaxyset_of, mark_other_shape
+    from ..utils.rundir import open_memmap_checked
+
+    for tmp in st.path.glob(".part-*.tmp*"):  # temp files of a write interrupted by a kill
+        tmp.unlink(missing_ok=True)
+    ids = list(source.ids)
+    chunks = runner.chunks(len(ids))
+    parts: dict[int, pd.DataFrame] = {}
+    for chunk in chunks:
+        table = _read_meta_part(st.path, chunk, ids[chunk.start:chunk.stop])
+        if table is not None:
+            log.info("read: galaxies %d-%d already read (%s)", chunk.start, chunk.stop, _part_paths(st.path, chunk)[1].name)
+            parts[chunk.index] = table
+    todo = [c for c in chunks if c.index not in parts]
+    runner.map(read_part, todo, str(st.path), transform, shared=source, desc="reading")
+    for chunk in todo:  # written by the workers; read back in input order
+        table = _read_meta_part(st.path, chunk, ids[chunk.start:chunk.stop])
+        if table is None:
+            raise RuntimeError(f"read stage {st.path}: the parts of galaxies {chunk.start}-{chunk.stop} are missing "
+                               "after their task finished (do the workers see this folder?)")
+        parts[chunk.index] = table
+    meta = source.meta.copy()
+    shape = None
+    for chunk in chunks:  # the workers' statuses, and the shape of the first good galaxy in input order
+        table = parts[chunk.index]
+        for j, (status, reason, text) in enumerate(zip(table["status"], table["reason"], table["shape"])):
+            i = chunk.start + j
+            if meta.at[i, "status"] != status:  # a worker only turns ok into bad_input, with the reason
+                meta.at[i, "status"] = status
+                meta.at[i, "reason"] = reason
+            if shape is None and text:
+                shape = _shape_of(text)
+    if shape is None:
+        raise BadInputError(f"{source}: no readable galaxy among {len(ids)} inputs")
+    full = (len(ids), *shape)
+    images = open_memmap_checked(st.path / "images.npy", full, np.float32, what=f"the conditioned images {full}")
+    images[:] = 0
+    for chunk in chunks:  # one part at a time
+        flat = np.load(_part_paths(st.path, chunk)[0], mmap_mode="r")
+        offset = 0
+        for j, text in enumerate(parts[chunk.index]["shape"].astype(str)):
+            own = _shape_of(text)
+            if own is None:
+                continue
+            size = int(np.prod(own))
+            if own != shape:
+                mark_other_shape(meta, source.ids, chunk.start + j, own, shape)
+            else:
+                images[chunk.start + j] = np.asarray(flat[offset:offset + size]).reshape(own)
+            offset += size
+        del flat
+    images.flush()
+    return galaxyset_of(source, images, meta)
+
+
+def read_stage(cfg: dict, cache: RunCache, source=None, runner: ChunkRunner | None = None) -> ReadResult:
     """Read and condition every cutout into a memory-mapped GalaxySet (cached).
 
     Parameters
@@ -27,22 +180,37 @@ def read_stage(cfg: dict, cache: RunCache, source=None) -> ReadResult:
     cache : RunCache
     source : CutoutSource, optional
         The opened input (default: :func:`~galtaxa.pipeline.builders.open_input` of ``cfg``).
+    runner : ChunkRunner, optional
+        Where the reading runs (default: the config's ``compute:`` section): here, or as tasks over chunks of
+        ``compute.chunk_size`` galaxies on Dask workers (see the module docstring); the GalaxySet is the same.
 
     Returns
     -------
     ReadResult
         ``(galaxies, stage)``; the images are the stage folder's ``images.npy``, memory-mapped.
     """
+    if runner is None:
+        with chunk_runner_from_config(cfg, progress=True) as own:
+            return read_stage(cfg, cache, source, own)
     from ..io.base import build_galaxyset
 
-    stage = cache.stage("read", {"input": cfg["input"], "conditioning": cfg["conditioning"]})
+    stage = cache.stage("read", {"input": cfg["input"], "conditioning": cfg["conditioning"]},
+                        resumable=not runner.is_local)
 
     def compute(st: Stage):
         src = source or open_input(cfg)
-        gs = build_galaxyset(src, make_conditioner(cfg, src), out=st.path / "images.npy", desc="reading")
+        if runner.is_local:
+            gs = build_galaxyset(src, make_conditioner(cfg, src), out=st.path / "images.npy", desc="reading")
+        else:
+            gs = _read_on_workers(src, make_conditioner(cfg, src), runner, st)
         st.write_table("meta.parquet", gs.meta)
         st.write_json("info.json", gs.info)
-        return None, {"n": len(gs), "n_ok": int(gs.ok.sum())}
+        summary = {"n": len(gs), "n_ok": int(gs.ok.sum())}
+        if not runner.is_local:
+            summary |= {"chunk_size": runner.chunk_size, "scheduler": runner.scheduler}
+        return None, summary
 
     stage.run(compute, lambda st: None)
+    for path in stage.path.glob("part-*"):  # the parts are in images.npy and meta.parquet now
+        path.unlink(missing_ok=True)
     return ReadResult(GalaxySet.load(stage.path), stage)
