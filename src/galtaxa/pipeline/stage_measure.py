@@ -12,7 +12,7 @@ from ..galaxyset import GalaxySet
 from ..io.base import SourceView
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
-from ..utils.compute import Chunk, ChunkRunner, chunks_of
+from ..utils.compute import Chunk, ChunkRunner, chunks_of, finished_part
 from ..utils.fingerprint import galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
@@ -30,21 +30,6 @@ def _galaxies_slice(galaxies, start: int, stop: int):
     """Galaxies ``start:stop`` of a GalaxySet or a CutoutSource (nothing else is read)."""
     index = np.arange(start, stop)
     return galaxies.subset(index) if isinstance(galaxies, GalaxySet) else SourceView(galaxies, index)
-
-
-def _read_part(path, ids: list[str]) -> pd.DataFrame | None:
-    """A finished measure part, or None when absent, unreadable or not for these ids (then it is redone)."""
-    if not path.exists():
-        return None
-    try:
-        table = pd.read_parquet(path)
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        log.warning("measure: part %s is unreadable (%s); measuring it again", path.name, err)
-        return None
-    if "id" not in table or table["id"].astype(str).tolist() != ids:
-        log.warning("measure: part %s holds other galaxies; measuring it again", path.name)
-        return None
-    return table
 
 
 def _measure_options(m: dict, psf) -> dict:
@@ -144,7 +129,7 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         chunks = chunks_of(len(ids), size)
         parts: dict[int, pd.DataFrame] = {}
         for chunk in chunks:
-            table = _read_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop])
+            table = finished_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop], "measure")
             if table is not None:
                 log.info("measure: galaxies %d-%d already measured (%s)", chunk.start, chunk.stop,
                          _part_path(st.path, chunk).name)
@@ -164,7 +149,7 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
             runner.map(measure_part, todo, st.path, options, shared=galaxies, desc="measuring", bar=True,
                        on_lost=_lost_part(galaxies, st.path, options))
         for chunk in todo:  # written by whoever measured them; read back in input order
-            table = _read_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop])
+            table = finished_part(_part_path(st.path, chunk), ids[chunk.start:chunk.stop], "measure")
             if table is None:
                 raise RuntimeError(f"measure stage {st.path}: the part of galaxies {chunk.start}-{chunk.stop} is "
                                    "missing after its task finished (do the workers see this folder?)")

@@ -24,7 +24,7 @@ from ..cache import RunCache, Stage
 from ..galaxyset import GalaxySet
 from ..status import BadInputError, log
 from ..utils.atomic import atomic_path, atomic_save_npy
-from ..utils.compute import Chunk, ChunkRunner
+from ..utils.compute import Chunk, ChunkRunner, finished_part
 from .builders import chunk_runner_from_config, make_conditioner, open_input
 
 __all__ = ["ReadResult", "read_part", "read_stage"]
@@ -96,16 +96,13 @@ def read_part(source, chunk: Chunk, folder, transform) -> dict:
 def _read_meta_part(folder, chunk: Chunk, ids: list[str]) -> pd.DataFrame | None:
     """A finished chunk's metadata part, or None when a part is absent, unreadable or not for these ids."""
     images_path, meta_path = _part_paths(folder, chunk)
-    if not (meta_path.exists() and images_path.exists()):
+    table = finished_part(meta_path, ids, "read") if images_path.exists() else None
+    if table is None:
         return None
     try:
-        table = pd.read_parquet(meta_path)
         flat = np.load(images_path, mmap_mode="r")
-    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        log.warning("read: part %s is unreadable (%s); reading it again", meta_path.name, err)
-        return None
-    if "id" not in table or table["id"].astype(str).tolist() != ids:
-        log.warning("read: part %s holds other galaxies; reading it again", meta_path.name)
+    except (OSError, ValueError) as err:
+        log.warning("read: part %s is unreadable (%s); reading it again", images_path.name, err)
         return None
     size = sum(int(np.prod(s)) for s in map(_shape_of, table["shape"].astype(str)) if s is not None)
     if flat.shape != (size,):

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from .progress import progress as _progress
 
-__all__ = ["LOCAL", "PROCESSES", "Chunk", "ChunkRunner", "check_scheduler", "chunks_of"]
+__all__ = ["LOCAL", "PROCESSES", "Chunk", "ChunkRunner", "check_scheduler", "chunks_of", "finished_part"]
 
 #: Chunks run in this process, one after the other (no Dask).
 LOCAL = "local"
@@ -321,3 +321,42 @@ class ChunkRunner:
             if shared_f is not None:
                 client.cancel([shared_f])
         return out
+
+
+def finished_part(path, ids: list[str], stage: str):
+    """The table a chunk's task wrote to ``path``, or None when it must be redone.
+
+    A part is redone when it is absent, unreadable (a task killed while writing leaves no part, since parts are
+    written atomically, but a disk can still fail) or holds other galaxies than ``ids`` (the chunking changed).
+
+    Parameters
+    ----------
+    path : path-like
+        A Parquet part with an ``id`` column.
+    ids : list of str
+        The chunk's galaxy ids, in order.
+    stage : str
+        The stage's name, for the log message.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+    """
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..status import log
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        log.warning("%s: part %s is unreadable (%s); doing it again", stage, path.name, err)
+        return None
+    if "id" not in table or table["id"].astype(str).tolist() != ids:
+        log.warning("%s: part %s holds other galaxies; doing it again", stage, path.name)
+        return None
+    return table
