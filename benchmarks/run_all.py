@@ -236,18 +236,12 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
                              f"{r.get('status')} | {r.get('details', '')} |\n")
         if doc.get("notes"):
             parts.append("\n" + doc["notes"] + "\n")
-    representation = results_dir / "representation.md"  # written by benchmarks/representation.py
-    if representation.exists():
-        parts.append("\n" + representation.read_text().replace("# Representation", "## Representation", 1))
-    supervised = results_dir / "supervised.md"  # written by benchmarks/supervised.py
-    if supervised.exists():
-        parts.append("\n" + supervised.read_text().replace("# Supervised", "## Supervised", 1))
-    measure_speed = results_dir / "measure_speed.md"  # written by benchmarks/measure_speed.py
-    if measure_speed.exists():
-        parts.append("\n" + measure_speed.read_text().replace("# Morphology measurement", "## Morphology measurement", 1))
-    dask_scaling = results_dir / "dask_scaling.md"  # written by benchmarks/dask_scaling.py
-    if dask_scaling.exists():
-        parts.append("\n" + dask_scaling.read_text().replace("# Dask scaling", "## Dask scaling", 1))
+    # the sections other scripts write (benchmarks/<name>.py -> results/<name>.md), their titles one level down
+    for name, title in (("representation", "Representation"), ("supervised", "Supervised"),
+                        ("measure_speed", "Morphology measurement"), ("dask_scaling", "Dask scaling")):
+        section = results_dir / f"{name}.md"
+        if section.exists():
+            parts.append("\n" + section.read_text().replace(f"# {title}", f"## {title}", 1))
     return "".join(parts)
 
 
