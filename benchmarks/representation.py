@@ -246,13 +246,7 @@ def fit_candidate(name, cond_kw, tax_kw, gs, folder: Path, n_components=50, k=20
 
 def space_for(tax, gs, folder: Path):
     """The clustering space of a fitted taxonomy for new galaxies ``gs`` (same reducer, same scaling)."""
-    feats = tax._features(gs, cache_dir=folder)
-    usable = gs.ok & np.isfinite(feats).all(axis=1)
-    rows = np.flatnonzero(usable)
-    desc = tax._descriptors(gs, rows, folder) if tax.descriptors else None
-    Z = np.full((len(gs), tax.embedding_.shape[1]), np.nan, dtype=np.float32)
-    Z[rows] = tax._clustering_space(tax.reducer_.transform(feats[usable]), desc, fit=False)
-    return Z
+    return tax.transform(gs, cache_dir=folder)
 
 
 def main(argv=None) -> int:

@@ -84,6 +84,16 @@ def test_save_load_predict(galaxies, fitted, tmp_path):
     assert np.mean(labels == tax.labels_) > 0.7
 
 
+def test_transform_gives_the_fitted_clustering_space(galaxies, fitted):
+    """transform() of the training galaxies is the embedding the vote was fitted on; unusable rows are NaN."""
+    tax = fitted[0]
+    Z = tax.transform(galaxies)
+    assert Z.shape == tax.embedding_.shape and Z.dtype == np.float32
+    np.testing.assert_array_equal(np.isfinite(Z).all(axis=1), tax.usable_)
+    assert not tax.usable_[5]
+    np.testing.assert_allclose(Z[tax.usable_], tax.embedding_[tax.usable_], rtol=1e-4, atol=1e-4)
+
+
 def test_is_a_scikit_learn_estimator(tmp_path):
     from sklearn.base import BaseEstimator, clone
     from sklearn.exceptions import NotFittedError

@@ -392,18 +392,45 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         labels, agreement : numpy.ndarray of int
             Group per galaxy (-1 = rejected or unusable) and the number of voters agreeing with it.
         """
-        check_is_fitted(self, "voting_")
-        feats = self._features(galaxies)
-        usable = galaxies.ok & finite_rows(feats)
+        usable, z = self._new_space(galaxies)
         labels = np.full(len(galaxies), -1, dtype=int)
         agreement = np.zeros(len(galaxies), dtype=int)
-        if usable.any():
-            desc = self._descriptors(galaxies, np.flatnonzero(usable)) if self.descriptors else None
-            z = self._clustering_space(self.reducer_.transform(self._usable_features(feats, np.flatnonzero(usable))),
-                                       desc, fit=False)
+        if z is not None:
             lab, agr, _votes = self.voting_.predict_votes(z)
             labels[usable], agreement[usable] = lab, agr
         return labels, agreement
+
+    def transform(self, galaxies, cache_dir=None) -> np.ndarray:
+        """The clustering space of new galaxies (the fitted reducer and descriptor scaling), without refitting.
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+        cache_dir : path-like, optional
+            Where their encoder features and descriptors are cached (default: not cached).
+
+        Returns
+        -------
+        numpy.ndarray, float32, shape (N, d)
+            One row per galaxy; NaN rows for the unusable ones.
+        """
+        usable, z = self._new_space(galaxies, cache_dir)
+        out = np.full((len(galaxies), 0 if z is None else z.shape[1]), np.nan, dtype=np.float32)
+        if z is not None:
+            out[usable] = z
+        return out
+
+    def _new_space(self, galaxies, cache_dir=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(usable, z)``: the usable galaxies and their clustering-space rows (None when there are none)."""
+        check_is_fitted(self, "voting_")
+        feats = self._features(galaxies, cache_dir)
+        usable = galaxies.ok & finite_rows(feats)
+        rows = np.flatnonzero(usable)
+        if not rows.size:
+            return usable, None
+        desc = self._descriptors(galaxies, rows, cache_dir) if self.descriptors else None
+        return usable, self._clustering_space(self.reducer_.transform(self._usable_features(feats, rows)), desc,
+                                              fit=False)
 
     # ---------------------------------------------------------- persistence (Persistable: one .npz file)
     _PERSISTED = ("cae_", "reducer_", "voting_", "hybrid_")
