@@ -16,7 +16,7 @@ from galtaxa.cache import RunCache
 from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
 from galtaxa.pipeline import read_stage
-from galtaxa.status import BAD_INPUT, OK
+from galtaxa.status import BAD_INPUT, FAILED, OK
 from galtaxa.utils.compute import ChunkRunner
 from _no_dask import assert_runs_without_dask
 
@@ -150,6 +150,29 @@ def test_unreadable_part_is_read_again(folder, local, cluster, tmp_path, monkeyp
     gs, _stage = read_stage(cfg, RunCache(tmp_path), runner=cluster)
     assert submitted == [(5, 10), (10, 15), (15, 16)]
     _assert_same(gs, local[0])
+
+
+def test_chunk_whose_workers_keep_dying_gets_failed_rows(folder, local, cluster, tmp_path, monkeypatch):
+    """Dask gives up on a chunk (``KilledWorker``): the run goes on, the chunk's galaxies keep their rows as
+    ``failed`` with the reason and no pixels, and every other galaxy is read as on the local path."""
+    original = cluster.map
+
+    def loses_the_second_chunk(func, chunks, *args, on_lost=None, **kw):
+        lost = [c for c in chunks if c.start == 5]
+        done = original(func, [c for c in chunks if c.start != 5], *args, **kw)
+        return done + [on_lost(c, RuntimeError("worker tcp://127.0.0.1:1 killed 3 times")) for c in lost]
+
+    monkeypatch.setattr(cluster, "map", loses_the_second_chunk)
+    gs, _stage = read_stage(_cfg(folder, tmp_path), RunCache(tmp_path), runner=cluster)
+    ref = local[0]
+    assert list(gs.ids) == list(ref.ids)
+    lost = list(range(5, 10))
+    assert (gs.meta.loc[lost, "status"] == FAILED).all()
+    assert gs.meta.loc[lost, "reason"].str.contains("read worker died .*killed 3 times").all()
+    assert not np.asarray(gs.images[lost]).any()
+    others = [i for i in range(N) if i not in lost]
+    pd.testing.assert_frame_equal(gs.meta.loc[others], ref.meta.loc[others])
+    np.testing.assert_array_equal(np.asarray(gs.images[others]), np.asarray(ref.images[others]))
 
 
 def test_local_read_needs_no_dask(folder, tmp_path):

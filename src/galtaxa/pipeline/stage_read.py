@@ -9,7 +9,9 @@ after the other) and ``part-<start>-<stop>.parquet`` (one row per galaxy: ``id``
 conditioned ``shape``).  The client then builds ``images.npy`` as a memory map, copying the parts into it one at a
 time (never holding all the images), with the rules of the local path: the first good galaxy in input order sets
 the shape, a galaxy of another shape becomes ``bad_input`` with the reason, every galaxy keeps its row.  A rerun
-skips the chunks whose parts exist; the parts are removed once the stage is finished.
+skips the chunks whose parts exist; the parts are removed once the stage is finished.  A chunk whose workers
+keep dying (Dask gives up on it) does not stop the run: its galaxies become ``failed`` with the reason, as in
+the measure stage.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 
 from ..cache import RunCache, Stage
 from ..galaxyset import GalaxySet
-from ..status import BadInputError, log
+from ..status import FAILED, OK, BadInputError, log
 from ..utils.atomic import atomic_path, atomic_save_npy
 from ..utils.compute import Chunk, ChunkRunner, finished_part
 from .builders import chunk_runner_from_config, make_conditioner, open_input
@@ -84,13 +86,39 @@ def read_part(source, chunk: Chunk, folder, transform) -> dict:
         if img is not None:
             shapes[i] = _shape_text(img.shape)
             images.append(img.ravel())
+    _write_parts(folder, chunk, view.ids, meta["status"].astype(str), meta["reason"].astype(str), shapes, images)
+    return {"n": len(view), "n_ok": len(images), "host": socket.gethostname()}
+
+
+def _write_parts(folder, chunk: Chunk, ids, statuses, reasons, shapes, images) -> None:
+    """Write one chunk's two parts atomically: the images first, then the metadata, whose presence marks it done."""
     images_path, meta_path = _part_paths(folder, chunk)
     atomic_save_npy(images_path, np.concatenate(images) if images else np.zeros(0, np.float32))
-    table = pd.DataFrame({"id": view.ids, "status": meta["status"].astype(str).to_list(),
-                          "reason": meta["reason"].astype(str).to_list(), "shape": shapes})
+    table = pd.DataFrame({"id": list(ids), "status": list(statuses), "reason": list(reasons), "shape": shapes})
     with atomic_path(meta_path) as tmp:
         table.to_parquet(tmp, index=False)
-    return {"n": len(view), "n_ok": len(images), "host": socket.gethostname()}
+
+
+def _lost_read_part(source, folder):
+    """``on_lost`` for the read chunks: a chunk whose workers kept dying gets ``failed`` galaxies (its parts written).
+
+    As the measure stage does for its chunks (and :func:`galtaxa.measure.measure` when its process pool breaks),
+    the run goes on: the chunk's galaxies that were ``ok`` become ``failed`` with the reason, those already not
+    ``ok`` keep their status and reason, and none has pixels.
+    """
+
+    def on_lost(chunk: Chunk, err: BaseException) -> dict:
+        meta = source.meta.iloc[chunk.start:chunk.stop]
+        reason = (f"read worker died ({err}); rerun with compute.scheduler: local to find the galaxy whose cutout "
+                  "kills it")
+        statuses = [FAILED if s == OK else str(s) for s in meta["status"]]
+        reasons = [reason if s == OK else str(r) for s, r in zip(meta["status"], meta["reason"])]
+        ids = [str(i) for i in source.ids[chunk.start:chunk.stop]]
+        _write_parts(folder, chunk, ids, statuses, reasons, [""] * chunk.size, [])
+        log.warning("read: galaxies %d-%d marked failed: %s", chunk.start, chunk.stop, reason)
+        return {"n": chunk.size, "n_ok": 0, "host": None}
+
+    return on_lost
 
 
 def _read_meta_part(folder, chunk: Chunk, ids: list[str]) -> pd.DataFrame | None:
@@ -127,7 +155,8 @@ def _read_on_workers(source, transform, runner: ChunkRunner, st: Stage) -> Galax
             log.info("read: galaxies %d-%d already read (%s)", chunk.start, chunk.stop, _part_paths(st.path, chunk)[1].name)
             parts[chunk.index] = table
     todo = [c for c in chunks if c.index not in parts]
-    runner.map(read_part, todo, str(st.path), transform, shared=source, desc="reading")
+    runner.map(read_part, todo, str(st.path), transform, shared=source, desc="reading",
+               on_lost=_lost_read_part(source, st.path))
     for chunk in todo:  # written by the workers; read back in input order
         table = _read_meta_part(st.path, chunk, ids[chunk.start:chunk.stop])
         if table is None:
@@ -140,7 +169,7 @@ def _read_on_workers(source, transform, runner: ChunkRunner, st: Stage) -> Galax
         table = parts[chunk.index]
         for j, (status, reason, text) in enumerate(zip(table["status"], table["reason"], table["shape"])):
             i = chunk.start + j
-            if meta.at[i, "status"] != status:  # a worker only turns ok into bad_input, with the reason
+            if meta.at[i, "status"] != status:  # a worker only turns ok into bad_input (or failed), with the reason
                 meta.at[i, "status"] = status
                 meta.at[i, "reason"] = reason
             if shape is None and text:
