@@ -46,7 +46,7 @@ class MultimodalResult(StageResult):
 
 
 def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
-                        progress: bool = True) -> list[tuple[np.ndarray, Stage]]:
+                        progress: bool = True, runner=None) -> list[tuple[np.ndarray, Stage]]:
     """Deep features of every encoder of ``cfg["multimodal"]["encoders"]`` (one cached, resumable stage each).
 
     Parameters
@@ -56,6 +56,11 @@ def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstrea
     galaxies : GalaxySet
     upstream : tuple of Stage
     progress : bool
+    runner : ChunkRunner, optional
+        With a Dask scheduler the encoders' batches run on the workers (they read the view, a memory map in the
+        stage folder, and write their parts there; :func:`~galtaxa.encode.extract_features`'s ``runner``).  The
+        view itself (smoothing, z-score, polar unfolding: thousands of galaxies a second, against tens for an
+        encoder) is computed here.  None: everything here.
 
     Returns
     -------
@@ -93,7 +98,7 @@ def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstrea
                 view[rows] = multimodal_view(np.asarray(galaxies.images[rows]), *args)
             view.flush()
             extract_features(galaxies.with_images(view), encoder, batch_size=enc["batch_size"],
-                             cache_dir=st.path / "features", progress=progress)
+                             cache_dir=st.path / "features", progress=progress, runner=runner)
             del view
             view_path.unlink(missing_ok=True)
             return None, {"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim)}
@@ -151,7 +156,7 @@ def _metrics(table: pd.DataFrame, fit: dict | None) -> dict:
 
 
 def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: pd.DataFrame,
-                     upstream: tuple[Stage, ...] = (), progress: bool = True) -> MultimodalResult:
+                     upstream: tuple[Stage, ...] = (), progress: bool = True, runner=None) -> MultimodalResult:
     """Route M3 (cached): encoders -> purge -> multimodal autoencoder -> GMM.
 
     Parameters
@@ -163,6 +168,8 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         The measure stage's table.
     upstream : tuple of Stage
     progress : bool
+    runner : ChunkRunner, optional
+        Where the encoders run (:func:`multimodal_features`).
 
     Returns
     -------
@@ -173,7 +180,7 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         mixture record, also in the stage folder as :data:`MIXTURE_FIT_FILE` (covariance type, ``reg_covar``,
         fallback used and why, effective rank of the bottleneck); ``figures`` the BIC scan when one ran.
     """
-    blocks = multimodal_features(cfg, cache, galaxies, upstream, progress)
+    blocks = multimodal_features(cfg, cache, galaxies, upstream, progress, runner)
     morph = aligned_morphology(measured, galaxies.ids)
     morph_hash = hashlib.sha256(pd.util.hash_pandas_object(morph, index=False).to_numpy().tobytes()).hexdigest()[:16]
     settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash, "saved_as": "model.npz"}
@@ -222,4 +229,4 @@ def wanted(ctx: RunContext) -> bool:
 def run(ctx: RunContext) -> MultimodalResult:
     """The multimodal stage of a run (needs the measure stage's table)."""
     return multimodal_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.results["measure"].table, ctx.upstream,
-                            ctx.progress)
+                            ctx.progress, runner=ctx.runner)
