@@ -91,11 +91,18 @@ def write_demo_input(galaxies: GalaxySet, path: Path) -> Path:
 
 
 def truth_mapping(catalog: pd.DataFrame, path: Path) -> Path:
-    """Write the simulation-truth inspector's group -> class file (majority true class per group)."""
-    kept = catalog[(catalog["group"] >= 0) & catalog["label"].notna() & (catalog["label"] != "")]
-    assign = {int(g): str(v.value_counts().idxmax()) for g, v in kept.groupby("group")["label"]}
+    """Write the simulation-truth inspector's group -> class file.
+
+    Each group gets the most common true class of its members
+    (:func:`galtaxa.validation.compare.majority_mapping`; ties go to the first class in the demo's class order).
+    """
+    from .validation.compare import majority_mapping
+
+    classes = ["SPH", "ETD", "LTD", "IRR", "UNC"]
+    kept = catalog[(catalog["group"] >= 0) & catalog["label"].notna()]
+    assign = {int(g): c for g, c in majority_mapping(kept["group"], kept["label"], order=classes).items()}
     groups = sorted(int(g) for g in catalog.loc[catalog["group"] >= 0, "group"].unique())
-    doc = {"classes": ["SPH", "ETD", "LTD", "IRR", "UNC"], "groups": groups,
+    doc = {"classes": classes, "groups": groups,
            "inspectors": {"simulation_truth": {g: assign.get(g) for g in groups}}}
     path.write_text("# written by galtaxa demo: each group gets the most common true class of its simulated members\n"
                     + yaml.safe_dump(doc, sort_keys=False))
