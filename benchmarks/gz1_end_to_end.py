@@ -23,7 +23,6 @@ RESULTS.md).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -109,13 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--families", nargs="+", default=None, help="measure only these families (default: all)")
     p.add_argument("--out", type=Path, default=RESULTS / "gz1_end_to_end.json")
     a = p.parse_args(argv)
-    doc = run(a.n, a.families)
-    previous = json.loads(a.out.read_text()) if a.out.exists() else {}
-    if previous.get("notes"):
-        doc["notes"] = previous["notes"]  # hand-written reading of the numbers, kept across reruns
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(doc, indent=1, default=str))
-    a.out.with_suffix(".md").write_text(render(doc))
+    S.save_result(run(a.n, a.families), a.out, render)
     print(f"wrote {a.out}")
     return 0
 

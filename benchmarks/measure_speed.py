@@ -50,7 +50,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.stages import command_line, git_commit, machine_info, now  # noqa: E402
+from benchmarks.stages import command_line, git_commit, machine_info, now, save_result  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CACHE = HERE / "cache" / "measure_speed"
@@ -365,12 +365,7 @@ def main(argv=None) -> int:
     if args.e2e:
         doc["e2e"] = end_to_end(args.e2e, log=print)
     doc["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    if previous.get("notes"):
-        doc["notes"] = previous["notes"]  # hand-written reading of the numbers, kept across reruns
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1, default=str))
-    args.out.with_suffix(".md").write_text(render(doc))
+    save_result(doc, args.out, render)
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
     return 0
 

@@ -43,7 +43,7 @@ from benchmarks.reference import (  # noqa: E402
 
 __all__ = ["machine_info", "git_commit", "command_line", "StageTimer", "gz1_files", "stage_read",
            "stage_condition", "stage_cae", "stage_polar", "stage_encode", "stage_reduce", "stage_cluster",
-           "stage_measure", "stage_write", "simulated_images", "STAGES"]
+           "stage_measure", "stage_write", "simulated_images", "save_result", "STAGES"]
 
 STAGES = ("read", "condition", "cae", "polar", "encode", "reduce", "cluster", "measure", "write")
 GZ1 = ROOT.parent / "shared" / "data" / "gz1"
@@ -403,3 +403,20 @@ def stage_write(n: int, labels=None) -> list[dict]:
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def save_result(doc: dict, out: Path, render) -> Path:
+    """Write a benchmark's result document ``out`` (JSON) and ``render(doc)`` beside it (``.md``).
+
+    The hand-written reading of the numbers (``notes``) of the previous document at ``out`` is kept.
+    """
+    import json
+
+    out = Path(out)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    if previous.get("notes") and "notes" not in doc:
+        doc["notes"] = previous["notes"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, default=str))
+    out.with_suffix(".md").write_text(render(doc))
+    return out
