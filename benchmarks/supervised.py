@@ -104,6 +104,22 @@ def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
     return res
 
 
+def keep_logits(cfg: dict, galaxies, clf, out: Path) -> None:
+    """Write ``out/logits.npz``: the fitted classifier's raw outputs and true class indices on the validation and
+    test splits (``val``, ``y_val``, ``test``, ``y_test``, ``classes``), so that post-hoc choices (the decision
+    rule) can be studied on the validation split and re-evaluated without retraining."""
+    from galtaxa.supervise.workflow import holdout_split, training_labels
+
+    y = training_labels(cfg, galaxies)
+    _, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"])
+    lookup = {str(c): j for j, c in enumerate(clf.classes_)}
+    parts = {}
+    for key, rows in (("val", va), ("test", te)):
+        parts[key] = clf.decision_function(np.asarray(galaxies.images[rows]))
+        parts[f"y_{key}"] = np.asarray([lookup.get(str(y[i]), -1) for i in rows])
+    np.savez(out / "logits.npz", classes=np.asarray([str(c) for c in clf.classes_]), **parts)
+
+
 def three_class_f1(summary: dict, drop: str = "merger") -> float:
     return float(np.mean([r["f1"] for r in summary["per_class"] if r["class"] != drop]))
 
@@ -195,9 +211,12 @@ def main(argv=None) -> int:
             cfg = json.loads(json.dumps(cfg0))
             cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
             cfg["supervised"].update(overrides)
-            res = train_supervised(cfg, galaxies, classifier_from_config(cfg, out, progress=False), out)
+            clf = classifier_from_config(cfg, out, progress=False)
+            res = train_supervised(cfg, galaxies, clf, out)
         res["time_s"]["cpu_total"] = round(cpu_s() - c0, 1)
         res["time_s"]["wall_total"] = round(time.perf_counter() - w0, 1)
+        if name != "logreg" and clf.head == "softmax":
+            keep_logits(cfg, galaxies, clf, out)
         rows.append(row(name, res))
         details[name] = res
         print(json.dumps(rows[-1], indent=1), flush=True)
