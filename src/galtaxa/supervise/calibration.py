@@ -305,6 +305,12 @@ def count_offsets(probs, counts=None, max_sweeps: int = 50) -> np.ndarray:
       told apart by offsets and always share one class, so their classes' counts may stay off.
     * A single galaxy gets its most probable class (its target count is 1 for that class).
 
+    Fitted on the galaxies being classified (transductively: only their probabilities are needed) the counts
+    follow that set; fitted on a validation split the offsets can be stored and applied to any set, one galaxy
+    at a time.  :class:`~galtaxa.supervise.GalaxyClassifier` does the first for sets at least as large as its
+    validation split and the second below that size, as measured in
+    :meth:`~galtaxa.supervise.GalaxyClassifier.decision_offsets`.
+
     Parameters
     ----------
     probs : array (N, K)
