@@ -7,12 +7,14 @@ What it runs:
    Labels: 0 -> E, 1 and 2 -> S_faceon, 3 -> S_edgeon, 5 -> merger; 4 ("don't know") mapped to null (left out).
 2. For each recipe, exactly what ``galtaxa train`` does (:func:`galtaxa.supervise.workflow.train_supervised`):
    split 70/10/20 stratified (seed 0), fit with early stopping on the validation split, logit adjustment to the
-   training prior, temperature and confidence threshold on the validation split, figures on the test split.
-   Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 3 stages
+   training prior, temperature and confidence threshold on the validation split, the class of each galaxy by
+   ``supervised.decision`` (by default the count rule, its offsets fitted on the 793 test galaxies' own
+   probabilities, no labels), figures on the test split.
+   Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 2 stages
    of EfficientNet-Lite0 on cached activations of the 8 dihedral views), ``linear`` (the same with the head only:
    a linear probe trained on the 8 cached views), ``logreg`` (the representation benchmark's probe: standardised
    logistic regression on the pooled Lite0 features, C picked on the validation macro-F1, no calibration), and any
-   ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial2:trainable_stages=2``).
+   ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial3:trainable_stages=3``).
 3. Keeps each trained recipe's validation and test logits (``cache/supervised/NAME/logits.npz``) and studies the
    decision rule (argmax against the count rule, offsets fitted on the classified set against offsets carried over,
    batches) on the validation split alone (:func:`decision_study`; ``--study NAME`` reruns it from the cache
