@@ -7,17 +7,23 @@ What it runs:
    Labels: 0 -> E, 1 and 2 -> S_faceon, 3 -> S_edgeon, 5 -> merger; 4 ("don't know") mapped to null (left out).
 2. For each recipe, exactly what ``galtaxa train`` does (:func:`galtaxa.supervise.workflow.train_supervised`):
    split 70/10/20 stratified (seed 0), fit with early stopping on the validation split, logit adjustment to the
-   training prior, temperature and confidence threshold on the validation split, figures on the test split.
-   Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 3 stages
+   training prior, temperature and confidence threshold on the validation split, the class of each galaxy by
+   ``supervised.decision`` (by default the count rule, its offsets fitted on the 793 test galaxies' own
+   probabilities, no labels), figures on the test split.
+   Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 2 stages
    of EfficientNet-Lite0 on cached activations of the 8 dihedral views), ``linear`` (the same with the head only:
    a linear probe trained on the 8 cached views), ``logreg`` (the representation benchmark's probe: standardised
    logistic regression on the pooled Lite0 features, C picked on the validation macro-F1, no calibration), and any
-   ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial2:trainable_stages=2``).
-3. Writes ``benchmarks/results/supervised.json`` and ``supervised.md`` (included in RESULTS.md): per recipe the
+   ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial3:trainable_stages=3``).
+3. Keeps each trained recipe's validation and test logits (``cache/supervised/NAME/logits.npz``) and studies the
+   decision rule (argmax against the count rule, offsets fitted on the classified set against offsets carried over,
+   batches) on the validation split alone (:func:`decision_study`; ``--study NAME`` reruns it from the cache
+   without training); the test figures of the same model under the other rule are added as a row for comparison.
+4. Writes ``benchmarks/results/supervised.json`` and ``supervised.md`` (included in RESULTS.md): per recipe the
    fit time, accuracy, macro-F1 over the four classes and over E / S_faceon / S_edgeon, per-class precision,
    recall, F1 and predicted / true count, ECE, and the coverage and precision above the confidence threshold.
 
-    .venv/bin/python benchmarks/supervised.py [--recipes default,linear,logreg] [--quick] [--threads 2]
+    .venv/bin/python benchmarks/supervised.py [--recipes default,linear,logreg] [--quick] [--threads 2] [--study NAME]
 """
 
 from __future__ import annotations
@@ -104,6 +110,130 @@ def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
     return res
 
 
+def keep_logits(cfg: dict, galaxies, clf, out: Path) -> None:
+    """Write ``out/logits.npz``: the fitted classifier's raw outputs and true class indices on the validation and
+    test splits (``val``, ``y_val``, ``test``, ``y_test``, ``classes``), so that post-hoc choices (the decision
+    rule) can be studied on the validation split and re-evaluated without retraining."""
+    from galtaxa.supervise.workflow import holdout_split, training_labels
+
+    y = training_labels(cfg, galaxies)
+    _, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"])
+    lookup = {str(c): j for j, c in enumerate(clf.classes_)}
+    parts = {}
+    for key, rows in (("val", va), ("test", te)):
+        parts[key] = clf.decision_function(np.asarray(galaxies.images[rows]))
+        parts[f"y_{key}"] = np.asarray([lookup.get(str(y[i]), -1) for i in rows])
+    np.savez(out / "logits.npz", classes=np.asarray([str(c) for c in clf.classes_]), **parts)
+
+
+def _decision_metrics(y, pred, k: int) -> dict:
+    from sklearn.metrics import f1_score
+
+    present = np.unique(y)
+    return {"n": int(len(y)), "accuracy": float((pred == y).mean()),
+            "macro_f1": float(f1_score(y, pred, labels=present, average="macro", zero_division=0)),
+            "true": np.bincount(y, minlength=k).tolist(), "predicted": np.bincount(pred, minlength=k).tolist()}
+
+
+def _pooled(entries: list, classes) -> dict:
+    """Mean accuracy and macro-F1 over evaluations, predicted / true counts summed over them, and the mean over
+    evaluations of each class's ``|predicted - true|`` count (how far one set's counts are off)."""
+    true = np.sum([e["true"] for e in entries], axis=0)
+    pred = np.sum([e["predicted"] for e in entries], axis=0)
+    ratio = {c: float(pred[j] / true[j]) if true[j] else float("nan") for j, c in enumerate(classes)}
+    err = np.mean([np.abs(np.subtract(e["predicted"], e["true"])) for e in entries], axis=0)
+    return {"evaluations": len(entries), "accuracy": float(np.mean([e["accuracy"] for e in entries])),
+            "mean_abs_count_error": dict(zip(classes, err.round(2).tolist())),
+            "macro_f1": float(np.mean([e["macro_f1"] for e in entries])), "count_ratio": ratio,
+            "worst_count_factor": float(max(max(v, 1 / v) if v > 0 else float("inf") for v in ratio.values()))}
+
+
+def decision_study(probs, y, classes, repeats: int = 50, batch_sizes=(1, 10, 50, 100), seed: int = 0) -> dict:
+    """How the decision rules do on the validation split alone (the test split plays no part in the choice).
+
+    * ``whole``: the argmax and the count rule fitted on the whole validation split (in-sample for the count rule:
+      its counts match the expected counts by construction);
+    * ``halves``: ``repeats`` stratified halvings; each half is classified by the argmax, by the count rule fitted
+      on the half itself (``transductive``, no labels used) and with the offsets fitted on the other half
+      (``carried``: what a stored set of offsets does on new galaxies of the same size);
+    * ``batches``: each half cut into batches of ``batch_sizes`` galaxies, each batch classified on its own
+      (transductive): counts pooled over the batches (the carried offsets decide each galaxy alone, so their
+      figures are those of ``halves``).
+    """
+    from galtaxa.supervise.calibration import count_decision, count_offsets, expected_counts
+    from galtaxa.supervise.datasets import stratified_split
+
+    p = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    k = p.shape[1]
+    out = {"n": int(len(y)), "true_counts": np.bincount(y, minlength=k).tolist(),
+           "expected_counts": expected_counts(p).round(2).tolist(),
+           "whole": {"argmax": _decision_metrics(y, p.argmax(1), k),
+                     "counts": _decision_metrics(y, count_decision(p, count_offsets(p)), k)}}
+    halves = {"argmax": [], "transductive": [], "carried": []}
+    batches = {f"transductive_{b}": [] for b in batch_sizes}
+    for r in range(repeats):
+        for fit, ev in (lambda a, b: ((a, b), (b, a)))(*stratified_split(y, (0.5, 0.5), seed=seed + r)):
+            pe, ye, carried = p[ev], y[ev], count_offsets(p[fit])
+            halves["argmax"].append(_decision_metrics(ye, pe.argmax(1), k))
+            halves["transductive"].append(_decision_metrics(ye, count_decision(pe, count_offsets(pe)), k))
+            halves["carried"].append(_decision_metrics(ye, count_decision(pe, carried), k))
+            order = np.random.default_rng(seed + r).permutation(len(ev))
+            for b in batch_sizes:
+                parts = [order[i:i + b] for i in range(0, len(order), b)]
+                trans = np.concatenate([count_decision(pe[q], count_offsets(pe[q])) for q in parts])
+                batches[f"transductive_{b}"].append(_decision_metrics(ye[np.concatenate(parts)], trans, k))
+    out["halves"] = {rule: _pooled(v, classes) for rule, v in halves.items()}
+    out["batches"] = {rule: _pooled(v, classes) for rule, v in batches.items()}
+    return out
+
+
+def study_markdown(study: dict, classes) -> str:
+    lines = [f"Decision rule on the validation split ({study['n']} galaxies; true counts "
+             f"{dict(zip(classes, study['true_counts']))}, expected counts (sum of the calibrated probabilities) "
+             f"{dict(zip(classes, study['expected_counts']))}; argmax counts "
+             f"{dict(zip(classes, study['whole']['argmax']['predicted']))}, count rule "
+             f"{dict(zip(classes, study['whole']['counts']['predicted']))}).", "",
+             "| validation evaluation | rule | accuracy | macro-F1 | pooled predicted/true " + "/".join(classes)
+             + " | mean abs count error per set " + "/".join(classes) + " |", "|---|---|---|---|---|---|"]
+    for part, title in (("halves", "halves (2 x 50 stratified halvings)"), ("batches", "halves cut into batches")):
+        for rule, v in study[part].items():
+            lines.append(f"| {title} | {rule} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | "
+                         + "/".join(f"{v['count_ratio'][c]:.2f}" for c in classes) + " | "
+                         + "/".join(f"{v['mean_abs_count_error'][c]:.1f}" for c in classes) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def study_from_cache(folder: Path) -> dict:
+    """:func:`decision_study` of a recipe trained earlier, from ``FOLDER/{classifier,logits}.npz``."""
+    from galtaxa.supervise import GalaxyClassifier
+    from galtaxa.supervise.calibration import adjusted_probabilities
+
+    clf = GalaxyClassifier.load(folder / "classifier.npz", device="cpu")
+    z = np.load(folder / "logits.npz")
+    probs = adjusted_probabilities(z["val"], clf.temperature_, clf.log_prior_shift_)
+    return decision_study(probs, z["y_val"], [str(c) for c in z["classes"]])
+
+
+def other_decision(clf, res: dict, out: Path) -> dict:
+    """``res`` with the test figures of the same trained model under the other decision rule (no threshold)."""
+    from galtaxa.supervise.calibration import adjusted_probabilities
+    from galtaxa.supervise.evaluation import classification_summary
+
+    z = np.load(out / "logits.npz")
+    probs = adjusted_probabilities(z["test"], clf.temperature_, clf.log_prior_shift_)
+    rule = clf.decision
+    clf.decision = "argmax" if rule == "counts" else "counts"
+    try:
+        pred = clf.decide(probs)
+        other = {**res, "test": classification_summary(z["y_test"], probs, [str(c) for c in clf.classes_], pred=pred),
+                 "decision": {"rule": clf.decision}, "confidence_threshold": None, "decision_study": None,
+                 "time_s": {"fit": None}}
+    finally:
+        clf.decision = rule
+    return other
+
+
 def three_class_f1(summary: dict, drop: str = "merger") -> float:
     return float(np.mean([r["f1"] for r in summary["per_class"] if r["class"] != drop]))
 
@@ -113,7 +243,8 @@ def row(name: str, res: dict) -> dict:
     ratios = {r["class"]: r["count_ratio"] for r in t["per_class"]}
     worst = max(max(v, 1 / v) if v > 0 else float("inf") for v in ratios.values())
     above = t.get("above_threshold", {})
-    return {"recipe": name, "mode": res.get("mode"), "fit_s": res["time_s"]["fit"],
+    return {"recipe": name, "mode": res.get("mode"), "decision": (res.get("decision") or {}).get("rule"),
+            "fit_s": res["time_s"]["fit"],
             "cpu_s": res["time_s"].get("cpu_total"), "wall_s": res["time_s"].get("wall_total"),
             "accuracy": t["accuracy"],
             "macro_f1": t["macro_f1"], "macro_f1_3class": three_class_f1(t), "ece": t["ece"],
@@ -144,9 +275,14 @@ def markdown(doc: dict) -> str:
         thr = ("-" if r["threshold"] is None else
                f"{r['threshold']:.2f}: {r['kept_above_threshold']:.0%}, {r['precision_above_threshold']:.3f}")
         cpu = "-" if r.get("cpu_s") is None else f"{r['cpu_s']:.0f}"
-        lines.append(f"| {r['recipe']} ({r['mode']}) | {r['fit_s']:.0f} | {cpu} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
+        how = r["mode"] if not r.get("decision") else f"{r['mode']}, {r['decision']}"
+        fit = "-" if r.get("fit_s") is None else f"{r['fit_s']:.0f}"
+        lines.append(f"| {r['recipe']} ({how}) | {fit} | {cpu} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
                      f"{r['macro_f1_3class']:.3f} | {fmt(r['f1'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | "
                      f"{fmt(r['count_ratio'])} | {r['ece']:.3f} | {thr} |")
+    for name, res in doc.get("details", {}).items():
+        if res.get("decision_study"):
+            lines += ["", f"**{name}: choice of the decision rule.** " + study_markdown(res["decision_study"], classes)]
     return "\n".join(lines) + "\n"
 
 
@@ -156,7 +292,14 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", action="append", default=[], help="extra recipe name:key=value,... (supervised keys)")
     ap.add_argument("--quick", action="store_true", help="600 galaxies, 2 epochs (smoke test)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--study", default=None, metavar="RECIPE",
+                    help="only print the decision study of a recipe trained earlier (its cached logits.npz)")
     args = ap.parse_args(argv)
+    if args.study:
+        study = study_from_cache(CACHE / args.study)
+        print(json.dumps(study, indent=1))
+        print(study_markdown(study, ["E", "S_faceon", "S_edgeon", "merger"]))
+        return 0
 
     import os
 
@@ -195,12 +338,19 @@ def main(argv=None) -> int:
             cfg = json.loads(json.dumps(cfg0))
             cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
             cfg["supervised"].update(overrides)
-            res = train_supervised(cfg, galaxies, classifier_from_config(cfg, out, progress=False), out)
+            clf = classifier_from_config(cfg, out, progress=False)
+            res = train_supervised(cfg, galaxies, clf, out)
         res["time_s"]["cpu_total"] = round(cpu_s() - c0, 1)
         res["time_s"]["wall_total"] = round(time.perf_counter() - w0, 1)
+        if name != "logreg" and clf.head == "softmax":
+            keep_logits(cfg, galaxies, clf, out)
+            res["decision_study"] = study_from_cache(out)
         rows.append(row(name, res))
         details[name] = res
         print(json.dumps(rows[-1], indent=1), flush=True)
+        if name != "logreg" and clf.head == "softmax":  # the same model under the other rule, for comparison
+            rows.append(row(f"{name} (same model)", other_decision(clf, res, out)))
+            print(json.dumps(rows[-1], indent=1), flush=True)
     split = details.get("default", next(iter(details.values()))).get("split", {})
     doc = {"benchmark": "supervised", "machine": machine(), "quick": args.quick, "read_s": round(read_s, 1),
            "load_average": [round(x, 2) for x in os.getloadavg()], "split": split, "targets": TARGETS,

@@ -154,6 +154,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "calibrate": (True, bool, None, "temperature scaling on the validation split"),
         "target_precision": (0.9, (int, float), lambda v: 0 < v <= 1, "precision the confidence threshold is chosen for on validation"),
         "confidence_threshold": (None, (int, float, type(None)), lambda v: v is None or 0 <= v <= 1, "fixed confidence threshold below which galaxies are unclassified (null: from target_precision)"),
+        "decision": ("counts", str, lambda v: v in ("counts", "argmax"), "class of each galaxy: counts (per-class log-offsets so that each class is predicted as often as the calibrated probabilities expect; fitted on the classified set, or on the validation split for sets smaller than it) | argmax (the most probable class)"),
         "galaxy_labels": (None, (str, type(None)), None, "CSV id,class of single-galaxy labels added to the taxonomy's classes (labels: taxonomy)"),
         "ssl_method": ("simclr", str, lambda v: v in ("simclr", "autoencoder"), "self-supervised pretraining: simclr|autoencoder"),
         "ssl_backbone": ("resnet18", str, None, "timm model pretrained by `galtaxa pretrain`"),

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,3 +103,70 @@ def test_linear_probe_freezes_the_backbone(data):
         assert torch.equal(a, b), k
     with pytest.raises(ValueError, match="mode"):
         GalaxyClassifier(mode="probe").fit(X, labels)
+
+
+def test_count_decision_on_large_sets_validation_offsets_on_small_ones(fitted, data):
+    from galtaxa.supervise.calibration import count_decision, count_offsets, log_softmax, rounded_counts
+
+    assert fitted.decision == "counts" and fitted.decision_offsets_.shape == (2,)
+    # probabilities whose argmax under-counts the second class, for a set at least as large as the validation split
+    rng = np.random.default_rng(0)
+    p = np.exp(log_softmax(rng.normal(0, 1.5, (fitted.n_val_ + 20, 2)) + np.log([0.85, 0.15])))
+    assert np.bincount(p.argmax(1), minlength=2)[1] < rounded_counts(p.sum(0))[1]
+    np.testing.assert_array_equal(fitted.decision_offsets(p), count_offsets(p))
+    np.testing.assert_array_equal(np.bincount(fitted.decide(p), minlength=2), rounded_counts(p.sum(0)))
+    # a smaller set (one galaxy) gets the offsets fitted on the validation split
+    clf = copy.deepcopy(fitted)
+    clf.decision_offsets_ = np.array([-2.5, 2.5])
+    one = np.array([[0.9, 0.1]])
+    np.testing.assert_array_equal(clf.decision_offsets(p[: clf.n_val_ - 1]), clf.decision_offsets_)
+    assert clf.decide(one)[0] == 1 == count_decision(one, clf.decision_offsets_)[0]
+    assert clf.decide(np.array([[np.nan, np.nan], [0.9, 0.1]])).tolist() == [-1, 1]
+    clf.set_params(decision="argmax")
+    assert clf.decide(one)[0] == 0 and (clf.decide(p) == p.argmax(1)).all()
+    with pytest.raises(ValueError, match="decision"):
+        GalaxyClassifier(decision="median", **KW).fit(*data)
+
+
+def test_predict_uses_the_decision_and_confidence_is_the_chosen_class_probability(fitted, data, tmp_path):
+    X, _ = data
+    clf = copy.deepcopy(fitted)
+    few = X[:5]
+    p = clf.predict_proba(few)
+    m = np.abs(np.log(p[:, 0]) - np.log(p[:, 1])).max() / 2 + 1
+    clf.decision_offsets_ = np.array([-m, m])  # pushes small sets to "round"
+    chosen = clf.decide(p)
+    assert (chosen == 1).all() and (p.argmax(1) == 0).any()  # the rule, not the argmax, decides
+    np.testing.assert_array_equal(clf.predict(few), clf.classes_[chosen])
+    table = clf.predict_table(few)
+    np.testing.assert_array_equal(table["sup_candidate"], clf.classes_[chosen].astype(str))
+    np.testing.assert_allclose(table["sup_confidence"], p[np.arange(5), chosen])
+    # persistence: the rule and the validation offsets come back, and so do the predictions
+    clf.save(tmp_path / "clf.npz")
+    again = GalaxyClassifier.load(tmp_path / "clf.npz")
+    assert again.decision == "counts"
+    np.testing.assert_array_equal(again.decision_offsets_, clf.decision_offsets_)
+    pd.testing.assert_frame_equal(again.predict_table(few), table, atol=1e-6)
+    clf.set_params(decision="argmax")
+    clf.save(tmp_path / "argmax.npz")
+    assert GalaxyClassifier.load(tmp_path / "argmax.npz").predict(few).tolist() == clf.classes_[p.argmax(1)].tolist()
+
+
+def test_a_classifier_saved_before_the_decision_option_keeps_the_argmax(fitted, data, tmp_path, monkeypatch):
+    X, _ = data
+    clf = copy.deepcopy(fitted)
+    old_state = GalaxyClassifier._persist_getstate
+
+    def without_decision(self):
+        state = old_state(self)
+        state.pop("decision")
+        state.pop("decision_offsets_")
+        return state
+
+    monkeypatch.setattr(GalaxyClassifier, "_persist_getstate", without_decision)
+    clf.save(tmp_path / "old.npz")
+    monkeypatch.undo()
+    old = GalaxyClassifier.load(tmp_path / "old.npz")
+    assert old.decision == "argmax" and not hasattr(old, "decision_offsets_")
+    p = old.predict_proba(X)
+    assert old.predict(X).tolist() == old.classes_[p.argmax(1)].tolist()

@@ -41,6 +41,14 @@ def test_train_predict_similar_cli(tmp_path, capsys):
     assert report["test"]["n"] == 10 and {r["class"] for r in report["test"]["per_class"]} == {"bar", "round"}
     assert sum(r["support"] for r in report["test"]["per_class"]) == 10
     assert 0 <= report["test"]["ece"] <= 1 and (sup / "reliability.png").exists() and (sup / "report.html").exists()
+    # the decision rule: counts by default (config -> classifier -> report), argmax from the predict command
+    assert report["recipe"]["decision"] == "counts" and report["decision"]["rule"] == "counts"
+    assert len(report["decision"]["offsets_validation"]) == 2
+    probs = cat[["sup_prob_bar", "sup_prob_round"]].to_numpy()
+    assert main(["predict", str(path), "--quiet", "--decision", "argmax"]) == 0
+    cat_argmax = pd.read_parquet(tmp_path / "run" / "catalog.parquet")
+    assert (cat_argmax["sup_candidate"] == np.array(["bar", "round"])[probs.argmax(1)]).all()
+    np.testing.assert_allclose(cat_argmax["sup_confidence"], probs.max(1))
     ids = cat["id"].astype(str).tolist()
     assert main(["similar", str(path), ids[0], "-k", "3", "--quiet"]) == 0
     sim = pd.read_csv(tmp_path / "run" / "supervised" / "similar.csv", dtype={"neighbor_id": str, "query_id": str})
@@ -129,3 +137,17 @@ def test_sml_step_end_to_end(tmp_path, capsys):
     sml = report["sml"]
     assert set(sml["kept"]["per_class"]) <= {"SPH", "LTD"} and sml["kept"]["n"] == len(kept)
     assert sml["rejected"]["n"] == int((cat["group"] < 0).sum())
+
+
+def test_decision_is_a_config_option(tmp_path):
+    import pytest
+
+    from galtaxa.config import ConfigError, load_config
+    from galtaxa.pipeline.builders import classifier_from_config
+
+    for value in ("counts", "argmax"):
+        cfg = load_config(None, {"run_dir": str(tmp_path), "supervised": {"decision": value}})
+        assert classifier_from_config(cfg, tmp_path, progress=False).decision == value
+    assert load_config(None, {"run_dir": str(tmp_path)})["supervised"]["decision"] == "counts"
+    with pytest.raises(ConfigError, match="decision"):
+        load_config(None, {"supervised": {"decision": "median"}})

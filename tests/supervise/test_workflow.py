@@ -87,6 +87,7 @@ def test_benchmark_rows_and_markdown_from_a_result():
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     import supervised as bench
+    from galtaxa.supervise.calibration import rounded_counts
     from galtaxa.supervise.evaluation import classification_summary
 
     y = np.array([0] * 6 + [1] * 2 + [2] * 2 + [3] * 2)
@@ -103,6 +104,19 @@ def test_benchmark_rows_and_markdown_from_a_result():
                        "torch_threads": 1}, "load_average": [1, 1, 1], "split": {}, "rows": [r]}
     md = bench.markdown(doc)
     assert "| default (partial) | 10 | - |" in md and "1.00/1.50/1.00/0.50" in md
+    # the decision study on validation: the count rule matches the expected counts, a batch of one is the argmax
+    rng = np.random.default_rng(0)
+    yv = rng.choice(4, 120, p=[0.6, 0.2, 0.15, 0.05])
+    pv = 0.55 * np.eye(4)[yv] + 0.45 * rng.dirichlet(np.ones(4) * 0.5, 120) * [0.7, 0.1, 0.1, 0.1] * 4
+    pv /= pv.sum(1, keepdims=True)
+    classes = ["E", "S_faceon", "S_edgeon", "merger"]
+    st = bench.decision_study(pv, yv, classes, repeats=2, batch_sizes=(1, 30))
+    assert st["whole"]["counts"]["predicted"] == rounded_counts(pv.sum(0)).tolist()
+    assert st["batches"]["transductive_1"] == st["halves"]["argmax"]
+    assert st["halves"]["argmax"]["evaluations"] == 4
+    r2 = dict(r, recipe="default (same model)", decision="argmax", fit_s=None)
+    md = bench.markdown({**doc, "rows": [r, r2], "details": {"default": {"decision_study": st}}})
+    assert "| default (same model) (partial, argmax) | - |" in md and "choice of the decision rule" in md
 
 
 def test_adversarial_target_makes_the_adversarial_split_the_test_split(tmp_path):

@@ -76,6 +76,8 @@ def _cmd_predict(args) -> int:
     clf = GalaxyClassifier.load(model)
     if args.threshold is not None:
         clf.confidence_threshold_ = float(args.threshold)
+    if args.decision is not None:
+        clf.decision = args.decision
     table = predict_catalog(clf, galaxies)
     run_dir = Path(cfg["run_dir"])
     existing = run_dir / "catalog.parquet"
@@ -83,8 +85,9 @@ def _cmd_predict(args) -> int:
     paths = write_catalog(cat, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
                           seed=cfg["seed"], ids=galaxies.ids)
     counts = table["sup_status"].value_counts().to_dict()
-    print(f"{counts.get(OK, 0)} of {len(table)} galaxies classified, {counts.get(UNCLASSIFIED, 0)} unclassified "
-          f"(confidence < {clf.confidence_threshold_:.3f}); the others keep their status and reason")
+    print(f"{counts.get(OK, 0)} of {len(table)} galaxies classified ({clf.decision} decision), "
+          f"{counts.get(UNCLASSIFIED, 0)} unclassified (confidence < {clf.confidence_threshold_:.3f}); the others keep "
+          "their status and reason")
     ok = table["sup_class"] != ""
     print("  " + ", ".join(f"{k} {v}" for k, v in table.loc[ok, "sup_class"].value_counts().items()))
     if cfg["supervised"]["labels"] == "taxonomy" and {"group", "class"} <= set(cat.columns):
@@ -229,6 +232,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="classifier file (default RUN_DIR/supervised/classifier.npz)")
     p.add_argument("--threshold", type=float, default=None,
                    help="confidence threshold (default: the one chosen on validation for supervised.target_precision)")
+    p.add_argument("--decision", choices=("counts", "argmax"), default=None,
+                   help="class of each galaxy: counts (each class predicted as often as the probabilities expect) or "
+                        "argmax (the most probable class); default: the trained classifier's (supervised.decision)")
     base("pretrain", "self-supervised pretraining (SimCLR or autoencoder) on all images", _cmd_pretrain)
     p = base("adversarial", "adversarial validation between the labelled set and a target set", _cmd_adversarial)
     p.add_argument("--target", default=None, help="target galaxies (folder or file; default "

@@ -307,7 +307,7 @@ def classifier_from_config(cfg: dict, out: Path, progress: bool = True):
                             lr=float(s["lr"]), balance=s["balance"], augment=s["augment"], tta=s["tta"],
                             patience=s["patience"], val_fraction=float(s["split"][1]), prior=s["prior"],
                             calibrate=s["calibrate"], target_precision=float(s["target_precision"]),
-                            confidence_threshold=s["confidence_threshold"],
+                            confidence_threshold=s["confidence_threshold"], decision=s["decision"],
                             checkpoint_dir=Path(out) / "checkpoints", random_state=cfg["seed"], progress=progress)
 
 

@@ -21,6 +21,11 @@ real class counts).
 :func:`expected_calibration_error`, :func:`reliability_table` and :func:`threshold_for_precision` measure what
 the calibrated probabilities are worth: the ECE of Naeini et al. (2015, AAAI) over equal-width confidence bins,
 and the lowest confidence above which the kept galaxies reach a target precision.
+
+:func:`count_offsets` and :func:`count_decision` are the count-aware decision rule: the argmax of well calibrated
+probabilities under-counts a rare class (a galaxy is called a merger only when mergers are its most probable class,
+which at a 2% prior is seldom, although the mergers' probabilities add up to about their true number); per-class
+log-offsets chosen so that each class is predicted about as often as the probabilities expect restore the counts.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["effective_prior", "prior_from_counts", "adjusted_probabilities", "fit_temperature",
-           "expected_calibration_error", "reliability_table", "threshold_for_precision", "log_softmax"]
+           "expected_calibration_error", "reliability_table", "threshold_for_precision", "log_softmax",
+           "expected_counts", "rounded_counts", "count_offsets", "count_decision"]
 
 
 def prior_from_counts(counts) -> np.ndarray:
@@ -179,3 +185,186 @@ def threshold_for_precision(confidence, correct, target: float = 0.9) -> tuple[f
     kept = conf >= t
     return t, {"target": float(target), "reached": bool(reached), "precision": float(ok[kept].mean()),
                "kept_fraction": float(kept.mean())}
+
+
+def expected_counts(probs) -> np.ndarray:
+    """Expected number of galaxies of each class, the sum of the posteriors ``e_c = sum_i p(c | x_i)``.
+
+    With calibrated posteriors it estimates the class counts of the set (Saerens, Latinne & Decaestecker 2002,
+    Neural Computation 14, 21, eq. 2.4, where ``e_c / N`` is the new prior).
+
+    Parameters
+    ----------
+    probs : array (N, K)
+        Class probabilities, rows summing to 1.
+
+    Returns
+    -------
+    ndarray (K,), float64
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probs must be (N, K) with K >= 2; got shape {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError("probs must be finite and non-negative")
+    return p.sum(axis=0)
+
+
+def rounded_counts(expected) -> np.ndarray:
+    """Integer counts closest to ``expected`` that add up to ``N = round(sum(expected))``, by largest remainders.
+
+    Every class gets ``floor(e_c)``; the ``N - sum floor(e_c)`` classes with the largest remainders
+    ``e_c - floor(e_c)`` get one more (equal remainders: the lower class index first).  So ``|n_c - e_c| < 1``;
+    a class expected ``< 0.5`` times can get 0 and, for a single galaxy, the count is 1 for its most probable class.
+
+    Parameters
+    ----------
+    expected : array (K,)
+        Non-negative expected counts, e.g. :func:`expected_counts`.
+
+    Returns
+    -------
+    ndarray (K,), int64
+    """
+    e = np.asarray(expected, dtype=np.float64)
+    if e.ndim != 1 or not np.isfinite(e).all() or (e < 0).any():
+        raise ValueError(f"expected counts must be a 1-D array of finite non-negative numbers; got {expected!r}")
+    n = int(round(float(e.sum())))
+    counts = np.floor(e).astype(np.int64)
+    short = n - int(counts.sum())
+    if short > 0:
+        order = np.lexsort((np.arange(len(e)), -(e - counts)))  # largest remainder first, ties by class index
+        counts[order[:short]] += 1
+    elif short < 0:  # only through rounding of the sum: take the surplus from the smallest remainders
+        order = np.lexsort((np.arange(len(e)), e - counts))
+        for c in order:
+            if short == 0:
+                break
+            if counts[c] > 0:
+                counts[c] -= 1
+                short += 1
+    return counts
+
+
+#: Offset margin, in natural-log units, that keeps a class at zero (or all) galaxies beyond the nearest one.
+_EDGE = float(np.log(2.0))
+
+
+def count_decision(probs, offsets=None) -> np.ndarray:
+    """Class index per galaxy, ``argmax_c (log p_ic + b_c)`` (``offsets=None``: the plain argmax).
+
+    Equal scores go to the lower class index, as ``numpy.argmax`` does.
+
+    Parameters
+    ----------
+    probs : array (N, K)
+        Class probabilities.
+    offsets : array (K,), optional
+        The per-class log-offsets ``b_c`` of :func:`count_offsets`.
+
+    Returns
+    -------
+    ndarray (N,), int64
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be (N, K); got shape {p.shape}")
+    if offsets is None:
+        return p.argmax(axis=1).astype(np.int64)
+    b = np.asarray(offsets, dtype=np.float64)
+    if b.shape != (p.shape[1],) or not np.isfinite(b).all():
+        raise ValueError(f"offsets must hold {p.shape[1]} finite numbers; got {offsets!r}")
+    return (np.log(np.maximum(p, 1e-300)) + b[None, :]).argmax(axis=1).astype(np.int64)
+
+
+def count_offsets(probs, counts=None, max_sweeps: int = 50) -> np.ndarray:
+    """Per-class log-offsets ``b_c`` such that ``argmax_c (log p_ic + b_c)`` predicts each class as often as the
+    probabilities expect.
+
+    The target count of class ``c`` is the expected count ``e_c = sum_i p_ic`` (Saerens, Latinne & Decaestecker
+    2002, Neural Computation 14, 21) rounded to integers that add up to ``N`` (:func:`rounded_counts`), unless
+    ``counts`` is given.  With scores ``s_ic = log p_ic`` the offsets solve
+
+    .. math:: \\#\\{i : \\arg\\max_k (s_{ik} + b_k) = c\\} = n_c \\quad \\text{for every class } c,
+
+    which makes the decision the most probable assignment of the galaxies with exactly those counts: the
+    ``b_c`` are the dual variables of the transport problem ``max sum_i s_{i,a_i}`` subject to the counts, and the
+    rule is Bayes' decision under the prior ``pi_c exp(b_c)`` (a logit adjustment as in Menon et al. 2021 whose
+    shift is set by the counts instead of a known prior).  They are found by exact coordinate steps on that
+    dual: for each class in turn, given the others' offsets, the margins ``u_ic = s_ic - max_{k != c}(s_ik + b_k)``
+    are computed and ``b_c`` is set half-way between the ``n_c``-th and the ``(n_c + 1)``-th largest ``-u_ic``, so that
+    exactly ``n_c`` galaxies choose ``c`` (``n_c = 0``: ``log 2`` beyond the most likely galaxy; ``n_c = N``:
+    ``log 2`` beyond the least likely one); sweeps over the classes are repeated until every count matches.
+    The offsets are shifted to mean zero (the decision depends only on their differences).
+
+    * It starts from ``b = 0`` and returns it unchanged when the argmax already has the target counts.
+    * Deterministic (no random numbers; equal margins are resolved by ``numpy``'s sort and argmax order).
+    * Terminates: at most ``max_sweeps`` sweeps (on continuous scores 1-6 are typical), or earlier when a sweep
+      changes nothing; without an exact match the offsets with the fewest misplaced galaxies
+      (``sum_c |count_c - n_c|``, first found) are returned.  Galaxies with identical probabilities cannot be
+      told apart by offsets and always share one class, so their classes' counts may stay off.
+    * A single galaxy gets its most probable class (its target count is 1 for that class).
+
+    Fitted on the galaxies being classified (transductively: only their probabilities are needed) the counts
+    follow that set; fitted on a validation split the offsets can be stored and applied to any set, one galaxy
+    at a time.  :class:`~galtaxa.supervise.GalaxyClassifier` does the first for sets at least as large as its
+    validation split and the second below that size, as measured in
+    :meth:`~galtaxa.supervise.GalaxyClassifier.decision_offsets`.
+
+    Parameters
+    ----------
+    probs : array (N, K)
+        Calibrated class probabilities of the galaxies to classify.
+    counts : array (K,) of int, optional
+        Target counts adding up to ``N`` (default: the rounded expected counts).
+    max_sweeps : int
+        Maximum number of sweeps over the classes.
+
+    Returns
+    -------
+    ndarray (K,), float64
+        The offsets ``b`` (mean zero); decide with :func:`count_decision`.
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    e = expected_counts(p)
+    n, k = p.shape
+    if counts is None:
+        target = rounded_counts(e)
+    else:
+        target = np.asarray(counts)
+        if target.shape != (k,) or (target < 0).any() or int(target.sum()) != n or (target != np.round(target)).any():
+            raise ValueError(f"counts must be {k} non-negative integers adding up to N = {n}; got {counts!r}")
+        target = target.astype(np.int64)
+    if int(max_sweeps) < 1:
+        raise ValueError(f"max_sweeps must be >= 1; got {max_sweeps}")
+    b = np.zeros(k)
+    if n == 0:
+        return b
+    s = np.log(np.maximum(p, 1e-300))
+
+    def misplaced(offsets):
+        return int(np.abs(np.bincount(count_decision(p, offsets), minlength=k) - target).sum())
+
+    best, best_err = b.copy(), misplaced(b)
+    for _ in range(int(max_sweeps)):
+        if best_err == 0:
+            break
+        before = b.copy()
+        for c in range(k):
+            others = np.delete(s + b[None, :], c, axis=1).max(axis=1)
+            u = s[:, c] - others  # galaxy i chooses c when u_i + b_c > 0
+            m = int(target[c])
+            if m == 0:
+                b[c] = -u.max() - _EDGE
+            elif m == n:
+                b[c] = -u.min() + _EDGE
+            else:
+                top = -np.partition(-u, (m - 1, m))[[m - 1, m]]  # the m-th and (m+1)-th largest margins
+                b[c] = -0.5 * (top[0] + top[1])
+        b -= b.mean()
+        err = misplaced(b)
+        if err < best_err:
+            best, best_err = b.copy(), err
+        if np.array_equal(b, before):
+            break
+    return best

@@ -18,7 +18,8 @@ from .calibration import expected_calibration_error, reliability_table
 __all__ = ["classification_summary", "reliability_figure", "summary_markdown"]
 
 
-def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float | None = None) -> dict:
+def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float | None = None,
+                           pred=None) -> dict:
     """Every figure of a softmax classifier on one labelled split.
 
     Parameters
@@ -31,7 +32,11 @@ def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float
     n_bins : int
         Confidence bins of the ECE and the reliability table.
     threshold : float, optional
-        Confidence threshold of the catalog: also report the precision and the fraction of galaxies kept above it.
+        Confidence threshold of the catalog: also report the precision and the fraction of galaxies kept above it
+        (a galaxy's confidence is the probability of its predicted class).
+    pred : array (N,) of int, optional
+        Predicted class indices (default the argmax of ``probs``), e.g. of the count-aware decision rule; the
+        ECE, NLL and reliability table are those of the probabilities (top-label) whatever the prediction.
 
     Returns
     -------
@@ -49,7 +54,9 @@ def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float
         raise ValueError(f"probs must be (N, K) = ({len(y)}, {k}); got {p.shape}")
     if len(y) == 0:
         raise ValueError("no galaxies to evaluate")
-    pred = p.argmax(axis=1)
+    pred = p.argmax(axis=1) if pred is None else np.asarray(pred, dtype=np.int64)
+    if pred.shape != y.shape or (pred < 0).any() or (pred >= k).any():
+        raise ValueError(f"pred must hold one class index in [0, {k}) per galaxy; got shape {pred.shape}")
     labels = np.arange(k)
     prec, rec, f1, support = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     predicted = np.bincount(pred, minlength=k)
@@ -66,7 +73,7 @@ def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float
            "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
            "reliability": reliability_table(p, y, n_bins)}
     if threshold is not None:
-        keep = p.max(axis=1) >= threshold
+        keep = p[np.arange(len(y)), pred] >= threshold
         out["above_threshold"] = {"threshold": float(threshold), "kept_fraction": float(keep.mean()),
                                   "precision": float((pred[keep] == y[keep]).mean()) if keep.any() else float("nan")}
     return out

@@ -43,6 +43,16 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
         f"{split.get('kind')}: {split.get('train')} train / {split.get('validation')} validation / "
         f"{split.get('test')} test galaxies (test never used for early stopping or calibration). Fit time "
         f"{result.get('time_s', {}).get('fit', float('nan')):.0f} s.")
+    dec = result.get("decision")
+    if dec:
+        page.paragraph(
+            "Decision: " + ("the most probable class (argmax)." if dec.get("rule") == "argmax" else
+                            "count-aware: each galaxy gets argmax_c (log p_c + b_c), with per-class log-offsets b "
+                            "that make each class predicted as often as the probabilities expect (their sum); "
+                            "offsets fitted on the validation split "
+                            f"{[round(v, 3) for v in dec.get('offsets_validation', [])]}, on the test split "
+                            f"{[round(v, 3) for v in dec.get('offsets_test', [])]}. The confidence is the "
+                            "probability of the chosen class."))
     thr = result.get("confidence_threshold")
     val = result.get("validation", {}).get("above_threshold", {})
     if thr is not None:

@@ -159,7 +159,8 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     -------
     dict
         What ``report.json`` holds: ``recipe``, ``time_s``, ``split``, ``classes``, ``validation``, ``test``,
-        ``temperature``, ``prior``, ``confidence_threshold``, ``history``.
+        ``temperature``, ``prior``, ``confidence_threshold``, ``decision`` (the rule and its log-offsets fitted on
+        the validation split and used on the test split), ``history``.
     """
     from .evaluation import classification_summary, reliability_figure
     from .report_page import write_supervised_page
@@ -185,7 +186,7 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     lookup = {n: j for j, n in enumerate(names)}
     result = {"recipe": {k: clf.get_params()[k] for k in ("backbone", "mode", "trainable_stages", "input_size",
                                                           "epochs", "batch_size", "lr", "balance", "augment",
-                                                          "tta", "prior", "target_precision")},
+                                                          "tta", "prior", "target_precision", "decision")},
               "mode": clf.mode_, "classes": names, "n_labelled": int(len(train) + len(val) + len(test)),
               "split": {"train": int(len(train)), "validation": int(len(val)), "test": int(len(test)),
                         "kind": "adversarial" if test_mask is not None else "stratified",
@@ -199,8 +200,12 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
         probs = clf.predict_proba(np.asarray(galaxies.images[test]))
         truth = np.asarray([lookup.get(str(y[i]), -1) for i in test])
         known = truth >= 0
+        # the test split is classified as one set, as `galtaxa predict` classifies a catalog
+        offsets = clf.decision_offsets(probs[known])
+        result["decision"] = {"rule": clf.decision, "offsets_validation": clf.decision_offsets_.tolist(),
+                              "offsets_test": offsets.tolist()}
         result["test"] = classification_summary(truth[known], probs[known], names,
-                                                threshold=clf.confidence_threshold_)
+                                                threshold=clf.confidence_threshold_, pred=clf.decide(probs[known]))
         reliability_figure(result["test"], out / "reliability.png", title="Test split")
         _confusion_png(result["test"], names, out / "confusion.png")
     result["time_s"] = {"fit": round(fit_s, 1), "test_predict": round(time.perf_counter() - t1, 1)}
