@@ -30,6 +30,10 @@ by ``tests/measure/test_fast_statmorph.py``) with these methods replaced by equi
 ``_multimode_function``
     the clump areas above a threshold; the multimode optimiser (a brute-force scan then basin-hopping) asks for
     the same thresholds many times, here each is computed once per galaxy.
+``rhalf_ellip``, ``flux_ellip`` and every elliptical aperture (Petrosian function, outer asymmetry)
+    photutils computes the exact overlap of an ellipse with every pixel of its bounding box; here only the
+    pixels its edge crosses are (:mod:`galtaxa.measure.ellipse_overlap`), with statmorph's root finding copied
+    unchanged for the half-light radius.
 
 ``quantities`` chooses which quantities are computed when the object is built (statmorph computes them all).
 The values computed do not depend on the others, but ``flag`` then only collects the warnings of the steps that
