@@ -88,26 +88,25 @@ def test_local_read_marks_the_bad_inputs(local):
     assert not np.asarray(gs.images[bad]).any()
 
 
-def test_dask_read_equals_local_and_resumes(folder, local, cluster, tmp_path, monkeypatch):
-    """A client killed after the first task: its parts are kept; the rerun reads only the other chunks and the
-    GalaxySet is the local one, bit for bit."""
-    cfg = _cfg(folder, tmp_path)
+def _read_killed_after(cfg, tmp_path, cluster, monkeypatch, n_tasks: int):
+    """Run the read stage with a client that dies after ``n_tasks`` tasks; returns the stage folder."""
     original = cluster.map
 
-    def dies_after_the_first_task(func, chunks, *args, **kw):
-        original(func, chunks[:1], *args, **kw)
+    def dies(func, chunks, *args, **kw):
+        original(func, chunks[:n_tasks], *args, **kw)
         raise _Crash("client killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(cluster, "map", dies_after_the_first_task)
+        patch.setattr(cluster, "map", dies)
         with pytest.raises(_Crash):
             read_stage(cfg, RunCache(tmp_path), runner=cluster)
     (stage_dir,) = (tmp_path / "stages").glob("read-*")
-    assert sorted(p.name for p in stage_dir.glob("part-*")) == ["part-000000000-000000005.npy",
-                                                                "part-000000000-000000005.parquet"]
-    assert not (stage_dir / "done.json").exists()
+    return stage_dir
 
-    submitted = []
+
+def _read_again(cfg, tmp_path, cluster, monkeypatch):
+    """Rerun the read stage; returns its result and the (start, stop) of every chunk submitted to the workers."""
+    submitted, original = [], cluster.map
 
     def spy(func, chunks, *args, **kw):
         submitted.extend((c.start, c.stop) for c in chunks)
@@ -115,6 +114,19 @@ def test_dask_read_equals_local_and_resumes(folder, local, cluster, tmp_path, mo
 
     monkeypatch.setattr(cluster, "map", spy)
     gs, stage = read_stage(cfg, RunCache(tmp_path), runner=cluster)
+    return gs, stage, submitted
+
+
+def test_dask_read_equals_local_and_resumes(folder, local, cluster, tmp_path, monkeypatch):
+    """A client killed after the first task: its parts are kept; the rerun reads only the other chunks and the
+    GalaxySet is the local one, bit for bit."""
+    cfg = _cfg(folder, tmp_path)
+    stage_dir = _read_killed_after(cfg, tmp_path, cluster, monkeypatch, 1)
+    assert sorted(p.name for p in stage_dir.glob("part-*")) == ["part-000000000-000000005.npy",
+                                                                "part-000000000-000000005.parquet"]
+    assert not (stage_dir / "done.json").exists()
+
+    gs, stage, submitted = _read_again(cfg, tmp_path, cluster, monkeypatch)
     assert submitted == [(5, 10), (10, 15), (15, 16)]  # chunk 0-5 was not read again
     assert stage.path == stage_dir and stage.key == local[1].key  # the same cache key as the local read
     _assert_same(GalaxySet.load(stage.path), local[0])
@@ -128,26 +140,9 @@ def test_dask_read_equals_local_and_resumes(folder, local, cluster, tmp_path, mo
 def test_unreadable_part_is_read_again(folder, local, cluster, tmp_path, monkeypatch):
     """A part that holds other galaxies or too few pixels is redone, not trusted."""
     cfg = _cfg(folder, tmp_path)
-    original = cluster.map
-
-    def dies_after_two_tasks(func, chunks, *args, **kw):
-        original(func, chunks[:2], *args, **kw)
-        raise _Crash("client killed")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(cluster, "map", dies_after_two_tasks)
-        with pytest.raises(_Crash):
-            read_stage(cfg, RunCache(tmp_path), runner=cluster)
-    (stage_dir,) = (tmp_path / "stages").glob("read-*")
+    stage_dir = _read_killed_after(cfg, tmp_path, cluster, monkeypatch, 2)
     np.save(stage_dir / "part-000000005-000000010.npy", np.zeros(3, np.float32))  # truncated images part
-    submitted = []
-
-    def spy(func, chunks, *args, **kw):
-        submitted.extend((c.start, c.stop) for c in chunks)
-        return original(func, chunks, *args, **kw)
-
-    monkeypatch.setattr(cluster, "map", spy)
-    gs, _stage = read_stage(cfg, RunCache(tmp_path), runner=cluster)
+    gs, _stage, submitted = _read_again(cfg, tmp_path, cluster, monkeypatch)
     assert submitted == [(5, 10), (10, 15), (15, 16)]
     _assert_same(gs, local[0])
 
