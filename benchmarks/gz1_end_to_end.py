@@ -55,17 +55,12 @@ def _step(cfg: dict, name: str) -> dict:
 
 def run(n: int | None, families: list[str] | None) -> dict:
     """Both steps on ``n`` gz1 galaxies (None: all); returns the result document."""
-    from galtaxa.config import default_config
-
     files = S.gz1_files(n)
     doc = {"machine": S.machine_info(), "commit": S.git_commit(), "command": S.command_line(), "date": S.now(),
            "load_avg_start": [round(x, 2) for x in os.getloadavg()], "n": len(files), "families": families,
            "steps": []}
     with tempfile.TemporaryDirectory(prefix="galtaxa-e2e-") as tmp:
-        folder = S.link_folder(files, Path(tmp) / "gz1" / "images")
-        cfg = default_config()
-        cfg["input"].update(path=str(folder.parent), labels=str(S.GZ1 / "labels.csv"), kind="images")
-        cfg["run_dir"] = str(Path(tmp) / "run")
+        cfg = S.gz1_run_config(files, Path(tmp))
         cfg["measure"]["enabled"] = False
         doc["steps"].append(_step(cfg, "without measurement"))
         cfg["measure"]["enabled"] = True

@@ -120,16 +120,11 @@ def _bench_dataset(name: str, raws, files, args, log, save=lambda recs: None) ->
 
 def _end_to_end(n: int, log) -> list[dict]:
     """The default galtaxa pipeline on ``n`` gz1 galaxies (morphology measurement off: extrapolated apart)."""
-    from galtaxa.config import default_config
     from galtaxa.pipeline import run_pipeline
 
     files = S.gz1_files(n)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = S.link_folder(files, Path(tmp) / "gz1" / "images")
-        labels = S.GZ1 / "labels.csv"
-        cfg = default_config()
-        cfg["input"].update(path=str(folder.parent), labels=str(labels), kind="images")
-        cfg["run_dir"] = str(Path(tmp) / "run")
+        cfg = S.gz1_run_config(files, Path(tmp))
         cfg["measure"]["enabled"] = False
         with S.StageTimer() as t:
             result = run_pipeline(cfg, progress=False)

@@ -43,7 +43,7 @@ from benchmarks.reference import (  # noqa: E402
 
 __all__ = ["machine_info", "git_commit", "command_line", "StageTimer", "gz1_files", "stage_read",
            "stage_condition", "stage_cae", "stage_polar", "stage_encode", "stage_reduce", "stage_cluster",
-           "stage_measure", "stage_write", "simulated_images", "save_result", "STAGES"]
+           "stage_measure", "stage_write", "simulated_images", "save_result", "gz1_run_config", "STAGES"]
 
 STAGES = ("read", "condition", "cae", "polar", "encode", "reduce", "cluster", "measure", "write")
 GZ1 = ROOT.parent / "shared" / "data" / "gz1"
@@ -176,6 +176,18 @@ def link_folder(files, folder: Path) -> Path:
         if not dst.exists():
             dst.symlink_to(Path(f).resolve())
     return folder
+
+
+def gz1_run_config(files, tmp: Path) -> dict:
+    """The default galtaxa config on ``files`` (gz1 JPEGs linked into ``tmp/gz1/images``, labels from gz1's
+    ``labels.csv``), its run folder ``tmp/run``."""
+    from galtaxa.config import default_config
+
+    folder = link_folder(files, Path(tmp) / "gz1" / "images")
+    cfg = default_config()
+    cfg["input"].update(path=str(folder.parent), labels=str(GZ1 / "labels.csv"), kind="images")
+    cfg["run_dir"] = str(Path(tmp) / "run")
+    return cfg
 
 
 def simulated_images(n: int, size: int = 64, seed: int = 0) -> np.ndarray:
