@@ -402,7 +402,8 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
         self.temperature_ = (fit_temperature(logits, truth, self.log_prior_shift_) if self.calibrate else 1.0)
         probs = self._outputs(logits)
         self.decision_offsets_ = count_offsets(probs)
-        pred = self.decide(probs)
+        # the validation split is the set these offsets were fitted on: decide with them rather than fit them again
+        pred = count_decision(probs, self.decision_offsets_ if self.decision == "counts" else None)
         conf, correct = probs[np.arange(len(pred)), pred], pred == truth
         if self.confidence_threshold is None:
             self.confidence_threshold_, info = threshold_for_precision(conf, correct, self.target_precision)
