@@ -162,6 +162,7 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
         ``temperature``, ``prior``, ``confidence_threshold``, ``decision`` (the rule and its log-offsets fitted on
         the validation split and used on the test split), ``history``.
     """
+    from .calibration import count_decision
     from .evaluation import classification_summary, reliability_figure
     from .report_page import write_supervised_page
 
@@ -205,7 +206,8 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
         result["decision"] = {"rule": clf.decision, "offsets_validation": clf.decision_offsets_.tolist(),
                               "offsets_test": offsets.tolist()}
         result["test"] = classification_summary(truth[known], probs[known], names,
-                                                threshold=clf.confidence_threshold_, pred=clf.decide(probs[known]))
+                                                threshold=clf.confidence_threshold_,
+                                                pred=count_decision(probs[known], offsets))
         reliability_figure(result["test"], out / "reliability.png", title="Test split")
         _confusion_png(result["test"], names, out / "confusion.png")
     result["time_s"] = {"fit": round(fit_s, 1), "test_predict": round(time.perf_counter() - t1, 1)}
