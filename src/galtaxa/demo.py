@@ -32,7 +32,8 @@ import yaml
 from .config import merge, validate_config
 from .galaxyset import GalaxySet
 from .pipeline import RunResult, run_pipeline
-from .utils.atomic import atomic_path, atomic_save_npy
+from .utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
+from .utils.rundir import run_lock
 
 __all__ = ["run_demo", "demo_galaxies", "truth_mapping", "write_demo_input"]
 
@@ -104,13 +105,13 @@ def truth_mapping(catalog: pd.DataFrame, path: Path) -> Path:
     groups = sorted(int(g) for g in catalog.loc[catalog["group"] >= 0, "group"].unique())
     doc = {"classes": classes, "groups": groups,
            "inspectors": {"simulation_truth": {g: assign.get(g) for g in groups}}}
-    path.write_text("# written by galtaxa demo: each group gets the most common true class of its simulated members\n"
-                    + yaml.safe_dump(doc, sort_keys=False))
+    atomic_write_text(path, "# written by galtaxa demo: each group gets the most common true class of its simulated "
+                      "members\n" + yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
 def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: int = 40, seed: int = 0,
-             fast: bool = False, progress: bool = True) -> RunResult:
+             fast: bool = False, progress: bool = True, force: bool = False) -> RunResult:
     """Run the demo into ``out`` and return the result (catalog, paths, ARI against the truth).
 
     The galaxies are written to ``out/input/`` (:func:`write_demo_input`) and run through
@@ -118,13 +119,19 @@ def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: in
     inspector's ``mapping_simulation_truth.yaml`` as ``labelling.mapping_file``, the whole run (the cached stages
     are reused).  ``out/config.yaml`` is the config of that run, with absolute paths: ``galtaxa run
     out/config.yaml`` (or ``galtaxa train`` / ``predict`` with a ``supervised`` section) works on the folder.
+    ``out`` is claimed as a run folder before anything is written: a non-empty folder that galtaxa did not
+    create is refused unless ``force`` (see :func:`galtaxa.utils.rundir.run_lock`).
     """
+    with run_lock(out, force=force):
+        return _run_demo(Path(out).resolve(), n_simulated, n_hdf, seed, fast, progress)
+
+
+def _run_demo(out: Path, n_simulated: int, n_hdf: int, seed: int, fast: bool, progress: bool) -> RunResult:
     from sklearn.metrics import adjusted_rand_score
 
     t0 = time.perf_counter()
     if fast:
         n_simulated, n_hdf = min(n_simulated, 72), min(n_hdf, 12)
-    out = Path(out).resolve()
     raw = demo_galaxies(n_simulated, n_hdf, seed)
     table = write_demo_input(raw, out / "input" / f"demo-sim{n_simulated}-hdf{n_hdf}-seed{seed}.parquet")
     cfg = validate_config(merge({}, {

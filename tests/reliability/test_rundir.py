@@ -30,7 +30,8 @@ from galtaxa.label import group_mosaics
 from galtaxa.pipeline import report_run
 from galtaxa.pipeline.outputs import remove_stale_outputs
 from galtaxa.utils import rundir
-from galtaxa.utils.atomic import atomic_path
+from galtaxa.utils.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from galtaxa.utils.manifest import claim_run_dir
 from galtaxa.utils.rundir import DiskSpaceError, open_memmap_checked, run_lock
 
 
@@ -112,6 +113,7 @@ def test_run_dir_on_a_read_only_filesystem(tmp_path, quick_config, capsys, monke
 
 
 def test_catalog_path_that_is_a_folder(tmp_path, quick_config, capsys):
+    claim_run_dir(rundir.prepare_run_dir(tmp_path / "run"))  # galtaxa's run folder, where a folder is then in the way
     (tmp_path / "run" / "catalog.parquet").mkdir(parents=True)
     assert main(["measure", str(quick_config())]) == 2
     _one_line_error(capsys, "catalog.parquet", "a folder of that name is in the way")
@@ -169,17 +171,20 @@ def test_report_removes_figures_of_an_earlier_report(tmp_path):
 
     cat = pd.DataFrame({"id": [f"g{i}" for i in range(40)], "status": "ok", "reason": "",
                         "group": np.arange(40) % 4, "gini": np.linspace(0.4, 0.6, 40)})
-    (tmp_path / "report" / "figures").mkdir(parents=True)
-    (tmp_path / "report" / "figures" / "mosaic_5.png").write_bytes(b"old")
+    build_report(cat, tmp_path / "report", params=["gini"], maps=())
+    atomic_write_bytes(tmp_path / "report" / "figures" / "mosaic_5.png", b"old")  # as an earlier report wrote it
+    (tmp_path / "report" / "figures" / "mine.png").write_bytes(b"the user's")
     build_report(cat, tmp_path / "report", params=["gini"], maps=())
     assert not (tmp_path / "report" / "figures" / "mosaic_5.png").exists()
+    assert (tmp_path / "report" / "figures" / "mine.png").read_bytes() == b"the user's"  # never galtaxa's to remove
 
 
 def test_catalogs_of_another_config_are_removed_or_refused(tmp_path):
     table = pd.DataFrame({"id": ["a", "b"], "status": "ok"})
     old, new = {"seed": 1}, {"seed": 2}
+    claim_run_dir(tmp_path)  # a run folder, as galtaxa run makes it
     write_catalog(table, tmp_path / "catalog", config=old)
-    (tmp_path / "report").mkdir()
+    atomic_write_text(tmp_path / "report" / "report.html", "the old config's report")
     write_catalog(table, tmp_path / "catalog", formats=["parquet"], config=new)  # a kill after the first format
     with pytest.raises(ValueError, match=r"catalogs belong to different configs .*catalog\.fits"):
         report_run(tmp_path)

@@ -17,6 +17,8 @@ import pytest
 import torch
 import yaml
 
+from galtaxa.utils.rundir import claim_run_dir, prepare_run_dir
+
 from galtaxa.cli import main
 from galtaxa.utils.safe_load import UnsafeFileError
 
@@ -170,6 +172,7 @@ def run_config(tmp_path):
                           "ssl_epochs": 1, "ssl_input_size": 32}}
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
+    claim_run_dir(prepare_run_dir(tmp_path / "run"))  # a run folder of galtaxa's, where a file is then planted
     return path, tmp_path / "run" / "supervised"
 
 

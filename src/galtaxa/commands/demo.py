@@ -8,16 +8,19 @@ __all__ = ["register"]
 def _cmd_demo(args) -> int:
     from ..demo import run_demo
 
-    result = run_demo(out=args.out, n_simulated=args.n, seed=args.seed, fast=args.fast)
+    result = run_demo(out=args.out, n_simulated=args.n, seed=args.seed, fast=args.fast, force=args.force)
     print(result.summary())
     return 0
 
 
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand."""
+    from .run import FORCE_HELP
+
     p = subparsers.add_parser("demo", help="run on simulated + Hubble Deep Field galaxies")
     p.add_argument("--out", default="galtaxa-demo", help="output folder")
     p.add_argument("--n", type=int, default=300, help="number of simulated galaxies")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="smaller everything (used by the tests)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_demo)

@@ -4,7 +4,11 @@ clustering) and ``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus
 
 from __future__ import annotations
 
-__all__ = ["load_config_args", "register"]
+__all__ = ["FORCE_HELP", "load_config_args", "register"]
+
+#: Help of ``--force`` on every command that writes into a run folder.
+FORCE_HELP = ("write into a non-empty run_dir that galtaxa did not create (its files are kept, except those of the "
+              "same name as galtaxa's outputs)")
 
 
 def load_config_args(args, **overrides) -> dict:
@@ -24,7 +28,7 @@ def _cmd_run(args) -> int:
     cfg = load_config_args(args, **args.overrides)  # validate before importing the heavy stages
     from ..pipeline import run_pipeline
 
-    result = run_pipeline(cfg, stages=args.stages)
+    result = run_pipeline(cfg, stages=args.stages, force=args.force)
     print(result.summary())
     return 0
 
@@ -41,6 +45,7 @@ def register(subparsers) -> None:
         p = subparsers.add_parser(name, help=text)
         p.add_argument("config", help="YAML config (galtaxa init writes one)")
         p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--force", action="store_true", help=FORCE_HELP)
         p.add_argument("--scheduler", default=None,
                        help="override compute.scheduler: local (this process, no Dask) | processes (a Dask "
                             "LocalCluster, compute.n_workers processes) | tcp://HOST:PORT of a dask.distributed "

@@ -34,8 +34,11 @@ def _setup(args):
     from ..config import load_config
     from ..pipeline import read_stage
 
+    from ..utils.rundir import claim_run_dir, prepare_run_dir
+
     overrides = {"run_dir": args.run_dir} if getattr(args, "run_dir", None) else {}
     cfg = load_config(args.config, overrides)
+    claim_run_dir(prepare_run_dir(cfg["run_dir"]), force=args.force)
     galaxies, _ = read_stage(cfg, RunCache(cfg["run_dir"]))
     out = Path(cfg["run_dir"]) / "supervised"
     out.mkdir(parents=True, exist_ok=True)
@@ -218,11 +221,14 @@ def _cmd_similar(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train``, ``predict``, ``pretrain``, ``adversarial`` and ``similar`` subcommands."""
+    from .run import FORCE_HELP
+
     def base(name, help_text, func):
         p = subparsers.add_parser(name, help=help_text, description=help_text)
         p.add_argument("config", help="YAML config (its supervised: section)")
         p.add_argument("--run-dir", default=None, help="override run_dir of the config")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--force", action="store_true", help=FORCE_HELP)
         p.set_defaults(func=func)
         return p
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..status import REJECTED, log
 from ..utils.atomic import atomic_path
+from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
 
 __all__ = [
@@ -401,7 +402,7 @@ def group_mosaics(
         raise ValueError(f"prefix must be a non-empty file-name part; got {prefix!r}")
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_output_folder(out_dir)  # mosaics of an earlier call are replaced, a file of the user's never
     present = np.unique(gvals[has])
     if np.any(present < REJECTED_GROUP):
         raise ValueError(f"group ids must be >= -1 (-1 = rejected); got {int(present.min())}")
@@ -433,7 +434,7 @@ def group_mosaics(
     stale = [*out_dir.glob(f"{prefix}_*.png"), *(out_dir.glob("rejected*.png") if prefix == "group" else [])]
     for old in stale:  # mosaics of an earlier call with more groups
         if old.name not in written:
-            old.unlink(missing_ok=True)
+            remove_output(old)
     n_missing = int((~has).sum())
     if n_missing:
         log.info("group_mosaics: %d galaxies without a group id were not drawn", n_missing)

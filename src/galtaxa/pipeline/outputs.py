@@ -3,13 +3,13 @@ one config only (outputs of another config are removed before new ones are writt
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..galaxyset import GalaxySet
 from ..status import log
+from ..utils.manifest import remove_output
 
 __all__ = ["CATALOG_FORMATS_FILES", "check_catalogs_agree", "remove_stale_outputs", "write_mosaics"]
 
@@ -60,6 +60,8 @@ def remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
 
     A run killed between two catalog formats then leaves only files of one config (the new ones, or
     none), never ``catalog.parquet`` of the new config beside ``catalog.fits`` and a report of the old.
+    Only files galtaxa wrote are removed (:func:`galtaxa.utils.manifest.remove_output`): a file of the user's
+    in ``report/`` stays.
 
     Parameters
     ----------
@@ -70,7 +72,7 @@ def remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
     Returns
     -------
     list of Path
-        What was removed.
+        What was removed: catalog files, and ``report`` when files of it were removed.
     """
     from ..catalog.writer import config_hash
 
@@ -79,14 +81,12 @@ def remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
     for name in CATALOG_FORMATS_FILES:
         path = run_dir / name
         if path.is_file() and _output_hash(path) != new:
-            path.unlink()
-            removed.append(path)
+            removed += remove_output(path)
     report = run_dir / "report"
-    if removed and report.is_dir():
-        shutil.rmtree(report, ignore_errors=True)
+    if removed and report.is_dir() and remove_output(report):
         removed.append(report)
     if removed:
-        log.info("removed outputs of another config: %s", ", ".join(p.name for p in removed))
+        log.info("removed outputs of another config: %s", ", ".join(str(p.relative_to(run_dir)) for p in removed))
     return removed
 
 

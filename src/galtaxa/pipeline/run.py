@@ -24,7 +24,7 @@ from ..cache import RunCache, Stage
 from ..catalog import assemble_catalog
 from ..galaxyset import GalaxySet
 from ..status import log
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
 from ..utils.compute import ChunkRunner
 from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
 from .builders import chunk_runner_from_config, open_input, resolve_auto_settings
@@ -70,13 +70,14 @@ class RunResult:
 
 
 def _holding_run_lock(func):
-    """Run ``func(cfg, ...)`` with ``cfg["run_dir"]`` checked and locked (see :mod:`galtaxa.utils.rundir`)."""
+    """Run ``func(cfg, ...)`` with ``cfg["run_dir"]`` claimed, checked and locked (see
+    :mod:`galtaxa.utils.rundir`); the keyword ``force=True`` adopts a non-empty folder galtaxa did not create."""
 
     @functools.wraps(func)
-    def wrapper(cfg, *args, **kwargs):
+    def wrapper(cfg, *args, force: bool = False, **kwargs):
         from ..utils.rundir import run_lock
 
-        with run_lock(cfg["run_dir"]):
+        with run_lock(cfg["run_dir"], force=force):
             return func(cfg, *args, **kwargs)
 
     return wrapper
@@ -110,6 +111,10 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         The stages the galaxies come from (the read stage).
     runner : ChunkRunner, optional
         Where the per-galaxy chunks run (default: the config's ``compute:`` section, closed at the end).
+    force : bool, keyword-only
+        Write into a non-empty ``run_dir`` that galtaxa did not create (refused otherwise,
+        :class:`~galtaxa.utils.rundir.ForeignRunDirError`); its files are kept, except those of the same
+        name as galtaxa's outputs.
 
     Returns
     -------
@@ -165,7 +170,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     result.paths.update({f"catalog ({k})": v for k, v in paths.items()})
     embedding = None if grouped is None else grouped.embedding
     if embedding is not None:
-        np.save(run_dir / "embedding.npy", embedding)
+        atomic_save_npy(run_dir / "embedding.npy", embedding)
     if "report" in requested and cfg["report"]["enabled"]:
         result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
                                             scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"))
@@ -176,9 +181,11 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
 def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     """Read the input of ``cfg`` and run the pipeline (see :func:`run_on_galaxies`).
 
-    The run folder is checked (a file, read-only: one clear :class:`~galtaxa.utils.rundir.RunDirError`) and
-    locked for the whole run (``RUN_DIR/.lock``): a second run on the same folder stops with a message
-    naming the process that holds it.
+    The run folder is checked (a file, read-only: one clear :class:`~galtaxa.utils.rundir.RunDirError`),
+    claimed (a non-empty folder galtaxa did not create is refused unless ``force``; galtaxa records what it
+    writes in ``RUN_DIR/.galtaxa-manifest.jsonl`` and removes or replaces nothing else, see
+    :mod:`galtaxa.utils.manifest`) and locked for the whole run (``RUN_DIR/.lock``): a second run on the same
+    folder stops with a message naming the process that holds it.
 
     Parameters
     ----------
@@ -186,6 +193,8 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
         A validated config.
     stages : iterable of {"measure", "adapt", "cluster", "report"}, optional
     progress : bool
+    force : bool, keyword-only
+        See :func:`run_on_galaxies`.
 
     Returns
     -------

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..status import log
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
 from ..utils.seeding import rng as _rng
 from . import figures as F
@@ -108,6 +109,7 @@ class _Report:
     def __init__(self, out_dir: Path, title: str, seed: int):
         self.out = out_dir
         self.fig_dir = out_dir / "figures"
+        claim_output_folder(out_dir)  # figures of an earlier report are replaced, a file of the user's never
         self.fig_dir.mkdir(parents=True, exist_ok=True)
         self.page = HtmlPage(title)
         self.numbers: dict = {"title": title, "seed": seed, "figures": [], "skipped": {}, "timings_s": {}}
@@ -619,5 +621,5 @@ def build_report(
     kept = set(R.numbers["figures"])
     for old in R.fig_dir.glob("*.png"):  # figures of an earlier report (e.g. mosaic_5.png of a class now gone)
         if f"figures/{old.name}" not in kept:
-            old.unlink(missing_ok=True)
+            remove_output(old)
     return Path(html_path)

@@ -2,7 +2,9 @@
 
 A crash mid-write leaves either the old file or none, never a half-written one;
 a failed write (a full disk, a folder in the way) removes its temporary file and
-raises an ``OSError`` whose message names the file and the cause.
+raises an ``OSError`` whose message names the file and the cause.  A file written
+inside a run folder is recorded in its manifest (:mod:`galtaxa.utils.manifest`),
+so that galtaxa later removes or replaces only what it wrote itself.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .manifest import record_written
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_save_npy", "atomic_path"]
 
@@ -51,6 +55,7 @@ class atomic_path:
                     raise IsADirectoryError(err.errno, f"cannot write {self.path}: a folder of that name is in "
                                             "the way; remove or rename it") from None
                 raise OSError(err.errno, f"cannot write {self.path}: {err.strerror or err}") from None
+            record_written(self.path)
             return False
         self.tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not str(exc).startswith("not enough disk"):

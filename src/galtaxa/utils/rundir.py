@@ -3,8 +3,9 @@
 * :func:`prepare_run_dir` turns a ``run_dir`` that is a file, or that cannot be
   created or written (read-only filesystem, no permission), into one clear
   :class:`RunDirError` instead of a traceback.
-* :func:`run_lock` takes an exclusive ``fcntl.flock`` on ``RUN_DIR/.lock`` for
-  the whole run; a second ``galtaxa run`` on the same folder stops at once with
+* :func:`run_lock` claims the folder (:func:`galtaxa.utils.manifest.claim_run_dir`:
+  a non-empty folder that galtaxa did not create is refused unless ``force``)
+  and takes an exclusive ``fcntl.flock`` on ``RUN_DIR/.lock`` for the whole run; a second ``galtaxa run`` on the same folder stops at once with
   a message naming the process that holds it.  The lock goes with the process
   (a killed run never leaves a stale lock).
 * :func:`check_free_space` and :func:`open_memmap_checked` make sure a large
@@ -26,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RunDirError", "RunLockedError", "DiskSpaceError", "prepare_run_dir", "run_lock",
-           "check_free_space", "open_memmap_checked", "format_bytes", "LOCK_NAME"]
+from .manifest import ForeignRunDirError, claim_run_dir
+
+__all__ = ["ForeignRunDirError", "RunDirError", "RunLockedError", "claim_run_dir", "DiskSpaceError",
+           "prepare_run_dir", "run_lock", "check_free_space", "open_memmap_checked", "format_bytes", "LOCK_NAME"]
 
 #: Name of the lock file inside the run folder.
 LOCK_NAME = ".lock"
@@ -92,11 +95,20 @@ _HELD: dict[str, list] = {}  # resolved run dir -> [file object, depth]: the loc
 
 
 @contextlib.contextmanager
-def run_lock(run_dir):
-    """Hold an exclusive lock on ``RUN_DIR/.lock`` (re-entrant within one process).
+def run_lock(run_dir, force: bool = False):
+    """Claim ``run_dir`` and hold an exclusive lock on ``RUN_DIR/.lock`` (re-entrant within one process).
+
+    Parameters
+    ----------
+    run_dir : path-like
+    force : bool
+        Adopt a non-empty folder that galtaxa did not create (see
+        :func:`galtaxa.utils.manifest.claim_run_dir`); only the outermost call claims.
 
     Raises
     ------
+    ForeignRunDirError
+        ``run_dir`` holds files galtaxa did not write and ``force`` is false.
     RunLockedError
         When another process holds the lock; the message names its PID.
     """
@@ -111,6 +123,7 @@ def run_lock(run_dir):
         finally:
             _HELD[key][1] -= 1
         return
+    claim_run_dir(run_dir, force=force)
     path = run_dir / LOCK_NAME
     fh = open(path, "a+")
     try:
