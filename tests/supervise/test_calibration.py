@@ -6,7 +6,7 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from galtaxa.supervise.backbone_split import n_stages, prefix_forward, suffix_forward
+from galtaxa.encode.backbone_split import n_stages, prefix_forward, suffix_forward
 from galtaxa.supervise.calibration import (adjusted_probabilities, effective_prior, expected_calibration_error,
                                            fit_temperature, threshold_for_precision)
 from galtaxa.supervise.evaluation import classification_summary

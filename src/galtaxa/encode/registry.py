@@ -36,6 +36,7 @@ import numpy as np
 
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
+from .galaxy_encoder import is_galaxy_encoder
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
 if TYPE_CHECKING:
@@ -293,6 +294,8 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a timm model name; got {name!r}")
+    if is_galaxy_encoder(name):
+        return _build_galaxy_encoder(name, checkpoint, pretrained, random_state)
     if name.startswith(HF_HUB_PREFIX):
         return _build_hf_hub_model(name, checkpoint, pretrained, num_classes, random_state)
     arch = name.split(".")[0]
@@ -329,6 +332,23 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
         return model.eval(), {"weights": weights, "mean": LITE0_MEAN, "std": LITE0_STD}
     data_cfg = resolve_data_config({}, model=model)
     return model.eval(), {"weights": weights, "mean": tuple(data_cfg["mean"]), "std": tuple(data_cfg["std"])}
+
+
+def _build_galaxy_encoder(name: str, checkpoint, pretrained: bool, random_state: int):
+    """:func:`build_model` for galtaxa's galaxy encoders (:mod:`galtaxa.encode.galaxy_encoder`)."""
+    import timm
+    import torch
+
+    from .galaxy_encoder import GalaxyEncoderNet, load_galaxy_encoder
+
+    if pretrained or checkpoint is not None:
+        net, info = load_galaxy_encoder(name, checkpoint)
+        return net, {"weights": info["weights"], "mean": info["mean"], "std": info["std"]}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(random_state)
+        backbone = timm.create_model(OFFLINE_DEFAULT, pretrained=False, num_classes=0, **LITE0_ARCH_KWARGS)
+        net = GalaxyEncoderNet(backbone)
+    return net.eval(), {"weights": f"random init (seed {random_state})", "mean": LITE0_MEAN, "std": LITE0_STD}
 
 
 def _build_hf_hub_model(name: str, checkpoint, pretrained: bool, num_classes: int, random_state: int):

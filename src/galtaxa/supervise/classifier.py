@@ -55,7 +55,7 @@ from ..utils.progress import progress as _progress
 from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
-from .backbone_split import frozen_modules, prefix_forward, suffix_forward
+from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
 from .calibration import (adjusted_probabilities, count_decision, count_offsets, effective_prior, fit_temperature,
                           prior_from_counts, threshold_for_precision)
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label, stratified_split

@@ -27,6 +27,8 @@ def backbone_parts(model: nn.Module) -> tuple[list[nn.Module], list[nn.Module], 
     ValueError
         For a model whose layout is not one of the known families (use ``mode="finetune"`` for it).
     """
+    if callable(getattr(model, "backbone_parts", None)):  # a network that wraps a backbone says where its parts are
+        return model.backbone_parts()
     children = dict(model.named_children())
     if "conv_stem" in children and "blocks" in children:  # EfficientNet, MobileNetV2/V3, Lite0
         stem = [children["conv_stem"], children["bn1"]]

