@@ -25,7 +25,7 @@ from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
 from .multiplicity import multiplicity
 from .noise_asymmetry import noise_matched_asymmetry
-from .segmentation import central_label, estimate_background, segment_central_source
+from .segmentation import central_label, estimate_background, segment_central_source, sky_mask
 
 __all__ = ["MORPH_COLUMNS", "STATMORPH_NAMES", "FAMILIES", "FAMILY_COLUMNS", "ENGINES", "measure_one",
            "empty_result", "check_families"]
@@ -262,10 +262,11 @@ def measure_one(
             if info["other_mask"].any():
                 bad = bad | info["other_mask"]
             if background == "auto":
-                # Refine the sky with every detected source (dilated) masked out.
+                # Refine the sky with every detected source (dilated) masked out, and the galaxy out to three
+                # times its segment's extent: its wings reach far beyond the segment (segmentation.sky_mask).
                 sources = ndimage.binary_dilation(info["segm"] > 0, iterations=3)
                 try:
-                    dbkg, rms = estimate_background(img, mask=bad | sources)
+                    dbkg, rms = estimate_background(img, mask=sky_mask(seg, other=sources, bad=bad))
                 except BadInputError:
                     dbkg = 0.0
                 img = img - dbkg
