@@ -25,6 +25,8 @@ Also measured:
   (galtaxa before this benchmark), profiles cut at 4.5 r_e with r_e that of the cut profile (galtaxa's simulator
   before this benchmark), and large spheroids (r_e 15-20 px, the demo's largest) on 100 px
   stamps with the sky estimated from the stamp or not;
+* the real SDSS FITS stamps of ``../shared/data/sdss_fits`` (no PSF given): n and C with the default chain, with
+  the sky masked as before this benchmark, and with a Gaussian PSF of the FWHM of the stars found in the stamps;
 * the same galaxies measured as linear flux and as a display-stretched 8-bit composite (Lupton et al. 2004 asinh,
   ``astropy.visualization.make_lupton_rgb`` of three identical bands, minimum -2 sigma, stretch 20 sigma, Q 8,
   rounded to uint8; measured on the channel mean with the sky estimated, as a run measures JPEG/PNG pictures).
@@ -70,11 +72,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--per-cell", type=int, default=3, help="galaxies per (n, r_e, S/N) cell and per cause")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="1 galaxy per cell")
+    p.add_argument("--quick", action="store_true", help="1 galaxy per cell, no SDSS stamps")
+    p.add_argument("--no-sdss", action="store_true", help="skip the real SDSS FITS stamps")
     p.add_argument("--out", type=Path, default=None, help="result JSON (the Markdown and PNG go beside it)")
     args = p.parse_args(argv)
     if args.quick:
         args.per_cell = 1
+        args.no_sdss = True
     if args.out is None:
         args.out = RESULTS / ("measure_truth_quick.json" if args.quick else "measure_truth.json")
     args.command = command_line(argv=argv)
@@ -138,7 +142,7 @@ def _measure(image, psf_img=None, background="auto", **kw) -> dict:
         return measure_image(image, psf=psf_img, background=background, **kw)
 
 
-def _old_sky(image: np.ndarray) -> float:
+def _old_sky(image: np.ndarray):
     """The sky galtaxa subtracted before issue 29: detection segments (dilated 3 px) masked, nothing more."""
     from scipy import ndimage
 
@@ -147,7 +151,7 @@ def _old_sky(image: np.ndarray) -> float:
     b0, rms = estimate_background(image)
     _, info = segment_central_source(image - b0, background=0.0, rms=rms)
     b1, _ = estimate_background(image - b0, mask=ndimage.binary_dilation(info["segm"] > 0, iterations=3))
-    return float(b0 + b1)
+    return b0 + b1  # a 2-D model on stamps >= 256 px
 
 
 def _noisy(model: np.ndarray, sn_target: float, rng) -> tuple[np.ndarray, float]:
@@ -275,6 +279,97 @@ def causes(per_cell: int, seed: int, psf_obj, psf_img, fwhm_px: float, log) -> l
                          **_row(_measure(small, psf_img, background=None))})
     log(f"causes: {len(recs)} measurements")
     return recs
+
+
+# ------------------------------------------------------------------ real data
+SDSS = ROOT.parent / "shared" / "data" / "sdss_fits"
+
+
+def _stellar_fwhm(images, log) -> dict:
+    """FWHM (px) of the stars in the stamps: 2-D Gaussian fits to bright compact sources away from the centre;
+    the stellar locus is the low end of the sizes (the 20th percentile is reported as the PSF FWHM)."""
+    from astropy.modeling import fitting, models
+    from photutils.segmentation import SourceCatalog, detect_sources
+
+    from galtaxa.measure.segmentation import estimate_background
+
+    sizes = []
+    for img in images:
+        bkg, rms = estimate_background(img)
+        data = img - bkg
+        seg = detect_sources(data, 5 * rms, 9)
+        if seg is None:
+            continue
+        cy, cx = (np.array(data.shape) - 1) / 2
+        for src in SourceCatalog(data, seg):
+            x = float(getattr(src, "x_centroid", None) if hasattr(src, "x_centroid") else src.xcentroid)
+            y = float(getattr(src, "y_centroid", None) if hasattr(src, "y_centroid") else src.ycentroid)
+            if (np.hypot(x - cx, y - cy) < 8 or src.max_value < 30 * rms or not 8 <= x < data.shape[1] - 8
+                    or not 8 <= y < data.shape[0] - 8):
+                continue
+            iy, ix = int(y), int(x)
+            cut = data[iy - 7:iy + 8, ix - 7:ix + 8]
+            yy, xx = np.mgrid[iy - 7:iy + 8, ix - 7:ix + 8]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fitting.LevMarLSQFitter()(models.Gaussian2D(cut.max(), x, y, 1.5, 1.5) + models.Const2D(0),
+                                                xx, yy, cut)
+            fwhm = 2.3548 * math.sqrt(abs(fit[0].x_stddev.value * fit[0].y_stddev.value))
+            if 1.0 < fwhm < 10.0:
+                sizes.append(fwhm)
+    sizes = np.sort(sizes)
+    log(f"sdss: {len(sizes)} compact sources fitted")
+    return {"sources": int(len(sizes)), "fwhm_px_p20": float(np.percentile(sizes, 20)) if len(sizes) else None,
+            "fwhm_px_p10_p30": [float(v) for v in np.percentile(sizes, [10, 30])] if len(sizes) else None}
+
+
+def sdss(log) -> dict | None:
+    """The usable SDSS FITS stamps (raw counts, no PSF given) measured with the default chain and with a Gaussian
+    PSF of the FWHM of the stars in the same stamps; n against C."""
+    import galsim
+
+    from galtaxa.io import open_dataset
+
+    if not SDSS.exists():
+        log(f"sdss: {SDSS} not found, skipped")
+        return None
+    source = open_dataset(SDSS)
+    usable = [i for i in range(len(source.ids)) if source.meta.at[i, "status"] == "ok"]
+    images = [np.asarray(source.read(i), dtype=np.float64)[0] for i in usable]
+    stars = _stellar_fwhm(images, log)
+    psf = galsim.Gaussian(fwhm=stars["fwhm_px_p20"]).drawImage(nx=31, ny=31, scale=1.0).array
+    psf /= psf.sum()
+    out = {"stamps": len(usable), "stars": stars, "chains": {}}
+    for name, kw in (("default (no PSF)", {}), (f"Gaussian PSF, FWHM {stars['fwhm_px_p20']:.2f} px", {"psf": psf}),
+                     ("default, sky masked by the detection segments only", {"old_sky": True})):
+        rows = []
+        for img in images:
+            if kw.get("old_sky"):
+                rows.append(_row(_measure(img - _old_sky(img), None, background=None)))
+            else:
+                rows.append(_row(_measure(img, kw.get("psf"))))
+        n = _vals(rows, "sersic_n", lambda r: r["status"] == "ok")
+        c = _vals(rows, "C", lambda r: r["status"] == "ok")
+        good = np.isfinite(n) & np.isfinite(c)
+        hi, lo = good & (c >= 3.3), good & (c < 2.8)
+        out["chains"][name] = {
+            "measured": int(np.isfinite(n).sum()),
+            "n_p10_p50_p90": [float(v) for v in np.nanpercentile(n, [10, 50, 90])],
+            "frac_n_ge_2_5": float(np.nanmean(n >= 2.5)),
+            "C_p10_p50_p90": [float(v) for v in np.nanpercentile(c, [10, 50, 90])],
+            "frac_C_ge_3_3": float(np.mean(c[np.isfinite(c)] >= 3.3)),
+            "n_ge_2_5_among_C_ge_3_3": [int((n[hi] >= 2.5).sum()), int(hi.sum())],
+            "n_ge_2_5_among_C_lt_2_8": [int((n[lo] >= 2.5).sum()), int(lo.sum())],
+            "spearman_C_n": float(_spearman(c[good], n[good])),
+        }
+        log(f"sdss {name}: median n {out['chains'][name]['n_p10_p50_p90'][1]:.2f}")
+    return out
+
+
+def _spearman(x, y) -> float:
+    from scipy.stats import spearmanr
+
+    return spearmanr(x, y).statistic if len(x) > 2 else float("nan")
 
 
 # ------------------------------------------------------------------ summaries
@@ -430,10 +525,39 @@ def render(doc: dict) -> str:
         nm = "–" if b["n_median"] is None else f"{b['n_median']:.2f}"
         cm = "–" if b["C_median"] is None else f"{b['C_median']:.2f}"
         lines.append(f"| {b['bulge_to_total']:g} | {b['galaxies']} | {nm} | {cm} |\n")
+    sd = doc.get("sdss")
+    if sd:
+        st = sd["stars"]
+        lines.append(f"\n## Real data: the {sd['stamps']} usable SDSS FITS stamps (raw counts, no PSF given)\n\n"
+                     f"PSF: {st['sources']} compact sources off-centre fitted with 2-D Gaussians; the stellar locus "
+                     f"(20th percentile of their FWHM) is {st['fwhm_px_p20']:.2f} px "
+                     f"(10th-30th: {st['fwhm_px_p10_p30'][0]:.2f}-{st['fwhm_px_p10_p30'][1]:.2f}).\n\n"
+                     "| chain | measured | n p10 / p50 / p90 | share n >= 2.5 | C p10 / p50 / p90 | share C >= 3.3 | "
+                     "n >= 2.5 among C >= 3.3 | n >= 2.5 among C < 2.8 | Spearman(C, n) |\n"
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+        for name, c in sd["chains"].items():
+            q, cq = c["n_p10_p50_p90"], c["C_p10_p50_p90"]
+            hi, lo = c["n_ge_2_5_among_C_ge_3_3"], c["n_ge_2_5_among_C_lt_2_8"]
+            lines.append(f"| {name} | {c['measured']} | {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f} | "
+                         f"{100 * c['frac_n_ge_2_5']:.0f} % | {cq[0]:.2f} / {cq[1]:.2f} / {cq[2]:.2f} | "
+                         f"{100 * c['frac_C_ge_3_3']:.0f} % | {hi[0]}/{hi[1]} | {lo[0]}/{lo[1]} | "
+                         f"{c['spearman_C_n']:.2f} |\n")
     lines.append(f"\nFigure: `{Path(doc['figure']).name}`.\n")
     if doc.get("notes"):
         lines.append("\n## Reading\n\n" + doc["notes"] + "\n")
     return "".join(lines)
+
+
+def _sn_axis(ax) -> None:
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.set_xticks(SN_PER_PIXEL)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axvline(5, color="0.5", lw=0.5, ls="--")
+    ax.set_xlabel("S/N per pixel (statmorph)")
 
 
 def figure(doc: dict, path: Path) -> Path:
@@ -443,12 +567,14 @@ def figure(doc: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     s = doc["summary"]
-    fig, axs = plt.subplots(2, 3, figsize=(14, 8))
+    fig = plt.figure(figsize=(14, 12))
+    grid = fig.add_gridspec(3, 3, height_ratios=[1, 1, 0.9])
+    axs = [fig.add_subplot(grid[i, j]) for i in range(2) for j in range(3)]
     colours = {1.0: "tab:blue", 2.5: "tab:green", 4.0: "tab:red"}
     styles = {1.0: ":", 2.0: "--", 4.0: "-"}
-    panels = [("n", "n_fit / n - 1", 1.0, TARGETS["n"]), ("r_e", "r_e,fit / r_e - 1", 1.0, TARGETS["r_e"]),
-              ("ellipticity", "e_fit - e", 1.0, None), ("C", "C_fit - C_true", 1.0, None)]
-    for ax, (key, label, scale, target) in zip(axs.flat, panels):
+    panels = [("n", "n_fit / n - 1", TARGETS["n"]), ("r_e", "r_e,fit / r_e - 1 (semi-major)", TARGETS["r_e"]),
+              ("ellipticity", "e_fit - e", None), ("C", "C_fit - C (intrinsic, no PSF)", None)]
+    for ax, (key, label, target) in zip(axs, panels):
         for n in N_VALUES:
             for f in RE_OVER_FWHM:
                 cells = [c for c in s["cells"] if c["n_true"] == n and c["re_over_fwhm"] == f and c[key]
@@ -456,53 +582,61 @@ def figure(doc: dict, path: Path) -> Path:
                 if not cells:
                     continue
                 x = [c["sn_per_pixel"]["median"] or c["sn_target"] for c in cells]
-                y = [c[key]["median"] * scale for c in cells]
-                ax.plot(x, y, styles[f], color=colours[n], marker="o", ms=3,
-                        label=f"n={n:g}, r_e={f:g} FWHM" if key == "n" else None)
+                ax.plot(x, [c[key]["median"] for c in cells], styles[f], color=colours[n], marker="o", ms=3,
+                        label=f"n={n:g}, r_e={f:g} FWHM")
         if target:
             ax.axhspan(-target, target, color="0.9", zorder=0)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.axvline(5, color="0.5", lw=0.5, ls="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("S/N per pixel (statmorph)")
+        _sn_axis(ax)
         ax.set_ylabel(label)
-    axs[0, 0].legend(fontsize=6, ncol=1)
-    ax = axs[1, 1]
+        if key == "n":
+            ax.set_ylim(-0.4, 0.4)
+        if key == "r_e":
+            ax.set_ylim(-0.3, 0.15)
+    axs[0].legend(fontsize=6, ncol=1)
+    ax = axs[4]
     for key, colour in (("A", "tab:purple"), ("A_noise_matched", "tab:orange")):
         for f in RE_OVER_FWHM:
             cells = [c for c in s["cells"] if c["re_over_fwhm"] == f and c[key]["median"] is not None]
-            sns = sorted({c["sn_target"] for c in cells})
             x, y = [], []
-            for sn in sns:
+            for sn in sorted({c["sn_target"] for c in cells}):
                 sel = [c for c in cells if c["sn_target"] == sn]
                 x.append(np.median([c["sn_per_pixel"]["median"] or sn for c in sel]))
                 y.append(np.median([c[key]["median"] for c in sel]))
             ax.plot(x, y, styles[f], color=colour, marker="o", ms=3, label=f"{key}, r_e={f:g} FWHM")
     ax.axhspan(-TARGETS["A"], TARGETS["A"], color="0.9", zorder=0)
-    ax.axhline(0, color="k", lw=0.5)
-    ax.axvline(5, color="0.5", lw=0.5, ls="--")
-    ax.set_xscale("log")
-    ax.set_xlabel("S/N per pixel (statmorph)")
-    ax.set_ylabel("median A (smooth symmetric profiles)")
+    _sn_axis(ax)
+    ax.set_ylabel("median A, smooth symmetric profiles (all n)")
     ax.legend(fontsize=6)
-    ax = axs[1, 2]
-    rows = [c for c in s["causes"] if c["n"] and c["n"]["median"] is not None]
-    labels = [f"{c['cause']} [{c['profile']}]" for c in rows]
-    vals = [100 * c["n"]["median"] for c in rows]
-    ax.barh(range(len(rows)), vals, color=["tab:red" if "n = 3.5" in c["profile"] else "tab:blue" for c in rows])
+    ax = axs[5]
     disp = s["display_8bit"]
-    for k, y0 in (("linear", len(rows)), ("display_8bit", len(rows) + 1)):
-        if disp[k]["n"] and disp[k]["n"]["median"] is not None:
-            ax.barh(y0, 100 * disp[k]["n"]["median"], color="tab:gray")
-            labels.append(f"{k} (grid, S/N/px 10-30)")
-    ax.set_yticks(range(len(labels)))
-    ax.set_yticklabels(labels, fontsize=5)
-    ax.axvspan(-100 * TARGETS["n"], 100 * TARGETS["n"], color="0.9", zorder=0)
+    params = [("n", "n bias"), ("r_e", "r_e bias"), ("C", "C bias"), ("A", "A")]
+    xs = np.arange(len(params))
+    for k, (kind, colour) in enumerate((("linear", "tab:blue"), ("display_8bit", "tab:gray"))):
+        vals = [(disp[kind][p] or {}).get("median") or 0.0 for p, _ in params]
+        ax.bar(xs + (k - 0.5) * 0.38, vals, width=0.38, color=colour, label=kind)
+    ax.set_xticks(xs)
+    ax.set_xticklabels([lab for _, lab in params])
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_title("same galaxies, linear vs 8-bit asinh composite\n(r_e >= 2 FWHM, S/N per pixel 10-30)", fontsize=8)
+    ax.legend(fontsize=7)
+    ax = fig.add_subplot(grid[2, :])
+    rows = [c for c in s["causes"] if c["n"] and c["n"]["median"] is not None]
+    ys = np.arange(len(rows))
+    ax.barh(ys - 0.2, [100 * c["n"]["median"] for c in rows], height=0.4, label="n bias (%)",
+            color=["tab:red" if "n = 3.5" in c["profile"] else "tab:blue" for c in rows])
+    ax.barh(ys + 0.2, [100 * (c["r_e"]["median"] or 0.0) for c in rows], height=0.4, label="r_e bias (%)",
+            color="0.6")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{c['cause']} [{c['profile']}]" for c in rows], fontsize=7)
+    ax.axvspan(-100 * TARGETS["n"], 100 * TARGETS["n"], color="0.93", zorder=0)
     ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("median n bias (%)")
-    fig.suptitle(f"galtaxa measurement vs truth (commit {doc['commit']}); grey bands: issue 29 targets", fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xlabel("median bias (%): red/blue bars n (n = 3.5-5 / n = 1), grey bars r_e; S/N per pixel 10 unless said")
+    ax.set_title("issue 29's causes, one factor at a time", fontsize=9)
+    fig.suptitle(f"galtaxa measurement vs truth (commit {doc['commit']}, {doc['per_cell']} galaxies per cell); "
+                 "grey bands: issue 29 targets", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -524,6 +658,8 @@ def main(argv=None) -> int:
     log("bulge + disk done")
     recs += causes(args.per_cell, args.seed, psf_obj, psf_img, fwhm, log)
     doc["records"] = recs
+    if not args.no_sdss:
+        doc["sdss"] = sdss(log)
     doc["summary"] = summarise(doc)
     doc["seconds"] = time.perf_counter() - t0
     doc["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
