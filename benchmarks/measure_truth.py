@@ -450,6 +450,16 @@ def summarise(doc: dict) -> dict:
             "display_8bit": disp, "causes": cause_rows, "bulge_disk": bd}
 
 
+def _rounded(obj):
+    if isinstance(obj, float):
+        return round(obj, 4)
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
 # ------------------------------------------------------------------ output
 def _pct(d, key="median", scale=100.0, signed=True):
     if not d or d.get(key) is None:
@@ -661,6 +671,7 @@ def main(argv=None) -> int:
     if not args.no_sdss:
         doc["sdss"] = sdss(log)
     doc["summary"] = summarise(doc)
+    doc["records"] = _rounded(recs)  # per-galaxy values to 4 decimals: a smaller file, the same summary
     doc["seconds"] = time.perf_counter() - t0
     doc["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     png = figure(doc, args.out.with_suffix(".png")).resolve()
