@@ -156,8 +156,6 @@ def psf_image(psf="hst", pixel_scale: float = 0.03, size: int = PSF_IMAGE_SIZE) 
     -------
     ndarray (size, size)
     """
-    import galsim
-
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
         raise ValueError(f"size must be an odd integer >= 3; got {size!r}")
     if not pixel_scale > 0:
