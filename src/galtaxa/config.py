@@ -99,6 +99,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "pixel_scale": (None, (int, float, str, type(None)), None, "arcsec/px (number or metadata column)"),
         "redshift": (None, (int, float, str, type(None)), None, "redshift (number or metadata column) for r_e in kpc"),
         "psf": (None, (str, type(None)), None, "PSF image (FITS or .npy, 2-D, the cutouts' pixel scale) for statmorph's Sersic fit; null = none"),
+        "background": ("auto", str, lambda v: v in ("auto", "none"), "sky of each stamp: auto (estimated from the stamp and subtracted: raw counts, stamps with sky around the galaxy) | none (the cutouts are already sky-subtracted, e.g. cut from a sky-subtracted mosaic or simulated: an estimate from a stamp the galaxy fills takes its wings for sky)"),
         "families": (None, (list, type(None)), lambda v: v is None or (len(v) >= 1 and set(v) <= {"cas", "gini_m20", "mid", "sersic", "g2_psi"}), "statistic families measured: null = all, or a list of cas, gini_m20, mid, sersic, g2_psi (M3 needs [cas, gini_m20])"),
     },
     "compute": {

@@ -24,3 +24,25 @@ def test_central_only_deblending_equals_deblending_everything(shared_data):
         assert info_fast["n_sources"] <= info_full["n_sources"]
         n_checked += 1
     assert n_checked == 10
+
+
+def test_sky_mask_holds_the_galaxy_out_to_three_times_its_segment():
+    from galtaxa.measure.segmentation import galaxy_ellipse, sky_mask
+
+    seg = np.zeros((200, 200), dtype=int)
+    yy, xx = np.indices(seg.shape)
+    seg[((xx - 100) / 10.0) ** 2 + ((yy - 100) / 5.0) ** 2 <= 1] = 1  # a 10 x 5 px elliptical segment
+    r = galaxy_ellipse(seg)
+    assert r[100, 100] < 0.1 and r[seg > 0].max() == pytest.approx(1.0)
+    assert r[100, 130] == pytest.approx(3.0, rel=0.1) and r[115, 100] == pytest.approx(3.0, rel=0.1)
+    mask = sky_mask(seg)
+    assert mask[100, 128] and not mask[100, 133] and mask[114, 100] and not mask[118, 100]
+    # a stamp the galaxy fills: 3x and 2x leave too few pixels, 1.5x is used
+    small = seg[85:116, 75:126]
+    m = sky_mask(small)
+    assert (~m).sum() >= 400 and m.sum() > small.sum()
+    # nothing left even at 1.5x: only the segment (and the other sources) are masked
+    tiny = seg[93:108, 88:113]
+    other = np.zeros_like(tiny, dtype=bool)
+    other[0, 0] = True
+    np.testing.assert_array_equal(sky_mask(tiny, other=other), (tiny > 0) | other)

@@ -9,11 +9,12 @@ GalSim and photutils are imported only when a function is called.
 """
 
 from .hubble import hubble_deep_field_cutouts, hubble_deep_field_image
-from .simulate import CLASSES, TYPE_TO_CLASS, TYPES, hst_psf, simulate
+from .simulate import CLASSES, TYPE_TO_CLASS, TYPES, hst_psf, psf_image, simulate
 
 __all__ = [
     "simulate",
     "hst_psf",
+    "psf_image",
     "TYPES",
     "CLASSES",
     "TYPE_TO_CLASS",

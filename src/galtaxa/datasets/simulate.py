@@ -38,6 +38,7 @@ __all__ = [
     "TYPE_TO_CLASS",
     "simulate",
     "hst_psf",
+    "psf_image",
     "galaxy_seed",
 ]
 
@@ -59,9 +60,16 @@ HST_OBSCURATION = 0.33
 #: 0.072") convolved with it gives FWHM ~0.088" after the 0.03" pixel, close to
 #: the ~0.09" of drizzled COSMOS ACS/F814W images.
 HST_JITTER_FWHM = 0.06
-#: Sérsic components are truncated at this many times their own r_e (keeps
-#: de Vaucouleurs wings finite; flux and r_e refer to the truncated profile).
-TRUNC_RE = 4.5
+#: Sérsic components (n != 1) stop at this many times their own r_e; n and r_e are those of the Sérsic law
+#: the profile follows inside that radius (GalSim's ``flux_untruncated=True``), the law a Sérsic fit (statmorph's)
+#: assumes.  At 8 r_e an n = 4-5 law has fallen to 0.5-0.7 % of its surface brightness at r_e, far below the
+#: noise of any simulated stamp, and the wings stay finite (fast FFTs).  A cut at 4.5 r_e with r_e that of the
+#: cut profile (galtaxa < 0.9's simulator) is fitted with an r_e 1.3-1.7 times larger and a lower n.
+TRUNC_RE = 8.0
+#: Side (px) of the PSF image :func:`psf_image` draws by default: 81 px (2.4" at 0.03"/px) holds the Airy
+#: rings that broaden n ~ 4 cusps; a 41 px image biases statmorph's fitted n of such galaxies up by a further
+#: ~3 % and a 25 px one by ~7 % (benchmarks/measure_truth.py).
+PSF_IMAGE_SIZE = 81
 
 
 def galaxy_seed(seed: int, i: int) -> tuple[int, int]:
@@ -129,13 +137,50 @@ class _Draw:
         return min(hi, lo + int(self.u() * (hi - lo + 1)))
 
 
+def psf_image(psf="hst", pixel_scale: float = 0.03, size: int = PSF_IMAGE_SIZE) -> np.ndarray:
+    """The PSF :func:`simulate` convolves with, as the image a measurement needs (e.g. ``measure(psf=...)``).
+
+    Drawn centred on the central pixel of an odd ``size`` x ``size`` image at ``pixel_scale``, with the pixel
+    response included (as every simulated stamp is drawn), normalised to unit sum; float64.
+
+    Parameters
+    ----------
+    psf : see :func:`hst_psf`
+        ``None`` / ``"none"`` gives the pixel response alone (a delta function on the pixel grid).
+    pixel_scale : float
+        Arcsec per pixel (that of the stamps).
+    size : int
+        Odd side in pixels (default :data:`PSF_IMAGE_SIZE`).
+
+    Returns
+    -------
+    ndarray (size, size)
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
+        raise ValueError(f"size must be an odd integer >= 3; got {size!r}")
+    if not pixel_scale > 0:
+        raise ValueError(f"pixel_scale must be > 0 arcsec/px; got {pixel_scale!r}")
+    psf_obj = hst_psf(psf)
+    if psf_obj is None:
+        img = np.zeros((size, size))
+        img[size // 2, size // 2] = 1.0
+        return img
+    img = psf_obj.drawImage(nx=size, ny=size, scale=pixel_scale, dtype=np.float64).array
+    return img / img.sum()
+
+
 def _sersic(n, r_e, flux, q, pa_deg):
+    """The Sérsic law of index n and half-light radius r_e (circularised; semi-major r_e / sqrt(q)).
+
+    ``flux`` is that of the whole law; the profile drawn stops at :data:`TRUNC_RE` r_e (n != 1), so it holds
+    a little less (``.flux``: 94 % for n = 4).
+    """
     import galsim
 
     if abs(n - 1.0) < 1e-9:
         prof = galsim.Exponential(half_light_radius=r_e, flux=flux)
     else:
-        prof = galsim.Sersic(n, half_light_radius=r_e, flux=flux, trunc=TRUNC_RE * r_e)
+        prof = galsim.Sersic(n, half_light_radius=r_e, flux=flux, trunc=TRUNC_RE * r_e, flux_untruncated=True)
     if q < 0.999:
         prof = prof.shear(q=q, beta=pa_deg * galsim.degrees)
     return prof
@@ -194,7 +239,7 @@ def _build(gtype: str, d: _Draw):
         q = d.uniform(0.65, 1.0)
         pa = d.uniform(0.0, 180.0)
         prof = _sersic(n, r_e, 1.0, q, pa)
-        par.update(sersic_n=n, q=q, pa_deg=pa, bulge_to_total=1.0, n_components=1)
+        par.update(sersic_n=n, q=q, pa_deg=pa, bulge_to_total=1.0, n_components=1, r_e_major=r_e / math.sqrt(q))
     elif gtype == "ETD":
         bt = d.uniform(0.3, 0.7)
         r_d = d.loguniform(0.2, 0.8)
@@ -202,10 +247,13 @@ def _build(gtype: str, d: _Draw):
         q_d = d.uniform(0.4, 1.0)
         q_b = max(q_d, d.uniform(0.7, 1.0))
         pa = d.uniform(0.0, 180.0)
-        prof = _sersic(4.0, r_b, bt, q_b, pa) + _sersic(1.0, r_d, 1.0 - bt, q_d, pa)
+        bulge, disk = _sersic(4.0, r_b, bt, q_b, pa), _sersic(1.0, r_d, 1.0 - bt, q_d, pa)
+        prof = bulge + disk
         dominant_bulge = bt >= 0.5
+        bt = bulge.flux / (bulge.flux + disk.flux)  # the bulge drawn stops at TRUNC_RE r_b
         par.update(sersic_n=4.0 if dominant_bulge else 1.0, q=q_b if dominant_bulge else q_d, pa_deg=pa,
-                   bulge_to_total=bt, n_components=2)
+                   bulge_to_total=bt, n_components=2,
+                   r_e_major=r_b / math.sqrt(q_b) if dominant_bulge else r_d / math.sqrt(q_d))
     elif gtype == "LTD":
         bt = d.uniform(0.0, 0.15)
         f_knots = d.uniform(0.15, 0.35)
@@ -221,11 +269,13 @@ def _build(gtype: str, d: _Draw):
             parts.append(_gaussian_knots(d, nknots, r_d, f_knots, q, pa, d.uniform(0.03, 0.06)))
         if bt > 0.02:
             parts.append(_sersic(d.uniform(1.5, 3.0), r_d * d.uniform(0.1, 0.2), bt, max(q, 0.8), pa))
+            bt = parts[-1].flux / sum(p.flux for p in parts)
         else:
             bt = 0.0
             parts[0] = _sersic(1.0, r_d, 1.0 - f_knots, q, pa)
         prof = galsim.Add(parts)
-        par.update(sersic_n=1.0, q=q, pa_deg=pa, bulge_to_total=bt, n_components=len(parts))
+        par.update(sersic_n=1.0, q=q, pa_deg=pa, bulge_to_total=bt, n_components=len(parts),
+                   r_e_major=r_d / math.sqrt(q))
     elif gtype == "IRR":
         r_e = d.loguniform(0.2, 0.7)
         q = d.uniform(0.45, 1.0)
@@ -245,7 +295,8 @@ def _build(gtype: str, d: _Draw):
             parts.append(clump.shift(rad * math.cos(ang), rad * math.sin(ang)))
         parts.append(_gaussian_knots(d, d.integer(15, 40), r_e * 1.2, f_knots, 1.0, 0.0, d.uniform(0.03, 0.07)))
         prof = galsim.Add(parts)
-        par.update(sersic_n=n, q=q, pa_deg=pa, bulge_to_total=0.0, n_components=len(parts))
+        par.update(sersic_n=n, q=q, pa_deg=pa, bulge_to_total=0.0, n_components=len(parts),
+                   r_e_major=r_e / math.sqrt(q))
     elif gtype == "EDGE":
         incl = d.uniform(82.0, 90.0)
         r_d = d.loguniform(0.25, 0.8)
@@ -257,6 +308,7 @@ def _build(gtype: str, d: _Draw):
         parts = [disk.rotate(pa * galsim.degrees)]
         if bt > 0.02:
             parts.append(_sersic(d.uniform(1.5, 3.0), r_d * d.uniform(0.12, 0.25), bt, d.uniform(0.6, 0.9), pa))
+            bt = parts[-1].flux / sum(p.flux for p in parts)
         else:
             bt = 0.0
             parts[0] = galsim.InclinedExponential(incl * galsim.degrees, half_light_radius=r_d,
@@ -264,8 +316,9 @@ def _build(gtype: str, d: _Draw):
         prof = galsim.Add(parts) if len(parts) > 1 else parts[0]
         # Hubble (1926) projected axis ratio of an oblate disk of intrinsic thickness q0.
         q = math.sqrt(math.cos(math.radians(incl)) ** 2 + h_over_r ** 2 * math.sin(math.radians(incl)) ** 2)
+        # the projected disk keeps its face-on scale along the major axis (thickness neglected)
         par.update(sersic_n=1.0, q=q, pa_deg=pa, bulge_to_total=bt, n_components=len(parts),
-                   inclination_deg=incl)
+                   inclination_deg=incl, r_e_major=r_d)
     elif gtype == "MERGER":
         ratio = d.uniform(0.3, 1.0)  # secondary / primary flux
         sep = d.uniform(0.45, 1.0)  # arcsec
@@ -285,7 +338,7 @@ def _build(gtype: str, d: _Draw):
         # tidal debris: knots strewn between and around the pair
         debris = _gaussian_knots(d, d.integer(10, 25), sep * 0.6, 0.1, 1.0, 0.0, 0.05)
         prof = galsim.Add([g1, g2, debris])
-        par.update(sersic_n=n1, q=q1, pa_deg=pa1, bulge_to_total=0.0, n_components=3,
+        par.update(sersic_n=n1, q=q1, pa_deg=pa1, bulge_to_total=0.0, n_components=3, r_e_major=r1 / math.sqrt(q1),
                    flux_ratio=ratio, separation_arcsec=sep)
     else:  # pragma: no cover - guarded by simulate()
         raise ValueError(f"unknown galaxy type {gtype!r}")
@@ -378,7 +431,15 @@ def simulate(
         two Sérsic galaxies (flux ratio 0.3-1, separation 0.45-1.0") with
         tidal-debris knots (10 % of the light).
 
-    Sérsic components are truncated at 4.5 of their own r_e.
+    Sérsic components follow their law out to 8 r_e (:data:`TRUNC_RE`):
+    ``sersic_n`` and ``sersic_r_e_px`` are the parameters of that law (the law
+    a Sérsic fit assumes), and ``bulge_to_total`` / ``flux_ratio`` are those
+    of the drawn components.  Large n ~ 4-5 spheroids (r_e up to 20 px) keep a good part of
+    their wings beyond a 100 px stamp: measure them with ``background=None``
+    (the sky is subtracted here exactly) or draw larger stamps, as an estimate
+    of the sky from the stamp takes those wings for sky
+    (benchmarks/measure_truth.py).  :func:`psf_image` gives the PSF image to
+    measure them with.
 
     Parameters
     ----------
@@ -422,7 +483,10 @@ def simulate(
         intrinsic, pre-PSF profile: radius of the circle about its centroid
         holding half the total flux, measured on a 2x oversampled noiseless
         drawing), ``r_e_obs_px`` (the same for the PSF-convolved pixelised
-        stamp), ``flux`` (total flux in ADU), ``flux_in_stamp`` (fraction of
+        stamp), ``sersic_r_e_px`` (semi-major axis of the half-light ellipse of
+        the component whose index is ``sersic_n``: the ``r_e`` a single-Sérsic
+        fit such as statmorph's estimates, exactly so for ``SPH``; for ``EDGE``
+        the face-on disk's), ``flux`` (total flux in ADU), ``flux_in_stamp`` (fraction of
         ``flux`` that falls inside the stamp: the rest is light beyond the
         edge), ``snr``, ``ellipticity`` (1 - b/a of the dominant component;
         Hubble's sqrt(cos^2 i + (h/r)^2 sin^2 i) for edge-on disks),
@@ -479,6 +543,7 @@ def simulate(
         s_par, s_noise = galaxy_seed(seed, i)
         d = _Draw(galsim.BaseDeviate(s_par))
         prof, par = _build(gtype, d)
+        prof = prof.withFlux(1.0)  # unit total flux (truncated Sérsic components hold a little less than drawn)
         c0 = prof.centroid  # put the light-weighted centre at the stamp centre (+ sub-pixel offset)
         if abs(c0.x) > 1e-9 or abs(c0.y) > 1e-9:
             prof = prof.shift(-c0.x, -c0.y)
@@ -493,6 +558,7 @@ def simulate(
             # dilate (flux-preserving) so the whole galaxy has the drawn target r_e; HLR scales exactly
             target = d.loguniform(*_RESCALED[gtype])
             prof = prof.dilate(target / r_e_arcsec)
+            par["r_e_major"] *= target / r_e_arcsec
             r_e_arcsec = target
 
         img = _draw_stamp(prof, psf_obj, size, pixel_scale, dx, dy)
@@ -523,6 +589,7 @@ def simulate(
             "r_e_arcsec": float(r_e_arcsec),
             "r_e_px": float(r_e_arcsec / pixel_scale),
             "r_e_obs_px": float(r_obs_px),
+            "sersic_r_e_px": float(par["r_e_major"] / pixel_scale),
             "flux": float(flux),
             "flux_in_stamp": in_stamp,
             "snr": float(snr),

@@ -16,7 +16,7 @@ from .gradient_asymmetry import gradient_asymmetry
 from .measure import CATALOG_COLUMNS, MeasurePool, measure, measure_image
 from .multiplicity import multiplicity
 from .physical import add_physical_sizes, default_cosmology, kpc_per_arcsec, physical_sizes
-from .segmentation import estimate_background, segment_central_source
+from .segmentation import estimate_background, segment_central_source, sky_mask
 from .statmorph_run import FAMILIES, FAMILY_COLUMNS, MORPH_COLUMNS, measure_one
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "measure_one",
     "segment_central_source",
     "estimate_background",
+    "sky_mask",
     "gradient_asymmetry",
     "multiplicity",
     "physical_sizes",

@@ -24,14 +24,15 @@ from .fast_statmorph import FastSourceMorphology
 from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
 from .multiplicity import multiplicity
-from .segmentation import central_label, estimate_background, segment_central_source
+from .noise_asymmetry import noise_matched_asymmetry
+from .segmentation import central_label, estimate_background, segment_central_source, sky_mask
 
 __all__ = ["MORPH_COLUMNS", "STATMORPH_NAMES", "FAMILIES", "FAMILY_COLUMNS", "ENGINES", "measure_one",
            "empty_result", "check_families"]
 
 #: Morphology columns, in catalog order (shared naming convention).
 MORPH_COLUMNS = [
-    "C", "A", "S", "gini", "m20", "multimode", "intensity", "deviation",
+    "C", "A", "A_noise_matched", "S", "gini", "m20", "multimode", "intensity", "deviation",
     "sersic_n", "r_e_px", "r_e_arcsec", "r_e_kpc", "ellipticity", "sn_per_pixel",
     "rpetro_circ", "rhalf_circ", "r20", "r80", "g2", "psi", "flag", "flag_sersic",
 ]
@@ -61,7 +62,7 @@ STATMORPH_NAMES = {
 #: Statistic families (``measure.families`` in the config) -> the columns they fill.  ``flag`` is always
 #: filled; ``r_e_arcsec`` / ``r_e_kpc`` follow ``r_e_px`` (Sersic).
 FAMILY_COLUMNS = {
-    "cas": ("C", "A", "S", "rpetro_circ", "rhalf_circ", "r20", "r80", "ellipticity"),
+    "cas": ("C", "A", "A_noise_matched", "S", "rpetro_circ", "rhalf_circ", "r20", "r80", "ellipticity"),
     "gini_m20": ("gini", "m20", "sn_per_pixel"),
     "mid": ("multimode", "intensity", "deviation"),
     "sersic": ("sersic_n", "r_e_px", "flag_sersic"),
@@ -261,10 +262,11 @@ def measure_one(
             if info["other_mask"].any():
                 bad = bad | info["other_mask"]
             if background == "auto":
-                # Refine the sky with every detected source (dilated) masked out.
+                # Refine the sky with every detected source (dilated) masked out, and the galaxy out to three
+                # times its segment's extent: its wings reach far beyond the segment (segmentation.sky_mask).
                 sources = ndimage.binary_dilation(info["segm"] > 0, iterations=3)
                 try:
-                    dbkg, rms = estimate_background(img, mask=bad | sources)
+                    dbkg, rms = estimate_background(img, mask=sky_mask(seg, other=sources, bad=bad))
                 except BadInputError:
                     dbkg = 0.0
                 img = img - dbkg
@@ -327,6 +329,12 @@ def measure_one(
                 row = empty_result(OK, "")
                 for col, attr in names.items():
                     row[col] = _value(morph, attr)
+                if "cas" in families and np.isfinite(row["A"]):
+                    # statmorph's A with its sky term matched to its interpolated rotation (noise_asymmetry)
+                    try:
+                        row["A_noise_matched"] = noise_matched_asymmetry(morph)
+                    except (ValueError, TypeError, IndexError, ZeroDivisionError, FloatingPointError) as err:
+                        log.debug("noise-matched asymmetry failed: %s", err)
     except (ValueError, TypeError, IndexError, AssertionError, RuntimeError, ZeroDivisionError,
             FloatingPointError, np.linalg.LinAlgError, MemoryError) as err:
         text = _short([str(w.message) for w in caught])

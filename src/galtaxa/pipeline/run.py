@@ -158,7 +158,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
 
         mapping = load_mapping(mapping)
     measured = ctx.results.get(stage_measure.NAME)
-    catalog = assemble_catalog(galaxies.meta, None if measured is None else measured.table,
+    measured = None if measured is None else stage_measure.with_measured_on(measured.table, ctx.native)
+    catalog = assemble_catalog(galaxies.meta, measured,
                                None if grouped is None else grouped.table, mapping if grouped is not None else None)
     from ..catalog import write_catalog
 

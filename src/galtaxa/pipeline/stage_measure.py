@@ -17,7 +17,8 @@ from ..utils.fingerprint import galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
 
-__all__ = ["MEASURE_CHUNK_SIZE", "NAME", "measure_part", "measure_result", "measure_stage", "run", "wanted"]
+__all__ = ["DISPLAY_8BIT", "LINEAR", "MEASURE_CHUNK_SIZE", "NAME", "PIXEL_KIND_COLUMN", "measure_part",
+           "measure_result", "measure_stage", "measured_on", "run", "wanted", "with_measured_on"]
 
 NAME = "measure"
 
@@ -35,7 +36,7 @@ def _galaxies_slice(galaxies, start: int, stop: int):
 def _measure_options(m: dict, psf) -> dict:
     """The keyword arguments of :func:`galtaxa.measure.measure` from the ``measure:`` section."""
     return dict(gain=m["gain"], psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"],
-                families=m.get("families"))
+                families=m.get("families"), background=None if m.get("background") == "none" else "auto")
 
 
 def _part_path(folder, chunk: Chunk):
@@ -118,6 +119,8 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
     settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": galaxies_fingerprint(galaxies)}
     if m.get("families") is not None:  # keyed only when chosen, so caches of full measurements stay valid
         settings["families"] = sorted(m["families"])
+    if m.get("background", "auto") != "auto":  # likewise
+        settings["background"] = m["background"]
     if psf is not None:  # keyed by the PSF's pixels, not its file name
         settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # finished parts survive a crash
@@ -166,6 +169,62 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
     for path in stage.path.glob("part-*.parquet"):  # the parts are in measure.parquet now
         path.unlink(missing_ok=True)
     return result
+
+
+def with_measured_on(table: pd.DataFrame, galaxies) -> pd.DataFrame:
+    """The measure stage's table with a ``measured_on`` column (:func:`measured_on`), for the catalog.
+
+    Logs a warning naming how many galaxies were measured on display-stretched 8-bit pixels.  The column is
+    derived from the input, so it is added here rather than cached with the numbers.
+    """
+    kinds = measured_on(galaxies)
+    display = int(((kinds == DISPLAY_8BIT) & (table["status"] == OK).to_numpy()).sum())
+    if display:
+        log.warning("measure: %d galaxies measured on display-stretched 8-bit pixels (JPEG/PNG composites): their "
+                    "light-profile parameters (Sersic n, r_e, C, Gini, M20) are biased; the catalog's measured_on "
+                    "column says which (benchmarks/results/measure_truth.md gives the size of the bias)", display)
+    return table.assign(measured_on=kinds)
+
+
+#: ``measured_on`` values: the pixels the morphology was measured on.
+LINEAR = "linear"
+DISPLAY_8BIT = "display_8bit"
+#: Input metadata column that says, per galaxy, which pixels a cutout holds (``linear`` / ``display_8bit``);
+#: without it the reader's kind decides (:func:`galtaxa.preprocess.condition.auto_scaling`).
+PIXEL_KIND_COLUMN = "pixel_kind"
+
+
+def measured_on(galaxies) -> np.ndarray:
+    """Per galaxy, the pixels it is measured on: ``"linear"`` flux or ``"display_8bit"`` (a stretched picture).
+
+    An input metadata column ``pixel_kind`` (``linear`` / ``display_8bit``) decides per galaxy; otherwise the
+    reader does: JPEG/PNG folders, Galaxy10 HDF5 files and ``uint8`` arrays hold display-stretched 8-bit
+    composites (the pixels :func:`galtaxa.preprocess.condition.auto_scaling` does not stretch again), FITS
+    cutouts, mosaics and float arrays linear flux.
+
+    Parameters
+    ----------
+    galaxies : GalaxySet or CutoutSource
+
+    Returns
+    -------
+    ndarray of str, one per galaxy
+    """
+    from ..preprocess.condition import auto_scaling
+
+    meta = galaxies.meta
+    n = len(meta)
+    if isinstance(galaxies, GalaxySet):
+        reader = str(galaxies.info.get("reader", ""))
+        default = DISPLAY_8BIT if reader in ("image-folder", "hdf5") else LINEAR
+    else:
+        default = DISPLAY_8BIT if auto_scaling(galaxies) == "display" else LINEAR
+    kinds = np.full(n, default, dtype=object)
+    if PIXEL_KIND_COLUMN in meta:
+        given = meta[PIXEL_KIND_COLUMN].astype(str).str.strip().str.lower().to_numpy()
+        known = np.isin(given, (LINEAR, DISPLAY_8BIT))
+        kinds[known] = given[known]
+    return kinds.astype(str)
 
 
 def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
