@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..encode.backbone_split import n_stages
+from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
 from ..status import log
 from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
@@ -65,10 +67,17 @@ def tail_modules(model, n_blocks: int | str) -> list:
         ``n_blocks`` is not a positive integer or "all", or the architecture's stages are not recognised (use
         ``"all"`` for it).
     """
+    galaxy = isinstance(model, GalaxyEncoderNet)
     if n_blocks == "all":
+        if galaxy:
+            raise ValueError("the galaxy encoder keeps its ImageNet stem: adapt it by a number of stages "
+                             f"(train_blocks at most {n_stages(model)})")
         return [model]
     if isinstance(n_blocks, bool) or not isinstance(n_blocks, (int, np.integer)) or n_blocks < 1:
         raise ValueError(f"train_blocks must be a positive integer or 'all'; got {n_blocks!r}")
+    if galaxy:  # its stages, the backbone's tail and the projection head
+        _stem, stages, tail = model.backbone_parts()
+        return stages[-int(n_blocks):] + tail + [model.head]
     children = list(model.named_children())
     names = [n for n, _ in children]
     for attr in ("blocks", "stages"):
@@ -279,9 +288,14 @@ class EncoderAdaptation(BaseEstimator):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "encoder.safetensors"
-        sd = {k: v.detach().cpu().contiguous() for k, v in self.encoder_.model.state_dict().items()}
-        with atomic_path(path, suffix=".safetensors") as tmp:
-            save_file(sd, str(tmp))
+        net = self.encoder_.model
+        if isinstance(net, GalaxyEncoderNet):  # its own format, with every adapted stage among the stored ones
+            net.n_trainable = max(net.n_trainable, int(self.train_blocks))
+            save_galaxy_encoder(net, path, record={"adapted_from": getattr(source, "weights", None)})
+        else:
+            sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+            with atomic_path(path, suffix=".safetensors") as tmp:
+                save_file(sd, str(tmp))
         record = {"model": self.encoder_.name, "input_size": self.encoder_.input_size,
                   "source_weights": getattr(source, "weights", None),
                   "source_weights_id": getattr(source, "weights_id", None),
