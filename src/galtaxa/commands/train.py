@@ -103,7 +103,9 @@ def _cmd_predict(args) -> int:
             from ..supervise.report_page import write_supervised_page
             from ..utils.atomic import atomic_write_text
 
-            res = json.loads(report_path.read_text())
+            from ..utils.safe_load import read_json
+
+            res = read_json(report_path, "the supervised classifier's report")
             res["sml"] = sml
             atomic_write_text(report_path, json.dumps(to_jsonable(res), indent=1, allow_nan=False))
             write_supervised_page(res, out)
