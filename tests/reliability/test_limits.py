@@ -147,3 +147,19 @@ def test_memory_estimate_bounds_the_measured_peak():
         tracemalloc.stop()
         assert peak <= cond.memory_needed(3), (scaling, peak, cond.memory_needed(3))
         assert cond.memory_needed(3) < 2.5 * peak, (scaling, peak)  # and does not overstate it much
+
+
+def test_input_npz_whose_header_claims_terabytes_is_refused_before_loading(tmp_path, capsys):
+    import io
+    import zipfile
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False,
+                                                "shape": (2**20, 1024, 1024)})
+    with zipfile.ZipFile(tmp_path / "cutouts.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("images.npy", head.getvalue() + bytes(4096))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "cutouts.npz")}}))
+    assert main(["measure", str(cfg)]) == 2
+    _one_line(capsys, "cutouts.npz: array 'images' claims shape (1048576, 1024, 1024) of float32 (4.0 TiB) but its "
+                      "member holds 4.0 KiB")

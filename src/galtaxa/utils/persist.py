@@ -486,7 +486,8 @@ def _check_tree_nodes(state: dict, n_features: int, bad) -> None:
         raise bad("decision tree node table points outside itself")
 
 
-def check_archive(path, archive: zipfile.ZipFile) -> None:
+def check_archive(path, archive: zipfile.ZipFile, max_expansion: float | None = MAX_EXPANSION,
+                  kinds: str | None = _ARRAY_KINDS) -> None:
     """Check an ``.npz`` archive's members before any is decompressed.
 
     Parameters
@@ -495,6 +496,11 @@ def check_archive(path, archive: zipfile.ZipFile) -> None:
         The file (for the messages).
     archive : zipfile.ZipFile
         The open archive.
+    max_expansion : float or None
+        Largest ratio of a member's size to its stored size (above 1 MiB); ``None`` for archives that may be
+        compressed (an input ``.npz`` of images, :class:`~galtaxa.io.ArraySource`).
+    kinds : str or None
+        The dtype kinds allowed (``None``: any but Python objects).
 
     Raises
     ------
@@ -517,9 +523,9 @@ def check_archive(path, archive: zipfile.ZipFile) -> None:
         if name == f"{_STATE_KEY}.npy" and size > MAX_STATE_BYTES:
             raise ValueError(f"{path}: the description {_STATE_KEY} is {format_bytes(size)}; at most "
                              f"{format_bytes(MAX_STATE_BYTES)} are read")
-        if size > 2**20 and size > MAX_EXPANSION * max(1, int(info.compress_size)):
+        if max_expansion is not None and size > 2**20 and size > max_expansion * max(1, int(info.compress_size)):
             raise ValueError(f"{path}: member {name!r} would expand from {format_bytes(info.compress_size)} to "
-                             f"{format_bytes(size)} (more than {MAX_EXPANSION}x; galtaxa writes its arrays "
+                             f"{format_bytes(size)} (more than {max_expansion:g}x; galtaxa writes its arrays "
                              "uncompressed): refused before decompressing")
         try:
             with archive.open(info) as fh:
@@ -533,7 +539,8 @@ def check_archive(path, archive: zipfile.ZipFile) -> None:
         if dtype.hasobject:
             raise UnsafeFileError(f"{path}: array {name[:-4]!r} is refused: it holds Python objects, whose reading "
                                   "could execute code")
-        if dtype.kind not in _ARRAY_KINDS or (dtype.names and any(dtype[f].kind not in "biuf" for f in dtype.names)):
+        if kinds is not None and (dtype.kind not in kinds
+                                  or (dtype.names and any(dtype[f].kind not in "biuf" for f in dtype.names))):
             what = "complex numbers" if dtype.kind == "c" else f"dtype {dtype}"
             raise ValueError(f"{path}: array {name[:-4]!r} holds {what}; galtaxa estimators hold booleans, "
                              "integers, real numbers and text")
