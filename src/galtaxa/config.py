@@ -54,7 +54,7 @@ PATH_KEYS = (("", "run_dir"), ("input", "path"), ("input", "labels"), ("input", 
 # (default, type(s) allowed, check or None, help text)
 _SCHEMA: dict[str, dict[str, tuple]] = {
     "": {
-        "seed": (0, int, lambda v: 0 <= v <= SEED_MAX, "seed for every random step (clustering, training, sampling), 0 to 2**32 - 1"),
+        "seed": (0, int, lambda v: 0 <= v <= SEED_MAX, "seed for every random step (clustering, training, sampling), 0 to 4294967295 (2**32 - 1)"),
         "run_dir": ("galtaxa-run", str, lambda v: bool(v.strip()), "folder for cached stages, catalogs and the report (~ and $VAR are expanded)"),
         "route": ("usmorph", str, lambda v: v in ("usmorph", "multimodal"), "unsupervised route: usmorph (M1/M2 voting ensemble) | multimodal (M3 autoencoder + GMM)"),
     },
@@ -370,10 +370,10 @@ def _int_problems(value, name: str) -> list[str]:
     if isinstance(value, bool):
         return []
     if isinstance(value, int):
-        limit = SEED_MAX if name == "seed" else INT_MAX
-        low = 0 if name == "seed" else -INT_MAX
-        if not low <= value <= limit:
-            return [f"'{name}' = {value} is out of range ({low} to {limit})"]
+        if name == "seed":  # its own range is the schema's check (0 to SEED_MAX)
+            return []
+        if not -INT_MAX <= value <= INT_MAX:
+            return [f"'{name}' = {value} is out of range ({-INT_MAX} to {INT_MAX})"]
         return []
     if isinstance(value, Mapping):
         return [p for k, v in value.items() for p in _int_problems(v, f"{name}.{k}")]

@@ -72,8 +72,9 @@ def test_unset_variable_or_unknown_user_is_refused_naming_the_key(home, monkeypa
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("seed", 2**64 + 1, "'seed' = 18446744073709551617 is out of range (0 to 4294967295)"),
-    ("seed", -1, "'seed' = -1 is out of range (0 to 4294967295)"),
+    ("seed", 2**64 + 1, "'seed' has an impossible value 18446744073709551617 (seed for every random step "
+                        "(clustering, training, sampling), 0 to 4294967295"),
+    ("seed", -1, "'seed' has an impossible value -1"),
     ("encoder", {"batch_size": 10**20}, "'encoder.batch_size' = 100000000000000000000 is out of range"),
     ("multimodal", {"candidates": [2, 2**70]}, "'multimodal.candidates[1]' = 1180591620717411303424 is out of range"),
 ])

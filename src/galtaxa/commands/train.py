@@ -223,12 +223,12 @@ def _cmd_similar(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train``, ``predict``, ``pretrain``, ``adversarial`` and ``similar`` subcommands."""
-    from .run import FORCE_HELP
+    from .run import FORCE_HELP, run_dir_argument
 
     def base(name, help_text, func):
         p = subparsers.add_parser(name, help=help_text, description=help_text)
         p.add_argument("config", help="YAML config (its supervised: section)")
-        p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--run-dir", default=None, type=run_dir_argument, help="override run_dir of the config")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--force", action="store_true", help=FORCE_HELP)
         p.set_defaults(func=func)
