@@ -24,9 +24,9 @@ file is refused with a message naming it instead of crashing later (or filling t
   of its class; a galtaxa estimator's constructor parameters have the type of their defaults
   (:func:`check_param_types`) and its fitted attributes the types its class declares in ``_PERSISTED_TYPES``;
   transient parameters and paths (``_TRANSIENT_PARAMS``, ``_PATH_PARAMS``) are never taken from the file;
-* scikit-learn estimators are tried on two rows of zeros (``transform`` / ``predict`` /
-  ``decision_function``) right after loading: arrays of the wrong dtype or shape fail there, at load, with the
-  file's name.
+* estimators that take feature rows (scikit-learn's, and galtaxa's reducers and clusterers: those with
+  ``n_features_in_``) are tried on two rows of zeros (``transform`` / ``predict`` / ``decision_function``) right
+  after loading: arrays of the wrong dtype or shape fail there, at load, with the file's name.
 
 A class may define ``_persist_getstate()`` / ``_persist_setstate(state)`` to store something other than its
 attributes (:class:`~galtaxa.reduce.UMAPReducer` stores its training features and refits UMAP on load).
@@ -328,24 +328,32 @@ def number_spec(low: float | None = None, integer: bool = False, optional: bool 
     return check
 
 
+#: Classes not tried on zeros after loading (UMAP is refitted on load, which checks it).
+_NOT_SMOKE_TESTED = ("UMAPReducer",)
+
+
 def _smoke_test(obj) -> str | None:
-    """Run a loaded scikit-learn estimator on two rows of zeros; the error it raises, or ``None``."""
+    """Run a loaded estimator that takes feature rows (scikit-learn's, galtaxa's reducers and clusterers: those
+    with ``n_features_in_``) on two rows of zeros; the error it raises, or ``None``."""
     n = getattr(obj, "n_features_in_", None)
-    if not type(obj).__module__.startswith("sklearn.") or n is None:
+    if n is None or type(obj).__name__ in _NOT_SMOKE_TESTED:
         return None
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 10**6:
         return f"n_features_in_ = {n!r} is not a number of features"
-    x = np.zeros((2, int(n)))
-    for method in ("transform", "predict", "decision_function"):
-        if hasattr(obj, method):
-            try:
-                out = np.asarray(getattr(obj, method)(x))
-            except Exception as err:  # noqa: BLE001 - any failure on valid input means a broken state
-                return f"{method}() fails on valid input ({type(err).__name__}: {str(err)[:200]})"
-            if out.shape[:1] != (2,) or out.dtype.kind not in "biuf":
-                return f"{method}() returns {out.dtype} of shape {out.shape} for 2 rows"
-            break
-    return None
+    method = next((m for m in ("transform", "predict", "decision_function") if hasattr(obj, m)), None)
+    if method is None:
+        return None
+    problem = None
+    for dtype in (np.float64, np.float32):  # an estimator fitted on float32 features may take only those
+        try:
+            out = np.asarray(getattr(obj, method)(np.zeros((2, int(n)), dtype=dtype)))
+        except Exception as err:  # noqa: BLE001 - any failure on valid input means a broken state
+            problem = problem or f"{method}() fails on valid input ({type(err).__name__}: {str(err)[:200]})"
+            continue
+        if out.shape[:1] != (2,) or out.dtype.kind not in "biuf":
+            return f"{method}() returns {out.dtype} of shape {out.shape} for 2 rows"
+        return None
+    return problem
 
 
 class _Decoder:
