@@ -4,29 +4,58 @@
 :func:`load_config` reads a YAML file, merges it over the defaults and checks
 every key and value, so a typo fails at once with a message that says what to
 change instead of an hour into a run.
+
+Beyond the keys and types, :func:`validate_config` bounds what a config may hold: at most
+:data:`MAX_CONFIG_VALUES` values once YAML anchors and aliases are expanded (an "alias bomb" of a few lines
+would otherwise expand to billions when the config is written into the catalogs), nesting at most
+:data:`MAX_CONFIG_DEPTH` deep, integers within what the libraries accept (``seed`` in ``0 .. 2**32 - 1``,
+any other integer within ``+-(2**31 - 1)``).  Every path setting (:data:`PATH_KEYS`) has ``~`` and
+``$VAR`` / ``${VAR}`` expanded here, once, so every part of galtaxa sees the same path; an unset variable is
+refused.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 __all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
-           "fit_to_input", "MIN_GALAXIES"]
+           "fit_to_input", "MIN_GALAXIES", "expand_path", "PATH_KEYS", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
+           "MAX_CONFIG_BYTES", "SEED_MAX"]
 
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names the key and what to change."""
 
 
+#: Largest ``seed`` (NumPy's legacy generators and scikit-learn accept 32-bit seeds).
+SEED_MAX = 2**32 - 1
+#: Largest magnitude of any other integer setting (fits the C ints of the libraries below galtaxa).
+INT_MAX = 2**31 - 1
+#: Most values a config may hold once YAML anchors/aliases are expanded (a real config holds a few hundred).
+MAX_CONFIG_VALUES = 100_000
+#: Deepest nesting of lists and mappings in a config.
+MAX_CONFIG_DEPTH = 32
+#: Largest config file read.
+MAX_CONFIG_BYTES = 4 * 2**20
+
+#: The settings that are paths (``(section, key)``; ``""`` is the top level): ``~`` and ``$VAR`` are expanded
+#: in them by :func:`validate_config`, as in the ``path`` of ``validation.references`` entries and the
+#: ``checkpoint`` of ``multimodal.encoders`` mappings.
+PATH_KEYS = (("", "run_dir"), ("input", "path"), ("input", "labels"), ("input", "catalog"),
+             ("encoder", "checkpoint"), ("labelling", "mapping_file"), ("measure", "psf"),
+             ("supervised", "checkpoint"), ("supervised", "galaxy_labels"), ("supervised", "adversarial_target"))
+
 # (default, type(s) allowed, check or None, help text)
 _SCHEMA: dict[str, dict[str, tuple]] = {
     "": {
-        "seed": (0, int, lambda v: v >= 0, "seed for every random step (clustering, training, sampling)"),
-        "run_dir": ("galtaxa-run", str, None, "folder for cached stages, catalogs and the report"),
+        "seed": (0, int, lambda v: 0 <= v <= SEED_MAX, "seed for every random step (clustering, training, sampling), 0 to 4294967295 (2**32 - 1)"),
+        "run_dir": ("galtaxa-run", str, lambda v: bool(v.strip()), "folder for cached stages, catalogs and the report (~ and $VAR are expanded)"),
         "route": ("usmorph", str, lambda v: v in ("usmorph", "multimodal"), "unsupervised route: usmorph (M1/M2 voting ensemble) | multimodal (M3 autoencoder + GMM)"),
     },
     "input": {
@@ -241,6 +270,125 @@ def merge(base: Mapping, override: Mapping) -> dict:
     return out
 
 
+def _check_expanded_size(cfg, where: str) -> None:
+    """Refuse a config holding more than :data:`MAX_CONFIG_VALUES` values once aliases are expanded, or nested
+    deeper than :data:`MAX_CONFIG_DEPTH` (a self-referencing alias too).
+
+    YAML anchors and aliases make one object appear in many places; the count walks the config as JSON or a
+    YAML dump without aliases would write it, and stops at the limit, so a few lines that expand to billions
+    of values are refused in microseconds.
+    """
+    count = 0
+    stack = [(cfg, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{where} expands to more than {MAX_CONFIG_VALUES:,} values (YAML anchors and aliases "
+                              "repeated inside each other?); a galtaxa config holds a few hundred")
+        if isinstance(obj, Mapping):
+            children = [v for kv in obj.items() for v in kv]
+        elif isinstance(obj, (list, tuple, set)):
+            children = list(obj)
+        else:
+            continue
+        if depth >= MAX_CONFIG_DEPTH and children:
+            raise ConfigError(f"{where} is nested more than {MAX_CONFIG_DEPTH} levels deep (or an alias refers to "
+                              "itself); a galtaxa config has sections of settings, a few levels deep")
+        stack.extend((c, depth + 1) for c in children)
+
+
+_VAR = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
+def expand_path(value: str, key: str = "path") -> str:
+    """``value`` with ``~`` / ``~user`` and ``$VAR`` / ``${VAR}`` expanded, as a shell would.
+
+    Used for every path setting of a config (:data:`PATH_KEYS`) and for the ``RUN_DIR`` arguments of the
+    commands, so that ``run_dir: ~/x`` and ``run_dir: $HOME/x`` name the same folder everywhere.
+
+    Parameters
+    ----------
+    value : str
+        The path as written.
+    key : str
+        The setting's name, for the message.
+
+    Returns
+    -------
+    str
+        The expanded path (relative paths stay relative).
+
+    Raises
+    ------
+    ConfigError
+        When ``value`` names an environment variable that is not set, or a ``~user`` that does not exist.
+
+    Examples
+    --------
+    >>> import os
+    >>> expand_path("$HOME/x") == expand_path("~/x") == os.path.join(os.path.expanduser("~"), "x")
+    True
+    """
+    unset = [m.group(1).strip("{}") for m in _VAR.finditer(value) if m.group(1).strip("{}") not in os.environ]
+    if unset:
+        raise ConfigError(f"'{key}' = {value!r} names the environment variable {unset[0]!r}, which is not set: "
+                          "set it or write the path out")
+    out = os.path.expanduser(os.path.expandvars(value))
+    if out.startswith("~"):
+        raise ConfigError(f"'{key}' = {value!r}: no user {out.split('/')[0][1:]!r} to expand {out.split('/')[0]!r} "
+                          "for; write the path out")
+    return out
+
+
+def _expand_paths(full: dict, problems: list[str]) -> None:
+    """Expand :data:`PATH_KEYS` (and the paths inside references and encoder entries) of ``full`` in place."""
+
+    def one(container, key, name):
+        value = container.get(key)
+        if isinstance(value, str) and not (name == "input.labels" and value == "auto"):
+            try:
+                container[key] = expand_path(value, name)
+            except ConfigError as err:
+                problems.append(str(err))
+
+    for section, key in PATH_KEYS:
+        target = full if not section else full.get(section)
+        if isinstance(target, dict):
+            one(target, key, f"{section}.{key}" if section else key)
+    refs = (full.get("validation") or {}).get("references")
+    for i, ref in enumerate(refs if isinstance(refs, list) else []):
+        if isinstance(ref, dict):
+            one(ref, "path", f"validation.references[{i}].path")
+    encoders = (full.get("multimodal") or {}).get("encoders")
+    for i, spec in enumerate(encoders if isinstance(encoders, list) else []):
+        if isinstance(spec, dict):
+            one(spec, "checkpoint", f"multimodal.encoders[{i}].checkpoint")
+
+
+def _int_problems(value, name: str) -> list[str]:
+    """Integers (also inside lists and mappings) beyond what the libraries take, named by setting."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        if name == "seed":  # its own range is the schema's check (0 to SEED_MAX)
+            return []
+        if not -INT_MAX <= value <= INT_MAX:
+            return [f"'{name}' = {value} is out of range ({-INT_MAX} to {INT_MAX})"]
+        return []
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _int_problems(v, f"{name}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _int_problems(v, f"{name}[{i}]")]
+    return []
+
+
+def _short(value, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a config value may be long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
 def _type_name(types) -> str:
     types = types if isinstance(types, tuple) else (types,)
     return " or ".join("null" if t is type(None) else t.__name__ for t in types)
@@ -254,6 +402,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     ConfigError
         Listing every problem found, each with the key and what to change.
     """
+    _check_expanded_size(cfg, where)
     problems = []
     known_sections = {s for s in _SCHEMA if s}
     for key, value in cfg.items():
@@ -264,6 +413,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
         elif not isinstance(value, Mapping):
             problems.append(f"'{key}' must be a mapping of settings, got {type(value).__name__}")
     full = merge(DEFAULTS, {k: v for k, v in cfg.items() if k in _SCHEMA[""] or isinstance(v, Mapping)})
+    _expand_paths(full, problems)
     for section, keys in _SCHEMA.items():
         values = full if section == "" else full.get(section, {})
         if section and isinstance(cfg.get(section), Mapping):
@@ -280,10 +430,13 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
                 ok_type = True
             else:
                 ok_type = isinstance(value, types_t)
+            out_of_range = _int_problems(value, name) if ok_type else []
             if not ok_type:
-                problems.append(f"'{name}' must be {_type_name(types)}, got {value!r} ({help_text})")
+                problems.append(f"'{name}' must be {_type_name(types)}, got {_short(value)} ({help_text})")
+            elif out_of_range:
+                problems += [f"{p} ({help_text})" for p in out_of_range]
             elif check is not None and not check(value):
-                problems.append(f"'{name}' has an impossible value {value!r} ({help_text})")
+                problems.append(f"'{name}' has an impossible value {_short(value)} ({help_text})")
     if full["route"] == "multimodal" and full["measure"]["enabled"] is False:
         problems.append("'route: multimodal' fuses the morphology parameters: set 'measure.enabled' to true")
     if full["reduce"]["fit_rows"] is not None and full["reduce"]["method"] != "pca":
@@ -422,12 +575,30 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
         where = str(path)
         if not path.exists():
             raise ConfigError(f"config file {path} not found (create one with `galtaxa init {path}`)")
+        if not path.is_file():  # a folder, or a FIFO / device that a read would block on
+            raise ConfigError(f"config file {path} is {'a folder' if path.is_dir() else 'not a regular file'}: "
+                              "give a YAML file")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is {size:,} bytes; a galtaxa config is a few KB (at most "
+                              f"{MAX_CONFIG_BYTES:,} bytes are read)")
+        raw = path.read_bytes()
         try:
-            loaded = yaml.safe_load(path.read_text())
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = raw[:err.start].count(b"\n") + 1
+            raise ConfigError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[err.start]:02x}); save the config "
+                              "as UTF-8") from None
+        try:
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"{path} is not valid YAML: {err}") from err
+        except RecursionError:
+            raise ConfigError(f"{path} is nested too deeply to be read (at most {MAX_CONFIG_DEPTH} levels make "
+                              "sense)") from None
         if loaded is not None and not isinstance(loaded, Mapping):
             raise ConfigError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
+        _check_expanded_size(loaded or {}, where)
         cfg = dict(loaded or {})
     if overrides:
         cfg = merge(cfg, overrides)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._version import __version__
 from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.textfiles import neutralise_frame, restore_frame
 from .units import COLUMN_UNITS
 
 __all__ = ["write_catalog", "read_catalog", "provenance", "config_hash", "check_one_row_per_input", "FORMATS"]
@@ -146,7 +147,11 @@ def write_catalog(
     -----
     Parquet keeps the provenance as JSON under the schema metadata key
     ``galtaxa``; CSV starts with ``# key: value`` comment lines (read them back
-    with :func:`read_catalog`); FITS stores it in the table header (``GTVERS``,
+    with :func:`read_catalog`), ends its lines with CRLF (RFC 4180) and writes a
+    text cell that a spreadsheet would run as a formula (starting with ``=``,
+    ``+``, ``-``, ``@``) with a leading single quote (OWASP's rule,
+    :func:`galtaxa.utils.textfiles.neutralise_cell`; :func:`read_catalog` removes
+    it); FITS stores it in the table header (``GTVERS``,
     ``CFGHASH``, ``SEED``) plus a second HDU ``PROVENANCE`` holding the JSON text,
     and carries units for the columns listed in :data:`galtaxa.catalog.units.COLUMN_UNITS`.
 
@@ -190,9 +195,11 @@ def write_catalog(
 
     if "csv" in formats:
         buf = io.StringIO()
-        buf.write(f"# galtaxa {__version__} catalog\n")
-        buf.write(f"# provenance: {prov_json}\n")
-        table.to_csv(buf, index=False)
+        buf.write(f"# galtaxa {__version__} catalog\r\n")
+        buf.write(f"# provenance: {prov_json}\r\n")
+        # RFC 4180 line ends: a carriage return inside a value is then quoted too; text a spreadsheet would run
+        # as a formula gets a leading quote (galtaxa.utils.textfiles; read_catalog gives the true value back)
+        neutralise_frame(table).to_csv(buf, index=False, lineterminator="\r\n")
         out = path.with_suffix(".csv")
         atomic_write_text(out, buf.getvalue())
         written["csv"] = out
@@ -256,7 +263,7 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
         for col in table.columns:
             if not pd.api.types.is_numeric_dtype(table[col]):
                 table[col] = table[col].fillna("")
-        return table, prov
+        return restore_frame(table), prov
     if suffix in (".fits", ".fit"):
         from astropy.io import fits
         from astropy.table import Table

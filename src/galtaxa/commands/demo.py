@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     from .run import FORCE_HELP
 
     p = subparsers.add_parser("demo", help="run on simulated + Hubble Deep Field galaxies")
-    p.add_argument("--out", default="galtaxa-demo", help="output folder")
+    from .run import run_dir_argument
+
+    p.add_argument("--out", default="galtaxa-demo", type=run_dir_argument, help="output folder (~ and $VAR expanded)")
     p.add_argument("--n", type=int, default=300, help="number of simulated galaxies")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="smaller everything (used by the tests)")

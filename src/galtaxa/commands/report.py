@@ -16,5 +16,7 @@ def _cmd_report(args) -> int:
 def register(subparsers) -> None:
     """Add the ``report`` subcommand."""
     p = subparsers.add_parser("report", help="build the validation report of a run")
-    p.add_argument("run_dir")
+    from .run import run_dir_argument
+
+    p.add_argument("run_dir", type=run_dir_argument)
     p.set_defaults(func=_cmd_report)

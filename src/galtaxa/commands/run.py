@@ -4,11 +4,24 @@ clustering) and ``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus
 
 from __future__ import annotations
 
-__all__ = ["FORCE_HELP", "load_config_args", "register"]
+__all__ = ["FORCE_HELP", "load_config_args", "register", "run_dir_argument"]
 
 #: Help of ``--force`` on every command that writes into a run folder.
 FORCE_HELP = ("write into a non-empty run_dir that galtaxa did not create (its files are kept, except those of the "
               "same name as galtaxa's outputs)")
+
+
+def run_dir_argument(value: str) -> str:
+    """The ``type`` of every ``RUN_DIR`` argument: ``~`` and ``$VAR`` expanded as in a config's ``run_dir``
+    (:func:`galtaxa.config.expand_path`), so a quoted ``"~/x"`` names the same folder as ``run_dir: ~/x``."""
+    import argparse
+
+    from ..config import ConfigError, expand_path
+
+    try:
+        return expand_path(value, "RUN_DIR")
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def load_config_args(args, **overrides) -> dict:
@@ -44,7 +57,7 @@ def register(subparsers) -> None:
     ):
         p = subparsers.add_parser(name, help=text)
         p.add_argument("config", help="YAML config (galtaxa init writes one)")
-        p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--run-dir", default=None, type=run_dir_argument, help="override run_dir of the config")
         p.add_argument("--force", action="store_true", help=FORCE_HELP)
         p.add_argument("--scheduler", default=None,
                        help="override compute.scheduler: local (this process, no Dask) | processes (a Dask "

@@ -103,7 +103,9 @@ def _cmd_predict(args) -> int:
             from ..supervise.report_page import write_supervised_page
             from ..utils.atomic import atomic_write_text
 
-            res = json.loads(report_path.read_text())
+            from ..utils.safe_load import read_json
+
+            res = read_json(report_path, "the supervised classifier's report")
             res["sml"] = sml
             atomic_write_text(report_path, json.dumps(to_jsonable(res), indent=1, allow_nan=False))
             write_supervised_page(res, out)
@@ -221,12 +223,12 @@ def _cmd_similar(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train``, ``predict``, ``pretrain``, ``adversarial`` and ``similar`` subcommands."""
-    from .run import FORCE_HELP
+    from .run import FORCE_HELP, run_dir_argument
 
     def base(name, help_text, func):
         p = subparsers.add_parser(name, help=help_text, description=help_text)
         p.add_argument("config", help="YAML config (its supervised: section)")
-        p.add_argument("--run-dir", default=None, help="override run_dir of the config")
+        p.add_argument("--run-dir", default=None, type=run_dir_argument, help="override run_dir of the config")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.add_argument("--force", action="store_true", help=FORCE_HELP)
         p.set_defaults(func=func)

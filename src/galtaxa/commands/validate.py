@@ -43,7 +43,9 @@ def _cmd_validate(args) -> int:
 def register(subparsers) -> None:
     """Add the ``validate`` subcommand."""
     p = subparsers.add_parser("validate", help="cross-match a run with a reference catalog and compare classes")
-    p.add_argument("run_dir")
+    from .run import run_dir_argument
+
+    p.add_argument("run_dir", type=run_dir_argument)
     p.add_argument("--reference", action="append", default=None, metavar="FILE",
                    help="reference catalog (CSV, Parquet, FITS); repeat for several (default: the run config's "
                         "validation.references)")

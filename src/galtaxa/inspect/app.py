@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, jsonify, render_template, request, send_file
 
 from ..label import CLASS_DESCRIPTIONS
+from ..status import log
 from .images import SIZES, GalaxyImages
 from .paths import OutsideRunError, confine
 from .run import InspectionRun
@@ -125,7 +126,10 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
                                                                  code))
 
     def body() -> dict:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # e.g. 30,000 nested brackets (silent=True only covers malformed JSON)
+            abort(400, description="the JSON body is nested too deeply")
         if not isinstance(data, dict):
             abort(400, description="expected a JSON object")
         return data
@@ -180,8 +184,14 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         mapping = store.mapping()
         table = mapping.votes_table()
         comments: dict[int, dict[str, str]] = {}
-        for c in store.comments():
-            comments.setdefault(int(c["group"]), {})[c["inspector"]] = c["comment"]
+        for k, c in enumerate(store.comments()):
+            try:
+                g = int(c["group"])
+            except ValueError:  # a hand edit: the other comments are still shown
+                log.warning("%s: row %d: group %r is not a group number; comment ignored", store.comments_path,
+                            k + 1, c["group"][:40])
+                continue
+            comments.setdefault(g, {})[c["inspector"]] = c["comment"]
         out = {}
         for rec in table.to_dict("records"):
             g = int(rec["group"])

@@ -18,8 +18,17 @@ def app_url(host: str, port: int) -> str:
 
 
 def make_server(app, host: str = "127.0.0.1", port: int = 8765, threads: int = 8):
-    """A waitress server for ``app`` (not started); ``port=0`` picks a free port (``server.effective_port``)."""
+    """A waitress server for ``app`` (not started); ``port=0`` picks a free port (``server.effective_port``).
+
+    Raises
+    ------
+    ValueError
+        For a port outside 0-65535 (the socket layer would silently take it modulo 65536).
+    """
     from waitress import create_server
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port {port!r} is not a port number: ports run from 0 (any free port) to 65535")
 
     return create_server(app, host=host, port=port, threads=threads, ident="galtaxa-inspect")
 

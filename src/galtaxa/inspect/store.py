@@ -18,6 +18,15 @@ and a hand edit made while the app runs is kept.
     turns it into one class per galaxy (the inspectors' majority) for training.
 
 Times are UTC, ISO 8601, to the second.
+
+The two CSV files are hand-editable: they are read as UTF-8 (an Excel byte-order mark removed) or, with a
+warning naming the file and the line, as Latin-1; a row that cannot be read (a field beyond 131,072 characters,
+a NUL byte, a group that is not a number) is a :class:`StoreError` or a warning naming the file and the line,
+never a crash of the app.  A value that a spreadsheet would run as a formula (an id, a name or a comment starting
+with ``=``, ``+``, ``-``, ``@``) is written with a leading single quote and read back without it
+(:mod:`galtaxa.utils.textfiles`); in ``mapping.yaml`` such a name is a single-quoted YAML scalar, which YAML
+reads as the name itself and a spreadsheet as text.  Names and comments may not hold control characters or line
+and paragraph separators (U+2028, U+2029).
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ from pathlib import Path
 import yaml
 
 from ..label import DEFAULT_CLASSES, GroupMapping, load_mapping
+from ..label.inspect_page import _yaml_scalar as yaml_scalar
 from ..utils.atomic import atomic_write_text
+from ..utils.textfiles import neutralise_cell, read_text_file, restore_cell
 
 try:  # POSIX: a lock shared by every process working on the folder
     import fcntl
@@ -84,9 +95,11 @@ def _check_text(value, what: str, max_len: int, multiline: bool = False) -> str:
     if len(value) > max_len:
         raise StoreError(f"{what} is longer than {max_len} characters")
     allowed = {"\n", "\t"} if multiline else set()
-    bad = [c for c in value if unicodedata.category(c).startswith("C") and c not in allowed]
+    bad = [c for c in value if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")
+           if c not in allowed]
     if bad:
-        raise StoreError(f"{what} holds control characters ({', '.join(repr(c) for c in bad[:3])})")
+        raise StoreError(f"{what} holds control characters or line separators "
+                         f"({', '.join(repr(c) for c in bad[:3])})")
     return value
 
 
@@ -99,13 +112,12 @@ def check_inspector(name) -> str:
 
 
 def _yaml_scalar(value) -> str:
-    """``value`` as a one-line YAML scalar that reads back unchanged (quoted when needed)."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6).rstrip("\n")
-    if text.endswith("\n..."):
-        text = text[: -len("\n...")]
+    """``value`` as a one-line YAML scalar that reads back unchanged (quoted when needed; single-quoted when a
+    spreadsheet would take it for a formula)."""
+    text = yaml_scalar(value)
     if "\n" in text:
         raise StoreError(f"{value!r} cannot be written on one line")
-    return text.strip()
+    return text
 
 
 def render_mapping(mapping: GroupMapping, sizes: Mapping[int, int] | None = None) -> str:
@@ -147,23 +159,42 @@ def _votes(mapping: GroupMapping) -> dict:
 
 
 def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
-    if not path.is_file():
+    """The rows of one of the app's CSV files (``[]`` without one), values restored from their spreadsheet-safe
+    form.
+
+    Raises
+    ------
+    StoreError
+        Naming the file (and the line): not a regular file, a header without the columns, a row that cannot be
+        parsed.
+    """
+    if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise StoreError(f"{path}: missing the columns {missing} (expected {', '.join(columns)}); "
-                         "fix or move the file")
-    return [{c: (row.get(c) or "") for c in columns} for row in reader]
+    try:
+        text = read_text_file(path, "inspection file")
+    except ValueError as err:
+        raise StoreError(f"{err}; fix or move it") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fields = [restore_cell(f) for f in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in fields]
+        if missing:
+            raise StoreError(f"{path}: missing the columns {missing} (expected {', '.join(columns)}); "
+                             "fix or move the file")
+        reader.fieldnames = fields
+        return [{c: restore_cell(row.get(c) or "") if isinstance(row.get(c), str) else "" for c in columns}
+                for row in reader]
+    except csv.Error as err:
+        # line_num counts the lines of the records read whole: the one that failed is the next
+        raise StoreError(f"{path}: line {reader.line_num + 1} cannot be read ({err}); fix or move the file") from None
 
 
 def _csv_text(rows: Iterable[Mapping[str, str]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\r\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow({k: neutralise_cell(v) for k, v in row.items()})
     return buf.getvalue()
 
 

@@ -116,6 +116,15 @@ class ArraySource(CutoutSource):
         super().__init__(ids, meta, path)
 
     def _open_npz(self, path: Path, key: str | None):
+        import zipfile
+
+        from ..utils.persist import check_archive
+
+        try:
+            with zipfile.ZipFile(path) as archive:  # headers against sizes, memory, before any decompression
+                check_archive(path, archive, max_expansion=None, kinds=None)
+        except zipfile.BadZipFile as err:
+            raise ValueError(f"{path}: not a readable .npz archive ({err})") from None
         with np.load(path, allow_pickle=False) as z:
             names = list(z.files)
             if key is None:

@@ -23,7 +23,41 @@ from ..utils.progress import progress
 from ..utils.rundir import open_memmap_checked
 
 __all__ = ["CutoutSource", "SourceView", "build_galaxyset", "check_image", "condition_images", "galaxyset_of",
-           "mark_other_shape", "to_float32"]
+           "mark_other_shape", "special_file", "to_float32"]
+
+
+def special_file(path) -> str | None:
+    """What ``path`` is when it is not a regular file (``"a folder"``, ``"a FIFO (named pipe)"``, ``"a socket"``,
+    ``"a character device"``, ``"a block device"``, ``"a broken symbolic link"``, ``"missing"``), else ``None``.
+
+    Only ``stat`` is called: the path is never opened (opening a FIFO for reading blocks until a writer comes).
+    Readers give an entry named like a galaxy file that is one of these a ``bad_input`` row with this text.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str or None
+    """
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken symbolic link" if os.path.islink(path) else "missing"
+    except OSError as err:
+        return f"not accessible ({err.strerror or err})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what
+    return "not a regular file"  # pragma: no cover - no other kinds on POSIX
 
 
 def to_float32(arr: np.ndarray, prefix: str = "") -> np.ndarray:

@@ -22,7 +22,7 @@ from astropy.utils.exceptions import AstropyWarning
 
 from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
-from .base import CutoutSource, to_float32
+from .base import CutoutSource, special_file, to_float32
 from .ids import apply_dedupe
 
 __all__ = ["FitsFolderSource", "FITS_SUFFIXES", "is_fits_name", "read_fits_image"]
@@ -254,12 +254,18 @@ class FitsFolderSource(CutoutSource):
     def _list_files(self, path: Path) -> list[Path]:
         """The FITS files to read; every other file goes to :attr:`skipped` with its reason."""
         self.skipped: list[tuple[str, str]] = []
-        if path.is_file():
+        if not path.is_dir():  # one file (a FIFO or device given as the input gets its row too)
             return [path]
-        candidates = sorted(f for f in (path.rglob("*") if self.recursive else path.iterdir()) if f.is_file())
+        candidates = sorted(path.rglob("*") if self.recursive else path.iterdir())
         files = []
         for f in candidates:
-            if self.pattern is not None and not fnmatch.fnmatchcase(f.name, self.pattern):
+            kind = special_file(f)
+            if kind == "a folder" and self.recursive:
+                continue  # its files are listed too
+            if kind is not None and not (self.pattern is None and is_fits_name(f.name)
+                                         or self.pattern is not None and fnmatch.fnmatchcase(f.name, self.pattern)):
+                reason = kind + (" (sub-folders are read with recursive=True)" if kind == "a folder" else "")
+            elif self.pattern is not None and not fnmatch.fnmatchcase(f.name, self.pattern):
                 reason = f"does not match pattern {self.pattern!r}"
             elif self.pattern is None and not is_fits_name(f.name):
                 reason = f"not a FITS file name ({', '.join(FITS_SUFFIXES)})"
@@ -280,8 +286,12 @@ class FitsFolderSource(CutoutSource):
                 "status": BAD_INPUT, "reason": reason, "multi": multi}
 
     def _scan_file(self, file: Path) -> list[dict]:
-        """Header-only scan of one file: one row per galaxy it holds."""
+        """Header-only scan of one file: one row per galaxy it holds (a folder, FIFO or device named like a FITS
+        file: one ``bad_input`` row saying what it is, never opened)."""
         stem = _strip_fits_suffix(file.name)
+        kind = special_file(file)
+        if kind is not None:
+            return [self._bad_row(file, f"{file.name}: {kind}, not a FITS file")]
         try:
             size = file.stat().st_size
             with warnings.catch_warnings():
@@ -465,6 +475,9 @@ def read_fits_image(file, hdu: int | str | None = None) -> np.ndarray:
         An unreadable file or one without such an image HDU, named with the reason.
     """
     file = Path(file)
+    kind = special_file(file)
+    if kind is not None:
+        raise BadInputError(f"{file.name}: {kind}, not a FITS file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)

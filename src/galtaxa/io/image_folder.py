@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..status import BadInputError, log
-from .base import CutoutSource
+from ..status import BAD_INPUT, OK, BadInputError, log
+from .base import CutoutSource, special_file
 from .ids import apply_dedupe
 from .errorpic import is_error_picture
 from .fits_folder import log_skipped
@@ -137,9 +137,15 @@ class ImageFolderSource(CutoutSource):
         if not files:
             raise ValueError(f"no picture ({', '.join(IMAGE_SUFFIXES)}) found in {path}")
         self.image_dir = image_dir
+        # a folder, FIFO or device named like a picture: a bad_input row saying what it is (never opened)
+        odd = {f: kind for f in sorted(image_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES
+               and (kind := special_file(f)) is not None}
+        files = sorted([*files, *odd])
         ids = [f.stem for f in files]
         meta = pd.DataFrame({"id": ids, "source": [str(f) for f in files],
-                             "dtype": [_suffix_dtype(f) for f in files]})
+                             "dtype": [_suffix_dtype(f) for f in files],
+                             "status": [BAD_INPUT if f in odd else OK for f in files],
+                             "reason": [f"{f.name}: {odd[f]}, not a picture" if f in odd else "" for f in files]})
         # a.jpg and a.png: keep both, the second as a~2 with a warning (see galtaxa.io.ids); labels
         # from the CSV go to the first (the id as written in the CSV)
         ids = apply_dedupe(ids, meta, where=str(image_dir))
@@ -150,9 +156,10 @@ class ImageFolderSource(CutoutSource):
             labels = find_label_csv(path, image_dir)
         if labels is not None:
             meta = self._merge_labels(meta, Path(labels), id_column, label_column)
-        used = {Path(f).resolve() for f in files} | ({self.label_path.resolve()} if self.label_path else set())
+        used = {Path(f).resolve() for f in files} | {image_dir.resolve()} | (
+            {self.label_path.resolve()} if self.label_path else set())
         self.skipped = [(str(f), _skip_reason(f)) for d in dict.fromkeys((path, image_dir))
-                        for f in sorted(d.iterdir()) if f.is_file() and f.resolve() not in used]
+                        for f in sorted(d.iterdir()) if f.resolve() not in used]
         log_skipped(image_dir, self.skipped)
         super().__init__(ids, meta, path)
 
@@ -243,6 +250,9 @@ def read_picture(file: Path, mode: str = "rgb", check_placeholder: bool = True) 
     from PIL import Image, UnidentifiedImageError
 
     file = Path(file)
+    kind = special_file(file)
+    if kind is not None:  # never opened: reading a FIFO blocks
+        raise BadInputError(f"{file.name}: {kind}, not a picture")
     try:
         with Image.open(file) as im:
             im.load()
@@ -277,6 +287,9 @@ def read_picture(file: Path, mode: str = "rgb", check_placeholder: bool = True) 
 
 
 def _skip_reason(f: Path) -> str:
+    kind = special_file(f)
+    if kind is not None:
+        return kind + (" (sub-folders are not read)" if kind == "a folder" else "")
     if f.suffix.lower() == ".csv":
         return "a CSV table other than the label file"
     return f"not a picture ({', '.join(IMAGE_SUFFIXES)})"
@@ -288,15 +301,11 @@ def _label_warning(text: str) -> None:
 
 
 def _read_label_text(csv: Path) -> str:
-    """The label file as text: UTF-8 (with or without BOM), else Latin-1 with a warning naming the line."""
-    raw = csv.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        _label_warning(f"{csv}: line {line} is not UTF-8 (byte 0x{raw[err.start]:02x}); "
-                       "the file is read as Latin-1 (save it as UTF-8 to silence this)")
-        return raw.decode("latin-1")
+    """The label file as text: UTF-8 (with or without BOM), else Latin-1 with a warning naming the line
+    (:func:`galtaxa.utils.textfiles.read_text_file`)."""
+    from ..utils.textfiles import read_text_file
+
+    return read_text_file(csv, "label file", warn=_label_warning)
 
 
 def _suffix_dtype(f: Path) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 from ..status import BAD_INPUT, OK
 from ..utils.progress import progress
 from .arrays import ArraySource
-from .base import CutoutSource
+from .base import CutoutSource, special_file
 from .catalog_input import CatalogSource, is_cutout_catalog
 from .fits_folder import FITS_SUFFIXES, FitsFolderSource
 from .hdf5 import Galaxy10Source
@@ -120,6 +120,9 @@ def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:
     if not path.exists():
         raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
     name = path.name
+    kind = special_file(path)
+    if kind is not None and kind != "a folder":  # a FIFO, socket or device: never opened (a read would block)
+        raise ValueError(f"cannot open {path}: it is {kind}, not a file or folder of galaxies")
     if path.is_file():
         if _has_suffix(name, _HDF5_SUFFIXES):
             return "hdf5", path
@@ -140,7 +143,8 @@ def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:
             f"supported: folders of FITS or pictures, {', '.join(_HDF5_SUFFIXES + _ARRAY_SUFFIXES)}, "
             f"{', '.join(FITS_SUFFIXES)}"
         )
-    files = [f for f in path.iterdir() if f.is_file()]
+    # entries named like galaxy files count whatever they are (a folder or FIFO among them gets a bad_input row)
+    files = [f for f in path.iterdir() if f.is_file() or _has_suffix(f.name, FITS_SUFFIXES + IMAGE_SUFFIXES)]
     n_fits = sum(_has_suffix(f.name, FITS_SUFFIXES) and not any(fnmatch.fnmatchcase(f.name, e) for e in exclude)
                  for f in files)
     n_pics = sum(_has_suffix(f.name, IMAGE_SUFFIXES) for f in files)

@@ -150,6 +150,15 @@ def _font():
     return ImageFont.load_default()
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters and line or paragraph separators written as escapes (``\\n``,
+    ``\\u2028``): a title is drawn on one line (Pillow cannot measure multi-line text), and a newline in a file
+    name stays visible."""
+    import unicodedata
+
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def _fit_text(draw, text: str, font, width: int) -> str:
     """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
     if draw.textlength(text, font=font) <= width:
@@ -213,8 +222,8 @@ def make_mosaic(
     ncols : int
         Number of columns (fewer when N < ncols).
     titles : sequence of str, optional
-        One short label per image (e.g. the galaxy id), drawn above it and cut with an ellipsis to the cell
-        width.
+        One short label per image (e.g. the galaxy id), drawn above it on one line (line breaks and control
+        characters shown as escapes, ``\\n``) and cut with an ellipsis to the cell width.
     stretch : {"asinh", "linear", "none"}
     percentile : float
         Upper percentile of the display range (the lower one is ``100 - percentile``).
@@ -250,7 +259,7 @@ def make_mosaic(
             raise ValueError(f"cell_px must be a positive integer or a pair of them; got {cell_px!r}")
         h, w = int(hw[0]), int(hw[1])
     if titles is not None:
-        titles = [str(t) for t in titles]
+        titles = [_one_line(str(t)) for t in titles]
         if len(titles) != n:
             raise ValueError(f"got {len(titles)} titles for {n} images")
 
@@ -451,11 +460,12 @@ def load_mosaic_table(path: str | Path) -> pd.DataFrame:
         path = path / "mosaics.json"
     if not path.is_file():
         raise FileNotFoundError(f"mosaic table not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-        rows = data["mosaics"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a galtaxa mosaic table ({err})") from err
+    from ..utils.safe_load import read_json
+
+    data = read_json(path, "mosaic table")
+    rows = data.get("mosaics")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{path}: not a galtaxa mosaic table (no list of mosaics)")
     for row in rows:  # the folder may have moved since: fall back to the PNG beside the table
         for key in ("png", "png_pre"):
             p = row.get(key) or ""

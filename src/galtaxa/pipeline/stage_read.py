@@ -29,7 +29,7 @@ from ..utils.atomic import atomic_path, atomic_save_npy
 from ..utils.compute import Chunk, ChunkRunner, finished_part
 from .builders import chunk_runner_from_config, make_conditioner, open_input
 
-__all__ = ["ReadResult", "read_part", "read_stage"]
+__all__ = ["ReadResult", "check_conditioning_memory", "read_part", "read_stage"]
 
 
 class ReadResult(NamedTuple):
@@ -197,6 +197,41 @@ def _read_on_workers(source, transform, runner: ChunkRunner, st: Stage) -> Galax
     return galaxyset_of(source, images, meta)
 
 
+def _channels(source, tries: int = 8) -> int:
+    """The channel count of the first readable cutout among the first ``tries`` (3 when none reads)."""
+    for i in range(min(len(source), tries)):
+        try:
+            img = source.read(i)
+        except (BadInputError, ValueError, OSError):
+            continue
+        if img is not None and np.ndim(img) == 3:
+            return int(np.shape(img)[0])
+    return 3
+
+
+def check_conditioning_memory(conditioner, source) -> None:
+    """Refuse, before any cutout is conditioned, a ``conditioning.size`` whose working memory does not fit.
+
+    Parameters
+    ----------
+    conditioner : Conditioner
+    source : CutoutSource
+
+    Raises
+    ------
+    galtaxa.utils.rundir.NotEnoughMemoryError
+        Naming ``conditioning.size``, the memory one galaxy needs (:meth:`~galtaxa.preprocess.Conditioner.
+        memory_needed`) and the memory available.
+    """
+    from ..utils.rundir import check_free_memory
+
+    channels = _channels(source)
+    h, w = np.broadcast_to(np.asarray(conditioner.size), (2,))
+    check_free_memory(conditioner.memory_needed(channels),
+                      f"conditioning.size {conditioner.size}: conditioning one galaxy ({channels} channel(s) of "
+                      f"{h}x{w} px)", advice="lower conditioning.size (the default is 128)")
+
+
 def read_stage(cfg: dict, cache: RunCache, source=None, runner: ChunkRunner | None = None) -> ReadResult:
     """Read and condition every cutout into a memory-mapped GalaxySet (cached).
 
@@ -225,10 +260,12 @@ def read_stage(cfg: dict, cache: RunCache, source=None, runner: ChunkRunner | No
 
     def compute(st: Stage):
         src = source or open_input(cfg)
+        conditioner = make_conditioner(cfg, src)
+        check_conditioning_memory(conditioner, src)
         if runner.is_local:
-            gs = build_galaxyset(src, make_conditioner(cfg, src), out=st.path / "images.npy", desc="reading")
+            gs = build_galaxyset(src, conditioner, out=st.path / "images.npy", desc="reading")
         else:
-            gs = _read_on_workers(src, make_conditioner(cfg, src), runner, st)
+            gs = _read_on_workers(src, conditioner, runner, st)
         st.write_table("meta.parquet", gs.meta)
         st.write_json("info.json", gs.info)
         summary = {"n": len(gs), "n_ok": int(gs.ok.sum())}

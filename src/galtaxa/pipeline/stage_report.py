@@ -3,7 +3,6 @@ and :func:`validate_run`, which compares a finished run with reference catalogs 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -72,7 +71,9 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():
-        kwargs.setdefault("supervised", json.loads(sup.read_text()))
+        from ..utils.safe_load import read_json
+
+        kwargs.setdefault("supervised", read_json(sup, "the supervised classifier's report"))
     return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, validation=validation,
                         **kwargs)
 

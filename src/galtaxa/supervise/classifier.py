@@ -50,7 +50,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from ..encode.registry import TTA_VIEWS
 from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
-from ..utils.persist import Persistable
+from ..utils.persist import Persistable, array_spec, number_spec
 from ..utils.progress import progress as _progress
 from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
@@ -747,6 +747,12 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     _PERSISTED = ("classes_", "mode_", "history_", "best_epoch_", "best_score_", "net_info_", "temperature_",
                   "confidence_threshold_", "validation_", "log_prior_shift_", "train_prior_", "target_prior_",
                   "n_train_", "n_val_", "decision_offsets_")
+    _PERSISTED_TYPES = {"classes_": array_spec("iuU", ndim=1), "temperature_": number_spec(low=0, finite=True),
+                        "confidence_threshold_": number_spec(), "log_prior_shift_": array_spec("f", 1, optional=True),
+                        "decision_offsets_": array_spec("f", 1, optional=True),
+                        "n_train_": number_spec(integer=True), "n_val_": number_spec(integer=True)}
+    _TRANSIENT_PARAMS = ("device",)  # load(path, device=...) places the network
+    _PATH_PARAMS = ("checkpoint", "checkpoint_dir")
     _NETWORK = "model_"
 
     def _build_model(self):

@@ -150,6 +150,10 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         from ..encode import get_encoder
 
         if getattr(self, "_encoder_obj", None) is None:
+            saved = getattr(self, "unrestored_paths_", {}).get("checkpoint")
+            if self.checkpoint is None and saved is not None:
+                raise ValueError(f"this taxonomy was fitted with the encoder weights {saved!r}; paths are never read "
+                                 "from a model file: set its checkpoint (tax.checkpoint = PATH) before encoding")
             self._encoder_obj = get_encoder(self.encoder, checkpoint=self.checkpoint, input_size=self.input_size,
                                             random_state=self.random_state, tta=self.tta)
         return self._encoder_obj
@@ -435,6 +439,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     # ---------------------------------------------------------- persistence (Persistable: one .npz file)
     _PERSISTED = ("cae_", "reducer_", "voting_", "hybrid_")
     _TRANSIENT_PARAMS = ("progress", "cache_dir", "runner")
+    _PATH_PARAMS = ("checkpoint",)
     _FITTED_MARK = "voting_"
 
     @classmethod

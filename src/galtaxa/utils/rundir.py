@@ -15,6 +15,10 @@
   ``posix_fallocate``; a shortage is a :class:`DiskSpaceError` naming the
   folder and the space needed.  Finished stages stay cached, so a rerun after
   freeing space resumes.
+* :func:`check_free_memory` does the same for memory: a setting whose working memory is known in advance
+  (``conditioning.size``: :meth:`galtaxa.preprocess.Conditioner.memory_needed`) is checked against the memory
+  available (:func:`available_memory`: ``MemAvailable``, and the container's limit when lower) before the
+  work, and refused with both figures (:class:`NotEnoughMemoryError`) instead of being killed by the kernel.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import numpy as np
 from .manifest import ForeignRunDirError, claim_run_dir
 
 __all__ = ["ForeignRunDirError", "RunDirError", "RunLockedError", "claim_run_dir", "DiskSpaceError",
-           "prepare_run_dir", "run_lock", "check_free_space", "open_memmap_checked", "format_bytes", "LOCK_NAME"]
+           "NotEnoughMemoryError", "prepare_run_dir", "run_lock", "check_free_space", "check_free_memory",
+           "available_memory", "open_memmap_checked", "format_bytes", "LOCK_NAME"]
 
 #: Name of the lock file inside the run folder.
 LOCK_NAME = ".lock"
@@ -52,6 +57,10 @@ class DiskSpaceError(OSError):
 
     def __str__(self) -> str:
         return self.strerror
+
+
+class NotEnoughMemoryError(ValueError):
+    """A setting needs more memory than the machine has available; names the setting and both figures."""
 
 
 def format_bytes(n: float) -> str:
@@ -192,3 +201,65 @@ def open_memmap_checked(path, shape, dtype=np.float32, what: str | None = None) 
                                  "finished stages are kept") from None
         # EINVAL/EOPNOTSUPP: the filesystem cannot reserve space; the free-space check above still ran
     return arr
+
+
+def _read_int(path: str) -> int | None:
+    """The integer in a one-line system file (``None`` when absent, unreadable or ``max``)."""
+    try:
+        text = Path(path).read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def available_memory() -> int:
+    """Bytes of memory a new allocation can get: ``MemAvailable`` of ``/proc/meminfo``, lowered to what is left
+    under the cgroup limit of a container when there is one (physical free pages elsewhere).
+
+    Returns
+    -------
+    int
+    """
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+                break
+    except (OSError, ValueError, IndexError):
+        avail = None
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            return 2**62
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, used = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and used is not None and limit < 2**60:
+            avail = min(avail, max(0, limit - used))
+    return int(avail)
+
+
+def check_free_memory(need: int, what: str, advice: str = "") -> None:
+    """Raise :class:`NotEnoughMemoryError` unless ``need`` bytes fit in the memory available now.
+
+    Parameters
+    ----------
+    need : int
+        The estimated peak of the step, in bytes.
+    what : str
+        The step and the setting that sets its size (``"conditioning.size 30000: one galaxy of 3 channels"``).
+    advice : str
+        What to change, appended to the message.
+
+    Raises
+    ------
+    NotEnoughMemoryError
+        Naming ``what``, the memory needed and the memory available.
+    """
+    free = available_memory()
+    if need > free:
+        raise NotEnoughMemoryError(f"{what} needs about {format_bytes(need)} of memory, but {format_bytes(free)} "
+                                   f"are available{'; ' + advice if advice else ''}")

@@ -19,7 +19,10 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-__all__ = ["UnsafeFileError", "torch_load", "plain_for_torch", "refuse_legacy_pickles"]
+__all__ = ["UnsafeFileError", "torch_load", "plain_for_torch", "refuse_legacy_pickles", "read_json"]
+
+#: Largest JSON file :func:`read_json` reads.
+MAX_JSON_BYTES = 64 * 2**20
 
 
 class UnsafeFileError(ValueError):
@@ -133,3 +136,54 @@ def refuse_legacy_pickles(paths, refit: str) -> None:
         if p.exists():
             raise UnsafeFileError(f"{p} was written by an older galtaxa with pickle, which can execute code when "
                                   f"read; galtaxa no longer reads pickles. Refit: {refit}")
+
+
+def read_json(path, what: str = "JSON file", expect: type = dict):
+    """The JSON value of ``path``, checked to be a regular, readable, UTF-8 file holding an ``expect``.
+
+    For the JSON files of a run folder that galtaxa reads back (``supervised/report.json``, ``mosaics.json``):
+    a hand-edited or damaged one is refused with a message naming it, never a ``TypeError`` or
+    ``AttributeError`` later.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file is, for the messages.
+    expect : type
+        The type of the top-level value (``dict`` or ``list``).
+
+    Returns
+    -------
+    dict or list
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If it is not a regular file, larger than :data:`MAX_JSON_BYTES`, not UTF-8, not JSON, nested too deeply,
+        or holds another type of value.
+    """
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} not found")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file")
+    size = path.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"{what} {path} is {size:,} bytes; at most {MAX_JSON_BYTES:,} are read")
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{what} {path} is not UTF-8 (byte 0x{err.object[err.start]:02x} at {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what} {path} is not valid JSON (line {err.lineno}: {err.msg})") from None
+    except RecursionError:
+        raise ValueError(f"{what} {path} is nested too deeply to be read") from None
+    if not isinstance(value, expect):
+        kind = {dict: "an object {...}", list: "a list [...]"}.get(expect, expect.__name__)
+        raise ValueError(f"{what} {path} holds a {type(value).__name__}, not {kind}: fix or remove it")
+    return value

@@ -1,0 +1,233 @@
+"""Model files (``.npz`` estimators) are checked against their classes before anything is built or decompressed.
+
+The cases of the second reliability pass: a member that expands to gigabytes or a ``.npy`` header that claims
+terabytes is refused before any decompression or allocation; a description nested 100,000 deep is one clear
+error; a data attribute may not shadow a method; fitted arrays of the wrong dtype or shape and complex values are
+refused at load, not at predict; transient parameters and paths are never restored from the file.  Every
+refusal is a ``ValueError`` naming the file, and one line from the command line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import yaml
+
+from galtaxa.cli import main
+from galtaxa.reduce import PCAReducer
+from galtaxa.utils.persist import load_estimator, save_estimator
+
+_STATE = "__galtaxa__"
+
+
+@pytest.fixture(scope="module")
+def pca_file(tmp_path_factory):
+    """A fitted PCAReducer (scaler + scikit-learn PCA inside) saved as galtaxa saves it."""
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    path = tmp_path_factory.mktemp("model") / "pca.npz"
+    save_estimator(PCAReducer(n_components=3).fit(X), path)
+    return path, X
+
+
+def _members(path) -> dict:
+    with zipfile.ZipFile(path) as z:
+        return {n[:-4]: np.load(io.BytesIO(z.read(n)), allow_pickle=False) for n in z.namelist()}
+
+
+def _header(members) -> dict:
+    return json.loads(bytes(members[_STATE]).decode())
+
+
+def _write(path, members, header=None):
+    if header is not None:
+        members = dict(members, **{_STATE: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)})
+    np.savez(path, **members)
+    return path
+
+
+def _find(node, cls):
+    """The state dict node of the first object of class ``cls`` in a description."""
+    if isinstance(node, dict):
+        if node.get("t") == "object" and node.get("class") == cls:
+            return node["state"]
+        for v in node.values():
+            found = _find(v, cls)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for v in node:
+            found = _find(v, cls)
+            if found is not None:
+                return found
+    return None
+
+
+def _entry(state, key):
+    return next(kv for kv in state["v"] if kv[0] == key)
+
+
+def _array_key(members, header, attr, cls="sklearn.decomposition.PCA"):
+    return _entry(_find(header["root"], cls), attr)[1]["key"]
+
+
+# ------------------------------------------------------------------ sizes before decompression
+def test_member_that_expands_far_beyond_its_stored_size_is_refused_before_decompressing(tmp_path, pca_file):
+    path = tmp_path / "bomb.npz"
+    n = 2**23  # 64 MiB of zeros: about 64 KiB deflated
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("big.npy", "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (n,)})
+            chunk = bytes(2**23)
+            for _ in range(n * 8 // len(chunk)):
+                fh.write(chunk)
+        z.writestr(f"{_STATE}.npy", _npy_bytes(np.frombuffer(b"{}", np.uint8)))
+    assert path.stat().st_size < 2**21
+    with pytest.raises(ValueError, match=r"bomb\.npz: member 'big\.npy' would expand from .* KiB to 64\.0 MiB "
+                                         r"\(more than 50x.*refused before decompressing"):
+        load_estimator(path)
+
+
+def _npy_bytes(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def test_npy_header_claiming_terabytes_is_refused_without_allocating(tmp_path):
+    path = tmp_path / "claims.npz"
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a0.npy", head.getvalue() + bytes(64))
+        z.writestr(f"{_STATE}.npy", _npy_bytes(np.frombuffer(b"{}", np.uint8)))
+    with pytest.raises(ValueError, match=r"claims\.npz: array 'a0' claims shape \(1099511627776,\) of float64 "
+                                         r"\(8\.0 TiB\) but its member holds 64 B"):
+        load_estimator(path)
+
+
+def test_arrays_that_do_not_fit_in_memory_are_refused_with_the_figures(tmp_path, pca_file, monkeypatch):
+    from galtaxa.utils import rundir
+
+    monkeypatch.setattr(rundir, "available_memory", lambda: 1000)
+    with pytest.raises(ValueError, match=r"pca\.npz: its arrays need .* KiB of memory to load, but 1000 B are "
+                                         "available"):
+        load_estimator(pca_file[0])
+
+
+def test_description_nested_100k_deep_is_one_line(tmp_path, capsys):
+    text = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    path = _write(tmp_path / "deep.npz", {_STATE: np.frombuffer(text.encode(), np.uint8)})
+    with pytest.raises(ValueError, match=r"deep\.npz: the description __galtaxa__ is nested too deeply"):
+        load_estimator(path)
+    # 60 levels of lists: valid JSON, but deeper than any estimator galtaxa writes
+    node = {"t": "object", "class": "galtaxa.reduce.PCAReducer", "state": {"t": "dict", "v": []}}
+    for _ in range(70):
+        node = {"t": "list", "v": [node]}
+    path = _write(tmp_path / "deep2.npz", {}, {"format": "galtaxa-estimator", "version": 1, "root": node})
+    with pytest.raises(ValueError, match=r"deep2\.npz is not a valid .*nested more than 64 levels deep"):
+        load_estimator(path)
+    # from the command line: one line naming the file, no traceback
+    images = np.random.default_rng(0).normal(size=(4, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "set.npy", images)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "set.npy")},
+                                   "conditioning": {"size": 32}}))
+    assert main(["predict", str(cfg), "--model", str(tmp_path / "deep.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"galtaxa predict: error: {tmp_path / 'deep.npz'}: the description __galtaxa__ is nested")
+
+
+# ------------------------------------------------------------------ names, dtypes, shapes
+def test_attribute_shadowing_a_method_is_refused(tmp_path, pca_file):
+    members = _members(pca_file[0])
+    header = _header(members)
+    _find(header["root"], "sklearn.decomposition.PCA")["v"].append(["transform", "not a method"])
+    _find(header["root"], "galtaxa.reduce.PCAReducer")["v"].append(["predict", "..."])
+    with pytest.raises(ValueError, match=r"shadow\.npz is not a valid .*unknown attributes \['transform'\], which "
+                                         "would replace a method"):
+        load_estimator(_write(tmp_path / "shadow.npz", members, header))
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda a: a.astype(str), r"PCA does not work: transform\(\) fails on valid input"),
+    (lambda a: a[:, :-1], r"PCA does not work: transform\(\) fails on valid input"),
+    (lambda a: a.astype(np.complex128), r"array 'a\d+' holds complex numbers"),
+    (lambda a: a.astype("datetime64[s]"), r"array 'a\d+' holds dtype datetime64"),
+])
+def test_fitted_arrays_of_the_wrong_dtype_or_shape_are_refused_at_load(tmp_path, pca_file, forge, message):
+    path, X = pca_file
+    assert load_estimator(path).transform(X[:2]).shape == (2, 3)  # the file as saved works
+    members = _members(path)
+    key = _array_key(members, _header(members), "components_")
+    members[key] = forge(members[key])
+    with pytest.raises(ValueError, match=message) as err:
+        load_estimator(_write(tmp_path / "forged.npz", members))
+    assert "forged.npz" in str(err.value)
+
+
+def _classifier_file(tmp_path):
+    """A GalaxyClassifier file without training: the format's description of a fitted one, a tiny network."""
+    from galtaxa.supervise import GalaxyClassifier
+
+    clf = GalaxyClassifier(backbone="test_resnet", pretrained=False, input_size=32, progress=False)
+    clf.classes_ = np.array(["E", "S"])
+    clf.net_info_ = {"input_size": 32}
+    clf.model_ = clf._build_model()
+    clf.temperature_, clf.confidence_threshold_ = 1.3, 0.5
+    clf.checkpoint, clf.checkpoint_dir = str(tmp_path / "weights.pth"), str(tmp_path / "ck")
+    return clf.save(tmp_path / "clf.npz")
+
+
+@pytest.mark.parametrize("attr, value, message", [
+    ("temperature_", "hot", r"temperature_ must be a number, not str 'hot'"),
+    ("temperature_", -1.0, r"temperature_ must be > 0"),
+    ("classes_", 3, r"classes_ must be an array"),
+    ("batch_size", {"t": "list", "v": [1, 2]}, r"parameter 'batch_size' is list"),
+])
+def test_classifier_attributes_of_the_wrong_type_are_refused(tmp_path, attr, value, message):
+    from galtaxa.supervise import GalaxyClassifier
+
+    path = _classifier_file(tmp_path)
+    assert GalaxyClassifier.load(path).temperature_ == pytest.approx(1.3)
+    members = _members(path)
+    header = _header(members)
+    state = _find(header["root"], "galtaxa.supervise.GalaxyClassifier")
+    state["v"] = [kv for kv in state["v"] if kv[0] != attr] + [[attr, value]]
+    with pytest.raises(ValueError, match=r"bad\.npz .*invalid attributes: .*" + message):
+        GalaxyClassifier.load(_write(tmp_path / "bad.npz", members, header))
+
+
+# ------------------------------------------------------------------ transient parameters and paths
+def test_paths_are_never_restored_from_a_classifier_file(tmp_path):
+    from galtaxa.supervise import GalaxyClassifier
+
+    back = GalaxyClassifier.load(_classifier_file(tmp_path))
+    assert back.checkpoint is None and back.checkpoint_dir is None
+    assert back.unrestored_paths_ == {"checkpoint": str(tmp_path / "weights.pth"), "checkpoint_dir": str(tmp_path / "ck")}
+    back.save(tmp_path / "again.npz")  # the record survives a second save, still not as a parameter
+    assert GalaxyClassifier.load(tmp_path / "again.npz").unrestored_paths_ == back.unrestored_paths_
+
+
+def test_taxonomy_file_never_sets_cache_dir_runner_or_checkpoint(tmp_path, pca_file):
+    from galtaxa.taxonomy import UnsupervisedTaxonomy
+
+    tax = UnsupervisedTaxonomy(n_clusters=2, checkpoint=None)
+    tax.reducer_ = load_estimator(pca_file[0])
+    tax.voting_, tax.cae_, tax.hybrid_ = None, None, None
+    tax.save(tmp_path / "tax.npz")
+    members = _members(tmp_path / "tax.npz")
+    header = _header(members)
+    state = _find(header["root"], "galtaxa.taxonomy.UnsupervisedTaxonomy")
+    state["v"] = [kv for kv in state["v"] if kv[0] not in ("checkpoint",)]
+    state["v"] += [["cache_dir", "/etc"], ["runner", "tcp://attacker:8786"], ["checkpoint", "/etc/passwd"]]
+    back = UnsupervisedTaxonomy.load(_write(tmp_path / "forged.npz", members, header))
+    assert back.cache_dir is None and back.runner is None and back.checkpoint is None
+    assert back.unrestored_paths_ == {"checkpoint": "/etc/passwd"}
+    with pytest.raises(ValueError, match=r"fitted with the encoder weights '/etc/passwd'; paths are never read from "
+                                         "a model file"):
+        back._encoder()
