@@ -89,7 +89,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": ("efficientnet_lite0", str, None, "timm model name (e.g. convnext_xlarge.fb_in22k)"),
+        "name": ("galtaxa-galaxy-v1", str, None, "galtaxa-galaxy-v1 (galtaxa's galaxy encoder, shipped: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
