@@ -407,8 +407,8 @@ def levenberg_marquardt(fun, jac, x0, xtol=1e-5, ftol=1.49012e-8, maxfev=500):
     step by a QR factorisation of the :math:`N \times 7` Jacobian; with the 50,000 pixels of a large galaxy
     that is most of the fit's time.  Here each step solves the :math:`7 \times 7` system
     :math:`(J^{\mathsf T} J + \mu D^2) h = -J^{\mathsf T} f` with MINPACK's scaling :math:`D` (the largest
-    column norms of :math:`J` seen so far), the damping :math:`\mu` updated from the ratio of actual to
-    predicted reduction (Nielsen 1999; Madsen, Nielsen & Tingleff 2004, eq. 3.16), and MINPACK's tests:
+    column norms of :math:`J` seen so far), the damping :math:`\mu` (0.1 at first) updated from the ratio of
+    actual to predicted reduction (Nielsen 1999; Madsen, Nielsen & Tingleff 2004, eq. 3.16), and MINPACK's tests:
     converged when the scaled step is below ``xtol`` times the scaled parameters (``ier`` 2) or both reductions
     below ``ftol`` (``ier`` 1); ``ier`` 5 after ``maxfev`` evaluations of ``fun``.
 
@@ -434,7 +434,7 @@ def levenberg_marquardt(fun, jac, x0, xtol=1e-5, ftol=1.49012e-8, maxfev=500):
     J = jac(x)
     A, g = J @ J.T, J @ f
     d = np.sqrt(np.maximum(np.diag(A), 1e-300))
-    mu = 1e-3
+    mu = 0.1  # a cautious first step: 1e-3 lets a Sérsic fit leap to n < 0.01, where the profile stops depending on n
     while True:
         d = np.maximum(d, np.sqrt(np.diag(A)))
         while True:

@@ -656,14 +656,16 @@ def _watershed_contrast(data, markers, inside, contrast: float):
 
 
 def _deblend_fast(smoothed, labels, npixels: int, contrast: float):
-    """photutils' deblending (32 exponential levels, 8-connectivity) of the segment under the stamp centre.
+    """photutils' deblending (32 exponential levels, 8-connectivity) of the central segment.
 
+    The central segment is the one under the stamp centre or, when the centre is on none, the nearest one
+    (deblending keeps a segment's pixels, so the central source then lies in it; photutils, as
+    :func:`segment_central_source` calls it, deblends every segment then, which changes only ``n_sources``).
     Returns the label map with that segment split into its components (labels consecutive, as photutils
-    relabels them) and the number of sources.  A stamp centre on no segment leaves the map as it is.
+    relabels them) and the number of sources.
     """
-    ny, nx = labels.shape
-    under = int(labels[int(round((ny - 1) / 2)), int(round((nx - 1) / 2))])
     n = int(labels.max())
+    under = central_label(labels)
     if under == 0:
         return labels, n
     sl = ndimage.find_objects((labels == under).astype(np.int8))[0]
