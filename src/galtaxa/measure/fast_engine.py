@@ -86,6 +86,8 @@ SERSIC_EXTENT = 2.0
 
 #: statmorph's value for "could not be measured".
 _INVALID = -99.0
+#: 8-connectivity (``ndimage.generate_binary_structure(2, 2)``, statmorph's), made once.
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 # ------------------------------------------------------------------ apertures
@@ -177,8 +179,8 @@ class _EllipseFamily:
     :math:`|\rho - a| / |\nabla\rho|` away) is entirely in or out; for the others the edge is replaced by its
     tangent, at signed distance :math:`(a - \rho)/|\nabla\rho|` (:func:`half_plane_overlap`), and the area of
     the circular segment between the chord and the arc, :math:`\kappa L^3 / 12` with :math:`\kappa` the
-    curvature of the ellipse through the pixel, is taken off.  The normal, :math:`|\nabla\rho|` and
-    :math:`\kappa \rho` do not depend on :math:`a`: they are computed once per pixel.
+    ellipse's curvature there, is taken off.  For many sums (:meth:`sums`) the pixels are sorted by
+    :math:`\rho` once: those inside an ellipse's edge band are a prefix.
     """
 
     def __init__(self, shape, center, elongation, theta, a_max):
@@ -199,30 +201,29 @@ class _EllipseFamily:
         self.v = -x * s + y * c
         self.rho = np.sqrt(self.u ** 2 + (self.v * e) ** 2)
         self.c, self.s = c, s
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gx = (self.u * c - e * e * self.v * s) / self.rho  # the gradient of rho, pixel units
-            gy = (self.u * s + e * e * self.v * c) / self.rho
-            self.gn = np.hypot(gx, gy)
-            px, py = np.abs(gx) / self.gn, np.abs(gy) / self.gn
-            self.p, self.q = np.maximum(px, py), np.minimum(px, py)
-            # curvature of the ellipse through the pixel (semi-axes rho, rho / e), times rho: the curvature of the
-            # ellipse of semi-major axis a at the same angle is kappa_rho / a
-            self.kappa_rho = self.rho ** 3 / e / (e * e * self.v ** 2 + self.u ** 2 / (e * e)) ** 1.5
-        self.gmax = float(np.nanmax(self.gn)) if self.gn.size else 1.0
+        self.gmax = max(e, 1.0)  # the largest |grad rho| (along the minor axis)
 
-    def _edge_weights(self, a, rho, gn, p, q, kappa_rho):
-        """The weights of pixels near the edge of the ellipse ``a`` (their per-pixel quantities given)."""
+    def _edge_weights(self, a, u, v, rho):
+        """The weights of pixels near the edge of the ellipse ``a``, from their ``u``, ``v`` and ``rho``."""
+        e, c, s = self.elong, self.c, self.s
         with np.errstate(divide="ignore", invalid="ignore"):
+            gx = (u * c - e * e * v * s) / rho  # the gradient of rho, pixel units
+            gy = (u * s + e * e * v * c) / rho
+            gn = np.hypot(gx, gy)
+            px, py = np.abs(gx) / gn, np.abs(gy) / gn
             dist = (a - rho) / gn
-            area, chord = half_plane_overlap(dist, p, q)
-            return np.where(np.isfinite(dist), np.clip(area - kappa_rho / a * chord ** 3 / 12.0, 0.0, 1.0),
+            area, chord = half_plane_overlap(dist, np.maximum(px, py), np.minimum(px, py))
+            # curvature of the ellipse of semi-major axis a at the pixel's angle: that of the ellipse through the
+            # pixel (semi-axes rho, rho / e), scaled by rho / a
+            kappa = rho ** 3 / e / (e * e * v ** 2 + u ** 2 / (e * e)) ** 1.5 / a
+            return np.where(np.isfinite(dist), np.clip(area - kappa * chord ** 3 / 12.0, 0.0, 1.0),
                             (rho < a).astype(np.float64))
 
     def prepare_sums(self, arrays):
         """Sort the box's pixels by :math:`\rho` and keep the prefix sums of each of ``arrays`` (stamp-sized), for
         :meth:`sums`."""
         order = np.argsort(self.rho, axis=None, kind="stable")
-        self._sorted = [x.ravel()[order] for x in (self.rho, self.gn, self.p, self.q, self.kappa_rho)]
+        self._sorted = [x.ravel()[order] for x in (self.u, self.v, self.rho)]
         self._values = np.stack([np.asarray(x, dtype=np.float64)[self.box].ravel()[order] for x in arrays])
         self._prefix = np.concatenate([np.zeros((len(arrays), 1)), np.cumsum(self._values, axis=1)], axis=1)
 
@@ -231,7 +232,7 @@ class _EllipseFamily:
         (radii, arrays): the pixels inside each edge's band from the prefix sums, those in it weighted one by
         one (all the bands at once)."""
         radii = np.atleast_1d(np.asarray(radii, dtype=np.float64))
-        rho = self._sorted[0]
+        rho = self._sorted[2]
         band = 0.70711 * self.gmax
         lo = np.searchsorted(rho, radii - band, side="left")
         hi = np.searchsorted(rho, radii + band, side="right")
@@ -240,8 +241,7 @@ class _EllipseFamily:
         if counts.sum():
             which = np.repeat(np.arange(radii.size), counts)
             index = np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())])
-            a = radii[which]
-            w = self._edge_weights(a, *(x[index] for x in self._sorted))
+            w = self._edge_weights(radii[which], *(x[index] for x in self._sorted))
             for k in range(self._values.shape[0]):
                 out[:, k] += np.bincount(which, weights=w * self._values[k, index], minlength=radii.size)
         out[radii <= 0] = 0.0
@@ -254,7 +254,7 @@ class _EllipseFamily:
         w = (self.rho < a).astype(np.float64)
         near = np.abs(self.rho - a) <= 0.70711 * self.gmax
         if near.any():
-            w[near] = self._edge_weights(a, *(x[near] for x in (self.rho, self.gn, self.p, self.q, self.kappa_rho)))
+            w[near] = self._edge_weights(a, self.u[near], self.v[near], self.rho[near])
         return w
 
 
@@ -351,6 +351,92 @@ def _fraction_radius(func, grid, approx, xtol):
     k, f = _first_crossing(func, grid, approx, lambda v: np.asarray(v) > 0, margin=0.01)
     assert k < len(grid), "Root not found within range."
     return opt.brentq(func, grid[k - 1], grid[k], xtol=xtol)
+
+
+def nelder_mead(func, x0, xtol=1e-4, ftol=1e-4, maxfun=None):
+    """scipy's Nelder-Mead (:func:`scipy.optimize.fmin`) on Python floats: the same initial simplex, steps (its
+    standard coefficients), order and stopping rule (``maxiter = maxfun = 200 N`` unless given), so the same
+    path and minimum, without the per-step array overhead, a third of a small stamp's asymmetry search.
+
+    Parameters
+    ----------
+    func : callable
+        ``list of N floats -> float``.
+    x0 : sequence of N floats
+    xtol, ftol : float
+        fmin's ``xtol`` and ``ftol`` (``xatol``, ``fatol``).
+    maxfun : int, optional
+
+    Returns
+    -------
+    (list of float, float, int, bool)
+        The best vertex, its value, the evaluations and whether it stopped on the tolerances.
+    """
+    n = len(x0)
+    x0 = [float(v) for v in x0]
+    maxfun = 200 * n if maxfun is None else int(maxfun)
+    sim = [list(x0)]
+    for k in range(n):
+        y = list(x0)
+        y[k] = (1 + 0.05) * y[k] if y[k] != 0 else 0.00025
+        sim.append(y)
+    dims = range(n)
+    fsim = [func(p) for p in sim]
+    calls = n + 1
+    order = sorted(range(n + 1), key=fsim.__getitem__)
+    sim, fsim = [sim[i] for i in order], [fsim[i] for i in order]
+    iterations = 1
+    while calls < maxfun and iterations < maxfun:
+        if (max(abs(sim[j][k] - sim[0][k]) for j in range(1, n + 1) for k in dims) <= xtol
+                and max(abs(fsim[0] - fsim[j]) for j in range(1, n + 1)) <= ftol):
+            break
+        xbar = [sum(sim[j][k] for j in range(n)) / n for k in dims] if n > 1 else [sim[0][0] / 1]
+        worst = sim[-1]
+        xr = [2 * xbar[k] - 1 * worst[k] for k in dims]
+        fxr = func(xr)
+        calls += 1
+        shrink = False
+        if fxr < fsim[0]:
+            xe = [3 * xbar[k] - 2 * worst[k] for k in dims]
+            fxe = func(xe)
+            calls += 1
+            sim[-1], fsim[-1] = (xe, fxe) if fxe < fxr else (xr, fxr)
+        elif fxr < fsim[-2]:
+            sim[-1], fsim[-1] = xr, fxr
+        elif fxr < fsim[-1]:
+            xc = [1.5 * xbar[k] - 0.5 * worst[k] for k in dims]
+            fxc = func(xc)
+            calls += 1
+            if fxc <= fxr:
+                sim[-1], fsim[-1] = xc, fxc
+            else:
+                shrink = True
+        else:
+            xcc = [0.5 * xbar[k] + 0.5 * worst[k] for k in dims]
+            fxcc = func(xcc)
+            calls += 1
+            if fxcc < fsim[-1]:
+                sim[-1], fsim[-1] = xcc, fxcc
+            else:
+                shrink = True
+        if shrink:
+            for j in range(1, n + 1):
+                sim[j] = [sim[0][k] + 0.5 * (sim[j][k] - sim[0][k]) for k in dims]
+                fsim[j] = func(sim[j])
+                calls += 1
+        iterations += 1
+        order = sorted(range(n + 1), key=fsim.__getitem__)
+        sim, fsim = [sim[i] for i in order], [fsim[i] for i in order]
+    return sim[0], min(fsim), calls, calls < maxfun and iterations < maxfun
+
+
+def _nelder_mead_method(fun, x0, args=(), **kwargs):
+    """:func:`nelder_mead` as a :func:`scipy.optimize.minimize` method (for basin-hopping), with minimize's
+    Nelder-Mead defaults (``xatol = fatol = 1e-4``)."""
+    x, f, nfev, success = nelder_mead(lambda p: float(np.ravel(fun(np.array(p), *args))[0]), np.ravel(x0),
+                                      xtol=kwargs.get("xatol", 1e-4), ftol=kwargs.get("fatol", 1e-4),
+                                      maxfun=kwargs.get("maxfev"))
+    return opt.OptimizeResult(x=np.array(x), fun=f, nfev=nfev, nit=0, success=success, status=0 if success else 1)
 
 
 # ------------------------------------------------------------------ Sérsic fit
@@ -732,7 +818,8 @@ class TolerantSourceMorphology(FastSourceMorphology):
         args = (self._cutout_stamp_maskzeroed, "cas")
 
         def search(x0):  # statmorph's start and initial simplex: a smaller one finds other local minima
-            return opt.fmin(self._asymmetry_function, x0, args=args, xtol=self._center_xtol, disp=False)
+            return np.array(nelder_mead(lambda p: self._asymmetry_function(p, *args), x0,
+                                        xtol=self._center_xtol)[0])
 
         center_asym = search(centroid)
         dist = self._petro_fraction_cas * self._rpetro_circ_centroid
@@ -885,7 +972,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
             np.sum(cutout_smooth[family.box] * (family.weights(a_out) - family.weights(max(a_in, 0.0)))))
         ellip_annulus_mean_flux = total / area
         above_threshold = cutout_smooth >= ellip_annulus_mean_flux
-        s = ndimage.generate_binary_structure(2, 2)
+        s = _EIGHT
         labeled_array, num_features = ndimage.label(above_threshold, structure=s)
         if num_features == 0:
             warnings.warn("[segmap_gini] Empty Gini segmap!", AstropyUserWarning)
@@ -968,7 +1055,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
             warnings.warn("[shape_asym] Adding brightest pixel to segmap.", AstropyUserWarning)
             above_threshold[ic, jc] = True
             self.flag = 2
-        s = ndimage.generate_binary_structure(2, 2)
+        s = _EIGHT
         labeled_array, _ = ndimage.label(above_threshold, structure=s)
         return labeled_array == labeled_array[ic, jc]
 
@@ -992,7 +1079,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
             return np.ones(image.shape, dtype=bool)
         box = self._segment_box
         above = image[box] >= threshold
-        labeled, _ = ndimage.label(above, structure=ndimage.generate_binary_structure(2, 2))
+        labeled, _ = ndimage.label(above, structure=_EIGHT)
         ic, jc = int(self._y_maxval_stamp) - box[0].start, int(self._x_maxval_stamp) - box[1].start
         assert labeled[ic, jc] != 0
         out = np.zeros(image.shape, dtype=bool)
@@ -1020,7 +1107,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
                 counts = np.array([image.size])
             else:
                 labeled, n = ndimage.label(image[self._mid_box] >= threshold,
-                                           structure=ndimage.generate_binary_structure(2, 2))
+                                           structure=_EIGHT)
                 counts = np.bincount(labeled.ravel())[1:]
                 counts = counts[counts > 0]
             cache[threshold] = np.sort(counts)[::-1]
@@ -1048,7 +1135,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
 
         crop = self._cutout_mid[self._mid_box]
         peaks = local_maxima(crop, connectivity=2, allow_borders=True) & (crop > 0)
-        return int(ndimage.label(peaks, structure=ndimage.generate_binary_structure(2, 2))[1])
+        return int(ndimage.label(peaks, structure=_EIGHT)[1])
 
     @statmorph.statmorph.lazyproperty
     def multimode(self):
@@ -1056,8 +1143,9 @@ class TolerantSourceMorphology(FastSourceMorphology):
         clumps above the threshold that maximises :math:`(A_2/A_1) A_2`.
 
         statmorph's search: a coarse scan of the quantiles (steps of 0.02, halved while no threshold gives two
-        clumps), then its seeded basin-hopping from the best one, on the same function: the ratio depends on the
-        quantile only through the threshold's index, so each index is labelled once.  A MID image with a single
+        clumps), then its seeded basin-hopping from the best one, with scipy's Nelder-Mead searches
+        (:func:`nelder_mead`), on the same function: the ratio depends on the quantile only through the
+        threshold's index, so each index is labelled once.  A MID image with a single
         regional maximum has one clump at every threshold: M = 0 at once (statmorph's answer after its scans).
         """
         if self._mid_maxima <= 1:
@@ -1089,7 +1177,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
             step /= 2.0
             if self._verbose:
                 warnings.warn("[M statistic] Reduced stepsize to %g." % step, AstropyUserWarning)
-        res = opt.basinhopping(ratio, q0, minimizer_kwargs={"method": "Nelder-Mead"}, niter=self._niter_bh_mid,
+        res = opt.basinhopping(ratio, q0, minimizer_kwargs={"method": _nelder_mead_method}, niter=self._niter_bh_mid,
                                T=-0.5 * best, stepsize=step, interval=self._niter_bh_mid / 2, disp=False, seed=0)
         counts = self._multimode_function(res.x[0])
         return float(counts[1]) / float(counts[0])
@@ -1238,6 +1326,7 @@ class _AsymmetryEvaluator:
         self.ny, self.nx = image.shape
         self.pad = pad = int(math.ceil(2 * self.r)) + 3
         self.image = np.pad(np.asarray(image, dtype=np.float64), pad)
+        self.absimage = np.abs(self.image)
         self.mask = np.pad(np.asarray(mask, dtype=bool), pad)
         self.any_mask = bool(self.mask.any())
 
@@ -1251,11 +1340,11 @@ class _AsymmetryEvaluator:
         ax, ay = 2.0 * xc, 2.0 * yc
         kx, ky = math.floor(ax), math.floor(ay)
         tx, ty = ax - kx, ay - ky
-        # rotated pixel (y, x) reads input rows ky - y, ky - y + 1 and columns kx - x, kx - x + 1
+        # rotated pixel (y, x) reads input rows ky - y, ky - y + 1 and columns kx - x, kx - x + 1: a bilinear
+        # interpolation along x, then along y, of the reflected block
         f = self.image[ky - y1 + 1 + pad:ky - y0 + 2 + pad, kx - x1 + 1 + pad:kx - x0 + 2 + pad][::-1, ::-1]
-        top = (1.0 - tx) * f[1:, 1:] + tx * f[1:, :-1]
-        bottom = (1.0 - tx) * f[:-1, 1:] + tx * f[:-1, :-1]
-        rot = (1.0 - ty) * top + ty * bottom
+        g = f[:, 1:] + tx * (f[:, :-1] - f[:, 1:])
+        rot = g[1:] + ty * (g[:-1] - g[1:])
         if self.any_mask:
             mx, my = math.floor(ax + 0.5), math.floor(ay + 0.5)
             masked = self.mask[y0 + pad:y1 + pad, x0 + pad:x1 + pad] | \
@@ -1264,8 +1353,10 @@ class _AsymmetryEvaluator:
                 w = np.where(masked, 0.0, w)
                 img = np.where(masked, 0.0, img)
                 rot = np.where(masked, 0.0, rot)
+                return float(w.sum()), float((w * np.abs(img)).sum()), float((w * np.abs(rot - img)).sum())
         # plain ufunc sums, not BLAS (np.vdot): a multithreaded BLAS dot is 100 times slower on a busy machine
-        return float(w.sum()), float((w * np.abs(img)).sum()), float((w * np.abs(rot - img)).sum())
+        absimg = self.absimage[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
+        return float(w.sum()), float((w * absimg).sum()), float((w * np.abs(rot - img)).sum())
 
 
 def _box_circle(shape, local_center, r):

@@ -729,9 +729,10 @@ def galaxy_ellipse(segmap) -> np.ndarray:
     w, v = np.linalg.eigh(cov)
     major = v[:, 1]
     q = float(np.sqrt(max(w[0], 1e-6) / max(w[1], 1e-6)))
-    gy, gx = np.indices(seg.shape)
-    u = (gx - x0) * major[0] + (gy - y0) * major[1]
-    t = (gy - y0) * major[0] - (gx - x0) * major[1]
+    gy, gx = np.ogrid[0:seg.shape[0], 0:seg.shape[1]]  # broadcast: the same values as full index grids
+    dx, dy = gx - x0, gy - y0
+    u = dx * major[0] + dy * major[1]
+    t = dy * major[0] - dx * major[1]
     r = np.hypot(u, t / q)
     return r / max(float(r[seg].max()), 0.5)
 
