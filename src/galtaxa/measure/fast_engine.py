@@ -22,12 +22,12 @@ Root finding to a tolerance
     :data:`RADIUS_XTOL`.  The asymmetry centre's Nelder-Mead search, from statmorph's start and initial simplex
     (a smaller simplex finds other local minima), stops at :data:`CENTER_XTOL` px instead of 1e-6.
 The Sérsic fit on the galaxy
-    statmorph fits the Sérsic profile to every pixel of its stamp (2.5 times the segment's box, so mostly sky):
-    here to the pixels within :data:`SERSIC_EXTENT` elliptical Petrosian radii of the asymmetry centre, from
-    statmorph's start with its tolerances, bound on n and post-fit corrections, by Levenberg-Marquardt with the
-    profile's analytic derivatives on the normal equations (:func:`levenberg_marquardt`; MINPACK's ``lmdif``,
-    statmorph's own fitter, with a PSF, the model then convolved on the region's box padded by the PSF: the same
-    convolution as on the whole stamp).
+    statmorph fits the Sérsic profile to every pixel of its stamp (2.5 times the segment's box, so mostly sky).
+    Without a PSF, here to the pixels within :data:`SERSIC_EXTENT` elliptical Petrosian radii of the asymmetry
+    centre, from statmorph's start with its tolerances, bound on n and post-fit corrections, by
+    Levenberg-Marquardt with the profile's analytic derivatives on the normal equations
+    (:func:`levenberg_marquardt`).  With a PSF, to the whole stamp by MINPACK's ``lmdif`` (statmorph's own
+    fitter), the model convolved with the PSF's transform computed once (:class:`_SameConvolution`).
 The sky, the segmentation and the asymmetry centre
     ``fast=True`` of :func:`~galtaxa.measure.segmentation.estimate_background` and
     :func:`~galtaxa.measure.segmentation.segment_central_source` (the same rules, computed faster; deblending
@@ -60,7 +60,6 @@ from astropy.utils.exceptions import AstropyUserWarning
 from photutils.geometry import circular_overlap_grid
 from scipy import ndimage
 from scipy import optimize as opt
-from scipy.signal import fftconvolve
 from scipy.special import gammaincinv
 
 from .fast_statmorph import FastSourceMorphology
@@ -81,7 +80,7 @@ QUANTITIES = (
 CENTER_XTOL = 1e-2
 #: Brent tolerance (px) of every radius (statmorph: 1e-6).
 RADIUS_XTOL = 1e-4
-#: The Sérsic profile is fitted within this many elliptical Petrosian radii of the asymmetry centre.
+#: Without a PSF, the Sérsic profile is fitted within this many elliptical Petrosian radii of the asymmetry centre.
 SERSIC_EXTENT = 2.0
 
 #: statmorph's value for "could not be measured".
@@ -601,9 +600,10 @@ def fit_sersic(image, weights, region, p0, psf=None, maxiter=500, acc=1e-5):
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
         inner = sel[y0:y1, x0:x1]
         z, w = image[y0:y1, x0:x1][inner], weights[y0:y1, x0:x1][inner]
+        convolve = _SameConvolution(psf, gx.shape)
 
         def residual(p):
-            return w * (fftconvolve(_sersic(p, gx, gy), psf, mode="same")[inner] - z)
+            return w * (convolve(_sersic(p, gx, gy))[inner] - z)
 
         with np.errstate(all="ignore"):
             p, _, _, _, ier = opt.leastsq(residual, np.asarray(p0, dtype=np.float64), maxfev=int(maxiter),
@@ -611,6 +611,26 @@ def fit_sersic(image, weights, region, p0, psf=None, maxiter=500, acc=1e-5):
     p = np.array(p, dtype=np.float64)
     p[2] = max(p[2], 0.01)
     return p, int(ier)
+
+
+class _SameConvolution:
+    """``scipy.signal.fftconvolve(z, psf, mode="same")`` for images of one shape, the PSF's transform computed
+    once (two transforms per image instead of three)."""
+
+    def __init__(self, psf, shape):
+        from scipy import fft
+
+        self.shape = tuple(shape)
+        full = [n + k - 1 for n, k in zip(self.shape, psf.shape)]
+        self.size = [fft.next_fast_len(n, real=True) for n in full]
+        self.start = [(k - 1) // 2 for k in psf.shape]
+        self.psf_ft = fft.rfft2(np.asarray(psf, dtype=np.float64), self.size)
+        self.fft = fft
+
+    def __call__(self, z):
+        full = self.fft.irfft2(self.fft.rfft2(z, self.size) * self.psf_ft, self.size)
+        (y0, x0), (ny, nx) = self.start, self.shape
+        return full[y0:y0 + ny, x0:x0 + nx]
 
 
 class _Parameter:
@@ -653,7 +673,8 @@ class TolerantSourceMorphology(FastSourceMorphology):
     center_xtol, radius_xtol : float
         Tolerances (px) of the asymmetry centre and of the radii.
     sersic_extent : float or None
-        The Sérsic fit's region in elliptical Petrosian radii (None: the whole stamp, as statmorph).
+        The Sérsic fit's region in elliptical Petrosian radii when no PSF is given (None: the whole stamp, as
+        statmorph and as with a PSF).
     """
 
     def __init__(self, image, segmap, label, *, quantities=None, center_xtol: float = CENTER_XTOL,
@@ -1287,7 +1308,10 @@ class TolerantSourceMorphology(FastSourceMorphology):
             self.flag_sersic = 2
             return model
         region = locs
-        if self._sersic_extent is not None and np.isfinite(self.rpetro_ellip) and self.rpetro_ellip > 0:
+        # Without a PSF the fit is restricted to the galaxy; with one, the convolution spans the padded box anyway
+        # (no time to gain) and the whole stamp keeps statmorph's fit of the wings.
+        if (psf is None and self._sersic_extent is not None and np.isfinite(self.rpetro_ellip)
+                and self.rpetro_ellip > 0):
             xc, yc = self._asymmetry_center
             c, s = math.cos(self.orientation_asymmetry), math.sin(self.orientation_asymmetry)
             yy, xx = np.ogrid[0:ny, 0:nx]
