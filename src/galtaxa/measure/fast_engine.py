@@ -431,8 +431,8 @@ def nelder_mead(func, x0, xtol=1e-4, ftol=1e-4, maxfun=None):
 
 def _nelder_mead_method(fun, x0, args=(), **kwargs):
     """:func:`nelder_mead` as a :func:`scipy.optimize.minimize` method (for basin-hopping), with minimize's
-    Nelder-Mead defaults (``xatol = fatol = 1e-4``)."""
-    x, f, nfev, success = nelder_mead(lambda p: float(np.ravel(fun(np.array(p), *args))[0]), np.ravel(x0),
+    Nelder-Mead defaults (``xatol = fatol = 1e-4``); ``fun`` gets the vertex as a list of floats."""
+    x, f, nfev, success = nelder_mead(lambda p: float(fun(p, *args)), np.ravel(x0),
                                       xtol=kwargs.get("xatol", 1e-4), ftol=kwargs.get("fatol", 1e-4),
                                       maxfun=kwargs.get("maxfev"))
     return opt.OptimizeResult(x=np.array(x), fun=f, nfev=nfev, nit=0, success=success, status=0 if success else 1)
@@ -1175,7 +1175,7 @@ class TolerantSourceMorphology(FastSourceMorphology):
         by_index: dict = {}
 
         def ratio(q):
-            q = float(np.ravel(q)[0])
+            q = float(q[0]) if hasattr(q, "__len__") else float(q)
             if (q < 0) or (q > 1):
                 return self._mid_sum
             k = int(q * (n_values - 1))
