@@ -231,21 +231,31 @@ def test_nelder_mead_is_scipys(rng):
         assert np.array_equal(optimize.fmin(f, x0, xtol=1e-2, disp=False), np.array(fe.nelder_mead(f, x0, 1e-2)[0]))
 
 
-def test_levenberg_marquardt_finds_minpacks_minimum(rng):
+def test_compressed_minpack_takes_minpacks_steps(rng):
+    """The compressed problem has lmder's iterations: the same minimum and the same number of evaluations, also
+    where the fit runs to n < 0.01 (the profile then no longer depends on n, and statmorph's fit gets stuck)."""
     y, x = np.mgrid[:60, :60].astype(float)
     truth = np.array([30.0, 6.0, 2.2, 29.6, 30.3, 0.35, 0.8])
-    for k in range(5):
-        image = fe._sersic(truth, x, y) + rng.normal(0, 0.3, x.shape)
-        w = np.full(x.size, 1 / 0.3)
+    for k in range(6):
+        noise = 0.3 if k < 5 else 30.0  # the last: a galaxy lost in the noise
+        image = fe._sersic(truth, x, y) + rng.normal(0, noise, x.shape)
+        w = np.full(x.size, 1 / noise)
         p0 = truth * (1 + 0.2 * rng.normal(size=7) * [1, 1, 1, 0.01, 0.01, 0.5, 0.1])
 
         def fun(p):
             return w * (fe._sersic(p, x.ravel(), y.ravel()) - image.ravel())
 
-        ref = optimize.leastsq(fun, p0, xtol=1e-5, maxfev=500)[0]
-        ours, ier = fe.levenberg_marquardt(fun, lambda p: fe._sersic_jacobian(p, x.ravel(), y.ravel()) * w, p0)
-        assert ier in (1, 2, 3, 4)
-        assert ours[:5] == pytest.approx(ref[:5], rel=1e-4), k
+        def jac(p):
+            return fe._sersic_jacobian(p, x.ravel(), y.ravel()) * w
+
+        ref, _, info, _, ier_ref = optimize.leastsq(fun, p0, Dfun=jac, col_deriv=True, xtol=1e-5, maxfev=500,
+                                                    full_output=True)
+        ours, ier = fe.minpack_compressed(fun, jac, p0)
+        assert ier == ier_ref, k
+        if ref[2] > 0.01:
+            assert ours == pytest.approx(ref, rel=1e-6, abs=1e-9), k
+        else:
+            assert ours[2] < 0.01 and ours[[0, 1, 3, 4, 5, 6]] == pytest.approx(ref[[0, 1, 3, 4, 5, 6]], rel=1e-4)
 
 
 def test_sersic_jacobian_is_the_derivative(rng):

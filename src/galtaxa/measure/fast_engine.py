@@ -24,10 +24,11 @@ Root finding to a tolerance
 The Sérsic fit on the galaxy
     statmorph fits the Sérsic profile to every pixel of its stamp (2.5 times the segment's box, so mostly sky).
     Without a PSF, here to the pixels within :data:`SERSIC_EXTENT` elliptical Petrosian radii of the asymmetry
-    centre, from statmorph's start with its tolerances, bound on n and post-fit corrections, by
-    Levenberg-Marquardt with the profile's analytic derivatives on the normal equations
-    (:func:`levenberg_marquardt`).  With a PSF, to the whole stamp by MINPACK's ``lmdif`` (statmorph's own
-    fitter), the model convolved with the PSF's transform computed once (:class:`_SameConvolution`).
+    centre, from statmorph's start with its tolerances, bound on n and post-fit corrections, by MINPACK's
+    Levenberg-Marquardt (statmorph's fitter) with the profile's analytic derivatives, on a problem compressed to
+    8 residuals that takes the same steps (:func:`minpack_compressed`).  With a PSF, to the whole stamp by
+    MINPACK's ``lmdif`` as statmorph, the model convolved with the PSF's transform computed once
+    (:class:`_SameConvolution`).
 The sky, the segmentation and the asymmetry centre
     ``fast=True`` of :func:`~galtaxa.measure.segmentation.estimate_background` and
     :func:`~galtaxa.measure.segmentation.segment_central_source` (the same rules, computed faster; deblending
@@ -66,7 +67,8 @@ from .fast_statmorph import FastSourceMorphology
 from .segmentation import SortedClip
 
 __all__ = ["TolerantSourceMorphology", "QUANTITIES", "CENTER_XTOL", "RADIUS_XTOL", "SERSIC_EXTENT",
-           "circle_weights", "ellipse_weights", "half_plane_overlap", "fit_sersic"]
+           "circle_weights", "ellipse_weights", "half_plane_overlap", "fit_sersic", "minpack_compressed",
+           "nelder_mead"]
 
 #: statmorph quantities the catalog's columns read (with their dependencies, which statmorph computes anyway).
 QUANTITIES = (
@@ -484,83 +486,68 @@ def _sersic_jacobian(p, x, y):
     return jac
 
 
-def levenberg_marquardt(fun, jac, x0, xtol=1e-5, ftol=1.49012e-8, maxfev=500):
-    r"""Levenberg-Marquardt minimisation of :math:`\|f(x)\|^2` with an analytic Jacobian, on the normal equations.
+def minpack_compressed(fun, jac, x0, xtol=1e-5, maxfev=500):
+    r"""MINPACK's Levenberg-Marquardt (``lmder``, Moré 1978, through :func:`scipy.optimize.leastsq`) on a
+    problem compressed to 8 residuals: the same iterations, without factorising the :math:`N \times 7` Jacobian.
 
-    MINPACK's method (Moré 1978, the ``lmder`` that :func:`scipy.optimize.leastsq` calls) solves each damped
-    step by a QR factorisation of the :math:`N \times 7` Jacobian; with the 50,000 pixels of a large galaxy
-    that is most of the fit's time.  Here each step solves the :math:`7 \times 7` system
-    :math:`(J^{\mathsf T} J + \mu D^2) h = -J^{\mathsf T} f` with MINPACK's scaling :math:`D` (the largest
-    column norms of :math:`J` seen so far), the damping :math:`\mu` (0.1 at first) updated from the ratio of
-    actual to predicted reduction (Nielsen 1999; Madsen, Nielsen & Tingleff 2004, eq. 3.16), and MINPACK's tests:
-    converged when the scaled step is below ``xtol`` times the scaled parameters (``ier`` 2) or both reductions
-    below ``ftol`` (``ier`` 1); ``ier`` 5 after ``maxfev`` evaluations of ``fun``.
+    ``lmder``'s steps depend on the residuals :math:`f` and the Jacobian :math:`J` only through
+    :math:`J^{\mathsf T} J`, :math:`J^{\mathsf T} f` and :math:`\|f\|` (its QR factor :math:`R`, :math:`Q^{\mathsf T}
+    f`, its column scaling, the predicted and actual reductions).  With :math:`J^{\mathsf T} J = V \Lambda
+    V^{\mathsf T}`, the problem :math:`g = (\Lambda^{-1/2} V^{\mathsf T} J^{\mathsf T} f,\ \sqrt{\|f\|^2 -
+    \|\Lambda^{-1/2} V^{\mathsf T} J^{\mathsf T} f\|^2})`, :math:`G = (\Lambda^{1/2} V^{\mathsf T};\ 0)` has the same
+    three, so ``lmder`` takes the same steps to the same minimum (to rounding) -- and, where its trust region
+    lets a Sérsic fit run to n < 0.01 (where the profile no longer depends on n), it does the same as statmorph's
+    fit.  Each evaluation of ``fun`` computes :math:`J` as well (one Jacobian per rejected step more); the
+    :math:`N \times 7` QR factorisations, most of a large galaxy's fit, become products of :math:`7 \times N` by
+    :math:`N \times 7`.  (statmorph's ``lmdif`` also counts its Jacobian's forward differences against
+    ``maxfev``; ``lmder`` does not, so a fit that drifts without converging stops later here.)
 
     Parameters
     ----------
     fun : callable
         ``x -> f`` (N,).
     jac : callable
-        ``x -> J`` (7, N), the derivatives of ``f``, one row per parameter.
+        ``x -> J`` (7, N), one row per parameter.
     x0 : ndarray
-    xtol, ftol : float
-        MINPACK's tolerances (``leastsq``'s defaults: statmorph's ``acc`` 1e-5 and 1.49012e-8).
+    xtol : float
+        ``leastsq``'s ``xtol`` (statmorph's ``acc``).
     maxfev : int
 
     Returns
     -------
     (ndarray, int)
-        The parameters and the termination code (MINPACK's meanings: 1-4 converged, 5 out of evaluations).
+        The parameters and MINPACK's ``ier`` (1-4 converged).
     """
-    x = np.asarray(x0, dtype=np.float64).copy()
-    f = fun(x)
-    nfev, cost = 1, float(np.einsum("i,i->", f, f))
-    J = jac(x)
-    A, g = J @ J.T, J @ f
-    d = np.sqrt(np.maximum(np.diag(A), 1e-300))
-    mu = 0.1  # a cautious first step: 1e-3 lets a Sérsic fit leap to n < 0.01, where the profile stops depending on n
-    while True:
-        d = np.maximum(d, np.sqrt(np.diag(A)))
-        while True:
-            try:
-                h = -np.linalg.solve(A + mu * np.diag(d * d), g)
-            except np.linalg.LinAlgError:
-                mu *= 10.0
-                continue
-            fn = fun(x + h)
-            nfev += 1
-            cost_new = float(np.einsum("i,i->", fn, fn))
-            predicted = -float(2.0 * (h @ g) + h @ A @ h)
-            actual = cost - cost_new
-            small_step = np.linalg.norm(d * h) <= xtol * np.linalg.norm(d * x)
-            if actual > 0:
-                mu *= max(1.0 / 3.0, 1.0 - (2.0 * actual / predicted - 1.0) ** 3) if predicted > 0 else 0.5
-                x, f, cost = x + h, fn, cost_new
-                J = jac(x)
-                A, g = J @ J.T, J @ f
-                if small_step:
-                    return x, 2
-                if actual <= ftol * cost and predicted <= ftol * cost:
-                    return x, 1
-                break
-            mu *= 2.0
-            if small_step:
-                return x, 2
-            if nfev >= maxfev:
-                return x, 5
-        if nfev >= maxfev:
-            return x, 5
+    cache: dict = {}
+
+    def compressed(p):
+        key = p.tobytes()
+        if key not in cache:
+            f, jm = fun(p), jac(p)
+            a, b = jm @ jm.T, jm @ f
+            lam, vec = np.linalg.eigh(a)
+            root = np.sqrt(np.clip(lam, 0.0, None))
+            keep = root > root.max() * 1e-12 if root.max() > 0 else np.zeros(root.shape, bool)
+            c = np.where(keep, (vec.T @ b) / np.where(keep, root, 1.0), 0.0)
+            g = np.append(c, math.sqrt(max(float(np.einsum("i,i->", f, f)) - float(c @ c), 0.0)))
+            if len(cache) > 4:
+                cache.clear()
+            cache[key] = (g, np.vstack([(vec * root).T, np.zeros((1, len(p)))]))
+        return cache[key]
+
+    p, _, _, _, ier = opt.leastsq(lambda q: compressed(q)[0], np.asarray(x0, dtype=np.float64),
+                                  Dfun=lambda q: compressed(q)[1], xtol=xtol, maxfev=int(maxfev), full_output=True)
+    return p, int(ier)
 
 
 def fit_sersic(image, weights, region, p0, psf=None, maxiter=500, acc=1e-5):
     r"""Levenberg-Marquardt fit of a 2-D Sérsic profile to the pixels of ``region``, as statmorph fits its stamp.
 
-    Minimises :math:`\sum_{\rm region} w^2 (S(x, y; p) - I)^2` by Levenberg-Marquardt from statmorph's start,
+    Minimises :math:`\sum_{\rm region} w^2 (S(x, y; p) - I)^2` by MINPACK's Levenberg-Marquardt from
+    statmorph's start (what astropy's ``LevMarLSQFitter`` runs for statmorph, with its ``maxfev`` and ``xtol``),
     ``n`` held at or above 0.01 as astropy's bounds do: without a PSF with the profile's analytic derivatives
-    (:func:`_sersic_jacobian`) and :func:`levenberg_marquardt` (the same minimum as MINPACK's, to 1e-4 on n
-    and r_e on the benchmark's galaxies, in half the time on large galaxies); with a PSF with MINPACK's
-    ``lmdif`` (:func:`scipy.optimize.leastsq`, what astropy's ``LevMarLSQFitter`` calls for statmorph, with
-    its ``maxfev``, ``xtol`` and ``epsfcn``).  The profile is
+    (:func:`_sersic_jacobian`) on the compressed problem of :func:`minpack_compressed`; with a PSF with
+    ``lmdif``'s forward differences, as statmorph.  The profile is
     astropy's ``Sersic2D`` (:math:`I = A \exp\{-b_n[(r/r_e)^{1/n} - 1]\}`), convolved with ``psf`` when given:
     on the region's box padded by the PSF's half-size, which gives the region's pixels the values of a
     convolution of the whole stamp.
@@ -590,9 +577,8 @@ def fit_sersic(image, weights, region, p0, psf=None, maxiter=500, acc=1e-5):
         x, y = xx.astype(np.float64), yy.astype(np.float64)
         z, w = image[sel], weights[sel]
         with np.errstate(all="ignore"):
-            p, ier = levenberg_marquardt(lambda q: w * (_sersic(q, x, y) - z),
-                                         lambda q: _sersic_jacobian(q, x, y) * w, p0, xtol=acc,
-                                         maxfev=int(maxiter))
+            p, ier = minpack_compressed(lambda q: w * (_sersic(q, x, y) - z),
+                                        lambda q: _sersic_jacobian(q, x, y) * w, p0, xtol=acc, maxfev=int(maxiter))
     else:
         py, px = (np.asarray(psf.shape) + 1) // 2
         y0, y1 = max(yy.min() - py, 0), min(yy.max() + 1 + py, image.shape[0])
