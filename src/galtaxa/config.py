@@ -130,6 +130,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "psf": (None, (str, type(None)), None, "PSF image (FITS or .npy, 2-D, the cutouts' pixel scale) for statmorph's Sersic fit; null = none"),
         "background": ("auto", str, lambda v: v in ("auto", "none"), "sky of each stamp: auto (estimated from the stamp and subtracted: raw counts, stamps with sky around the galaxy) | none (the cutouts are already sky-subtracted, e.g. cut from a sky-subtracted mosaic or simulated: an estimate from a stamp the galaxy fills takes its wings for sky)"),
         "families": (None, (list, type(None)), lambda v: v is None or (len(v) >= 1 and set(v) <= {"cas", "gini_m20", "mid", "sersic", "g2_psi"}), "statistic families measured: null = all, or a list of cas, gini_m20, mid, sersic, g2_psi (M3 needs [cas, gini_m20])"),
+        "engine": ("fast", str, lambda v: v in ("fast", "exact", "statmorph"), "how the morphology is computed: fast (statmorph's definitions within a stated tolerance, about 10x faster than plain statmorph; benchmarks/results/measure_speed.md) | exact (statmorph's numbers to 1e-9, about 3x faster) | statmorph (plain statmorph on the whole stamp, the reference)"),
     },
     "compute": {
         "scheduler": ("local", str, lambda v: _scheduler_ok(v), "where the per-galaxy stages run: local (this process, no Dask) | processes (a Dask LocalCluster of n_workers processes) | the address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (`galtaxa run --scheduler`)"),

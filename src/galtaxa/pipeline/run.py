@@ -31,7 +31,7 @@ from .builders import chunk_runner_from_config, open_input, resolve_auto_setting
 from .context import RunContext
 from .outputs import remove_stale_outputs, write_mosaics
 from .stage_read import read_stage
-from .stage_report import report_run
+from .stage_report import psf_fwhm_of_config, report_run
 
 __all__ = ["RunResult", "STAGES", "USER_STEPS", "multimodal_ablation", "run_on_galaxies", "run_pipeline"]
 
@@ -174,7 +174,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         atomic_save_npy(run_dir / "embedding.npy", embedding)
     if "report" in requested and cfg["report"]["enabled"]:
         result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
-                                            scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"))
+                                            scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"),
+                                            psf_fwhm_px=psf_fwhm_of_config(cfg))
     return result
 
 

@@ -12,7 +12,24 @@ import pandas as pd
 from ..galaxyset import GalaxySet
 from .outputs import check_catalogs_agree
 
-__all__ = ["report_run", "validate_run"]
+__all__ = ["report_run", "validate_run", "psf_fwhm_of_config"]
+
+
+def psf_fwhm_of_config(cfg) -> float | None:
+    """FWHM (pixels) of the PSF a config gives the measurement (``measure.psf``), for the report's trust checks;
+    None without one, or when its file cannot be read (logged)."""
+    from ..measure.trust import psf_fwhm_px
+    from ..status import log
+    from .builders import load_psf
+
+    path = ((cfg or {}).get("measure") or {}).get("psf")
+    if not path:
+        return None
+    try:
+        return psf_fwhm_px(load_psf(path))
+    except (OSError, ValueError) as err:
+        log.warning("report: the PSF %s of measure.psf cannot be read (%s); sizes are judged in pixels", path, err)
+        return None
 
 
 def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
@@ -59,6 +76,8 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
             scaling = ((prov or {}).get("config") or {}).get("conditioning", {}).get("scaling")
         if validation is None:
             validation = ((prov or {}).get("config") or {}).get("validation")
+        if "psf_fwhm_px" not in kwargs:
+            kwargs["psf_fwhm_px"] = psf_fwhm_of_config((prov or {}).get("config"))
     if validation is not None and not hasattr(validation, "references"):  # a config section: run it
         from ..validation import validation_from_config
 
