@@ -129,8 +129,9 @@ def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: in
     The galaxies are written to ``out/input/`` (:func:`write_demo_input`) and run through
     :func:`~galtaxa.pipeline.run_pipeline` twice: measure and cluster, then, with the simulation-truth
     inspector's ``mapping_simulation_truth.yaml`` as ``labelling.mapping_file``, the whole run (the cached stages
-    are reused).  ``out/config.yaml`` is the config of that run, with absolute paths: ``galtaxa run
-    out/config.yaml`` (or ``galtaxa train`` / ``predict`` with a ``supervised`` section) works on the folder.
+    are reused).  ``out/config.yaml`` is the config of that run, its paths relative to ``out`` (the folder can be
+    moved or copied): ``galtaxa run out/config.yaml`` (or ``galtaxa train`` / ``predict`` with a ``supervised``
+    section) works on the folder.
     ``out`` is claimed as a run folder before anything is written: a non-empty folder that galtaxa did not
     create is refused unless ``force`` (see :func:`galtaxa.utils.rundir.run_lock`).
     """

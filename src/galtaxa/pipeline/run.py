@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..config import fit_to_input, portable_config
 from ..cache import RunCache, Stage
 from ..catalog import assemble_catalog
 from ..galaxyset import GalaxySet
@@ -123,7 +124,6 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     if runner is None:
         with chunk_runner_from_config(cfg, progress) as own:
             return run_on_galaxies.__wrapped__(cfg, galaxies, raw, stages, progress, mapping, upstream, own)
-    from ..config import fit_to_input
 
     requested = set(stages or USER_STEPS)
     run_dir = Path(cfg["run_dir"])
@@ -132,7 +132,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         cfg, adjusted = fit_to_input(cfg, int(np.asarray(galaxies.ok).sum()))
         if adjusted:
             notes["config_adjusted"] = adjusted
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(portable_config(cfg, run_dir), sort_keys=False))
     ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested, runner=runner)
     result = RunResult(run_dir, galaxies.meta)
     for i, note in enumerate(notes.get("config_adjusted", []), 1):
