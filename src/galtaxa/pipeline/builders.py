@@ -37,12 +37,14 @@ def open_input(cfg: dict):
         When ``input.path`` is not set.
     """
     from ..io import open_dataset
-    from ..io.open import detect_kind
+    from ..io.open import InputNotFoundError, detect_kind
 
     inp = cfg["input"]
     if not inp["path"]:
         raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
     path = Path(inp["path"])
+    if not path.exists():
+        raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
     kw = {}
     if inp["catalog"]:
         kind = "mosaic"
