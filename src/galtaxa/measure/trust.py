@@ -30,6 +30,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from ..status import OK
+
 __all__ = ["MIN_SN_PER_PIXEL", "MIN_RE_OVER_PSF_FWHM", "BENCHMARK_PSF_FWHM_PX", "MIN_RE_PX_WITHOUT_PSF",
            "TRUSTED_PIXELS", "psf_fwhm_px", "class_trust"]
 
@@ -120,7 +122,7 @@ def class_trust(catalog: pd.DataFrame, classes: Iterable, class_column: str = "c
         one sentence per reason.
     """
     cls = catalog[class_column].astype(str)
-    ok = (catalog["status"] == "ok") if "status" in catalog else pd.Series(True, index=catalog.index)
+    ok = (catalog["status"] == OK) if "status" in catalog else pd.Series(True, index=catalog.index)
     out = {}
     for c in classes:
         sel = catalog[(cls == str(c)) & ok]
