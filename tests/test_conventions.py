@@ -63,3 +63,15 @@ def test_status_strings_come_from_status_py():
     found = {str(p.relative_to(SRC)): hits for p in sorted(SRC.rglob("*.py")) if checked(p)
              and (hits := _status_constants(p))}
     assert not found, f"status strings typed by hand (use galtaxa.status): {found}"
+
+
+def test_public_names_mean_one_thing():
+    """Each public name of the stage packages is public in one of them only."""
+    import importlib
+
+    seen: dict[str, str] = {}
+    for name in ("galtaxa.cluster", "galtaxa.io", "galtaxa.label", "galtaxa.preprocess", "galtaxa.catalog"):
+        pkg = importlib.import_module(name)
+        for public in pkg.__all__:
+            assert public not in seen, f"{public} is public in {seen.get(public)} and {name}"
+            seen[public] = name

@@ -201,9 +201,6 @@ def test_umap_map_and_report_with_umap(tmp_path, rng):
 
 
 def test_report_mosaics(tmp_path):
-    pytest.importorskip(
-        "galtaxa.label.mosaic", reason="galtaxa.label.mosaic (make_mosaic) is not written yet by its helper"
-    )
     from galtaxa.galaxyset import GalaxySet
 
     cat, _ = synthetic_catalog(n=60)

@@ -41,8 +41,3 @@ __all__ = [
     "unit_range",
     "zscore_images",
 ]
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize",
-                                       "estimate_background": "galtaxa.preprocess.background:estimate_sky"})

@@ -204,8 +204,3 @@ def subtract_background(img, method: str = "sigma_clip", return_stats: bool = Fa
     level, rms = estimate_sky(img, method=method, **kwargs)
     out = (np.asarray(img, dtype=np.float64) - level).astype(np.float32)
     return (out, level, rms) if return_stats else out
-
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"estimate_background": "galtaxa.preprocess.background:estimate_sky"})

@@ -196,8 +196,3 @@ def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float =
     fill = np.array([border_sky(c)[0] for c in arr], dtype=np.float32)
     out = resize(crop_about(arr, src.cy, src.cx, side, fill), size, order=order, antialias=antialias)
     return (out[0] if flat else out), ""
-
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize"})

@@ -229,7 +229,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         return blocks, params, status, reason, kept, fused, purger
 
     # ------------------------------------------------------------------- fit
-    def fit(self, deep_blocks, morph, params=None) -> "MultimodalTaxonomy":
+    def fit(self, deep_blocks, morph) -> "MultimodalTaxonomy":
         """Run purge -> autoencoder -> GMM on ``deep_blocks`` (list of (N, D_i)) and ``morph`` (N rows).
 
         Parameters
@@ -237,20 +237,12 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         deep_blocks : list of array-like, each (N, D_i)
         morph : pandas.DataFrame
             The morphology table, N rows.
-        params : sequence of str, optional
-            Deprecated: set the morphology columns with the constructor (or ``set_params(params=...)``).
 
         Returns
         -------
         MultimodalTaxonomy
             ``self``, with ``result_`` (one row per input).
         """
-        if params is not None:
-            import warnings
-
-            warnings.warn("MultimodalTaxonomy.fit(params=...) is deprecated: use set_params(params=...) or the "
-                          "constructor", DeprecationWarning, stacklevel=2)
-            self.params = params
         params = self.params
         _, params, status, reason, kept, fused, purger = self._prepare(deep_blocks, morph, params, fit=True)
         n_kept = int(kept.sum())
@@ -276,9 +268,9 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         self.result_.loc[np.flatnonzero(kept), "anomaly"] = self.gmm_.anomaly_
         return self
 
-    def fit_predict(self, deep_blocks, morph, params=None) -> pd.DataFrame:
-        """:meth:`fit` and return ``result_`` (``params``: deprecated, see :meth:`fit`)."""
-        return self.fit(deep_blocks, morph, params).result_
+    def fit_predict(self, deep_blocks, morph) -> pd.DataFrame:
+        """:meth:`fit` and return ``result_``."""
+        return self.fit(deep_blocks, morph).result_
 
     def _check_fitted(self) -> None:
         from sklearn.utils.validation import check_is_fitted

@@ -11,7 +11,6 @@ Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -133,17 +132,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
     _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
-
-    @classmethod
-    def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Deprecated: use :func:`galtaxa.pipeline.builders.usmorph_from_config`."""
-        import warnings
-
-        from ..pipeline.builders import usmorph_from_config
-
-        warnings.warn("UnsupervisedTaxonomy.from_config is deprecated: use "
-                      "galtaxa.pipeline.builders.usmorph_from_config", DeprecationWarning, stacklevel=2)
-        return usmorph_from_config(cfg, progress=progress)
 
     # ------------------------------------------------------------- the steps
     def _encoder(self):
@@ -269,7 +257,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
 
     # ------------------------------------------------------------------- fit
-    def fit(self, galaxies, y=None, cache_dir=None) -> "UnsupervisedTaxonomy":
+    def fit(self, galaxies, y=None) -> "UnsupervisedTaxonomy":
         """Fit every step on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
         Parameters
@@ -278,8 +266,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``.
         y : None
             Ignored (unsupervised).
-        cache_dir : path-like, optional
-            Deprecated: give ``cache_dir`` to the constructor.
 
         Returns
         -------
@@ -288,10 +274,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         """
         from ..cluster import VotingClustering
 
-        if cache_dir is not None:
-            warnings.warn("UnsupervisedTaxonomy.fit(cache_dir=...) is deprecated: give cache_dir to the "
-                          "constructor", DeprecationWarning, stacklevel=2)
-            self.cache_dir = cache_dir
         cache_dir = self.cache_dir
 
         ok = galaxies.ok
