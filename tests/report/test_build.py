@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from galtaxa.report import build_report, embedding, figures
+from galtaxa.analysis import embedding, figures
+from galtaxa.report import build_report
 from galtaxa.report.build import default_params, to_jsonable
 
 CLASSES = np.array(["SPH", "ETD", "LTD", "IRR", "UNC"])
@@ -222,7 +223,7 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
     import pandas as pd
 
     from galtaxa.label import group_mosaics, write_inspection_page
-    from galtaxa.report.html import HtmlPage
+    from galtaxa.utils.html import HtmlPage
 
     evil = '<script>alert("x")</script>'
     page = HtmlPage(evil)

@@ -28,13 +28,13 @@ from ..utils.atomic import atomic_write_bytes, atomic_write_text
 from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
 from ..utils.seeding import rng as _rng
-from . import figures as F
-from .completeness import classified_vs_rejected, completeness_curves, vote_population
-from .consistency import consistency_table, etg_ltg_consistency
-from .embedding import tsne_map, umap_map
-from .html import HtmlPage, format_number
-from .metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
-from .stats import fraction_ci, median_ci
+from ..analysis import figures as F
+from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
+from ..analysis.consistency import consistency_table, etg_ltg_consistency
+from ..analysis.embedding import tsne_map, umap_map
+from ..utils.html import HtmlPage, format_number
+from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
+from ..analysis.stats import fraction_ci, median_ci
 
 __all__ = ["DEFAULT_PARAMS", "default_params", "build_report", "to_jsonable"]
 
@@ -515,7 +515,7 @@ def build_report(
         Seed of every random step (bootstrap, samples, t-SNE, UMAP, mosaics).
     etg, ltg, class_mapping
         Early/late-type classes for the consistency tests (see
-        :func:`galtaxa.report.consistency.etg_ltg_consistency`).
+        :func:`galtaxa.analysis.consistency.etg_ltg_consistency`).
     maps : sequence of {"tsne", "umap"}
         2-D maps to draw when features are given.
     max_samples : int

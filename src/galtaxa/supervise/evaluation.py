@@ -84,7 +84,7 @@ def reliability_figure(summary: dict, path=None, title: str = "Reliability diagr
     number of galaxies per bin, from :func:`classification_summary`'s ``reliability`` table."""
     from matplotlib.figure import Figure
 
-    from ..report.figures import save_figure
+    from ..analysis.figures import save_figure
 
     table = summary["reliability"]
     lo = np.asarray([b["lo"] for b in table])

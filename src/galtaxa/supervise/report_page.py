@@ -1,6 +1,6 @@
 """The supervised classifier's section of a report: recipe, split, per-class table, calibration, SML agreement.
 
-:func:`supervised_section` writes it into any :class:`~galtaxa.report.html.HtmlPage` (the run's validation
+:func:`supervised_section` writes it into any :class:`~galtaxa.utils.html.HtmlPage` (the run's validation
 report and the stand-alone ``RUN_DIR/supervised/report.html`` of :func:`write_supervised_page`).
 """
 
@@ -88,8 +88,8 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
 
 def write_supervised_page(result: dict, out) -> Path:
     """``out/report.html``: the section alone, figures embedded."""
-    from ..report.html import HtmlPage
-    from ..report.figures import figure_png
+    from ..utils.html import HtmlPage
+    from ..analysis.figures import figure_png
     from ..utils.atomic import atomic_write_text
 
     page = HtmlPage("galtaxa supervised classifier")

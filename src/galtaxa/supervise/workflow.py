@@ -223,7 +223,7 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
 
 
 def _confusion_png(summary: dict, names, path) -> None:
-    from ..report.figures import confusion_figure
+    from ..analysis.figures import confusion_figure
 
     cm = pd.DataFrame(summary["confusion"], index=pd.Index(names, name="label"),
                       columns=pd.Index(names, name="predicted"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..report import figures as F
-from ..report.html import format_number
+from ..analysis import figures as F
+from ..utils.html import format_number
 
 __all__ = ["restrict_to_subsample", "subsample_note", "write_validation_section"]
 
