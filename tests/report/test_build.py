@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 
 from galtaxa.analysis import embedding, figures
 from galtaxa.report import build_report
-from galtaxa.report.build import default_params, to_jsonable
+from galtaxa.report.build import default_params
+from galtaxa.utils.jsonable import to_jsonable
 
 CLASSES = np.array(["SPH", "ETD", "LTD", "IRR", "UNC"])
 MORPH = ["sersic_n", "r_e_kpc", "gini", "m20", "C", "A", "S"]

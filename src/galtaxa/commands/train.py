@@ -99,7 +99,7 @@ def _cmd_predict(args) -> int:
         sml = sml_agreement(cat, split)
         report_path = out / "report.json"
         if report_path.exists():
-            from ..report.build import to_jsonable
+            from ..utils.jsonable import to_jsonable
             from ..supervise.report_page import write_supervised_page
             from ..utils.atomic import atomic_write_text
 

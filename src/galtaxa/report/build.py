@@ -14,7 +14,6 @@ from __future__ import annotations
 import inspect
 import io
 import json
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -23,18 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..status import log
-from ..utils.atomic import atomic_write_bytes, atomic_write_text
-from ..utils.manifest import claim_output_folder, remove_output
-from ..utils.progress import progress
-from ..utils.seeding import rng as _rng
 from ..analysis import figures as F
 from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
 from ..analysis.consistency import consistency_table, etg_ltg_consistency
 from ..analysis.embedding import tsne_map, umap_map
-from ..utils.html import HtmlPage, format_number
 from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
 from ..analysis.stats import fraction_ci, median_ci
+from ..status import log
+from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from ..utils.html import HtmlPage, format_number
+from ..utils.jsonable import to_jsonable
+from ..utils.manifest import claim_output_folder, remove_output
+from ..utils.progress import progress
+from ..utils.seeding import rng as _rng
 
 __all__ = ["DEFAULT_PARAMS", "default_params", "build_report", "to_jsonable"]
 
@@ -65,29 +65,6 @@ def default_params(catalog: pd.DataFrame) -> list[str]:
             have_re = True
         out.append(p)
     return out
-
-
-def to_jsonable(obj):
-    """Recursively turn numpy/pandas objects into JSON types; NaN and inf become ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return to_jsonable(obj.to_dict())
-    if isinstance(obj, (list, tuple, set, np.ndarray)):
-        return [to_jsonable(v) for v in (sorted(obj, key=str) if isinstance(obj, set) else obj)]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def _slug(text: str) -> str:

@@ -215,7 +215,7 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     split[train], split[val], split[test] = "train", "validation", "test"
     pd.DataFrame({"id": galaxies.ids, "label": y, "split": split}).to_csv(out / "split.csv", index=False)
     atomic_write_text(out / "history.json", json.dumps(clf.history_, indent=2))
-    from ..report.build import to_jsonable
+    from ..utils.jsonable import to_jsonable
 
     atomic_write_text(out / "report.json", json.dumps(to_jsonable(result), indent=1, allow_nan=False))
     write_supervised_page(result, out)

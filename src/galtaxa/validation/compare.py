@@ -111,7 +111,7 @@ class Comparison:
     embedding: dict | None = field(default=None)
 
     def to_dict(self) -> dict:
-        """Every number, JSON-ready apart from NaN (see :func:`galtaxa.report.build.to_jsonable`)."""
+        """Every number, JSON-ready apart from NaN (see :func:`galtaxa.utils.jsonable.to_jsonable`)."""
         return {
             "counts": self.counts, "labelling": self.labelling, "overall": self.overall.to_dict(),
             "cross_fitted": self.cross_fitted.to_dict() if self.cross_fitted is not None else None,

@@ -92,7 +92,7 @@ class ValidationResult:
     def write(self, out_dir) -> dict[str, Path]:
         """``out_dir/catalog.{parquet,csv}`` and ``out_dir/validation.json``."""
         from ..catalog import write_catalog
-        from ..report.build import to_jsonable
+        from ..utils.jsonable import to_jsonable
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
