@@ -64,6 +64,7 @@ def test_merge_keeps_every_row_and_agreement_is_per_vote_class():
 def test_report_has_a_supervised_section(tmp_path):
     from galtaxa.report import build_report
     from galtaxa.supervise.evaluation import classification_summary
+    from galtaxa.supervise.report_page import supervised_report_section
 
     y = np.array([0, 0, 1, 1, 1, 0])
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.55, 0.45], [0.8, 0.2]])
@@ -76,7 +77,7 @@ def test_report_has_a_supervised_section(tmp_path):
               "sml": {"kept": {"n": 2, "agreement": 1.0, "per_class": {"E": {"n": 2, "agreement": 1.0}}},
                       "rejected": {"n": 1, "classified": 1, "counts": {"S": 1}}}}
     cat = pd.DataFrame({"id": ["a", "b"], "status": ["ok", "ok"], "reason": ["", ""]})
-    html = build_report(cat, tmp_path / "rep", supervised=result, maps=()).read_text()
+    html = build_report(cat, tmp_path / "rep", sections=[supervised_report_section(result)], maps=()).read_text()
     assert "Supervised classifier" in html and "SML" in html and "supervised_reliability.png" in html
     assert test["per_class"][0]["count_ratio"] == pytest.approx(4 / 3)
 

@@ -69,12 +69,18 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
     kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
+    sections = []
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():
+        from ..supervise.report_page import supervised_report_section
         from ..utils.safe_load import read_json
 
-        kwargs.setdefault("supervised", read_json(sup, "the supervised classifier's report"))
-    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, validation=validation,
+        sections.append(supervised_report_section(read_json(sup, "the supervised classifier's report")))
+    if validation is not None:
+        from ..validation.section import validation_report_section
+
+        sections.append(validation_report_section(validation))
+    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, sections=sections,
                         **kwargs)
 
 

@@ -5,18 +5,21 @@ are missing): summary; morphology per class (medians with bootstrap 95% interval
 ETG/LTG consistency (Sérsic split, Lotz et al. 2008 line, Gini–M20 plane); completeness of the classified
 sample (curves and classified-vs-rejected effect sizes); clustering metrics (internal with features, external
 with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class; the anomaly gallery
-(catalogs with an ``anomaly`` column, method M3); external validation against reference catalogs
-(:mod:`galtaxa.validation`), whose physical subsample restricts the morphology, ETG/LTG and completeness sections.
+(catalogs with an ``anomaly`` column, method M3); then the sections its caller adds (:class:`ReportSection`: the
+supervised classifier's, the external validation's, whose physical subsample restricts the morphology, ETG/LTG
+and completeness sections).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import json
 import re
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +83,25 @@ def _labels_as_str(series: pd.Series) -> np.ndarray:
                     dtype=object)
 
 
-class _Report:
-    """State shared by the sections of one report build."""
+class ReportWriter:
+    """The report under construction, handed to each section.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The report's folder (its figures go to ``out_dir/figures``).
+    title : str
+        The page's title.
+    seed : int
+        Seed of the report's random steps.
+
+    Attributes
+    ----------
+    page : galtaxa.utils.html.HtmlPage
+        The page: headings, paragraphs, tables, images.
+    numbers : dict
+        Every number of the report, written as ``report.json``.
+    """
 
     def __init__(self, out_dir: Path, title: str, seed: int):
         self.out = out_dir
@@ -102,11 +122,13 @@ class _Report:
             self.numbers.setdefault("section_galaxies", {})[section] = n
 
     def skip(self, section: str, reason: str) -> None:
+        """Say on the page, and in ``report.json``, why ``section`` is skipped."""
         self.page.note(f"Section skipped: {reason}")
         self.numbers["skipped"][section] = reason
         log.info("report: %s skipped: %s", section, reason)
 
     def figure(self, fig_or_png, name: str, caption: str) -> None:
+        """Write a figure (a matplotlib figure or PNG bytes) as ``figures/NAME`` and show it with ``caption``."""
         path = self.fig_dir / name
         if isinstance(fig_or_png, (bytes, bytearray)):
             atomic_write_bytes(path, bytes(fig_or_png))
@@ -116,8 +138,26 @@ class _Report:
         self.numbers["figures"].append(f"figures/{name}")
 
 
+class ReportSection(Protocol):
+    """A section that the caller adds to the report (the supervised classifier's, the external validation's).
+
+    Attributes
+    ----------
+    name : str
+        Its key under ``timings_s`` in ``report.json``.
+    """
+
+    name: str
+
+    def write(self, report: ReportWriter) -> None:
+        """Append the section to ``report`` (its ``page``, ``figure``, ``skip`` and ``numbers``)."""
+
+    def restrict(self, catalog: pd.DataFrame) -> tuple[pd.DataFrame, str] | None:
+        """The rows that the morphology, ETG/LTG and completeness sections use, and a description of them."""
+
+
 # -------------------------------------------------------------------- sections
-def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
+def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
     R.page.heading("Summary")
     n = len(cat)
     status = cat["status"].astype(str).value_counts().to_dict() if "status" in cat else {"(no status column)": n}
@@ -147,7 +187,7 @@ def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_sourc
         R.skip("classes", f"no class column (looked for the class and group columns): {class_source}")
 
 
-def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
+def _section_morphology(R: ReportWriter, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
     R.heading("Morphology per class", "morphology")
     if not params:
         R.skip("morphology", "no morphology columns in the catalog")
@@ -179,7 +219,7 @@ def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot
              "Raincloud plots per class: half violin, box and jittered points (medians written).")
 
 
-def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_flag) -> None:
+def _section_consistency(R: ReportWriter, cat: pd.DataFrame, etg, ltg, mapping, max_flag) -> None:
     R.heading("ETG/LTG consistency", "consistency")
     has_n = _numeric_ok(cat, "sersic_n")
     has_gm = _numeric_ok(cat, "gini") and _numeric_ok(cat, "m20")
@@ -219,7 +259,7 @@ def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_f
                  "Gini–M20 plane with the Lotz et al. (2008) line G = 0.14 M20 + 0.80.")
 
 
-def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
+def _section_completeness(R: ReportWriter, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
     R.heading("Completeness", "completeness")
     if not params:
         R.skip("completeness", "no parameter columns to bin")
@@ -257,7 +297,7 @@ def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bi
              "Completeness of the classified sample per parameter bin (band: 95% CI).")
 
 
-def _section_metrics(R: _Report, cat: pd.DataFrame, features, group_column: str, label_column: str,
+def _section_metrics(R: ReportWriter, cat: pd.DataFrame, features, group_column: str, label_column: str,
                      class_column: str) -> None:
     R.page.heading("Clustering metrics")
     R.numbers["metrics"] = {}
@@ -310,7 +350,7 @@ def _section_metrics(R: _Report, cat: pd.DataFrame, features, group_column: str,
              f"Confusion matrix of reference labels against {which} (colour: fraction of each label).")
 
 
-def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], max_samples: int) -> None:
+def _section_maps(R: ReportWriter, cat: pd.DataFrame, features, maps: Sequence[str], max_samples: int) -> None:
     R.page.heading("2-D maps")
     if features is None:
         R.skip("maps", "no feature matrix given (features=None)")
@@ -338,7 +378,7 @@ def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], 
                                 "class, with contours enclosing 50% and 90% of each class.")
 
 
-def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
+def _section_mosaics(R: ReportWriter, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
                      stretch: str = "asinh") -> None:
     R.page.heading("Mosaics")
     if galaxies is None:
@@ -387,7 +427,7 @@ def _as_bool(series: pd.Series) -> np.ndarray:
     return np.array([str(v).strip().lower() in ("true", "1", "1.0", "yes") for v in series], dtype=bool)
 
 
-def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96,
+def _section_anomalies(R: ReportWriter, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96,
                        stretch: str = "asinh") -> None:
     """Anomaly gallery (method M3): the galaxies in the lowest log-likelihood tail of the mixture, as a mosaic."""
     if "anomaly" not in cat:  # only the multimodal route flags anomalies: no section otherwise
@@ -464,8 +504,7 @@ def build_report(
     n_boot: int = 1000,
     mosaic_per_class: int = 30,
     mosaic_stretch: str = "asinh",
-    supervised: Mapping | None = None,
-    validation=None,
+    sections: Sequence[ReportSection] = (),
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -508,13 +547,12 @@ def build_report(
     mosaic_stretch : {"asinh", "linear", "none"}
         Display stretch of the mosaics (:func:`galtaxa.label.thumbnails.mosaic_stretch_for` picks it from the
         run's conditioning: ``"none"`` for images already scaled for display).
-    supervised : dict, optional
-        The ``report.json`` of the supervised classifier (``RUN_DIR/supervised/``): a section with its recipe,
-        per-class test figures, reliability diagram and SML agreement.
-    validation : galtaxa.validation.ValidationResult, optional
-        External validation (reference catalogs, agreement, t-SNE of both labellings): its section, and its
-        physical subsample, which restricts the morphology, ETG/LTG and completeness sections (M1/M2 validate
-        above a stellar-mass cut).
+    sections : sequence of ReportSection
+        Sections written after galtaxa's own, in order (the supervised classifier's,
+        :func:`galtaxa.supervise.report_page.supervised_report_section`; the external validation's,
+        :func:`galtaxa.validation.section.validation_report_section`).  A section whose ``restrict`` returns rows
+        restricts the morphology, ETG/LTG and completeness sections to them (M1/M2 validate above a stellar-mass
+        cut).
 
     Returns
     -------
@@ -539,7 +577,7 @@ def build_report(
         params = default_params(catalog)
 
     out_dir = Path(out_dir)
-    R = _Report(out_dir, title, seed)
+    R = ReportWriter(out_dir, title, seed)
     cat = catalog.reset_index(drop=True).copy()
     if class_column in cat and (_labels_as_str(cat[class_column]) != "").any():
         cat["_class"] = _labels_as_str(cat[class_column])
@@ -553,15 +591,15 @@ def build_report(
     has_class = bool((cat["_class"] != "").any())
     R.numbers["params"] = list(params)
     phys = cat
-    if validation is not None and validation.subsample is not None:
-        from ..validation.section import restrict_to_subsample
+    for extra in sections:
+        restricted = extra.restrict(phys)
+        if restricted is not None:
+            phys, description = restricted
+            note = f"Subsample {description}: {len(phys)} of {len(cat)} catalog galaxies, " \
+                   f"{int((phys['_class'] != '').sum())} of them classified."
+            R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
 
-        phys = restrict_to_subsample(cat, validation)
-        note = f"Subsample {validation.subsample.description}: {len(phys)} of {len(cat)} catalog galaxies, " \
-               f"{int((phys['_class'] != '').sum())} of them classified."
-        R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
-
-    sections = [
+    own = [
         ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
         ("morphology", lambda: _section_morphology(R, phys, params, n_boot) if has_class
          else (R.heading("Morphology per class", "morphology"), R.skip("morphology", "no classified galaxies"))),
@@ -574,16 +612,7 @@ def build_report(
         ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class, stretch=mosaic_stretch)),
         ("anomalies", lambda: _section_anomalies(R, cat, galaxies, stretch=mosaic_stretch)),
     ]
-    if supervised:
-        from ..supervise.report_page import supervised_section
-
-        sections.append(("supervised", lambda: (supervised_section(R.page, supervised, R.figure),
-                                                R.numbers.update(supervised=supervised))))
-    if validation is not None:
-        from ..validation.section import write_validation_section
-
-        sections.append(("validation", lambda: write_validation_section(R, validation)))
-    for name, run in sections:
+    for name, run in [*own, *((extra.name, functools.partial(extra.write, R)) for extra in sections)]:
         t0 = time.perf_counter()
         run()
         R.numbers["timings_s"][name] = round(time.perf_counter() - t0, 3)

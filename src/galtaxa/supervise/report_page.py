@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["supervised_section", "write_supervised_page", "per_class_frame"]
+__all__ = ["SupervisedSection", "supervised_report_section", "supervised_section", "write_supervised_page",
+           "per_class_frame"]
 
 
 def per_class_frame(summary: dict) -> pd.DataFrame:
@@ -84,6 +85,48 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
         rej = sml.get("rejected", {})
         page.paragraph(f"The classifier gives a class to {rej.get('classified', 0)} of the {rej.get('n', 0)} "
                        f"galaxies the vote rejected: {rej.get('counts', {})}.")
+
+
+class SupervisedSection:
+    """The supervised classifier's section of the run's report (a :class:`galtaxa.report.ReportSection`).
+
+    Parameters
+    ----------
+    result : dict
+        The classifier's ``report.json`` (``RUN_DIR/supervised/``).
+    """
+
+    name = "supervised"
+
+    def __init__(self, result: dict):
+        self.result = result
+
+    def write(self, report) -> None:
+        """Append the section to ``report`` (a :class:`galtaxa.report.ReportWriter`); its numbers go to
+        ``report.json`` under ``supervised``."""
+        supervised_section(report.page, self.result, report.figure)
+        report.numbers["supervised"] = self.result
+
+    def restrict(self, catalog: pd.DataFrame) -> None:
+        """None: the section restricts no other section."""
+        return None
+
+
+def supervised_report_section(result: dict) -> SupervisedSection:
+    """The report section of the supervised classifier's ``report.json`` (for
+    :func:`galtaxa.report.build_report`'s ``sections``).
+
+    Parameters
+    ----------
+    result : dict
+        The classifier's ``report.json``.
+
+    Returns
+    -------
+    SupervisedSection
+        Its section.
+    """
+    return SupervisedSection(result)
 
 
 def write_supervised_page(result: dict, out) -> Path:
