@@ -21,6 +21,7 @@ import numpy as np
 from ..status import log
 from ..utils.atomic import atomic_save_npy
 from ..utils.compute import Chunk, ChunkRunner
+from .batches import encode_in_batches
 
 __all__ = ["EncodeInput", "encode_on_workers", "encode_part"]
 
@@ -112,8 +113,6 @@ def encode_part(shared: EncodeInput, chunk: Chunk, folder, batch: int) -> dict:
     """
     import socket
 
-    from .features import _encode_chunk
-
     encoder = shared.encoder_here()
     out = np.full((chunk.size, encoder.feature_dim), np.nan, dtype=np.float32)
     state = {"sub": int(batch)}
@@ -123,7 +122,7 @@ def encode_part(shared: EncodeInput, chunk: Chunk, folder, batch: int) -> dict:
         good = np.isfinite(images).reshape(len(images), -1).all(axis=1)
         if good.any():
             part = np.full((len(images), encoder.feature_dim), np.nan, dtype=np.float32)
-            part[good] = _encode_chunk(encoder, images[good], state)
+            part[good] = encode_in_batches(encoder, images[good], state)
             out[start - chunk.start:stop - chunk.start] = part
     atomic_save_npy(_part_path(folder, chunk), out)
     return {"n": chunk.size, "host": socket.gethostname()}
