@@ -24,6 +24,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from .status import log
+from .utils.compute import check_scheduler
+
 __all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
            "fit_to_input", "MIN_GALAXIES", "expand_path", "PATH_KEYS", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_BYTES", "SEED_MAX"]
@@ -202,8 +205,6 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
 
 def _scheduler_ok(value) -> bool:
     """``local``, ``processes`` or a scheduler address (:func:`galtaxa.utils.compute.check_scheduler`)."""
-    from .utils.compute import check_scheduler
-
     try:
         check_scheduler(value)
     except ValueError:
@@ -464,7 +465,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     val = full["validation"]
     if isinstance(val.get("references"), list) and isinstance(val.get("subsample"), (list, str)) \
             and (val["references"] or val["subsample"]):
-        from .validation.spec import spec_problems
+        from .validation.spec import spec_problems  # scikit-learn (2.8 s): only a config with a validation
 
         problems += spec_problems(val)
     if problems:
@@ -510,8 +511,7 @@ def fit_to_input(cfg: Mapping, n_galaxies: int) -> tuple[dict, list[str]]:
         When too few galaxies are given for the route, or a fixed number of components cannot be fitted; the
         message says what to change.
     """
-    from .cluster.gmm import parameters_per_component
-    from .status import log
+    from .cluster.gmm import parameters_per_component  # scikit-learn (2.8 s): not for every config read
 
     out = copy.deepcopy(dict(cfg))
     n = int(n_galaxies)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .status import BAD_INPUT, OK
+from .utils.atomic import atomic_save_npy, atomic_write_text
 
 __all__ = ["GalaxySet"]
 
@@ -111,8 +112,6 @@ class GalaxySet:
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
         """Write ``images.npy``, ``meta.parquet`` and ``info.json`` to a folder."""
-        from .utils.atomic import atomic_save_npy, atomic_write_text
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_save_npy(directory / "images.npy", np.asarray(self.images, dtype=np.float32))

@@ -54,9 +54,12 @@ from __future__ import annotations
 import numbers
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 
 from ..status import log
@@ -201,8 +204,6 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         return x
 
     def _mixture(self, k: int, covariance_type: str | None = None, reg_covar: float | None = None):
-        from sklearn.mixture import GaussianMixture
-
         return GaussianMixture(n_components=k, covariance_type=covariance_type or self.covariance_type,
                                n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
                                reg_covar=self.reg_covar if reg_covar is None else reg_covar,
@@ -437,10 +438,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
     # ---------------------------------------------------------------- figure
     def plot_bic(self, path="gmm_bic.png") -> Path:
         """PNG of BIC (and AIC) against the number of components, the chosen one marked."""
-        import matplotlib
-
         matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
 
         self._check_fitted()
         if self.bic_ is None:

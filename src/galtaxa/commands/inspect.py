@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 __all__ = ["register"]
 
 
@@ -15,8 +17,6 @@ def _cmd_inspect(args) -> int:
 
 def _port(value: str) -> int:
     """A TCP port, 0 to 65535 (a larger number would be taken modulo 65536 by the socket layer)."""
-    import argparse
-
     try:
         port = int(value)
     except ValueError:

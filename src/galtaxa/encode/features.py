@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ..status import FAILED, log
 from ..utils.atomic import atomic_save_npy, atomic_write_text
@@ -43,7 +44,6 @@ def auto_batch_size(encoder) -> int:
     """
     if encoder.device.type != "cuda":
         return _CPU_BATCH
-    import torch
 
     free, _total = torch.cuda.mem_get_info(encoder.device)
     scale = (224 / max(encoder.input_size, 16)) ** 2 * (free / 16 * 2**-30)

@@ -23,10 +23,13 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..utils.atomic import atomic_path
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
-from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0
+from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
 
 __all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
            "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
@@ -137,8 +140,6 @@ class GalaxyEncoderNet(nn.Module):
 
 
 def _lite0_digest() -> str:
-    from .offline_weights import lite0_weights_path
-
     return hashlib.sha256(lite0_weights_path().read_bytes()).hexdigest()
 
 
@@ -156,10 +157,6 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
     -------
     Path
     """
-    from safetensors.torch import save_file
-
-    from ..utils.atomic import atomic_path
-
     tensors = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                for k, v in net.trained_state_dict().items()}
     meta = {"format": _FORMAT, "arch": "efficientnet_lite0", "n_trainable": str(net.n_trainable),
@@ -173,8 +170,6 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
 
 
 def _read_meta(path: Path) -> dict:
-    from safetensors import safe_open
-
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = dict(fh.metadata() or {})
@@ -211,8 +206,6 @@ def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tup
         A file that is not a galaxy encoder, was trained on another Lite0 prefix, or whose tensors do not
         match the architecture it declares (the message names the tensors).
     """
-    from safetensors.torch import load_file
-
     if checkpoint is None:
         if name == GALAXY_ENCODER_PREFIX:
             raise ValueError(f"{GALAXY_ENCODER_PREFIX!r} needs checkpoint=PATH (a file of save_galaxy_encoder); "

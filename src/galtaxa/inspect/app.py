@@ -35,7 +35,7 @@ from ..status import log
 from .images import SIZES, GalaxyImages
 from .paths import OutsideRunError, confine
 from .run import InspectionRun
-from .store import FLAGS, InspectionStore, StoreError
+from .store import FLAGS, InspectionStore, StoreError, check_inspector
 
 __all__ = ["create_app", "FILE_SUFFIXES"]
 
@@ -85,8 +85,6 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     store = InspectionStore(run.run_dir, [g for g in run.group_ids() if g >= 0], sizes=run.sizes(),
                             ids=run.catalog["id"])
     if inspector is not None:
-        from .store import check_inspector
-
         inspector = check_inspector(inspector)
     loopback_only = _is_loopback(host)
 

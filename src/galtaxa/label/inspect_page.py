@@ -18,6 +18,7 @@ import yaml
 
 from ..utils.atomic import atomic_write_text
 from ..utils.templates import render_template
+from ..utils.textfiles import needs_quote
 from .mapping import DEFAULT_CLASSES, _as_group, _check_classes
 from .thumbnails import REJECTED_GROUP, load_mosaic_table
 
@@ -36,8 +37,6 @@ def _yaml_scalar(value) -> str:
     """A scalar written as YAML would read it back unchanged (quoted when needed); text that a spreadsheet would
     take for a formula (starting with ``=``, ``+``, ``-``, ``@``: :func:`galtaxa.utils.textfiles.needs_quote`) is
     single-quoted, which YAML reads as the text itself and a spreadsheet as text."""
-    from ..utils.textfiles import needs_quote
-
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6,
                           default_style="'" if needs_quote(value) else None)
     text = text.rstrip("\n")

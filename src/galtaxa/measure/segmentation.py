@@ -23,6 +23,9 @@ import numpy as np
 from astropy.convolution import convolve
 from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
+from photutils.background import Background2D, MedianBackground
+from photutils.segmentation import deblend_sources, detect_sources, make_2dgaussian_kernel
+from photutils.utils import NoDetectionsWarning
 from scipy import ndimage
 
 from ..status import BadInputError
@@ -78,8 +81,6 @@ def estimate_background(image, mask=None, box_size: int | None = None, sigma: fl
     if box_size is None and short >= LARGE_STAMP:
         box_size = short // 4
     if box_size is not None:
-        from photutils.background import Background2D, MedianBackground
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -206,8 +207,6 @@ def segment_central_source(
         raise ValueError(f"nsigma must be > 0, got {nsigma}")
     if int(npixels) < 1:
         raise ValueError(f"npixels must be >= 1, got {npixels}")
-    from photutils.segmentation import deblend_sources, detect_sources
-    from photutils.utils import NoDetectionsWarning
 
     bad = ~np.isfinite(image)
     if mask is not None:
@@ -223,8 +222,6 @@ def segment_central_source(
         rms = rms_est if rms is None else rms
     data = np.where(bad, 0.0, image - background)
     if smooth_fwhm:
-        from photutils.segmentation import make_2dgaussian_kernel
-
         size = max(3, int(2 * round(1.5 * smooth_fwhm) + 1))
         kernel = make_2dgaussian_kernel(float(smooth_fwhm), size=size)
         smoothed = convolve(np.where(bad, np.nan, data), kernel, boundary="extend",

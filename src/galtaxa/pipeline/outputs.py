@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog import read_catalog
+from ..catalog.writer import config_hash
 from ..galaxyset import GalaxySet
+from ..label import group_mosaics, write_inspection_page
+from ..label.thumbnails import mosaic_stretch_for
 from ..status import log
 from ..utils.manifest import remove_output
 
@@ -35,9 +39,6 @@ def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: d
     Path
         The inspection page.
     """
-    from ..label import group_mosaics, write_inspection_page
-    from ..label.thumbnails import mosaic_stretch_for
-
     table = group_mosaics(np.asarray(galaxies.images), groups, run_dir / "mosaics",
                           n_per_group=cfg["labelling"]["n_per_group"], seed=cfg["seed"], ids=galaxies.ids,
                           preprocessed=preprocessed, cell_px=64,
@@ -47,8 +48,6 @@ def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: d
 
 def _output_hash(path: Path) -> str | None:
     """The config hash recorded in a catalog file, or None when it cannot be read."""
-    from ..catalog import read_catalog
-
     try:
         return read_catalog(path)[1].get("config_hash")
     except Exception:  # noqa: BLE001 - a half-written or foreign file is stale whatever the error
@@ -74,8 +73,6 @@ def remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
     list of Path
         What was removed: catalog files, and ``report`` when files of it were removed.
     """
-    from ..catalog.writer import config_hash
-
     new = config_hash(cfg)
     removed = []
     for name in CATALOG_FORMATS_FILES:

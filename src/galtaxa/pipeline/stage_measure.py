@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 
 import numpy as np
 import pandas as pd
 
+from .. import measure as _measure
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..io.base import SourceView
+from ..measure import CATALOG_COLUMNS, MeasurePool
+from ..measure.physical import add_physical_sizes
+from ..measure.statmorph_run import empty_result
+from ..preprocess.condition import auto_scaling
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
 from ..utils.compute import Chunk, ChunkRunner, chunks_of, finished_part
@@ -67,10 +73,6 @@ def measure_part(galaxies, chunk: Chunk, folder, options: dict) -> dict:
     dict
         ``{"n": galaxies, "n_ok": measured ok, "host": the machine that measured them}``.
     """
-    import socket
-
-    from .. import measure as _measure
-
     table = _measure.measure(_galaxies_slice(galaxies, chunk.start, chunk.stop), **options)
     with atomic_path(_part_path(folder, chunk)) as tmp:
         table.to_parquet(tmp, index=False)
@@ -83,10 +85,6 @@ def _lost_part(galaxies, folder, options: dict):
     The galaxies of the chunk that were already not ``ok`` keep their status and reason, as in
     :func:`galtaxa.measure.measure` when its process pool breaks.
     """
-    from ..measure import CATALOG_COLUMNS
-    from ..measure.physical import add_physical_sizes
-    from ..measure.statmorph_run import empty_result
-
     def on_lost(chunk: Chunk, err: BaseException) -> dict:
         meta = galaxies.meta.iloc[chunk.start:chunk.stop].reset_index(drop=True)
         reason = f"measurement worker died ({err}); rerun with compute.scheduler: local and measure.n_jobs: 1 " \
@@ -140,7 +138,6 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         todo = [c for c in chunks if c.index not in parts]
         options = _measure_options(m, psf)
         if runner.is_local:  # the chunks here, all over one pool of measure.n_jobs processes
-            from ..measure import MeasurePool
 
             n_ok = int(sum((galaxies.meta["status"].iloc[c.start:c.stop] == OK).sum() for c in todo))
             with MeasurePool(m["n_jobs"], max_workers=n_ok) as pool:
@@ -210,8 +207,6 @@ def measured_on(galaxies) -> np.ndarray:
     -------
     ndarray of str, one per galaxy
     """
-    from ..preprocess.condition import auto_scaling
-
     meta = galaxies.meta
     n = len(meta)
     if isinstance(galaxies, GalaxySet):

@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import read_catalog
 from ..galaxyset import GalaxySet
+from ..label.thumbnails import mosaic_stretch_for
+from ..report import build_report
+from ..status import log
+from ..supervise.report_page import supervised_report_section
+from ..utils.safe_load import read_json
+from ..validation import spec_problems, validation_from_config
+from ..validation.section import validation_report_section
 from .outputs import check_catalogs_agree
 
 __all__ = ["report_run", "validate_run"]
@@ -42,10 +50,6 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     Path
         The report's HTML page.
     """
-    from ..catalog import read_catalog
-    from ..label.thumbnails import mosaic_stretch_for
-    from ..report import build_report
-
     run_dir = Path(run_dir)
     if catalog is None:
         cat_path = run_dir / "catalog.parquet"
@@ -60,7 +64,6 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         if validation is None:
             validation = ((prov or {}).get("config") or {}).get("validation")
     if validation is not None and not hasattr(validation, "references"):  # a config section: run it
-        from ..validation import validation_from_config
 
         validation = validation_from_config(validation, catalog, features, seed=kwargs.get("seed", 0))
         if validation is not None:
@@ -72,13 +75,8 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     sections = []
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():
-        from ..supervise.report_page import supervised_report_section
-        from ..utils.safe_load import read_json
-
         sections.append(supervised_report_section(read_json(sup, "the supervised classifier's report")))
     if validation is not None:
-        from ..validation.section import validation_report_section
-
         sections.append(validation_report_section(validation))
     return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, sections=sections,
                         **kwargs)
@@ -92,10 +90,6 @@ def validate_run(run_dir, references: Sequence | None = None, subsample=None, re
     ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.  ``report_kwargs``
     go to :func:`galtaxa.report.build_report`, ``kw`` to :func:`galtaxa.validation.validate_catalog`.
     """
-    from ..catalog import read_catalog
-    from ..status import log
-    from ..validation import spec_problems, validation_from_config
-
     run_dir = Path(run_dir)
     cat_path = run_dir / "catalog.parquet"
     if not cat_path.exists():

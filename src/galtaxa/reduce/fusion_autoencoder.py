@@ -37,6 +37,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..utils.device import pick_device
 from ..utils.persist import Persistable
 from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
 
@@ -216,8 +217,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         """Train on ``blocks``, a list of arrays ``(N, D_m)`` sharing their rows; returns ``self``."""
         import torch
 
-        from ..utils.device import pick_device
-
         self._check_params()
         blocks = self._check_blocks(blocks)
         dims = [int(b.shape[1]) for b in blocks]
@@ -295,8 +294,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
 
     def _run(self, blocks, reconstruct: bool):
         import torch
-
-        from ..utils.device import pick_device
 
         self._check_fitted()
         blocks = self._check_blocks(blocks, self.dims_)

@@ -13,17 +13,17 @@ and completeness sections).
 from __future__ import annotations
 
 import functools
-import inspect
 import io
 import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..analysis import figures as F
 from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
@@ -31,6 +31,7 @@ from ..analysis.consistency import consistency_table, etg_ltg_consistency
 from ..analysis.embedding import tsne_map, umap_map
 from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
 from ..analysis.stats import fraction_ci, median_ci
+from ..label.thumbnails import make_mosaic
 from ..status import log
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
 from ..utils.html import HtmlPage, format_number
@@ -384,13 +385,6 @@ def _section_mosaics(R: ReportWriter, cat: pd.DataFrame, galaxies, per_class: in
     if galaxies is None:
         R.skip("mosaics", "no GalaxySet given (galaxies=None)")
         return
-    try:
-        from ..label.thumbnails import make_mosaic
-    except ImportError as exc:
-        R.skip("mosaics", f"galtaxa.label.thumbnails is not available ({exc})")
-        return
-    from PIL import Image
-
     h, w = galaxies.images.shape[2:]
     cell_px = None if max(h, w) <= max_cell else (max(1, round(h * max_cell / max(h, w))),
                                                   max(1, round(w * max_cell / max(h, w))))
@@ -410,9 +404,8 @@ def _section_mosaics(R: ReportWriter, cat: pd.DataFrame, galaxies, per_class: in
             R.page.note(f"Class {k}: no image in the GalaxySet matches its catalog ids.")
             continue
         pick = np.sort(g.choice(np.asarray(rows), size=min(per_class, len(rows)), replace=False))
-        kw = {"cell_px": cell_px} if "cell_px" in inspect.signature(make_mosaic).parameters else {}
         canvas = make_mosaic(np.asarray(galaxies.images[pick]), ncols=10, titles=[str(galaxies.ids[j]) for j in pick],
-                             stretch=stretch, **kw)
+                             stretch=stretch, cell_px=cell_px)
         buf = io.BytesIO()
         Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
         name = f"mosaic_{_slug(k)}.png"
@@ -458,9 +451,6 @@ def _section_anomalies(R: ReportWriter, cat: pd.DataFrame, galaxies, max_shown: 
     if galaxies is None:
         R.skip("anomaly_gallery", "no GalaxySet given (galaxies=None)")
         return
-    from PIL import Image
-
-    from ..label.thumbnails import make_mosaic
 
     pos = {str(i): k for k, i in enumerate(galaxies.ids)}
     ok_img = galaxies.ok

@@ -28,18 +28,28 @@ encoder and galaxies continues after the last finished epoch.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
 
 from ..encode.backbone_split import n_stages
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
+from ..encode.registry import Encoder, get_encoder
 from ..status import log
-from ..utils.atomic import atomic_write_text
+from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
+from ..utils.torch_training import Trainer, seeded_torch
+from ..utils.validation import check_positive, check_positive_ints
+from .augment import Augment
+from .datasets import as_images_and_ok, epoch_seed
+from .networks import params_fingerprint
+from .simclr import nt_xent_loss
 
 __all__ = ["EncoderAdaptation", "tail_modules"]
 
@@ -159,8 +169,6 @@ class EncoderAdaptation(BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        from ..utils.validation import check_positive, check_positive_ints
-
         check_positive_ints(self, "epochs", "batch_size", "projection_dim", "hidden_dim")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (the other galaxies of a batch are the negatives)")
@@ -192,17 +200,6 @@ class EncoderAdaptation(BaseEstimator):
         -------
         self
         """
-        import copy
-
-        import torch
-
-        from ..encode.registry import Encoder, get_encoder
-        from ..utils.torch_training import Trainer, seeded_torch
-        from .augment import Augment
-        from .datasets import as_images_and_ok, epoch_seed
-        from .networks import params_fingerprint
-        from .simclr import nt_xent_loss
-
         self._check_params()
         encoder = self.encoder if self.encoder is not None else get_encoder(input_size=128)
         augment = Augment(self.augment)
@@ -279,10 +276,6 @@ class EncoderAdaptation(BaseEstimator):
         Returns the path of ``encoder.safetensors``, to pass as ``checkpoint=`` to
         :func:`galtaxa.encode.get_encoder` (with the same model name).
         """
-        from safetensors.torch import save_file
-
-        from ..utils.atomic import atomic_path
-
         if not hasattr(self, "encoder_"):
             raise ValueError("this EncoderAdaptation is not fitted yet: call fit() first")
         folder = Path(folder)

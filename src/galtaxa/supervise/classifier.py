@@ -47,7 +47,9 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from ..encode.registry import TTA_VIEWS
+from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
+from ..encode.registry import TTA_VIEWS, cpu_micro_batch
+from ..galaxyset import GalaxySet
 from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
 from ..utils.persist import Persistable, array_spec, number_spec
@@ -55,9 +57,15 @@ from ..utils.progress import progress as _progress
 from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
-from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
-from .calibration import (adjusted_probabilities, count_decision, count_offsets, effective_prior, fit_temperature,
-                          prior_from_counts, threshold_for_precision)
+from .calibration import (
+    adjusted_probabilities,
+    count_decision,
+    count_offsets,
+    effective_prior,
+    fit_temperature,
+    prior_from_counts,
+    threshold_for_precision,
+)
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label, stratified_split
 from .evaluation import classification_summary
 from .networks import build_net, params_fingerprint, set_threads
@@ -480,8 +488,6 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
 
     def _prefix_cache(self, net, n_trainable, images, rows, views, device, desc) -> torch.Tensor:
         """Frozen-prefix activations ``(V, len(rows), ...)`` (float16 on the CPU) of each view of each row."""
-        from ..encode.registry import cpu_micro_batch
-
         step = 256 if device.type == "cuda" else max(cpu_micro_batch(net.adapter.input_size), 4)
         out = None
         with torch.inference_mode():
@@ -700,8 +706,6 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
         For the sigmoid head ``{prefix}class`` lists the labels above the threshold, ``;``-joined, and the
         confidence is the mean over labels of ``max(p, 1 - p)``.
         """
-        from ..galaxyset import GalaxySet
-
         p = self.predict_proba(X)
         if isinstance(X, GalaxySet):
             table = X.meta[["id", "status", "reason"]].copy().reset_index(drop=True)

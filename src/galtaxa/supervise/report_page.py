@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..analysis.figures import figure_png
+from ..utils.atomic import atomic_write_text
+from ..utils.html import HtmlPage
+from .evaluation import reliability_figure
+
 __all__ = ["SupervisedSection", "supervised_report_section", "supervised_section", "write_supervised_page",
            "per_class_frame"]
 
@@ -31,8 +36,6 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
     add_figure : callable, optional
         ``f(figure, file_name, caption)`` placing a matplotlib figure on the page.
     """
-    from .evaluation import reliability_figure
-
     page.heading("Supervised classifier", level)
     rec = result.get("recipe", {})
     split = result.get("split", {})
@@ -131,10 +134,6 @@ def supervised_report_section(result: dict) -> SupervisedSection:
 
 def write_supervised_page(result: dict, out) -> Path:
     """``out/report.html``: the section alone, figures embedded."""
-    from ..utils.html import HtmlPage
-    from ..analysis.figures import figure_png
-    from ..utils.atomic import atomic_write_text
-
     page = HtmlPage("galtaxa supervised classifier")
     supervised_section(page, result, lambda fig, name, caption: page.image(figure_png(fig), caption=caption,
                                                                             alt=name))

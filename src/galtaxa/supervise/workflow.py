@@ -23,9 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.figures import confusion_figure
+from ..catalog import read_catalog
+from ..inspect.store import LABELS_FILE, galaxy_labels
 from ..status import REJECTED, log
 from ..utils.atomic import atomic_write_text
+from ..utils.jsonable import to_jsonable
+from .calibration import count_decision
 from .datasets import missing_label, stratified_split
+from .evaluation import classification_summary, reliability_figure
+from .report_page import write_supervised_page
 
 __all__ = ["training_labels", "holdout_split", "train_supervised", "predict_catalog",
            "merge_predictions", "sml_agreement", "SUPERVISED_DIR"]
@@ -56,8 +63,6 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
     sup = cfg["supervised"]
     source = sup["labels"]
     if source == "taxonomy":
-        from ..catalog import read_catalog
-
         path = Path(cfg["run_dir"]) / "catalog.parquet"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run `galtaxa run` (and the labelling step) first, or set "
@@ -67,7 +72,6 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
             raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
         keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
         lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
-        from ..inspect.store import LABELS_FILE, galaxy_labels
 
         # the inspectors' single-galaxy labels of `galtaxa inspect` (majority class of each galaxy's inspectors)
         lookup.update(galaxy_labels(Path(cfg["run_dir"]) / LABELS_FILE))
@@ -162,10 +166,6 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
         ``temperature``, ``prior``, ``confidence_threshold``, ``decision`` (the rule and its log-offsets fitted on
         the validation split and used on the test split), ``history``.
     """
-    from .calibration import count_decision
-    from .evaluation import classification_summary, reliability_figure
-    from .report_page import write_supervised_page
-
     out = Path(out) if out is not None else Path(cfg["run_dir"]) / SUPERVISED_DIR
     out.mkdir(parents=True, exist_ok=True)
     y = training_labels(cfg, galaxies)
@@ -215,7 +215,6 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     split[train], split[val], split[test] = "train", "validation", "test"
     pd.DataFrame({"id": galaxies.ids, "label": y, "split": split}).to_csv(out / "split.csv", index=False)
     atomic_write_text(out / "history.json", json.dumps(clf.history_, indent=2))
-    from ..utils.jsonable import to_jsonable
 
     atomic_write_text(out / "report.json", json.dumps(to_jsonable(result), indent=1, allow_nan=False))
     write_supervised_page(result, out)
@@ -223,8 +222,6 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
 
 
 def _confusion_png(summary: dict, names, path) -> None:
-    from ..analysis.figures import confusion_figure
-
     cm = pd.DataFrame(summary["confusion"], index=pd.Index(names, name="label"),
                       columns=pd.Index(names, name="predicted"))
     confusion_figure(cm, path=path, title="Test split")

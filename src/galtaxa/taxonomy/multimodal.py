@@ -31,12 +31,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..cluster.gmm import GMMClustering
 from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
 from ..utils.persist import Persistable
+from ..utils.safe_load import refuse_legacy_pickles
 from .ablation import ablation
 
 __all__ = ["MultimodalTaxonomy"]
@@ -273,8 +275,6 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         return self.fit(deep_blocks, morph).result_
 
     def _check_fitted(self) -> None:
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "gmm_")
 
     def predict(self, deep_blocks, morph) -> pd.DataFrame:
@@ -310,8 +310,6 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         galtaxa.utils.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
         """
-        from ..utils.safe_load import refuse_legacy_pickles
-
         refuse_legacy_pickles([Path(path) / "purger.joblib", Path(path) / "gmm.joblib"],
                               f"fit the route again and save it (for a pipeline run, delete the stage folder "
                               f"{Path(path).parent} and run again)")

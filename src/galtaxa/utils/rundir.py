@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -121,8 +122,6 @@ def run_lock(run_dir, force: bool = False):
     RunLockedError
         When another process holds the lock; the message names its PID.
     """
-    import fcntl
-
     run_dir = prepare_run_dir(run_dir)
     key = str(run_dir.resolve())
     if key in _HELD:

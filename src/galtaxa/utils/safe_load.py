@@ -11,6 +11,7 @@ devices) to those types, so every file galtaxa writes is one galtaxa can read ba
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import warnings
@@ -165,8 +166,6 @@ def read_json(path, what: str = "JSON file", expect: type = dict):
         If it is not a regular file, larger than :data:`MAX_JSON_BYTES`, not UTF-8, not JSON, nested too deeply,
         or holds another type of value.
     """
-    import json
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} not found")

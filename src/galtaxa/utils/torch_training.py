@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
+
+from ..status import log
+from .atomic import atomic_path
+from .progress import progress as _progress
+from .safe_load import plain_for_torch, torch_load
 
 __all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
            "load_checkpoint"]
@@ -53,9 +59,6 @@ def save_checkpoint(path, state: dict) -> None:
     """
     import torch
 
-    from .atomic import atomic_path
-    from .safe_load import plain_for_torch
-
     state = plain_for_torch(state, where=f"checkpoint {path}")
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(state, tmp)
@@ -71,8 +74,6 @@ def load_checkpoint(path) -> dict:
     ValueError
         If it is not a readable torch file or does not hold a dict.
     """
-    from .safe_load import torch_load
-
     ck = torch_load(path, what="checkpoint")
     if not isinstance(ck, dict):
         raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not the dict galtaxa writes")
@@ -168,10 +169,6 @@ class Trainer:
         self.progress = progress
 
     def _load(self, modules: dict, optimizer, stopper: EarlyStopping) -> tuple[int, list, bool]:
-        from pathlib import Path
-
-        from ..status import log
-
         last = Path(self.checkpoint_dir) / "last.pt"
         if not (self.resume and last.exists()):
             return -1, [], False
@@ -191,8 +188,6 @@ class Trainer:
         return int(state["epoch"]), list(state["history"]), bool(state["stopped"])
 
     def _save(self, name: str, payload: dict) -> None:
-        from pathlib import Path
-
         save_checkpoint(Path(self.checkpoint_dir) / name, payload)
 
     def run(self, modules: dict, optimizer, train_epoch, validate=None, on_epoch_end=None, watch: str | None = None):
@@ -207,8 +202,6 @@ class Trainer:
         watch : str, optional
             Key of ``modules`` whose best weights are kept (default: the first).
         """
-        from .progress import progress as _progress
-
         watch = watch or next(iter(modules))
         model = modules[watch]
         stopper = EarlyStopping(self.patience, self.monitor)

@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..cluster.alignment import overlap_mapping
+from ..analysis.embedding import sample_rows, tsne_map
+from ..analysis.figures import class_order
 from ..analysis.metrics import confusion_matrix, internal_metrics, valid_labels
 from ..analysis.stats import fraction_ci
+from ..cluster.alignment import overlap_mapping
 from ..utils.seeding import rng as _rng
 
 __all__ = ["Comparison", "compare_labels", "embedding_comparison", "majority_mapping"]
@@ -198,7 +200,6 @@ def compare_labels(run_labels, reference, *, groups: bool = False, run_classes: 
     mapped = np.array([mapping.get(x, "") if u else "" for x, u in zip(run, used)], dtype=object)
     agree = used & (mapped == ref)
     overall = fraction_ci(int(agree.sum()), int(used.sum()))
-    from ..analysis.figures import class_order
 
     run_order = class_order(run[used])
     cm = confusion_matrix(np.where(used, ref, ""), np.where(used, run, ""))
@@ -234,8 +235,6 @@ def embedding_comparison(features, comparison: Comparison, max_samples: int = 50
         ``run_mapped``: mapped onto reference classes, ``reference``) in the feature space (``feature_space``)
         and in the map (``map``); ``coords`` (n, 2) and ``index`` (catalog rows) of the map.
     """
-    from ..analysis.embedding import sample_rows, tsne_map
-
     X = np.asarray(features, dtype=float)
     if X.ndim != 2 or X.shape[0] != comparison.used.size:
         raise ValueError(f"features must have shape (N={comparison.used.size}, D) aligned with the catalog rows; "

@@ -8,6 +8,8 @@ counted galaxies coloured by each labelling with the silhouette of each.  Then t
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -25,8 +27,6 @@ def _pct(ci) -> str:
 
 
 def _slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "ref"
 
 
