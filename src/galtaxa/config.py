@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import yaml
 
 from .status import log
-from .utils.compute import check_scheduler
+from .compute.runner import check_scheduler
 
 __all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
            "fit_to_input", "MIN_GALAXIES", "expand_path", "PATH_KEYS", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
@@ -204,7 +204,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
 
 
 def _scheduler_ok(value) -> bool:
-    """``local``, ``processes`` or a scheduler address (:func:`galtaxa.utils.compute.check_scheduler`)."""
+    """``local``, ``processes`` or a scheduler address (:func:`galtaxa.compute.runner.check_scheduler`)."""
     try:
         check_scheduler(value)
     except ValueError:

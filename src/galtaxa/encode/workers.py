@@ -1,6 +1,6 @@
 """Encoder features computed on Dask workers: one ``.npy`` part per task, assembled in order by the client.
 
-With a Dask scheduler (``compute.scheduler``, :class:`~galtaxa.utils.compute.ChunkRunner`),
+With a Dask scheduler (``compute.scheduler``, :class:`~galtaxa.compute.runner.ChunkRunner`),
 :func:`~galtaxa.encode.extract_features` hands its batches to the workers: a task is ``B`` consecutive batches of
 the local path (``B = max(1, compute.chunk_size // batch)``), so every image is encoded in the same batch as on
 the local path and the features are the same.  The worker reads its images itself (a memory-mapped ``.npy``
@@ -22,7 +22,7 @@ import torch
 
 from ..status import log
 from ..utils.atomic import atomic_save_npy
-from ..utils.compute import Chunk, ChunkRunner
+from ..compute.runner import Chunk, ChunkRunner
 from ..utils.device import pick_device
 from .batches import encode_in_batches
 from .registry import Encoder

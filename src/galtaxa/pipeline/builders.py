@@ -22,7 +22,7 @@ from ..status import log
 from ..supervise import AutoencoderSSL, GalaxyClassifier, SimCLR
 from ..supervise.adapt import EncoderAdaptation
 from ..taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
-from ..utils.compute import LOCAL, ChunkRunner
+from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
            "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
@@ -207,7 +207,7 @@ def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True
 
 
 def chunk_runner_from_config(cfg: dict, progress: bool = True):
-    """The :class:`~galtaxa.utils.compute.ChunkRunner` of the config's ``compute:`` section (where the chunks of a
+    """The :class:`~galtaxa.compute.runner.ChunkRunner` of the config's ``compute:`` section (where the chunks of a
     stage run: this process, a local Dask cluster or a Dask scheduler).
 
     Parameters

@@ -29,7 +29,7 @@ from ..status import log
 from ..taxonomy import MultimodalTaxonomy
 from ..taxonomy.ablation import PAPER_ABLATION, ablation, format_ablation, markdown_table
 from ..utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
-from ..utils.compute import ChunkRunner
+from ..compute.runner import ChunkRunner
 from ..utils.rundir import run_lock
 from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
 from .builders import chunk_runner_from_config, open_input, resolve_auto_settings

@@ -18,7 +18,7 @@ from ..measure.statmorph_run import empty_result
 from ..preprocess.condition import auto_scaling
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
-from ..utils.compute import Chunk, ChunkRunner, chunks_of, finished_part
+from ..compute.runner import Chunk, ChunkRunner, chunks_of, finished_part
 from ..utils.fingerprint import galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
@@ -231,7 +231,7 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     in the stage folder, which is marked resumable, so a run killed mid-measurement measures only the
     unfinished chunks again and ends with the same table as an uninterrupted run.  A part that cannot be read
     back or holds other ids is redone.  Where the chunks run is the config's ``compute:`` section
-    (:class:`~galtaxa.utils.compute.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
+    (:class:`~galtaxa.compute.runner.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
     started once for the stage (:class:`~galtaxa.measure.MeasurePool`), or as tasks
     on Dask workers, each worker reading its galaxies and writing its part (:func:`measure_part`); the table
     is assembled from the parts in input order, so it does not depend on where they were measured.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked

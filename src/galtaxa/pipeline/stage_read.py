@@ -2,7 +2,7 @@
 
 With the local scheduler (``compute.scheduler: local``, the default) the cutouts are read and conditioned here,
 one after the other, by :func:`galtaxa.io.base.build_galaxyset`.  With a Dask scheduler the stage runs as tasks
-over chunks of galaxies (:class:`~galtaxa.utils.compute.ChunkRunner`, as the measure stage does): the lazy cutout
+over chunks of galaxies (:class:`~galtaxa.compute.runner.ChunkRunner`, as the measure stage does): the lazy cutout
 source is sent to each worker once, and each task reads and conditions its chunk (:func:`read_part`) and writes
 two parts into the stage folder, atomically: ``part-<start>-<stop>.npy`` (the chunk's good images, flattened one
 after the other) and ``part-<start>-<stop>.parquet`` (one row per galaxy: ``id``, ``status``, ``reason`` and the
@@ -28,7 +28,7 @@ from ..galaxyset import GalaxySet
 from ..io.base import SourceView, build_galaxyset, condition_images, galaxyset_of, mark_other_shape
 from ..status import FAILED, OK, BadInputError, log
 from ..utils.atomic import atomic_path, atomic_save_npy
-from ..utils.compute import Chunk, ChunkRunner, finished_part
+from ..compute.runner import Chunk, ChunkRunner, finished_part
 from ..utils.rundir import check_free_memory, open_memmap_checked
 from .builders import chunk_runner_from_config, make_conditioner, open_input
 

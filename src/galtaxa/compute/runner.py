@@ -33,7 +33,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..status import log
-from .progress import progress as _progress
+from ..utils.progress import progress as _progress
 
 __all__ = ["LOCAL", "PROCESSES", "Chunk", "ChunkRunner", "check_scheduler", "chunks_of", "finished_part"]
 
