@@ -108,7 +108,7 @@ def test_adaptation_trains_only_the_tail_and_round_trips(small_images, encoder, 
 
 def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, encoder, tmp_path, monkeypatch):
     whole = _fit(small_images, encoder, tmp_path / "whole")
-    from galtaxa.utils import torch_training
+    from galtaxa.training import trainer as torch_training
 
     original, calls = torch_training.save_checkpoint, []
 

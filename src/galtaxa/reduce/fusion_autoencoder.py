@@ -39,7 +39,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.device import pick_device
 from ..utils.persist import Persistable
-from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
 

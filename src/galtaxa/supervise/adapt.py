@@ -21,7 +21,7 @@ loads with ``checkpoint=``; the taxonomy, the classifier and the report then use
 feature cache, keyed by the weights' hash, never mixes adapted and original features.
 
 Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable
-through the project's one training loop (:class:`galtaxa.utils.torch_training.Trainer`): ``last.pt``
+through the project's one training loop (:class:`galtaxa.training.trainer.Trainer`): ``last.pt``
 (weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
 encoder and galaxies continues after the last finished epoch.
 """
@@ -44,7 +44,7 @@ from ..encode.registry import Encoder, get_encoder
 from ..status import log
 from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import Trainer, seeded_torch
+from ..training.trainer import Trainer, seeded_torch
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
 from .datasets import as_images_and_ok, epoch_seed

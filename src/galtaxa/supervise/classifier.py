@@ -34,7 +34,7 @@ class and a confidence for every galaxy, including the ones the vote rejected.
   improvement); the best weights are kept.  With ``checkpoint_dir`` the state is written atomically after every
   epoch and an interrupted ``fit`` resumes from the last one; batches and augmentations depend only on
   ``(random_state, epoch)``, so a resumed run ends with the same weights as an uninterrupted one.  The loop is
-  :class:`galtaxa.utils.torch_training.Trainer`.
+  :class:`galtaxa.training.trainer.Trainer`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
 from ..utils.persist import Persistable, array_spec, number_spec
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import Trainer
+from ..training.trainer import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
 from .calibration import (

@@ -35,7 +35,7 @@ from ..encode.galaxy_encoder import GalaxyEncoderNet
 from ..status import log
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
-from ..utils.torch_training import Trainer, seeded_torch
+from ..training.trainer import Trainer, seeded_torch
 from .augment import flip, flux_scale, matched_noise, psf_blur
 from .simclr import nt_xent_loss
 

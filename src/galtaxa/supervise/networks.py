@@ -17,7 +17,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ..encode import build_model
-from ..utils.torch_training import load_checkpoint, save_checkpoint
+from ..training.trainer import load_checkpoint, save_checkpoint
 
 __all__ = ["InputAdapter", "GalaxyNet", "build_net", "save_checkpoint", "load_checkpoint", "set_threads",
            "params_fingerprint"]

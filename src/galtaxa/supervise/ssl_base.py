@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..status import log
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import Trainer
+from ..training.trainer import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
 from .networks import build_net, params_fingerprint, save_checkpoint, set_threads
@@ -27,7 +27,7 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
 
-    The loop is :class:`galtaxa.utils.torch_training.Trainer`: with ``checkpoint_dir`` the encoder, the
+    The loop is :class:`galtaxa.training.trainer.Trainer`: with ``checkpoint_dir`` the encoder, the
     auxiliary module and the optimiser are written atomically after every epoch to ``last.pt``; a new ``fit`` with the same parameters and data resumes after the last finished
     epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
     ``(random_state, epoch)``).  ``encoder.pth`` (the backbone's state dict in timm naming) is written at the

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..status import log
-from .atomic import atomic_path
-from .progress import progress as _progress
-from .safe_load import plain_for_torch, torch_load
+from ..utils.atomic import atomic_path
+from ..utils.progress import progress as _progress
+from ..utils.safe_load import plain_for_torch, torch_load
 
 __all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
            "load_checkpoint"]
