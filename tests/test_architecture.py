@@ -21,7 +21,8 @@ PACKAGE = "galtaxa"
 #: module; ``galtaxa`` is the package's ``__init__``).
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation: versions, statuses, small helpers", {"_version", "status", "utils"}),
-    ("the subsystems: where chunks of galaxies run, the training loop", {"compute", "training"}),
+    ("the subsystems: saving and loading, where chunks of galaxies run, the training loop",
+     {"persist", "compute", "training"}),
     ("the galaxies and the stage cache", {"galaxyset", "cache"}),
     ("the steps: reading, conditioning, measuring, encoding, reducing, clustering, labelling, catalogs, the "
      "numbers and figures of a classification, test data",

@@ -20,7 +20,7 @@ import yaml
 from galtaxa.utils.rundir import claim_run_dir, prepare_run_dir
 
 from galtaxa.cli import main
-from galtaxa.utils.safe_load import UnsafeFileError
+from galtaxa.persist.safe_load import UnsafeFileError
 
 from _supervise_data import blobs
 
@@ -222,7 +222,7 @@ def _npz_with_state(path, root):
 
 
 def test_persist_refuses_pickles_and_untrusted_classes(tmp_path, marker):
-    from galtaxa.utils.persist import load_estimator
+    from galtaxa.persist.archive import load_estimator
 
     path = _plant_pickle(tmp_path / "fitted.npz", marker)
     with pytest.raises(UnsafeFileError) as err:
@@ -246,7 +246,7 @@ def test_persist_checks_decision_trees(tmp_path):
     """A forged node table (a child pointing back to the root) is rejected before scikit-learn sees it."""
     from sklearn.ensemble import IsolationForest
 
-    from galtaxa.utils.persist import load_estimator, save_estimator
+    from galtaxa.persist.archive import load_estimator, save_estimator
 
     forest = IsolationForest(n_estimators=2, random_state=0).fit(np.random.default_rng(0).normal(size=(40, 3)))
     save_estimator(forest, tmp_path / "f.npz")
@@ -267,7 +267,7 @@ def test_persist_checks_decision_trees(tmp_path):
 def test_umap_reducer_round_trip(tmp_path):
     """UMAP is refitted on load from the saved features; new galaxies embed as before saving."""
     from galtaxa.reduce import UMAPReducer
-    from galtaxa.utils.persist import load_estimator, save_estimator
+    from galtaxa.persist.archive import load_estimator, save_estimator
 
     r = np.random.default_rng(0)
     X = r.normal(size=(80, 10)).astype(np.float32)
@@ -341,7 +341,7 @@ def test_persistable_estimators_are_all_trusted_and_refuse_unknown_attributes(tm
     import importlib
 
     from galtaxa.preprocess.cae import CAEDenoiser
-    from galtaxa.utils.persist import TRUSTED_CLASSES, Persistable
+    from galtaxa.persist.archive import TRUSTED_CLASSES, Persistable
 
     for module in ("galtaxa.preprocess.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
                    "galtaxa.taxonomy.usmorph", "galtaxa.taxonomy.multimodal"):

@@ -103,7 +103,7 @@ def _cmd_predict(args) -> int:
             from ..supervise.report_page import write_supervised_page
             from ..utils.atomic import atomic_write_text
 
-            from ..utils.safe_load import read_json
+            from ..persist.safe_load import read_json
 
             res = read_json(report_path, "the supervised classifier's report")
             res["sml"] = sml

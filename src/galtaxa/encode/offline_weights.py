@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..utils.safe_load import torch_load
+from ..persist.safe_load import torch_load
 
 __all__ = [
     "LITE0_MEAN",

@@ -42,7 +42,7 @@ from safetensors.torch import load_file
 
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from ..utils.safe_load import torch_load
+from ..persist.safe_load import torch_load
 from .galaxy_encoder import GalaxyEncoderNet, is_galaxy_encoder, load_galaxy_encoder
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 

@@ -23,7 +23,7 @@ from ..status import REJECTED, log
 from ..utils.atomic import atomic_path
 from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
-from ..utils.safe_load import read_json
+from ..persist.safe_load import read_json
 
 __all__ = [
     "STRETCHES",

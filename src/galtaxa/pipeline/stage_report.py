@@ -15,7 +15,7 @@ from ..label.thumbnails import mosaic_stretch_for
 from ..report import build_report
 from ..status import log
 from ..supervise.report_page import supervised_report_section
-from ..utils.safe_load import read_json
+from ..persist.safe_load import read_json
 from ..validation import spec_problems, validation_from_config
 from ..validation.section import validation_report_section
 from .outputs import check_catalogs_agree

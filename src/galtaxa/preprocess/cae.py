@@ -47,7 +47,7 @@ from torch import nn
 
 from ..utils.atomic import atomic_path
 from ..utils.device import pick_device
-from ..utils.persist import Persistable
+from ..persist.archive import Persistable
 from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["CAEDenoiser", "build_cae"]

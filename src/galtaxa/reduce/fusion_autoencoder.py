@@ -38,7 +38,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..utils.device import pick_device
-from ..utils.persist import Persistable
+from ..persist.archive import Persistable
 from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]

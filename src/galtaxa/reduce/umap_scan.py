@@ -136,7 +136,7 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         X = validate_X(self, X, reset=False)
         return np.asarray(self.umap_.transform(X))
 
-    # ------------------------------------------------------------ persistence (galtaxa.utils.persist)
+    # ------------------------------------------------------------ persistence (galtaxa.persist.archive)
     def _persist_getstate(self) -> dict:
         """Attributes to save: everything but the UMAP model, plus the features it was fitted on.
 

@@ -52,7 +52,7 @@ from ..encode.registry import TTA_VIEWS, cpu_micro_batch
 from ..galaxyset import GalaxySet
 from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
-from ..utils.persist import Persistable, array_spec, number_spec
+from ..persist.archive import Persistable, array_spec, number_spec
 from ..utils.progress import progress as _progress
 from ..training.trainer import Trainer
 from ..utils.validation import check_positive, check_positive_ints
@@ -767,7 +767,7 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path, device=None) -> "GalaxyClassifier":
-        """Read a classifier written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`), onto ``device``.
+        """Read a classifier written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`), onto ``device``.
 
         Parameters
         ----------

@@ -37,8 +37,8 @@ from ..cluster.gmm import GMMClustering
 from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
-from ..utils.persist import Persistable
-from ..utils.safe_load import refuse_legacy_pickles
+from ..persist.archive import Persistable
+from ..persist.safe_load import refuse_legacy_pickles
 from .ablation import ablation
 
 __all__ = ["MultimodalTaxonomy"]
@@ -294,7 +294,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "MultimodalTaxonomy":
-        """Read a route written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`); it predicts new
+        """Read a route written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`); it predicts new
         galaxies without refitting, and reading it never executes code from the file.
 
         Parameters
@@ -307,7 +307,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
         """
         refuse_legacy_pickles([Path(path) / "purger.joblib", Path(path) / "gmm.joblib"],

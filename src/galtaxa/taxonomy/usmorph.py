@@ -29,9 +29,9 @@ from ..reduce.rows import finite_rows
 from ..status import FAILED, OK, REJECTED
 from ..utils.atomic import atomic_save_npy
 from ..utils.fingerprint import galaxies_fingerprint
-from ..utils.persist import Persistable
+from ..persist.archive import Persistable
 from ..utils.rundir import open_memmap_checked
-from ..utils.safe_load import refuse_legacy_pickles
+from ..persist.safe_load import refuse_legacy_pickles
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -414,7 +414,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Read a taxonomy written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`): the CAE, the
+        """Read a taxonomy written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`): the CAE, the
         reducer, the voting ensemble and the descriptor scaling; reading it never executes code from the file.
 
         Parameters
@@ -429,7 +429,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             For a folder written by an older galtaxa with ``fitted.pkl`` (a pickle): refit instead.
         """
         refuse_legacy_pickles([Path(path) / "fitted.pkl"],

@@ -20,7 +20,7 @@ import numpy as np
 from ..status import log
 from ..utils.atomic import atomic_path
 from ..utils.progress import progress as _progress
-from ..utils.safe_load import plain_for_torch, torch_load
+from ..persist.safe_load import plain_for_torch, torch_load
 
 __all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
            "load_checkpoint"]
@@ -55,7 +55,7 @@ def save_checkpoint(path, state: dict) -> None:
     """``torch.save`` to ``path`` atomically (temporary file + rename), in a form :func:`load_checkpoint` reads.
 
     Numpy scalars and arrays, paths and devices in ``state`` are converted to Python numbers, tensors and
-    strings first (:func:`~galtaxa.utils.safe_load.plain_for_torch`), so the file needs no code to be read.
+    strings first (:func:`~galtaxa.persist.safe_load.plain_for_torch`), so the file needs no code to be read.
     """
     import torch
 
@@ -69,7 +69,7 @@ def load_checkpoint(path) -> dict:
 
     Raises
     ------
-    galtaxa.utils.safe_load.UnsafeFileError
+    galtaxa.persist.safe_load.UnsafeFileError
         If the file holds Python objects whose unpickling could execute code (never read).
     ValueError
         If it is not a readable torch file or does not hold a dict.
@@ -251,7 +251,7 @@ class StateDictPickle:
     network from the estimator's fitted attributes when unpickling (and when loading from disk).
 
     The pickling is for in-memory copies only (``copy.deepcopy``, worker processes): galtaxa never writes these
-    pickles to disk nor reads pickles from it; files are written by :class:`~galtaxa.utils.persist.Persistable`
+    pickles to disk nor reads pickles from it; files are written by :class:`~galtaxa.persist.archive.Persistable`
     (see ``SECURITY.md``)."""
 
     def _build_model(self):  # pragma: no cover - each estimator builds its own network

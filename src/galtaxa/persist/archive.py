@@ -53,8 +53,8 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from .atomic import atomic_path
-from .rundir import available_memory, format_bytes
+from ..utils.atomic import atomic_path
+from ..utils.rundir import available_memory, format_bytes
 from .safe_load import UnsafeFileError
 
 __all__ = ["save_estimator", "load_estimator", "check_archive", "check_param_types", "Persistable", "TRUSTED_CLASSES",
@@ -741,7 +741,7 @@ class Persistable:
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             If the file is a pickle or names a class galtaxa does not load.
         ValueError
             If the file holds another estimator, or is a folder an older galtaxa wrote.
