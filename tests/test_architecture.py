@@ -65,7 +65,7 @@ LAZY_PAIRS: dict[tuple[str, str], str] = {
     ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn (2.8 s) for every config read; only a config "
                                                    "with a validation section needs it",
     ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn (2.8 s) for every config read",
-    ("galtaxa.inspect.images", "galtaxa.preprocess.polar"): "torch (3.8 s) at the inspection app's start; only "
+    ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch (3.8 s) at the inspection app's start; only "
                                                             "the polar view needs it",
 }
 

@@ -193,7 +193,7 @@ def test_pictures_stretches_and_polar_view(client):
     assert all(p.shape == (96, 96, 3) for p in pics.values())
     assert pics["log"].mean() > pics["asinh"].mean() > pics["linear"].mean()  # log lifts the faint parts most
     polar = _png(client.get("/img/3.png?size=128&view=polar").data)
-    from galtaxa.preprocess.polar import polar_grid_shape
+    from galtaxa.taxonomy.polar import polar_grid_shape
 
     rows, cols = polar_grid_shape(24, 24, angle_step=0.1)  # the run's polar.angle_step, angles x radii
     assert polar.shape[:2] == (128, round(128 * cols / rows))

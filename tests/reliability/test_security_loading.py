@@ -340,10 +340,10 @@ def test_persistable_estimators_are_all_trusted_and_refuse_unknown_attributes(tm
     attribute beyond its parameters and fitted state (e.g. shadowing a method) is refused."""
     import importlib
 
-    from galtaxa.preprocess.cae import CAEDenoiser
+    from galtaxa.taxonomy.cae import CAEDenoiser
     from galtaxa.persist.archive import TRUSTED_CLASSES, Persistable
 
-    for module in ("galtaxa.preprocess.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
+    for module in ("galtaxa.taxonomy.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
                    "galtaxa.taxonomy.usmorph", "galtaxa.taxonomy.multimodal"):
         importlib.import_module(module)
     trusted = set(TRUSTED_CLASSES.values())

@@ -5,7 +5,7 @@ import pytest
 
 from galtaxa.datasets import simulate
 from galtaxa.preprocess import Conditioner
-from galtaxa.preprocess.cae import CAEDenoiser
+from galtaxa.taxonomy.cae import CAEDenoiser
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
 

@@ -4,7 +4,7 @@ Two sources, both inside the run folder:
 
 * **pixels**: the conditioned images of the run's read stage (``stages/read-*/images.npy``, the images the
   encoder saw), memory-mapped.  Every stretch is available (:data:`STRETCHES`), and the adaptive polar unfolding
-  (APCT, :func:`galtaxa.preprocess.polar.polar_unfold` with the run's ``polar.angle_step``) is computed on
+  (APCT, :func:`galtaxa.taxonomy.polar.polar_unfold` with the run's ``polar.angle_step``) is computed on
   demand;
 * **mosaic cells**: without a read stage (a run made with :func:`galtaxa.pipeline.run_on_galaxies` on images in
   memory by a script), the cell of the galaxy in its group's mosaic PNG, as stored (and the
@@ -215,7 +215,7 @@ class GalaxyImages:
                 raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
             x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
             if view == "polar":
-                from ..preprocess.polar import polar_unfold  # torch (3.8 s): only when a polar view is asked for
+                from ..taxonomy.polar import polar_unfold  # torch (3.8 s): only when a polar view is asked for
 
                 x = polar_unfold(x[None], angle_step=self.angle_step)[0]
             return _png(_to_rgb(display_stretch(x, stretch, self.stored)), size)

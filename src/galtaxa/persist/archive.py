@@ -81,7 +81,7 @@ TRUSTED_CLASSES = {
     "galtaxa.cluster.WardClustering": "galtaxa.cluster.scalable_ward:WardClustering",
     "galtaxa.cluster.gmm.GMMClustering": "galtaxa.cluster.gmm:GMMClustering",
     "galtaxa.cluster.purge.MorphologyPurger": "galtaxa.cluster.purge:MorphologyPurger",
-    "galtaxa.preprocess.CAEDenoiser": "galtaxa.preprocess.cae:CAEDenoiser",
+    "galtaxa.preprocess.CAEDenoiser": "galtaxa.taxonomy.cae:CAEDenoiser",
     "galtaxa.reduce.MultimodalAutoencoder": "galtaxa.reduce.fusion_autoencoder:MultimodalAutoencoder",
     "galtaxa.supervise.GalaxyClassifier": "galtaxa.supervise.classifier:GalaxyClassifier",
     "galtaxa.taxonomy.UnsupervisedTaxonomy": "galtaxa.taxonomy.usmorph:UnsupervisedTaxonomy",

@@ -14,7 +14,7 @@ import pandas as pd
 from ..cache import RunCache, Stage, StageResult
 from ..encode import extract_features, get_encoder
 from ..galaxyset import GalaxySet
-from ..preprocess.encoder_view import multimodal_view
+from ..taxonomy.multimodal_view import multimodal_view
 from ..status import FAILED, PURGED
 from ..utils.fingerprint import galaxies_fingerprint
 from ..utils.progress import progress as _progress

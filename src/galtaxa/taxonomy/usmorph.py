@@ -21,8 +21,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..cluster import VotingClustering
 from ..encode import extract_features, get_encoder
 from ..encode.descriptors import image_descriptors
-from ..preprocess.cae import CAEDenoiser
-from ..preprocess.polar import polar_unfold
+from .cae import CAEDenoiser
+from .polar import polar_unfold
 from ..preprocess.scaling import unit_range
 from ..reduce import PCAReducer, RowView, UMAPReducer
 from ..reduce.rows import finite_rows
@@ -45,7 +45,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         Train a convolutional autoencoder on the images and encode the
         denoised images (M1).
     cae_kwargs : dict
-        Passed to :class:`galtaxa.preprocess.cae.CAEDenoiser`.
+        Passed to :class:`galtaxa.taxonomy.cae.CAEDenoiser`.
     polar : bool
         Unfold the images in adaptive polar coordinates before encoding.
     angle_step : float

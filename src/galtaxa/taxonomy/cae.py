@@ -45,10 +45,10 @@ from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, TransformerMixin
 from torch import nn
 
-from ..utils.atomic import atomic_path
-from ..utils.device import pick_device
 from ..persist.archive import Persistable
 from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..utils.atomic import atomic_path
+from ..utils.device import pick_device
 
 __all__ = ["CAEDenoiser", "build_cae"]
 

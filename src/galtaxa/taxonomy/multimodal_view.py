@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .polar import polar_unfold
-from .scaling import unit_range
-from .smoothing import gaussian_smooth, zscore_images
+from ..preprocess.scaling import unit_range
+from ..preprocess.smoothing import gaussian_smooth, zscore_images
 
 __all__ = ["multimodal_view"]
 
