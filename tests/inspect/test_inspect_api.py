@@ -50,7 +50,7 @@ def test_run_summary_groups_sizes_shares_and_medians(client, run_dir):
         assert g["medians"]["C"] == pytest.approx(members["C"].median())
         assert g["views"] == ["original", "polar"]
     assert data["images"]["has_pixels"] and data["images"]["stretches"] == ["stored", "asinh", "log", "linear"]
-    assert data["files"]["inspect.html"] is True
+    assert data["files"]["groups.html"] is True
 
 
 def test_group_members_are_the_mosaic_sample(client, run_dir):
@@ -265,7 +265,7 @@ def test_no_route_serves_files_outside_the_run_folder(client, run_dir, path):
 
 
 def test_run_folder_files_are_served_sandboxed(client, run_dir):
-    r = client.get("/files/inspect.html")
+    r = client.get("/files/groups.html")
     assert r.status_code == 200 and r.mimetype == "text/html" and b"Group 0" in r.data
     assert "sandbox" in r.headers["Content-Security-Policy"]
     assert client.get("/files/mosaics/group_00.png").mimetype == "image/png"
@@ -317,5 +317,5 @@ def test_everything_is_escaped(tmp_path):
     js = c.get("/static/app.js").get_data(as_text=True)
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
     assert load_mapping(run / "mapping.yaml").assignments[evil][0] == "SPH"
-    static = (run / "inspect.html").read_text()
+    static = (run / "groups.html").read_text()
     assert "<b>run</b>" not in static

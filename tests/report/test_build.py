@@ -223,7 +223,7 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from galtaxa.label import group_mosaics, write_inspection_page
+    from galtaxa.label import group_mosaics, write_group_page
     from galtaxa.utils.html import HtmlPage
 
     evil = '<script>alert("x")</script>'
@@ -238,7 +238,7 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
 
     images = np.random.default_rng(0).random((6, 1, 16, 16)).astype(np.float32)
     table = group_mosaics(images, np.array([0, 0, 0, 1, 1, -1]), tmp_path / "mosaics", ids=[evil] * 6)
-    out = write_inspection_page(table, tmp_path / "inspect.html", mapping_template_path=tmp_path / '<i onload="x">map.yaml',
+    out = write_group_page(table, tmp_path / "groups.html", mapping_template_path=tmp_path / '<i onload="x">map.yaml',
                                 classes=["SPH", "<b>ETD</b>"], title=evil)
     text = out.read_text()
     assert "<script>" not in text and "<b>ETD" not in text and "&lt;b&gt;ETD" in text

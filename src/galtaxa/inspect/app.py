@@ -14,7 +14,7 @@ Routes
 ``GET /api/queue?inspector=&limit=``     the galaxies to label next, most useful first
 ``GET /img/<row>.png?view=&stretch=&size=``  a galaxy's picture
 ``GET /mosaic/<g>.png?view=original|pre``    a group's mosaic PNG as the run wrote it
-``GET /files/<path>``                    a file of the run folder (inspect.html, report/...), confined to it
+``GET /files/<path>``                    a file of the run folder (groups.html, report/...), confined to it
 
 Safety: every value reaches the page through ``textContent`` or Jinja2's autoescaping, and a Content Security
 Policy forbids inline scripts; every file read is confined to the run folder (:func:`~galtaxa.inspect.paths.
@@ -162,7 +162,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
             run=run.summary(), inspector=inspector, classes=classes,
             descriptions={c: CLASS_DESCRIPTIONS.get(c, "") for c in classes}, flags=list(FLAGS), groups=groups,
             images=images.describe(), mapping_error=mapping_error,
-            files={n: (run.run_dir / n).is_file() for n in ("inspect.html", "report/report.html")})
+            files={n: (run.run_dir / n).is_file() for n in ("groups.html", "report/report.html")})
 
     @app.get("/api/groups/<int(signed=True):group>")
     def api_group(group: int):

@@ -350,7 +350,7 @@ def group_mosaics(
 
         group_XX.png        original view            (``rejected.png`` for group -1)
         group_XX_pre.png    pre-processed view, when ``preprocessed`` is given (same members)
-        mosaics.json        the returned table, for :func:`load_mosaic_table` and the inspection page
+        mosaics.json        the returned table, for :func:`load_mosaic_table` and the group page
 
     Mosaics named ``<prefix>_*.png`` of groups absent from this call (a rerun with fewer groups) are removed.
 

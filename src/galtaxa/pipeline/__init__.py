@@ -7,7 +7,7 @@
   :mod:`~galtaxa.pipeline.stage_report` (the report, and ``validate_run``): the stages, each returning a result
   object.
 * :mod:`~galtaxa.pipeline.run`: the run (stages in order, catalog, report) and the M3 ablation run.
-* :mod:`~galtaxa.pipeline.outputs`: mosaics, inspection page and the run folder's catalogs.
+* :mod:`~galtaxa.pipeline.outputs`: mosaics, group page and the run folder's catalogs.
 """
 from .builders import (
     chunk_runner_from_config,

@@ -1,4 +1,4 @@
-"""What a run writes at the top of its folder: the group mosaics and inspection page, and the catalogs of
+"""What a run writes at the top of its folder: the group mosaics and group page, and the catalogs of
 one config only (outputs of another config are removed before new ones are written)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from ..catalog import read_catalog
 from ..catalog.writer import config_hash
 from ..galaxyset import GalaxySet
-from ..label import group_mosaics, write_inspection_page
+from ..label import group_mosaics, write_group_page
 from ..label.thumbnails import mosaic_stretch_for
 from ..status import log
 from ..utils.manifest import remove_output
@@ -22,7 +22,7 @@ CATALOG_FORMATS_FILES = ("catalog.parquet", "catalog.csv", "catalog.fits")
 
 
 def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: dict, preprocessed=None) -> Path:
-    """Group mosaics, the inspection page and (if absent) the mapping template.
+    """Group mosaics, the group page and (if absent) the mapping template.
 
     Parameters
     ----------
@@ -37,13 +37,13 @@ def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: d
     Returns
     -------
     Path
-        The inspection page.
+        The group page.
     """
     table = group_mosaics(np.asarray(galaxies.images), groups, run_dir / "mosaics",
                           n_per_group=cfg["labelling"]["n_per_group"], seed=cfg["seed"], ids=galaxies.ids,
                           preprocessed=preprocessed, cell_px=64,
                           stretch=mosaic_stretch_for(cfg["conditioning"]["scaling"]))
-    return write_inspection_page(table, run_dir / "inspect.html", mapping_template_path=run_dir / "mapping.yaml")
+    return write_group_page(table, run_dir / "groups.html", mapping_template_path=run_dir / "mapping.yaml")
 
 
 def _output_hash(path: Path) -> str | None:

@@ -153,7 +153,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
             notes["mixture"] = res.fit
     grouped = _groups_result(ctx)
     if grouped is not None:
-        result.paths["inspection page"] = write_mosaics(run_dir, galaxies, grouped.table["group"].to_numpy(), cfg)
+        result.paths["group page"] = write_mosaics(run_dir, galaxies, grouped.table["group"].to_numpy(), cfg)
     mapping = mapping if mapping is not None else cfg["labelling"]["mapping_file"]
     if isinstance(mapping, (str, Path)):
         mapping = load_mapping(mapping)
