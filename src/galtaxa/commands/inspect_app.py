@@ -1,4 +1,4 @@
-"""``galtaxa inspect RUN_DIR``: inspect and label a finished run in the browser (:mod:`galtaxa.inspect`)."""
+"""``galtaxa inspect RUN_DIR``: start the inspection app (:mod:`galtaxa.inspect`) on a finished run."""
 
 from __future__ import annotations
 
