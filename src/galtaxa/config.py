@@ -170,7 +170,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
         "backbone": ("efficientnet_lite0", str, None, "timm model name of the classifier backbone"),
         "pretrained": (True, bool, None, "start from ImageNet weights (false: from scratch)"),
-        "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`"),
+        "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`"),
         "mode": ("auto", str, lambda v: v in ("auto", "finetune", "partial", "linear"), "auto (finetune on a GPU, partial on a CPU)|finetune (every weight, augmented images)|partial (last trainable_stages stages on cached activations of the 8 dihedral views)|linear (head on cached pooled features)"),
         "trainable_stages": (2, int, lambda v: v >= 1, "backbone stages trained in partial mode, counted from the last"),
         "head": ("softmax", str, lambda v: v in ("softmax", "sigmoid"), "softmax (multi-class) | sigmoid (multi-label)"),
@@ -455,7 +455,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     sup_ckpt = full["supervised"]["checkpoint"]
     if isinstance(sup_ckpt, str) and not Path(sup_ckpt).expanduser().exists():
         problems.append(f"'supervised.checkpoint' file {sup_ckpt!r} does not exist: give the backbone weights "
-                        "(e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`) or null")
+                        "(e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`) or null")
     psf = full["measure"]["psf"]
     if isinstance(psf, str) and not Path(psf).expanduser().exists():
         problems.append(f"'measure.psf' file {psf!r} does not exist: give a FITS or .npy PSF image or null")

@@ -101,7 +101,7 @@ def test_classifier_file_is_refused(tmp_path, marker):
 
 
 def test_checkpoints_round_trip_weights_only_and_planted_best_is_refused(images, tmp_path, marker):
-    """What galtaxa writes during training reads back weights-only; a planted best.pt is refused on resume."""
+    """What galtaxa writes during training is safetensors that reads back; a planted pickle is refused on resume."""
     from galtaxa.supervise import GalaxyClassifier
 
     X, y = images
@@ -115,12 +115,14 @@ def test_checkpoints_round_trip_weights_only_and_planted_best_is_refused(images,
 
     with pytest.raises(Stop):
         GalaxyClassifier(epochs=2, checkpoint_dir=ckdir, **_KW).fit(X, y, on_epoch_end=stop)
-    for name in ("last.pt", "best.pt"):  # every value in them is weights-only readable
-        assert isinstance(torch.load(ckdir / name, weights_only=True), dict)
-    _plant_torch(ckdir / "best.pt", marker)
+    from galtaxa.persist.tensors import load_checkpoint
+
+    for name in ("last.safetensors", "best.safetensors"):  # no pickle: safetensors with a JSON description
+        assert isinstance(load_checkpoint(ckdir / name), dict)
+    _plant_torch(ckdir / "best.safetensors", marker)
     with pytest.raises(UnsafeFileError) as err:
         GalaxyClassifier(epochs=2, checkpoint_dir=ckdir, **_KW).fit(X, y)
-    _assert_refused(err, ckdir / "best.pt", marker)
+    _assert_refused(err, ckdir / "best.safetensors", marker)
 
 
 def test_saved_classifier_reads_back_without_pickle(images, tmp_path):
@@ -140,7 +142,7 @@ def test_ssl_resume_checkpoint_is_refused(images, tmp_path, marker):
     from galtaxa.supervise import SimCLR
 
     X, _ = images
-    path = _plant_torch(tmp_path / "ssl" / "last.pt", marker)
+    path = _plant_torch(tmp_path / "ssl" / "last.safetensors", marker)
     with pytest.raises(UnsafeFileError) as err:
         SimCLR(backbone="test_resnet", input_size=32, batch_size=8, epochs=1, checkpoint_dir=tmp_path / "ssl",
                progress=False).fit(X)
@@ -179,8 +181,8 @@ def run_config(tmp_path):
 @pytest.mark.parametrize("command, planted", [
     (["predict", "--model", "{model}"], "model.pt"),
     (["predict"], "supervised/classifier.npz"),
-    (["train"], "supervised/checkpoints/last.pt"),
-    (["pretrain"], "supervised/ssl/last.pt"),
+    (["train"], "supervised/checkpoints/last.safetensors"),
+    (["pretrain"], "supervised/ssl/last.safetensors"),
 ])
 def test_cli_refuses_planted_files(run_config, marker, capsys, command, planted):
     cfg, sup = run_config

@@ -11,8 +11,8 @@ those of the config's (cached) read stage.
 * ``galtaxa predict CONFIG``: class, confidence, status (``unclassified`` below the confidence threshold) and
   per-class probabilities for every galaxy, merged into ``RUN_DIR/catalog.*`` (columns ``sup_*``); with
   ``labels: taxonomy`` also the agreement of the vote's classes with the classifier's.
-* ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes ``ssl/encoder.pth`` (use it
-  as ``supervised.checkpoint``).
+* ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes
+  ``ssl/encoder.safetensors`` (use it as ``supervised.checkpoint``).
 * ``galtaxa adversarial CONFIG --target PATH``: labelled vs target discriminator on encoder features; accuracy,
   ROC AUC, per-galaxy scores and the adversarial test split.
 * ``galtaxa similar CONFIG ID [ID ...]``: nearest labelled neighbours, side by side in a PNG.
@@ -127,7 +127,7 @@ def _cmd_pretrain(args) -> int:
     (out / "ssl" / "history.json").write_text(json.dumps(model.history_, indent=2))
     print(f"{s['ssl_method']} ({s['ssl_backbone']}) trained {len(model.history_)} epochs, last loss "
           f"{model.history_[-1]['loss']:.4f}")
-    print(f"  encoder: {out / 'ssl' / 'encoder.pth'}  (set supervised.checkpoint to it, "
+    print(f"  encoder: {out / 'ssl' / 'encoder.safetensors'}  (set supervised.checkpoint to it, "
           f"supervised.backbone: {s['ssl_backbone']})")
     return 0
 
@@ -254,5 +254,6 @@ def register(subparsers) -> None:
     p.add_argument("--features", choices=("auto", "classifier", "encoder"), default="auto",
                    help="feature space: the trained classifier's backbone (auto when RUN_DIR/supervised/"
                         "classifier.npz exists) or the config's encoder / --checkpoint")
-    p.add_argument("--checkpoint", default=None, help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.pth)")
+    p.add_argument("--checkpoint", default=None,
+                   help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.safetensors)")
     p.add_argument("--backbone", default=None, help="timm name of the encoder (default encoder.name)")

@@ -38,11 +38,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
-from safetensors.torch import load_file
 
+from ..persist.safe_load import torch_load
+from ..persist.tensors import load_state_dict
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from ..persist.safe_load import torch_load
 from .galaxy_encoder import GalaxyEncoderNet, is_galaxy_encoder, load_galaxy_encoder
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
@@ -60,7 +60,7 @@ _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 def _read_state_dict(path: Path) -> dict:
     """Read a state dict from ``path``, unwrapping ``{"state_dict": ...}`` / ``{"model": ...}`` and ``module.``."""
     if path.suffix == ".safetensors":
-        sd = load_file(str(path), device="cpu")
+        sd, _ = load_state_dict(path, what="encoder checkpoint")
     else:
         sd = torch_load(path, what="encoder checkpoint")
     for key in ("state_dict", "model", "model_state_dict"):

@@ -3,7 +3,10 @@
 * :mod:`~galtaxa.persist.archive`: the :class:`~galtaxa.persist.archive.Persistable` mixin
   (``estimator.save("model.npz")``, ``Estimator.load("model.npz")``), :func:`save_estimator` and
   :func:`load_estimator`, with the checks made before anything is loaded.
-* :mod:`~galtaxa.persist.safe_load`: torch weights read weights-only, JSON read with limits, old pickles refused.
+* :mod:`~galtaxa.persist.tensors`: weights and training checkpoints as ``.safetensors`` files (imported by name:
+  it loads torch).
+* :mod:`~galtaxa.persist.safe_load`: other people's torch weights read weights-only, JSON read with limits, old
+  pickles refused.
 """
 
 from .archive import Persistable, check_archive, load_estimator, save_estimator

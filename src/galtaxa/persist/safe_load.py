@@ -5,8 +5,8 @@ code its author chose.  galtaxa reads every torch file through :func:`torch_load
 torch's weights-only unpickler accepts (tensors, numbers, strings, ``None`` and lists, tuples, dicts of them)
 and turns a refusal into :class:`UnsafeFileError`, a :class:`ValueError` that names the file.
 
-:func:`plain_for_torch` converts what galtaxa writes into checkpoints (numpy scalars and arrays, paths, torch
-devices) to those types, so every file galtaxa writes is one galtaxa can read back.
+galtaxa itself writes no torch file: its weights and checkpoints are safetensors files
+(:mod:`galtaxa.persist.tensors`), its fitted estimators ``.npz`` archives (:mod:`galtaxa.persist.archive`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ import json
 import pickle
 import re
 import warnings
-from collections import OrderedDict
-from pathlib import Path, PurePath
+from pathlib import Path
 
-import numpy as np
 
-__all__ = ["UnsafeFileError", "torch_load", "plain_for_torch", "refuse_legacy_pickles", "read_json"]
+__all__ = ["UnsafeFileError", "torch_load", "refuse_legacy_pickles", "read_json"]
 
 #: Largest JSON file :func:`read_json` reads.
 MAX_JSON_BYTES = 64 * 2**20
@@ -87,40 +85,6 @@ def torch_load(path, what: str = "torch file"):
     except (RuntimeError, EOFError, KeyError) as err:  # bad zip archive, empty file, garbage bytes
         raise ValueError(f"{what} {path} is not a readable torch file (empty, truncated or corrupt): "
                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
-
-
-def plain_for_torch(obj, where: str = "state"):
-    """``obj`` with numpy scalars as Python numbers, numeric numpy arrays as tensors, paths and devices as
-    strings, sets as sorted lists: what ``torch.load(weights_only=True)`` reads back.
-
-    Raises
-    ------
-    TypeError
-        For any other object, naming where it sits in ``obj``.
-    """
-    import torch
-
-    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "biuf":
-            return torch.from_numpy(np.ascontiguousarray(obj))
-        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj.tolist())]
-    if isinstance(obj, (PurePath, torch.device, np.dtype)):
-        return str(obj)
-    if isinstance(obj, (dict, OrderedDict)):
-        out = {plain_for_torch(k, f"{where} key"): plain_for_torch(v, f"{where}[{k!r}]") for k, v in obj.items()}
-        return OrderedDict(out) if isinstance(obj, OrderedDict) else out
-    if isinstance(obj, tuple):
-        return tuple(plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj))
-    if isinstance(obj, list):
-        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, (set, frozenset)):
-        return sorted(plain_for_torch(v, f"{where} item") for v in obj)
-    raise TypeError(f"{where}: a {type(obj).__module__}.{type(obj).__qualname__} cannot be written to a "
-                    "weights-only torch file; store plain numbers, strings, lists, dicts or tensors")
 
 
 def refuse_legacy_pickles(paths, refit: str) -> None:

@@ -21,8 +21,8 @@ loads with ``checkpoint=``; the taxonomy, the classifier and the report then use
 feature cache, keyed by the weights' hash, never mixes adapted and original features.
 
 Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable
-through the project's one training loop (:class:`galtaxa.training.trainer.Trainer`): ``last.pt``
-(weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
+through the project's one training loop (:class:`galtaxa.training.trainer.Trainer`): ``last.safetensors``
+(no pickle) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
 encoder and galaxies continues after the last finished epoch.
 """
 
@@ -35,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from sklearn.base import BaseEstimator
 
 from ..encode.backbone_split import n_stages
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
 from ..encode.registry import Encoder, get_encoder
+from ..persist.tensors import save_state_dict
 from ..status import log
-from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..training.trainer import Trainer, seeded_torch
 from ..utils.validation import check_positive, check_positive_ints
@@ -129,7 +129,7 @@ class EncoderAdaptation(BaseEstimator):
         Adapt on at most this many galaxies (a seeded random subset): a few thousand suffice to adapt, and the
         cost stays bounded for surveys of millions.
     checkpoint_dir : path-like, optional
-        Folder of ``last.pt`` (resume), ``encoder.safetensors`` and ``adapt.json``.
+        Folder of ``last.safetensors`` (resume), ``encoder.safetensors`` and ``adapt.json``.
     resume : bool
     random_state : int
     progress : bool
@@ -286,9 +286,7 @@ class EncoderAdaptation(BaseEstimator):
             net.n_trainable = max(net.n_trainable, int(self.train_blocks))
             save_galaxy_encoder(net, path, record={"adapted_from": getattr(source, "weights", None)})
         else:
-            sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-            with atomic_path(path, suffix=".safetensors") as tmp:
-                save_file(sd, str(tmp))
+            save_state_dict(path, net.state_dict())
         record = {"model": self.encoder_.name, "input_size": self.encoder_.input_size,
                   "source_weights": getattr(source, "weights", None),
                   "source_weights_id": getattr(source, "weights_id", None),

@@ -91,7 +91,7 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     pretrained : bool
         Start from ImageNet weights (``False``: random initialisation, "from scratch").
     checkpoint : path, optional
-        Backbone weights in timm naming, e.g. the ``encoder.pth`` of a self-supervised run.
+        Backbone weights in timm naming, e.g. the ``encoder.safetensors`` of a self-supervised run.
     mode : {"auto", "finetune", "partial", "linear"}
         See the module docstring; ``"auto"``: ``finetune`` on a GPU, ``partial`` on a CPU.
     trainable_stages : int
@@ -131,9 +131,9 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     threshold : float
         Decision threshold of the sigmoid head.
     checkpoint_dir : path, optional
-        Where ``last.pt`` (every epoch) and ``best.pt`` are written; enables resuming.
+        Where ``last.safetensors`` (every epoch) and ``best.safetensors`` are written; enables resuming.
     resume : bool
-        Continue from ``checkpoint_dir/last.pt`` when it belongs to the same run (same parameters and data).
+        Continue from ``checkpoint_dir/last.safetensors`` when it belongs to the same run (same parameters and data).
     device : str, optional
         ``None``/``"auto"``: the GPU when present.
     num_workers : int

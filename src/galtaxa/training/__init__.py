@@ -4,11 +4,8 @@ from .trainer import (
     EarlyStopping,
     StateDictPickle,
     Trainer,
-    load_checkpoint,
-    save_checkpoint,
     seeded_torch,
     train_val_split,
 )
 
-__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
-           "load_checkpoint"]
+__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
