@@ -134,6 +134,27 @@ def other_survey_scores(Z, Zo, y, split, draws=5, seed=0) -> float:
 SPACE_STUDY: dict = {}
 
 
+def vote_seeds(Z, y, k: int = 20, seeds=(0, 1, 2)) -> dict:
+    """The vote at ``k`` with 2 of 3 and 3 of 3 agreement, from one fit per seed (the 3-of-3 galaxies are those of
+    the same fit whose three voters agree), averaged over ``seeds``: kept fraction and purity."""
+    from galtaxa.cluster import VotingClustering
+
+    labelled = np.array([isinstance(v, str) for v in y])
+    out = {2: [], 3: []}
+    for seed in seeds:
+        vc = VotingClustering(n_clusters=k, min_agree=2, mapping="hungarian", random_state=seed).fit(Z)
+        for agree in (2, 3):
+            keep = (vc.labels_ >= 0) & (vc.agreement_ >= agree) & labelled
+            g, yy = vc.labels_[keep], y[keep].astype(str)
+            pur = sum(pd.Series(yy[g == c]).value_counts().iloc[0] for c in np.unique(g)) / max(keep.sum(), 1)
+            out[agree].append((keep.sum() / labelled.sum(), pur))
+    return {f"k{k}_agree{a}": {"kept": round(float(np.mean([v[0] for v in r])), 3),
+                               "purity": round(float(np.mean([v[1] for v in r])), 3),
+                               "purity_range": [round(float(min(v[1] for v in r)), 3),
+                                                round(float(max(v[1] for v in r)), 3)]}
+            for a, r in out.items()}
+
+
 def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     t0 = time.perf_counter()
     feats = {k: encoder.encode(v, batch_size=64) for k, v in views.items()}
@@ -147,6 +168,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
            "probe_all_f1": round(float(p["all"]["macro_f1_mean"]), 3), **extra, **knn_scores(Z, y, split)}
     usable = np.isfinite(Z).all(1)
     row["vote"] = {f"k20_agree{a}": vote_scores(Z[usable], y[usable], 20, a) for a in (2, 3)}
+    row["vote_seeds"] = vote_seeds(Z[usable], y[usable])
     for k in ("other", "other_1band"):
         row[f"probe30_f1_{k}"] = other_survey_scores(Z, space(feats[k], desc[k]), y, split)
     row["probe30_f1_plain_test"] = other_survey_scores(Z, Z, y, split)
@@ -157,7 +179,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
             Zs = Space(feats["plain"], desc["plain"], **kw)(feats["plain"], desc["plain"])
             sm, ex = probe_scores(Zs, y, draws=3)
             ok = np.isfinite(Zs).all(1)
-            v = {f"k20_agree{a}": vote_scores(Zs[ok], y[ok], 20, a) for a in (2, 3)}
+            v = vote_seeds(Zs[ok], y[ok])
             row["space_study"][label] = {
                 "probe30_f1": round(float(sm.loc[sm["n_per_class"].astype(str) == "30", "macro_f1_mean"].iloc[0]), 3),
                 "knn10_accuracy": knn_scores(Zs, y, ex["split"])["knn10_accuracy"],
@@ -166,7 +188,8 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
             print(f"   space {label}: {row['space_study'][label]}", flush=True)
     print(f"{name}: probe30 {row['probe30_f1']} (3-class {row['three_class_f1_30']}), kNN {row['knn10_accuracy']:.3f}, "
           f"k20 2/3 {row['vote']['k20_agree2']['kept']:.2f} @ {row['vote']['k20_agree2']['purity']:.3f}, "
-          f"3/3 {row['vote']['k20_agree3']['kept']:.2f} @ {row['vote']['k20_agree3']['purity']:.3f}, other survey "
+          f"3/3 {row['vote']['k20_agree3']['kept']:.2f} @ {row['vote']['k20_agree3']['purity']:.3f} (3 seeds: "
+          f"{row['vote_seeds']}), other survey "
           f"{row['probe30_f1_other']} / 1-band {row['probe30_f1_other_1band']} (plain {row['probe30_f1_plain_test']})",
           flush=True)
     return row
@@ -238,7 +261,7 @@ def sim_ari(encoder, n: int = 600) -> dict:
     return out
 
 
-def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path) -> dict:
+def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosaics: bool = True) -> dict:
     """The default ``galtaxa run`` (measurement off) on the unlabelled SDSS FITS stamps and HST AEGIS stamps of
     ../shared/data: how the vote groups them, with one mosaic per survey (rows = groups)."""
     from galtaxa.config import default_config
@@ -271,11 +294,11 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path) -> d
         cells = np.stack([images[i] if i >= 0 else blank for i in order]) if len(order) else images[:0]
         titles = [f"g{groups[i]}" if i >= 0 else "" for i in order]
         png = RESULTS / f"galaxy_encoder_{survey}_{''.join(c if c.isalnum() else '_' for c in name)}.png"
-        if len(cells):
+        if mosaics and len(cells):
             make_mosaic(cells, png, ncols=8, titles=titles, cell_px=64,
                         stretch=mosaic_stretch_for(resolved["conditioning"]["scaling"]))
         out[survey] = {"n_ok": int((cat["status"] == "ok").sum()), "groups": {int(g): int(c) for g, c in sizes.items()},
-                       "rejected": int((groups == -1).sum()), "mosaic": png.name}
+                       "rejected": int((groups == -1).sum()), "mosaic": png.name if mosaics else None}
         print(f"{name} on {survey}: {out[survey]}", flush=True)
     return out
 
@@ -295,7 +318,8 @@ def main(argv=None) -> int:
                     help="also other clustering spaces: without descriptors, PCA 16, whitened PCA")
     args = ap.parse_args(argv)
     if args.space_study:
-        SPACE_STUDY.update({"pca50, no descriptors": {"weight": 0.0}, "pca16 + descriptors": {"n_components": 16},
+        SPACE_STUDY.update({"pca50, no descriptors": {"weight": 0.0}, "pca50 + descriptors at 0.25": {"weight": 0.25},
+                            "pca16 + descriptors": {"n_components": 16},
                             "pca16, no descriptors": {"n_components": 16, "weight": 0.0},
                             "whitened pca16, no descriptors": {"n_components": 16, "weight": 0.0, "whiten": True}})
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -326,10 +350,13 @@ def main(argv=None) -> int:
             row["sim"] = sim_ari(enc)
             print(f"{name} simulated set: {row['sim']}", flush=True)
             row["unlabelled"] = unlabelled_runs(name, encoder_name, checkpoint,
-                                                CACHE / "surveys" / "".join(c if c.isalnum() else "_" for c in name))
+                                                CACHE / "surveys" / "".join(c if c.isalnum() else "_" for c in name),
+                                                mosaics=checkpoint is None)  # for ImageNet and the shipped one
         if args.pipeline:
             row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y,
                                               CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name))
+        m = machine()
+        row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
         args.out.write_text(json.dumps(results, indent=1, default=float))
     write_markdown(results, args.out.with_suffix(".md"))
@@ -342,11 +369,14 @@ def write_markdown(results: dict, path: Path) -> None:
              f"{results['n_benchmark']} galaxies the encoders never saw (benchmarks/gz1_encoder_split.csv). Machine: "
              f"{m.get('platform')}, {m.get('cpu_count')} CPUs; commit {m.get('git_commit')}; {m.get('date')}; command "
              f"`{m.get('command')}`", "",
+             "Vote columns: the mean over 3 seeds of the voters where measured (one seed otherwise). Rows measured by "
+             "other commands than the one above say so below the tables.", "",
              "| representation | F1@30 (4 classes) | 3-class F1@30 | F1@all | kNN10 acc | k20 2/3 kept, purity | "
              "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) | s/galaxy |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.get("rows", {}).items():
-        v2, v3 = r["vote"]["k20_agree2"], r["vote"]["k20_agree3"]
+        v = r.get("vote_seeds", r["vote"])  # the mean over 3 seeds where measured
+        v2, v3 = v["k20_agree2"], v["k20_agree3"]
         lines.append(f"| {name} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
                      f"{r['probe_all_f1']:.2f} | {r['knn10_accuracy']:.2f} | {v2['kept']:.2f}, {v2['purity']:.3f} | "
                      f"{v3['kept']:.2f}, {v3['purity']:.3f} | {r['probe30_f1_other']:.2f} / "
@@ -376,11 +406,17 @@ def write_markdown(results: dict, path: Path) -> None:
             def groups(survey):
                 g = u.get(survey)
                 return "-" if not g else (f"{len(g['groups'])}: " + " ".join(str(v) for v in g["groups"].values())
-                                          + f" ({g['rejected']}), [mosaic]({g['mosaic']})")
+                                          + f" ({g['rejected']})" + (f", [mosaic]({g['mosaic']})" if g["mosaic"]
+                                                                     else ""))
 
             lines.append(f"| {k} | {r['sim']['k6']['ari']:.2f} / {r['sim']['k12']['ari']:.2f} "
                          f"({r['sim']['k6']['kept']:.2f} / {r['sim']['k12']['kept']:.2f}) | {groups('sdss_fits')} | "
                          f"{groups('hst_aegis')} |")
+    other = {k: r["measured"] for k, r in results.get("rows", {}).items()
+             if r.get("measured") and r["measured"].get("command") != m.get("command")}
+    if other:
+        lines += [""] + [f"- {k}: commit {v.get('git_commit')}, {v.get('date')}, `{v.get('command')}`"
+                         for k, v in other.items()]
     any_row = next(iter(results.get("rows", {}).values()), None)
     if any_row:
         lines += ["", f"Purity of a single group (all galaxies called E): "

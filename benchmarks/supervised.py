@@ -71,7 +71,7 @@ def parse_recipe(spec: str) -> tuple[str, dict]:
     return name, {k: _parse_value(v) for k, v in kw.items()}
 
 
-def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
+def logreg_probe(cfg: dict, galaxies, out: Path, test_mask=None) -> dict:
     """Standardised logistic regression on pooled Lite0 features of the same split (C on validation)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
@@ -82,7 +82,7 @@ def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
     from galtaxa.supervise.workflow import holdout_split, training_labels
 
     y = training_labels(cfg, galaxies)
-    tr, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"])
+    tr, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"], test_mask)
     path = CACHE / f"lite0_{cfg['supervised']['input_size']}_{len(galaxies)}.npy"
     t0 = time.perf_counter()
     if path.exists():
@@ -110,14 +110,14 @@ def logreg_probe(cfg: dict, galaxies, out: Path) -> dict:
     return res
 
 
-def keep_logits(cfg: dict, galaxies, clf, out: Path) -> None:
+def keep_logits(cfg: dict, galaxies, clf, out: Path, test_mask=None) -> None:
     """Write ``out/logits.npz``: the fitted classifier's raw outputs and true class indices on the validation and
     test splits (``val``, ``y_val``, ``test``, ``y_test``, ``classes``), so that post-hoc choices (the decision
     rule) can be studied on the validation split and re-evaluated without retraining."""
     from galtaxa.supervise.workflow import holdout_split, training_labels
 
     y = training_labels(cfg, galaxies)
-    _, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"])
+    _, va, te = holdout_split(y, galaxies.ok, cfg["supervised"]["split"], cfg["seed"], test_mask)
     lookup = {str(c): j for j, c in enumerate(clf.classes_)}
     parts = {}
     for key, rows in (("val", va), ("test", te)):
@@ -292,6 +292,10 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", action="append", default=[], help="extra recipe name:key=value,... (supervised keys)")
     ap.add_argument("--quick", action="store_true", help="600 galaxies, 2 epochs (smoke test)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--test-split", choices=("stratified", "benchmark"), default="stratified",
+                    help="benchmark: the test galaxies are the galaxy encoder's benchmark split "
+                         "(benchmarks/gz1_encoder_split.csv, never seen by galtaxa-galaxy-v1), the others train / "
+                         "validate (7:1); results go to supervised_benchmark_split.{json,md}")
     ap.add_argument("--study", default=None, metavar="RECIPE",
                     help="only print the decision study of a recipe trained earlier (its cached logits.npz)")
     args = ap.parse_args(argv)
@@ -313,6 +317,8 @@ def main(argv=None) -> int:
     from galtaxa.supervise.workflow import train_supervised
 
     cache = CACHE.with_name("supervised_quick") if args.quick else CACHE
+    if args.test_split == "benchmark":
+        cache = cache.with_name(cache.name + "_benchmark_split")
     cache.mkdir(parents=True, exist_ok=True)
     cfg0 = base_config(cache / "run", args.quick)
     t0 = time.perf_counter()
@@ -321,6 +327,12 @@ def main(argv=None) -> int:
     if args.quick:
         galaxies = galaxies.subset(np.arange(len(galaxies)) < 600)
     recipes = [parse_recipe(r) for r in args.recipes.split(",") if r] + [parse_recipe(r) for r in args.recipe]
+    test_mask = None
+    if args.test_split == "benchmark":
+        import pandas as pd
+
+        split = pd.read_csv(ROOT / "benchmarks" / "gz1_encoder_split.csv", dtype=str).set_index("objid")["split"]
+        test_mask = np.array([split.get(str(i)) == "benchmark" for i in galaxies.ids])
     rows, details = [], {}
     import resource
 
@@ -333,17 +345,17 @@ def main(argv=None) -> int:
         out = cache / name
         c0, w0 = cpu_s(), time.perf_counter()
         if name == "logreg":
-            res = logreg_probe(cfg0, galaxies, out)
+            res = logreg_probe(cfg0, galaxies, out, test_mask)
         else:
             cfg = json.loads(json.dumps(cfg0))
             cfg["supervised"].update({"mode": "linear"} if name == "linear" else {})
             cfg["supervised"].update(overrides)
             clf = classifier_from_config(cfg, out, progress=False)
-            res = train_supervised(cfg, galaxies, clf, out)
+            res = train_supervised(cfg, galaxies, clf, out, test_mask=test_mask)
         res["time_s"]["cpu_total"] = round(cpu_s() - c0, 1)
         res["time_s"]["wall_total"] = round(time.perf_counter() - w0, 1)
         if name != "logreg" and clf.head == "softmax":
-            keep_logits(cfg, galaxies, clf, out)
+            keep_logits(cfg, galaxies, clf, out, test_mask)
             res["decision_study"] = study_from_cache(out)
         rows.append(row(name, res))
         details[name] = res
@@ -355,7 +367,8 @@ def main(argv=None) -> int:
     doc = {"benchmark": "supervised", "machine": machine(), "quick": args.quick, "read_s": round(read_s, 1),
            "load_average": [round(x, 2) for x in os.getloadavg()], "split": split, "targets": TARGETS,
            "rows": rows, "details": details}
-    name = "supervised_quick" if args.quick else "supervised"
+    name = ("supervised_quick" if args.quick else "supervised") + (
+        "_benchmark_split" if args.test_split == "benchmark" else "")
     (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=1, default=float))
     (RESULTS / f"{name}.md").write_text(markdown(doc))
     print(markdown(doc))

@@ -65,6 +65,10 @@ LAZY_PAIRS: dict[tuple[str, str], str] = {
     ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn (2.8 s) for every config read; only a config "
                                                    "with a validation section needs it",
     ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn (2.8 s) for every config read",
+    ("galtaxa.analysis.consistency", "galtaxa.measure.trust"): "statmorph and photutils (5.5 s) through "
+                                                               "galtaxa.measure for every import of galtaxa.analysis "
+                                                               "(validation, the supervised evaluation); only the "
+                                                               "report's trust check needs it",
     ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch (3.8 s) at the inspection app's start; only "
                                                             "the polar view needs it",
 }

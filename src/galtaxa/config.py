@@ -29,7 +29,7 @@ from .compute.runner import check_scheduler
 
 __all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
            "fit_to_input", "MIN_GALAXIES", "expand_path", "PATH_KEYS", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
-           "MAX_CONFIG_BYTES", "SEED_MAX"]
+           "MAX_CONFIG_BYTES", "SEED_MAX", "resolve_config_paths", "portable_config"]
 
 
 class ConfigError(ValueError):
@@ -92,7 +92,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": ("efficientnet_lite0", str, None, "timm model name (e.g. convnext_xlarge.fb_in22k)"),
+        "name": ("galtaxa-galaxy-v1", str, None, "galtaxa-galaxy-v1 (galtaxa's galaxy encoder, shipped: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
@@ -133,6 +133,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "psf": (None, (str, type(None)), None, "PSF image (FITS or .npy, 2-D, the cutouts' pixel scale) for statmorph's Sersic fit; null = none"),
         "background": ("auto", str, lambda v: v in ("auto", "none"), "sky of each stamp: auto (estimated from the stamp and subtracted: raw counts, stamps with sky around the galaxy) | none (the cutouts are already sky-subtracted, e.g. cut from a sky-subtracted mosaic or simulated: an estimate from a stamp the galaxy fills takes its wings for sky)"),
         "families": (None, (list, type(None)), lambda v: v is None or (len(v) >= 1 and set(v) <= {"cas", "gini_m20", "mid", "sersic", "g2_psi"}), "statistic families measured: null = all, or a list of cas, gini_m20, mid, sersic, g2_psi (M3 needs [cas, gini_m20])"),
+        "engine": ("fast", str, lambda v: v in ("fast", "exact", "statmorph"), "how the morphology is computed: fast (statmorph's definitions within a stated tolerance, about 10x faster than plain statmorph; benchmarks/results/measure_speed.md) | exact (statmorph's numbers to 1e-9, about 3x faster) | statmorph (plain statmorph on the whole stamp, the reference)"),
     },
     "compute": {
         "scheduler": ("local", str, lambda v: _scheduler_ok(v), "where the per-galaxy stages run: local (this process, no Dask) | processes (a Dask LocalCluster of n_workers processes) | the address of a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786 (`galtaxa run --scheduler`)"),
@@ -342,29 +343,97 @@ def expand_path(value: str, key: str = "path") -> str:
     return out
 
 
-def _expand_paths(full: dict, problems: list[str]) -> None:
-    """Expand :data:`PATH_KEYS` (and the paths inside references and encoder entries) of ``full`` in place."""
-
-    def one(container, key, name):
-        value = container.get(key)
-        if isinstance(value, str) and not (name == "input.labels" and value == "auto"):
-            try:
-                container[key] = expand_path(value, name)
-            except ConfigError as err:
-                problems.append(str(err))
-
+def _path_settings(cfg: Mapping):
+    """``(container, key, name)`` of every path setting present in ``cfg``: :data:`PATH_KEYS`, the ``path`` of
+    ``validation.references`` entries and the ``checkpoint`` of ``multimodal.encoders`` mappings (``input.labels:
+    auto`` is not a path)."""
+    found = []
     for section, key in PATH_KEYS:
-        target = full if not section else full.get(section)
-        if isinstance(target, dict):
-            one(target, key, f"{section}.{key}" if section else key)
-    refs = (full.get("validation") or {}).get("references")
+        target = cfg if not section else cfg.get(section)
+        if isinstance(target, dict) and key in target:
+            found.append((target, key, f"{section}.{key}" if section else key))
+    refs = (cfg.get("validation") or {}).get("references") if isinstance(cfg.get("validation"), Mapping) else None
     for i, ref in enumerate(refs if isinstance(refs, list) else []):
-        if isinstance(ref, dict):
-            one(ref, "path", f"validation.references[{i}].path")
-    encoders = (full.get("multimodal") or {}).get("encoders")
+        if isinstance(ref, dict) and "path" in ref:
+            found.append((ref, "path", f"validation.references[{i}].path"))
+    multimodal = cfg.get("multimodal")
+    encoders = multimodal.get("encoders") if isinstance(multimodal, Mapping) else None
     for i, spec in enumerate(encoders if isinstance(encoders, list) else []):
-        if isinstance(spec, dict):
-            one(spec, "checkpoint", f"multimodal.encoders[{i}].checkpoint")
+        if isinstance(spec, dict) and "checkpoint" in spec:
+            found.append((spec, "checkpoint", f"multimodal.encoders[{i}].checkpoint"))
+    return [(c, k, n) for c, k, n in found
+            if isinstance(c[k], str) and c[k] and not (n == "input.labels" and c[k] == "auto")]
+
+
+def _expand_paths(full: dict, problems: list[str]) -> None:
+    """Expand ``~`` and ``$VAR`` in every path setting of ``full`` in place (:func:`expand_path`)."""
+    for container, key, name in _path_settings(full):
+        try:
+            container[key] = expand_path(container[key], name)
+        except ConfigError as err:
+            problems.append(str(err))
+
+
+def resolve_config_paths(cfg: dict, base) -> dict:
+    """Make the relative path settings of a config file name files beside it, in place.
+
+    The usual convention (Make, Snakemake, CMake): a relative path written in a config file is relative to the
+    file's own folder, so that a run folder holding its ``config.yaml`` can be copied or moved and the config
+    still names what is inside it.  Paths given on the command line or left at their defaults stay relative to
+    the working directory.  ``~`` and ``$VAR`` are expanded first (an absolute result stays as it is); a value
+    that cannot be expanded is left for :func:`validate_config` to report.
+
+    Parameters
+    ----------
+    cfg : dict
+        The mapping read from the file.
+    base : path-like
+        The file's folder.
+
+    Returns
+    -------
+    dict
+        ``cfg``.
+    """
+    base = Path(base).absolute()
+    for container, key, name in _path_settings(cfg):
+        try:
+            expanded = expand_path(container[key], name)
+        except ConfigError:
+            continue
+        if not os.path.isabs(expanded):
+            container[key] = os.path.normpath(os.path.join(base, expanded))
+    return cfg
+
+
+def portable_config(cfg: Mapping, folder) -> dict:
+    """A copy of ``cfg`` to write into ``folder/config.yaml``: what lies inside ``folder`` as relative paths.
+
+    Paths inside ``folder`` (``run_dir`` itself is ``.``) become relative to it, every other path absolute, so
+    that the file read back with :func:`load_config` (which resolves against the file's folder,
+    :func:`resolve_config_paths`) names the same files, and still names the run's own files after the folder is
+    copied or moved.
+
+    Parameters
+    ----------
+    cfg : mapping
+        A validated config.
+    folder : path-like
+        Where the config file is written.
+
+    Returns
+    -------
+    dict
+    """
+    out = copy.deepcopy(dict(cfg))
+    folder = Path(os.path.abspath(folder))
+    for container, key, _name in _path_settings(out):
+        path = Path(os.path.abspath(container[key]))
+        try:
+            container[key] = path.relative_to(folder).as_posix()
+        except ValueError:
+            container[key] = str(path)
+    return out
 
 
 def _int_problems(value, name: str) -> list[str]:
@@ -567,7 +636,11 @@ def fit_to_input(cfg: Mapping, n_galaxies: int) -> tuple[dict, list[str]]:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping | None = None) -> dict:
-    """Read a YAML config (or none: the defaults), apply ``overrides``, validate."""
+    """Read a YAML config (or none: the defaults), apply ``overrides``, validate.
+
+    Relative paths in the file are relative to the file's folder (:func:`resolve_config_paths`); those in
+    ``overrides`` (the command line's) to the working directory.
+    """
     cfg: dict = {}
     where = "config"
     if path is not None:
@@ -592,6 +665,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as err:
+            for mark in (getattr(err, "context_mark", None), getattr(err, "problem_mark", None)):
+                if mark is not None:
+                    mark.name = str(path)  # PyYAML names a string "<unicode string>"
             raise ConfigError(f"{path} is not valid YAML: {err}") from err
         except RecursionError:
             raise ConfigError(f"{path} is nested too deeply to be read (at most {MAX_CONFIG_DEPTH} levels make "
@@ -599,7 +675,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping | None = None
         if loaded is not None and not isinstance(loaded, Mapping):
             raise ConfigError(f"{path} must hold a mapping of sections, got {type(loaded).__name__}")
         _check_expanded_size(loaded or {}, where)
-        cfg = dict(loaded or {})
+        cfg = resolve_config_paths(dict(loaded or {}), path.parent)
     if overrides:
         cfg = merge(cfg, overrides)
     return validate_config(cfg, where)

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from astropy.io import fits
 
+from _cli_errors import one_line_error
+
 from galtaxa.cli import main
 from galtaxa.config import ConfigError, load_config, validate_config
 from galtaxa.preprocess import Conditioner
@@ -38,16 +40,6 @@ supervised:
 """
 
 
-def _one_line(capsys, *words):
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("galtaxa "), err
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
-
-
 @pytest.fixture
 def stamps(tmp_path):
     """16 small FITS galaxies."""
@@ -68,7 +60,7 @@ def test_yaml_alias_bomb_is_refused_at_once(tmp_path, capsys, key):
     start = time.perf_counter()
     assert main(["run", str(path)]) == 2
     assert time.perf_counter() - start < 10
-    _one_line(capsys, "bomb.yaml expands to more than 100,000 values", "YAML anchors and aliases")
+    one_line_error(capsys, "bomb.yaml expands to more than 100,000 values", "YAML anchors and aliases")
     assert not (tmp_path / "run").exists()
 
 
@@ -118,7 +110,7 @@ def test_conditioning_size_that_cannot_fit_is_refused_with_the_figure(tmp_path, 
     start = time.perf_counter()
     assert main(["measure", str(cfg)]) == 2
     assert time.perf_counter() - start < 30
-    line = _one_line(capsys, "conditioning.size 30000: conditioning one galaxy (1 channel(s) of 30000x30000 px) "
+    line = one_line_error(capsys, "conditioning.size 30000: conditioning one galaxy (1 channel(s) of 30000x30000 px) "
                              "needs about 33.5 GiB of memory, but 8.0 GiB are available",
                      "lower conditioning.size")
     assert "Traceback" not in line
@@ -161,5 +153,5 @@ def test_input_npz_whose_header_claims_terabytes_is_refused_before_loading(tmp_p
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "cutouts.npz")}}))
     assert main(["measure", str(cfg)]) == 2
-    _one_line(capsys, "cutouts.npz: array 'images' claims shape (1048576, 1024, 1024) of float32 (4.0 TiB) but its "
+    one_line_error(capsys, "cutouts.npz: array 'images' claims shape (1048576, 1024, 1024) of float32 (4.0 TiB) but its "
                       "member holds 4.0 KiB")

@@ -16,19 +16,11 @@ import pandas as pd
 import pytest
 
 from galtaxa.catalog import write_catalog
+from _cli_errors import one_line_error
+
 from galtaxa.cli import error_line, main
 from galtaxa.galaxyset import GalaxySet
 from galtaxa.label import make_mosaic
-
-
-def _one_line(capsys, *words):
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("galtaxa "), err
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
 
 
 def _run_folder(root, ids, classes=("E", "S")):
@@ -72,14 +64,14 @@ def test_any_exception_is_one_line_and_debug_gives_the_traceback(tmp_path, capsy
 
     monkeypatch.setattr(cli, "build_parser", parser_with_boom)
     assert main(["report", str(tmp_path)]) == 2
-    _one_line(capsys, "galtaxa report: error:", *words)
+    one_line_error(capsys, "galtaxa report: error:", *words)
     with pytest.raises(type(exc)):
         main(["report", str(tmp_path), "--debug"])
     with pytest.raises(type(exc)):
         main(["--debug", "report", str(tmp_path)])
 
 
-def test_error_line_keeps_one_line():
+def test_error_line_keepsone_line_error():
     assert error_line(ValueError("a\nb\r\nc")) == "a b c"
     assert error_line(OSError(28, "No space left on device")) == "No space left on device"
     assert "\n" in error_line(__import__("galtaxa.config", fromlist=["ConfigError"]).ConfigError("x:\n  - y"))
@@ -90,13 +82,13 @@ def test_report_json_that_is_a_list_names_the_file(tmp_path, capsys):
     (run / "supervised").mkdir()
     (run / "supervised" / "report.json").write_text("[1, 2, 3]")
     assert main(["report", str(run)]) == 2
-    _one_line(capsys, str(run / "supervised" / "report.json"), "holds a list, not an object")
+    one_line_error(capsys, str(run / "supervised" / "report.json"), "holds a list, not an object")
     (run / "supervised" / "report.json").write_text('{"a": ' * 50_000 + "1" + "}" * 50_000)
     assert main(["report", str(run)]) == 2
-    _one_line(capsys, "report.json is nested too deeply")
+    one_line_error(capsys, "report.json is nested too deeply")
     (run / "supervised" / "report.json").write_bytes(b"\xff\xfe{}")
     assert main(["report", str(run)]) == 2
-    _one_line(capsys, "report.json is not UTF-8")
+    one_line_error(capsys, "report.json is not UTF-8")
 
 
 # ------------------------------------------------------------------ a newline in a file name
@@ -109,7 +101,7 @@ def test_newline_and_carriage_return_in_ids_do_not_break_the_report(tmp_path, ca
     assert figures["mosaics"], figures.keys()
 
 
-def test_mosaic_titles_are_drawn_on_one_line():
+def test_mosaic_titles_are_drawn_onone_line_error():
     imgs = np.random.default_rng(0).random((3, 1, 16, 16)).astype(np.float32)
     canvas = make_mosaic(imgs, titles=["a\nb", "c\rd", "e\u2029f"], cell_px=48)
     assert canvas.ndim == 3 and canvas.shape[1] == 1 + 3 * 49

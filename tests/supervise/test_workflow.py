@@ -82,6 +82,29 @@ def test_report_has_a_supervised_section(tmp_path):
     assert test["per_class"][0]["count_ratio"] == pytest.approx(4 / 3)
 
 
+def test_supervised_page_reads_the_nulls_of_a_json_record(tmp_path):
+    """A threshold that keeps no test galaxy has NaN precision, which report.json stores as null: the page says nan."""
+    import json
+
+    from galtaxa.supervise.evaluation import classification_summary
+    from galtaxa.supervise.report_page import write_supervised_page
+
+    y = np.array([0, 1, 1, 0])
+    probs = np.array([[0.6, 0.4], [0.4, 0.6], [0.45, 0.55], [0.55, 0.45]])
+    test = classification_summary(y, probs, ["E", "S"], threshold=0.99)
+    result = {"recipe": {"backbone": "efficientnet_lite0", "input_size": 128, "epochs": 1, "prior": "train",
+                         "target_precision": 0.9},
+              "mode": "partial", "temperature": 1.0, "confidence_threshold": 0.99, "time_s": {"fit": 1.0},
+              "split": {"kind": "stratified", "train": 4, "validation": 2, "test": 4},
+              "validation": {"above_threshold": {"kept_fraction": 0.0, "precision": float("nan")}}, "test": test}
+    from galtaxa.report.build import to_jsonable
+
+    record = json.loads(json.dumps(to_jsonable(result)))
+    assert record["validation"]["above_threshold"]["precision"] is None
+    html = write_supervised_page(record, tmp_path / "sup").read_text()
+    assert "kept at precision nan" in html and "keeps 0.0% at precision nan" in html
+
+
 def test_benchmark_rows_and_markdown_from_a_result():
     import sys
     from pathlib import Path

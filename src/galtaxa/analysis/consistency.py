@@ -15,7 +15,11 @@ import pandas as pd
 
 from .stats import fraction_ci
 
-__all__ = ["LOTZ_SLOPE", "LOTZ_INTERCEPT", "lotz_line", "above_lotz_line", "etg_ltg_consistency", "consistency_table"]
+__all__ = ["LOTZ_SLOPE", "LOTZ_INTERCEPT", "FANG_2025", "lotz_line", "above_lotz_line", "etg_ltg_consistency",
+           "consistency_table", "consistency_trust"]
+
+#: Fang et al. (2025)'s fractions, per test of :func:`etg_ltg_consistency`.
+FANG_2025 = {"sersic_etg": 0.83, "sersic_ltg": 0.85, "lotz_etg": 0.74, "lotz_ltg": 0.92}
 
 #: Lotz, Jonsson, Cox & Primack (2008, ApJ 672, 177), E/S0/Sa vs Sb–Ir division: G = 0.14 M20 + 0.80.
 LOTZ_SLOPE = 0.14
@@ -175,3 +179,43 @@ def consistency_table(result: dict) -> pd.DataFrame:
         if t is not None
     ]
     return pd.DataFrame(rows, columns=["test", "k", "n", "fraction", "ci_low", "ci_high"])
+
+
+def consistency_trust(catalog: pd.DataFrame, etg: Iterable, ltg: Iterable, class_column: str = "class",
+                      psf_fwhm: float | None = None) -> dict:
+    """Which tests of :func:`etg_ltg_consistency` can be compared with Fang et al. (2025).
+
+    A test is comparable when every class on its side has its measurements where the truth-recovery benchmark
+    shows they can be trusted (:func:`galtaxa.measure.trust.class_trust`): the Sérsic tests need the S/N per
+    pixel, the size (r_e in PSF FWHM, or in pixels without a PSF) and linear pixels; the Gini–M20 tests, whose
+    statistics the benchmark does not tie to r_e, the S/N and linear pixels.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+    etg, ltg : iterable
+        The early- and late-type class values present.
+    class_column : str
+    psf_fwhm : float, optional
+        FWHM (pixels) of the PSF given to the measurement.
+
+    Returns
+    -------
+    dict
+        ``{"classes": {class: {"sersic": class_trust entry, "gini_m20": ...}}, "tests": {test: bool},
+        "untrusted": {class: [reasons]}, "psf_fwhm_px": psf_fwhm}``.
+    """
+    from ..measure.trust import class_trust
+
+    etg, ltg = [str(c) for c in etg], [str(c) for c in ltg]
+    sersic = class_trust(catalog, etg + ltg, class_column, psf_fwhm=psf_fwhm, size=True)
+    gini_m20 = class_trust(catalog, etg + ltg, class_column, psf_fwhm=psf_fwhm, size=False)
+    tests = {
+        "sersic_etg": all(sersic[c]["trusted"] for c in etg),
+        "sersic_ltg": all(sersic[c]["trusted"] for c in ltg),
+        "lotz_etg": all(gini_m20[c]["trusted"] for c in etg),
+        "lotz_ltg": all(gini_m20[c]["trusted"] for c in ltg),
+    }
+    untrusted = {c: sersic[c]["reasons"] for c in etg + ltg if sersic[c]["reasons"]}
+    return {"classes": {c: {"sersic": sersic[c], "gini_m20": gini_m20[c]} for c in etg + ltg}, "tests": tests,
+            "untrusted": untrusted, "psf_fwhm_px": psf_fwhm}

@@ -54,7 +54,8 @@ def cas_classes(morph_df, c_early: float = 3.5, a_smooth: float = 0.1, c_diffuse
     Parameters
     ----------
     morph_df : pandas.DataFrame
-        Columns ``C`` and ``A`` (``S`` optional: with it, mergers also need ``A > S``).
+        Columns ``C`` and ``A`` (``S`` optional: with it, mergers also need ``A > S``).  Where the table has a
+        finite ``A_noise_matched`` (galtaxa's catalog does), it is used instead of ``A``.
     c_early : float
         Concentration above which a galaxy is early type (SPH or ETD).
     a_smooth : float
@@ -78,7 +79,12 @@ def cas_classes(morph_df, c_early: float = 3.5, a_smooth: float = 0.1, c_diffuse
     if not c_diffuse < c_early:
         raise ValueError(f"c_diffuse ({c_diffuse}) must be below c_early ({c_early})")
     c = pd.to_numeric(morph_df["C"], errors="coerce").to_numpy(dtype=float)
+    # the noise-matched A (galtaxa.measure.noise_asymmetry) where measured: statmorph's A is biased low by noise
+    # (-0.04 at S/N per pixel 10, -0.2 at 2; benchmarks/results/measure_truth.md), C03's thresholds are not
     a = pd.to_numeric(morph_df["A"], errors="coerce").to_numpy(dtype=float)
+    if "A_noise_matched" in morph_df.columns:
+        nm = pd.to_numeric(morph_df["A_noise_matched"], errors="coerce").to_numpy(dtype=float)
+        a = np.where(np.isfinite(nm), nm, a)
     s = (pd.to_numeric(morph_df["S"], errors="coerce").to_numpy(dtype=float) if "S" in morph_df.columns
          else np.full(len(c), np.nan))
     ok = np.isfinite(c) & np.isfinite(a)

@@ -6,10 +6,14 @@ Main entry points:
   CutoutSource (C, A, S, Gini, M20, MID, Sersic n, r_e, G2, Psi, flags).
 - :func:`measure_one` — one stamp.
 - :func:`segment_central_source`, :func:`footprint_slices`,
-  :class:`FastSourceMorphology` (statmorph's numbers, faster), :func:`gradient_asymmetry`,
-  :func:`multiplicity`, :func:`physical_sizes` — the building blocks.
+  :class:`FastSourceMorphology` (the exact engine: statmorph's numbers, faster),
+  :class:`TolerantSourceMorphology` (the fast engine: statmorph's definitions within a stated tolerance),
+  :func:`gradient_asymmetry`, :func:`multiplicity`, :func:`physical_sizes` — the building blocks.
+- :mod:`galtaxa.measure.trust` — where the measurement can be trusted (the truth-recovery benchmark's
+  thresholds).
 """
 
+from .fast_engine import TolerantSourceMorphology
 from .fast_statmorph import FastSourceMorphology
 from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
@@ -24,6 +28,7 @@ __all__ = [
     "FAMILIES",
     "FAMILY_COLUMNS",
     "FastSourceMorphology",
+    "TolerantSourceMorphology",
     "MORPH_COLUMNS",
     "MeasurePool",
     "footprint_slices",

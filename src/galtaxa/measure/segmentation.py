@@ -17,6 +17,8 @@ source to measure.  For a stamp centred on a galaxy we
 
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 
 import numpy as np
@@ -27,10 +29,13 @@ from photutils.background import Background2D, MedianBackground
 from photutils.segmentation import deblend_sources, detect_sources, make_2dgaussian_kernel
 from photutils.utils import NoDetectionsWarning
 from scipy import ndimage
+from skimage.morphology import local_maxima
+from skimage.segmentation import watershed
 
 from ..status import BadInputError
 
-__all__ = ["estimate_background", "segment_central_source", "central_label", "galaxy_ellipse", "sky_mask"]
+__all__ = ["estimate_background", "segment_central_source", "central_label", "galaxy_ellipse", "sky_mask",
+           "SortedClip"]
 
 #: Stamps with a short side at least this large get a 2-D background model.
 LARGE_STAMP = 256
@@ -42,7 +47,7 @@ SKY_MIN_FRACTION = 0.1
 SKY_MIN_PIXELS = 400
 
 
-def estimate_background(image, mask=None, box_size: int | None = None, sigma: float = 3.0):
+def estimate_background(image, mask=None, box_size: int | None = None, sigma: float = 3.0, fast: bool = False):
     """Sky level and noise of a stamp.
 
     Parameters
@@ -58,6 +63,11 @@ def estimate_background(image, mask=None, box_size: int | None = None, sigma: fl
         boxes of a quarter of the short side otherwise.
     sigma : float
         Clipping threshold in standard deviations.
+    fast : bool
+        The same estimates, computed faster (the fast measurement engine): the 2-D model's low-resolution mesh
+        is resized to the stamp by :func:`_zoom_separable` (photutils' cubic spline resize as two small matrix
+        products; equal to photutils' float32 result to its rounding) and the constant model's sigma clipping by
+        :func:`_sigma_clipped_median_std` (astropy's algorithm in a few NumPy calls).
 
     Returns
     -------
@@ -88,12 +98,18 @@ def estimate_background(image, mask=None, box_size: int | None = None, sigma: fl
                     np.where(bad, 0.0, image), int(box_size), mask=bad, filter_size=3,
                     bkg_estimator=MedianBackground(),
                 )
+                if fast:
+                    rms_map = _zoom_separable(bkg.background_rms_mesh, int(box_size), image.shape)
+                    return _zoom_separable(bkg.background_mesh, int(box_size), image.shape), float(np.median(rms_map))
             return np.asarray(bkg.background), float(np.median(bkg.background_rms))
         except ValueError:
             pass  # too few sky pixels in the boxes: fall back to the constant model
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _, median, std = sigma_clipped_stats(image, mask=bad, sigma=sigma, maxiters=10)
+    if fast:
+        median, std = _sigma_clipped_median_std(image[~bad], sigma=sigma, maxiters=10)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, median, std = sigma_clipped_stats(image, mask=bad, sigma=sigma, maxiters=10)
     if not np.isfinite(std) or std <= 0:
         # Quantised or very flat skies (JPEG): fall back to a robust MAD estimate.
         vals = image[~bad]
@@ -104,6 +120,117 @@ def estimate_background(image, mask=None, box_size: int | None = None, sigma: fl
         raise BadInputError("background noise is zero or undefined (constant image?)")
     return float(median), float(std)
 
+
+class SortedClip:
+    r"""Iterative sigma clipping (astropy's algorithm) on values sorted once.
+
+    Clipping keeps the values within :math:`c \pm \sigma s` (bounds included), :math:`c` a centre (the median,
+    or any function of the values kept) and :math:`s` their standard deviation (``ddof=0``), until none is
+    removed or ``maxiters`` iterations have run (:func:`astropy.stats.sigma_clip`).  The values kept are always
+    a run of the sorted values, so an iteration is two binary searches, and the median, mean and standard
+    deviation of a run come from the sorted values and their prefix sums (taken about the middle value, for
+    precision): NumPy's statistics to rounding.
+
+    Parameters
+    ----------
+    values : array_like
+        Finite values (flattened).
+
+    Examples
+    --------
+    >>> values = np.concatenate([np.random.default_rng(0).normal(10.0, 2.0, 1000), [80.0, 95.0]])
+    >>> clip = SortedClip(values)
+    >>> i, j = clip.clip(0, clip.n, 3.0, 10, clip.median)
+    >>> from astropy.stats import sigma_clipped_stats
+    >>> _, median, std = sigma_clipped_stats(values, sigma=3.0, maxiters=10)
+    >>> j - i, bool(np.isclose(clip.median(i, j), median)), bool(np.isclose(clip.std(i, j), std))
+    (993, True, True)
+    """
+
+    def __init__(self, values):
+        self.v = np.sort(np.asarray(values, dtype=np.float64).ravel())
+        self.n = int(self.v.size)
+        self.ref = float(self.v[self.n // 2]) if self.n else 0.0
+        d = self.v - self.ref
+        self.s1 = np.concatenate([[0.0], np.cumsum(d)])
+        self.s2 = np.concatenate([[0.0], np.cumsum(d * d)])
+
+    def median(self, i: int, j: int) -> float:
+        """Median of the run ``v[i:j]`` (NumPy's: the mean of the two middle values of an even run)."""
+        m = j - i
+        if m <= 0:
+            return float("nan")
+        k = i + m // 2
+        return float(self.v[k]) if m % 2 else 0.5 * (float(self.v[k - 1]) + float(self.v[k]))
+
+    def mean(self, i: int, j: int) -> float:
+        """Mean of the run ``v[i:j]``."""
+        m = j - i
+        return self.ref + float(self.s1[j] - self.s1[i]) / m if m > 0 else float("nan")
+
+    def std(self, i: int, j: int) -> float:
+        """Standard deviation (``ddof=0``) of the run ``v[i:j]``."""
+        m = j - i
+        if m <= 0:
+            return float("nan")
+        mu = float(self.s1[j] - self.s1[i]) / m
+        return math.sqrt(max(float(self.s2[j] - self.s2[i]) / m - mu * mu, 0.0))
+
+    def clip(self, i: int, j: int, sigma: float, maxiters, center) -> tuple[int, int]:
+        """Clip the run ``v[i:j]`` about ``center(i, j)`` (``maxiters`` None: until stable); the run kept."""
+        it = 0
+        while (maxiters is None or it < maxiters) and j > i:
+            it += 1
+            c, s = center(i, j), self.std(i, j)
+            i2 = max(i, int(np.searchsorted(self.v, c - sigma * s, side="left")))
+            j2 = min(j, int(np.searchsorted(self.v, c + sigma * s, side="right")))
+            if (i2, j2) == (i, j):
+                break
+            i, j = i2, j2
+        return i, j
+
+
+def _sigma_clipped_median_std(values, sigma: float = 3.0, maxiters: int = 10) -> tuple[float, float]:
+    """Median and standard deviation of ``values`` after astropy's default sigma clipping
+    (:func:`astropy.stats.sigma_clipped_stats`: about the median, ``maxiters`` iterations), by
+    :class:`SortedClip`; NaN when nothing is left."""
+    clip = SortedClip(values)
+    i, j = clip.clip(0, clip.n, sigma, maxiters, clip.median)
+    return clip.median(i, j), clip.std(i, j)
+
+
+def _zoom_matrix(n_mesh: int, box: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_mesh) matrix of photutils' 1-D cubic spline resize of ``n_mesh`` mesh values."""
+    return ndimage.zoom(np.eye(n_mesh), (box, 1), order=3, mode="reflect", grid_mode=True)[:n_out]
+
+
+def _zoom_separable(mesh, box: int, shape) -> np.ndarray:
+    r"""photutils' resize of a :class:`~photutils.background.Background2D` mesh to the stamp, as matrix products.
+
+    photutils resizes the low-resolution mesh :math:`M` with :func:`scipy.ndimage.zoom` (cubic spline,
+    ``mode="reflect"``, ``grid_mode=True``, zoom factor the box size), crops it to the stamp and clips it to the
+    mesh's range.  The spline prefilter and the interpolation are both separable, so the resized image is
+    :math:`W_y M W_x^{\mathsf T}` with :math:`W` the 1-D resize of the identity (:func:`_zoom_matrix`): the same
+    values (photutils returns them in float32), about 1 ms instead of 25 on a 423 px stamp.
+
+    Parameters
+    ----------
+    mesh : ndarray (my, mx)
+    box : int
+        Pixels per mesh cell.
+    shape : (int, int)
+        The stamp's shape.
+
+    Returns
+    -------
+    ndarray (ny, nx)
+    """
+    mesh = np.asarray(mesh, dtype=np.float64)
+    lo, hi = float(mesh.min()), float(mesh.max())
+    if hi == lo:
+        return np.full(shape, lo)
+    out = _zoom_matrix(mesh.shape[0], box, shape[0]) @ mesh @ _zoom_matrix(mesh.shape[1], box, shape[1]).T
+    return np.clip(out, lo, hi, out=out)
 
 def _n_labels(segm) -> int:
     """Number of labels of a photutils SegmentationImage (any photutils version)."""
@@ -141,6 +268,7 @@ def segment_central_source(
     rms: float | None = None,
     contrast: float = 0.05,
     deblend_only_central: bool = True,
+    fast: bool = False,
 ):
     """Segmentation map of the galaxy at the centre of a stamp.
 
@@ -182,6 +310,13 @@ def segment_central_source(
         Deblend only the segment under the stamp centre (same segmentation map and mask as deblending every
         segment, checked in the tests; about 0.5 s less per crowded 423 px SDSS stamp).  ``False`` deblends
         every segment, which also changes ``n_sources``.
+    fast : bool
+        The fast measurement engine's segmentation: the same smoothing, detection and deblending rules, computed
+        faster.  The smoothing kernel is applied as two 1-D passes (it is separable) and the detection is a
+        labelling in NumPy/SciPy (:func:`_detect`, photutils' rule); the central segment is deblended by
+        :func:`_deblend_fast`, photutils' multi-thresholding and watershed with its one-faint-marker-at-a-time
+        removal loop run in rounds that remove many markers at once where the order cannot matter (about 1/10 of
+        the watershed runs on a 423 px Galaxy Zoo stamp).  Only ``deblend_only_central=True`` is supported.
 
     Returns
     -------
@@ -223,13 +358,29 @@ def segment_central_source(
     data = np.where(bad, 0.0, image - background)
     if smooth_fwhm:
         size = max(3, int(2 * round(1.5 * smooth_fwhm) + 1))
-        kernel = make_2dgaussian_kernel(float(smooth_fwhm), size=size)
-        smoothed = convolve(np.where(bad, np.nan, data), kernel, boundary="extend",
-                            nan_treatment="interpolate", preserve_nan=False)
+        if fast:
+            smoothed = _smooth_separable(data, bad, _gaussian_kernel(float(smooth_fwhm), size))
+        else:
+            kernel = make_2dgaussian_kernel(float(smooth_fwhm), size=size)
+            smoothed = convolve(np.where(bad, np.nan, data), kernel, boundary="extend",
+                                nan_treatment="interpolate", preserve_nan=False)
         smoothed = np.where(np.isfinite(smoothed), smoothed, 0.0)
     else:
         smoothed = data
     threshold = float(nsigma) * float(rms)
+    if fast:
+        if not deblend_only_central:
+            raise ValueError("segment_central_source(fast=True) deblends only the central segment "
+                             "(deblend_only_central=True)")
+        labels = _detect(smoothed, threshold, int(npixels), ~bad)
+        if labels is None:
+            raise BadInputError(
+                f"no source detected above {nsigma:g} sigma (rms {rms:.4g}) with >= {npixels} pixels"
+            )
+        n_sources = int(labels.max())
+        if deblend:
+            labels, n_sources = _deblend_fast(smoothed, labels, int(npixels), contrast)
+        return _central_and_info(labels, background, rms, threshold, n_sources, fill=_fill_holes)
     with warnings.catch_warnings():
         # photutils' notes (NoDetectionsWarning, deblending mode changes) are AstropyUserWarnings; its API
         # deprecations are not silenced, so a test sees them with the installed photutils.
@@ -254,22 +405,295 @@ def segment_central_source(
                                        progress_bar=False)
             except ValueError:
                 pass  # deblending is an refinement; keep the undeblended map
-    labels = np.asarray(segm.data)
+    return _central_and_info(np.asarray(segm.data), background, rms, threshold, _n_labels(segm))
+
+
+def _fill_holes(mask) -> np.ndarray:
+    """:func:`scipy.ndimage.binary_fill_holes` (4-connected background) by one labelling: the background
+    regions that do not touch the border are holes."""
+    labels, n = ndimage.label(~mask)
+    if n == 0:
+        return mask.copy()
+    border = np.zeros(n + 1, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        border[edge] = True
+    hole = ~border
+    hole[0] = False
+    return mask | hole[labels]
+
+
+def _central_and_info(labels, background, rms, threshold, n_sources, fill=ndimage.binary_fill_holes):
+    """The central segment of a label map (holes filled by ``fill``) and :func:`segment_central_source`'s
+    ``info``."""
     label = central_label(labels)
     segmap = (labels == label).astype(np.int32)
     # Fill holes (masked pixels inside the galaxy) so the source is one region.
-    segmap = ndimage.binary_fill_holes(segmap).astype(np.int32)
+    segmap = fill(segmap.astype(bool)).astype(np.int32)
     other = (labels > 0) & (segmap == 0)
     info = {
         "background": background,
         "rms": float(rms),
         "threshold": threshold,
-        "n_sources": _n_labels(segm),
+        "n_sources": int(n_sources),
         "label": int(label),
         "other_mask": other,
         "segm": labels,
     }
     return segmap, info
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_kernel(fwhm: float, size: int) -> np.ndarray:
+    """photutils' ``make_2dgaussian_kernel(fwhm, size)`` as an array (remembered: it costs about 1 ms)."""
+    kernel = np.array(make_2dgaussian_kernel(fwhm, size=size).array, dtype=np.float64)
+    kernel.setflags(write=False)
+    return kernel
+
+
+#: 8-connectivity, photutils' default for detection and deblending.
+_EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def _smooth_separable(data, bad, kernel) -> np.ndarray:
+    """astropy's ``convolve(data with NaN at bad, kernel, boundary="extend", nan_treatment="interpolate")``.
+
+    The kernel-weighted mean of the good pixels around each pixel (edges extended), a separable kernel (such as
+    photutils' Gaussian) applied as two 1-D passes, any other whole.  NaN where no good pixel is in reach.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    total = kernel.sum()
+    col, row = kernel.sum(axis=1), kernel.sum(axis=0)
+    separable = np.allclose(np.outer(col, row) / total, kernel, rtol=0, atol=1e-12 * np.abs(kernel).max())
+
+    def apply(a):
+        if separable:
+            a = ndimage.correlate1d(a, col[::-1] / total, axis=0, mode="nearest")
+            return ndimage.correlate1d(a, row[::-1], axis=1, mode="nearest")
+        return ndimage.correlate(a, kernel[::-1, ::-1], mode="nearest")
+
+    values = np.where(bad, 0.0, data)
+    if not bad.any():
+        return apply(values) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return apply(values) / apply((~bad).astype(np.float64))
+
+
+def _detect(data, threshold, npixels: int, inside, relabel: bool = True):
+    """photutils' detection rule: 8-connected regions of ``data > threshold`` within ``inside`` with at least
+    ``npixels`` pixels.
+
+    Returns the label map (labels in the order of their first pixel, consecutive when ``relabel``, else
+    ndimage's with the small regions removed), or None when no region is left.
+    """
+    above = (data > threshold) & inside
+    labels, n = ndimage.label(above, structure=_EIGHT)
+    if n == 0:
+        return None
+    small = np.bincount(labels.ravel(), minlength=n + 1) < npixels
+    small[0] = False
+    if small.any():
+        lut = np.arange(n + 1)
+        lut[small] = 0
+        if relabel:
+            kept = np.flatnonzero(~small[1:]) + 1
+            lut[kept] = np.arange(1, kept.size + 1)
+        labels = lut[labels]
+        if not labels.any():
+            return None
+    return labels
+
+
+def _deblend_thresholds(values, n_levels: int = 32, linear: bool = False) -> np.ndarray:
+    """photutils' multi-threshold levels between a source's minimum and maximum (both excluded): ``exponential``
+    spacing, or ``linear`` when asked or when the minimum is not positive."""
+    lo, hi = float(values.min()), float(values.max())
+    norm = np.linspace(0.0, 1.0, n_levels + 2)
+    if lo > 0 and not linear:
+        return (lo * (hi / lo) ** norm)[1:-1]
+    return np.linspace(lo, hi, n_levels + 2)[1:-1]
+
+
+def _n_distinct(labels) -> int:
+    """Number of distinct non-zero labels."""
+    return int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+
+
+def _regional_maxima(data, inside, above: float) -> int:
+    """Number of regional maxima (8-connected plateaus) of ``data`` within ``inside`` higher than ``above``:
+    each region above a level holds at least one."""
+    values = np.where(inside, data, -np.inf)
+    peaks = local_maxima(values, connectivity=2, allow_borders=True) & inside & (data > above)
+    return int(ndimage.label(peaks, structure=_EIGHT)[1])
+
+
+def _deblend_markers(data, inside, npixels: int, thresholds):
+    """photutils' deblending markers (``_SingleSourceDeblender.make_markers``): at each rising threshold, a
+    marker that holds two or more regions of the level above (each of ``npixels``) is replaced by them.
+
+    Returns the marker label map, or None when no level has two regions.
+    """
+    lower = None
+    for t in thresholds:
+        upper = _detect(data, t, npixels, inside, relabel=False)
+        if upper is None or _n_distinct(upper) < 2:
+            continue
+        if lower is None:
+            lower = upper
+            continue
+        # each region of the level above lies in one marker: count the regions per marker
+        both = (lower > 0) & (upper > 0)
+        marker_of = np.zeros(int(upper.max()) + 1, dtype=np.int64)
+        marker_of[upper[both]] = lower[both]
+        present = np.bincount(upper.ravel(), minlength=marker_of.size) > 0
+        present[0] = False
+        split = np.bincount(marker_of[present], minlength=int(lower.max()) + 1) >= 2
+        split[0] = False
+        if split.any():
+            replace = split[lower]
+            markers = lower > 0
+            markers[replace] = upper[replace] > 0
+            lower = ndimage.label(markers, structure=_EIGHT)[0]
+    return lower
+
+
+def _neighbour_views(arr, dy: int, dx: int):
+    """Views ``(A, B)`` of ``arr`` with ``B[y, x] = arr[y + dy, x + dx]`` for ``A[y, x] = arr[y, x]``."""
+    ny, nx = arr.shape
+    if dx >= 0:
+        return arr[:ny - dy, :nx - dx], arr[dy:, dx:]
+    return arr[:ny - dy, -dx:], arr[dy:, :nx + dx]
+
+
+def _saddles(labels, data) -> dict:
+    """For each pair of touching basins (8-connectivity), the highest ``data`` at which they meet.
+
+    Returns ``{a: {b: saddle}}`` for both orders; the saddle of two touching pixels is the lower of their values.
+    """
+    codes, heights = [], []
+    base = int(labels.max()) + 1
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        (a, b), (va, vb) = _neighbour_views(labels, dy, dx), _neighbour_views(data, dy, dx)
+        touch = (a != b) & (a > 0) & (b > 0)
+        if touch.any():
+            lo, hi = np.minimum(a[touch], b[touch]), np.maximum(a[touch], b[touch])
+            codes.append(lo.astype(np.int64) * base + hi)
+            heights.append(np.minimum(va[touch], vb[touch]))
+    out: dict = {}
+    if not codes:
+        return out
+    codes, heights = np.concatenate(codes), np.concatenate(heights)
+    order = np.lexsort((heights, codes))  # by pair, then height: the last of each pair is its saddle
+    codes, heights = codes[order], heights[order]
+    last = np.append(codes[1:] != codes[:-1], True)
+    for code, h in zip(codes[last].tolist(), heights[last].tolist()):
+        a, b = divmod(code, base)
+        out.setdefault(a, {})[b] = h
+        out.setdefault(b, {})[a] = h
+    return out
+
+
+def _contrast_survivors(labels, flux, saddles, contrast: float) -> set:
+    """The markers photutils' removal loop keeps, simulated on the basins' adjacency.
+
+    photutils removes the faintest component while any holds less than ``contrast`` of the flux, and floods
+    again.  Here a removed basin's flux goes to the neighbour it meets at the highest saddle (the one whose flood
+    would reach it first) and the basins merge; the loop runs on these numbers without flooding.
+    """
+    flux = dict(zip(labels.tolist(), flux.tolist()))
+    alive = set(flux)
+    while len(alive) > 1:
+        m = min(alive, key=flux.__getitem__)
+        if flux[m] >= contrast:
+            break
+        alive.discard(m)
+        near = {k: h for k, h in saddles.pop(m, {}).items() if k in alive}
+        for k in near:
+            saddles.get(k, {}).pop(m, None)
+        if not near:
+            continue
+        target = max(near, key=near.__getitem__)
+        flux[target] += flux[m]
+        links = saddles.setdefault(target, {})
+        for k, h in near.items():
+            if k != target and h > links.get(k, -np.inf):
+                links[k] = h
+                saddles.setdefault(k, {})[target] = h
+    return alive
+
+
+def _watershed_contrast(data, markers, inside, contrast: float):
+    r"""photutils' watershed deblending with its contrast criterion, with few floods.
+
+    photutils floods the source from its markers (:func:`skimage.segmentation.watershed` on ``-data``) and,
+    while a component holds less than ``contrast`` of the source's flux, removes the faintest one and floods
+    again, one marker at a time "because several faint sources could combine to meet the contrast criterion"
+    (20 to 180 floods on a 423 px Galaxy Zoo galaxy).  Here the loop is simulated on the basins of one flood
+    (:func:`_contrast_survivors`: a removed basin's flux goes to the neighbour it meets at the highest saddle),
+    the survivors flood once, and the simulation is repeated from that flood while a component is still below
+    the contrast (once or twice on Galaxy Zoo).  The final components meet the contrast criterion as
+    photutils'; where a removed basin's flux is split among several neighbours the survivors can differ from
+    photutils' in marginal cases (about 1 Galaxy Zoo galaxy in 30 gets a central segment a few pixels apart).
+    """
+    total = float(np.sum(data[inside]))
+    while True:
+        markers = watershed(-data, markers, mask=inside, connectivity=_EIGHT)
+        labels = np.flatnonzero(np.bincount(markers.ravel())[1:]) + 1
+        if labels.size <= 1:
+            return markers
+        flux = ndimage.sum_labels(data, markers, index=labels) / total
+        if not (flux < contrast).any():
+            return markers
+        keep = _contrast_survivors(labels, flux, _saddles(markers, data), contrast)
+        drop = np.ones(int(markers.max()) + 1, dtype=bool)
+        drop[list(keep)] = False
+        drop[0] = False
+        markers[drop[markers]] = 0
+
+
+def _deblend_fast(smoothed, labels, npixels: int, contrast: float):
+    """photutils' deblending (32 exponential levels, 8-connectivity) of the central segment.
+
+    The central segment is the one under the stamp centre or, when the centre is on none, the nearest one
+    (deblending keeps a segment's pixels, so the central source then lies in it; photutils, as
+    :func:`segment_central_source` calls it, deblends every segment then, which changes only ``n_sources``).
+    Returns the label map with that segment split into its components (labels consecutive, as photutils
+    relabels them) and the number of sources.
+    """
+    n = int(labels.max())
+    under = central_label(labels)
+    if under == 0:
+        return labels, n
+    sl = ndimage.find_objects((labels == under).astype(np.int8))[0]
+    inside = labels[sl] == under
+    data = smoothed[sl]
+    values = data[inside]
+    if values.min() == values.max():
+        return labels, n
+    levels = _deblend_thresholds(values)
+    if _regional_maxima(data, inside, levels[0]) < 2:  # no level can hold two regions
+        return labels, n
+    markers = _deblend_markers(data, inside, npixels, levels)
+    if markers is not None and values.min() > 0 and _n_distinct(markers) > 200:
+        # photutils: too many markers for a fast watershed, linear levels instead
+        markers = _deblend_markers(data, inside, npixels, _deblend_thresholds(values, linear=True))
+    if markers is None:
+        return labels, n
+    parts = _watershed_contrast(data, markers, inside, contrast)
+    kept = np.unique(parts[inside])
+    kept = kept[kept != 0]
+    if kept.size <= 1:
+        return labels, n
+    out = labels.copy()
+    lut = np.zeros(int(parts.max()) + 1, dtype=labels.dtype)
+    lut[kept] = np.arange(kept.size) + n + 1
+    block = out[sl]
+    block[inside] = lut[parts[inside]]
+    # the deblended segment's own label is gone: relabel consecutively, as photutils does
+    present = np.unique(out)
+    present = present[present != 0]
+    relabel = np.zeros(int(out.max()) + 1, dtype=labels.dtype)
+    relabel[present] = np.arange(1, present.size + 1)
+    return relabel[out], int(present.size)
 
 
 def galaxy_ellipse(segmap) -> np.ndarray:
@@ -300,9 +724,10 @@ def galaxy_ellipse(segmap) -> np.ndarray:
     w, v = np.linalg.eigh(cov)
     major = v[:, 1]
     q = float(np.sqrt(max(w[0], 1e-6) / max(w[1], 1e-6)))
-    gy, gx = np.indices(seg.shape)
-    u = (gx - x0) * major[0] + (gy - y0) * major[1]
-    t = (gy - y0) * major[0] - (gx - x0) * major[1]
+    gy, gx = np.ogrid[0:seg.shape[0], 0:seg.shape[1]]  # broadcast: the same values as full index grids
+    dx, dy = gx - x0, gy - y0
+    u = dx * major[0] + dy * major[1]
+    t = dy * major[0] - dx * major[1]
     r = np.hypot(u, t / q)
     return r / max(float(r[seg].max()), 0.5)
 

@@ -21,6 +21,8 @@ import statmorph
 from scipy import ndimage
 
 from ..status import BAD_INPUT, FAILED, OK, BadInputError, log
+from .fast_engine import QUANTITIES as FAST_QUANTITIES
+from .fast_engine import TolerantSourceMorphology
 from .fast_statmorph import FastSourceMorphology
 from .footprint import footprint_slices
 from .gradient_asymmetry import gradient_asymmetry
@@ -71,9 +73,11 @@ FAMILY_COLUMNS = {
 }
 FAMILIES = tuple(FAMILY_COLUMNS)
 
-#: ``engine`` of :func:`measure_one`: galtaxa's footprint + exact fast statmorph, or plain statmorph on the
-#: whole stamp (the reference it is checked against).
-ENGINES = ("galtaxa", "statmorph")
+#: ``engine`` of :func:`measure_one`: ``fast`` (statmorph's definitions within a stated tolerance,
+#: :mod:`galtaxa.measure.fast_engine`), ``exact`` (statmorph's numbers, faster: the footprint and
+#: :class:`~galtaxa.measure.fast_statmorph.FastSourceMorphology`) or ``statmorph`` (plain statmorph on the whole
+#: stamp, the reference both are checked against).  ``galtaxa`` is the former name of ``exact``.
+ENGINES = ("fast", "exact", "statmorph", "galtaxa")
 
 
 def check_families(families) -> tuple[str, ...]:
@@ -147,7 +151,7 @@ def measure_one(
     segment_kw: dict | None = None,
     g2_kw: dict | None = None,
     families=None,
-    engine: str = "galtaxa",
+    engine: str = "exact",
     **statmorph_kw,
 ) -> dict:
     """Measure the morphology of the galaxy at the centre of one stamp.
@@ -187,12 +191,18 @@ def measure_one(
         ``g2_psi``); None = all.  The columns of the others are NaN (``flag_sersic`` -1).  With every
         family, statmorph computes all its quantities (as statmorph does); with some, only what they need,
         so ``flag`` then collects only the warnings of the steps that ran.
-    engine : {"galtaxa", "statmorph"}
-        ``"galtaxa"`` (default): the galaxy is cut to its footprint, statmorph's own stamp
-        (:func:`~galtaxa.measure.footprint.footprint_slices`), and measured there by
+    engine : {"exact", "fast", "statmorph"}
+        ``"exact"`` (default here; ``"galtaxa"`` is its former name): the galaxy is cut to its footprint,
+        statmorph's own stamp (:func:`~galtaxa.measure.footprint.footprint_slices`), and measured there by
         :class:`~galtaxa.measure.fast_statmorph.FastSourceMorphology`, which gives statmorph's numbers faster;
-        G2 and Psi use the same cut-out.  ``"statmorph"``: plain :func:`statmorph.source_morphology` on the
-        whole stamp (every family), the reference the first is checked against.
+        G2 and Psi use the same cut-out.  ``"fast"`` (the pipeline's default, ``measure.engine``): the same
+        footprint, the sky and segmentation computed faster (``fast=True`` of
+        :func:`~galtaxa.measure.segmentation.estimate_background` and
+        :func:`~galtaxa.measure.segmentation.segment_central_source`) and
+        :class:`~galtaxa.measure.fast_engine.TolerantSourceMorphology`: statmorph's definitions within a stated
+        tolerance (``benchmarks/results/measure_speed.md``), about 10 times faster than plain statmorph.
+        ``"statmorph"``: plain :func:`statmorph.source_morphology` on the whole stamp (every family), the
+        reference the others are checked against.
     **statmorph_kw
         Passed to statmorph (e.g. ``cutout_extent``, ``n_sigma_outlier``, ``sersic_fitting_args``);
         ``cutout_extent`` and ``min_cutout_size`` also size the footprint.
@@ -216,7 +226,8 @@ def measure_one(
     """
     families = check_families(families)
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+        raise ValueError(f"engine must be one of {list(ENGINES[:3])}, got {engine!r}")
+    fast = engine == "fast"
     # statmorph writes its initial guesses into the dicts it is given
     # (sersic_model_args...): never let one galaxy's guesses leak into the next.
     statmorph_kw = copy.deepcopy(statmorph_kw)
@@ -247,7 +258,7 @@ def measure_one(
         if isinstance(background, str):
             if background != "auto":
                 raise ValueError(f"background must be None, 'auto' or a number/array, got {background!r}")
-            bkg, rms = estimate_background(img, mask=bad)
+            bkg, rms = estimate_background(img, mask=bad, fast=fast)
         elif background is None:
             bkg = 0.0
         else:
@@ -256,7 +267,7 @@ def measure_one(
         img[~finite] = 0.0
 
         if segmap is None:
-            seg, info = segment_central_source(img, mask=bad, background=0.0, rms=rms,
+            seg, info = segment_central_source(img, mask=bad, background=0.0, rms=rms, fast=fast,
                                                **(segment_kw or {}))
             if info["other_mask"].any():
                 bad = bad | info["other_mask"]
@@ -265,7 +276,7 @@ def measure_one(
                 # times its segment's extent: its wings reach far beyond the segment (segmentation.sky_mask).
                 sources = ndimage.binary_dilation(info["segm"] > 0, iterations=3)
                 try:
-                    dbkg, rms = estimate_background(img, mask=sky_mask(seg, other=sources, bad=bad))
+                    dbkg, rms = estimate_background(img, mask=sky_mask(seg, other=sources, bad=bad), fast=fast)
                 except BadInputError:
                     dbkg = 0.0
                 img = img - dbkg
@@ -283,7 +294,7 @@ def measure_one(
         if weightmap is None and gain is None:
             if rms is None:
                 sky = ndimage.binary_dilation(seg > 0, iterations=3) | bad
-                _, rms = estimate_background(img, mask=sky)
+                _, rms = estimate_background(img, mask=sky, fast=fast)
             weightmap = np.full(img.shape, float(rms))
         elif weightmap is not None:
             weightmap = np.asarray(weightmap, dtype=np.float64)
@@ -296,7 +307,7 @@ def measure_one(
 
     columns = {c for f in families for c in FAMILY_COLUMNS[f]}
     names = {c: a for c, a in STATMORPH_NAMES.items() if c in columns or c == "flag"}
-    if engine == "galtaxa":
+    if engine != "statmorph":
         try:
             box = footprint_slices(seg, statmorph_kw.get("cutout_extent", 2.5),
                                    statmorph_kw.get("min_cutout_size", 48))
@@ -306,8 +317,9 @@ def measure_one(
         box = tuple(slice(max(0, sl.start - 1), min(n, sl.stop + 1)) for sl, n in zip(box, img.shape))
         img, seg, bad = img[box], seg[box], bad[box]
         weightmap = None if weightmap is None else weightmap[box]
-        # Every family: all of statmorph's quantities, so that ``flag`` collects the same warnings as statmorph.
-        quantities = None
+        # Exact engine, every family: all of statmorph's quantities, so that ``flag`` collects the same warnings as
+        # statmorph.  The fast engine computes what the columns read (fast_engine.QUANTITIES).
+        quantities = None if not fast else list(FAST_QUANTITIES)
         if families != FAMILIES:
             quantities = [a for a in names.values() if a not in ("flag", "flag_sersic")]
             if "g2_psi" in families:
@@ -323,8 +335,9 @@ def measure_one(
                         img, seg, mask=bad, gain=gain, weightmap=weightmap, psf=psf, **statmorph_kw
                     )[0]
                 else:
-                    morph = FastSourceMorphology(img, seg, 1, mask=bad, gain=gain, weightmap=weightmap, psf=psf,
-                                                 quantities=quantities, **statmorph_kw)
+                    cls = TolerantSourceMorphology if fast else FastSourceMorphology
+                    morph = cls(img, seg, 1, mask=bad, gain=gain, weightmap=weightmap, psf=psf, quantities=quantities,
+                                **statmorph_kw)
                 row = empty_result(OK, "")
                 for col, attr in names.items():
                     row[col] = _value(morph, attr)

@@ -22,7 +22,7 @@ import yaml
 
 from ..cache import RunCache, Stage
 from ..catalog import assemble_catalog, write_catalog
-from ..config import fit_to_input
+from ..config import fit_to_input, portable_config
 from ..galaxyset import GalaxySet
 from ..label import load_mapping
 from ..status import log
@@ -36,7 +36,7 @@ from .builders import chunk_runner_from_config, open_input, resolve_auto_setting
 from .context import RunContext
 from .outputs import remove_stale_outputs, write_mosaics
 from .stage_read import read_stage
-from .stage_report import report_run
+from .stage_report import psf_fwhm_of_config, report_run
 
 __all__ = ["RunResult", "STAGES", "USER_STEPS", "multimodal_ablation", "run_on_galaxies", "run_pipeline"]
 
@@ -134,7 +134,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         cfg, adjusted = fit_to_input(cfg, int(np.asarray(galaxies.ok).sum()))
         if adjusted:
             notes["config_adjusted"] = adjusted
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(portable_config(cfg, run_dir), sort_keys=False))
     ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested, runner=runner)
     result = RunResult(run_dir, galaxies.meta)
     for i, note in enumerate(notes.get("config_adjusted", []), 1):
@@ -173,7 +173,8 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         atomic_save_npy(run_dir / "embedding.npy", embedding)
     if "report" in requested and cfg["report"]["enabled"]:
         result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
-                                            scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"))
+                                            scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"),
+                                            psf_fwhm_px=psf_fwhm_of_config(cfg))
     return result
 
 

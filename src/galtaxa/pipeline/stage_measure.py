@@ -42,7 +42,8 @@ def _galaxies_slice(galaxies, start: int, stop: int):
 def _measure_options(m: dict, psf) -> dict:
     """The keyword arguments of :func:`galtaxa.measure.measure` from the ``measure:`` section."""
     return dict(gain=m["gain"], psf=psf, pixel_scale=m["pixel_scale"], redshift=m["redshift"],
-                families=m.get("families"), background=None if m.get("background") == "none" else "auto")
+                families=m.get("families"), background=None if m.get("background") == "none" else "auto",
+                engine=m.get("engine", "fast"))
 
 
 def _part_path(folder, chunk: Chunk):
@@ -119,6 +120,8 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         settings["families"] = sorted(m["families"])
     if m.get("background", "auto") != "auto":  # likewise
         settings["background"] = m["background"]
+    if m.get("engine", "fast") != "exact":  # likewise: the exact engine's numbers are those measured before it
+        settings["engine"] = m.get("engine", "fast")
     if psf is not None:  # keyed by the PSF's pixels, not its file name
         settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # finished parts survive a crash

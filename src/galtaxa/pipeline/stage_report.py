@@ -12,15 +12,40 @@ import pandas as pd
 from ..catalog import read_catalog
 from ..galaxyset import GalaxySet
 from ..label.thumbnails import mosaic_stretch_for
+from ..measure.trust import psf_fwhm_px
+from ..persist.safe_load import read_json
 from ..report import build_report
 from ..status import log
 from ..supervise.report_page import supervised_report_section
-from ..persist.safe_load import read_json
 from ..validation import spec_problems, validation_from_config
 from ..validation.section import validation_report_section
+from .builders import load_psf
 from .outputs import check_catalogs_agree
 
-__all__ = ["report_run", "validate_run"]
+__all__ = ["report_run", "validate_run", "psf_fwhm_of_config"]
+
+
+def psf_fwhm_of_config(cfg) -> float | None:
+    """FWHM of the PSF a config gives the measurement (``measure.psf``), for the report's trust checks.
+
+    Parameters
+    ----------
+    cfg : dict or None
+        A run's config (or the one its provenance recorded).
+
+    Returns
+    -------
+    float or None
+        The FWHM in pixels; None without a PSF, or when its file cannot be read (logged).
+    """
+    path = ((cfg or {}).get("measure") or {}).get("psf")
+    if not path:
+        return None
+    try:
+        return psf_fwhm_px(load_psf(path))
+    except (OSError, ValueError) as err:
+        log.warning("report: the PSF %s of measure.psf cannot be read (%s); sizes are judged in pixels", path, err)
+        return None
 
 
 def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
@@ -63,6 +88,8 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
             scaling = ((prov or {}).get("config") or {}).get("conditioning", {}).get("scaling")
         if validation is None:
             validation = ((prov or {}).get("config") or {}).get("validation")
+        if "psf_fwhm_px" not in kwargs:
+            kwargs["psf_fwhm_px"] = psf_fwhm_of_config((prov or {}).get("config"))
     if validation is not None and not hasattr(validation, "references"):  # a config section: run it
 
         validation = validation_from_config(validation, catalog, features, seed=kwargs.get("seed", 0))

@@ -27,11 +27,12 @@ from PIL import Image
 
 from ..analysis import figures as F
 from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
-from ..analysis.consistency import consistency_table, etg_ltg_consistency
+from ..analysis.consistency import FANG_2025, consistency_table, consistency_trust, etg_ltg_consistency
 from ..analysis.embedding import tsne_map, umap_map
 from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
 from ..analysis.stats import fraction_ci, median_ci
 from ..label.thumbnails import make_mosaic
+from ..measure.trust import MIN_RE_OVER_PSF_FWHM, MIN_SN_PER_PIXEL
 from ..status import log
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
 from ..utils.html import HtmlPage, format_number
@@ -44,10 +45,13 @@ __all__ = ["DEFAULT_PARAMS", "default_params", "build_report", "to_jsonable"]
 
 #: Morphology columns shown by default, in this order, when present (only the first r_e column found is used).
 DEFAULT_PARAMS = (
-    "sersic_n", "r_e_kpc", "r_e_arcsec", "r_e_px", "gini", "m20", "C", "A", "S", "g2", "psi",
+    "sersic_n", "r_e_kpc", "r_e_arcsec", "r_e_px", "gini", "m20", "C", "A_noise_matched", "A", "S", "g2", "psi",
     "multimode", "intensity", "deviation", "ellipticity", "sn_per_pixel",
 )
 _RE_COLS = ("r_e_kpc", "r_e_arcsec", "r_e_px")
+#: One asymmetry column: the noise-matched A (unbiased at any S/N, galtaxa.measure.noise_asymmetry) when the
+#: catalog has it, statmorph's A otherwise.
+_A_COLS = ("A_noise_matched", "A")
 
 
 def _numeric_ok(catalog: pd.DataFrame, col: str) -> bool:
@@ -58,15 +62,17 @@ def _numeric_ok(catalog: pd.DataFrame, col: str) -> bool:
 
 
 def default_params(catalog: pd.DataFrame) -> list[str]:
-    """The :data:`DEFAULT_PARAMS` that the catalog has with at least one finite value (one r_e column only)."""
-    out, have_re = [], False
+    """The :data:`DEFAULT_PARAMS` that the catalog has with at least one finite value (one r_e column, and one
+    asymmetry column: ``A_noise_matched`` when present, else ``A``)."""
+    out, taken = [], set()
     for p in DEFAULT_PARAMS:
         if not _numeric_ok(catalog, p):
             continue
-        if p in _RE_COLS:
-            if have_re:
+        group = _RE_COLS if p in _RE_COLS else _A_COLS if p in _A_COLS else None
+        if group is not None:
+            if group in taken:
                 continue
-            have_re = True
+            taken.add(group)
         out.append(p)
     return out
 
@@ -220,7 +226,7 @@ def _section_morphology(R: ReportWriter, cat: pd.DataFrame, params: list[str], n
              "Raincloud plots per class: half violin, box and jittered points (medians written).")
 
 
-def _section_consistency(R: ReportWriter, cat: pd.DataFrame, etg, ltg, mapping, max_flag) -> None:
+def _section_consistency(R: ReportWriter, cat: pd.DataFrame, etg, ltg, mapping, max_flag, psf_fwhm=None) -> None:
     R.heading("ETG/LTG consistency", "consistency")
     has_n = _numeric_ok(cat, "sersic_n")
     has_gm = _numeric_ok(cat, "gini") and _numeric_ok(cat, "m20")
@@ -242,18 +248,37 @@ def _section_consistency(R: ReportWriter, cat: pd.DataFrame, etg, ltg, mapping, 
         return
     res = etg_ltg_consistency(cat, etg=etg, ltg=ltg, class_column="_class", mapping=mapping, max_flag=max_flag)
     res["class_column"] = R.numbers.get("class_source", "_class")
+    trust = consistency_trust(cat, etg_p, ltg_p, "_class", psf_fwhm=psf_fwhm)
+    res["trust"] = trust
     R.numbers["consistency"] = res
     R.page.paragraph(
         f"ETG = {', '.join(res['etg_classes'])} ({res['n_etg']} galaxies); LTG = {', '.join(res['ltg_classes'])} "
-        f"({res['n_ltg']} galaxies). Fang et al. (2025) report P(n>=2.5|ETG) = 83%, P(n<2.5|LTG) = 85%, "
-        "P(above|ETG) = 74%, P(below|LTG) = 92%."
+        f"({res['n_ltg']} galaxies). Fang et al. (2025) measured P(n>=2.5|ETG), P(n<2.5|LTG), P(above|ETG) and "
+        "P(below|LTG) on linear-flux images of resolved galaxies; a fraction is compared with theirs only where "
+        "the class's measurements lie where galtaxa's truth-recovery benchmark shows they can be trusted "
+        f"(S/N per pixel >= {MIN_SN_PER_PIXEL:g}, r_e >= {MIN_RE_OVER_PSF_FWHM:g} PSF FWHM, linear pixels; "
+        "benchmarks/results/measure_truth.md)."
     )
+    for c, why in trust["untrusted"].items():
+        R.page.note(f"Class {c}: {'; '.join(why)}: below what the truth-recovery benchmark shows can be trusted "
+                    "(benchmarks/results/measure_truth.md), so its fractions are not compared with Fang et al. "
+                    "(2025).")
+    items = []
+    for key, t in res["tests"].items():
+        if t is None:
+            continue
+        if not t["n"]:
+            items.append(f"{t['label']}: no galaxies with finite values")
+            continue
+        text = f"{t['label']} = {100 * t['fraction']:.1f}% ({t['k']}/{t['n']}; 95% CI " \
+               f"{100 * t['low']:.1f}–{100 * t['high']:.1f}%)"
+        if trust["tests"][key]:
+            text += f"; Fang et al. (2025) report {100 * FANG_2025[key]:.0f}%"
+        else:
+            text += " (not compared with Fang et al. 2025: the measurements are outside the trusted region)"
+        items.append(text)
+    R.page.items(items)
     tab = consistency_table(res)
-    R.page.items(
-        f"{r.test} = {100 * r.fraction:.1f}% ({r.k}/{r.n}; 95% CI {100 * r.ci_low:.1f}–{100 * r.ci_high:.1f}%)"
-        if r.n else f"{r.test}: no galaxies with finite values"
-        for r in tab.itertuples()
-    )
     R.page.table(tab, caption="ETG/LTG consistency fractions (Wilson 95% intervals)")
     if has_gm:
         R.figure(F.gm20_figure(cat, "_class", seed=R.seed), "gm20.png",
@@ -495,6 +520,7 @@ def build_report(
     mosaic_per_class: int = 30,
     mosaic_stretch: str = "asinh",
     sections: Sequence[ReportSection] = (),
+    psf_fwhm_px: float | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -543,6 +569,10 @@ def build_report(
         :func:`galtaxa.validation.section.validation_report_section`).  A section whose ``restrict`` returns rows
         restricts the morphology, ETG/LTG and completeness sections to them (M1/M2 validate above a stellar-mass
         cut).
+    psf_fwhm_px : float, optional
+        FWHM (pixels) of the PSF the measurement was given (``measure.psf``): the ETG/LTG section compares a
+        class's fractions with Fang et al. (2025) only where its measurements are resolved enough
+        (:func:`galtaxa.analysis.consistency.consistency_trust`); without it r_e is judged in pixels.
 
     Returns
     -------
@@ -593,7 +623,8 @@ def build_report(
         ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
         ("morphology", lambda: _section_morphology(R, phys, params, n_boot) if has_class
          else (R.heading("Morphology per class", "morphology"), R.skip("morphology", "no classified galaxies"))),
-        ("consistency", lambda: _section_consistency(R, phys, etg, ltg, class_mapping, max_flag) if has_class
+        ("consistency", lambda: _section_consistency(R, phys, etg, ltg, class_mapping, max_flag, psf_fwhm_px)
+         if has_class
          else (R.heading("ETG/LTG consistency", "consistency"), R.skip("consistency", "no classified galaxies"))),
         ("completeness", lambda: _section_completeness(R, phys, params, n_bins) if has_class
          else (R.heading("Completeness", "completeness"), R.skip("completeness", "no classified galaxies"))),

@@ -19,6 +19,12 @@ __all__ = ["SupervisedSection", "supervised_report_section", "supervised_section
            "per_class_frame"]
 
 
+def _number(record: dict, key: str) -> float:
+    """``record[key]`` as a float, NaN where it is missing or null (a NaN written to JSON reads back as null)."""
+    value = record.get(key)
+    return float("nan") if value is None else float(value)
+
+
 def per_class_frame(summary: dict) -> pd.DataFrame:
     """The per-class rows of a :func:`~galtaxa.supervise.evaluation.classification_summary` as a table."""
     df = pd.DataFrame(summary["per_class"])
@@ -43,10 +49,10 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
         f"Recipe: {rec.get('backbone')} ({result.get('mode')}, {rec.get('trainable_stages')} trainable stages in "
         f"partial mode), input {rec.get('input_size')} px, up to {rec.get('epochs')} epochs, balance "
         f"{rec.get('balance')}, outputs adjusted to the {'training' if rec.get('prior') == 'train' else 'given'} "
-        f"prior and calibrated (temperature {result.get('temperature', float('nan')):.3f}). Split "
+        f"prior and calibrated (temperature {_number(result, 'temperature'):.3f}). Split "
         f"{split.get('kind')}: {split.get('train')} train / {split.get('validation')} validation / "
         f"{split.get('test')} test galaxies (test never used for early stopping or calibration). Fit time "
-        f"{result.get('time_s', {}).get('fit', float('nan')):.0f} s.")
+        f"{_number(result.get('time_s', {}), 'fit'):.0f} s.")
     dec = result.get("decision")
     if dec:
         page.paragraph(
@@ -63,15 +69,15 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
         page.paragraph(
             f"Confidence threshold {thr:.3f} (lowest at which the validation galaxies above it reach precision "
             f"{rec.get('target_precision')}): galaxies below it are 'unclassified' in the catalog (sup_status). "
-            f"On validation it keeps {val.get('kept_fraction', float('nan')):.1%} at precision "
-            f"{val.get('precision', float('nan')):.3f}.")
+            f"On validation it keeps {_number(val, 'kept_fraction'):.1%} at precision "
+            f"{_number(val, 'precision'):.3f}.")
     test = result.get("test")
     if test:
         at = test.get("above_threshold", {})
         page.paragraph(
-            f"Test split: accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}, expected calibration "
-            f"error {test['ece']:.3f}, n = {test['n']}; above the threshold {at.get('kept_fraction', float('nan')):.1%} "
-            f"kept at precision {at.get('precision', float('nan')):.3f}.")
+            f"Test split: accuracy {_number(test, 'accuracy'):.3f}, macro-F1 {_number(test, 'macro_f1'):.3f}, "
+            f"expected calibration error {_number(test, 'ece'):.3f}, n = {test['n']}; above the threshold "
+            f"{_number(at, 'kept_fraction'):.1%} kept at precision {_number(at, 'precision'):.3f}.")
         page.table(per_class_frame(test), caption="Per class on the test split (count ratio = predicted / true)")
         if add_figure is not None:
             add_figure(reliability_figure(test, title="Test split"), "supervised_reliability.png",

@@ -145,7 +145,7 @@ def _adversarial_test_mask(cfg: dict, galaxies, out: Path):
     return np.asarray([str(i) in ids for i in galaxies.ids])
 
 
-def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
+def train_supervised(cfg: dict, galaxies, clf, out=None, test_mask=None) -> dict:
     """Train a classifier on the labelled galaxies, calibrate it on validation, score it on test.
 
     Parameters
@@ -158,6 +158,9 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
         used: the split is ``supervised.split``).
     out : path, optional
         Output folder (default ``RUN_DIR/supervised``).
+    test_mask : array of bool, optional
+        A given test split (e.g. galaxies an encoder never saw); default the adversarial test split when one is
+        configured, else the stratified ``supervised.split`` (see :func:`holdout_split`).
 
     Returns
     -------
@@ -170,7 +173,8 @@ def train_supervised(cfg: dict, galaxies, clf, out=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     y = training_labels(cfg, galaxies)
     s = cfg["supervised"]
-    test_mask = _adversarial_test_mask(cfg, galaxies, out)
+    if test_mask is None:
+        test_mask = _adversarial_test_mask(cfg, galaxies, out)
     train, val, test = holdout_split(y, galaxies.ok, s["split"], cfg["seed"], test_mask)
     log.info("supervised: %d train, %d validation, %d test galaxies", len(train), len(val), len(test))
 

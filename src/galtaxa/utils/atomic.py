@@ -41,13 +41,15 @@ class atomic_path:
         os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        self.mode = 0o666 & ~umask
+        os.chmod(tmp, self.mode)  # mkstemp makes 0600; give the file the usual permissions
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             try:
+                os.chmod(self.tmp, self.mode)  # again: a writer may have replaced the file (safetensors does)
                 os.replace(self.tmp, self.path)
             except OSError as err:
                 self.tmp.unlink(missing_ok=True)
