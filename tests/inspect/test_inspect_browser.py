@@ -165,10 +165,11 @@ def test_two_inspectors_disagree_and_the_page_shows_it(server, browser):
 
 
 def _demo_config(demo_dir, tmp_path, name, **sections):
-    """The demo's own ``config.yaml`` with ``sections`` merged in, written to ``tmp_path / name``."""
-    from galtaxa.config import merge
+    """The demo's own ``config.yaml`` with ``sections`` merged in, written to ``tmp_path / name`` (its relative
+    paths, relative to the demo folder, made absolute first)."""
+    from galtaxa.config import merge, resolve_config_paths
 
-    cfg = merge(yaml.safe_load((demo_dir / "config.yaml").read_text()), sections)
+    cfg = merge(resolve_config_paths(yaml.safe_load((demo_dir / "config.yaml").read_text()), demo_dir), sections)
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
