@@ -75,3 +75,28 @@ def test_public_names_mean_one_thing():
         for public in pkg.__all__:
             assert public not in seen, f"{public} is public in {seen.get(public)} and {name}"
             seen[public] = name
+
+
+def test_every_command_line_argument_has_help():
+    """``galtaxa COMMAND --help`` explains every argument and option (the issue found four without)."""
+    import argparse
+
+    from galtaxa.cli import build_parser
+
+    missing = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions
+                            if not a.help and not isinstance(a, argparse._HelpAction)]
+    assert not missing
+
+
+def test_info_on_a_wrong_path_does_not_speak_of_a_config(tmp_path, capsys):
+    from galtaxa.cli import main
+
+    from _cli_errors import one_line_error
+
+    assert main(["info", str(tmp_path / "absent")]) == 2
+    line = one_line_error(capsys, str(tmp_path / "absent"), "no such file or folder")
+    assert "config" not in line

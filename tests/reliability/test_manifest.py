@@ -103,8 +103,9 @@ def test_empty_and_new_folders_are_claimed_without_force(tmp_path):
     (tmp_path / "empty").mkdir()
     for folder in (tmp_path / "empty", tmp_path / "new" / "deeper"):
         with run_lock(folder):
-            pass
-        assert (folder / MANIFEST_NAME).is_file()
+            assert (folder / MANIFEST_NAME).is_file()
+            atomic_write_text(folder / "catalog.csv", "id\n")
+        assert written_files(folder) == {"catalog.csv"}
     with pytest.raises(ForeignRunDirError, match="notes.txt"):
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "notes.txt").write_text("x")

@@ -95,6 +95,31 @@ def test_lock_is_reentrant_and_released(tmp_path):
         pass
 
 
+def test_the_lock_goes_with_the_run(tmp_path, quick_config):
+    from galtaxa.utils.manifest import MANIFEST_NAME
+
+    assert main(["measure", str(quick_config())]) == 0
+    run = tmp_path / "run"
+    assert (run / "catalog.csv").is_file() and (run / MANIFEST_NAME).is_file()
+    assert not (run / ".lock").exists()
+    with run_lock(tmp_path / "r"):  # a run that writes nothing leaves nothing, even the folder it made
+        assert (tmp_path / "r" / ".lock").is_file()
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_run_that_did_not_start_leaves_nothing_behind(tmp_path, quick_config, capsys):
+    empty_input = tmp_path / "no_pictures"
+    empty_input.mkdir()
+    cfg = quick_config(tmp_path / "runs" / "a", input={"path": str(empty_input), "labels": None})
+    assert main(["run", str(cfg)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # neither the run folder nor the parent it would have made
+    mine = tmp_path / "mine"  # a folder of the user's, empty: it stays, empty
+    mine.mkdir()
+    assert main(["run", str(quick_config(mine, input={"path": str(empty_input), "labels": None}))]) == 2
+    assert mine.is_dir() and not any(mine.iterdir())
+
+
 def test_run_dir_that_is_a_file(tmp_path, quick_config, capsys):
     (tmp_path / "afile").write_text("x")
     assert main(["measure", str(quick_config(tmp_path / "afile"))]) == 2

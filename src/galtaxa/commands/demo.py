@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
     p.add_argument("--out", default="galtaxa-demo", type=run_dir_argument, help="output folder (~ and $VAR expanded)")
     p.add_argument("--n", type=int, default=300, help="number of simulated galaxies")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated galaxies and of every random step")
     p.add_argument("--fast", action="store_true", help="smaller everything (used by the tests)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_demo)

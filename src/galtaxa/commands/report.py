@@ -18,5 +18,5 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="build the validation report of a run")
     from .run import run_dir_argument
 
-    p.add_argument("run_dir", type=run_dir_argument)
+    p.add_argument("run_dir", type=run_dir_argument, help="the folder of a finished run (its catalog and config)")
     p.set_defaults(func=_cmd_report)

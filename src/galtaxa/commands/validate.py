@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("validate", help="cross-match a run with a reference catalog and compare classes")
     from .run import run_dir_argument
 
-    p.add_argument("run_dir", type=run_dir_argument)
+    p.add_argument("run_dir", type=run_dir_argument, help="the folder of a finished run, whose catalog is validated")
     p.add_argument("--reference", action="append", default=None, metavar="FILE",
                    help="reference catalog (CSV, Parquet, FITS); repeat for several (default: the run config's "
                         "validation.references)")

@@ -118,7 +118,7 @@ def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:
     """
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
+        raise InputNotFoundError(f"cannot open {path}: no such file or folder")
     name = path.name
     kind = special_file(path)
     if kind is not None and kind != "a folder":  # a FIFO, socket or device: never opened (a read would block)

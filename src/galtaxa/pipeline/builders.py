@@ -15,7 +15,7 @@ from astropy.io import fits
 
 from ..encode import get_encoder
 from ..io import open_dataset
-from ..io.open import detect_kind
+from ..io.open import InputNotFoundError, detect_kind
 from ..preprocess import Conditioner
 from ..preprocess.condition import auto_scaling
 from ..status import log
@@ -50,6 +50,8 @@ def open_input(cfg: dict):
     if not inp["path"]:
         raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
     path = Path(inp["path"])
+    if not path.exists():
+        raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
     kw = {}
     if inp["catalog"]:
         kind = "mosaic"

@@ -29,6 +29,7 @@ from .._version import __version__
 from ..status import log
 
 __all__ = ["MANIFEST_NAME", "OWNED_FOLDERS", "ForeignRunDirError", "claim_output_folder", "claim_run_dir",
+           "withdraw_unused_claim",
            "find_manifest_root",
            "is_recorded", "record_written", "remove_output", "written_files"]
 
@@ -110,6 +111,37 @@ def claim_run_dir(run_dir, force: bool = False) -> Path:
         log.warning("run_dir %s: adopted with --force; its %d existing entries are kept (%s)", run_dir,
                     len(present), ", ".join(present[:_LISTED]))
     return manifest
+
+
+def withdraw_unused_claim(run_dir) -> bool:
+    """Remove the manifest of a run folder that the run left as it found it, and say whether it is empty now.
+
+    A run that stopped before writing anything (a bad input path, a refused setting) leaves no trace: when
+    ``run_dir`` holds nothing but galtaxa's bookkeeping (the lock, the manifest) and the manifest records no
+    written file, the manifest is removed.
+
+    Parameters
+    ----------
+    run_dir : path-like
+
+    Returns
+    -------
+    bool
+        True when ``run_dir`` now holds nothing but the run lock (the caller may remove it).
+    """
+    run_dir = Path(run_dir)
+    manifest = run_dir / MANIFEST_NAME
+    try:
+        if _entries(run_dir):
+            return False
+        if manifest.is_file():
+            if written_files(run_dir):
+                return False
+            manifest.unlink()
+            _KNOWN.pop(run_dir, None)
+    except OSError:
+        return False
+    return True
 
 
 def claim_output_folder(folder) -> Path | None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import ForeignRunDirError, claim_run_dir
+from .manifest import ForeignRunDirError, claim_run_dir, withdraw_unused_claim
 
 __all__ = ["ForeignRunDirError", "RunDirError", "RunLockedError", "claim_run_dir", "DiskSpaceError",
            "NotEnoughMemoryError", "prepare_run_dir", "run_lock", "check_free_space", "check_free_memory",
@@ -121,7 +121,15 @@ def run_lock(run_dir, force: bool = False):
         ``run_dir`` holds files galtaxa did not write and ``force`` is false.
     RunLockedError
         When another process holds the lock; the message names its PID.
+
+    Notes
+    -----
+    The lock file goes with the run: it is removed when the outermost call ends.  A run that wrote nothing (it
+    stopped on a bad input path or a refused setting) leaves nothing behind: its manifest is withdrawn and the
+    folders it created are removed (:func:`galtaxa.utils.manifest.withdraw_unused_claim`).
     """
+    run_dir = Path(run_dir)
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # the folders this run makes
     run_dir = prepare_run_dir(run_dir)
     key = str(run_dir.resolve())
     if key in _HELD:
@@ -131,32 +139,71 @@ def run_lock(run_dir, force: bool = False):
         finally:
             _HELD[key][1] -= 1
         return
-    claim_run_dir(run_dir, force=force)
-    path = run_dir / LOCK_NAME
-    fh = open(path, "a+")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        fh.seek(0)
-        holder = fh.read().strip() or "unknown"
-        fh.close()
-        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise RunLockedError(f"run_dir {run_dir} is in use by another galtaxa run (PID {holder}, lock {path}); "
-                                 "wait for it to finish or choose another run_dir") from None
-        raise RunDirError(f"run_dir {run_dir}: cannot lock {path} ({err.strerror or err})") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
+        claim_run_dir(run_dir, force=force)
+        path, fh = run_dir / LOCK_NAME, _acquire(run_dir / LOCK_NAME, run_dir)
+    except BaseException:  # refused, or held by another run: remove only the empty folders this call made
+        _remove_empty(created)
+        raise
     _HELD[key] = [fh, 1]
     try:
         yield run_dir
     finally:
         _HELD.pop(key, None)
         with contextlib.suppress(OSError):
+            path.unlink()  # while it is held: a run that opens the name now makes a new lock file (see _acquire)
+        fh.close()  # closing releases the flock
+        _leave_no_trace(run_dir, created)
+
+
+def _acquire(path: Path, run_dir: Path):
+    """Open ``path`` and take its exclusive lock without waiting; the open file holds it.
+
+    A finished run removes its lock file while holding it, so a run that opened the old file just before may
+    lock a file that no longer has a name: the lock counts only when ``path`` still names the locked file.
+    """
+    for _attempt in range(50):
+        fh = open(path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunLockedError(f"run_dir {run_dir} is in use by another galtaxa run (PID {holder}, lock "
+                                     f"{path}); wait for it to finish or choose another run_dir") from None
+            raise RunDirError(f"run_dir {run_dir}: cannot lock {path} ({err.strerror or err})") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
             fh.seek(0)
             fh.truncate()
-        fh.close()  # closing releases the flock
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+            return fh
+        fh.close()  # the file was removed by the run that held it: take the new one
+    raise RunDirError(f"run_dir {run_dir}: could not take the lock {path} (its file keeps being replaced)")
+
+
+def _leave_no_trace(run_dir: Path, created: list[Path]) -> None:
+    """After a run that wrote nothing, remove what the claim left, and the folders it created (now empty)."""
+    if not withdraw_unused_claim(run_dir):
+        return
+    with contextlib.suppress(OSError):
+        (run_dir / LOCK_NAME).unlink(missing_ok=True)
+    _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def check_free_space(folder, need: int, what: str = "this write", margin: int = 64 * 2**20) -> None:
