@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .status import BAD_INPUT, OK
-from .utils.atomic import atomic_save_npy, atomic_write_text
+from .utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
 
 __all__ = ["GalaxySet"]
 
@@ -115,9 +115,8 @@ class GalaxySet:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_save_npy(directory / "images.npy", np.asarray(self.images, dtype=np.float32))
-        tmp = directory / "meta.parquet.tmp"
-        self.meta.to_parquet(tmp, index=False)
-        tmp.replace(directory / "meta.parquet")
+        with atomic_path(directory / "meta.parquet") as tmp:
+            self.meta.to_parquet(tmp, index=False)
         atomic_write_text(directory / "info.json", json.dumps(self.info, indent=2, default=str))
         return directory
 

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -68,6 +69,9 @@ def test_simclr_and_autoencoder_train_resume_and_export(tmp_path):
     for (k, a), b in zip(full.encoder_.state_dict().items(), resumed.encoder_.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), k
     assert (tmp_path / "s" / "encoder.safetensors").exists()
+    # the loss per epoch, the resumed epoch included
+    assert json.loads((tmp_path / "s" / "history.json").read_text()) == resumed.history_
+    assert [h["epoch"] for h in resumed.history_] == [0, 1]
     # the exported encoder loads into a timm backbone and gives the same features
     net, _ = build_net("test_resnet", checkpoint=tmp_path / "s" / "encoder.safetensors", input_size=32)
     with torch.inference_mode():

@@ -8,7 +8,9 @@ import pytest
 from galtaxa.catalog import write_catalog
 from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
-from galtaxa.supervise.workflow import merge_predictions, sml_agreement, training_labels
+from galtaxa.supervise import AdversarialValidation
+from galtaxa.supervise.workflow import (ADVERSARIAL_SPLIT_FILE, adversarial_validation, merge_predictions,
+                                        sml_agreement, training_labels)
 
 
 def _galaxies(n=6):
@@ -153,3 +155,26 @@ def test_adversarial_target_makes_the_adversarial_split_the_test_split(tmp_path)
     assert list(_adversarial_test_mask(cfg, _galaxies(), tmp_path)) == [False, True, False, False, True, False]
     cfg["supervised"]["adversarial_target"] = None
     assert _adversarial_test_mask(cfg, _galaxies(), tmp_path) is None
+
+
+def test_adversarial_validation_writes_scores_split_and_summary(tmp_path):
+    """The labelled galaxies that look like the target set form the test split, written with every score."""
+    def galaxies(prefix, n):
+        meta = pd.DataFrame({"status": ["ok"] * n, "reason": [""] * n})
+        return GalaxySet(np.array([f"{prefix}{i}" for i in range(n)]), np.zeros((n, 1, 8, 8), np.float32), meta)
+
+    gen = np.random.default_rng(0)
+    labelled, target = galaxies("g", 16), galaxies("t", 10)
+    f_lab = gen.normal(0, 1, (16, 3))
+    f_lab[:3] += 6  # three labelled galaxies sit among the target ones
+    f_lab[15] = np.nan  # a galaxy without features gets no score
+    f_tgt = gen.normal(6, 1, (10, 3))
+    res = adversarial_validation(AdversarialValidation(threshold=0.3, random_state=0), labelled, target, f_lab,
+                                 f_tgt, tmp_path)
+    scores = pd.read_csv(tmp_path / "adversarial_scores.csv", dtype={"id": str})
+    assert list(scores["id"]) == list(labelled.ids) + list(target.ids)
+    assert list(scores["set"]) == ["labelled"] * 16 + ["target"] * 10 and np.isnan(scores["adversarial_score"][15])
+    split = pd.read_csv(tmp_path / ADVERSARIAL_SPLIT_FILE, dtype={"id": str})["id"].tolist()
+    assert split == list(res["test_split"]) and set(split) == {"g0", "g1", "g2"}
+    assert pd.read_json(tmp_path / "adversarial.json", typ="series")["n_labelled"] == res["summary"]["n_labelled"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in res["paths"].values())

@@ -25,7 +25,7 @@ from ..taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
 from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
-           "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
+           "encoder_from_config", "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
            "classifier_from_config", "ssl_from_config"]
 
 
@@ -198,14 +198,33 @@ def encoder_specs(encoders) -> list[dict]:
     return out
 
 
+def encoder_from_config(cfg: dict, name: str | None = None, checkpoint=None):
+    """The :class:`~galtaxa.encode.Encoder` of the config's ``encoder`` section.
+
+    Parameters
+    ----------
+    cfg : dict
+    name : str, optional
+        Another model name (default ``encoder.name``).
+    checkpoint : path-like, optional
+        Other weights (default ``encoder.checkpoint``).
+
+    Returns
+    -------
+    Encoder
+    """
+    enc = cfg["encoder"]
+    return get_encoder(name or enc["name"], checkpoint=checkpoint or enc["checkpoint"], input_size=enc["input_size"])
+
+
 def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
     """The :class:`~galtaxa.supervise.EncoderAdaptation` of the config's ``adapt`` section, for the encoder of its
     ``encoder`` section."""
-    a, enc = cfg["adapt"], cfg["encoder"]
-    encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
-    return EncoderAdaptation(encoder, epochs=a["epochs"], train_blocks=a["train_blocks"],
+    a = cfg["adapt"]
+    return EncoderAdaptation(encoder_from_config(cfg), epochs=a["epochs"], train_blocks=a["train_blocks"],
                              batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"],
-                             max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
+                             max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"],
+                             progress=progress)
 
 
 def chunk_runner_from_config(cfg: dict, progress: bool = True):

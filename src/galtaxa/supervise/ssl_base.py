@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from ..persist.tensors import save_state_dict
 from ..status import log
 from ..training.trainer import Trainer
+from ..utils.atomic import atomic_write_text
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
 from ..utils.validation import check_positive, check_positive_ints
@@ -32,9 +34,9 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
     auxiliary module and the optimiser are written atomically after every epoch to ``last.safetensors``; a new
     ``fit`` with the same parameters and data resumes after the last finished epoch and ends with the same weights
     as an uninterrupted run (batches and augmentations depend only on ``(random_state, epoch)``).
-    ``encoder.safetensors`` (the backbone's state dict in timm naming) is written at the end: pass it as
-    ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`, :func:`galtaxa.encode.get_encoder` or
-    :func:`galtaxa.encode.build_model`.
+    ``encoder.safetensors`` (the backbone's state dict in timm naming) and ``history.json`` (the loss per epoch)
+    are written at the end: pass the encoder as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
+    :func:`galtaxa.encode.get_encoder` or :func:`galtaxa.encode.build_model`.
     """
 
     def _common_init(self, backbone, pretrained, input_size, epochs, batch_size, lr, weight_decay, checkpoint_dir,
@@ -137,6 +139,7 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         self.feature_dim_ = net.feature_dim
         if ckdir is not None:
             self.save_encoder(ckdir / "encoder.safetensors")
+            atomic_write_text(ckdir / "history.json", json.dumps(self.history_, indent=2))
         return self
 
     def _check_fitted(self) -> None:
