@@ -142,7 +142,7 @@ def with_labels(table: pd.DataFrame, data: Path) -> pd.DataFrame:
 
 
 def medians(cat: pd.DataFrame, max_flag: int | None, n_boot: int) -> dict:
-    from galtaxa.report import median_ci
+    from galtaxa.analysis import median_ci
 
     sel = cat["status"] == "ok"
     if max_flag is not None:

@@ -11,7 +11,7 @@ What it runs
    min-max to [0, 1].  ``crop_fraction`` was fixed before any clustering was run and was never tuned on the
    labels.  The SDSS "getFrames() has failed" placeholder is read as ``bad_input`` and stays out of everything.
 2. **Features**, four sets, cached (resumable) under ``benchmarks/cache/gz1_taxonomy/``:
-   {with, without the CAE denoiser (:class:`galtaxa.preprocess.cae.CAEDenoiser`, latent 40, ``--cae-epochs``
+   {with, without the CAE denoiser (:class:`galtaxa.taxonomy.cae.CAEDenoiser`, latent 40, ``--cae-epochs``
    epochs with early stopping, trained on all usable galaxies)} x {with, without adaptive polar unfolding
    (``angle_step=0.05``)}, each image min-max rescaled to [0, 1], then the offline EfficientNet-Lite0
    (ImageNet weights, 1280-d pooled) at ``--input-size`` px (128 by default: a CPU-modest input; the papers used
@@ -101,7 +101,7 @@ def named_labels(meta: pd.DataFrame) -> np.ndarray:
 def features(gs, cae: bool, polar: bool, args, tag: str) -> tuple[np.ndarray, dict]:
     """Encoder features of one preprocessing variant (cached); returns them and timings."""
     from galtaxa.encode import extract_features, get_encoder
-    from galtaxa.preprocess.polar import polar_unfold
+    from galtaxa.taxonomy.polar import polar_unfold
     from galtaxa.preprocess.scaling import unit_range
 
     info = {}
@@ -114,7 +114,7 @@ def features(gs, cae: bool, polar: bool, args, tag: str) -> tuple[np.ndarray, di
     imgs = np.asarray(gs.images, dtype=np.float32)
     t0 = time.perf_counter()
     if cae:
-        from galtaxa.preprocess.cae import CAEDenoiser
+        from galtaxa.taxonomy.cae import CAEDenoiser
 
         den = CAEDenoiser(epochs=args.cae_epochs, random_state=0, progress=True).fit(imgs[ok])
         info["cae_epochs_run"] = int(den.n_epochs_)

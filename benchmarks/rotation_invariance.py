@@ -12,7 +12,7 @@ Protocol
 * Features: the offline EfficientNet-Lite0 (ImageNet, 1280-d) at ``--input-size`` (128) px, on
 
   - ``plain``: the 100 x 100 image, min-max rescaled to [0, 1];
-  - ``polar``: :func:`galtaxa.preprocess.polar.polar_unfold` (``angle_step=0.05``, centre on the brightest
+  - ``polar``: :func:`galtaxa.taxonomy.polar.polar_unfold` (``angle_step=0.05``, centre on the brightest
     pixel of the smoothed image, reference direction towards the faintest), then min-max to [0, 1]
     (the exact preprocessing of :class:`galtaxa.taxonomy.UnsupervisedTaxonomy`).
 
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     from galtaxa.encode import get_encoder
     from galtaxa.io import open_dataset
-    from galtaxa.preprocess.polar import polar_unfold
+    from galtaxa.taxonomy.polar import polar_unfold
     from galtaxa.utils.progress import progress
 
     torch.set_num_threads(args.threads)

@@ -239,7 +239,7 @@ def stage_cae(images, epochs: int = 2, threads: int | None = None) -> list[dict]
     """CAE denoiser: training per epoch and inference throughput vs the bare forward pass (no reference)."""
     import torch
 
-    from galtaxa.preprocess.cae import CAEDenoiser
+    from galtaxa.taxonomy.cae import CAEDenoiser
 
     recs = []
     images = _unit(np.asarray(images, dtype=np.float32))
@@ -273,7 +273,7 @@ def stage_cae(images, epochs: int = 2, threads: int | None = None) -> list[dict]
 
 def stage_polar(images, ref_n: int = 50, angle_step: float = 0.05) -> tuple[list[dict], np.ndarray]:
     """galtaxa's batched polar_unfold vs the reference loop (on ``ref_n`` images), with output agreement."""
-    from galtaxa.preprocess.polar import polar_unfold
+    from galtaxa.taxonomy.polar import polar_unfold
 
     recs = []
     with StageTimer() as t:

@@ -47,7 +47,7 @@ def test_quick_run_records_provenance_and_polar_agreement(tmp_path):
 
 
 def test_reference_polar_matches_galtaxa_off_centre():
-    from galtaxa.preprocess.polar import polar_unfold
+    from galtaxa.taxonomy.polar import polar_unfold
 
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[:31, :33]

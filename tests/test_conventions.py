@@ -65,6 +65,18 @@ def test_status_strings_come_from_status_py():
     assert not found, f"status strings typed by hand (use galtaxa.status): {found}"
 
 
+def test_public_names_mean_one_thing():
+    """Each public name of the stage packages is public in one of them only."""
+    import importlib
+
+    seen: dict[str, str] = {}
+    for name in ("galtaxa.cluster", "galtaxa.io", "galtaxa.label", "galtaxa.preprocess", "galtaxa.catalog"):
+        pkg = importlib.import_module(name)
+        for public in pkg.__all__:
+            assert public not in seen, f"{public} is public in {seen.get(public)} and {name}"
+            seen[public] = name
+
+
 def test_every_command_line_argument_has_help():
     """``galtaxa COMMAND --help`` explains every argument and option (the issue found four without)."""
     import argparse
@@ -88,3 +100,64 @@ def test_info_on_a_wrong_path_does_not_speak_of_a_config(tmp_path, capsys):
     assert main(["info", str(tmp_path / "absent")]) == 2
     line = one_line_error(capsys, str(tmp_path / "absent"), "no such file or folder")
     assert "config" not in line
+
+
+#: Calls that write a file: methods of paths, tables, figures and FITS objects, and numpy's savers.  (An
+#: estimator's ``save`` is :class:`galtaxa.persist.archive.Persistable`'s, atomic itself.)
+WRITE_METHODS = {"write_text", "write_bytes", "to_csv", "to_parquet", "to_json", "to_hdf", "savefig", "writeto"}
+NUMPY_SAVERS = {"save", "savez", "savez_compressed", "savetxt"}
+
+#: Writes that replace no file and need no atomicity: (file, the call's target) -> why.
+NOT_ATOMIC = {
+    ("utils/rundir.py", "probe"): "an empty probe file that tells whether the folder is writable, removed at once",
+}
+
+
+def _names(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _raw_writes(path: Path) -> list[str]:
+    """Writes in ``path`` whose target is neither a name bound by an enclosing ``with`` (the temporary file of
+    :func:`galtaxa.utils.atomic.atomic_path`, an open file), an in-memory buffer (``buf``), nor a file in a stage
+    folder (``st.path``: the folder is written whole, then marked finished, :meth:`galtaxa.cache.Stage.run`)."""
+    rel = path.relative_to(SRC).as_posix()
+    found = []
+
+    def visit(node, bound: set[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = set(bound)
+            if isinstance(child, (ast.With, ast.AsyncWith)):
+                inner |= {n for item in child.items if item.optional_vars is not None
+                          for n in _names(item.optional_vars)}
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                attr, owner = child.func.attr, child.func.value
+                numpy = attr in NUMPY_SAVERS and isinstance(owner, ast.Name) and owner.id in ("np", "numpy")
+                if attr in WRITE_METHODS or numpy:
+                    target = owner if attr in ("write_text", "write_bytes") or not child.args else child.args[0]
+                    text = ast.unparse(target)
+                    if not (_names(target) & (inner | {"buf"}) or "st.path" in text or (rel, text) in NOT_ATOMIC):
+                        found.append(f"src/galtaxa/{rel}:{child.lineno}: {ast.unparse(child)[:100]}")
+            visit(child, inner)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), set())
+    return found
+
+
+def test_every_write_is_atomic():
+    """Files are written to a temporary name and renamed (:mod:`galtaxa.utils.atomic`), so that an interrupted
+    write never leaves half a file under the real name."""
+    found = [w for p in sorted(SRC.rglob("*.py")) for w in _raw_writes(p)]
+    assert not found, "writes that are not atomic (use galtaxa.utils.atomic):\n" + "\n".join(found)
+
+
+def test_the_atomic_write_check_finds_raw_writes(tmp_path, monkeypatch):
+    """The check above flags a direct write and accepts the same write through atomic_path."""
+    src = tmp_path / "galtaxa"
+    src.mkdir()
+    (src / "bad.py").write_text("def f(df, out):\n    df.to_csv(out / 'a.csv')\n    (out / 'b.json').write_text('x')\n")
+    (src / "good.py").write_text("def f(df, out):\n    with atomic_path(out / 'a.csv') as tmp:\n"
+                                 "        df.to_csv(tmp)\n")
+    monkeypatch.setattr(sys.modules[__name__], "SRC", src)
+    assert [w.split(":")[1] for w in _raw_writes(src / "bad.py")] == ["2", "3"]
+    assert _raw_writes(src / "good.py") == []

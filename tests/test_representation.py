@@ -202,7 +202,7 @@ def test_taxonomy_with_descriptors_round_trips(tmp_path):
 
 
 def test_mosaics_show_display_ready_images_unchanged():
-    from galtaxa.label.mosaic import make_mosaic, mosaic_stretch_for
+    from galtaxa.label.thumbnails import make_mosaic, mosaic_stretch_for
 
     assert mosaic_stretch_for("display") == mosaic_stretch_for("asinh") == "none"
     assert mosaic_stretch_for("zscore") == mosaic_stretch_for(None) == "asinh"

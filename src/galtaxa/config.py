@@ -24,6 +24,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from .status import log
+from .compute.runner import check_scheduler
+
 __all__ = ["ConfigError", "DEFAULTS", "default_config", "default_config_yaml", "load_config", "validate_config", "merge",
            "fit_to_input", "MIN_GALAXIES", "expand_path", "PATH_KEYS", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_BYTES", "SEED_MAX", "resolve_config_paths", "portable_config"]
@@ -168,7 +171,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
         "backbone": ("efficientnet_lite0", str, None, "timm model name of the classifier backbone"),
         "pretrained": (True, bool, None, "start from ImageNet weights (false: from scratch)"),
-        "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`"),
+        "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`"),
         "mode": ("auto", str, lambda v: v in ("auto", "finetune", "partial", "linear"), "auto (finetune on a GPU, partial on a CPU)|finetune (every weight, augmented images)|partial (last trainable_stages stages on cached activations of the 8 dihedral views)|linear (head on cached pooled features)"),
         "trainable_stages": (2, int, lambda v: v >= 1, "backbone stages trained in partial mode, counted from the last"),
         "head": ("softmax", str, lambda v: v in ("softmax", "sigmoid"), "softmax (multi-class) | sigmoid (multi-label)"),
@@ -202,9 +205,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
 
 
 def _scheduler_ok(value) -> bool:
-    """``local``, ``processes`` or a scheduler address (:func:`galtaxa.utils.compute.check_scheduler`)."""
-    from .utils.compute import check_scheduler
-
+    """``local``, ``processes`` or a scheduler address (:func:`galtaxa.compute.runner.check_scheduler`)."""
     try:
         check_scheduler(value)
     except ValueError:
@@ -523,7 +524,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     sup_ckpt = full["supervised"]["checkpoint"]
     if isinstance(sup_ckpt, str) and not Path(sup_ckpt).expanduser().exists():
         problems.append(f"'supervised.checkpoint' file {sup_ckpt!r} does not exist: give the backbone weights "
-                        "(e.g. RUN_DIR/supervised/ssl/encoder.pth from `galtaxa pretrain`) or null")
+                        "(e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`) or null")
     psf = full["measure"]["psf"]
     if isinstance(psf, str) and not Path(psf).expanduser().exists():
         problems.append(f"'measure.psf' file {psf!r} does not exist: give a FITS or .npy PSF image or null")
@@ -533,7 +534,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     val = full["validation"]
     if isinstance(val.get("references"), list) and isinstance(val.get("subsample"), (list, str)) \
             and (val["references"] or val["subsample"]):
-        from .validation.spec import spec_problems
+        from .validation.spec import spec_problems  # scikit-learn (2.8 s): only a config with a validation
 
         problems += spec_problems(val)
     if problems:
@@ -579,8 +580,7 @@ def fit_to_input(cfg: Mapping, n_galaxies: int) -> tuple[dict, list[str]]:
         When too few galaxies are given for the route, or a fixed number of components cannot be fitted; the
         message says what to change.
     """
-    from .cluster.gmm import parameters_per_component
-    from .status import log
+    from .cluster.gmm import parameters_per_component  # scikit-learn (2.8 s): not for every config read
 
     out = copy.deepcopy(dict(cfg))
     n = int(n_galaxies)

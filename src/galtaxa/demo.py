@@ -28,12 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.metrics import adjusted_rand_score
 
 from .config import merge, validate_config
+from .datasets import hubble_deep_field_cutouts, psf_image, simulate
 from .galaxyset import GalaxySet
 from .pipeline import RunResult, run_pipeline
 from .utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
 from .utils.rundir import run_lock
+from .validation.compare import majority_mapping
 
 __all__ = ["run_demo", "demo_galaxies", "truth_mapping", "write_demo_input"]
 
@@ -49,8 +52,6 @@ def demo_galaxies(n_simulated: int = 300, n_hdf: int = 40, seed: int = 0) -> Gal
     The simulated stamps are linear flux, sky-subtracted, drawn with the PSF :data:`DEMO_PSF`; the HDF cutouts
     are display-stretched 8-bit pixels (``pixel_kind``), background-subtracted.
     """
-    from .datasets import hubble_deep_field_cutouts, simulate
-
     sim, truth = simulate(n=n_simulated, size=100, seed=seed, psf=DEMO_PSF)
     keep = ["id", "status", "reason", "source"]
     sim.meta = sim.meta[[c for c in keep if c in sim.meta]].copy()
@@ -109,8 +110,6 @@ def truth_mapping(catalog: pd.DataFrame, path: Path) -> Path:
     Each group gets the most common true class of its members
     (:func:`galtaxa.validation.compare.majority_mapping`; ties go to the first class in the demo's class order).
     """
-    from .validation.compare import majority_mapping
-
     classes = ["SPH", "ETD", "LTD", "IRR", "UNC"]
     kept = catalog[(catalog["group"] >= 0) & catalog["label"].notna()]
     assign = {int(g): c for g, c in majority_mapping(kept["group"], kept["label"], order=classes).items()}
@@ -140,12 +139,9 @@ def run_demo(out: str | Path = "galtaxa-demo", n_simulated: int = 300, n_hdf: in
 
 
 def _run_demo(out: Path, n_simulated: int, n_hdf: int, seed: int, fast: bool, progress: bool) -> RunResult:
-    from sklearn.metrics import adjusted_rand_score
-
     t0 = time.perf_counter()
     if fast:
         n_simulated, n_hdf = min(n_simulated, 72), min(n_hdf, 12)
-    from .datasets import psf_image
 
     raw = demo_galaxies(n_simulated, n_hdf, seed)
     table = write_demo_input(raw, out / "input" / f"demo-sim{n_simulated}-hdf{n_hdf}-seed{seed}.parquet")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .status import BAD_INPUT, OK
+from .utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
 
 __all__ = ["GalaxySet"]
 
@@ -111,14 +112,11 @@ class GalaxySet:
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
         """Write ``images.npy``, ``meta.parquet`` and ``info.json`` to a folder."""
-        from .utils.atomic import atomic_save_npy, atomic_write_text
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         atomic_save_npy(directory / "images.npy", np.asarray(self.images, dtype=np.float32))
-        tmp = directory / "meta.parquet.tmp"
-        self.meta.to_parquet(tmp, index=False)
-        tmp.replace(directory / "meta.parquet")
+        with atomic_path(directory / "meta.parquet") as tmp:
+            self.meta.to_parquet(tmp, index=False)
         atomic_write_text(directory / "info.json", json.dumps(self.info, indent=2, default=str))
         return directory
 

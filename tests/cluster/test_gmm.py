@@ -160,7 +160,7 @@ def test_fallback_to_diag_then_fewer_components(monkeypatch):
 
 
 def test_whitening_drops_degenerate_dimensions_and_reports_the_rank(tmp_path):
-    from galtaxa.utils.persist import load_estimator, save_estimator
+    from galtaxa.persist.archive import load_estimator, save_estimator
 
     x, truth = _degenerate()
     g = GMMClustering(n_components="bic", candidates=[2, 3], n_init=1, whiten="pca", progress=False).fit(x)

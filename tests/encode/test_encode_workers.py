@@ -10,7 +10,7 @@ from galtaxa.datasets import simulate
 from galtaxa.encode import extract_features, get_encoder
 from galtaxa.preprocess import Conditioner
 from galtaxa.status import BAD_INPUT, FAILED
-from galtaxa.utils.compute import ChunkRunner
+from galtaxa.compute.runner import ChunkRunner
 
 
 class _Crash(Exception):

@@ -28,12 +28,12 @@ def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, p
               nasty: bool = True, seed: int = 0) -> Path:
     """Write a finished run folder of ``n`` galaxies in ``n_groups`` groups (every 7th rejected by the vote).
 
-    The catalog, mosaics, ``inspect.html`` and ``mapping.yaml`` come from galtaxa's own functions, as in
+    The catalog, mosaics, ``groups.html`` and ``mapping.yaml`` come from galtaxa's own functions, as in
     ``galtaxa run``; with ``pixels`` a read stage holds the images.
     """
     from galtaxa.catalog import write_catalog
     from galtaxa.galaxyset import GalaxySet
-    from galtaxa.label import group_mosaics, write_inspection_page
+    from galtaxa.label import group_mosaics, write_group_page
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, p
            "labelling": {"n_per_group": 10}}
     write_catalog(cat, root / "catalog", formats=("parquet",), config=cfg, ids=ids)
     table = group_mosaics(images, groups, root / "mosaics", n_per_group=10, ids=ids, cell_px=24)
-    write_inspection_page(table, root / "inspect.html", mapping_template_path=root / "mapping.yaml")
+    write_group_page(table, root / "groups.html", mapping_template_path=root / "mapping.yaml")
     if pixels:
         stage = root / "stages" / "read-0123456789abcdef"
         GalaxySet(np.asarray(ids, dtype=object), images, cat[["id", "status", "reason"]].copy()).save(stage)

@@ -50,7 +50,7 @@ def test_run_summary_groups_sizes_shares_and_medians(client, run_dir):
         assert g["medians"]["C"] == pytest.approx(members["C"].median())
         assert g["views"] == ["original", "polar"]
     assert data["images"]["has_pixels"] and data["images"]["stretches"] == ["stored", "asinh", "log", "linear"]
-    assert data["files"]["inspect.html"] is True
+    assert data["files"]["groups.html"] is True
 
 
 def test_group_members_are_the_mosaic_sample(client, run_dir):
@@ -193,7 +193,7 @@ def test_pictures_stretches_and_polar_view(client):
     assert all(p.shape == (96, 96, 3) for p in pics.values())
     assert pics["log"].mean() > pics["asinh"].mean() > pics["linear"].mean()  # log lifts the faint parts most
     polar = _png(client.get("/img/3.png?size=128&view=polar").data)
-    from galtaxa.preprocess.polar import polar_grid_shape
+    from galtaxa.taxonomy.polar import polar_grid_shape
 
     rows, cols = polar_grid_shape(24, 24, angle_step=0.1)  # the run's polar.angle_step, angles x radii
     assert polar.shape[:2] == (128, round(128 * cols / rows))
@@ -265,7 +265,7 @@ def test_no_route_serves_files_outside_the_run_folder(client, run_dir, path):
 
 
 def test_run_folder_files_are_served_sandboxed(client, run_dir):
-    r = client.get("/files/inspect.html")
+    r = client.get("/files/groups.html")
     assert r.status_code == 200 and r.mimetype == "text/html" and b"Group 0" in r.data
     assert "sandbox" in r.headers["Content-Security-Policy"]
     assert client.get("/files/mosaics/group_00.png").mimetype == "image/png"
@@ -317,5 +317,5 @@ def test_everything_is_escaped(tmp_path):
     js = c.get("/static/app.js").get_data(as_text=True)
     assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "document.write" not in js
     assert load_mapping(run / "mapping.yaml").assignments[evil][0] == "SPH"
-    static = (run / "inspect.html").read_text()
+    static = (run / "groups.html").read_text()
     assert "<b>run</b>" not in static

@@ -1,4 +1,4 @@
-"""Tests of galtaxa.label: mosaics, inspection page, YAML mapping form and the inspectors' vote."""
+"""Tests of galtaxa.label: mosaics, group page, YAML mapping form and the inspectors' vote."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from galtaxa.label import (
     load_mosaic_table,
     make_mosaic,
     stretch_image,
-    write_inspection_page,
+    write_group_page,
     write_mapping_template,
 )
 
@@ -180,10 +180,10 @@ class _ImgCollector(HTMLParser):
             self.srcs.append(dict(attrs)["src"])
 
 
-def test_inspection_page_embeds_every_mosaic(tmp_path):
+def test_group_page_embeds_every_mosaic(tmp_path):
     imgs, groups = _toy()
     t = group_mosaics(imgs, groups, tmp_path / "mos", n_per_group=4, preprocessed=imgs)
-    out = write_inspection_page(t, tmp_path / "page.html", mapping_template_path=tmp_path / "map.yaml")
+    out = write_group_page(t, tmp_path / "page.html", mapping_template_path=tmp_path / "map.yaml")
     parser = _ImgCollector()
     parser.feed(out.read_text())
     parser.close()
@@ -198,14 +198,14 @@ def test_inspection_page_embeds_every_mosaic(tmp_path):
     assert (tmp_path / "map.yaml").is_file()
     # from the json table too; without pre-processed views
     t2 = group_mosaics(imgs, groups, tmp_path / "mos2", n_per_group=4)
-    out2 = write_inspection_page(tmp_path / "mos2", tmp_path / "page2.html")
+    out2 = write_group_page(tmp_path / "mos2", tmp_path / "page2.html")
     p2 = _ImgCollector()
     p2.feed(out2.read_text())
     assert len(p2.srcs) == len(t2) == 5
     # a missing PNG is reported by name
     t2.loc[0, "png"] = str(tmp_path / "nope.png")
     with pytest.raises(FileNotFoundError, match="nope.png"):
-        write_inspection_page(t2, tmp_path / "page3.html")
+        write_group_page(t2, tmp_path / "page3.html")
 
 
 # ----------------------------------------------------------------------------------------------- mapping

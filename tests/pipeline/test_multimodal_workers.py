@@ -13,7 +13,7 @@ from galtaxa.encode.workers import encode_part
 from galtaxa.pipeline.stage_multimodal import multimodal_features
 from galtaxa.preprocess import Conditioner
 from galtaxa.status import BAD_INPUT
-from galtaxa.utils.compute import ChunkRunner
+from galtaxa.compute.runner import ChunkRunner
 
 
 def test_m3_features_on_workers_equal_the_local_ones(tmp_path, monkeypatch, one_torch_thread):

@@ -17,7 +17,7 @@ from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
 from galtaxa.pipeline import read_stage
 from galtaxa.status import BAD_INPUT, FAILED, OK
-from galtaxa.utils.compute import ChunkRunner
+from galtaxa.compute.runner import ChunkRunner
 from _no_dask import assert_runs_without_dask
 
 N = 16

@@ -54,7 +54,7 @@ def test_demo_outputs_exist(demo):
     assert (report / "report.html").stat().st_size > 10_000
     numbers = json.loads((report / "report.json").read_text())
     assert numbers
-    assert (demo.run_dir / "inspect.html").exists()
+    assert (demo.run_dir / "groups.html").exists()
     mapping = yaml.safe_load((demo.run_dir / "mapping.yaml").read_text())
     assert "inspectors" in mapping
     assert list((demo.run_dir / "mosaics").glob("*.png"))

@@ -14,7 +14,7 @@ import yaml
 
 from galtaxa.config import ConfigError, load_config
 from galtaxa.pipeline.builders import encoder_specs
-from galtaxa.preprocess.encoder_view import multimodal_view
+from galtaxa.taxonomy.multimodal_view import multimodal_view
 
 torch = pytest.importorskip("torch")
 

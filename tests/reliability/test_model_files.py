@@ -19,7 +19,7 @@ import yaml
 
 from galtaxa.cli import main
 from galtaxa.reduce import PCAReducer
-from galtaxa.utils.persist import load_estimator, save_estimator
+from galtaxa.persist.archive import load_estimator, save_estimator
 
 _STATE = "__galtaxa__"
 
@@ -110,9 +110,9 @@ def test_npy_header_claiming_terabytes_is_refused_without_allocating(tmp_path):
 
 
 def test_arrays_that_do_not_fit_in_memory_are_refused_with_the_figures(tmp_path, pca_file, monkeypatch):
-    from galtaxa.utils import rundir
+    from galtaxa.persist import archive as persist
 
-    monkeypatch.setattr(rundir, "available_memory", lambda: 1000)
+    monkeypatch.setattr(persist, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match=r"pca\.npz: its arrays need .* KiB of memory to load, but 1000 B are "
                                          "available"):
         load_estimator(pca_file[0])

@@ -16,7 +16,7 @@ from galtaxa import BadInputError
 from galtaxa.io.base import check_image
 from galtaxa.measure import MORPH_COLUMNS, measure_image
 from galtaxa.preprocess import Conditioner
-from galtaxa.preprocess.polar import polar_unfold
+from galtaxa.taxonomy.polar import polar_unfold
 from galtaxa.status import BAD_INPUT, FAILED, OK
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

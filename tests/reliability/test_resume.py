@@ -110,14 +110,14 @@ import atexit, sys, time
 import galtaxa.encode.features as features
 delay = float(sys.argv[2])               # slow the encoder down so the test can kill it mid-way
 count = [0]
-original = features._encode_chunk
+original = features.encode_in_batches
 
 def encode(*args, **kw):
     count[0] += 1
     time.sleep(delay)
     return original(*args, **kw)
 
-features._encode_chunk = encode
+features.encode_in_batches = encode
 atexit.register(lambda: print("ENCODED_BATCHES", count[0], flush=True))
 from galtaxa.cli import main
 sys.exit(main(["-v", "run", sys.argv[1]]))

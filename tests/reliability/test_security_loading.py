@@ -20,7 +20,7 @@ import yaml
 from galtaxa.utils.rundir import claim_run_dir, prepare_run_dir
 
 from galtaxa.cli import main
-from galtaxa.utils.safe_load import UnsafeFileError
+from galtaxa.persist.safe_load import UnsafeFileError
 
 from _supervise_data import blobs
 
@@ -101,7 +101,7 @@ def test_classifier_file_is_refused(tmp_path, marker):
 
 
 def test_checkpoints_round_trip_weights_only_and_planted_best_is_refused(images, tmp_path, marker):
-    """What galtaxa writes during training reads back weights-only; a planted best.pt is refused on resume."""
+    """What galtaxa writes during training is safetensors that reads back; a planted pickle is refused on resume."""
     from galtaxa.supervise import GalaxyClassifier
 
     X, y = images
@@ -115,12 +115,14 @@ def test_checkpoints_round_trip_weights_only_and_planted_best_is_refused(images,
 
     with pytest.raises(Stop):
         GalaxyClassifier(epochs=2, checkpoint_dir=ckdir, **_KW).fit(X, y, on_epoch_end=stop)
-    for name in ("last.pt", "best.pt"):  # every value in them is weights-only readable
-        assert isinstance(torch.load(ckdir / name, weights_only=True), dict)
-    _plant_torch(ckdir / "best.pt", marker)
+    from galtaxa.persist.tensors import load_checkpoint
+
+    for name in ("last.safetensors", "best.safetensors"):  # no pickle: safetensors with a JSON description
+        assert isinstance(load_checkpoint(ckdir / name), dict)
+    _plant_torch(ckdir / "best.safetensors", marker)
     with pytest.raises(UnsafeFileError) as err:
         GalaxyClassifier(epochs=2, checkpoint_dir=ckdir, **_KW).fit(X, y)
-    _assert_refused(err, ckdir / "best.pt", marker)
+    _assert_refused(err, ckdir / "best.safetensors", marker)
 
 
 def test_saved_classifier_reads_back_without_pickle(images, tmp_path):
@@ -140,7 +142,7 @@ def test_ssl_resume_checkpoint_is_refused(images, tmp_path, marker):
     from galtaxa.supervise import SimCLR
 
     X, _ = images
-    path = _plant_torch(tmp_path / "ssl" / "last.pt", marker)
+    path = _plant_torch(tmp_path / "ssl" / "last.safetensors", marker)
     with pytest.raises(UnsafeFileError) as err:
         SimCLR(backbone="test_resnet", input_size=32, batch_size=8, epochs=1, checkpoint_dir=tmp_path / "ssl",
                progress=False).fit(X)
@@ -179,8 +181,8 @@ def run_config(tmp_path):
 @pytest.mark.parametrize("command, planted", [
     (["predict", "--model", "{model}"], "model.pt"),
     (["predict"], "supervised/classifier.npz"),
-    (["train"], "supervised/checkpoints/last.pt"),
-    (["pretrain"], "supervised/ssl/last.pt"),
+    (["train"], "supervised/checkpoints/last.safetensors"),
+    (["pretrain"], "supervised/ssl/last.safetensors"),
 ])
 def test_cli_refuses_planted_files(run_config, marker, capsys, command, planted):
     cfg, sup = run_config
@@ -222,7 +224,7 @@ def _npz_with_state(path, root):
 
 
 def test_persist_refuses_pickles_and_untrusted_classes(tmp_path, marker):
-    from galtaxa.utils.persist import load_estimator
+    from galtaxa.persist.archive import load_estimator
 
     path = _plant_pickle(tmp_path / "fitted.npz", marker)
     with pytest.raises(UnsafeFileError) as err:
@@ -246,7 +248,7 @@ def test_persist_checks_decision_trees(tmp_path):
     """A forged node table (a child pointing back to the root) is rejected before scikit-learn sees it."""
     from sklearn.ensemble import IsolationForest
 
-    from galtaxa.utils.persist import load_estimator, save_estimator
+    from galtaxa.persist.archive import load_estimator, save_estimator
 
     forest = IsolationForest(n_estimators=2, random_state=0).fit(np.random.default_rng(0).normal(size=(40, 3)))
     save_estimator(forest, tmp_path / "f.npz")
@@ -267,7 +269,7 @@ def test_persist_checks_decision_trees(tmp_path):
 def test_umap_reducer_round_trip(tmp_path):
     """UMAP is refitted on load from the saved features; new galaxies embed as before saving."""
     from galtaxa.reduce import UMAPReducer
-    from galtaxa.utils.persist import load_estimator, save_estimator
+    from galtaxa.persist.archive import load_estimator, save_estimator
 
     r = np.random.default_rng(0)
     X = r.normal(size=(80, 10)).astype(np.float32)
@@ -340,10 +342,10 @@ def test_persistable_estimators_are_all_trusted_and_refuse_unknown_attributes(tm
     attribute beyond its parameters and fitted state (e.g. shadowing a method) is refused."""
     import importlib
 
-    from galtaxa.preprocess.cae import CAEDenoiser
-    from galtaxa.utils.persist import TRUSTED_CLASSES, Persistable
+    from galtaxa.taxonomy.cae import CAEDenoiser
+    from galtaxa.persist.archive import TRUSTED_CLASSES, Persistable
 
-    for module in ("galtaxa.preprocess.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
+    for module in ("galtaxa.taxonomy.cae", "galtaxa.reduce.fusion_autoencoder", "galtaxa.supervise.classifier",
                    "galtaxa.taxonomy.usmorph", "galtaxa.taxonomy.multimodal"):
         importlib.import_module(module)
     trusted = set(TRUSTED_CLASSES.values())

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from galtaxa.report import build_report, embedding, figures
-from galtaxa.report.build import default_params, to_jsonable
+from galtaxa.analysis import embedding, figures
+from galtaxa.report import build_report
+from galtaxa.report.build import default_params
+from galtaxa.utils.jsonable import to_jsonable
 
 CLASSES = np.array(["SPH", "ETD", "LTD", "IRR", "UNC"])
 MORPH = ["sersic_n", "r_e_kpc", "gini", "m20", "C", "A", "S"]
@@ -201,9 +203,6 @@ def test_umap_map_and_report_with_umap(tmp_path, rng):
 
 
 def test_report_mosaics(tmp_path):
-    pytest.importorskip(
-        "galtaxa.label.mosaic", reason="galtaxa.label.mosaic (make_mosaic) is not written yet by its helper"
-    )
     from galtaxa.galaxyset import GalaxySet
 
     cat, _ = synthetic_catalog(n=60)
@@ -224,8 +223,8 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from galtaxa.label import group_mosaics, write_inspection_page
-    from galtaxa.report.html import HtmlPage
+    from galtaxa.label import group_mosaics, write_group_page
+    from galtaxa.utils.html import HtmlPage
 
     evil = '<script>alert("x")</script>'
     page = HtmlPage(evil)
@@ -239,7 +238,7 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
 
     images = np.random.default_rng(0).random((6, 1, 16, 16)).astype(np.float32)
     table = group_mosaics(images, np.array([0, 0, 0, 1, 1, -1]), tmp_path / "mosaics", ids=[evil] * 6)
-    out = write_inspection_page(table, tmp_path / "inspect.html", mapping_template_path=tmp_path / '<i onload="x">map.yaml',
+    out = write_group_page(table, tmp_path / "groups.html", mapping_template_path=tmp_path / '<i onload="x">map.yaml',
                                 classes=["SPH", "<b>ETD</b>"], title=evil)
     text = out.read_text()
     assert "<script>" not in text and "<b>ETD" not in text and "&lt;b&gt;ETD" in text

@@ -17,7 +17,7 @@ from galtaxa.cluster.heuristics import cas_classes
 from galtaxa.measure import trust
 from galtaxa.report import build_report
 from galtaxa.report.build import default_params
-from galtaxa.report.consistency import consistency_trust
+from galtaxa.analysis.consistency import consistency_trust
 
 TRUTH = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "measure_truth.json"
 

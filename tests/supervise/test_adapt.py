@@ -108,9 +108,9 @@ def test_adaptation_trains_only_the_tail_and_round_trips(small_images, encoder, 
 
 def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, encoder, tmp_path, monkeypatch):
     whole = _fit(small_images, encoder, tmp_path / "whole")
-    from galtaxa.utils import torch_training
+    from galtaxa.training import trainer
 
-    original, calls = torch_training.save_checkpoint, []
+    original, calls = trainer.save_checkpoint, []
 
     def dies_at_second_epoch(path, state):
         calls.append(path)
@@ -118,10 +118,10 @@ def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, en
             raise KeyboardInterrupt("killed")
         original(path, state)
 
-    monkeypatch.setattr(torch_training, "save_checkpoint", dies_at_second_epoch)
+    monkeypatch.setattr(trainer, "save_checkpoint", dies_at_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         _fit(small_images, encoder, tmp_path / "cut")
-    monkeypatch.setattr(torch_training, "save_checkpoint", original)
+    monkeypatch.setattr(trainer, "save_checkpoint", original)
     resumed = _fit(small_images, encoder, tmp_path / "cut")
     assert [h["epoch"] for h in resumed.history_] == [0, 1]
     assert resumed.history_[0]["loss"] == whole.history_[0]["loss"]

@@ -11,7 +11,7 @@ from galtaxa.supervise.calibration import (adjusted_probabilities, effective_pri
                                            fit_temperature, threshold_for_precision)
 from galtaxa.supervise.evaluation import classification_summary
 from galtaxa.supervise.workflow import holdout_split
-from galtaxa.utils.torch_training import EarlyStopping, Trainer
+from galtaxa.training.trainer import EarlyStopping, Trainer
 
 
 def test_logit_adjustment_turns_a_balanced_posterior_into_the_bayes_posterior():

@@ -74,7 +74,7 @@ def test_pretrain_then_adversarial_cli(tmp_path, capsys):
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["pretrain", str(path), "--quiet"]) == 0
-    enc = tmp_path / "run" / "supervised" / "ssl" / "encoder.pth"
+    enc = tmp_path / "run" / "supervised" / "ssl" / "encoder.safetensors"
     assert enc.exists() and "simclr (test_resnet) trained 2 epochs" in capsys.readouterr().out
     # the pretrained encoder is the feature extractor of the discriminator (no ImageNet download needed)
     cfg["encoder"]["checkpoint"] = str(enc)
@@ -99,10 +99,12 @@ def test_sml_step_end_to_end(tmp_path, capsys):
     from galtaxa.encode import build_model
 
     enc, _ = build_model("test_resnet", pretrained=False, num_classes=0)  # a fixed random encoder, offline
-    torch.save(enc.state_dict(), tmp_path / "enc.pth")
+    from galtaxa.persist.tensors import save_state_dict
+
+    save_state_dict(tmp_path / "enc.safetensors", enc.state_dict())
     cfg = {"seed": 0, "run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "set.npz")},
            "conditioning": {"size": 32, "scaling": "none"},
-           "encoder": {"name": "test_resnet", "input_size": 32, "checkpoint": str(tmp_path / "enc.pth")},
+           "encoder": {"name": "test_resnet", "input_size": 32, "checkpoint": str(tmp_path / "enc.safetensors")},
            "reduce": {"n_components": 4}, "cluster": {"n_clusters": 2, "min_agree": 3},
            "measure": {"enabled": False}, "report": {"enabled": False}, "output": {"formats": ["parquet"]},
            "supervised": {"labels": "taxonomy", "backbone": "test_resnet", "pretrained": False, "input_size": 32,

@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -67,9 +68,12 @@ def test_simclr_and_autoencoder_train_resume_and_export(tmp_path):
     resumed = SimCLR(epochs=2, checkpoint_dir=tmp_path / "s", **kw).fit(X)
     for (k, a), b in zip(full.encoder_.state_dict().items(), resumed.encoder_.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), k
-    assert (tmp_path / "s" / "encoder.pth").exists()
+    assert (tmp_path / "s" / "encoder.safetensors").exists()
+    # the loss per epoch, the resumed epoch included
+    assert json.loads((tmp_path / "s" / "history.json").read_text()) == resumed.history_
+    assert [h["epoch"] for h in resumed.history_] == [0, 1]
     # the exported encoder loads into a timm backbone and gives the same features
-    net, _ = build_net("test_resnet", checkpoint=tmp_path / "s" / "encoder.pth", input_size=32)
+    net, _ = build_net("test_resnet", checkpoint=tmp_path / "s" / "encoder.safetensors", input_size=32)
     with torch.inference_mode():
         f = net.eval().features(torch.from_numpy(X[:4])).numpy()
     np.testing.assert_allclose(f, resumed.transform(X[:4]), atol=1e-5)

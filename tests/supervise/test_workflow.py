@@ -8,7 +8,9 @@ import pytest
 from galtaxa.catalog import write_catalog
 from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
-from galtaxa.supervise.workflow import merge_predictions, sml_agreement, training_labels
+from galtaxa.supervise import AdversarialValidation
+from galtaxa.supervise.workflow import (ADVERSARIAL_SPLIT_FILE, adversarial_validation, merge_predictions,
+                                        sml_agreement, training_labels)
 
 
 def _galaxies(n=6):
@@ -64,6 +66,7 @@ def test_merge_keeps_every_row_and_agreement_is_per_vote_class():
 def test_report_has_a_supervised_section(tmp_path):
     from galtaxa.report import build_report
     from galtaxa.supervise.evaluation import classification_summary
+    from galtaxa.supervise.report_page import supervised_report_section
 
     y = np.array([0, 0, 1, 1, 1, 0])
     probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.55, 0.45], [0.8, 0.2]])
@@ -76,7 +79,7 @@ def test_report_has_a_supervised_section(tmp_path):
               "sml": {"kept": {"n": 2, "agreement": 1.0, "per_class": {"E": {"n": 2, "agreement": 1.0}}},
                       "rejected": {"n": 1, "classified": 1, "counts": {"S": 1}}}}
     cat = pd.DataFrame({"id": ["a", "b"], "status": ["ok", "ok"], "reason": ["", ""]})
-    html = build_report(cat, tmp_path / "rep", supervised=result, maps=()).read_text()
+    html = build_report(cat, tmp_path / "rep", sections=[supervised_report_section(result)], maps=()).read_text()
     assert "Supervised classifier" in html and "SML" in html and "supervised_reliability.png" in html
     assert test["per_class"][0]["count_ratio"] == pytest.approx(4 / 3)
 
@@ -152,3 +155,26 @@ def test_adversarial_target_makes_the_adversarial_split_the_test_split(tmp_path)
     assert list(_adversarial_test_mask(cfg, _galaxies(), tmp_path)) == [False, True, False, False, True, False]
     cfg["supervised"]["adversarial_target"] = None
     assert _adversarial_test_mask(cfg, _galaxies(), tmp_path) is None
+
+
+def test_adversarial_validation_writes_scores_split_and_summary(tmp_path):
+    """The labelled galaxies that look like the target set form the test split, written with every score."""
+    def galaxies(prefix, n):
+        meta = pd.DataFrame({"status": ["ok"] * n, "reason": [""] * n})
+        return GalaxySet(np.array([f"{prefix}{i}" for i in range(n)]), np.zeros((n, 1, 8, 8), np.float32), meta)
+
+    gen = np.random.default_rng(0)
+    labelled, target = galaxies("g", 16), galaxies("t", 10)
+    f_lab = gen.normal(0, 1, (16, 3))
+    f_lab[:3] += 6  # three labelled galaxies sit among the target ones
+    f_lab[15] = np.nan  # a galaxy without features gets no score
+    f_tgt = gen.normal(6, 1, (10, 3))
+    res = adversarial_validation(AdversarialValidation(threshold=0.3, random_state=0), labelled, target, f_lab,
+                                 f_tgt, tmp_path)
+    scores = pd.read_csv(tmp_path / "adversarial_scores.csv", dtype={"id": str})
+    assert list(scores["id"]) == list(labelled.ids) + list(target.ids)
+    assert list(scores["set"]) == ["labelled"] * 16 + ["target"] * 10 and np.isnan(scores["adversarial_score"][15])
+    split = pd.read_csv(tmp_path / ADVERSARIAL_SPLIT_FILE, dtype={"id": str})["id"].tolist()
+    assert split == list(res["test_split"]) and set(split) == {"g0", "g1", "g2"}
+    assert pd.read_json(tmp_path / "adversarial.json", typ="series")["n_labelled"] == res["summary"]["n_labelled"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in res["paths"].values())

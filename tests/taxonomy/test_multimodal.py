@@ -177,7 +177,7 @@ def test_bottleneck_collapse_is_handled_before_the_mixture(tmp_path):
     pd.testing.assert_frame_equal(back.predict(blocks, morph), tax.predict(blocks, morph))
 
 
-def test_fit_params_argument_is_deprecated_and_unfitted_predict_says_so():
+def test_unfitted_predict_says_so():
     from sklearn.exceptions import NotFittedError
 
     rng = np.random.default_rng(0)
@@ -186,6 +186,3 @@ def test_fit_params_argument_is_deprecated_and_unfitted_predict_says_so():
     tax = MultimodalTaxonomy(purge=False, epochs=2, n_components=2, bottleneck=4, hidden=(8,), progress=False)
     with pytest.raises(NotFittedError):
         tax.predict([rng.normal(size=(60, 6))], morph)
-    with pytest.warns(DeprecationWarning, match="set_params"):
-        tax.fit([rng.normal(size=(60, 6))], morph, params=("C", "A", "gini"))
-    assert tax.params == ("C", "A", "gini") and tax.params_ == ["C", "A", "gini"]

@@ -5,7 +5,7 @@ import pytest
 
 from galtaxa.datasets import simulate
 from galtaxa.preprocess import Conditioner
-from galtaxa.preprocess.cae import CAEDenoiser
+from galtaxa.taxonomy.cae import CAEDenoiser
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
 
@@ -106,11 +106,3 @@ def test_is_a_scikit_learn_estimator(tmp_path):
     assert tax.set_params(n_clusters=4) is tax and tax.n_clusters == 4
     with pytest.raises(NotFittedError):
         twin.predict(None)
-
-
-def test_fit_cache_dir_argument_is_deprecated(galaxies, fitted):
-    first, cache = fitted
-    with pytest.warns(DeprecationWarning, match="constructor"):
-        second = small().fit(galaxies, cache_dir=cache)
-    assert second.cache_dir == cache
-    np.testing.assert_array_equal(first.labels_, second.labels_)

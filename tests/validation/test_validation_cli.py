@@ -39,10 +39,10 @@ def run_dir(tmp_path):
 @pytest.fixture
 def no_report_maps(monkeypatch):
     """The report's own t-SNE/UMAP maps are tested elsewhere; skipping them keeps these tests fast."""
-    import galtaxa.report as report
+    import galtaxa.pipeline.stage_report as stage_report
 
-    real = report.build_report
-    monkeypatch.setattr(report, "build_report", lambda *a, **k: real(*a, **{**k, "maps": ()}))
+    real = stage_report.build_report
+    monkeypatch.setattr(stage_report, "build_report", lambda *a, **k: real(*a, **{**k, "maps": ()}))
 
 
 def test_validate_command_writes_matched_catalog_and_report(run_dir, capsys, no_report_maps):

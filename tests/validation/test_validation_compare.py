@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galtaxa.report.stats import wilson_interval
+from galtaxa.analysis.stats import wilson_interval
 from galtaxa.validation import (
     compare_labels,
     embedding_comparison,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..label import apply_mapping
 from ..status import NOT_RUN, OK
 
 __all__ = ["assemble_catalog"]
@@ -64,8 +65,6 @@ def assemble_catalog(meta: pd.DataFrame, measured: pd.DataFrame | None = None,
         cat.loc[upgrade, "reason"] = c.loc[upgrade.to_numpy(), "reason"].to_numpy()
         cat["group"] = cat["group"].fillna(-1).astype(int)
     if mapping is not None and "group" in cat:
-        from ..label import apply_mapping
-
         cat = apply_mapping(cat, mapping)
     elif "group" in cat:
         cat["class"] = ""

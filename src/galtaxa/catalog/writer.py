@@ -18,6 +18,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from astropy.io import fits
+from astropy.table import Table
 
 from .._version import __version__
 from ..utils.atomic import atomic_path, atomic_write_text
@@ -179,9 +183,6 @@ def write_catalog(
     table = table.reset_index(drop=True)
 
     if "parquet" in formats:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         meta = dict(arrow.schema.metadata or {})
         meta[b"galtaxa"] = prov_json.encode()
@@ -205,9 +206,6 @@ def write_catalog(
         written["csv"] = out
 
     if "fits" in formats:
-        from astropy.io import fits
-        from astropy.table import Table
-
         safe, encoded, json_cols = _fits_safe(table)
         t = Table.from_pandas(safe)
         for col, values in encoded.items():  # bytes, not str: pandas would turn them back into str
@@ -244,8 +242,6 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         arrow = pq.read_table(path)
         meta = arrow.schema.metadata or {}
         prov = json.loads(meta.get(b"galtaxa", b"{}"))
@@ -265,9 +261,6 @@ def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:
                 table[col] = table[col].fillna("")
         return restore_frame(table), prov
     if suffix in (".fits", ".fit"):
-        from astropy.io import fits
-        from astropy.table import Table
-
         with fits.open(path) as hdul:
             json_cols = [c for c in str(hdul["CATALOG"].header.get(FITS_JSON_KEYWORD, "")).split(",") if c]
             table = Table.read(hdul["CATALOG"]).to_pandas()

@@ -33,7 +33,3 @@ __all__ = [
     "VotingClustering",
     "vote",
 ]
-
-from galtaxa._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"apply_mapping": "galtaxa.cluster.alignment:relabel"})

@@ -158,8 +158,3 @@ def align_hungarian(reference, labels) -> np.ndarray:
     array([0, 0, 1, 1, 1])
     """
     return relabel(labels, hungarian_mapping(reference, labels))
-
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"apply_mapping": "galtaxa.cluster.alignment:relabel"})

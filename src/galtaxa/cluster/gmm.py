@@ -51,15 +51,20 @@ the requested setting worked).
 
 from __future__ import annotations
 
+import io
 import numbers
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 
 from ..status import log
+from ..utils.atomic import atomic_write_bytes
 from ..utils.progress import progress as _progress
 from ..utils.validation import validate_X
 
@@ -201,8 +206,6 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         return x
 
     def _mixture(self, k: int, covariance_type: str | None = None, reg_covar: float | None = None):
-        from sklearn.mixture import GaussianMixture
-
         return GaussianMixture(n_components=k, covariance_type=covariance_type or self.covariance_type,
                                n_init=self.n_init, max_iter=self.max_iter, tol=self.tol,
                                reg_covar=self.reg_covar if reg_covar is None else reg_covar,
@@ -437,17 +440,12 @@ class GMMClustering(ClusterMixin, BaseEstimator):
     # ---------------------------------------------------------------- figure
     def plot_bic(self, path="gmm_bic.png") -> Path:
         """PNG of BIC (and AIC) against the number of components, the chosen one marked."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
         self._check_fitted()
         if self.bic_ is None:
             raise ValueError("no BIC scan to plot: fit with n_components='bic'")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig = Figure(figsize=(5, 3.5))
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
         ax.plot(self.bic_["n_components"], self.bic_["bic"], "o-", label="BIC")
         ax.plot(self.bic_["n_components"], self.bic_["aic"], "s--", alpha=0.6, label="AIC")
         ax.axvline(self.n_components_, color="k", ls=":", label=f"chosen K={self.n_components_}")
@@ -455,9 +453,9 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         ax.set_ylabel("information criterion")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        return atomic_write_bytes(path, buf.getvalue())
 
 
 def effective_rank(singular_values, rank_tol: float = 1e-3) -> tuple[float, int]:

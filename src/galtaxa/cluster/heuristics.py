@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from .alignment import match_groups
 
 __all__ = ["cas_classes", "matched_accuracy", "MatchedScore"]
 
@@ -150,10 +153,6 @@ def matched_accuracy(labels_true, labels_pred, mode: str = "hungarian") -> Match
     >>> matched_accuracy(["a", "a", "b", "b"], [1, 1, 0, 0]).accuracy
     1.0
     """
-    from sklearn.metrics import adjusted_rand_score
-
-    from .alignment import match_groups
-
     if mode not in ("hungarian", "majority"):
         raise ValueError(f"mode must be 'hungarian' or 'majority'; got {mode!r}")
     t = np.asarray(labels_true, dtype=object)

@@ -33,6 +33,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import IsolationForest
 
 from ..status import log
 
@@ -147,8 +148,6 @@ class MorphologyPurger:
 
     def fit(self, morph_df, y=None) -> "MorphologyPurger":
         """Apply the rules, then fit the Isolation Forest on the galaxies that passed them."""
-        from sklearn.ensemble import IsolationForest
-
         params, bounds = self._check(morph_df)
         keep, reasons = self._rules(morph_df, params, bounds)
         self.forest_ = None

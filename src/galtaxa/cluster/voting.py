@@ -49,7 +49,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import AgglomerativeClustering, Birch, KMeans
+from sklearn.cluster import AgglomerativeClustering, Birch, KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 from sklearn.utils.validation import check_is_fitted
 
@@ -81,8 +81,6 @@ def _compress_subclusters(centers, counts, n_micro: int, random_state=0):
     -------
     (assignment (M,), centroids (m, d), counts (m,)) with empty micro-clusters dropped, ``m <= n_micro``.
     """
-    from sklearn.cluster import MiniBatchKMeans
-
     centers = np.asarray(centers, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
     km = MiniBatchKMeans(n_clusters=n_micro, random_state=random_state, n_init=1,

@@ -7,11 +7,11 @@ the work itself is in the library (:mod:`galtaxa.pipeline`, :mod:`galtaxa.superv
 and one entry there.
 """
 
-from . import ablation, demo, info, init, inspect, report, run, train, validate
+from . import ablation, demo, info, init, inspect_app, report, run, train, validate
 
 __all__ = ["COMMANDS", "register_all"]
 
-COMMANDS = (info, init, run, report, validate, inspect, demo, ablation, train)
+COMMANDS = (info, init, run, report, validate, inspect_app, demo, ablation, train)
 
 
 def register_all(subparsers) -> None:

@@ -4,6 +4,8 @@ clustering) and ``galtaxa cluster CONFIG`` (the unsupervised taxonomy only, plus
 
 from __future__ import annotations
 
+import argparse
+
 __all__ = ["FORCE_HELP", "load_config_args", "register", "run_dir_argument"]
 
 #: Help of ``--force`` on every command that writes into a run folder.
@@ -14,8 +16,6 @@ FORCE_HELP = ("write into a non-empty run_dir that galtaxa did not create (its f
 def run_dir_argument(value: str) -> str:
     """The ``type`` of every ``RUN_DIR`` argument: ``~`` and ``$VAR`` expanded as in a config's ``run_dir``
     (:func:`galtaxa.config.expand_path`), so a quoted ``"~/x"`` names the same folder as ``run_dir: ~/x``."""
-    import argparse
-
     from ..config import ConfigError, expand_path
 
     try:
@@ -26,9 +26,7 @@ def run_dir_argument(value: str) -> str:
 
 def load_config_args(args, **overrides) -> dict:
     """The validated config of ``args.config`` with ``--run-dir`` and ``overrides`` applied."""
-    from ..config import load_config
-
-    from ..config import merge
+    from ..config import load_config, merge
 
     if getattr(args, "run_dir", None):
         overrides["run_dir"] = args.run_dir

@@ -11,8 +11,8 @@ those of the config's (cached) read stage.
 * ``galtaxa predict CONFIG``: class, confidence, status (``unclassified`` below the confidence threshold) and
   per-class probabilities for every galaxy, merged into ``RUN_DIR/catalog.*`` (columns ``sup_*``); with
   ``labels: taxonomy`` also the agreement of the vote's classes with the classifier's.
-* ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes ``ssl/encoder.pth`` (use it
-  as ``supervised.checkpoint``).
+* ``galtaxa pretrain CONFIG``: SimCLR or autoencoder pretraining on all images; writes
+  ``ssl/encoder.safetensors`` (use it as ``supervised.checkpoint``).
 * ``galtaxa adversarial CONFIG --target PATH``: labelled vs target discriminator on encoder features; accuracy,
   ROC AUC, per-galaxy scores and the adversarial test split.
 * ``galtaxa similar CONFIG ID [ID ...]``: nearest labelled neighbours, side by side in a PNG.
@@ -20,11 +20,9 @@ those of the config's (cached) read stage.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["register"]
 
@@ -69,7 +67,7 @@ def _cmd_train(args) -> int:
 def _cmd_predict(args) -> int:
     from ..catalog import read_catalog, write_catalog
     from ..supervise import GalaxyClassifier
-    from ..supervise.workflow import merge_predictions, predict_catalog, sml_agreement
+    from ..supervise.workflow import merge_predictions, predict_catalog, record_sml_agreement
     from ..status import OK, UNCLASSIFIED
 
     cfg, galaxies, out = _setup(args)
@@ -94,21 +92,7 @@ def _cmd_predict(args) -> int:
     ok = table["sup_class"] != ""
     print("  " + ", ".join(f"{k} {v}" for k, v in table.loc[ok, "sup_class"].value_counts().items()))
     if cfg["supervised"]["labels"] == "taxonomy" and {"group", "class"} <= set(cat.columns):
-        split_path = out / "split.csv"
-        split = pd.read_csv(split_path, dtype={"id": str}) if split_path.exists() else None
-        sml = sml_agreement(cat, split)
-        report_path = out / "report.json"
-        if report_path.exists():
-            from ..report.build import to_jsonable
-            from ..supervise.report_page import write_supervised_page
-            from ..utils.atomic import atomic_write_text
-
-            from ..utils.safe_load import read_json
-
-            res = read_json(report_path, "the supervised classifier's report")
-            res["sml"] = sml
-            atomic_write_text(report_path, json.dumps(to_jsonable(res), indent=1, allow_nan=False))
-            write_supervised_page(res, out)
+        sml = record_sml_agreement(cat, out)
         for subset in ("kept_test", "kept"):
             if subset in sml:
                 per = ", ".join(f"{c} {v['agreement']:.2f} (n={v['n']})" for c, v in sml[subset]["per_class"].items())
@@ -123,35 +107,29 @@ def _cmd_pretrain(args) -> int:
 
     cfg, galaxies, out = _setup(args)
     s = cfg["supervised"]
-    model = ssl_from_config(cfg, out, progress=not args.quiet).fit(galaxies)
-    (out / "ssl" / "history.json").write_text(json.dumps(model.history_, indent=2))
+    model = ssl_from_config(cfg, out, progress=not args.quiet).fit(galaxies)  # writes ssl/history.json too
     print(f"{s['ssl_method']} ({s['ssl_backbone']}) trained {len(model.history_)} epochs, last loss "
           f"{model.history_[-1]['loss']:.4f}")
-    print(f"  encoder: {out / 'ssl' / 'encoder.pth'}  (set supervised.checkpoint to it, "
+    print(f"  encoder: {out / 'ssl' / 'encoder.safetensors'}  (set supervised.checkpoint to it, "
           f"supervised.backbone: {s['ssl_backbone']})")
     return 0
 
 
-def _features(cfg: dict, galaxies, checkpoint=None, backbone=None):
-    from ..encode import get_encoder
+def _features(cfg: dict, galaxies, progress: bool, checkpoint=None, backbone=None):
+    """The features of the usable galaxies (NaN rows for the others) with the config's encoder, or another."""
+    from ..encode import extract_features
+    from ..pipeline.builders import encoder_from_config
 
-    name = backbone or cfg["encoder"]["name"]
-    enc = get_encoder(name, checkpoint=checkpoint or cfg["encoder"]["checkpoint"],
-                      input_size=cfg["encoder"]["input_size"])
-    feats = np.full((len(galaxies), enc.feature_dim), np.nan, np.float32)
-    rows = np.flatnonzero(galaxies.ok)
-    if len(rows):
-        feats[rows] = enc.encode(np.asarray(galaxies.images[rows]), batch_size=cfg["encoder"]["batch_size"])
-    return feats
+    encoder = encoder_from_config(cfg, name=backbone, checkpoint=checkpoint)
+    return extract_features(galaxies, encoder, batch_size=cfg["encoder"]["batch_size"], progress=progress)
 
 
 def _cmd_adversarial(args) -> int:
-
     from ..io import open_dataset
     from ..io.base import build_galaxyset
     from ..pipeline import make_conditioner, open_input
     from ..supervise import AdversarialValidation
-    from ..supervise.workflow import training_labels
+    from ..supervise.workflow import ADVERSARIAL_SPLIT_FILE, adversarial_validation, training_labels
 
     cfg, galaxies, out = _setup(args)
     target_path = args.target or cfg["supervised"]["adversarial_target"]
@@ -161,29 +139,23 @@ def _cmd_adversarial(args) -> int:
     target = build_galaxyset(open_dataset(target_path), make_conditioner(cfg, open_input(cfg)), desc="reading target")
     y = training_labels(cfg, galaxies) if args.labelled_only else None
     labelled = galaxies if y is None else galaxies.subset(np.asarray([v is not None for v in y]))
-    av = AdversarialValidation(threshold=float(cfg["supervised"]["adversarial_threshold"]),
-                               random_state=cfg["seed"]).fit(_features(cfg, labelled), _features(cfg, target))
-    scores = pd.concat([
-        pd.DataFrame({"id": labelled.ids, "set": "labelled", "status": labelled.meta["status"],
-                      "adversarial_score": av.scores_labelled_}),
-        pd.DataFrame({"id": target.ids, "set": "target", "status": target.meta["status"],
-                      "adversarial_score": av.scores_target_})], ignore_index=True)
-    scores.to_csv(out / "adversarial_scores.csv", index=False)
-    split = labelled.ids[av.test_split()]
-    pd.DataFrame({"id": split}).to_csv(out / "adversarial_test_split.csv", index=False)
-    summary = av.summary()
-    (out / "adversarial.json").write_text(json.dumps(summary, indent=2))
+    av = AdversarialValidation(threshold=float(cfg["supervised"]["adversarial_threshold"]), random_state=cfg["seed"])
+    progress = not args.quiet
+    res = adversarial_validation(av, labelled, target, _features(cfg, labelled, progress),
+                                 _features(cfg, target, progress), out)
+    summary, split = res["summary"], res["test_split"]
     print(f"discriminator labelled vs target: accuracy {summary['accuracy']:.3f}, balanced accuracy "
           f"{summary['balanced_accuracy']:.3f}, ROC AUC {summary['roc_auc']:.3f} "
           f"({summary['n_labelled']} vs {summary['n_target']} galaxies)")
     print(f"  adversarial test split: {len(split)} labelled galaxies with score > {av.threshold} "
-          f"-> {out / 'adversarial_test_split.csv'}")
+          f"-> {out / ADVERSARIAL_SPLIT_FILE}")
     return 0
 
 
 def _cmd_similar(args) -> int:
     from ..supervise import SimilaritySearch, similarity_panel
     from ..supervise.workflow import training_labels
+    from ..utils.atomic import atomic_path
 
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
@@ -195,7 +167,7 @@ def _cmd_similar(args) -> int:
             raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
         feats = GalaxyClassifier.load(model).transform(galaxies)
     else:
-        feats = _features(cfg, galaxies, checkpoint=args.checkpoint, backbone=args.backbone)
+        feats = _features(cfg, galaxies, not args.quiet, checkpoint=args.checkpoint, backbone=args.backbone)
     ref = np.asarray([v is not None for v in y]) & galaxies.ok
     index = {str(i): r for r, i in enumerate(galaxies.ids)}
     missing = [i for i in args.ids if i not in index]
@@ -207,7 +179,8 @@ def _cmd_similar(args) -> int:
         raise ValueError(f"galaxies {', '.join(bad)} are not usable (status not ok): no features to compare")
     search = SimilaritySearch(n_neighbors=args.k).fit(feats[ref], galaxies.ids[ref], y[ref])
     table = search.neighbors_table(feats[q], galaxies.ids[q])
-    table.to_csv(out / "similar.csv", index=False)
+    with atomic_path(out / "similar.csv") as tmp:
+        table.to_csv(tmp, index=False)
     ref_rows = np.flatnonzero(ref)
     _, rows = search.kneighbors(feats[q])
     neigh = np.asarray(galaxies.images[ref_rows[rows.ravel()]]).reshape(len(q), rows.shape[1],
@@ -254,5 +227,6 @@ def register(subparsers) -> None:
     p.add_argument("--features", choices=("auto", "classifier", "encoder"), default="auto",
                    help="feature space: the trained classifier's backbone (auto when RUN_DIR/supervised/"
                         "classifier.npz exists) or the config's encoder / --checkpoint")
-    p.add_argument("--checkpoint", default=None, help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.pth)")
+    p.add_argument("--checkpoint", default=None,
+                   help="encoder weights (e.g. RUN_DIR/supervised/ssl/encoder.safetensors)")
     p.add_argument("--backbone", default=None, help="timm name of the encoder (default encoder.name)")

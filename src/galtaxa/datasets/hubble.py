@@ -18,6 +18,9 @@ import inspect
 
 import numpy as np
 import pandas as pd
+import skimage
+from astropy.convolution import convolve
+from skimage import data
 
 from ..galaxyset import GalaxySet
 from ..status import log
@@ -38,8 +41,6 @@ def hubble_deep_field_image() -> np.ndarray:
     RuntimeError
         If this scikit-image installation does not ship the file.
     """
-    from skimage import data
-
     try:
         rgb = data.hubble_deep_field()
     except (ModuleNotFoundError, OSError, KeyError) as err:  # would need pooch / a download
@@ -122,7 +123,6 @@ def hubble_deep_field_cutouts(
     The picture is a non-linear 8-bit display stretch (see module notes).
     Point sources (the few stars of the field) are not removed.
     """
-    from astropy.convolution import convolve
     from photutils.background import Background2D, MedianBackground
     from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
 
@@ -202,7 +202,6 @@ def hubble_deep_field_cutouts(
         "source": SOURCE,
     })
     import photutils
-    import skimage
 
     info = {
         "reader": "hubble_deep_field", "input": SOURCE, "size": int(size), "max_galaxies": int(max_galaxies),

@@ -20,8 +20,3 @@ __all__ = [
     "build_offline_lite0",
     "lite0_weights_path",
 ]
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"galaxyset_fingerprint": "galtaxa.utils.fingerprint:galaxies_fingerprint",
-                                       "EncoderAdaptation": "galtaxa.supervise.adapt:EncoderAdaptation"})

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ..status import FAILED, log
 from ..utils.atomic import atomic_save_npy, atomic_write_text
 from ..utils.fingerprint import galaxies_fingerprint
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
+from .batches import encode_in_batches
+from .workers import encode_on_workers
 
 __all__ = ["extract_features", "auto_batch_size"]
 
@@ -41,7 +44,6 @@ def auto_batch_size(encoder) -> int:
     """
     if encoder.device.type != "cuda":
         return _CPU_BATCH
-    import torch
 
     free, _total = torch.cuda.mem_get_info(encoder.device)
     scale = (224 / max(encoder.input_size, 16)) ** 2 * (free / 16 * 2**-30)
@@ -55,27 +57,6 @@ def _rows_mask(galaxies) -> np.ndarray:
     """Rows to encode: status ok, plus those this stage itself marked failed (so a rerun sees the same rows)."""
     meta = galaxies.meta
     return galaxies.ok | ((meta["status"] == FAILED) & (meta["reason"] == _REASON)).to_numpy()
-
-
-def _encode_chunk(encoder, batch: np.ndarray, state: dict) -> np.ndarray:
-    """Encode one chunk in sub-batches of ``state["sub"]``, halving it on a CUDA out-of-memory error."""
-    import torch
-
-    out = np.empty((len(batch), encoder.feature_dim), dtype=np.float32)
-    start = 0
-    while start < len(batch):
-        stop = min(start + state["sub"], len(batch))
-        try:
-            out[start:stop] = encoder.forward_batch(batch[start:stop])
-        except torch.cuda.OutOfMemoryError:
-            if state["sub"] == 1:
-                raise
-            torch.cuda.empty_cache()
-            state["sub"] = max(1, state["sub"] // 2)
-            log.warning("encode: GPU out of memory, batch size lowered to %d", state["sub"])
-            continue
-        start = stop
-    return out
 
 
 def _open_cache(cache_dir: Path, meta: dict, n: int, dim: int, n_chunks: int):
@@ -169,8 +150,6 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
     if runner is not None and not runner.is_local:
         if cache_dir is None:
             raise ValueError("encoding on Dask workers writes its parts into cache_dir: give one")
-        from .workers import encode_on_workers
-
         encode_on_workers(runner, galaxies.images, rows, encoder, feats, done, chunk, cache_dir)
         return _finish(galaxies, cache_dir, feats, rows)
 
@@ -203,7 +182,7 @@ def extract_features(galaxies, encoder, batch_size="auto", cache_dir=None, num_w
             good = np.isfinite(batch).reshape(len(batch), -1).all(axis=1)
             out = np.full((len(batch), dim), np.nan, dtype=np.float32)
             if good.any():
-                out[good] = _encode_chunk(encoder, batch[good], state)
+                out[good] = encode_in_batches(encoder, batch[good], state)
             feats[chunks[k]] = out
             done[k] = True
             if cache_dir is not None:

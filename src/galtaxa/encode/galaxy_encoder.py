@@ -25,8 +25,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..persist.tensors import load_state_dict, save_state_dict
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
-from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0
+from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
 
 __all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
            "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
@@ -137,8 +138,6 @@ class GalaxyEncoderNet(nn.Module):
 
 
 def _lite0_digest() -> str:
-    from .offline_weights import lite0_weights_path
-
     return hashlib.sha256(lite0_weights_path().read_bytes()).hexdigest()
 
 
@@ -156,34 +155,13 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
     -------
     Path
     """
-    from safetensors.torch import save_file
-
-    from ..utils.atomic import atomic_path
-
     tensors = {k: v.detach().to("cpu", torch.float16 if v.is_floating_point() else v.dtype).contiguous()
                for k, v in net.trained_state_dict().items()}
     meta = {"format": _FORMAT, "arch": "efficientnet_lite0", "n_trainable": str(net.n_trainable),
             "embed_dim": str(net.embed_dim), "hidden": str(net.hidden),
             "input_size": str(net.pretrained_cfg["input_size"][-1]), "prefix_sha256": _lite0_digest(),
             "record": json.dumps(record or {}, default=str)}
-    path = Path(path)
-    with atomic_path(path, suffix=".safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-    return path
-
-
-def _read_meta(path: Path) -> dict:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = dict(fh.metadata() or {})
-    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types for a damaged header
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from None
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path}: not a galtaxa galaxy encoder (metadata format {meta.get('format')!r}, "
-                         f"expected {_FORMAT!r})")
-    return meta
+    return save_state_dict(path, tensors, metadata=meta)
 
 
 def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
@@ -207,12 +185,12 @@ def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tup
     ------
     FileNotFoundError
         Missing file.
+    galtaxa.persist.safe_load.UnsafeFileError
+        A pickle in place of the safetensors file (never read).
     ValueError
         A file that is not a galaxy encoder, was trained on another Lite0 prefix, or whose tensors do not
         match the architecture it declares (the message names the tensors).
     """
-    from safetensors.torch import load_file
-
     if checkpoint is None:
         if name == GALAXY_ENCODER_PREFIX:
             raise ValueError(f"{GALAXY_ENCODER_PREFIX!r} needs checkpoint=PATH (a file of save_galaxy_encoder); "
@@ -222,7 +200,10 @@ def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tup
         path = Path(checkpoint).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"galaxy encoder file {path} not found")
-    meta = _read_meta(path)
+    stored, meta = load_state_dict(path, what="galaxy encoder file")
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{path}: not a galtaxa galaxy encoder (metadata format {meta.get('format')!r}, "
+                         f"expected {_FORMAT!r})")
     try:
         n_trainable, embed_dim, hidden, input_size = (int(meta[k]) for k in ("n_trainable", "embed_dim", "hidden",
                                                                              "input_size"))
@@ -238,7 +219,6 @@ def load_galaxy_encoder(name: str = "galtaxa-galaxy-v1", checkpoint=None) -> tup
         torch.manual_seed(0)
         net = GalaxyEncoderNet(backbone, n_trainable, embed_dim, hidden, input_size)
     expected = {k: v for k, v in net.trained_state_dict().items()}
-    stored = load_file(str(path), device="cpu")
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))
     shapes = [k for k in expected if k in stored and tuple(stored[k].shape) != tuple(expected[k].shape)]

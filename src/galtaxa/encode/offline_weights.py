@@ -22,6 +22,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import torch
+
+from ..persist.safe_load import torch_load
+
 __all__ = [
     "LITE0_MEAN",
     "LITE0_STD",
@@ -86,10 +90,7 @@ def load_lite0_state_dict(model, path: str | Path | None = None) -> dict:
     ValueError
         If the number of entries or any shape differs (the message lists the first mismatches).
     """
-    import torch
-
     path = lite0_weights_path() if path is None else Path(path)
-    from ..utils.safe_load import torch_load
 
     source = torch_load(path, what="EfficientNet-Lite0 weight file")
     if not isinstance(source, dict):

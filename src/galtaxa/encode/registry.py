@@ -26,17 +26,24 @@ Khramtsov et al.), ``resnet18`` (512-d, the self-supervised study).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import os
 import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 
+from ..persist.safe_load import torch_load
+from ..persist.tensors import load_state_dict
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from .galaxy_encoder import is_galaxy_encoder
+from .galaxy_encoder import GalaxyEncoderNet, is_galaxy_encoder, load_galaxy_encoder
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
 if TYPE_CHECKING:
@@ -52,15 +59,9 @@ _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 # ----------------------------------------------------------------------------- weight sources
 def _read_state_dict(path: Path) -> dict:
     """Read a state dict from ``path``, unwrapping ``{"state_dict": ...}`` / ``{"model": ...}`` and ``module.``."""
-    import torch
-
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path), device="cpu")
+        sd, _ = load_state_dict(path, what="encoder checkpoint")
     else:
-        from ..utils.safe_load import torch_load
-
         sd = torch_load(path, what="encoder checkpoint")
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
@@ -127,13 +128,10 @@ def load_checkpoint_into(model, path: str | Path) -> None:
 
 def _hf_cache_dir() -> Path:
     """The Hugging Face hub cache, read from the environment at call time."""
-    import os
-
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
     if os.environ.get("HF_HOME"):
         return Path(os.environ["HF_HOME"]) / "hub"
-    from huggingface_hub import constants
 
     return Path(constants.HF_HUB_CACHE)
 
@@ -147,8 +145,6 @@ def find_cached_weights(pretrained_cfg: dict) -> Path | None:
     """
     hub_id = pretrained_cfg.get("hf_hub_id")
     if hub_id:
-        from huggingface_hub import try_to_load_from_cache
-
         cache_dir = _hf_cache_dir()
         repo, _, revision = hub_id.partition("@")
         names = [pretrained_cfg["hf_hub_filename"]] if pretrained_cfg.get("hf_hub_filename") else []
@@ -159,8 +155,6 @@ def find_cached_weights(pretrained_cfg: dict) -> Path | None:
                 return Path(found)
     url = pretrained_cfg.get("url")
     if url:
-        import torch
-
         candidate = Path(torch.hub.get_dir()) / "checkpoints" / Path(url.split("?")[0]).name
         if candidate.is_file():
             return candidate
@@ -196,10 +190,6 @@ def resolve_hf_hub(name: str) -> tuple[str, dict, dict, Path]:
     ValueError
         When ``config.json`` does not name a timm architecture.
     """
-    import json
-
-    from huggingface_hub import hf_hub_download
-
     repo, _, revision = name[len(HF_HUB_PREFIX):].partition("@")
     cache_dir = _hf_cache_dir()
 
@@ -246,8 +236,6 @@ def _missing_weights_message(name: str, cfg: dict) -> str:
             f"https://huggingface.co/{repo}/resolve/main/{fname} anywhere and pass checkpoint=PATH."
         )
     elif cfg.get("url"):
-        import torch
-
         url = cfg["url"]
         lines.append(f"Download {url} and put it in {Path(torch.hub.get_dir()) / 'checkpoints'}, "
                      "or pass checkpoint=PATH.")
@@ -289,7 +277,6 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
         Pretrained weights requested but not available locally.
     """
     import timm
-    import torch
     from timm.data import resolve_data_config
 
     if not isinstance(name, str) or not name:
@@ -337,9 +324,6 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
 def _build_galaxy_encoder(name: str, checkpoint, pretrained: bool, random_state: int):
     """:func:`build_model` for galtaxa's galaxy encoders (:mod:`galtaxa.encode.galaxy_encoder`)."""
     import timm
-    import torch
-
-    from .galaxy_encoder import GalaxyEncoderNet, load_galaxy_encoder
 
     if pretrained or checkpoint is not None:
         net, info = load_galaxy_encoder(name, checkpoint)
@@ -354,7 +338,6 @@ def _build_galaxy_encoder(name: str, checkpoint, pretrained: bool, random_state:
 def _build_hf_hub_model(name: str, checkpoint, pretrained: bool, num_classes: int, random_state: int):
     """:func:`build_model` for a ``"hf_hub:OWNER/REPO"`` name (see :func:`resolve_hf_hub`)."""
     import timm
-    import torch
     from timm.data import resolve_data_config
 
     arch, pretrained_cfg, model_args, weights = resolve_hf_hub(name)
@@ -429,8 +412,6 @@ class Encoder:
 
     def __init__(self, model, name: str, input_size: int, mean, std, device, weights: str,
                  channels_last: bool = False, tta: str = "none"):
-        import torch
-
         if tta not in TTA_VIEWS:
             raise ValueError(f"tta must be one of {sorted(TTA_VIEWS)}; got {tta!r}")
         self.tta = tta
@@ -480,9 +461,6 @@ class Encoder:
         ----------
         images : ndarray or tensor, shape (N, C, H, W) or (N, H, W), values in [0, 1]
         """
-        import torch
-        import torch.nn.functional as F
-
         x = torch.as_tensor(np.asarray(images, dtype=np.float32) if not torch.is_tensor(images) else images)
         if x.ndim == 3:
             x = x[:, None]
@@ -517,8 +495,6 @@ class Encoder:
         on a 2-core machine (``benchmarks/RESULTS.md``).  Features agree with a single forward pass to float
         rounding.  On a GPU the batch goes through whole.
         """
-        import torch
-
         x = self.preprocess(images)
         step = len(x) if self.device.type == "cuda" else cpu_micro_batch(self.input_size)
         total = None

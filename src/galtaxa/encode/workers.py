@@ -1,6 +1,6 @@
 """Encoder features computed on Dask workers: one ``.npy`` part per task, assembled in order by the client.
 
-With a Dask scheduler (``compute.scheduler``, :class:`~galtaxa.utils.compute.ChunkRunner`),
+With a Dask scheduler (``compute.scheduler``, :class:`~galtaxa.compute.runner.ChunkRunner`),
 :func:`~galtaxa.encode.extract_features` hands its batches to the workers: a task is ``B`` consecutive batches of
 the local path (``B = max(1, compute.chunk_size // batch)``), so every image is encoded in the same batch as on
 the local path and the features are the same.  The worker reads its images itself (a memory-mapped ``.npy``
@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import copy
 import math
+import socket
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..status import log
 from ..utils.atomic import atomic_save_npy
-from ..utils.compute import Chunk, ChunkRunner
+from ..compute.runner import Chunk, ChunkRunner
+from ..utils.device import pick_device
+from .batches import encode_in_batches
+from .registry import Encoder
 
 __all__ = ["EncodeInput", "encode_on_workers", "encode_part"]
 
@@ -30,8 +35,6 @@ _HERE: dict = {}
 
 def _on_device(encoder, device):
     """``encoder`` on ``device``: itself when already there, else a new Encoder around its model moved there."""
-    from .registry import Encoder
-
     if encoder.device == device:
         return encoder
     return Encoder(copy.deepcopy(encoder.model), encoder.name, encoder.input_size, encoder.mean, encoder.std,
@@ -53,8 +56,6 @@ class EncodeInput:
     """
 
     def __init__(self, images, rows, encoder):
-        import torch
-
         filename = getattr(images, "filename", None)
         self.path = str(filename) if isinstance(images, np.memmap) and str(filename).endswith(".npy") else None
         self.array = None if self.path is not None else np.asarray(images)
@@ -76,8 +77,6 @@ class EncodeInput:
 
     def encoder_here(self):
         """The encoder on this process's device (:func:`galtaxa.utils.device.pick_device`), moved once."""
-        from ..utils.device import pick_device
-
         key = id(self.encoder)
         if key not in _HERE:
             _HERE.clear()  # one encoder per worker at a time
@@ -110,10 +109,6 @@ def encode_part(shared: EncodeInput, chunk: Chunk, folder, batch: int) -> dict:
     dict
         ``{"n": rows encoded, "host": the machine}``.
     """
-    import socket
-
-    from .features import _encode_chunk
-
     encoder = shared.encoder_here()
     out = np.full((chunk.size, encoder.feature_dim), np.nan, dtype=np.float32)
     state = {"sub": int(batch)}
@@ -123,7 +118,7 @@ def encode_part(shared: EncodeInput, chunk: Chunk, folder, batch: int) -> dict:
         good = np.isfinite(images).reshape(len(images), -1).all(axis=1)
         if good.any():
             part = np.full((len(images), encoder.feature_dim), np.nan, dtype=np.float32)
-            part[good] = _encode_chunk(encoder, images[good], state)
+            part[good] = encode_in_batches(encoder, images[good], state)
             out[start - chunk.start:stop - chunk.start] = part
     atomic_save_npy(_part_path(folder, chunk), out)
     return {"n": chunk.size, "host": socket.gethostname()}

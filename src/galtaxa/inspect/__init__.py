@@ -13,8 +13,10 @@ Modules: :mod:`~galtaxa.inspect.run` (the run folder, read-only), :mod:`~galtaxa
 :mod:`~galtaxa.inspect.app` (routes), :mod:`~galtaxa.inspect.server` (waitress).
 """
 
+from .app import create_app
 from .paths import OutsideRunError, confine
 from .run import InspectionRun, NoCatalogError
+from .server import serve
 from .store import FLAGS, InspectionStore, StoreError, galaxy_labels, read_labels
 
 __all__ = [
@@ -31,16 +33,3 @@ __all__ = [
     "serve",
 ]
 
-
-def create_app(*args, **kwargs):
-    """The Flask app (see :func:`galtaxa.inspect.app.create_app`); Flask is imported only when it is called."""
-    from .app import create_app as _create
-
-    return _create(*args, **kwargs)
-
-
-def serve(*args, **kwargs):
-    """Serve an app with waitress (see :func:`galtaxa.inspect.server.serve`)."""
-    from .server import serve as _serve
-
-    return _serve(*args, **kwargs)

@@ -14,7 +14,7 @@ Routes
 ``GET /api/queue?inspector=&limit=``     the galaxies to label next, most useful first
 ``GET /img/<row>.png?view=&stretch=&size=``  a galaxy's picture
 ``GET /mosaic/<g>.png?view=original|pre``    a group's mosaic PNG as the run wrote it
-``GET /files/<path>``                    a file of the run folder (inspect.html, report/...), confined to it
+``GET /files/<path>``                    a file of the run folder (groups.html, report/...), confined to it
 
 Safety: every value reaches the page through ``textContent`` or Jinja2's autoescaping, and a Content Security
 Policy forbids inline scripts; every file read is confined to the run folder (:func:`~galtaxa.inspect.paths.
@@ -35,7 +35,7 @@ from ..status import log
 from .images import SIZES, GalaxyImages
 from .paths import OutsideRunError, confine
 from .run import InspectionRun
-from .store import FLAGS, InspectionStore, StoreError
+from .store import FLAGS, InspectionStore, StoreError, check_inspector
 
 __all__ = ["create_app", "FILE_SUFFIXES"]
 
@@ -85,8 +85,6 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     store = InspectionStore(run.run_dir, [g for g in run.group_ids() if g >= 0], sizes=run.sizes(),
                             ids=run.catalog["id"])
     if inspector is not None:
-        from .store import check_inspector
-
         inspector = check_inspector(inspector)
     loopback_only = _is_loopback(host)
 
@@ -164,7 +162,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
             run=run.summary(), inspector=inspector, classes=classes,
             descriptions={c: CLASS_DESCRIPTIONS.get(c, "") for c in classes}, flags=list(FLAGS), groups=groups,
             images=images.describe(), mapping_error=mapping_error,
-            files={n: (run.run_dir / n).is_file() for n in ("inspect.html", "report/report.html")})
+            files={n: (run.run_dir / n).is_file() for n in ("groups.html", "report/report.html")})
 
     @app.get("/api/groups/<int(signed=True):group>")
     def api_group(group: int):

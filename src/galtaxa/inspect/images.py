@@ -4,7 +4,7 @@ Two sources, both inside the run folder:
 
 * **pixels**: the conditioned images of the run's read stage (``stages/read-*/images.npy``, the images the
   encoder saw), memory-mapped.  Every stretch is available (:data:`STRETCHES`), and the adaptive polar unfolding
-  (APCT, :func:`galtaxa.preprocess.polar.polar_unfold` with the run's ``polar.angle_step``) is computed on
+  (APCT, :func:`galtaxa.taxonomy.polar.polar_unfold` with the run's ``polar.angle_step``) is computed on
   demand;
 * **mosaic cells**: without a read stage (a run made with :func:`galtaxa.pipeline.run_on_galaxies` on images in
   memory by a script), the cell of the galaxy in its group's mosaic PNG, as stored (and the
@@ -25,6 +25,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from ..label.thumbnails import mosaic_stretch_for, stretch_image
 from ..status import log
@@ -92,8 +94,6 @@ def mosaic_cells(width: int, height: int, n: int, ncols: int = 10, border: int =
 
 def _png(rgb: np.ndarray, size: int) -> bytes:
     """An (H, W, 3) uint8 array scaled so that its longest side is ``size`` px, as PNG bytes."""
-    from PIL import Image
-
     img = Image.fromarray(rgb)
     h, w = rgb.shape[:2]
     scale = size / max(h, w)
@@ -133,8 +133,6 @@ class GalaxyImages:
     # ------------------------------------------------------------------ sources
     def _find_pixels(self):
         """The newest finished read stage whose ids cover the catalog's usable galaxies."""
-        import pandas as pd
-
         run_dir = self.run.run_dir
         cat = self.run.catalog
         wanted = set(cat["id"][cat["status"].astype(str).isin(["ok", "rejected"])] if "status" in cat
@@ -217,7 +215,7 @@ class GalaxyImages:
                 raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
             x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
             if view == "polar":
-                from ..preprocess.polar import polar_unfold
+                from ..taxonomy.polar import polar_unfold  # torch (3.8 s): only when a polar view is asked for
 
                 x = polar_unfold(x[None], angle_step=self.angle_step)[0]
             return _png(_to_rgb(display_stretch(x, stretch, self.stored)), size)
@@ -239,8 +237,6 @@ class GalaxyImages:
         return _png(np.ascontiguousarray(canvas[box[1]:box[3], box[0]:box[2]]), size)
 
     def _mosaic_canvas(self, png: Path) -> np.ndarray:
-        from PIL import Image
-
         if not inside(self.run.run_dir, png):
             raise LookupError(f"{png} is outside the run folder")
         with self._lock:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from ..catalog import read_catalog
 from ..label import REJECTED_GROUP, load_mosaic_table
 from ..status import REJECTED, log
 from .paths import confine, inside
@@ -88,8 +90,6 @@ class InspectionRun:
 
     # ------------------------------------------------------------------ catalog
     def _load(self) -> None:
-        from ..catalog import read_catalog
-
         mtime = self.catalog_path.stat().st_mtime_ns
         table, prov = read_catalog(self.catalog_path)
         if "group" not in table.columns or "id" not in table.columns:
@@ -128,8 +128,6 @@ class InspectionRun:
         if isinstance(cfg, dict):
             return cfg
         try:
-            import yaml
-
             return yaml.safe_load(confine(self.run_dir, "config.yaml").read_text(encoding="utf-8")) or {}
         except (OSError, ValueError):
             return {}

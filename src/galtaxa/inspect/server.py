@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import webbrowser
 
+from waitress import create_server
+
 from ..status import log
 
 __all__ = ["make_server", "serve", "app_url"]
@@ -25,8 +27,6 @@ def make_server(app, host: str = "127.0.0.1", port: int = 8765, threads: int = 8
     ValueError
         For a port outside 0-65535 (the socket layer would silently take it modulo 65536).
     """
-    from waitress import create_server
-
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port {port!r} is not a port number: ports run from 0 (any free port) to 65535")
 

@@ -44,7 +44,7 @@ from pathlib import Path
 import yaml
 
 from ..label import DEFAULT_CLASSES, GroupMapping, load_mapping
-from ..label.inspect_page import _yaml_scalar as yaml_scalar
+from ..label.group_page import yaml_scalar
 from ..utils.atomic import atomic_write_text
 from ..utils.textfiles import neutralise_cell, read_text_file, restore_cell
 

@@ -32,7 +32,3 @@ __all__ = [
     "describe",
     "format_description",
 ]
-
-from .._deprecation import renamed_names
-
-__getattr__ = renamed_names(__name__, {"read_catalog": ".survey_mosaic:read_target_catalog"})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..persist.archive import check_archive
 from .base import CutoutSource
-from .ids import apply_dedupe
 from .hdf5 import _layout, _to_chw
+from .ids import apply_dedupe
 
 __all__ = ["ArraySource"]
 
@@ -116,10 +118,6 @@ class ArraySource(CutoutSource):
         super().__init__(ids, meta, path)
 
     def _open_npz(self, path: Path, key: str | None):
-        import zipfile
-
-        from ..utils.persist import check_archive
-
         try:
             with zipfile.ZipFile(path) as archive:  # headers against sizes, memory, before any decompression
                 check_archive(path, archive, max_expansion=None, kinds=None)

@@ -11,6 +11,8 @@ memory-mapped ``.npy`` file), recording bad inputs instead of stopping.
 from __future__ import annotations
 
 import abc
+import os
+import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -41,9 +43,6 @@ def special_file(path) -> str | None:
     -------
     str or None
     """
-    import os
-    import stat
-
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

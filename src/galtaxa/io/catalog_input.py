@@ -24,8 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from ..catalog import read_catalog
 from ..status import BAD_INPUT, OK, BadInputError, log
+from ..utils.textfiles import read_text_file
 from .base import CutoutSource, special_file
 from .fits_folder import is_fits_name, read_fits_image
 from .ids import apply_dedupe
@@ -68,9 +71,6 @@ def read_cutout_table(path) -> tuple[pd.DataFrame, dict]:
         Naming the file: not a regular file, not UTF-8 or Latin-1 text, a CSV that does not parse (with the
         line), a Parquet file that does not read.
     """
-    from ..catalog import read_catalog
-    from ..utils.textfiles import read_text_file
-
     path = Path(path)
     kind = special_file(path)
     if kind is not None:
@@ -114,7 +114,6 @@ def _header(path: Path) -> list[str]:
                 if not line.startswith("#"):
                     return pd.read_csv(io.StringIO(line), nrows=0).columns.tolist()
         return []
-    import pyarrow.parquet as pq
 
     return list(pq.read_schema(path).names)
 

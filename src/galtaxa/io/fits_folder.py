@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..status import BAD_INPUT, OK, BadInputError, log
 from ..utils.progress import progress
@@ -90,8 +92,6 @@ def _pixel_scale_from_wcs(hdr) -> float | None:
     """Mean pixel scale in arcsec/px of a celestial WCS in ``hdr``, or None."""
     if "CTYPE1" not in hdr or "CTYPE2" not in hdr:
         return None
-    from astropy.wcs import WCS
-    from astropy.wcs.utils import proj_plane_pixel_scales
 
     try:
         with warnings.catch_warnings():

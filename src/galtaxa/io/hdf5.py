@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 
@@ -58,8 +59,6 @@ class Galaxy10Source(CutoutSource):
     kind = "hdf5"
 
     def __init__(self, path, images_key: str = "images", label_key: str = "ans"):
-        import h5py
-
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"HDF5 file {path} does not exist")
@@ -117,8 +116,6 @@ class Galaxy10Source(CutoutSource):
         if self._file is not None and self._pid != os.getpid():  # forked worker: own handle
             self._file = None
         if self._file is None:
-            import h5py
-
             self._file = h5py.File(self.path, "r")
             self._pid = os.getpid()
         return self._file[self.images_key]

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from ..status import BAD_INPUT, OK, BadInputError, log
+from ..utils.textfiles import read_text_file
 from .base import CutoutSource, special_file
-from .ids import apply_dedupe
 from .errorpic import is_error_picture
 from .fits_folder import log_skipped
+from .ids import apply_dedupe
 
 __all__ = ["ImageFolderSource", "IMAGE_SUFFIXES", "find_label_csv", "read_picture"]
 
@@ -247,8 +249,6 @@ def read_picture(file: Path, mode: str = "rgb", check_placeholder: bool = True) 
     BadInputError
         An unreadable, corrupt, oversized, empty or placeholder picture, named with the reason.
     """
-    from PIL import Image, UnidentifiedImageError
-
     file = Path(file)
     kind = special_file(file)
     if kind is not None:  # never opened: reading a FIFO blocks
@@ -303,8 +303,6 @@ def _label_warning(text: str) -> None:
 def _read_label_text(csv: Path) -> str:
     """The label file as text: UTF-8 (with or without BOM), else Latin-1 with a warning naming the line
     (:func:`galtaxa.utils.textfiles.read_text_file`)."""
-    from ..utils.textfiles import read_text_file
-
     return read_text_file(csv, "label file", warn=_label_warning)
 
 

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
+from astropy.nddata import Cutout2D, NoOverlapError
+from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from ..status import BAD_INPUT, OK, BadInputError
 from ..utils.progress import progress
@@ -31,7 +36,6 @@ def read_target_catalog(catalog) -> pd.DataFrame:
     """A target catalog (RA/Dec of the galaxies to cut out) as a DataFrame: a DataFrame, an astropy Table, or a CSV / FITS / ECSV / VOTable file."""
     if isinstance(catalog, pd.DataFrame):
         return catalog.reset_index(drop=True)
-    from astropy.table import Table
 
     if isinstance(catalog, Table):
         return catalog.to_pandas().reset_index(drop=True)
@@ -106,9 +110,6 @@ class MosaicSource(CutoutSource):
 
     def __init__(self, mosaic, catalog, size, unit: str = "pix", ra_col: str = "ra", dec_col: str = "dec",
                  id_col: str | None = None, hdu: int | str | None = None, max_nan_fraction: float = 0.5):
-        from astropy.coordinates import SkyCoord
-        from astropy.wcs.utils import proj_plane_pixel_scales
-
         if unit not in ("pix", "arcsec"):
             raise ValueError(f"unit must be 'pix' or 'arcsec'; got {unit!r}")
         if not np.isscalar(size) or not np.isfinite(size) or size <= 0:
@@ -189,8 +190,6 @@ class MosaicSource(CutoutSource):
 
     # ------------------------------------------------------------- mosaic io
     def _open_mosaic(self, mosaic, hdu):
-        from astropy.wcs import WCS
-
         if isinstance(mosaic, tuple) and len(mosaic) == 2:
             data, wcs = mosaic
             data = np.asarray(data)
@@ -267,8 +266,6 @@ class MosaicSource(CutoutSource):
 
     def _cutout(self, x: float, y: float) -> tuple[np.ndarray, np.ndarray]:
         """Float32 cutout (NaN beyond the edge) centred on pixel (x, y) and its inside-the-mosaic mask."""
-        from astropy.nddata import Cutout2D, NoOverlapError
-
         data = self._mosaic()
         fill = np.nan if data.dtype.kind == "f" else 0
         try:

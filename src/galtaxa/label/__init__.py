@@ -1,11 +1,11 @@
 """galtaxa.label: from cluster groups to physical classes.
 
-Mosaics of random group members (:func:`group_mosaics`, :func:`make_mosaic`), a self-contained inspection page
-and a YAML form for the inspectors (:func:`write_inspection_page`, :func:`write_mapping_template`), and the vote
+Mosaics of random group members (:func:`group_mosaics`, :func:`make_mosaic`), a self-contained group page
+and a YAML form for the inspectors (:func:`write_group_page`, :func:`write_mapping_template`), and the vote
 that maps groups to classes (:func:`load_mapping`, :class:`GroupMapping`, :func:`apply_mapping`).
 """
 
-from .inspect_page import CLASS_DESCRIPTIONS, write_inspection_page, write_mapping_template
+from .group_page import CLASS_DESCRIPTIONS, write_group_page, write_mapping_template
 from .mapping import DEFAULT_CLASSES, TIE_RULES, GroupMapping, apply_mapping, load_mapping
 from .thumbnails import (
     REJECTED_GROUP,
@@ -33,6 +33,6 @@ __all__ = [
     "make_mosaic",
     "save_png",
     "stretch_image",
-    "write_inspection_page",
+    "write_group_page",
     "write_mapping_template",
 ]

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
 
 from ..status import REJECTED, log
 from ..utils.atomic import atomic_path
 from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
+from ..persist.safe_load import read_json
 
 __all__ = [
     "STRETCHES",
@@ -134,8 +137,6 @@ def _to_rgb_uint8(image: np.ndarray, stretch: str, percentile: float) -> np.ndar
 
 def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize an (H, W, 3) uint8 image to ``size = (h, w)`` (Lanczos when shrinking, bilinear when growing)."""
-    from PIL import Image
-
     h, w = size
     if rgb.shape[:2] == (h, w):
         return rgb
@@ -145,8 +146,6 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _font():
-    from PIL import ImageFont
-
     return ImageFont.load_default()
 
 
@@ -154,8 +153,6 @@ def _one_line(text: str) -> str:
     """``text`` with control characters and line or paragraph separators written as escapes (``\\n``,
     ``\\u2028``): a title is drawn on one line (Pillow cannot measure multi-line text), and a newline in a file
     name stays visible."""
-    import unicodedata
-
     return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
 
 
@@ -174,8 +171,6 @@ def save_png(canvas: np.ndarray, path: str | Path) -> Path:
     A canvas whose three channels are equal everywhere is stored as an 8-bit grey PNG (a third of the size;
     it reads back as the same pixels after ``.convert("RGB")``).
     """
-    from PIL import Image
-
     path = Path(path)
     arr = np.asarray(canvas, dtype=np.uint8)
     if arr.ndim == 3 and arr.shape[2] == 3 and (arr[..., 0] == arr[..., 1]).all() \
@@ -242,8 +237,6 @@ def make_mosaic(
         For an empty image array, a channel count other than 1 or 3, bad ``ncols``/``border``/``cell_px``,
         or a number of titles different from the number of images.
     """
-    from PIL import Image, ImageDraw
-
     arr = _as_nchw(images)
     n = arr.shape[0]
     if int(ncols) != ncols or ncols < 1:
@@ -357,7 +350,7 @@ def group_mosaics(
 
         group_XX.png        original view            (``rejected.png`` for group -1)
         group_XX_pre.png    pre-processed view, when ``preprocessed`` is given (same members)
-        mosaics.json        the returned table, for :func:`load_mosaic_table` and the inspection page
+        mosaics.json        the returned table, for :func:`load_mosaic_table` and the group page
 
     Mosaics named ``<prefix>_*.png`` of groups absent from this call (a rerun with fewer groups) are removed.
 
@@ -460,7 +453,6 @@ def load_mosaic_table(path: str | Path) -> pd.DataFrame:
         path = path / "mosaics.json"
     if not path.is_file():
         raise FileNotFoundError(f"mosaic table not found: {path}")
-    from ..utils.safe_load import read_json
 
     data = read_json(path, "mosaic table")
     rows = data.get("mosaics")

@@ -56,12 +56,15 @@ import time
 import warnings
 
 import numpy as np
+import skimage.feature
+import skimage.segmentation
 import statmorph
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.geometry import circular_overlap_grid
-from scipy import ndimage
+from scipy import fft, ndimage
 from scipy import optimize as opt
 from scipy.special import gammaincinv
+from skimage.morphology import local_maxima
 
 from .fast_statmorph import FastSourceMorphology
 from .segmentation import SortedClip
@@ -604,17 +607,14 @@ class _SameConvolution:
     once (two transforms per image instead of three)."""
 
     def __init__(self, psf, shape):
-        from scipy import fft
-
         self.shape = tuple(shape)
         full = [n + k - 1 for n, k in zip(self.shape, psf.shape)]
         self.size = [fft.next_fast_len(n, real=True) for n in full]
         self.start = [(k - 1) // 2 for k in psf.shape]
         self.psf_ft = fft.rfft2(np.asarray(psf, dtype=np.float64), self.size)
-        self.fft = fft
 
     def __call__(self, z):
-        full = self.fft.irfft2(self.fft.rfft2(z, self.size) * self.psf_ft, self.size)
+        full = fft.irfft2(fft.rfft2(z, self.size) * self.psf_ft, self.size)
         (y0, x0), (ny, nx) = self.start, self.shape
         return full[y0:y0 + ny, x0:x0 + nx]
 
@@ -1138,8 +1138,6 @@ class TolerantSourceMorphology(FastSourceMorphology):
     def _mid_maxima(self):
         """Regional maxima (plateaus, 8-connected) of the positive MID image: with one, every threshold leaves
         one clump."""
-        from skimage.morphology import local_maxima
-
         crop = self._cutout_mid[self._mid_box]
         peaks = local_maxima(crop, connectivity=2, allow_borders=True) & (crop > 0)
         return int(ndimage.label(peaks, structure=_EIGHT)[1])
@@ -1193,9 +1191,6 @@ class TolerantSourceMorphology(FastSourceMorphology):
     def _watershed_mid(self):
         """statmorph's watershed of the smoothed MID image around its local maxima, on the MID box widened by
         the smoothing's reach (zero beyond)."""
-        import skimage.feature
-        import skimage.segmentation
-
         smooth = self._cutout_mid_smooth
         ny, nx = smooth.shape
         pad = int(4.0 * self._sigma_mid + 0.5) + 2

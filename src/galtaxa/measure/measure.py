@@ -18,6 +18,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
+from joblib.externals.loky import ProcessPoolExecutor, get_reusable_executor
+from threadpoolctl import threadpool_limits
 
 from ..galaxyset import GalaxySet
 from ..io.base import CutoutSource, SourceView
@@ -73,12 +75,7 @@ def measure_image(image, band=None, gain=None, psf=None, background="auto",
 
 
 def _init_worker(source, options):
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only limits BLAS threads inside workers
-        pass
-    else:
-        threadpool_limits(1)
+    threadpool_limits(1)  # one BLAS thread per worker process
     os.environ.setdefault("GALTAXA_PROGRESS", "0")
     _STATE["source"] = source
     _STATE["options"] = options
@@ -111,16 +108,12 @@ def _executor(workers: int, source, options):
     threads, no ``if __name__ == "__main__"`` guard needed in user scripts),
     BLAS threads limited to 1 per worker; the source and options are sent once
     per worker through the initializer, not with every task."""
-    from joblib.externals.loky import get_reusable_executor
-
     return get_reusable_executor(max_workers=workers, initializer=_init_worker,
                                  initargs=(source, options), env={"GALTAXA_PROGRESS": "0"})
 
 
 def _new_executor(workers: int, source, options):
     """A loky process pool owned by a :class:`MeasurePool` (as :func:`_executor`, not shared with joblib)."""
-    from joblib.externals.loky import ProcessPoolExecutor
-
     return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(source, options),
                                env={"GALTAXA_PROGRESS": "0"})
 

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from astropy.cosmology import FlatLambdaCDM
 
 __all__ = ["default_cosmology", "kpc_per_arcsec", "physical_sizes", "add_physical_sizes"]
 
@@ -24,8 +25,6 @@ __all__ = ["default_cosmology", "kpc_per_arcsec", "physical_sizes", "add_physica
 @lru_cache(maxsize=1)
 def default_cosmology():
     """``FlatLambdaCDM(H0=70, Om0=0.3)`` (built on first use: astropy.cosmology is slow to import)."""
-    from astropy.cosmology import FlatLambdaCDM
-
     return FlatLambdaCDM(H0=70, Om0=0.3)
 
 

@@ -25,7 +25,12 @@ import numpy as np
 from astropy.convolution import convolve
 from astropy.stats import sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
+from photutils.background import Background2D, MedianBackground
+from photutils.segmentation import deblend_sources, detect_sources, make_2dgaussian_kernel
+from photutils.utils import NoDetectionsWarning
 from scipy import ndimage
+from skimage.morphology import local_maxima
+from skimage.segmentation import watershed
 
 from ..status import BadInputError
 
@@ -86,8 +91,6 @@ def estimate_background(image, mask=None, box_size: int | None = None, sigma: fl
     if box_size is None and short >= LARGE_STAMP:
         box_size = short // 4
     if box_size is not None:
-        from photutils.background import Background2D, MedianBackground
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -339,8 +342,6 @@ def segment_central_source(
         raise ValueError(f"nsigma must be > 0, got {nsigma}")
     if int(npixels) < 1:
         raise ValueError(f"npixels must be >= 1, got {npixels}")
-    from photutils.segmentation import deblend_sources, detect_sources
-    from photutils.utils import NoDetectionsWarning
 
     bad = ~np.isfinite(image)
     if mask is not None:
@@ -356,8 +357,6 @@ def segment_central_source(
         rms = rms_est if rms is None else rms
     data = np.where(bad, 0.0, image - background)
     if smooth_fwhm:
-        from photutils.segmentation import make_2dgaussian_kernel
-
         size = max(3, int(2 * round(1.5 * smooth_fwhm) + 1))
         if fast:
             smoothed = _smooth_separable(data, bad, _gaussian_kernel(float(smooth_fwhm), size))
@@ -446,8 +445,6 @@ def _central_and_info(labels, background, rms, threshold, n_sources, fill=ndimag
 @functools.lru_cache(maxsize=8)
 def _gaussian_kernel(fwhm: float, size: int) -> np.ndarray:
     """photutils' ``make_2dgaussian_kernel(fwhm, size)`` as an array (remembered: it costs about 1 ms)."""
-    from photutils.segmentation import make_2dgaussian_kernel
-
     kernel = np.array(make_2dgaussian_kernel(fwhm, size=size).array, dtype=np.float64)
     kernel.setflags(write=False)
     return kernel
@@ -524,8 +521,6 @@ def _n_distinct(labels) -> int:
 def _regional_maxima(data, inside, above: float) -> int:
     """Number of regional maxima (8-connected plateaus) of ``data`` within ``inside`` higher than ``above``:
     each region above a level holds at least one."""
-    from skimage.morphology import local_maxima
-
     values = np.where(inside, data, -np.inf)
     peaks = local_maxima(values, connectivity=2, allow_borders=True) & inside & (data > above)
     return int(ndimage.label(peaks, structure=_EIGHT)[1])
@@ -639,8 +634,6 @@ def _watershed_contrast(data, markers, inside, contrast: float):
     photutils'; where a removed basin's flux is split among several neighbours the survivors can differ from
     photutils' in marginal cases (about 1 Galaxy Zoo galaxy in 30 gets a central segment a few pixels apart).
     """
-    from skimage.segmentation import watershed
-
     total = float(np.sum(data[inside]))
     while True:
         markers = watershed(-data, markers, mask=inside, connectivity=_EIGHT)

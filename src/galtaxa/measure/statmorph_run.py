@@ -17,6 +17,7 @@ import math
 import warnings
 
 import numpy as np
+import statmorph
 from scipy import ndimage
 
 from ..status import BAD_INPUT, FAILED, OK, BadInputError, log
@@ -223,8 +224,6 @@ def measure_one(
     of bright galaxies; it affects ``sn_per_pixel`` and the weights of the
     Sersic fit, not C, A, S, Gini, M20 or MID.
     """
-    import statmorph
-
     families = check_families(families)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {list(ENGINES[:3])}, got {engine!r}")

@@ -7,10 +7,8 @@
   :mod:`~galtaxa.pipeline.stage_report` (the report, and ``validate_run``): the stages, each returning a result
   object.
 * :mod:`~galtaxa.pipeline.run`: the run (stages in order, catalog, report) and the M3 ablation run.
-* :mod:`~galtaxa.pipeline.outputs`: mosaics, inspection page and the run folder's catalogs.
+* :mod:`~galtaxa.pipeline.outputs`: mosaics, group page and the run folder's catalogs.
 """
-
-from .._deprecation import renamed_names
 from .builders import (
     chunk_runner_from_config,
     encoder_specs,
@@ -34,6 +32,3 @@ __all__ = ["STAGES", "MEASURE_CHUNK_SIZE", "AdaptResult", "ClusterResult", "Mult
            "measure_stage", "mixture_fit", "multimodal_ablation", "multimodal_features", "multimodal_stage",
            "multimodal_taxonomy_from_config", "open_input", "read_stage", "report_run", "resolve_auto_settings",
            "run_on_galaxies", "run_pipeline", "usmorph_from_config", "validate_run"]
-
-__getattr__ = renamed_names(__name__, {"assemble_catalog": "galtaxa.catalog.assemble:assemble_catalog",
-                                       "multimodal_view": "galtaxa.preprocess.encoder_view:multimodal_view"})

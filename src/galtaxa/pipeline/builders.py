@@ -11,11 +11,21 @@ import copy
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
+from ..encode import get_encoder
+from ..io import open_dataset
+from ..io.open import InputNotFoundError, detect_kind
+from ..preprocess import Conditioner
+from ..preprocess.condition import auto_scaling
 from ..status import log
+from ..supervise import AutoencoderSSL, GalaxyClassifier, SimCLR
+from ..supervise.adapt import EncoderAdaptation
+from ..taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
+from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
-           "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
+           "encoder_from_config", "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
            "classifier_from_config", "ssl_from_config"]
 
 
@@ -36,9 +46,6 @@ def open_input(cfg: dict):
     FileNotFoundError
         When ``input.path`` is not set.
     """
-    from ..io import open_dataset
-    from ..io.open import InputNotFoundError, detect_kind
-
     inp = cfg["input"]
     if not inp["path"]:
         raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
@@ -81,8 +88,6 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
     dict
         ``cfg`` itself when nothing is ``auto``, else a resolved copy.
     """
-    from ..preprocess.condition import auto_scaling
-
     if cfg["conditioning"]["scaling"] != "auto":
         return cfg
     out = copy.deepcopy(cfg)
@@ -106,8 +111,6 @@ def make_conditioner(cfg: dict, source=None):
     -------
     Conditioner
     """
-    from ..preprocess import Conditioner
-
     if source is not None:
         cfg = resolve_auto_settings(cfg, source)
     c = cfg["conditioning"]
@@ -144,8 +147,6 @@ def load_psf(path) -> np.ndarray | None:
     if path.suffix == ".npy":
         psf = np.load(path)
     else:
-        from astropy.io import fits
-
         with fits.open(path) as hdul:
             psf = next((h.data for h in hdul if h.data is not None and np.ndim(h.data) >= 2), None)
         if psf is None:
@@ -197,21 +198,37 @@ def encoder_specs(encoders) -> list[dict]:
     return out
 
 
+def encoder_from_config(cfg: dict, name: str | None = None, checkpoint=None):
+    """The :class:`~galtaxa.encode.Encoder` of the config's ``encoder`` section.
+
+    Parameters
+    ----------
+    cfg : dict
+    name : str, optional
+        Another model name (default ``encoder.name``).
+    checkpoint : path-like, optional
+        Other weights (default ``encoder.checkpoint``).
+
+    Returns
+    -------
+    Encoder
+    """
+    enc = cfg["encoder"]
+    return get_encoder(name or enc["name"], checkpoint=checkpoint or enc["checkpoint"], input_size=enc["input_size"])
+
+
 def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True):
     """The :class:`~galtaxa.supervise.EncoderAdaptation` of the config's ``adapt`` section, for the encoder of its
     ``encoder`` section."""
-    from ..encode import get_encoder
-    from ..supervise.adapt import EncoderAdaptation
-
-    a, enc = cfg["adapt"], cfg["encoder"]
-    encoder = get_encoder(enc["name"], checkpoint=enc["checkpoint"], input_size=enc["input_size"])
-    return EncoderAdaptation(encoder, epochs=a["epochs"], train_blocks=a["train_blocks"],
+    a = cfg["adapt"]
+    return EncoderAdaptation(encoder_from_config(cfg), epochs=a["epochs"], train_blocks=a["train_blocks"],
                              batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"],
-                             max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"], progress=progress)
+                             max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"],
+                             progress=progress)
 
 
 def chunk_runner_from_config(cfg: dict, progress: bool = True):
-    """The :class:`~galtaxa.utils.compute.ChunkRunner` of the config's ``compute:`` section (where the chunks of a
+    """The :class:`~galtaxa.compute.runner.ChunkRunner` of the config's ``compute:`` section (where the chunks of a
     stage run: this process, a local Dask cluster or a Dask scheduler).
 
     Parameters
@@ -223,8 +240,6 @@ def chunk_runner_from_config(cfg: dict, progress: bool = True):
     -------
     ChunkRunner
     """
-    from ..utils.compute import LOCAL, ChunkRunner
-
     c = cfg.get("compute") or {}
     return ChunkRunner(c.get("scheduler", LOCAL), c.get("n_workers"), c.get("chunk_size", 256), c.get("retries", 2),
                        progress)
@@ -243,8 +258,6 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
     -------
     UnsupervisedTaxonomy
     """
-    from ..taxonomy import UnsupervisedTaxonomy
-
     return UnsupervisedTaxonomy(
         cae=cfg["cae"]["enabled"],
         cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
@@ -273,8 +286,6 @@ def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
     -------
     MultimodalTaxonomy
     """
-    from ..taxonomy import MultimodalTaxonomy
-
     mm = cfg["multimodal"]
     bounds = {k: tuple(v) for k, v in mm["bounds"].items() if v is not None}
     return MultimodalTaxonomy(params=tuple(mm["params"]), purge=mm["purge"], bounds=bounds or None,
@@ -300,8 +311,6 @@ def classifier_from_config(cfg: dict, out: Path, progress: bool = True):
     -------
     GalaxyClassifier
     """
-    from ..supervise import GalaxyClassifier
-
     s = cfg["supervised"]
     return GalaxyClassifier(backbone=s["backbone"], pretrained=s["pretrained"], checkpoint=s["checkpoint"],
                             mode=s["mode"], trainable_stages=s["trainable_stages"], head=s["head"],
@@ -327,8 +336,6 @@ def ssl_from_config(cfg: dict, out: Path, progress: bool = True):
     -------
     SimCLR or AutoencoderSSL
     """
-    from ..supervise import AutoencoderSSL, SimCLR
-
     s = cfg["supervised"]
     common = dict(backbone=s["ssl_backbone"], input_size=s["ssl_input_size"], epochs=s["ssl_epochs"],
                   checkpoint_dir=Path(out) / "ssl", random_state=cfg["seed"], progress=progress)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
-from ..utils.compute import ChunkRunner
+from ..compute.runner import ChunkRunner
 
 __all__ = ["RunContext"]
 

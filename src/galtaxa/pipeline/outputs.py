@@ -1,4 +1,4 @@
-"""What a run writes at the top of its folder: the group mosaics and inspection page, and the catalogs of
+"""What a run writes at the top of its folder: the group mosaics and group page, and the catalogs of
 one config only (outputs of another config are removed before new ones are written)."""
 
 from __future__ import annotations
@@ -7,7 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog import read_catalog
+from ..catalog.writer import config_hash
 from ..galaxyset import GalaxySet
+from ..label import group_mosaics, write_group_page
+from ..label.thumbnails import mosaic_stretch_for
 from ..status import log
 from ..utils.manifest import remove_output
 
@@ -18,7 +22,7 @@ CATALOG_FORMATS_FILES = ("catalog.parquet", "catalog.csv", "catalog.fits")
 
 
 def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: dict, preprocessed=None) -> Path:
-    """Group mosaics, the inspection page and (if absent) the mapping template.
+    """Group mosaics, the group page and (if absent) the mapping template.
 
     Parameters
     ----------
@@ -33,22 +37,17 @@ def write_mosaics(run_dir: Path, galaxies: GalaxySet, groups: np.ndarray, cfg: d
     Returns
     -------
     Path
-        The inspection page.
+        The group page.
     """
-    from ..label import group_mosaics, write_inspection_page
-    from ..label.thumbnails import mosaic_stretch_for
-
     table = group_mosaics(np.asarray(galaxies.images), groups, run_dir / "mosaics",
                           n_per_group=cfg["labelling"]["n_per_group"], seed=cfg["seed"], ids=galaxies.ids,
                           preprocessed=preprocessed, cell_px=64,
                           stretch=mosaic_stretch_for(cfg["conditioning"]["scaling"]))
-    return write_inspection_page(table, run_dir / "inspect.html", mapping_template_path=run_dir / "mapping.yaml")
+    return write_group_page(table, run_dir / "groups.html", mapping_template_path=run_dir / "mapping.yaml")
 
 
 def _output_hash(path: Path) -> str | None:
     """The config hash recorded in a catalog file, or None when it cannot be read."""
-    from ..catalog import read_catalog
-
     try:
         return read_catalog(path)[1].get("config_hash")
     except Exception:  # noqa: BLE001 - a half-written or foreign file is stale whatever the error
@@ -74,8 +73,6 @@ def remove_stale_outputs(run_dir: Path, cfg: dict) -> list[Path]:
     list of Path
         What was removed: catalog files, and ``report`` when files of it were removed.
     """
-    from ..catalog.writer import config_hash
-
     new = config_hash(cfg)
     removed = []
     for name in CATALOG_FORMATS_FILES:

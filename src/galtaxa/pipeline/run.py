@@ -20,13 +20,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..config import fit_to_input, portable_config
 from ..cache import RunCache, Stage
-from ..catalog import assemble_catalog
+from ..catalog import assemble_catalog, write_catalog
+from ..config import fit_to_input, portable_config
 from ..galaxyset import GalaxySet
+from ..label import load_mapping
 from ..status import log
+from ..taxonomy import MultimodalTaxonomy
+from ..taxonomy.ablation import PAPER_ABLATION, ablation, format_ablation, markdown_table
 from ..utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
-from ..utils.compute import ChunkRunner
+from ..compute.runner import ChunkRunner
+from ..utils.rundir import run_lock
 from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
 from .builders import chunk_runner_from_config, open_input, resolve_auto_settings
 from .context import RunContext
@@ -76,8 +80,6 @@ def _holding_run_lock(func):
 
     @functools.wraps(func)
     def wrapper(cfg, *args, force: bool = False, **kwargs):
-        from ..utils.rundir import run_lock
-
         with run_lock(cfg["run_dir"], force=force):
             return func(cfg, *args, **kwargs)
 
@@ -151,17 +153,14 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
             notes["mixture"] = res.fit
     grouped = _groups_result(ctx)
     if grouped is not None:
-        result.paths["inspection page"] = write_mosaics(run_dir, galaxies, grouped.table["group"].to_numpy(), cfg)
+        result.paths["group page"] = write_mosaics(run_dir, galaxies, grouped.table["group"].to_numpy(), cfg)
     mapping = mapping if mapping is not None else cfg["labelling"]["mapping_file"]
     if isinstance(mapping, (str, Path)):
-        from ..label import load_mapping
-
         mapping = load_mapping(mapping)
     measured = ctx.results.get(stage_measure.NAME)
     measured = None if measured is None else stage_measure.with_measured_on(measured.table, ctx.native)
     catalog = assemble_catalog(galaxies.meta, measured,
                                None if grouped is None else grouped.table, mapping if grouped is not None else None)
-    from ..catalog import write_catalog
 
     remove_stale_outputs(run_dir, cfg)
     paths = write_catalog(catalog, run_dir / "catalog", formats=cfg["output"]["formats"], config=cfg,
@@ -235,9 +234,6 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
         silhouette, confident_fraction, cas_accuracy, cas_ari`` [, ``label_accuracy, label_ari``] and the paper's
         ``paper_davies_bouldin, paper_silhouette``.
     """
-    from ..taxonomy import MultimodalTaxonomy
-    from ..taxonomy.ablation import PAPER_ABLATION, ablation, format_ablation, markdown_table
-
     source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
     with chunk_runner_from_config(cfg, progress) as runner:

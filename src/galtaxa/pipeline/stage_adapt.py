@@ -66,7 +66,7 @@ def adapt_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple
     enc = cfg["encoder"]
     settings = {"adapt": cfg["adapt"], "seed": cfg["seed"],
                 "encoder": {k: enc[k] for k in ("name", "checkpoint", "input_size")}}
-    stage = cache.stage(NAME, settings, upstream, resumable=True)  # last.pt resumes after the last epoch
+    stage = cache.stage(NAME, settings, upstream, resumable=True)  # last.safetensors resumes after the last epoch
 
     def compute(st: Stage):
         model = adaptation_from_config(cfg, checkpoint_dir=st.path, progress=progress).fit(galaxies)

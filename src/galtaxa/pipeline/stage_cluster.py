@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
+from ..reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
 from .builders import usmorph_from_config
 from .context import RunContext
 
@@ -39,8 +40,6 @@ class ClusterResult(StageResult):
 
 def _plot_reduction(reducer, folder: Path) -> Path | None:
     """The PCA explained-variance curve or the UMAP Davies-Bouldin scan of a fitted reducer, as a PNG in ``folder``."""
-    from ..reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
-
     if isinstance(reducer, PCAReducer):
         return plot_variance_curve(reducer, folder / REDUCTION_FIGURES[0])
     if isinstance(reducer, UMAPReducer) and reducer.scan_ is not None:

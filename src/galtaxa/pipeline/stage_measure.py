@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 
 import numpy as np
 import pandas as pd
 
+from .. import measure as _measure
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..io.base import SourceView
+from ..measure import CATALOG_COLUMNS, MeasurePool
+from ..measure.physical import add_physical_sizes
+from ..measure.statmorph_run import empty_result
+from ..preprocess.condition import auto_scaling
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
-from ..utils.compute import Chunk, ChunkRunner, chunks_of, finished_part
+from ..compute.runner import Chunk, ChunkRunner, chunks_of, finished_part
 from ..utils.fingerprint import galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
@@ -68,10 +74,6 @@ def measure_part(galaxies, chunk: Chunk, folder, options: dict) -> dict:
     dict
         ``{"n": galaxies, "n_ok": measured ok, "host": the machine that measured them}``.
     """
-    import socket
-
-    from .. import measure as _measure
-
     table = _measure.measure(_galaxies_slice(galaxies, chunk.start, chunk.stop), **options)
     with atomic_path(_part_path(folder, chunk)) as tmp:
         table.to_parquet(tmp, index=False)
@@ -84,10 +86,6 @@ def _lost_part(galaxies, folder, options: dict):
     The galaxies of the chunk that were already not ``ok`` keep their status and reason, as in
     :func:`galtaxa.measure.measure` when its process pool breaks.
     """
-    from ..measure import CATALOG_COLUMNS
-    from ..measure.physical import add_physical_sizes
-    from ..measure.statmorph_run import empty_result
-
     def on_lost(chunk: Chunk, err: BaseException) -> dict:
         meta = galaxies.meta.iloc[chunk.start:chunk.stop].reset_index(drop=True)
         reason = f"measurement worker died ({err}); rerun with compute.scheduler: local and measure.n_jobs: 1 " \
@@ -143,7 +141,6 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
         todo = [c for c in chunks if c.index not in parts]
         options = _measure_options(m, psf)
         if runner.is_local:  # the chunks here, all over one pool of measure.n_jobs processes
-            from ..measure import MeasurePool
 
             n_ok = int(sum((galaxies.meta["status"].iloc[c.start:c.stop] == OK).sum() for c in todo))
             with MeasurePool(m["n_jobs"], max_workers=n_ok) as pool:
@@ -213,8 +210,6 @@ def measured_on(galaxies) -> np.ndarray:
     -------
     ndarray of str, one per galaxy
     """
-    from ..preprocess.condition import auto_scaling
-
     meta = galaxies.meta
     n = len(meta)
     if isinstance(galaxies, GalaxySet):
@@ -239,7 +234,7 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     in the stage folder, which is marked resumable, so a run killed mid-measurement measures only the
     unfinished chunks again and ends with the same table as an uninterrupted run.  A part that cannot be read
     back or holds other ids is redone.  Where the chunks run is the config's ``compute:`` section
-    (:class:`~galtaxa.utils.compute.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
+    (:class:`~galtaxa.compute.runner.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
     started once for the stage (:class:`~galtaxa.measure.MeasurePool`), or as tasks
     on Dask workers, each worker reading its galaxies and writing its part (:func:`measure_part`); the table
     is assembled from the parts in input order, so it does not depend on where they were measured.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked

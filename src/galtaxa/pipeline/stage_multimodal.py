@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,12 @@ import numpy as np
 import pandas as pd
 
 from ..cache import RunCache, Stage, StageResult
+from ..encode import extract_features, get_encoder
 from ..galaxyset import GalaxySet
+from ..taxonomy.multimodal_view import multimodal_view
 from ..status import FAILED, PURGED
 from ..utils.fingerprint import galaxies_fingerprint
+from ..utils.progress import progress as _progress
 from .builders import encoder_specs, multimodal_taxonomy_from_config
 from .context import RunContext
 
@@ -67,10 +71,6 @@ def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstrea
     list of (numpy.ndarray, Stage)
         ``(features (N, D_i) memory map, stage)`` per encoder; rows of unusable galaxies are NaN.
     """
-    from ..encode import extract_features, get_encoder
-    from ..preprocess.encoder_view import multimodal_view
-    from ..utils.progress import progress as _progress
-
     mm, enc = cfg["multimodal"], cfg["encoder"]
     fingerprint = galaxies_fingerprint(galaxies)
     out = []
@@ -132,8 +132,6 @@ def aligned_morphology(measured: pd.DataFrame, ids) -> pd.DataFrame:
 
 def mixture_fit(stage_dir: Path) -> dict | None:
     """The mixture fit record of a multimodal stage folder (None for stages written before it)."""
-    import json
-
     path = Path(stage_dir) / MIXTURE_FIT_FILE
     return json.loads(path.read_text()) if path.is_file() else None
 

@@ -2,7 +2,7 @@
 
 With the local scheduler (``compute.scheduler: local``, the default) the cutouts are read and conditioned here,
 one after the other, by :func:`galtaxa.io.base.build_galaxyset`.  With a Dask scheduler the stage runs as tasks
-over chunks of galaxies (:class:`~galtaxa.utils.compute.ChunkRunner`, as the measure stage does): the lazy cutout
+over chunks of galaxies (:class:`~galtaxa.compute.runner.ChunkRunner`, as the measure stage does): the lazy cutout
 source is sent to each worker once, and each task reads and conditions its chunk (:func:`read_part`) and writes
 two parts into the stage folder, atomically: ``part-<start>-<stop>.npy`` (the chunk's good images, flattened one
 after the other) and ``part-<start>-<stop>.parquet`` (one row per galaxy: ``id``, ``status``, ``reason`` and the
@@ -16,6 +16,7 @@ the measure stage.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,9 +25,11 @@ import pandas as pd
 
 from ..cache import RunCache, Stage
 from ..galaxyset import GalaxySet
+from ..io.base import SourceView, build_galaxyset, condition_images, galaxyset_of, mark_other_shape
 from ..status import FAILED, OK, BadInputError, log
 from ..utils.atomic import atomic_path, atomic_save_npy
-from ..utils.compute import Chunk, ChunkRunner, finished_part
+from ..compute.runner import Chunk, ChunkRunner, finished_part
+from ..utils.rundir import check_free_memory, open_memmap_checked
 from .builders import chunk_runner_from_config, make_conditioner, open_input
 
 __all__ = ["ReadResult", "check_conditioning_memory", "read_part", "read_stage"]
@@ -74,10 +77,6 @@ def read_part(source, chunk: Chunk, folder, transform) -> dict:
     dict
         ``{"n": galaxies, "n_ok": conditioned ok, "host": the machine that read them}``.
     """
-    import socket
-
-    from ..io.base import SourceView, condition_images
-
     view = SourceView(source, np.arange(chunk.start, chunk.stop))
     meta = view.meta.copy()
     shapes = [""] * len(view)
@@ -141,9 +140,6 @@ def _read_meta_part(folder, chunk: Chunk, ids: list[str]) -> pd.DataFrame | None
 
 def _read_on_workers(source, transform, runner: ChunkRunner, st: Stage) -> GalaxySet:
     """The read stage's GalaxySet from parts read and conditioned on the runner's Dask workers."""
-    from ..io.base import galaxyset_of, mark_other_shape
-    from ..utils.rundir import open_memmap_checked
-
     for tmp in st.path.glob(".part-*.tmp*"):  # temp files of a write interrupted by a kill
         tmp.unlink(missing_ok=True)
     ids = list(source.ids)
@@ -223,8 +219,6 @@ def check_conditioning_memory(conditioner, source) -> None:
         Naming ``conditioning.size``, the memory one galaxy needs (:meth:`~galtaxa.preprocess.Conditioner.
         memory_needed`) and the memory available.
     """
-    from ..utils.rundir import check_free_memory
-
     channels = _channels(source)
     h, w = np.broadcast_to(np.asarray(conditioner.size), (2,))
     check_free_memory(conditioner.memory_needed(channels),
@@ -253,7 +247,6 @@ def read_stage(cfg: dict, cache: RunCache, source=None, runner: ChunkRunner | No
     if runner is None:
         with chunk_runner_from_config(cfg, progress=True) as own:
             return read_stage(cfg, cache, source, own)
-    from ..io.base import build_galaxyset
 
     stage = cache.stage("read", {"input": cfg["input"], "conditioning": cfg["conditioning"]},
                         resumable=not runner.is_local)

@@ -9,19 +9,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import read_catalog
 from ..galaxyset import GalaxySet
+from ..label.thumbnails import mosaic_stretch_for
+from ..measure.trust import psf_fwhm_px
+from ..persist.safe_load import read_json
+from ..report import build_report
+from ..status import log
+from ..supervise.report_page import supervised_report_section
+from ..validation import spec_problems, validation_from_config
+from ..validation.section import validation_report_section
+from .builders import load_psf
 from .outputs import check_catalogs_agree
 
 __all__ = ["report_run", "validate_run", "psf_fwhm_of_config"]
 
 
 def psf_fwhm_of_config(cfg) -> float | None:
-    """FWHM (pixels) of the PSF a config gives the measurement (``measure.psf``), for the report's trust checks;
-    None without one, or when its file cannot be read (logged)."""
-    from ..measure.trust import psf_fwhm_px
-    from ..status import log
-    from .builders import load_psf
+    """FWHM of the PSF a config gives the measurement (``measure.psf``), for the report's trust checks.
 
+    Parameters
+    ----------
+    cfg : dict or None
+        A run's config (or the one its provenance recorded).
+
+    Returns
+    -------
+    float or None
+        The FWHM in pixels; None without a PSF, or when its file cannot be read (logged).
+    """
     path = ((cfg or {}).get("measure") or {}).get("psf")
     if not path:
         return None
@@ -59,10 +75,6 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
     Path
         The report's HTML page.
     """
-    from ..catalog import read_catalog
-    from ..label.thumbnails import mosaic_stretch_for
-    from ..report import build_report
-
     run_dir = Path(run_dir)
     if catalog is None:
         cat_path = run_dir / "catalog.parquet"
@@ -79,7 +91,6 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         if "psf_fwhm_px" not in kwargs:
             kwargs["psf_fwhm_px"] = psf_fwhm_of_config((prov or {}).get("config"))
     if validation is not None and not hasattr(validation, "references"):  # a config section: run it
-        from ..validation import validation_from_config
 
         validation = validation_from_config(validation, catalog, features, seed=kwargs.get("seed", 0))
         if validation is not None:
@@ -88,12 +99,13 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
     kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
+    sections = []
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():
-        from ..utils.safe_load import read_json
-
-        kwargs.setdefault("supervised", read_json(sup, "the supervised classifier's report"))
-    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, validation=validation,
+        sections.append(supervised_report_section(read_json(sup, "the supervised classifier's report")))
+    if validation is not None:
+        sections.append(validation_report_section(validation))
+    return build_report(catalog, run_dir / "report", features=features, galaxies=galaxies, sections=sections,
                         **kwargs)
 
 
@@ -105,10 +117,6 @@ def validate_run(run_dir, references: Sequence | None = None, subsample=None, re
     ``RUN_DIR/validation/`` and ``RUN_DIR/report/``; returns the result and the report path.  ``report_kwargs``
     go to :func:`galtaxa.report.build_report`, ``kw`` to :func:`galtaxa.validation.validate_catalog`.
     """
-    from ..catalog import read_catalog
-    from ..status import log
-    from ..validation import spec_problems, validation_from_config
-
     run_dir = Path(run_dir)
     cat_path = run_dir / "catalog.parquet"
     if not cat_path.exists():

@@ -1,14 +1,13 @@
-"""galtaxa.preprocess: condition cutouts (geometry, sky, scaling) and unfold them in polar coordinates.
+"""galtaxa.preprocess: condition cutouts as they are read (geometry, sky, scaling, channels, framing).
 
-The CAE denoiser lives in :mod:`galtaxa.preprocess.cae` (imported on demand,
-it needs torch training code).
+The model steps of the routes live with their route: the CAE denoiser (:mod:`galtaxa.taxonomy.cae`) and the
+adaptive polar unfolding (:mod:`galtaxa.taxonomy.polar`) of USmorph, method M3's encoder view
+(:mod:`galtaxa.taxonomy.multimodal_view`).
 """
 
 from .background import BACKGROUND_METHODS, estimate_sky, source_mask, subtract_background
 from .condition import CHANNEL_MODES, GEOMETRIES, LUMINANCE_WEIGHTS, Conditioner
 from .geometry import as_size, center_crop_or_pad, center_crop_resize, resize
-from .polar import PolarUnfolder, best_cyclic_shift, polar_grid_shape, polar_unfold, rotation_residual
-from .encoder_view import multimodal_view
 from .scaling import NAN_FILLS, SCALINGS, Scaler, fill_nonfinite, scale, unit_range
 from .smoothing import gaussian_smooth, smooth_zscore, zscore_images
 
@@ -20,20 +19,14 @@ __all__ = [
     "NAN_FILLS",
     "SCALINGS",
     "Conditioner",
-    "PolarUnfolder",
     "Scaler",
     "as_size",
-    "best_cyclic_shift",
     "center_crop_or_pad",
     "center_crop_resize",
     "estimate_sky",
     "fill_nonfinite",
     "gaussian_smooth",
-    "multimodal_view",
-    "polar_grid_shape",
-    "polar_unfold",
     "resize",
-    "rotation_residual",
     "scale",
     "smooth_zscore",
     "source_mask",
@@ -41,8 +34,3 @@ __all__ = [
     "unit_range",
     "zscore_images",
 ]
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize",
-                                       "estimate_background": "galtaxa.preprocess.background:estimate_sky"})

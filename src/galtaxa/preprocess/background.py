@@ -33,6 +33,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from astropy.stats import SigmaClip, sigma_clipped_stats
+from scipy import ndimage
 
 __all__ = ["BACKGROUND_METHODS", "estimate_sky", "subtract_background", "source_mask"]
 
@@ -45,8 +47,6 @@ MAX_STAT_PIXELS = 40_000
 
 
 def _clipped(values: np.ndarray, sigma: float, maxiters: int) -> tuple[float, float]:
-    from astropy.stats import sigma_clipped_stats
-
     values = values[np.isfinite(values)]
     if values.size > MAX_STAT_PIXELS:
         values = values[:: int(np.ceil(values.size / MAX_STAT_PIXELS))]
@@ -72,8 +72,6 @@ def source_mask(
     median of what is left stays unbiased (masking only the positive blobs
     would pull the sky estimate down by ~0.1 rms).
     """
-    from scipy import ndimage
-
     if not np.isfinite(rms) or rms <= 0:
         return np.zeros(img2d.shape, dtype=bool)
     filled = np.nan_to_num(img2d - level, nan=0.0, posinf=0.0, neginf=0.0)
@@ -121,7 +119,6 @@ def _estimate_2d(img, method, sigma, maxiters, nsigma, dilate, border, box_size,
         return level, rms
 
     from photutils.background import Background2D, SExtractorBackground
-    from astropy.stats import SigmaClip
 
     if box_size is None:
         box_size = max(8, min(img.shape) // 4)
@@ -204,8 +201,3 @@ def subtract_background(img, method: str = "sigma_clip", return_stats: bool = Fa
     level, rms = estimate_sky(img, method=method, **kwargs)
     out = (np.asarray(img, dtype=np.float64) - level).astype(np.float32)
     return (out, level, rms) if return_stats else out
-
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"estimate_background": "galtaxa.preprocess.background:estimate_sky"})

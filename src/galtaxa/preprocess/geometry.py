@@ -20,6 +20,9 @@ for a change of scale.
 from __future__ import annotations
 
 import numpy as np
+from skimage.transform import resize as _sk_resize
+
+from .central_source import border_sky, find_central_source
 
 __all__ = ["as_size", "center_crop_or_pad", "resize", "center_crop_resize", "crop_about", "frame_galaxy"]
 
@@ -106,8 +109,6 @@ def resize(img, size, order: int = 1, antialias: bool = True) -> np.ndarray:
     antialias : bool
         Gaussian pre-filter when downsampling.
     """
-    from skimage.transform import resize as _sk_resize
-
     if order not in range(6):
         raise ValueError(f"order must be an integer in 0..5; got {order!r}")
     arr, flat = _as_chw(img)
@@ -183,8 +184,6 @@ def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float =
     note : str
         ``""`` when framed, else why the plain crop was used.
     """
-    from .central_source import border_sky, find_central_source
-
     if not (np.isfinite(frame_scale) and frame_scale > 0):
         raise ValueError(f"frame_scale must be positive; got {frame_scale!r}")
     arr, flat = _as_chw(img)
@@ -196,8 +195,3 @@ def frame_galaxy(img, size, frame_scale: float = 1.5, fallback_fraction: float =
     fill = np.array([border_sky(c)[0] for c in arr], dtype=np.float32)
     out = resize(crop_about(arr, src.cy, src.cx, side, fill), size, order=order, antialias=antialias)
     return (out[0] if flat else out), ""
-
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"crop_resize": "galtaxa.preprocess.geometry:center_crop_resize"})

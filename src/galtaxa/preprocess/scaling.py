@@ -39,6 +39,7 @@ The default percentiles are (0, 100) for ``"linear"`` and (0.5, 99.9) for
 from __future__ import annotations
 
 import numpy as np
+from astropy.visualization import ManualInterval, make_lupton_rgb
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..status import BadInputError
@@ -271,8 +272,6 @@ class Scaler(TransformerMixin, BaseEstimator):
         return out[0] if single else out
 
     def _lupton(self, x: np.ndarray, plo: float, phi: float) -> np.ndarray:
-        from astropy.visualization import ManualInterval, make_lupton_rgb
-
         out = np.empty_like(x)
         if self.per_image:
             mins, stretch = self._lupton_limits_batch(x, plo, phi)

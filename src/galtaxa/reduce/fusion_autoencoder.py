@@ -35,19 +35,19 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from torch import nn
 
-from ..utils.persist import Persistable
-from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..persist.archive import Persistable
+from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..utils.device import pick_device
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
 
 
 def build_multimodal_autoencoder(dims, bottleneck: int = 64, hidden=(512, 256)):
     """The network for blocks of widths ``dims``; ``forward(list of tensors) -> (z, list of reconstructions)``."""
-    import torch
-    from torch import nn
-
     dims = [int(d) for d in dims]
     hidden = [int(h) for h in hidden]
 
@@ -185,8 +185,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         return out
 
     def _batch(self, blocks, idx, device):
-        import torch
-
         out = []
         for i, (b, mu, sd) in enumerate(zip(blocks, self.means_, self.stds_)):
             x = (np.asarray(b[idx], dtype=np.float64) - mu) / sd
@@ -214,10 +212,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
     # ------------------------------------------------------------------- fit
     def fit(self, blocks, y=None) -> "MultimodalAutoencoder":
         """Train on ``blocks``, a list of arrays ``(N, D_m)`` sharing their rows; returns ``self``."""
-        import torch
-
-        from ..utils.device import pick_device
-
         self._check_params()
         blocks = self._check_blocks(blocks)
         dims = [int(b.shape[1]) for b in blocks]
@@ -276,8 +270,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         return self
 
     def _evaluate(self, model, blocks, idx, device, weights):
-        import torch
-
         model.eval()
         sums = np.zeros(len(blocks))
         with torch.inference_mode():
@@ -294,10 +286,6 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
             raise ValueError("this MultimodalAutoencoder is not fitted yet: call fit(blocks) or load(path)")
 
     def _run(self, blocks, reconstruct: bool):
-        import torch
-
-        from ..utils.device import pick_device
-
         self._check_fitted()
         blocks = self._check_blocks(blocks, self.dims_)
         n = len(blocks[0])

@@ -24,11 +24,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils.atomic import atomic_path
 from ..utils.validation import validate_X
 from .rows import DEFAULT_CHUNK_ROWS, iter_row_chunks, sample_rows
 
@@ -225,9 +227,6 @@ def plot_variance_curve(reducer: PCAReducer, path) -> Path:
     Returns the path written (PNG, PDF, ... by extension).
     """
     check_is_fitted(reducer, "pca_")
-    from matplotlib.figure import Figure
-
-    from galtaxa.utils.atomic import atomic_path
 
     ratio = np.asarray(reducer.full_explained_variance_ratio_)
     cum = np.cumsum(ratio)

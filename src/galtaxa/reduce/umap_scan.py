@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import davies_bouldin_score
@@ -25,6 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 from galtaxa.status import log
 from galtaxa.utils.progress import progress
 from galtaxa.utils.validation import validate_X
+
+from ..utils.atomic import atomic_path
 
 __all__ = ["UMAPReducer", "plot_db_scan"]
 
@@ -133,7 +136,7 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         X = validate_X(self, X, reset=False)
         return np.asarray(self.umap_.transform(X))
 
-    # ------------------------------------------------------------ persistence (galtaxa.utils.persist)
+    # ------------------------------------------------------------ persistence (galtaxa.persist.archive)
     def _persist_getstate(self) -> dict:
         """Attributes to save: everything but the UMAP model, plus the features it was fitted on.
 
@@ -166,9 +169,6 @@ def plot_db_scan(reducer: UMAPReducer, path) -> Path:
     check_is_fitted(reducer, "umap_")
     if reducer.scan_ is None:
         raise ValueError("the reducer was fitted with a fixed n_components: there is no scan to plot")
-    from matplotlib.figure import Figure
-
-    from galtaxa.utils.atomic import atomic_path
 
     scan = reducer.scan_
     fig = Figure(figsize=(5, 3.5))

@@ -5,37 +5,41 @@ are missing): summary; morphology per class (medians with bootstrap 95% interval
 ETG/LTG consistency (Sérsic split, Lotz et al. 2008 line, Gini–M20 plane); completeness of the classified
 sample (curves and classified-vs-rejected effect sizes); clustering metrics (internal with features, external
 with reference labels, confusion matrix); 2-D maps (t-SNE, UMAP); image mosaics per class; the anomaly gallery
-(catalogs with an ``anomaly`` column, method M3); external validation against reference catalogs
-(:mod:`galtaxa.validation`), whose physical subsample restricts the morphology, ETG/LTG and completeness sections.
+(catalogs with an ``anomaly`` column, method M3); then the sections its caller adds (:class:`ReportSection`: the
+supervised classifier's, the external validation's, whose physical subsample restricts the morphology, ETG/LTG
+and completeness sections).
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
 import io
 import json
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
+from ..analysis import figures as F
+from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
+from ..analysis.consistency import FANG_2025, consistency_table, consistency_trust, etg_ltg_consistency
+from ..analysis.embedding import tsne_map, umap_map
+from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
+from ..analysis.stats import fraction_ci, median_ci
+from ..label.thumbnails import make_mosaic
+from ..measure.trust import MIN_RE_OVER_PSF_FWHM, MIN_SN_PER_PIXEL
 from ..status import log
 from ..utils.atomic import atomic_write_bytes, atomic_write_text
+from ..utils.html import HtmlPage, format_number
+from ..utils.jsonable import to_jsonable
 from ..utils.manifest import claim_output_folder, remove_output
 from ..utils.progress import progress
 from ..utils.seeding import rng as _rng
-from . import figures as F
-from .completeness import classified_vs_rejected, completeness_curves, vote_population
-from ..measure.trust import MIN_RE_OVER_PSF_FWHM, MIN_SN_PER_PIXEL
-from .consistency import FANG_2025, consistency_table, consistency_trust, etg_ltg_consistency
-from .embedding import tsne_map, umap_map
-from .html import HtmlPage, format_number
-from .metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
-from .stats import fraction_ci, median_ci
 
 __all__ = ["DEFAULT_PARAMS", "default_params", "build_report", "to_jsonable"]
 
@@ -73,29 +77,6 @@ def default_params(catalog: pd.DataFrame) -> list[str]:
     return out
 
 
-def to_jsonable(obj):
-    """Recursively turn numpy/pandas objects into JSON types; NaN and inf become ``None``."""
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, pd.DataFrame):
-        return [to_jsonable(r) for r in obj.to_dict(orient="records")]
-    if isinstance(obj, pd.Series):
-        return to_jsonable(obj.to_dict())
-    if isinstance(obj, (list, tuple, set, np.ndarray)):
-        return [to_jsonable(v) for v in (sorted(obj, key=str) if isinstance(obj, set) else obj)]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "x"
 
@@ -109,8 +90,25 @@ def _labels_as_str(series: pd.Series) -> np.ndarray:
                     dtype=object)
 
 
-class _Report:
-    """State shared by the sections of one report build."""
+class ReportWriter:
+    """The report under construction, handed to each section.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The report's folder (its figures go to ``out_dir/figures``).
+    title : str
+        The page's title.
+    seed : int
+        Seed of the report's random steps.
+
+    Attributes
+    ----------
+    page : galtaxa.utils.html.HtmlPage
+        The page: headings, paragraphs, tables, images.
+    numbers : dict
+        Every number of the report, written as ``report.json``.
+    """
 
     def __init__(self, out_dir: Path, title: str, seed: int):
         self.out = out_dir
@@ -131,11 +129,13 @@ class _Report:
             self.numbers.setdefault("section_galaxies", {})[section] = n
 
     def skip(self, section: str, reason: str) -> None:
+        """Say on the page, and in ``report.json``, why ``section`` is skipped."""
         self.page.note(f"Section skipped: {reason}")
         self.numbers["skipped"][section] = reason
         log.info("report: %s skipped: %s", section, reason)
 
     def figure(self, fig_or_png, name: str, caption: str) -> None:
+        """Write a figure (a matplotlib figure or PNG bytes) as ``figures/NAME`` and show it with ``caption``."""
         path = self.fig_dir / name
         if isinstance(fig_or_png, (bytes, bytearray)):
             atomic_write_bytes(path, bytes(fig_or_png))
@@ -145,8 +145,26 @@ class _Report:
         self.numbers["figures"].append(f"figures/{name}")
 
 
+class ReportSection(Protocol):
+    """A section that the caller adds to the report (the supervised classifier's, the external validation's).
+
+    Attributes
+    ----------
+    name : str
+        Its key under ``timings_s`` in ``report.json``.
+    """
+
+    name: str
+
+    def write(self, report: ReportWriter) -> None:
+        """Append the section to ``report`` (its ``page``, ``figure``, ``skip`` and ``numbers``)."""
+
+    def restrict(self, catalog: pd.DataFrame) -> tuple[pd.DataFrame, str] | None:
+        """The rows that the morphology, ETG/LTG and completeness sections use, and a description of them."""
+
+
 # -------------------------------------------------------------------- sections
-def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
+def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
     R.page.heading("Summary")
     n = len(cat)
     status = cat["status"].astype(str).value_counts().to_dict() if "status" in cat else {"(no status column)": n}
@@ -176,7 +194,7 @@ def _section_summary(R: _Report, cat: pd.DataFrame, has_class: bool, class_sourc
         R.skip("classes", f"no class column (looked for the class and group columns): {class_source}")
 
 
-def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
+def _section_morphology(R: ReportWriter, cat: pd.DataFrame, params: list[str], n_boot: int) -> None:
     R.heading("Morphology per class", "morphology")
     if not params:
         R.skip("morphology", "no morphology columns in the catalog")
@@ -208,7 +226,7 @@ def _section_morphology(R: _Report, cat: pd.DataFrame, params: list[str], n_boot
              "Raincloud plots per class: half violin, box and jittered points (medians written).")
 
 
-def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_flag, psf_fwhm=None) -> None:
+def _section_consistency(R: ReportWriter, cat: pd.DataFrame, etg, ltg, mapping, max_flag, psf_fwhm=None) -> None:
     R.heading("ETG/LTG consistency", "consistency")
     has_n = _numeric_ok(cat, "sersic_n")
     has_gm = _numeric_ok(cat, "gini") and _numeric_ok(cat, "m20")
@@ -267,7 +285,7 @@ def _section_consistency(R: _Report, cat: pd.DataFrame, etg, ltg, mapping, max_f
                  "Gini–M20 plane with the Lotz et al. (2008) line G = 0.14 M20 + 0.80.")
 
 
-def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
+def _section_completeness(R: ReportWriter, cat: pd.DataFrame, params: list[str], n_bins: int) -> None:
     R.heading("Completeness", "completeness")
     if not params:
         R.skip("completeness", "no parameter columns to bin")
@@ -305,7 +323,7 @@ def _section_completeness(R: _Report, cat: pd.DataFrame, params: list[str], n_bi
              "Completeness of the classified sample per parameter bin (band: 95% CI).")
 
 
-def _section_metrics(R: _Report, cat: pd.DataFrame, features, group_column: str, label_column: str,
+def _section_metrics(R: ReportWriter, cat: pd.DataFrame, features, group_column: str, label_column: str,
                      class_column: str) -> None:
     R.page.heading("Clustering metrics")
     R.numbers["metrics"] = {}
@@ -358,7 +376,7 @@ def _section_metrics(R: _Report, cat: pd.DataFrame, features, group_column: str,
              f"Confusion matrix of reference labels against {which} (colour: fraction of each label).")
 
 
-def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], max_samples: int) -> None:
+def _section_maps(R: ReportWriter, cat: pd.DataFrame, features, maps: Sequence[str], max_samples: int) -> None:
     R.page.heading("2-D maps")
     if features is None:
         R.skip("maps", "no feature matrix given (features=None)")
@@ -386,19 +404,12 @@ def _section_maps(R: _Report, cat: pd.DataFrame, features, maps: Sequence[str], 
                                 "class, with contours enclosing 50% and 90% of each class.")
 
 
-def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
+def _section_mosaics(R: ReportWriter, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
                      stretch: str = "asinh") -> None:
     R.page.heading("Mosaics")
     if galaxies is None:
         R.skip("mosaics", "no GalaxySet given (galaxies=None)")
         return
-    try:
-        from ..label.thumbnails import make_mosaic
-    except ImportError as exc:
-        R.skip("mosaics", f"galtaxa.label.thumbnails is not available ({exc})")
-        return
-    from PIL import Image
-
     h, w = galaxies.images.shape[2:]
     cell_px = None if max(h, w) <= max_cell else (max(1, round(h * max_cell / max(h, w))),
                                                   max(1, round(w * max_cell / max(h, w))))
@@ -418,9 +429,8 @@ def _section_mosaics(R: _Report, cat: pd.DataFrame, galaxies, per_class: int, ma
             R.page.note(f"Class {k}: no image in the GalaxySet matches its catalog ids.")
             continue
         pick = np.sort(g.choice(np.asarray(rows), size=min(per_class, len(rows)), replace=False))
-        kw = {"cell_px": cell_px} if "cell_px" in inspect.signature(make_mosaic).parameters else {}
         canvas = make_mosaic(np.asarray(galaxies.images[pick]), ncols=10, titles=[str(galaxies.ids[j]) for j in pick],
-                             stretch=stretch, **kw)
+                             stretch=stretch, cell_px=cell_px)
         buf = io.BytesIO()
         Image.fromarray(np.asarray(canvas, dtype=np.uint8)).save(buf, format="PNG")
         name = f"mosaic_{_slug(k)}.png"
@@ -435,7 +445,7 @@ def _as_bool(series: pd.Series) -> np.ndarray:
     return np.array([str(v).strip().lower() in ("true", "1", "1.0", "yes") for v in series], dtype=bool)
 
 
-def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96,
+def _section_anomalies(R: ReportWriter, cat: pd.DataFrame, galaxies, max_shown: int = 100, max_cell: int = 96,
                        stretch: str = "asinh") -> None:
     """Anomaly gallery (method M3): the galaxies in the lowest log-likelihood tail of the mixture, as a mosaic."""
     if "anomaly" not in cat:  # only the multimodal route flags anomalies: no section otherwise
@@ -466,9 +476,6 @@ def _section_anomalies(R: _Report, cat: pd.DataFrame, galaxies, max_shown: int =
     if galaxies is None:
         R.skip("anomaly_gallery", "no GalaxySet given (galaxies=None)")
         return
-    from PIL import Image
-
-    from ..label.thumbnails import make_mosaic
 
     pos = {str(i): k for k, i in enumerate(galaxies.ids)}
     ok_img = galaxies.ok
@@ -512,8 +519,7 @@ def build_report(
     n_boot: int = 1000,
     mosaic_per_class: int = 30,
     mosaic_stretch: str = "asinh",
-    supervised: Mapping | None = None,
-    validation=None,
+    sections: Sequence[ReportSection] = (),
     psf_fwhm_px: float | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
@@ -541,7 +547,7 @@ def build_report(
         Seed of every random step (bootstrap, samples, t-SNE, UMAP, mosaics).
     etg, ltg, class_mapping
         Early/late-type classes for the consistency tests (see
-        :func:`galtaxa.report.consistency.etg_ltg_consistency`).
+        :func:`galtaxa.analysis.consistency.etg_ltg_consistency`).
     maps : sequence of {"tsne", "umap"}
         2-D maps to draw when features are given.
     max_samples : int
@@ -557,17 +563,16 @@ def build_report(
     mosaic_stretch : {"asinh", "linear", "none"}
         Display stretch of the mosaics (:func:`galtaxa.label.thumbnails.mosaic_stretch_for` picks it from the
         run's conditioning: ``"none"`` for images already scaled for display).
-    supervised : dict, optional
-        The ``report.json`` of the supervised classifier (``RUN_DIR/supervised/``): a section with its recipe,
-        per-class test figures, reliability diagram and SML agreement.
-    validation : galtaxa.validation.ValidationResult, optional
-        External validation (reference catalogs, agreement, t-SNE of both labellings): its section, and its
-        physical subsample, which restricts the morphology, ETG/LTG and completeness sections (M1/M2 validate
-        above a stellar-mass cut).
+    sections : sequence of ReportSection
+        Sections written after galtaxa's own, in order (the supervised classifier's,
+        :func:`galtaxa.supervise.report_page.supervised_report_section`; the external validation's,
+        :func:`galtaxa.validation.section.validation_report_section`).  A section whose ``restrict`` returns rows
+        restricts the morphology, ETG/LTG and completeness sections to them (M1/M2 validate above a stellar-mass
+        cut).
     psf_fwhm_px : float, optional
         FWHM (pixels) of the PSF the measurement was given (``measure.psf``): the ETG/LTG section compares a
         class's fractions with Fang et al. (2025) only where its measurements are resolved enough
-        (:func:`galtaxa.report.consistency.consistency_trust`); without it r_e is judged in pixels.
+        (:func:`galtaxa.analysis.consistency.consistency_trust`); without it r_e is judged in pixels.
 
     Returns
     -------
@@ -592,7 +597,7 @@ def build_report(
         params = default_params(catalog)
 
     out_dir = Path(out_dir)
-    R = _Report(out_dir, title, seed)
+    R = ReportWriter(out_dir, title, seed)
     cat = catalog.reset_index(drop=True).copy()
     if class_column in cat and (_labels_as_str(cat[class_column]) != "").any():
         cat["_class"] = _labels_as_str(cat[class_column])
@@ -606,15 +611,15 @@ def build_report(
     has_class = bool((cat["_class"] != "").any())
     R.numbers["params"] = list(params)
     phys = cat
-    if validation is not None and validation.subsample is not None:
-        from ..validation.section import restrict_to_subsample
+    for extra in sections:
+        restricted = extra.restrict(phys)
+        if restricted is not None:
+            phys, description = restricted
+            note = f"Subsample {description}: {len(phys)} of {len(cat)} catalog galaxies, " \
+                   f"{int((phys['_class'] != '').sum())} of them classified."
+            R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
 
-        phys = restrict_to_subsample(cat, validation)
-        note = f"Subsample {validation.subsample.description}: {len(phys)} of {len(cat)} catalog galaxies, " \
-               f"{int((phys['_class'] != '').sum())} of them classified."
-        R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
-
-    sections = [
+    own = [
         ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
         ("morphology", lambda: _section_morphology(R, phys, params, n_boot) if has_class
          else (R.heading("Morphology per class", "morphology"), R.skip("morphology", "no classified galaxies"))),
@@ -628,16 +633,7 @@ def build_report(
         ("mosaics", lambda: _section_mosaics(R, cat, galaxies, mosaic_per_class, stretch=mosaic_stretch)),
         ("anomalies", lambda: _section_anomalies(R, cat, galaxies, stretch=mosaic_stretch)),
     ]
-    if supervised:
-        from ..supervise.report_page import supervised_section
-
-        sections.append(("supervised", lambda: (supervised_section(R.page, supervised, R.figure),
-                                                R.numbers.update(supervised=supervised))))
-    if validation is not None:
-        from ..validation.section import write_validation_section
-
-        sections.append(("validation", lambda: write_validation_section(R, validation)))
-    for name, run in sections:
+    for name, run in [*own, *((extra.name, functools.partial(extra.write, R)) for extra in sections)]:
         t0 = time.perf_counter()
         run()
         R.numbers["timings_s"][name] = round(time.perf_counter() - t0, 3)

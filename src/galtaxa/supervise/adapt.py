@@ -21,25 +21,35 @@ loads with ``checkpoint=``; the taxonomy, the classifier and the report then use
 feature cache, keyed by the weights' hash, never mixes adapted and original features.
 
 Training is seeded (the batches and the views of epoch ``e`` depend only on ``(random_state, e)``) and resumable
-through the project's one training loop (:class:`galtaxa.utils.torch_training.Trainer`): ``last.pt``
-(weights-only) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
+through the project's one training loop (:class:`galtaxa.training.trainer.Trainer`): ``last.safetensors``
+(no pickle) is written after every epoch, and a new :meth:`EncoderAdaptation.fit` with the same parameters,
 encoder and galaxies continues after the last finished epoch.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator
 
 from ..encode.backbone_split import n_stages
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
+from ..encode.registry import Encoder, get_encoder
+from ..persist.tensors import save_state_dict
 from ..status import log
 from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
+from ..training.trainer import Trainer, seeded_torch
+from ..utils.validation import check_positive, check_positive_ints
+from .augment import Augment
+from .datasets import as_images_and_ok, epoch_seed
+from .networks import params_fingerprint
+from .simclr import nt_xent_loss
 
 __all__ = ["EncoderAdaptation", "tail_modules"]
 
@@ -119,7 +129,7 @@ class EncoderAdaptation(BaseEstimator):
         Adapt on at most this many galaxies (a seeded random subset): a few thousand suffice to adapt, and the
         cost stays bounded for surveys of millions.
     checkpoint_dir : path-like, optional
-        Folder of ``last.pt`` (resume), ``encoder.safetensors`` and ``adapt.json``.
+        Folder of ``last.safetensors`` (resume), ``encoder.safetensors`` and ``adapt.json``.
     resume : bool
     random_state : int
     progress : bool
@@ -159,8 +169,6 @@ class EncoderAdaptation(BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        from ..utils.validation import check_positive, check_positive_ints
-
         check_positive_ints(self, "epochs", "batch_size", "projection_dim", "hidden_dim")
         if self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (the other galaxies of a batch are the negatives)")
@@ -192,17 +200,6 @@ class EncoderAdaptation(BaseEstimator):
         -------
         self
         """
-        import copy
-
-        import torch
-
-        from ..encode.registry import Encoder, get_encoder
-        from ..utils.torch_training import Trainer, seeded_torch
-        from .augment import Augment
-        from .datasets import as_images_and_ok, epoch_seed
-        from .networks import params_fingerprint
-        from .simclr import nt_xent_loss
-
         self._check_params()
         encoder = self.encoder if self.encoder is not None else get_encoder(input_size=128)
         augment = Augment(self.augment)
@@ -279,10 +276,6 @@ class EncoderAdaptation(BaseEstimator):
         Returns the path of ``encoder.safetensors``, to pass as ``checkpoint=`` to
         :func:`galtaxa.encode.get_encoder` (with the same model name).
         """
-        from safetensors.torch import save_file
-
-        from ..utils.atomic import atomic_path
-
         if not hasattr(self, "encoder_"):
             raise ValueError("this EncoderAdaptation is not fitted yet: call fit() first")
         folder = Path(folder)
@@ -293,9 +286,7 @@ class EncoderAdaptation(BaseEstimator):
             net.n_trainable = max(net.n_trainable, int(self.train_blocks))
             save_galaxy_encoder(net, path, record={"adapted_from": getattr(source, "weights", None)})
         else:
-            sd = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-            with atomic_path(path, suffix=".safetensors") as tmp:
-                save_file(sd, str(tmp))
+            save_state_dict(path, net.state_dict())
         record = {"model": self.encoder_.name, "input_size": self.encoder_.input_size,
                   "source_weights": getattr(source, "weights", None),
                   "source_weights_id": getattr(source, "weights_id", None),

@@ -22,6 +22,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .classifier import GalaxyClassifier
 from .datasets import as_images_and_ok
 
 __all__ = ["AdversarialValidation"]
@@ -102,8 +103,6 @@ class AdversarialValidation(BaseEstimator):
         scores = np.full(len(y), np.nan)
         folds = StratifiedKFold(self.n_splits, shuffle=True, random_state=self.random_state)
         if self.discriminator == "cnn":
-            from .classifier import GalaxyClassifier
-
             X = np.concatenate([np.asarray(A[ra], np.float32), np.asarray(B[rb], np.float32)])
             for k, (tr, te) in enumerate(folds.split(np.zeros(len(y)), y)):
                 params = {"balance": "class_weight", "progress": False, "random_state": self.random_state + k,

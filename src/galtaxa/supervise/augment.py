@@ -32,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..preprocess.central_source import border_sky
+
 __all__ = [
     "rot90",
     "flip",
@@ -264,8 +266,6 @@ def border_noise_sigma(x: torch.Tensor) -> torch.Tensor:
     The border of a cutout is mostly sky, so this is the image's own noise level (robust to a star or a
     neighbour crossing the edge).
     """
-    from ..preprocess.central_source import border_sky
-
     x = _check(x)
     arr = x.detach().cpu().numpy()
     sigma = [float(np.median([border_sky(channel)[1] for channel in image])) for image in arr]

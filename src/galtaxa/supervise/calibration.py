@@ -31,6 +31,7 @@ log-offsets chosen so that each class is predicted about as often as the probabi
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 __all__ = ["effective_prior", "prior_from_counts", "adjusted_probabilities", "fit_temperature",
            "expected_calibration_error", "reliability_table", "threshold_for_precision", "log_softmax",
@@ -101,8 +102,6 @@ def fit_temperature(logits, y, log_prior_shift=None, bounds=(0.05, 20.0)) -> flo
     -------
     float
     """
-    from scipy.optimize import minimize_scalar
-
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     if z.ndim != 2 or len(z) != len(y) or len(y) == 0:

@@ -34,7 +34,7 @@ class and a confidence for every galaxy, including the ones the vote rejected.
   improvement); the best weights are kept.  With ``checkpoint_dir`` the state is written atomically after every
   epoch and an interrupted ``fit`` resumes from the last one; batches and augmentations depend only on
   ``(random_state, epoch)``, so a resumed run ends with the same weights as an uninterrupted one.  The loop is
-  :class:`galtaxa.utils.torch_training.Trainer`.
+  :class:`galtaxa.training.trainer.Trainer`.
 """
 
 from __future__ import annotations
@@ -47,17 +47,25 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, f1_score
 
-from ..encode.registry import TTA_VIEWS
+from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
+from ..encode.registry import TTA_VIEWS, cpu_micro_batch
+from ..galaxyset import GalaxySet
 from ..status import FAILED, OK, UNCLASSIFIED, log
 from ..utils.device import pick_device
-from ..utils.persist import Persistable, array_spec, number_spec
+from ..persist.archive import Persistable, array_spec, number_spec
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import Trainer
+from ..training.trainer import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .augment import Augment
-from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
-from .calibration import (adjusted_probabilities, count_decision, count_offsets, effective_prior, fit_temperature,
-                          prior_from_counts, threshold_for_precision)
+from .calibration import (
+    adjusted_probabilities,
+    count_decision,
+    count_offsets,
+    effective_prior,
+    fit_temperature,
+    prior_from_counts,
+    threshold_for_precision,
+)
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader, missing_label, stratified_split
 from .evaluation import classification_summary
 from .networks import build_net, params_fingerprint, set_threads
@@ -83,7 +91,7 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     pretrained : bool
         Start from ImageNet weights (``False``: random initialisation, "from scratch").
     checkpoint : path, optional
-        Backbone weights in timm naming, e.g. the ``encoder.pth`` of a self-supervised run.
+        Backbone weights in timm naming, e.g. the ``encoder.safetensors`` of a self-supervised run.
     mode : {"auto", "finetune", "partial", "linear"}
         See the module docstring; ``"auto"``: ``finetune`` on a GPU, ``partial`` on a CPU.
     trainable_stages : int
@@ -123,9 +131,9 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
     threshold : float
         Decision threshold of the sigmoid head.
     checkpoint_dir : path, optional
-        Where ``last.pt`` (every epoch) and ``best.pt`` are written; enables resuming.
+        Where ``last.safetensors`` (every epoch) and ``best.safetensors`` are written; enables resuming.
     resume : bool
-        Continue from ``checkpoint_dir/last.pt`` when it belongs to the same run (same parameters and data).
+        Continue from ``checkpoint_dir/last.safetensors`` when it belongs to the same run (same parameters and data).
     device : str, optional
         ``None``/``"auto"``: the GPU when present.
     num_workers : int
@@ -480,8 +488,6 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
 
     def _prefix_cache(self, net, n_trainable, images, rows, views, device, desc) -> torch.Tensor:
         """Frozen-prefix activations ``(V, len(rows), ...)`` (float16 on the CPU) of each view of each row."""
-        from ..encode.registry import cpu_micro_batch
-
         step = 256 if device.type == "cuda" else max(cpu_micro_batch(net.adapter.input_size), 4)
         out = None
         with torch.inference_mode():
@@ -700,8 +706,6 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
         For the sigmoid head ``{prefix}class`` lists the labels above the threshold, ``;``-joined, and the
         confidence is the mean over labels of ``max(p, 1 - p)``.
         """
-        from ..galaxyset import GalaxySet
-
         p = self.predict_proba(X)
         if isinstance(X, GalaxySet):
             table = X.meta[["id", "status", "reason"]].copy().reset_index(drop=True)
@@ -763,7 +767,7 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path, device=None) -> "GalaxyClassifier":
-        """Read a classifier written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`), onto ``device``.
+        """Read a classifier written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`), onto ``device``.
 
         Parameters
         ----------

@@ -12,7 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from ..analysis.figures import save_figure
 from .calibration import expected_calibration_error, reliability_table
 
 __all__ = ["classification_summary", "reliability_figure", "summary_markdown"]
@@ -45,8 +48,6 @@ def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float
         ``predicted``, ``count_ratio``, ``precision``, ``recall``, ``f1``), ``confusion`` (rows true, columns
         predicted, counts), ``reliability`` and, with ``threshold``, ``above_threshold``.
     """
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(probs, dtype=np.float64)
     k = len(classes)
@@ -82,10 +83,6 @@ def classification_summary(y, probs, classes, n_bins: int = 15, threshold: float
 def reliability_figure(summary: dict, path=None, title: str = "Reliability diagram"):
     """Accuracy against mean confidence per bin (bars, with the diagonal of perfect calibration) and the
     number of galaxies per bin, from :func:`classification_summary`'s ``reliability`` table."""
-    from matplotlib.figure import Figure
-
-    from ..report.figures import save_figure
-
     table = summary["reliability"]
     lo = np.asarray([b["lo"] for b in table])
     width = np.asarray([b["hi"] - b["lo"] for b in table])

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..status import log
 from ..utils.atomic import atomic_path
+from ..utils.progress import progress as _progress
 from .datasets import stratified_split
 
 __all__ = ["draw_few_labels", "linear_probe", "few_label_protocol", "summarize_protocol"]
@@ -113,8 +114,6 @@ def few_label_protocol(features: dict, y, n_labels=(3, 30, 300, "all"), n_draws:
         One row per (method, n, draw): ``method``, ``n_per_class``, ``draw``, ``n_train``, ``C``,
         ``macro_f1``, ``accuracy`` (on the test split).
     """
-    from ..utils.progress import progress as _progress
-
     y = np.asarray(y, dtype=object)
     valid = ~pd.Series(y).isna().to_numpy()
     for name, F in features.items():

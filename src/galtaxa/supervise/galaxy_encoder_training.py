@@ -33,9 +33,10 @@ from torch import nn
 
 from ..encode.galaxy_encoder import GalaxyEncoderNet
 from ..status import log
+from ..training.trainer import Trainer, seeded_torch
+from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
-from ..utils.torch_training import Trainer, seeded_torch
 from .augment import flip, flux_scale, matched_noise, psf_blur
 from .simclr import nt_xent_loss
 
@@ -220,7 +221,7 @@ def cache_views(net: GalaxyEncoderNet, read, n_galaxies: int, n_views: int, path
             with torch.inference_mode():  # the offline Lite0's normalisation, (x - 0.5) / 0.5
                 arr[i] = net.prefix((views - 0.5) / 0.5).numpy().astype(np.float16)
         arr.flush()
-        done_path.write_text(str(b))
+        atomic_write_text(done_path, str(b))
     return arr
 
 

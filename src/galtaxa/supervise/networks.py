@@ -1,4 +1,4 @@
-"""Networks shared by the classifier and the self-supervised trainers, plus checkpoint and thread helpers.
+"""Networks shared by the classifier and the self-supervised trainers, plus thread and fingerprint helpers.
 
 :class:`GalaxyNet` wraps any timm backbone (built offline by :func:`galtaxa.encode.build_model`) with an input
 adapter (grey -> 3 channels, resize to the network size, normalisation) and an optional linear head, so that it
@@ -13,14 +13,12 @@ import os
 
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ..encode import build_model
-from ..utils.torch_training import load_checkpoint, save_checkpoint
 
-__all__ = ["InputAdapter", "GalaxyNet", "build_net", "save_checkpoint", "load_checkpoint", "set_threads",
-           "params_fingerprint"]
+__all__ = ["InputAdapter", "GalaxyNet", "build_net", "set_threads", "params_fingerprint"]
 
 
 class InputAdapter(nn.Module):
@@ -88,7 +86,7 @@ def build_net(backbone: str = "resnet18", pretrained: bool = True, checkpoint=No
     pretrained : bool
         Load ImageNet weights (offline Lite0, or the local Hugging Face cache); ``False``: random init.
     checkpoint : path, optional
-        A backbone state dict in timm naming, e.g. the ``encoder.pth`` written by
+        A backbone state dict in timm naming, e.g. the ``encoder.safetensors`` written by
         :class:`~galtaxa.supervise.SimCLR` or :class:`~galtaxa.supervise.AutoencoderSSL`.
     num_outputs : int
         Size of the linear head (0: none, the net returns features).

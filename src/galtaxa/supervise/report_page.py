@@ -1,6 +1,6 @@
 """The supervised classifier's section of a report: recipe, split, per-class table, calibration, SML agreement.
 
-:func:`supervised_section` writes it into any :class:`~galtaxa.report.html.HtmlPage` (the run's validation
+:func:`supervised_section` writes it into any :class:`~galtaxa.utils.html.HtmlPage` (the run's validation
 report and the stand-alone ``RUN_DIR/supervised/report.html`` of :func:`write_supervised_page`).
 """
 
@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["supervised_section", "write_supervised_page", "per_class_frame"]
+from ..analysis.figures import figure_png
+from ..utils.atomic import atomic_write_text
+from ..utils.html import HtmlPage
+from .evaluation import reliability_figure
+
+__all__ = ["SupervisedSection", "supervised_report_section", "supervised_section", "write_supervised_page",
+           "per_class_frame"]
 
 
 def _number(record: dict, key: str) -> float:
@@ -36,8 +42,6 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
     add_figure : callable, optional
         ``f(figure, file_name, caption)`` placing a matplotlib figure on the page.
     """
-    from .evaluation import reliability_figure
-
     page.heading("Supervised classifier", level)
     rec = result.get("recipe", {})
     split = result.get("split", {})
@@ -71,9 +75,9 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
     if test:
         at = test.get("above_threshold", {})
         page.paragraph(
-            f"Test split: accuracy {_number(test, 'accuracy'):.3f}, macro-F1 {_number(test, 'macro_f1'):.3f}, expected calibration "
-            f"error {_number(test, 'ece'):.3f}, n = {test['n']}; above the threshold {_number(at, 'kept_fraction'):.1%} "
-            f"kept at precision {_number(at, 'precision'):.3f}.")
+            f"Test split: accuracy {_number(test, 'accuracy'):.3f}, macro-F1 {_number(test, 'macro_f1'):.3f}, "
+            f"expected calibration error {_number(test, 'ece'):.3f}, n = {test['n']}; above the threshold "
+            f"{_number(at, 'kept_fraction'):.1%} kept at precision {_number(at, 'precision'):.3f}.")
         page.table(per_class_frame(test), caption="Per class on the test split (count ratio = predicted / true)")
         if add_figure is not None:
             add_figure(reliability_figure(test, title="Test split"), "supervised_reliability.png",
@@ -92,12 +96,50 @@ def supervised_section(page, result: dict, add_figure=None, level: int = 2) -> N
                        f"galaxies the vote rejected: {rej.get('counts', {})}.")
 
 
+class SupervisedSection:
+    """The supervised classifier's section of the run's report (a :class:`galtaxa.report.ReportSection`).
+
+    Parameters
+    ----------
+    result : dict
+        The classifier's ``report.json`` (``RUN_DIR/supervised/``).
+    """
+
+    name = "supervised"
+
+    def __init__(self, result: dict):
+        self.result = result
+
+    def write(self, report) -> None:
+        """Append the section to ``report`` (a :class:`galtaxa.report.ReportWriter`); its numbers go to
+        ``report.json`` under ``supervised``."""
+        supervised_section(report.page, self.result, report.figure)
+        report.numbers["supervised"] = self.result
+
+    def restrict(self, catalog: pd.DataFrame) -> None:
+        """None: the section restricts no other section."""
+        return None
+
+
+def supervised_report_section(result: dict) -> SupervisedSection:
+    """The report section of the supervised classifier's ``report.json`` (for
+    :func:`galtaxa.report.build_report`'s ``sections``).
+
+    Parameters
+    ----------
+    result : dict
+        The classifier's ``report.json``.
+
+    Returns
+    -------
+    SupervisedSection
+        Its section.
+    """
+    return SupervisedSection(result)
+
+
 def write_supervised_page(result: dict, out) -> Path:
     """``out/report.html``: the section alone, figures embedded."""
-    from ..report.html import HtmlPage
-    from ..report.figures import figure_png
-    from ..utils.atomic import atomic_write_text
-
     page = HtmlPage("galtaxa supervised classifier")
     supervised_section(page, result, lambda fig, name, caption: page.image(figure_png(fig), caption=caption,
                                                                             alt=name))

@@ -9,9 +9,12 @@ distance.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
+
+from ..label.thumbnails import make_mosaic
 
 __all__ = ["SimilaritySearch", "similarity_panel"]
 
@@ -72,8 +75,6 @@ class SimilaritySearch(BaseEstimator):
 
     def neighbors_table(self, features, query_ids=None, n_neighbors: int | None = None):
         """Long table: ``query_id``, ``rank`` (1 = nearest), ``neighbor_id``, ``neighbor_label``, ``distance``."""
-        import pandas as pd
-
         dist, rows = self.kneighbors(features, n_neighbors)
         query_ids = np.arange(len(dist)).astype(str) if query_ids is None else np.asarray(query_ids).astype(str)
         pos = {r: i for i, r in enumerate(self.rows_)}
@@ -104,8 +105,6 @@ def similarity_panel(query_images, neighbor_images, path=None, query_titles=None
     -------
     ndarray (height, width, 3) uint8 canvas.
     """
-    from ..label.thumbnails import make_mosaic
-
     q = np.asarray(query_images, dtype=np.float32)
     nb = np.asarray(neighbor_images, dtype=np.float32)
     if q.ndim != 4 or nb.ndim != 5 or len(q) != len(nb) or nb.shape[2:] != q.shape[1:]:

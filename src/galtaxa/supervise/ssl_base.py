@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..persist.tensors import save_state_dict
 from ..status import log
+from ..training.trainer import Trainer
+from ..utils.atomic import atomic_write_text
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from ..utils.torch_training import Trainer
 from ..utils.validation import check_positive, check_positive_ints
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
-from .networks import build_net, params_fingerprint, save_checkpoint, set_threads
+from .networks import build_net, params_fingerprint, set_threads
 
 __all__ = ["SSLEncoder"]
 
@@ -27,11 +30,12 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
 
-    The loop is :class:`galtaxa.utils.torch_training.Trainer`: with ``checkpoint_dir`` the encoder, the
-    auxiliary module and the optimiser are written atomically after every epoch to ``last.pt``; a new ``fit`` with the same parameters and data resumes after the last finished
-    epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
-    ``(random_state, epoch)``).  ``encoder.pth`` (the backbone's state dict in timm naming) is written at the
-    end: pass it as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
+    The loop is :class:`galtaxa.training.trainer.Trainer`: with ``checkpoint_dir`` the encoder, the
+    auxiliary module and the optimiser are written atomically after every epoch to ``last.safetensors``; a new
+    ``fit`` with the same parameters and data resumes after the last finished epoch and ends with the same weights
+    as an uninterrupted run (batches and augmentations depend only on ``(random_state, epoch)``).
+    ``encoder.safetensors`` (the backbone's state dict in timm naming) and ``history.json`` (the loss per epoch)
+    are written at the end: pass the encoder as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
     :func:`galtaxa.encode.get_encoder` or :func:`galtaxa.encode.build_model`.
     """
 
@@ -134,7 +138,8 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         self.net_info_ = info
         self.feature_dim_ = net.feature_dim
         if ckdir is not None:
-            self.save_encoder(ckdir / "encoder.pth")
+            self.save_encoder(ckdir / "encoder.safetensors")
+            atomic_write_text(ckdir / "history.json", json.dumps(self.history_, indent=2))
         return self
 
     def _check_fitted(self) -> None:
@@ -161,8 +166,6 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         return {k: v.detach().cpu() for k, v in self.encoder_.backbone.state_dict().items()}
 
     def save_encoder(self, path) -> Path:
-        """Write :meth:`encoder_state_dict` atomically to ``path`` (``.pth``)."""
-        path = Path(path)
-        save_checkpoint(path, self.encoder_state_dict())
-        return path
+        """Write :meth:`encoder_state_dict` atomically to ``path`` (``.safetensors``, timm naming)."""
+        return save_state_dict(path, self.encoder_state_dict())
 

@@ -1,6 +1,7 @@
 """The supervised route of a run, from the config: labels, the held-out split, training, evaluation, prediction.
 
-What ``galtaxa train`` and ``galtaxa predict`` do, as library functions (the commands only print):
+What ``galtaxa train``, ``galtaxa predict`` and ``galtaxa adversarial`` do, as library functions (the commands
+only build the objects from the config and print):
 
 * :func:`training_labels` -- one label per galaxy from a metadata column, or the SML step's labels (the
   confident classes of the unsupervised run plus the inspectors' single-galaxy labels);
@@ -11,7 +12,12 @@ What ``galtaxa train`` and ``galtaxa predict`` do, as library functions (the com
   ``classifier.npz``, ``report.json`` (recipe, time, split, validation and test figures per class), ``report.html``,
   ``reliability.png``, ``confusion.png``, ``split.csv``, ``history.json``;
 * :func:`predict_catalog` and :func:`merge_predictions` -- every galaxy's class, confidence and status, merged
-  into the run catalog; :func:`sml_agreement` -- vote-kept classes against the classifier's, per class.
+  into the run catalog; :func:`sml_agreement` -- vote-kept classes against the classifier's, per class, and
+  :func:`record_sml_agreement`, which adds it to the supervised report;
+* :func:`adversarial_validation` -- M4's labelled-vs-target discriminator; writes ``adversarial_scores.csv``,
+  ``adversarial_test_split.csv`` (read back by :func:`train_supervised`) and ``adversarial.json``.
+
+Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -23,14 +29,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.figures import confusion_figure
+from ..catalog import read_catalog
+from ..inspect.store import LABELS_FILE, galaxy_labels
+from ..persist.safe_load import read_json
 from ..status import REJECTED, log
-from ..utils.atomic import atomic_write_text
+from ..utils.atomic import atomic_path, atomic_write_text
+from ..utils.jsonable import to_jsonable
+from .calibration import count_decision
 from .datasets import missing_label, stratified_split
+from .evaluation import classification_summary, reliability_figure
+from .report_page import write_supervised_page
 
 __all__ = ["training_labels", "holdout_split", "train_supervised", "predict_catalog",
-           "merge_predictions", "sml_agreement", "SUPERVISED_DIR"]
+           "merge_predictions", "sml_agreement", "record_sml_agreement", "adversarial_validation",
+           "SUPERVISED_DIR", "ADVERSARIAL_SPLIT_FILE"]
 
 SUPERVISED_DIR = "supervised"
+
+#: The adversarial test split (one ``id`` column) that :func:`adversarial_validation` writes and
+#: :func:`train_supervised` reads when ``supervised.adversarial_target`` is set.
+ADVERSARIAL_SPLIT_FILE = "adversarial_test_split.csv"
 
 
 def _read_galaxy_labels(path) -> dict[str, str]:
@@ -56,8 +75,6 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
     sup = cfg["supervised"]
     source = sup["labels"]
     if source == "taxonomy":
-        from ..catalog import read_catalog
-
         path = Path(cfg["run_dir"]) / "catalog.parquet"
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run `galtaxa run` (and the labelling step) first, or set "
@@ -67,7 +84,6 @@ def training_labels(cfg: dict, galaxies) -> np.ndarray:
             raise ValueError(f"{path} has no 'class' column: map the groups to classes (labelling.mapping_file)")
         keep = (cat["group"] >= 0) & (cat["class"].fillna("") != "")
         lookup = dict(zip(cat.loc[keep, "id"].astype(str), cat.loc[keep, "class"].astype(str)))
-        from ..inspect.store import LABELS_FILE, galaxy_labels
 
         # the inspectors' single-galaxy labels of `galtaxa inspect` (majority class of each galaxy's inspectors)
         lookup.update(galaxy_labels(Path(cfg["run_dir"]) / LABELS_FILE))
@@ -130,10 +146,10 @@ def holdout_split(y, usable, fractions=(0.7, 0.1, 0.2), seed: int = 0, test_mask
 
 
 def _adversarial_test_mask(cfg: dict, galaxies, out: Path):
-    """Rows of ``adversarial_test_split.csv`` when a target set is configured, else None."""
+    """Rows of :data:`ADVERSARIAL_SPLIT_FILE` when a target set is configured, else None."""
     if not cfg["supervised"].get("adversarial_target"):
         return None
-    path = out / "adversarial_test_split.csv"
+    path = out / ADVERSARIAL_SPLIT_FILE
     if not path.exists():
         raise FileNotFoundError(f"supervised.adversarial_target is set but {path} is missing: run "
                                 "`galtaxa adversarial CONFIG` first (it writes the adversarial test split)")
@@ -165,10 +181,6 @@ def train_supervised(cfg: dict, galaxies, clf, out=None, test_mask=None) -> dict
         ``temperature``, ``prior``, ``confidence_threshold``, ``decision`` (the rule and its log-offsets fitted on
         the validation split and used on the test split), ``history``.
     """
-    from .calibration import count_decision
-    from .evaluation import classification_summary, reliability_figure
-    from .report_page import write_supervised_page
-
     out = Path(out) if out is not None else Path(cfg["run_dir"]) / SUPERVISED_DIR
     out.mkdir(parents=True, exist_ok=True)
     y = training_labels(cfg, galaxies)
@@ -217,9 +229,9 @@ def train_supervised(cfg: dict, galaxies, clf, out=None, test_mask=None) -> dict
     result["time_s"] = {"fit": round(fit_s, 1), "test_predict": round(time.perf_counter() - t1, 1)}
     split = np.full(len(y), "", dtype=object)
     split[train], split[val], split[test] = "train", "validation", "test"
-    pd.DataFrame({"id": galaxies.ids, "label": y, "split": split}).to_csv(out / "split.csv", index=False)
+    with atomic_path(out / "split.csv") as tmp:
+        pd.DataFrame({"id": galaxies.ids, "label": y, "split": split}).to_csv(tmp, index=False)
     atomic_write_text(out / "history.json", json.dumps(clf.history_, indent=2))
-    from ..report.build import to_jsonable
 
     atomic_write_text(out / "report.json", json.dumps(to_jsonable(result), indent=1, allow_nan=False))
     write_supervised_page(result, out)
@@ -227,8 +239,6 @@ def train_supervised(cfg: dict, galaxies, clf, out=None, test_mask=None) -> dict
 
 
 def _confusion_png(summary: dict, names, path) -> None:
-    from ..report.figures import confusion_figure
-
     cm = pd.DataFrame(summary["confusion"], index=pd.Index(names, name="label"),
                       columns=pd.Index(names, name="predicted"))
     confusion_figure(cm, path=path, title="Test split")
@@ -282,3 +292,73 @@ def sml_agreement(catalog: pd.DataFrame, split: pd.DataFrame | None = None) -> d
     out["rejected"] = {"n": int(rejected.sum()), "classified": int((sup_class != "").sum()),
                        "counts": {str(k): int(v) for k, v in sup_class[sup_class != ""].value_counts().items()}}
     return out
+
+
+def record_sml_agreement(catalog: pd.DataFrame, out) -> dict:
+    """:func:`sml_agreement` of a run catalog, recorded in the supervised report.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        The run catalog with the classifier's columns (:func:`merge_predictions`).
+    out : path-like
+        The supervised folder: its ``split.csv`` (written by :func:`train_supervised`) gives the test galaxies;
+        its ``report.json`` and ``report.html``, when they exist, get the agreement (``report.json["sml"]``).
+
+    Returns
+    -------
+    dict
+        The agreement (see :func:`sml_agreement`).
+    """
+    out = Path(out)
+    split_path = out / "split.csv"
+    split = pd.read_csv(split_path, dtype={"id": str}) if split_path.exists() else None
+    sml = sml_agreement(catalog, split)
+    report_path = out / "report.json"
+    if report_path.exists():
+        result = read_json(report_path, "the supervised classifier's report")
+        result["sml"] = sml
+        atomic_write_text(report_path, json.dumps(to_jsonable(result), indent=1, allow_nan=False))
+        write_supervised_page(result, out)
+    return sml
+
+
+def adversarial_validation(model, labelled, target, features_labelled, features_target, out) -> dict:
+    """M4's adversarial validation: fit ``model`` to tell the labelled galaxies from the target ones, and write
+    its per-galaxy scores, the adversarial test split and its figures to ``out``.
+
+    Parameters
+    ----------
+    model : AdversarialValidation
+        Not fitted.
+    labelled, target : GalaxySet
+        The two sets (ids and statuses for the tables).
+    features_labelled, features_target : ndarray, shape (N, D)
+        Their features, row for row (NaN rows for galaxies that are not usable).
+    out : path-like
+        The supervised folder: ``adversarial_scores.csv`` (``id, set, status, adversarial_score``),
+        :data:`ADVERSARIAL_SPLIT_FILE` (the labelled galaxies that look most like the target) and
+        ``adversarial.json`` (:meth:`AdversarialValidation.summary`).
+
+    Returns
+    -------
+    dict
+        ``summary`` (the figures), ``test_split`` (the ids of the split) and ``paths``.
+    """
+    out = Path(out)
+    model.fit(features_labelled, features_target)
+    scores = pd.concat([
+        pd.DataFrame({"id": labelled.ids, "set": "labelled", "status": labelled.meta["status"],
+                      "adversarial_score": model.scores_labelled_}),
+        pd.DataFrame({"id": target.ids, "set": "target", "status": target.meta["status"],
+                      "adversarial_score": model.scores_target_})], ignore_index=True)
+    split = labelled.ids[model.test_split()]
+    summary = model.summary()
+    paths = {"scores": out / "adversarial_scores.csv", "test_split": out / ADVERSARIAL_SPLIT_FILE,
+             "summary": out / "adversarial.json"}
+    with atomic_path(paths["scores"]) as tmp:
+        scores.to_csv(tmp, index=False)
+    with atomic_path(paths["test_split"]) as tmp:
+        pd.DataFrame({"id": split}).to_csv(tmp, index=False)
+    atomic_write_text(paths["summary"], json.dumps(summary, indent=2))
+    return {"summary": summary, "test_split": split, "paths": paths}

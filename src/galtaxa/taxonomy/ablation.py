@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.metrics import davies_bouldin_score, silhouette_score
 
 from ..cluster.heuristics import cas_classes, matched_accuracy
 
@@ -62,9 +64,6 @@ def ablation(taxonomy, deep_blocks, morph, labels=None, n_components=None, deep_
     Internal indices compare partitions *within* one space; across spaces of different dimension and
     geometry (a learned 64-d code against 5 z-scored parameters) they are only indicative, as in the paper.
     """
-    from sklearn.decomposition import PCA
-    from sklearn.metrics import davies_bouldin_score, silhouette_score
-
     fitted = hasattr(taxonomy, "gmm_")
     if params is None:
         params = taxonomy.params_ if fitted else taxonomy.params

@@ -31,12 +31,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..cluster.gmm import GMMClustering
 from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
-from ..utils.persist import Persistable
+from ..persist.archive import Persistable
+from ..persist.safe_load import refuse_legacy_pickles
 from .ablation import ablation
 
 __all__ = ["MultimodalTaxonomy"]
@@ -229,7 +231,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         return blocks, params, status, reason, kept, fused, purger
 
     # ------------------------------------------------------------------- fit
-    def fit(self, deep_blocks, morph, params=None) -> "MultimodalTaxonomy":
+    def fit(self, deep_blocks, morph) -> "MultimodalTaxonomy":
         """Run purge -> autoencoder -> GMM on ``deep_blocks`` (list of (N, D_i)) and ``morph`` (N rows).
 
         Parameters
@@ -237,20 +239,12 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         deep_blocks : list of array-like, each (N, D_i)
         morph : pandas.DataFrame
             The morphology table, N rows.
-        params : sequence of str, optional
-            Deprecated: set the morphology columns with the constructor (or ``set_params(params=...)``).
 
         Returns
         -------
         MultimodalTaxonomy
             ``self``, with ``result_`` (one row per input).
         """
-        if params is not None:
-            import warnings
-
-            warnings.warn("MultimodalTaxonomy.fit(params=...) is deprecated: use set_params(params=...) or the "
-                          "constructor", DeprecationWarning, stacklevel=2)
-            self.params = params
         params = self.params
         _, params, status, reason, kept, fused, purger = self._prepare(deep_blocks, morph, params, fit=True)
         n_kept = int(kept.sum())
@@ -276,13 +270,11 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         self.result_.loc[np.flatnonzero(kept), "anomaly"] = self.gmm_.anomaly_
         return self
 
-    def fit_predict(self, deep_blocks, morph, params=None) -> pd.DataFrame:
-        """:meth:`fit` and return ``result_`` (``params``: deprecated, see :meth:`fit`)."""
-        return self.fit(deep_blocks, morph, params).result_
+    def fit_predict(self, deep_blocks, morph) -> pd.DataFrame:
+        """:meth:`fit` and return ``result_``."""
+        return self.fit(deep_blocks, morph).result_
 
     def _check_fitted(self) -> None:
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self, "gmm_")
 
     def predict(self, deep_blocks, morph) -> pd.DataFrame:
@@ -302,7 +294,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     @classmethod
     def load(cls, path) -> "MultimodalTaxonomy":
-        """Read a route written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`); it predicts new
+        """Read a route written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`); it predicts new
         galaxies without refitting, and reading it never executes code from the file.
 
         Parameters
@@ -315,11 +307,9 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             For a folder written by an older galtaxa (``purger.joblib``, ``gmm.joblib``: pickles): refit instead.
         """
-        from ..utils.safe_load import refuse_legacy_pickles
-
         refuse_legacy_pickles([Path(path) / "purger.joblib", Path(path) / "gmm.joblib"],
                               f"fit the route again and save it (for a pipeline run, delete the stage folder "
                               f"{Path(path).parent} and run again)")

@@ -11,7 +11,6 @@ Fang et al. 2025, arXiv:2512.15137 (ConvNeXt + UMAP, Davies-Bouldin scan).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,20 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ..cluster import VotingClustering
+from ..encode import extract_features, get_encoder
+from ..encode.descriptors import image_descriptors
+from .cae import CAEDenoiser
+from .polar import polar_unfold
 from ..preprocess.scaling import unit_range
+from ..reduce import PCAReducer, RowView, UMAPReducer
 from ..reduce.rows import finite_rows
 from ..status import FAILED, OK, REJECTED
-from ..utils.persist import Persistable
+from ..utils.atomic import atomic_save_npy
+from ..utils.fingerprint import galaxies_fingerprint
+from ..persist.archive import Persistable
+from ..utils.rundir import open_memmap_checked
+from ..persist.safe_load import refuse_legacy_pickles
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -36,7 +45,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         Train a convolutional autoencoder on the images and encode the
         denoised images (M1).
     cae_kwargs : dict
-        Passed to :class:`galtaxa.preprocess.cae.CAEDenoiser`.
+        Passed to :class:`galtaxa.taxonomy.cae.CAEDenoiser`.
     polar : bool
         Unfold the images in adaptive polar coordinates before encoding.
     angle_step : float
@@ -134,21 +143,8 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
     _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
 
-    @classmethod
-    def from_config(cls, cfg: dict, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Deprecated: use :func:`galtaxa.pipeline.builders.usmorph_from_config`."""
-        import warnings
-
-        from ..pipeline.builders import usmorph_from_config
-
-        warnings.warn("UnsupervisedTaxonomy.from_config is deprecated: use "
-                      "galtaxa.pipeline.builders.usmorph_from_config", DeprecationWarning, stacklevel=2)
-        return usmorph_from_config(cfg, progress=progress)
-
     # ------------------------------------------------------------- the steps
     def _encoder(self):
-        from ..encode import get_encoder
-
         if getattr(self, "_encoder_obj", None) is None:
             saved = getattr(self, "unrestored_paths_", {}).get("checkpoint")
             if self.checkpoint is None and saved is not None:
@@ -164,14 +160,10 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         if self.cae and getattr(self, "cae_", None) is not None:
             out = self.cae_.transform(out)
         if self.polar:
-            from ..preprocess.polar import polar_unfold
-
             out = polar_unfold(out, angle_step=self.angle_step)
         return unit_range(out)
 
     def _features(self, galaxies, cache_dir=None) -> np.ndarray:
-        from ..encode import extract_features
-
         out = None
         if cache_dir is not None:
             Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -194,8 +186,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         if out is None:
             result = np.zeros(shape, dtype=np.float32)
         else:
-            from ..utils.rundir import open_memmap_checked
-
             result = open_memmap_checked(out, shape, np.float32, what=f"preprocessed images {shape}")
             result[:] = 0
         for start in range(0, len(idx), chunk):
@@ -208,9 +198,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     def _descriptors(self, galaxies, rows, cache_dir=None) -> np.ndarray:
         """Image descriptors of ``rows``, cached beside the features as ``descriptors-<fingerprint>.npy`` (the
         fingerprint of the image set, so a cache of other images is never reused)."""
-        from ..encode.descriptors import image_descriptors
-        from ..utils.fingerprint import galaxies_fingerprint
-
         path = None if cache_dir is None else Path(cache_dir) / f"descriptors-{galaxies_fingerprint(galaxies, columns=())}.npy"
         if path is not None and path.exists():
             saved = np.load(path)
@@ -220,8 +207,6 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         out[rows] = image_descriptors(galaxies.images[rows] if len(rows) else np.zeros((0, 1, 8, 8)),
                                       progress=self.progress)
         if path is not None:
-            from ..utils.atomic import atomic_save_npy
-
             atomic_save_npy(path, out)
         return out[rows]
 
@@ -249,27 +234,22 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         of the memory map that the reducer reads by chunks."""
         if self.fit_rows is None:
             return feats[rows]
-        from ..reduce import RowView
 
         return RowView(feats, rows)
 
     def _make_reducer(self):
         if self.reduce == "pca":
-            from ..reduce import PCAReducer
-
             return PCAReducer(n_components=self.n_components, random_state=self.random_state, fit_rows=self.fit_rows)
         if self.fit_rows is not None:
             raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {self.reduce!r}: set it to "
                              "None")
         if self.reduce == "umap":
-            from ..reduce import UMAPReducer
-
             return UMAPReducer(n_components=self.n_components, candidates=self.umap_candidates,
                                scan_k=self.n_clusters, random_state=self.random_state)
         raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
 
     # ------------------------------------------------------------------- fit
-    def fit(self, galaxies, y=None, cache_dir=None) -> "UnsupervisedTaxonomy":
+    def fit(self, galaxies, y=None) -> "UnsupervisedTaxonomy":
         """Fit every step on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
         Parameters
@@ -278,28 +258,18 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``.
         y : None
             Ignored (unsupervised).
-        cache_dir : path-like, optional
-            Deprecated: give ``cache_dir`` to the constructor.
 
         Returns
         -------
         UnsupervisedTaxonomy
             ``self``, fitted.
         """
-        from ..cluster import VotingClustering
-
-        if cache_dir is not None:
-            warnings.warn("UnsupervisedTaxonomy.fit(cache_dir=...) is deprecated: give cache_dir to the "
-                          "constructor", DeprecationWarning, stacklevel=2)
-            self.cache_dir = cache_dir
         cache_dir = self.cache_dir
 
         ok = galaxies.ok
         if ok.sum() < self.n_clusters:
             raise ValueError(f"only {ok.sum()} usable galaxies for {self.n_clusters} groups: lower n_clusters")
         if self.cae:
-            from ..preprocess.cae import CAEDenoiser
-
             saved = None if cache_dir is None else Path(cache_dir) / "cae.npz"
             if saved is not None and saved.exists():  # resume: trained before a crash (written atomically)
                 self.cae_ = CAEDenoiser.load(saved)
@@ -444,7 +414,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, progress: bool = True) -> "UnsupervisedTaxonomy":
-        """Read a taxonomy written by :meth:`save` (:class:`~galtaxa.utils.persist.Persistable`): the CAE, the
+        """Read a taxonomy written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`): the CAE, the
         reducer, the voting ensemble and the descriptor scaling; reading it never executes code from the file.
 
         Parameters
@@ -459,11 +429,9 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             For a folder written by an older galtaxa with ``fitted.pkl`` (a pickle): refit instead.
         """
-        from ..utils.safe_load import refuse_legacy_pickles
-
         refuse_legacy_pickles([Path(path) / "fitted.pkl"],
                               f"fit the taxonomy again and save it (for a pipeline run, delete the stage folder "
                               f"{Path(path).parent} and run again)")

@@ -25,6 +25,7 @@ import os
 import time
 from pathlib import Path
 
+from .._version import __version__
 from ..status import log
 
 __all__ = ["MANIFEST_NAME", "OWNED_FOLDERS", "ForeignRunDirError", "claim_output_folder", "claim_run_dir",
@@ -103,7 +104,6 @@ def claim_run_dir(run_dir, force: bool = False) -> Path:
             "its outputs (catalog.*, config.yaml, report/, mosaics/, stages/, ...) there. Choose a new or empty "
             "run_dir, or pass --force (Python: force=True) to write into it anyway: files of the same name as "
             "galtaxa's outputs are then replaced, nothing else is touched")
-    from .._version import __version__
 
     _append(manifest, {"galtaxa": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                        "adopted": bool(present), "present_before": present})

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -161,8 +162,6 @@ def _acquire(path: Path, run_dir: Path):
     A finished run removes its lock file while holding it, so a run that opened the old file just before may
     lock a file that no longer has a name: the lock counts only when ``path`` still names the locked file.
     """
-    import fcntl
-
     for _attempt in range(50):
         fh = open(path, "a+")
         try:

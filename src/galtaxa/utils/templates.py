@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 
+import jinja2
+
 __all__ = ["render_template"]
 
 
 @functools.lru_cache(maxsize=1)
 def _environment():
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.PackageLoader("galtaxa", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["pyrepr"] = repr  # a Python literal shown on a page (escaped like any other value)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import pandas as pd
+
 from ..status import log
 
 __all__ = ["FORMULA_TRIGGERS", "neutralise_cell", "restore_cell", "neutralise_frame", "restore_frame",
@@ -60,8 +62,6 @@ def restore_cell(value):
 def neutralise_frame(table):
     """A copy of a :class:`pandas.DataFrame` with every text cell passed through :func:`neutralise_cell`
     (numeric columns untouched: ``-1.5`` stays a number)."""
-    import pandas as pd
-
     out = table.copy()
     for col in out.columns:
         s = out[col]
@@ -74,8 +74,6 @@ def neutralise_frame(table):
 
 def restore_frame(table):
     """The inverse of :func:`neutralise_frame`, in place on text columns; returns ``table``."""
-    import pandas as pd
-
     for col in table.columns:
         s = table[col]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):

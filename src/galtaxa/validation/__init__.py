@@ -54,7 +54,3 @@ __all__ = [
                        "validate_catalog",
                        "validation_from_config",
 ]
-
-from .._deprecation import renamed_names  # noqa: E402
-
-__getattr__ = renamed_names(__name__, {"validate_run": "galtaxa.pipeline.stage_report:validate_run"})

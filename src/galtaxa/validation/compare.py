@@ -10,13 +10,13 @@ a group absent from the other folds counts as a disagreement).
 
 Counted: galaxies matched to the reference, with a reference class (not ``uncertain``) and a run label (not
 unassigned, not ``UNC``).  Agreement :math:`k/n` overall, per reference class (the share of its galaxies the run
-agrees on) and per run label, each with a Wilson 95% interval (:func:`galtaxa.report.stats.fraction_ci`), and the
-confusion matrix (:func:`galtaxa.report.metrics.confusion_matrix`).
+agrees on) and per run label, each with a Wilson 95% interval (:func:`galtaxa.analysis.stats.fraction_ci`), and the
+confusion matrix (:func:`galtaxa.analysis.metrics.confusion_matrix`).
 
-The seed's figure (Fang et al. 2025, M2): a t-SNE map (:func:`galtaxa.report.embedding.tsne_map`) of the counted
+The seed's figure (Fang et al. 2025, M2): a t-SNE map (:func:`galtaxa.analysis.embedding.tsne_map`) of the counted
 galaxies in the run's feature space, coloured once by each labelling; the number behind "tighter clusters" is the
 mean silhouette (Rousseeuw 1987) of each labelling, computed in the feature space and in the 2-D map
-(:func:`galtaxa.report.metrics.internal_metrics`):
+(:func:`galtaxa.analysis.metrics.internal_metrics`):
 
 .. math::
 
@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..analysis.embedding import sample_rows, tsne_map
+from ..analysis.figures import class_order
+from ..analysis.metrics import confusion_matrix, internal_metrics, valid_labels
+from ..analysis.stats import fraction_ci
 from ..cluster.alignment import overlap_mapping
-from ..report.metrics import confusion_matrix, internal_metrics, valid_labels
-from ..report.stats import fraction_ci
 from ..utils.seeding import rng as _rng
 
 __all__ = ["Comparison", "compare_labels", "embedding_comparison", "majority_mapping"]
@@ -111,7 +113,7 @@ class Comparison:
     embedding: dict | None = field(default=None)
 
     def to_dict(self) -> dict:
-        """Every number, JSON-ready apart from NaN (see :func:`galtaxa.report.build.to_jsonable`)."""
+        """Every number, JSON-ready apart from NaN (see :func:`galtaxa.utils.jsonable.to_jsonable`)."""
         return {
             "counts": self.counts, "labelling": self.labelling, "overall": self.overall.to_dict(),
             "cross_fitted": self.cross_fitted.to_dict() if self.cross_fitted is not None else None,
@@ -198,7 +200,6 @@ def compare_labels(run_labels, reference, *, groups: bool = False, run_classes: 
     mapped = np.array([mapping.get(x, "") if u else "" for x, u in zip(run, used)], dtype=object)
     agree = used & (mapped == ref)
     overall = fraction_ci(int(agree.sum()), int(used.sum()))
-    from ..report.figures import class_order
 
     run_order = class_order(run[used])
     cm = confusion_matrix(np.where(used, ref, ""), np.where(used, run, ""))
@@ -234,8 +235,6 @@ def embedding_comparison(features, comparison: Comparison, max_samples: int = 50
         ``run_mapped``: mapped onto reference classes, ``reference``) in the feature space (``feature_space``)
         and in the map (``map``); ``coords`` (n, 2) and ``index`` (catalog rows) of the map.
     """
-    from ..report.embedding import sample_rows, tsne_map
-
     X = np.asarray(features, dtype=float)
     if X.ndim != 2 or X.shape[0] != comparison.used.size:
         raise ValueError(f"features must have shape (N={comparison.used.size}, D) aligned with the catalog rows; "

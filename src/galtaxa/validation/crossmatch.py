@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 
+from ..io.survey_mosaic import read_target_catalog
 from ..status import log
 
 __all__ = [
@@ -63,8 +66,6 @@ def read_reference(path, id_column: str | None = None) -> pd.DataFrame:
     :func:`galtaxa.io.survey_mosaic.read_target_catalog`;
     FITS text columns are decoded to ``str``.
     """
-    from ..io.survey_mosaic import read_target_catalog
-
     if isinstance(path, pd.DataFrame):
         return path.reset_index(drop=True)
     p = Path(path)
@@ -220,9 +221,6 @@ def match_sky(run_ra, run_dec, ref_ra, ref_dec, max_sep_arcsec: float = 1.0, run
         is kept for unmatched galaxies, NaN without a position), the reason when unmatched and
         ``{"n_reference_no_position": ...}``.
     """
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
-
     if not np.isfinite(max_sep_arcsec) or max_sep_arcsec <= 0:
         raise ValueError(f"max_sep_arcsec must be a positive number; got {max_sep_arcsec!r}")
     ok_run, ra, dec = _valid_position(run_ra, run_dec)

@@ -8,13 +8,16 @@ counted galaxies coloured by each labelling with the silhouette of each.  Then t
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from ..report import figures as F
-from ..report.html import format_number
+from ..analysis import figures as F
+from ..utils.html import format_number
 
-__all__ = ["restrict_to_subsample", "subsample_note", "write_validation_section"]
+__all__ = ["ValidationSection", "restrict_to_subsample", "subsample_note", "validation_report_section",
+           "write_validation_section"]
 
 
 def _pct(ci) -> str:
@@ -24,8 +27,6 @@ def _pct(ci) -> str:
 
 
 def _slug(text: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "ref"
 
 
@@ -60,9 +61,51 @@ def subsample_note(result) -> str:
             + "".join(f"; {c['expression']}: {c['n_true']}" for c in s.counts) + ".")
 
 
+class ValidationSection:
+    """The external validation's section of a report (a :class:`galtaxa.report.ReportSection`).
+
+    Parameters
+    ----------
+    result : ValidationResult
+        The validation to show; its physical subsample, if any, restricts the report's morphology, ETG/LTG and
+        completeness sections.
+    """
+
+    name = "validation"
+
+    def __init__(self, result):
+        self.result = result
+
+    def write(self, report) -> None:
+        """Append the section to ``report`` (a :class:`galtaxa.report.ReportWriter`)."""
+        write_validation_section(report, self.result)
+
+    def restrict(self, catalog: pd.DataFrame) -> tuple[pd.DataFrame, str] | None:
+        """The catalog's galaxies inside the physical subsample and its description (None without one)."""
+        if self.result.subsample is None:
+            return None
+        return restrict_to_subsample(catalog, self.result), self.result.subsample.description
+
+
+def validation_report_section(result) -> ValidationSection:
+    """The report section of ``result`` (for :func:`galtaxa.report.build_report`'s ``sections``).
+
+    Parameters
+    ----------
+    result : ValidationResult
+        The validation.
+
+    Returns
+    -------
+    ValidationSection
+        Its section.
+    """
+    return ValidationSection(result)
+
+
 def write_validation_section(R, result) -> None:
-    """Append the section to a report under construction (``R``: the report builder of
-    :func:`galtaxa.report.build_report`, with ``page``, ``figure``, ``skip`` and ``numbers``)."""
+    """Append the section to a report under construction (``R``: a :class:`galtaxa.report.ReportWriter`, with
+    ``page``, ``figure``, ``skip`` and ``numbers``)."""
     R.page.heading("External validation")
     R.numbers["validation"] = result.to_dict()
     if not result.references:

@@ -33,8 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import write_catalog
 from ..utils.atomic import atomic_write_text
-from .compare import Comparison, compare_labels, embedding_comparison
+from ..utils.jsonable import to_jsonable
+from .compare import Comparison, _text, compare_labels, embedding_comparison
 from .crossmatch import CrossMatch, crossmatch
 from .rules import RuleSet
 from .spec import ReferenceSpec, spec_problems
@@ -91,9 +93,6 @@ class ValidationResult:
 
     def write(self, out_dir) -> dict[str, Path]:
         """``out_dir/catalog.{parquet,csv}`` and ``out_dir/validation.json``."""
-        from ..catalog import write_catalog
-        from ..report.build import to_jsonable
-
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = write_catalog(self.catalog, out_dir / "catalog", formats=("parquet", "csv"),
@@ -104,8 +103,6 @@ class ValidationResult:
 
 
 def _run_labelling(catalog: pd.DataFrame, class_column: str, group_column: str) -> tuple[np.ndarray, bool] | None:
-    from .compare import _text
-
     if class_column in catalog and (_text(catalog[class_column].to_numpy(dtype=object)) != "").any():
         return catalog[class_column].to_numpy(dtype=object), False
     if group_column in catalog and (_text(catalog[group_column].to_numpy(dtype=object)) != "").any():

@@ -587,7 +587,7 @@ async function start() {
   box.addEventListener("change", () => setInspector(box.value));
   box.addEventListener("keydown", (e) => { if (e.key === "Enter") box.blur(); });
   const links = $("links");
-  if (r.files["inspect.html"]) links.append(el("a", { href: "/files/inspect.html", target: "_blank", rel: "noopener", text: "static page" }));
+  if (r.files["groups.html"]) links.append(el("a", { href: "/files/groups.html", target: "_blank", rel: "noopener", text: "static page" }));
   if (r.files["report/report.html"]) links.append(el("a", { href: "/files/report/report.html", target: "_blank", rel: "noopener", text: "report" }));
   factsList($("class-help"), S.classes.map((c) => [c, S.descriptions[c] || ""]));
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showView(t.dataset.view));

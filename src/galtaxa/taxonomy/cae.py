@@ -38,11 +38,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, TransformerMixin
+from torch import nn
 
+from ..persist.archive import Persistable
+from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 from ..utils.atomic import atomic_path
-from ..utils.persist import Persistable
-from ..utils.torch_training import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..utils.device import pick_device
 
 __all__ = ["CAEDenoiser", "build_cae"]
 
@@ -56,9 +62,6 @@ def build_cae(in_channels: int, height: int, width: int, latent_dim: int = 40, c
     torch.nn.Module
         ``forward(x)`` returns the reconstruction; ``encode(x)`` the latent vector.
     """
-    import torch
-    from torch import nn
-
     if height % 4 or width % 4:
         raise ValueError(f"build_cae needs height and width divisible by 4; got {height}x{width}")
     c1, c2 = (int(c) for c in channels)
@@ -198,9 +201,6 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
         return -(-h // 4) * 4, -(-w // 4) * 4
 
     def _to_tensor(self, batch: np.ndarray, device):
-        import torch
-        import torch.nn.functional as F
-
         t = torch.as_tensor(np.ascontiguousarray(batch, dtype=np.float32)).to(device)
         if not torch.isfinite(t).all():
             raise ValueError("images contain NaN or inf; clean them (or drop those galaxies) before the CAE")
@@ -218,10 +218,6 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
     # ------------------------------------------------------------------- fit
     def fit(self, images, y=None) -> "CAEDenoiser":
         """Train on ``images`` (N, C, H, W) or (N, H, W); returns ``self``."""
-        import torch
-
-        from ..utils.device import pick_device
-
         self._check_params()
         x = self._as_4d(images, fitted=False)
         n, c, h, w = x.shape
@@ -278,8 +274,6 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
         return self
 
     def _loss(self, model, x, idx, device) -> float:
-        import torch
-
         model.eval()
         h, w = x.shape[2:]
         total = 0.0
@@ -296,10 +290,6 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
 
     def transform(self, images) -> np.ndarray:
         """Reconstructions (the denoised images), float32, same shape as ``images``."""
-        import torch
-
-        from ..utils.device import pick_device
-
         self._check_fitted()
         squeeze = np.ndim(images) == 3
         x = self._as_4d(images, fitted=True)
@@ -337,9 +327,6 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
         Three-channel images are shown as RGB, others by their first channel; input and reconstruction share
         one colour scale per galaxy.
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
         x = self._as_4d(images, fitted=True)[:n]
         x = np.asarray(x, dtype=np.float32)
         rec = self.transform(x)

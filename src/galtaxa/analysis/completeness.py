@@ -136,7 +136,7 @@ def classified_vs_rejected(
 
     For each parameter present: sample sizes, medians, the two-sample KS statistic and p-value, Cohen's d and
     Cliff's delta of *classified* against *rejected* (positive = classified galaxies have larger values), and
-    ``max_abs_effect = max(|d|, |delta|)``.  See :mod:`galtaxa.report.stats` for the formulas.
+    ``max_abs_effect = max(|d|, |delta|)``.  See :mod:`galtaxa.analysis.stats` for the formulas.
     """
     cl = classified_mask(catalog, class_column, group_column)
     pop = vote_population(catalog)

@@ -1,6 +1,8 @@
-"""``galtaxa inspect RUN_DIR``: inspect and label a finished run in the browser (:mod:`galtaxa.inspect`)."""
+"""``galtaxa inspect RUN_DIR``: start the inspection app (:mod:`galtaxa.inspect`) on a finished run."""
 
 from __future__ import annotations
+
+import argparse
 
 __all__ = ["register"]
 
@@ -15,8 +17,6 @@ def _cmd_inspect(args) -> int:
 
 def _port(value: str) -> int:
     """A TCP port, 0 to 65535 (a larger number would be taken modulo 65536 by the socket layer)."""
-    import argparse
-
     try:
         port = int(value)
     except ValueError:

@@ -96,7 +96,7 @@ def etg_ltg_consistency(
         P(n \ge n_\mathrm{split} \mid \mathrm{ETG}),\quad P(n < n_\mathrm{split} \mid \mathrm{LTG}),\quad
         P(G > 0.14\,M_{20} + 0.80 \mid \mathrm{ETG}),\quad P(G \le 0.14\,M_{20} + 0.80 \mid \mathrm{LTG})
 
-    each with a ``level`` interval (Wilson by default, see :func:`galtaxa.report.stats.fraction_ci`).  Galaxies
+    each with a ``level`` interval (Wilson by default, see :func:`galtaxa.analysis.stats.fraction_ci`).  Galaxies
     whose parameter is not finite are not counted (the ``n`` of each fraction says how many were).
 
     Parameters

@@ -42,14 +42,19 @@ To look inside a file::
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
+from .._version import __version__
+from ..utils.atomic import atomic_path
+from ..utils.rundir import available_memory, format_bytes
 from .safe_load import UnsafeFileError
 
 __all__ = ["save_estimator", "load_estimator", "check_archive", "check_param_types", "Persistable", "TRUSTED_CLASSES",
@@ -76,7 +81,7 @@ TRUSTED_CLASSES = {
     "galtaxa.cluster.WardClustering": "galtaxa.cluster.scalable_ward:WardClustering",
     "galtaxa.cluster.gmm.GMMClustering": "galtaxa.cluster.gmm:GMMClustering",
     "galtaxa.cluster.purge.MorphologyPurger": "galtaxa.cluster.purge:MorphologyPurger",
-    "galtaxa.preprocess.CAEDenoiser": "galtaxa.preprocess.cae:CAEDenoiser",
+    "galtaxa.preprocess.CAEDenoiser": "galtaxa.taxonomy.cae:CAEDenoiser",
     "galtaxa.reduce.MultimodalAutoencoder": "galtaxa.reduce.fusion_autoencoder:MultimodalAutoencoder",
     "galtaxa.supervise.GalaxyClassifier": "galtaxa.supervise.classifier:GalaxyClassifier",
     "galtaxa.taxonomy.UnsupervisedTaxonomy": "galtaxa.taxonomy.usmorph:UnsupervisedTaxonomy",
@@ -92,8 +97,6 @@ _TREE = "sklearn.tree._tree.Tree"
 
 
 def _import(spec: str):
-    import importlib
-
     module, _, attr = spec.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -190,8 +193,6 @@ def save_estimator(obj, path) -> Path:
     TypeError
         If ``obj`` holds anything the format cannot represent (the message says where).
     """
-    from .._version import __version__
-
     path = Path(path)
     enc = _Encoder()
     root = enc(obj, "estimator")
@@ -209,8 +210,6 @@ def save_estimator(obj, path) -> Path:
 def _shadowed(cls, name: str) -> bool:
     """True when ``name`` is a method, property or other descriptor of ``cls`` (an attribute of that name in an
     object's state would hide it), or a dunder name."""
-    import inspect
-
     if name == _NETWORK_KEY:  # Persistable's own entry for a network's weights
         return False
     if name.startswith("__") and name.endswith("__"):
@@ -236,8 +235,6 @@ def check_param_types(cls, state: dict) -> list[str]:
         Empty when every parameter has the type of its default (an ``int`` for a ``float`` default, a list for a
         tuple default and a number for a ``None`` default are accepted).
     """
-    import inspect
-
     problems = []
     for name, param in inspect.signature(cls.__init__).parameters.items():
         if name not in state or param.default is inspect.Parameter.empty or param.default is None:
@@ -519,8 +516,6 @@ def check_archive(path, archive: zipfile.ZipFile, max_expansion: float | None = 
     UnsafeFileError
         For an array of Python objects (a pickle).
     """
-    from .rundir import available_memory, format_bytes
-
     total = 0
     for info in archive.infolist():
         name = info.filename
@@ -629,8 +624,6 @@ _NETWORK_KEY = "__network__"
 
 def _plain_param(value):
     """Paths and torch devices as strings (the format stores plain data only)."""
-    import os
-
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if type(value).__module__ == "torch" and type(value).__name__ == "device":
@@ -681,8 +674,6 @@ class Persistable:
         return state
 
     def _persist_setstate(self, state: dict) -> None:
-        import inspect
-
         allowed = set(self._get_param_names()) | set(self._PERSISTED) | {_NETWORK_KEY}
         unknown = sorted(set(state) - allowed)
         if unknown:
@@ -750,7 +741,7 @@ class Persistable:
 
         Raises
         ------
-        galtaxa.utils.safe_load.UnsafeFileError
+        galtaxa.persist.safe_load.UnsafeFileError
             If the file is a pickle or names a class galtaxa does not load.
         ValueError
             If the file holds another estimator, or is a folder an older galtaxa wrote.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .scaling import unit_range
-from .smoothing import gaussian_smooth, zscore_images
+from .polar import polar_unfold
+from ..preprocess.scaling import unit_range
+from ..preprocess.smoothing import gaussian_smooth, zscore_images
 
 __all__ = ["multimodal_view"]
 
@@ -39,8 +40,6 @@ def multimodal_view(images: np.ndarray, sigma: float, zscore: bool, view: str, m
     """
     x = gaussian_smooth(np.asarray(images, dtype=np.float32), sigma) if sigma > 0 else np.asarray(images, np.float32)
     if view == "polar":
-        from .polar import polar_unfold
-
         x = np.asarray(polar_unfold(x, angle_step=angle_step), dtype=np.float32)
     if not zscore:
         return unit_range(x)

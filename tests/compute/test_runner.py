@@ -1,4 +1,4 @@
-"""The chunk runner (galtaxa.utils.compute): local path without Dask, order kept on a LocalCluster, retries of a
+"""The chunk runner (galtaxa.compute.runner): local path without Dask, order kept on a LocalCluster, retries of a
 killed worker's chunk, errors that name the chunk, the scheduler setting checked, the measure stage resuming on
 Dask from chunks measured locally."""
 
@@ -20,7 +20,7 @@ from galtaxa.galaxyset import GalaxySet
 from galtaxa.measure import measure
 from galtaxa.pipeline import measure_stage
 from galtaxa.status import BAD_INPUT, FAILED
-from galtaxa.utils.compute import ChunkRunner, check_scheduler, chunks_of
+from galtaxa.compute.runner import ChunkRunner, check_scheduler, chunks_of
 from _blobs import sersic_blobs
 from _no_dask import assert_runs_without_dask
 
@@ -189,7 +189,7 @@ def test_chunk_whose_workers_keep_dying_gets_failed_rows(tmp_path):
     is written, as the local path does when its process pool breaks); already bad galaxies keep their status."""
     from galtaxa.measure import CATALOG_COLUMNS
     from galtaxa.pipeline.stage_measure import _lost_part
-    from galtaxa.utils.compute import Chunk
+    from galtaxa.compute.runner import Chunk
 
     gs = GalaxySet.from_arrays(sersic_blobs(4, size=32), ids=["a", "b", "c", "d"])
     gs.mark([2], BAD_INPUT, "c.fits: empty")

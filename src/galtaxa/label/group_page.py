@@ -18,10 +18,11 @@ import yaml
 
 from ..utils.atomic import atomic_write_text
 from ..utils.templates import render_template
+from ..utils.textfiles import needs_quote
 from .mapping import DEFAULT_CLASSES, _as_group, _check_classes
 from .thumbnails import REJECTED_GROUP, load_mosaic_table
 
-__all__ = ["CLASS_DESCRIPTIONS", "write_inspection_page", "write_mapping_template"]
+__all__ = ["CLASS_DESCRIPTIONS", "write_group_page", "write_mapping_template", "yaml_scalar"]
 
 #: Short descriptions of the default classes, shown on the page and in the template.
 CLASS_DESCRIPTIONS = {
@@ -32,12 +33,10 @@ CLASS_DESCRIPTIONS = {
     "UNC": "unclassifiable: too faint, too small, artefacts or mixed group",
 }
 
-def _yaml_scalar(value) -> str:
+def yaml_scalar(value) -> str:
     """A scalar written as YAML would read it back unchanged (quoted when needed); text that a spreadsheet would
     take for a formula (starting with ``=``, ``+``, ``-``, ``@``: :func:`galtaxa.utils.textfiles.needs_quote`) is
     single-quoted, which YAML reads as the text itself and a spreadsheet as text."""
-    from ..utils.textfiles import needs_quote
-
     text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6,
                           default_style="'" if needs_quote(value) else None)
     text = text.rstrip("\n")
@@ -101,7 +100,7 @@ def write_mapping_template(
     inspectors : sequence of str
         One block per inspector (names must be unique).
     page : str or Path, optional
-        The inspection page, named in the instructions.
+        The group page, named in the instructions.
 
     Returns
     -------
@@ -119,7 +118,7 @@ def write_mapping_template(
         f"# galtaxa: group -> class mapping form ({len(ids)} groups, {len(inspectors)} inspector(s)).",
         "#",
         "# 1. Look at the mosaics of every group"
-        + (f" on the inspection page {Path(page).name}." if page else " (inspection page)."),
+        + (f" on the group page {Path(page).name}." if page else " (group page)."),
         "# 2. Under your own name in 'inspectors', replace 'null' by one class per group.",
         "#    Leave 'null' for a group you do not want to assign (it then does not vote).",
         "# 3. Several inspectors: each fills their own block (rename 'inspector1', copy the block for more).",
@@ -131,11 +130,11 @@ def write_mapping_template(
         desc = CLASS_DESCRIPTIONS.get(c)
         lines.append(f"#   {c}" + (f": {desc}" if desc else ""))
     lines.append(f"# Read back with: galtaxa.label.load_mapping({str(path)!r})")
-    lines.append("classes: [" + ", ".join(_yaml_scalar(c) for c in classes) + "]")
+    lines.append("classes: [" + ", ".join(yaml_scalar(c) for c in classes) + "]")
     lines.append("groups: [" + ", ".join(str(g) for g in ids) + "]")
     lines.append("inspectors:")
     for name in inspectors:
-        lines.append(f"  {_yaml_scalar(name)}:" + ("" if ids else " {}"))
+        lines.append(f"  {yaml_scalar(name)}:" + ("" if ids else " {}"))
         for g in ids:
             entry = f"    {g}: null"
             if g in sizes:
@@ -152,7 +151,7 @@ def _data_uri(png: str | Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
 
 
-def write_inspection_page(
+def write_group_page(
     mosaic_table,
     out_html: str | Path,
     mapping_template_path: str | Path | None = None,
@@ -195,7 +194,7 @@ def write_inspection_page(
     required = {"group", "n_members", "n_shown", "png"}
     if not required <= set(table.columns):
         raise ValueError(f"mosaic table lacks columns {sorted(required - set(table.columns))}")
-    classes = _check_classes(classes, "write_inspection_page")
+    classes = _check_classes(classes, "write_group_page")
     out_html = Path(out_html)
 
     template_text = None
@@ -219,7 +218,7 @@ def write_inspection_page(
                        "n_members": int(row.n_members), "n_shown": int(row.n_shown),
                        "fraction": f"{row.n_members / n_total:.3f}" if n_total else "nan", "views": views})
     page = render_template(
-        "inspect.html.j2", title=title, n_groups=int((table["group"] != REJECTED_GROUP).sum()), n_total=n_total,
+        "group_page.html.j2", title=title, n_groups=int((table["group"] != REJECTED_GROUP).sum()), n_total=n_total,
         mapping_path=None if mapping_template_path is None else str(mapping_template_path),
         classes=[(c, CLASS_DESCRIPTIONS.get(c, "")) for c in classes], groups=groups, template_text=template_text)
     atomic_write_text(out_html, page)

@@ -21,14 +21,19 @@ order whatever order the workers finish in.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from .progress import progress as _progress
+import pandas as pd
+
+from ..status import log
+from ..utils.progress import progress as _progress
 
 __all__ = ["LOCAL", "PROCESSES", "Chunk", "ChunkRunner", "check_scheduler", "chunks_of", "finished_part"]
 
@@ -201,7 +206,6 @@ class ChunkRunner:
         except ImportError as err:
             raise ImportError(f"compute.scheduler {self.scheduler!r} needs Dask: pip install 'galtaxa[dask]' "
                               "(or set compute.scheduler: local)") from err
-        import logging
 
         if self.scheduler == PROCESSES:
             n = self.n_workers or _default_workers()
@@ -342,12 +346,6 @@ def finished_part(path, ids: list[str], stage: str):
     -------
     pandas.DataFrame or None
     """
-    from pathlib import Path
-
-    import pandas as pd
-
-    from ..status import log
-
     path = Path(path)
     if not path.exists():
         return None

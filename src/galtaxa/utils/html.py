@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..utils.templates import render_template
+from .templates import render_template
 
 __all__ = ["HtmlPage", "format_number"]
 

@@ -1,4 +1,4 @@
-"""Tests for the CAE denoiser (galtaxa.preprocess.cae)."""
+"""Tests for the CAE denoiser (galtaxa.taxonomy.cae)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from galtaxa.preprocess.cae import CAEDenoiser, build_cae
+from galtaxa.taxonomy.cae import CAEDenoiser, build_cae
 
 torch.set_num_threads(1)
 

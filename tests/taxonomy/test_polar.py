@@ -1,4 +1,4 @@
-"""Tests of the adaptive polar coordinate transform (galtaxa.preprocess.polar)."""
+"""Tests of the adaptive polar coordinate transform (galtaxa.taxonomy.polar)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from galtaxa.preprocess import (
+from galtaxa.preprocess import resize
+from galtaxa.taxonomy.polar import (
     PolarUnfolder,
     best_cyclic_shift,
     polar_grid_shape,
     polar_unfold,
-    resize,
     rotation_residual,
 )
 

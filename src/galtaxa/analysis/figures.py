@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy.ndimage import gaussian_filter
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.seeding import rng as _rng
@@ -56,8 +58,6 @@ def class_order(classes) -> list[str]:
 
 def class_colours(classes: Sequence[str]) -> dict[str, str]:
     """A colour per class: fixed ones for SPH/ETD/LTD/IRR/UNC, tab20 for the others."""
-    from matplotlib import colormaps
-
     tab = colormaps["tab20"]
     out, j = {}, 0
     for c in classes:
@@ -291,8 +291,6 @@ def embedding_figure(
     2-D histogram smoothed by a Gaussian (sigma = 1.5 bins).  Unclassified points (``""``) are drawn in light
     grey without contours.
     """
-    from scipy.ndimage import gaussian_filter
-
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[1] != 2:
         raise ValueError(f"coords must have shape (n, 2); got {coords.shape}")

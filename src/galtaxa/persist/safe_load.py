@@ -5,21 +5,20 @@ code its author chose.  galtaxa reads every torch file through :func:`torch_load
 torch's weights-only unpickler accepts (tensors, numbers, strings, ``None`` and lists, tuples, dicts of them)
 and turns a refusal into :class:`UnsafeFileError`, a :class:`ValueError` that names the file.
 
-:func:`plain_for_torch` converts what galtaxa writes into checkpoints (numpy scalars and arrays, paths, torch
-devices) to those types, so every file galtaxa writes is one galtaxa can read back.
+galtaxa itself writes no torch file: its weights and checkpoints are safetensors files
+(:mod:`galtaxa.persist.tensors`), its fitted estimators ``.npz`` archives (:mod:`galtaxa.persist.archive`).
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 import warnings
-from collections import OrderedDict
-from pathlib import Path, PurePath
+from pathlib import Path
 
-import numpy as np
 
-__all__ = ["UnsafeFileError", "torch_load", "plain_for_torch", "refuse_legacy_pickles", "read_json"]
+__all__ = ["UnsafeFileError", "torch_load", "refuse_legacy_pickles", "read_json"]
 
 #: Largest JSON file :func:`read_json` reads.
 MAX_JSON_BYTES = 64 * 2**20
@@ -88,40 +87,6 @@ def torch_load(path, what: str = "torch file"):
                          f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
 
 
-def plain_for_torch(obj, where: str = "state"):
-    """``obj`` with numpy scalars as Python numbers, numeric numpy arrays as tensors, paths and devices as
-    strings, sets as sorted lists: what ``torch.load(weights_only=True)`` reads back.
-
-    Raises
-    ------
-    TypeError
-        For any other object, naming where it sits in ``obj``.
-    """
-    import torch
-
-    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.kind in "biuf":
-            return torch.from_numpy(np.ascontiguousarray(obj))
-        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj.tolist())]
-    if isinstance(obj, (PurePath, torch.device, np.dtype)):
-        return str(obj)
-    if isinstance(obj, (dict, OrderedDict)):
-        out = {plain_for_torch(k, f"{where} key"): plain_for_torch(v, f"{where}[{k!r}]") for k, v in obj.items()}
-        return OrderedDict(out) if isinstance(obj, OrderedDict) else out
-    if isinstance(obj, tuple):
-        return tuple(plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj))
-    if isinstance(obj, list):
-        return [plain_for_torch(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if isinstance(obj, (set, frozenset)):
-        return sorted(plain_for_torch(v, f"{where} item") for v in obj)
-    raise TypeError(f"{where}: a {type(obj).__module__}.{type(obj).__qualname__} cannot be written to a "
-                    "weights-only torch file; store plain numbers, strings, lists, dicts or tensors")
-
-
 def refuse_legacy_pickles(paths, refit: str) -> None:
     """Raise :class:`UnsafeFileError` for the first of ``paths`` that exists (a pickle an older galtaxa wrote).
 
@@ -165,8 +130,6 @@ def read_json(path, what: str = "JSON file", expect: type = dict):
         If it is not a regular file, larger than :data:`MAX_JSON_BYTES`, not UTF-8, not JSON, nested too deeply,
         or holds another type of value.
     """
-    import json
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} {path} not found")

@@ -77,6 +77,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
 __all__ = [
@@ -443,8 +444,6 @@ def rotation_residual(img, angle: float, unfold_kwargs: dict | None = None, orde
     return_shift : bool
         Also return the best shift (rows).
     """
-    from scipy import ndimage
-
     arr = np.asarray(img, dtype=np.float32)
     if arr.ndim == 2:
         arr = arr[None]

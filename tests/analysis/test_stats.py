@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galtaxa.report import completeness as comp
-from galtaxa.report import consistency as cons
-from galtaxa.report import metrics as met
-from galtaxa.report import stats as st
+from galtaxa.analysis import completeness as comp
+from galtaxa.analysis import consistency as cons
+from galtaxa.analysis import metrics as met
+from galtaxa.analysis import stats as st
 
 
 # --------------------------------------------------------------------- stats

@@ -8,7 +8,12 @@ sampled.  Each function returns ``(coords, index)``: the (n, 2) map and the cata
 
 from __future__ import annotations
 
+import inspect
+import warnings
+
 import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 from ..utils.seeding import rng as _rng
 
@@ -36,7 +41,6 @@ def pca_reduce(X: np.ndarray, pca_dim: int | None = 50, seed=0) -> np.ndarray:
     k = min(int(pca_dim), X.shape[0] - 1, X.shape[1])
     if k >= X.shape[1] or k < 2:
         return X
-    from sklearn.decomposition import PCA
 
     return PCA(n_components=k, random_state=int(_rng(seed).integers(2**31 - 1))).fit_transform(X)
 
@@ -67,13 +71,10 @@ def tsne_map(
     index : ndarray of int, shape (n,)
         Row of ``features`` for each point.
     """
-    from sklearn.manifold import TSNE
-
     X, idx = _prepare(features, max_samples, pca_dim, seed, min_rows=5)
     perp = float(min(perplexity, max(1.0, (X.shape[0] - 1) / 3.0)))
     if max_iter < 250:
         raise ValueError(f"max_iter must be >= 250 (scikit-learn's minimum); got {max_iter}")
-    import inspect
 
     # scikit-learn renamed n_iter to max_iter in 1.5
     it = "max_iter" if "max_iter" in inspect.signature(TSNE).parameters else "n_iter"
@@ -99,8 +100,6 @@ def umap_map(
     coords : ndarray, shape (n, 2)
     index : ndarray of int, shape (n,)
     """
-    import warnings
-
     import umap
 
     X, idx = _prepare(features, max_samples, pca_dim, seed, min_rows=5)

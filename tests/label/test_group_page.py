@@ -1,4 +1,4 @@
-"""The static inspection page (the one that can be mailed) escapes every text it shows, like the app."""
+"""The static group page (the one that can be mailed) escapes every text it shows, like the app."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import numpy as np
 from markupsafe import escape
 
-from galtaxa.label import group_mosaics, load_mapping, write_inspection_page
+from galtaxa.label import group_mosaics, load_mapping, write_group_page
 
 EVIL = "<script>alert('x')</script>"
 
@@ -18,7 +18,7 @@ def test_static_page_escapes_title_classes_inspectors_paths_and_the_form(tmp_pat
     table = group_mosaics(images, np.arange(12) % 3, folder / "mosaics", n_per_group=4,
                           ids=[f"<img src=x onerror=alert({i})>" for i in range(12)], show_ids=True)
     classes = ["<b>E</b>", "S&0", EVIL]
-    out = write_inspection_page(table, folder / "inspect.html", mapping_template_path=folder / "mapping.yaml",
+    out = write_group_page(table, folder / "groups.html", mapping_template_path=folder / "mapping.yaml",
                                 classes=classes, title=EVIL, inspectors=["<i>ann</i>", "bo\"b"])
     page = out.read_text()
     for raw in (EVIL, "<b>E</b>", "<i>ann</i>", "<b>&", "onerror=alert"):

@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
+import torch
 
-__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle", "save_checkpoint",
-           "load_checkpoint"]
+from ..persist.tensors import load_checkpoint, save_checkpoint
+from ..status import log
+from ..utils.progress import progress as _progress
+
+__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
 
 
 @contextmanager
 def seeded_torch(seed: int, device):
     """Fork torch's RNG (and the CUDA one of ``device``), seed it with ``seed`` and switch on deterministic
     algorithms (warn-only where none exists); everything is restored on exit."""
-    import torch
-
     prev = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -43,40 +46,6 @@ def train_val_split(n: int, val_fraction: float, gen: np.random.Generator) -> tu
     order = gen.permutation(n)
     n_val = 0 if val_fraction == 0 or n < 2 else max(1, int(round(val_fraction * n)))
     return np.sort(order[:n_val]), order[n_val:]
-
-
-def save_checkpoint(path, state: dict) -> None:
-    """``torch.save`` to ``path`` atomically (temporary file + rename), in a form :func:`load_checkpoint` reads.
-
-    Numpy scalars and arrays, paths and devices in ``state`` are converted to Python numbers, tensors and
-    strings first (:func:`~galtaxa.utils.safe_load.plain_for_torch`), so the file needs no code to be read.
-    """
-    import torch
-
-    from .atomic import atomic_path
-    from .safe_load import plain_for_torch
-
-    state = plain_for_torch(state, where=f"checkpoint {path}")
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (on the CPU), weights-only.
-
-    Raises
-    ------
-    galtaxa.utils.safe_load.UnsafeFileError
-        If the file holds Python objects whose unpickling could execute code (never read).
-    ValueError
-        If it is not a readable torch file or does not hold a dict.
-    """
-    from .safe_load import torch_load
-
-    ck = torch_load(path, what="checkpoint")
-    if not isinstance(ck, dict):
-        raise ValueError(f"checkpoint {path} holds a {type(ck).__name__}, not the dict galtaxa writes")
-    return ck
 
 
 class EarlyStopping:
@@ -125,7 +94,8 @@ class Trainer:
     ``on_epoch_end(epoch, entry)``.
 
     With ``checkpoint_dir`` the trained modules, the optimiser, the history and the stopping counters are
-    written atomically to ``last.pt`` after every epoch and the best weights to ``best.pt``; a later :meth:`run`
+    written atomically to ``last.safetensors`` after every epoch and the best weights to ``best.safetensors``
+    (:func:`galtaxa.persist.tensors.save_checkpoint`: no pickle); a later :meth:`run`
     with the same ``fingerprint`` resumes after the last finished epoch.  The trainer draws no random number:
     a hook that seeds its batches from ``(seed, epoch)`` makes a resumed run end with the weights of an
     uninterrupted one, and a hook that carries its own generator across epochs trains exactly as its own loop
@@ -168,11 +138,7 @@ class Trainer:
         self.progress = progress
 
     def _load(self, modules: dict, optimizer, stopper: EarlyStopping) -> tuple[int, list, bool]:
-        from pathlib import Path
-
-        from ..status import log
-
-        last = Path(self.checkpoint_dir) / "last.pt"
+        last = Path(self.checkpoint_dir) / "last.safetensors"
         if not (self.resume and last.exists()):
             return -1, [], False
         ck = load_checkpoint(last)
@@ -184,15 +150,13 @@ class Trainer:
         if optimizer is not None:
             optimizer.load_state_dict(ck["optimizer"])
         state = ck["state"]
-        best = Path(self.checkpoint_dir) / "best.pt"
+        best = Path(self.checkpoint_dir) / "best.safetensors"
         best_state = load_checkpoint(best)["model"] if best.exists() else None
         stopper.load_state(state["stopper"], best_state)
         log.info("%s: resuming from %s after epoch %d", self.name, last, state["epoch"])
         return int(state["epoch"]), list(state["history"]), bool(state["stopped"])
 
     def _save(self, name: str, payload: dict) -> None:
-        from pathlib import Path
-
         save_checkpoint(Path(self.checkpoint_dir) / name, payload)
 
     def run(self, modules: dict, optimizer, train_epoch, validate=None, on_epoch_end=None, watch: str | None = None):
@@ -207,8 +171,6 @@ class Trainer:
         watch : str, optional
             Key of ``modules`` whose best weights are kept (default: the first).
         """
-        from .progress import progress as _progress
-
         watch = watch or next(iter(modules))
         model = modules[watch]
         stopper = EarlyStopping(self.patience, self.monitor)
@@ -233,13 +195,13 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "epoch" and isinstance(v, float)})
             if self.checkpoint_dir is not None:
                 if improved:
-                    self._save("best.pt", {"model": stopper.best_state, "epoch": epoch,
-                                           "fingerprint": self.fingerprint})
-                self._save("last.pt", {"fingerprint": self.fingerprint,
-                                       "modules": {k: m.state_dict() for k, m in modules.items()},
-                                       "optimizer": None if optimizer is None else optimizer.state_dict(),
-                                       "state": {"epoch": epoch, "history": history, "stopped": stopped,
-                                                 "stopper": stopper.state()}})
+                    self._save("best.safetensors", {"model": stopper.best_state, "epoch": epoch,
+                                                    "fingerprint": self.fingerprint})
+                self._save("last.safetensors", {"fingerprint": self.fingerprint,
+                                                "modules": {k: m.state_dict() for k, m in modules.items()},
+                                                "optimizer": None if optimizer is None else optimizer.state_dict(),
+                                                "state": {"epoch": epoch, "history": history, "stopped": stopped,
+                                                          "stopper": stopper.state()}})
             if on_epoch_end is not None:
                 on_epoch_end(epoch, entry)
         if hasattr(bar, "close"):
@@ -258,7 +220,7 @@ class StateDictPickle:
     network from the estimator's fitted attributes when unpickling (and when loading from disk).
 
     The pickling is for in-memory copies only (``copy.deepcopy``, worker processes): galtaxa never writes these
-    pickles to disk nor reads pickles from it; files are written by :class:`~galtaxa.utils.persist.Persistable`
+    pickles to disk nor reads pickles from it; files are written by :class:`~galtaxa.persist.archive.Persistable`
     (see ``SECURITY.md``)."""
 
     def _build_model(self):  # pragma: no cover - each estimator builds its own network
