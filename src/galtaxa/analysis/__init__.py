@@ -11,7 +11,8 @@ supervised classifier's evaluation (:mod:`galtaxa.supervise`), below all three.
 * :mod:`~galtaxa.analysis.figures`: the matplotlib figures of all of the above.
 """
 
-from .completeness import classified_mask, classified_vs_rejected, completeness_curve, completeness_curves
+from .completeness import (COUNT_TERMS, classified_mask, classified_vs_rejected, completeness_curve,
+                           completeness_curves, sample_counts)
 from .consistency import above_lotz_line, consistency_table, etg_ltg_consistency, lotz_line
 from .embedding import tsne_map, umap_map
 from .metrics import (
@@ -22,6 +23,8 @@ from .metrics import (
     purity_per_group,
 )
 from .stats import (
+    agreement_baselines,
+    baseline_verdict,
     cliffs_delta,
     clopper_pearson_interval,
     cohens_d,
@@ -33,6 +36,10 @@ from .stats import (
 )
 
 __all__ = [
+    "COUNT_TERMS",
+    "sample_counts",
+    "agreement_baselines",
+    "baseline_verdict",
     "classified_mask",
     "classified_vs_rejected",
     "completeness_curve",

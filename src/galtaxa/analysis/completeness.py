@@ -19,12 +19,61 @@ from ..status import OK, REJECTED
 from .stats import compare_samples, fraction_ci
 
 __all__ = [
+    "COUNT_TERMS",
+    "sample_counts",
     "vote_population",
     "classified_mask",
     "completeness_curve",
     "completeness_curves",
     "classified_vs_rejected",
 ]
+
+
+#: The words the report counts galaxies with, each defined once on the page (in this order).
+COUNT_TERMS = {
+    "in the catalog": "every input galaxy, whatever its status",
+    "reached the vote": "read, conditioned and encoded (status ok or rejected); bad inputs, failed and purged "
+                        "galaxies never reach it",
+    "kept by the vote": "reached the vote and enough voters agreed on its group (group >= 0)",
+    "rejected by the vote": "reached the vote but too few voters agreed (group -1, status rejected)",
+    "in unnamed groups": "kept by the vote in a group that the mapping leaves without a class (not named, or a tie)",
+    "classified": "has a class (its group's class from the mapping, or the class column given)",
+    "not classified": "reached the vote without a class: rejected by the vote plus in unnamed groups",
+}
+
+
+def sample_counts(catalog: pd.DataFrame, class_column: str = "class", group_column: str = "group") -> dict:
+    """How many galaxies each term of :data:`COUNT_TERMS` counts.
+
+    Parameters
+    ----------
+    catalog : DataFrame
+        With ``status`` (optional), ``group_column`` (optional) and ``class_column`` (optional; without it a
+        galaxy is classified when kept by the vote).
+
+    Returns
+    -------
+    dict
+        ``{term: n}`` for every term of :data:`COUNT_TERMS`; ``kept`` + ``rejected by the vote`` = ``reached the
+        vote`` and ``classified`` + ``not classified`` = ``reached the vote`` (a galaxy of an unnamed group is
+        kept and not classified).
+    """
+    pop = vote_population(catalog)
+    if group_column in catalog:
+        g = pd.to_numeric(catalog[group_column], errors="coerce").to_numpy()
+        kept = pop & np.isfinite(g) & (g != -1)
+    elif "status" in catalog:
+        kept = pop & (catalog["status"].astype(str) == OK).to_numpy()
+    else:
+        kept = pop.copy()
+    if class_column in catalog:
+        c = catalog[class_column]
+        classified = pop & (c.notna() & (c.astype(str).str.strip() != "")).to_numpy()
+    else:
+        classified = kept.copy()
+    return {"in the catalog": len(catalog), "reached the vote": int(pop.sum()), "kept by the vote": int(kept.sum()),
+            "rejected by the vote": int((pop & ~kept).sum()), "in unnamed groups": int((kept & ~classified).sum()),
+            "classified": int(classified.sum()), "not classified": int((pop & ~classified).sum())}
 
 
 def vote_population(catalog: pd.DataFrame) -> np.ndarray:

@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.ndimage import gaussian_filter
 
+from ..catalog.units import axis_label
 from ..utils.atomic import atomic_write_bytes
 from ..utils.seeding import rng as _rng
 from .consistency import LOTZ_INTERCEPT, LOTZ_SLOPE, lotz_line
@@ -38,7 +39,13 @@ __all__ = [
 
 #: Default physical classes, in morphological sequence.
 CLASS_ORDER = ("SPH", "ETD", "LTD", "IRR", "UNC")
-_CLASS_COLOURS = {"SPH": "#d62728", "ETD": "#ff7f0e", "LTD": "#2ca02c", "IRR": "#1f77b4", "UNC": "#7f7f7f"}
+#: Colour-blind-safe colours (Okabe & Ito 2008, "Color Universal Design"): the default classes get fixed ones, in
+#: the morphological sequence from warm to cool.
+_CLASS_COLOURS = {"SPH": "#D55E00", "ETD": "#E69F00", "LTD": "#009E73", "IRR": "#0072B2", "UNC": "#999999"}
+#: The colours of any other class, in order: the rest of Okabe & Ito's palette, then Paul Tol's "muted" scheme
+#: (Tol 2021, SRON/EPS/TN/09-002), also distinguishable with the common colour-vision deficiencies.
+_OTHER_COLOURS = ("#56B4E9", "#CC79A7", "#F0E442", "#000000", "#332288", "#88CCEE", "#44AA99", "#117733",
+                  "#999933", "#DDCC77", "#CC6677", "#882255", "#AA4499")
 
 
 def _key(v: str):
@@ -57,17 +64,23 @@ def class_order(classes) -> list[str]:
 
 
 def class_colours(classes: Sequence[str]) -> dict[str, str]:
-    """A colour per class: fixed ones for SPH/ETD/LTD/IRR/UNC, tab20 for the others."""
-    tab = colormaps["tab20"]
-    out, j = {}, 0
-    for c in classes:
-        if c in _CLASS_COLOURS:
-            out[c] = _CLASS_COLOURS[c]
-        else:
-            rgba = tab(j % 20)
-            out[c] = "#%02x%02x%02x" % tuple(int(255 * x) for x in rgba[:3])
-            j += 1
-    return out
+    """A distinct colour per class; the default classes keep theirs in every figure.
+
+    SPH, ETD, LTD, IRR and UNC have fixed colour-blind-safe colours (Okabe & Ito); other classes take, in the
+    order given, the colours of :data:`_OTHER_COLOURS` that no class uses yet, then evenly spaced hues of the
+    ``turbo`` map (more than 18 classes), so that no two classes ever share a colour.
+    """
+    classes = list(dict.fromkeys(str(c) for c in classes))
+    out = {c: _CLASS_COLOURS[c] for c in classes if c in _CLASS_COLOURS}
+    others = [c for c in classes if c not in out]
+    free = [h for h in _OTHER_COLOURS if h not in out.values()]
+    if len(others) > len(free):
+        turbo = colormaps["turbo"]
+        extra = len(others) - len(free)
+        free += ["#%02x%02x%02x" % tuple(int(round(255 * x)) for x in turbo((k + 0.5) / extra)[:3])
+                 for k in range(extra)]
+    out.update(zip(others, free))
+    return {c: out[c] for c in classes}
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -127,7 +140,8 @@ def _class_panels(catalog, params, class_column, classes, ncols, **size):
     for ax, p in zip(axes, params):
         data = _per_class(catalog, p, class_column, classes)
         keep = [i for i, d in enumerate(data) if d.size]
-        ax.set_title(p)
+        ax.set_title(axis_label(p, unit=False), fontsize=10)
+        ax.set_ylabel(axis_label(p), fontsize=8)
         if keep:
             panels.append((ax, data, keep))
         else:
@@ -219,8 +233,8 @@ def completeness_figure(curves: Mapping[str, pd.DataFrame], overall: float | Non
         if overall is not None and np.isfinite(overall):
             ax.axhline(overall, color="k", ls=":", lw=1, label=f"overall {overall:.2f}")
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel(p)
-        ax.set_ylabel("completeness")
+        ax.set_xlabel(axis_label(p))
+        ax.set_ylabel("classified fraction")
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle("Completeness of the classified sample (quantile bins)")
     return _finish(fig, path)
@@ -258,8 +272,8 @@ def gm20_figure(
     xs = np.linspace(np.nanmin(m[ok]) if ok.any() else -3, np.nanmax(m[ok]) if ok.any() else 0, 50)
     ax.plot(xs, lotz_line(xs), "k--", lw=1.2, label=f"G = {LOTZ_SLOPE} M20 + {LOTZ_INTERCEPT} (Lotz+08)")
     ax.invert_xaxis()
-    ax.set_xlabel("M20")
-    ax.set_ylabel("Gini")
+    ax.set_xlabel(axis_label("m20"))
+    ax.set_ylabel(axis_label("gini"))
     ax.legend(fontsize=8, markerscale=2)
     ax.set_title("Gini–M20 plane")
     return _finish(fig, path)
@@ -276,6 +290,10 @@ def _hpd_levels(density: np.ndarray, fractions=(0.5, 0.9)) -> list[float]:
     return [lv for lv in levels if lv > 0]
 
 
+#: Fewest points of a class for which :func:`embedding_figure` draws density contours.
+MIN_CONTOUR_POINTS = 50
+
+
 def embedding_figure(
     coords: np.ndarray,
     classes,
@@ -287,9 +305,11 @@ def embedding_figure(
 ) -> Figure:
     """Scatter of a 2-D map coloured by class with per-class density contours.
 
-    Each class with at least 10 points gets contours enclosing ``contour_fractions`` of its points, from a
-    2-D histogram smoothed by a Gaussian (sigma = 1.5 bins).  Unclassified points (``""``) are drawn in light
-    grey without contours.
+    Each class with at least :data:`MIN_CONTOUR_POINTS` points gets contours enclosing ``contour_fractions`` of
+    its points, from a 2-D histogram smoothed by a Gaussian whose width follows Scott's rule for the class
+    (sigma = n^(-1/6) times its standard deviation per axis, at least 1.5 bins; Scott 1992, *Multivariate Density
+    Estimation*): a smaller class would get contours around single points.  Unclassified points (``""``) are
+    drawn in light grey without contours.
     """
     coords = np.asarray(coords, dtype=float)
     if coords.ndim != 2 or coords.shape[1] != 2:
@@ -314,9 +334,11 @@ def embedding_figure(
         sel = cl == k
         ax.scatter(coords[sel, 0], coords[sel, 1], s=4, alpha=0.6, color=cols[k], linewidths=0,
                    label=f"{k} ({int(sel.sum())})")
-        if sel.sum() >= 10:
+        if sel.sum() >= MIN_CONTOUR_POINTS:
             h, _, _ = np.histogram2d(coords[sel, 0], coords[sel, 1], bins=[xe, ye])
-            h = gaussian_filter(h, 1.5)
+            bin_width = np.array([xe[1] - xe[0], ye[1] - ye[0]])
+            sigma = np.maximum(1.5, sel.sum() ** (-1 / 6) * coords[sel].std(axis=0) / bin_width)
+            h = gaussian_filter(h, sigma)
             levels = _hpd_levels(h, contour_fractions)
             if len(levels) >= 1:
                 ax.contour(xc, yc, h.T, levels=levels, colors=[cols[k]], linewidths=1.0)

@@ -151,6 +151,9 @@ def purity_per_group(true, pred) -> pd.DataFrame:
 def external_metrics(true, pred) -> dict:
     """ARI, NMI, Hungarian-matched accuracy, overall purity and counts of ``pred`` against reference ``true``.
 
+    ``majority_baseline`` is the accuracy and purity of one group holding every galaxy (the share of the most
+    common reference label); ARI and NMI are 0 for random groups.
+
     Only pairs where both labels are assigned are used (``n_used``); ``n_unassigned`` counts the rest.
     """
     t, p = _pairs(true, pred)
@@ -158,7 +161,7 @@ def external_metrics(true, pred) -> dict:
     if t.size == 0:
         nan = float("nan")
         return {"n_used": 0, "n_unassigned": n_total, "ari": nan, "nmi": nan, "accuracy": nan, "purity": nan,
-                "mapping": {}}
+                "majority_baseline": nan, "mapping": {}}
     acc, mapping = hungarian_accuracy(t, p)
     pur = purity_per_group(t, p)
     return {
@@ -168,5 +171,6 @@ def external_metrics(true, pred) -> dict:
         "nmi": float(skm.normalized_mutual_info_score(t, p)),
         "accuracy": acc,
         "purity": float((pur["purity"] * pur["size"]).sum() / pur["size"].sum()),
+        "majority_baseline": float(np.unique(t, return_counts=True)[1].max() / t.size),
         "mapping": mapping,
     }

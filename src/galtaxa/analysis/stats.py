@@ -17,6 +17,8 @@ from scipy import stats as _st
 from ..utils.seeding import rng as _rng
 
 __all__ = [
+    "agreement_baselines",
+    "baseline_verdict",
     "cohens_d",
     "cliffs_delta",
     "ks_2samp",
@@ -275,3 +277,66 @@ def compare_samples(x, y) -> dict:
         "cohens_d": cohens_d(x, y),
         "cliffs_delta": cliffs_delta(x, y),
     }
+
+
+def agreement_baselines(reference, predicted) -> dict:
+    """What an agreement between two labellings of the same galaxies should be compared with.
+
+    Parameters
+    ----------
+    reference, predicted : array-like of str
+        The reference classes and the labels counted as reference classes, one per counted galaxy.
+
+    Returns
+    -------
+    dict
+        ``majority_class`` (the most common reference class), ``majority`` (the agreement of calling every galaxy
+        that class: its share :math:`\\max_c p_{\\rm ref}(c)`) and ``chance`` (the expected agreement of labels
+        drawn at random with the predicted classes' proportions, :math:`\\sum_c p_{\\rm ref}(c)\\,
+        p_{\\rm pred}(c)`; Cohen 1960).  NaN when nothing is counted.
+
+    Examples
+    --------
+    >>> b = agreement_baselines(["E", "E", "E", "S"], ["E", "S", "S", "S"])
+    >>> b["majority_class"], b["majority"], b["chance"]
+    ('E', 0.75, 0.375)
+    """
+    ref = np.asarray(reference, dtype=object).astype(str)
+    pred = np.asarray(predicted, dtype=object).astype(str)
+    if ref.shape != pred.shape:
+        raise ValueError(f"reference ({ref.shape}) and predicted ({pred.shape}) must have the same length")
+    if ref.size == 0:
+        return {"majority_class": None, "majority": float("nan"), "chance": float("nan")}
+    classes, counts = np.unique(ref, return_counts=True)
+    p_ref = dict(zip(classes, counts / ref.size))
+    p_pred = dict(zip(*np.unique(pred, return_counts=True)))
+    chance = sum(p_ref[c] * p_pred.get(c, 0) / pred.size for c in classes)
+    top = int(np.argmax(counts))
+    return {"majority_class": str(classes[top]), "majority": float(counts[top] / ref.size), "chance": float(chance)}
+
+
+def baseline_verdict(agreement: FractionCI, baselines: dict) -> str:
+    """One sentence saying what an agreement means next to its baselines (:func:`agreement_baselines`).
+
+    The agreement's 95% interval is compared with the majority-class baseline: above it, the labelling carries
+    information beyond the most common class; overlapping it, it cannot be told apart from calling every galaxy
+    that class; below it, it does worse.
+    """
+    maj, chance, cls = baselines["majority"], baselines["chance"], baselines["majority_class"]
+    if agreement.n == 0 or not np.isfinite(maj):
+        return "Nothing counted: no baseline."
+    base = (f"Calling every galaxy {cls} would agree {100 * maj:.1f}% of the time; random labels in the same "
+            f"proportions {100 * chance:.1f}%.")
+    if agreement.low > maj:
+        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
+                   f"{100 * agreement.high:.1f}%) is above both: the labelling carries information beyond the most "
+                   "common class.")
+    elif agreement.high < maj:
+        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
+                   f"{100 * agreement.high:.1f}%) is below the majority-class baseline: calling every galaxy {cls} "
+                   "would do better.")
+    else:
+        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
+                   f"{100 * agreement.high:.1f}%) cannot be told apart from the majority-class baseline at 95%"
+                   + (", though it is above chance." if agreement.low > chance else "."))
+    return f"{base} {verdict}"

@@ -28,7 +28,7 @@ from ..utils.atomic import atomic_path, atomic_write_text
 from ..utils.textfiles import neutralise_frame, restore_frame
 from .units import COLUMN_UNITS
 
-__all__ = ["write_catalog", "read_catalog", "provenance", "config_hash", "check_one_row_per_input", "FORMATS"]
+__all__ = ["write_catalog", "read_catalog", "read_provenance", "provenance", "config_hash", "check_one_row_per_input", "FORMATS"]
 
 FORMATS = ("parquet", "csv", "fits")
 _DEPENDENCIES = ("numpy", "scipy", "astropy", "scikit-learn", "photutils", "statmorph", "torch", "timm", "umap-learn", "galsim")
@@ -235,6 +235,12 @@ def write_catalog(
             fits.HDUList([fits.PrimaryHDU(), hdu, prov_hdu]).writeto(tmp, overwrite=True)
         written["fits"] = out
     return written
+
+
+def read_provenance(path: str | Path) -> dict:
+    """The provenance record of a Parquet catalog written by :func:`write_catalog`, without reading its rows."""
+    meta = pq.read_schema(Path(path)).metadata or {}
+    return json.loads(meta.get(b"galtaxa", b"{}"))
 
 
 def read_catalog(path: str | Path) -> tuple[pd.DataFrame, dict]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..catalog import read_catalog
+from ..catalog import read_catalog, read_provenance
 from ..galaxyset import GalaxySet
+from ..label.mapping import load_mapping
 from ..label.thumbnails import mosaic_stretch_for
 from ..measure.trust import psf_fwhm_px
 from ..persist.safe_load import read_json
@@ -48,6 +49,27 @@ def psf_fwhm_of_config(cfg) -> float | None:
         return None
 
 
+def run_provenance(run_dir, prov: Mapping | None = None) -> dict:
+    """The catalog's provenance record (read from ``RUN_DIR/catalog.parquet`` unless given), with ``mapping``:
+    the mapping file the classes came from and its inspectors (:func:`galtaxa.label.load_mapping`)."""
+    run_dir = Path(run_dir)
+    if prov is None and (run_dir / "catalog.parquet").is_file():
+        try:
+            prov = read_provenance(run_dir / "catalog.parquet")
+        except (OSError, ValueError) as err:
+            log.warning("report: could not read the provenance of %s (%s)", run_dir / "catalog.parquet", err)
+    prov = dict(prov or {})
+    mapping_file = ((prov.get("config") or {}).get("labelling") or {}).get("mapping_file")
+    if mapping_file:
+        path = Path(mapping_file) if Path(mapping_file).is_absolute() else run_dir / mapping_file
+        try:
+            prov["mapping"] = {"file": str(mapping_file), "inspectors": list(load_mapping(path).inspectors)}
+        except (OSError, ValueError) as err:
+            prov["mapping"] = {"file": str(mapping_file), "inspectors": []}
+            log.warning("report: could not read the mapping file %s (%s)", path, err)
+    return prov
+
+
 def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: pd.DataFrame | None = None,
                features: np.ndarray | None = None, scaling: str | None = None, validation=None, **kwargs) -> Path:
     """Build the validation report of a run.
@@ -76,6 +98,7 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         The report's HTML page.
     """
     run_dir = Path(run_dir)
+    prov = None
     if catalog is None:
         cat_path = run_dir / "catalog.parquet"
         if not cat_path.exists():
@@ -99,6 +122,8 @@ def report_run(run_dir: str | Path, galaxies: GalaxySet | None = None, catalog: 
         read_dirs = sorted((run_dir / "stages").glob("read-*/done.json"))
         galaxies = GalaxySet.load(read_dirs[-1].parent) if read_dirs else None
     kwargs.setdefault("mosaic_stretch", mosaic_stretch_for(scaling))
+    if "provenance" not in kwargs:
+        kwargs["provenance"] = run_provenance(run_dir, prov)
     sections = []
     sup = run_dir / "supervised" / "report.json"  # the supervised classifier's figures (galtaxa train / predict)
     if sup.exists():

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .._version import __version__
 from ..analysis import figures as F
-from ..analysis.completeness import classified_vs_rejected, completeness_curves, vote_population
+from ..analysis.completeness import (COUNT_TERMS, classified_vs_rejected, completeness_curves, sample_counts,
+                                     vote_population)
 from ..analysis.consistency import FANG_2025, consistency_table, consistency_trust, etg_ltg_consistency
 from ..analysis.embedding import tsne_map, umap_map
 from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
@@ -164,6 +166,25 @@ class ReportSection(Protocol):
 
 
 # -------------------------------------------------------------------- sections
+def _section_provenance(R: ReportWriter, provenance: Mapping | None, class_source: str) -> None:
+    """Where the page comes from: date, galtaxa version, input, config hash, seed, and where the classes came from."""
+    prov = dict(provenance or {})
+    cfg = prov.get("config") or {}
+    mapping = prov.get("mapping") or {}
+    inputs = prov.get("inputs") or []
+    rows = [("run (catalog written)", prov.get("created") or "not recorded"),
+            ("galtaxa", prov.get("galtaxa_version") or __version__),
+            ("input", ", ".join(str(i) for i in inputs) if inputs else (cfg.get("input") or {}).get("path") or
+             "not recorded"),
+            ("config hash", prov.get("config_hash") or "not recorded"),
+            ("seed", str(prov.get("seed", R.seed))),
+            ("classes from", class_source + (f"; mapping file {mapping['file']}" if mapping.get("file") else "")
+             + (f", inspectors {', '.join(mapping['inspectors'])}" if mapping.get("inspectors") else ""))]
+    R.numbers["provenance"] = dict(rows)  # no time of its own: the same run gives the same page
+    R.page.table(pd.DataFrame(rows, columns=["", "value"]), caption="Provenance (the catalog header holds the whole "
+                                                                     "config and the dependencies' versions)")
+
+
 def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_source: str) -> None:
     R.page.heading("Summary")
     n = len(cat)
@@ -171,26 +192,30 @@ def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_
     R.numbers["n_galaxies"] = n
     R.numbers["status_counts"] = status
     R.numbers["class_source"] = class_source
-    lines = [f"{n} galaxies in the catalog.", "Status: " + ", ".join(f"{k} {v}" for k, v in status.items()) + "."]
+    counts = sample_counts(cat.assign(_kept_class=cat["_class"]), class_column="_kept_class")
+    R.numbers["counts"] = counts
+    R.page.paragraph("Every count on this page uses the words below, defined once here; each table says which "
+                     "galaxies it counts. Status of the catalog rows: "
+                     + ", ".join(f"{k} {v}" for k, v in status.items()) + ".")
+    R.page.table(pd.DataFrame({"galaxies": list(counts), "n": list(counts.values()),
+                               "meaning": [COUNT_TERMS[k] for k in counts]}), caption="How the page counts galaxies")
     if has_class:
         pop = vote_population(cat)
         cl = cat["_class"].to_numpy() != ""
         ci = fraction_ci(int((cl & pop).sum()), int(pop.sum()))
         R.numbers["classified"] = ci.to_dict()
-        lines.append(
-            f"Classified ({class_source} assigned): {ci.k} of {ci.n} galaxies that reached the vote = "
+        R.page.paragraph(
+            f"Classified ({class_source} assigned): {ci.k} of the {ci.n} galaxies that reached the vote = "
             f"{100 * ci.fraction:.1f}% (95% CI {100 * ci.low:.1f}–{100 * ci.high:.1f}%)."
         )
-        counts = cat.loc[cl, "_class"].value_counts()
+        per_class = cat.loc[cl, "_class"].value_counts()
         order = F.class_order(cat["_class"])
-        counts = counts.reindex(order).fillna(0).astype(int)
-        R.numbers["class_counts"] = counts.to_dict()
-        R.page.items(lines)
-        R.page.table(pd.DataFrame({"class": counts.index, "n": counts.to_numpy(),
-                                   "fraction of classified": counts.to_numpy() / max(1, counts.sum())}),
-                     caption="Galaxies per class")
+        per_class = per_class.reindex(order).fillna(0).astype(int)
+        R.numbers["class_counts"] = per_class.to_dict()
+        R.page.table(pd.DataFrame({"class": per_class.index, "n classified": per_class.to_numpy(),
+                                   "fraction of classified": per_class.to_numpy() / max(1, per_class.sum())}),
+                     caption="Classified galaxies per class")
     else:
-        R.page.items(lines)
         R.skip("classes", f"no class column (looked for the class and group columns): {class_source}")
 
 
@@ -208,20 +233,24 @@ def _section_morphology(R: ReportWriter, cat: pd.DataFrame, params: list[str], n
         f"({n_boot} resamples); only finite values are used."
     )
     medians: dict = {}
-    wide = {"class": classes, "n": [int((cat["_class"] == k).sum()) for k in classes]}
+    n_class = [int((cat["_class"] == k).sum()) for k in classes]
+    fits = {}
     for p in progress(params, desc="report medians", unit="param"):
         v = pd.to_numeric(cat[p], errors="coerce").to_numpy(dtype=float)
-        medians[p] = {}
-        col = []
-        for k in classes:
-            m = median_ci(v[cat["_class"].to_numpy() == k], n_boot=n_boot, seed=R.seed)
-            medians[p][k] = m.to_dict()
-            col.append(f"{format_number(m.median)} [{format_number(m.low)}, {format_number(m.high)}]"
-                       if m.n else "–")
-        wide[p] = col
+        fits[p] = [median_ci(v[cat["_class"].to_numpy() == k], n_boot=n_boot, seed=R.seed) for k in classes]
+        medians[p] = {k: m.to_dict() for k, m in zip(classes, fits[p])}
+    n_measured = [max((fits[p][i].n for p in params), default=0) for i in range(len(classes))]
+    wide = {"class": classes, "n classified": n_class, "n measured": n_measured}
+    for p in params:
+        wide[p] = [(f"{format_number(m.median)} [{format_number(m.low)}, {format_number(m.high)}]"
+                    + (f" (n = {m.n})" if m.n < n_measured[i] else "")) if m.n else "–"
+                   for i, m in enumerate(fits[p])]
     R.numbers["medians"] = medians
-    R.page.table(pd.DataFrame(wide), caption="Median [95% CI] of each parameter per class")
-    R.figure(F.box_plots(cat, params, "_class", classes), "boxplots.png", "Box plots per class (medians written).")
+    R.page.table(pd.DataFrame(wide), caption="Median [95% CI] of each parameter per class. n measured: the "
+                                             "classified galaxies with measurements (a failed measurement has none); "
+                                             "a median over fewer galaxies (no finite value) says how many")
+    R.figure(F.box_plots(cat, params, "_class", classes), "boxplots.png",
+             "Box plots per class (medians written; n under each box = classified galaxies with a finite value).")
     R.figure(F.raincloud_plots(cat, params, "_class", classes, seed=R.seed), "raincloud.png",
              "Raincloud plots per class: half violin, box and jittered points (medians written).")
 
@@ -293,9 +322,10 @@ def _section_completeness(R: ReportWriter, cat: pd.DataFrame, params: list[str],
     pop = vote_population(cat)
     cl = cat["_class"].to_numpy() != ""
     n_cl, n_rej = int((pop & cl).sum()), int((pop & ~cl).sum())
+    counts = sample_counts(cat.assign(_kept_class=cat["_class"]), class_column="_kept_class")
     if n_cl == 0 or n_rej == 0:
-        R.skip("completeness", f"needs both classified and rejected galaxies; got {n_cl} classified, "
-                               f"{n_rej} rejected")
+        R.skip("completeness", f"needs both classified and not classified galaxies; got {n_cl} classified, "
+                               f"{n_rej} not classified")
         return
     tmp = cat.assign(_cls_for_completeness=cat["_class"])
     curves = completeness_curves(tmp, params, n_bins, class_column="_cls_for_completeness")
@@ -313,12 +343,15 @@ def _section_completeness(R: ReportWriter, cat: pd.DataFrame, params: list[str],
     }
     R.page.paragraph(
         f"Classified fraction in {n_bins} quantile bins of each parameter, with Wilson 95% intervals; overall "
-        f"{100 * overall:.1f}% ({n_cl} classified, {n_rej} rejected). Classified vs rejected compared with the "
+        f"{100 * overall:.1f}% ({n_cl} classified, {n_rej} not classified: {counts['rejected by the vote']} "
+        f"rejected by the vote and {counts['in unnamed groups']} in unnamed groups). Classified vs not classified "
+        "compared with the "
         f"KS test, Cohen's d and Cliff's delta: largest |effect| = {format_number(max_eff)} "
         f"({'all below' if np.isfinite(max_eff) and max_eff < 0.1 else 'not all below'} 0.1; the paper finds all "
         "< 0.1)."
     )
-    R.page.table(cmp, caption="Classified vs rejected (positive effect = classified galaxies larger)")
+    R.page.table(cmp, caption="Classified vs not classified galaxies that reached the vote, each with a finite value "
+                              "of the parameter (positive effect = classified galaxies larger)")
     R.figure(F.completeness_figure(curves, overall), "completeness.png",
              "Completeness of the classified sample per parameter bin (band: 95% CI).")
 
@@ -368,9 +401,13 @@ def _section_metrics(R: ReportWriter, cat: pd.DataFrame, features, group_column:
                                          "counts": cm.to_numpy().tolist()}
     R.page.table(pd.DataFrame([{"partition": k, **{kk: vv for kk, vv in v.items() if kk != "mapping"}}
                                for k, v in ext.items()]),
-                 caption="ARI, NMI, Hungarian-matched accuracy and purity against the reference labels")
+                 caption="ARI, NMI, Hungarian-matched accuracy and purity against the reference labels, over the "
+                         "galaxies with both a reference label and a group or class (n_used). Baselines: one group "
+                         "of every galaxy has accuracy and purity majority_baseline (the share of the most common "
+                         "reference label); random groups have ARI and NMI 0")
     for name, df in purity.items():
-        R.page.table(df, caption=f"Purity per {name}")
+        R.page.table(df, caption=f"Purity per {name}: size counts the {name}'s galaxies that have a reference "
+                                 "label (fewer than its members in the summary when some have none)")
     R.page.table(cm, caption=f"Confusion matrix: reference label (rows) vs {which} (columns)", index=True)
     R.figure(F.confusion_figure(cm, title=f"label vs {which}"), "confusion.png",
              f"Confusion matrix of reference labels against {which} (colour: fraction of each label).")
@@ -401,7 +438,7 @@ def _section_maps(R: ReportWriter, cat: pd.DataFrame, features, maps: Sequence[s
                                    "file": f"figures/{name}.png"}
         R.figure(F.embedding_figure(coords, colour[idx], title=f"{label} of the features ({idx.size} galaxies)"),
                  f"{name}.png", f"{label} map (PCA 50 first, seeded sample of at most {max_samples}) coloured by "
-                                "class, with contours enclosing 50% and 90% of each class.")
+                                f"class, with contours enclosing 50% and 90% of each class of at least {F.MIN_CONTOUR_POINTS} galaxies.")
 
 
 def _section_mosaics(R: ReportWriter, cat: pd.DataFrame, galaxies, per_class: int, max_cell: int = 96,
@@ -521,6 +558,7 @@ def build_report(
     mosaic_stretch: str = "asinh",
     sections: Sequence[ReportSection] = (),
     psf_fwhm_px: float | None = None,
+    provenance: Mapping | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``, ``out_dir/figures/*.png`` and ``out_dir/report.json``.
 
@@ -573,6 +611,9 @@ def build_report(
         FWHM (pixels) of the PSF the measurement was given (``measure.psf``): the ETG/LTG section compares a
         class's fractions with Fang et al. (2025) only where its measurements are resolved enough
         (:func:`galtaxa.analysis.consistency.consistency_trust`); without it r_e is judged in pixels.
+    provenance : mapping, optional
+        The catalog's provenance record (:func:`galtaxa.catalog.provenance`), shown at the top of the page, with
+        ``mapping`` (``file`` and ``inspectors``) where the classes came from a mapping file.
 
     Returns
     -------
@@ -620,6 +661,7 @@ def build_report(
             R.restricted = {k: (len(phys), note) for k in ("morphology", "consistency", "completeness")}
 
     own = [
+        ("provenance", lambda: _section_provenance(R, provenance, class_source)),
         ("summary", lambda: _section_summary(R, cat, has_class, class_source)),
         ("morphology", lambda: _section_morphology(R, phys, params, n_boot) if has_class
          else (R.heading("Morphology per class", "morphology"), R.skip("morphology", "no classified galaxies"))),
@@ -640,8 +682,8 @@ def build_report(
 
     R.page.heading("About")
     R.page.paragraph(
-        "Generated by galtaxa.report. Every number on this page is also in report.json; figures are in figures/. "
-        f"Seed {seed}."
+        f"Generated by galtaxa {__version__}. Every number on this page is also in report.json; figures are in "
+        f"figures/. Seed {seed}."
     )
     atomic_write_text(out_dir / "report.json", json.dumps(to_jsonable(R.numbers), indent=1, allow_nan=False))
     html_path = atomic_write_text(out_dir / "report.html", R.page.render())

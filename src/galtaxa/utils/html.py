@@ -43,6 +43,10 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
+#: A table cell that shows a number (possibly with an interval after it): right-aligned.
+_NUMBER_CELL = re.compile(r"^([-+−]?(\d|\.\d|inf)|nan$|–$|$)")
+
+
 class HtmlPage:
     """Accumulate blocks and render them into one HTML document.
 
@@ -89,8 +93,10 @@ class HtmlPage:
         """A DataFrame as an HTML table, numbers formatted by :func:`format_number`."""
         df = df.reset_index() if index else df
         rows = [[format_number(v, digits) for v in row] for row in df.itertuples(index=False)]
+        numeric = [bool(rows) and all(_NUMBER_CELL.match(r[j]) for r in rows)
+                   for j in range(len(df.columns))]  # numbers (with their intervals) right-aligned, text left
         self._blocks.append({"kind": "table", "caption": caption or "", "columns": [str(c) for c in df.columns],
-                             "rows": rows})
+                             "rows": rows, "numeric": numeric})
 
     def image(self, png: bytes | str | Path, caption: str = "", alt: str | None = None) -> None:
         """A PNG (bytes or a file path) embedded as a base64 data URI, with a caption."""

@@ -36,7 +36,7 @@ import pandas as pd
 from ..analysis.embedding import sample_rows, tsne_map
 from ..analysis.figures import class_order
 from ..analysis.metrics import confusion_matrix, internal_metrics, valid_labels
-from ..analysis.stats import fraction_ci
+from ..analysis.stats import agreement_baselines, fraction_ci
 from ..cluster.alignment import overlap_mapping
 from ..utils.seeding import rng as _rng
 
@@ -92,6 +92,9 @@ class Comparison:
         Reference classes (rows) against run labels (columns), counted galaxies only.
     mapping : dict
         Run label -> reference class used for the agreement.
+    baselines : dict
+        The agreement of calling every counted galaxy the majority reference class, and of random labels in the
+        run's proportions (:func:`galtaxa.analysis.stats.agreement_baselines`).
     used : bool array
         The counted catalog rows.
     run_labels, run_mapped, reference : object arrays
@@ -111,6 +114,7 @@ class Comparison:
     run_mapped: np.ndarray
     reference: np.ndarray
     embedding: dict | None = field(default=None)
+    baselines: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Every number, JSON-ready apart from NaN (see :func:`galtaxa.utils.jsonable.to_jsonable`)."""
@@ -120,7 +124,7 @@ class Comparison:
             "per_reference_class": self.per_reference_class, "per_run_label": self.per_run_label,
             "confusion": {"reference": list(self.confusion.index), "run": list(self.confusion.columns),
                           "counts": self.confusion.to_numpy().tolist()},
-            "mapping": self.mapping,
+            "mapping": self.mapping, "baselines": self.baselines,
             "embedding": {k: v for k, v in (self.embedding or {}).items() if k not in ("coords", "index")} or None,
         }
 
@@ -210,7 +214,8 @@ def compare_labels(run_labels, reference, *, groups: bool = False, run_classes: 
               "n_run_unassigned": int((matched & (ref != uncertain) & (ref != "") & ~run_ok).sum()),
               "n_used": int(used.sum())}
     return Comparison(counts, labelling, overall, cross, _fractions(np.where(used, ref, ""), agree, order),
-                      _fractions(np.where(used, run, ""), agree, run_order), cm, mapping, used, run, mapped, ref)
+                      _fractions(np.where(used, run, ""), agree, run_order), cm, mapping, used, run, mapped, ref,
+                      baselines=agreement_baselines(ref[used], mapped[used]))
 
 
 def embedding_comparison(features, comparison: Comparison, max_samples: int = 5000, seed: int = 0,

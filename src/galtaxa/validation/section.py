@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import figures as F
+from ..analysis.stats import baseline_verdict
 from ..utils.html import format_number
 
 __all__ = ["ValidationSection", "restrict_to_subsample", "subsample_note", "validation_report_section",
@@ -143,11 +144,14 @@ def write_validation_section(R, result) -> None:
                  f"Counted: {c['n_used']} galaxies matched, with a reference class and a run label "
                  f"({c['n_reference_uncertain']} uncertain in the reference, {c['n_run_unassigned']} without a run "
                  "label left out).",
-                 f"Agreement: {_pct(cmp_.overall)}."]
+                 f"Agreement: {_pct(cmp_.overall)}. {baseline_verdict(cmp_.overall, cmp_.baselines)}"]
         if cmp_.cross_fitted is not None:
             items.append(f"Agreement with the group→class mapping learnt on the other half of the galaxies "
-                         f"(cross-fitted, no galaxy scores its own mapping): {_pct(cmp_.cross_fitted)}.")
-        items.append("Fang et al. (2025, M2) report 58% agreement with Galaxy Zoo: Hubble on 757 galaxies.")
+                         f"(cross-fitted, no galaxy scores its own mapping): {_pct(cmp_.cross_fitted)}. "
+                         + baseline_verdict(cmp_.cross_fitted, cmp_.baselines))
+        items.append("For comparison, Fang et al. (2025, M2) report 58% agreement with Galaxy Zoo: Hubble on 757 "
+                     "galaxies; their sample and classes differ, so judge this run's agreement by its own "
+                     "baselines above.")
         R.page.items(items)
         R.page.table(cmp_.per_reference_class, caption="Agreement per reference class (Wilson 95% intervals)")
         R.page.table(cmp_.per_run_label, caption="Agreement per run label (Wilson 95% intervals)")
@@ -179,7 +183,7 @@ def write_validation_section(R, result) -> None:
                 R.figure(F.embedding_figure(emb["coords"], lab[idx], title=f"t-SNE coloured by {title}"),
                          f"validation_{_slug(ref.spec.prefix)}_tsne_{name}.png",
                          f"t-SNE of the {idx.size} counted galaxies in the run's feature space, coloured by the "
-                         f"{title} (contours: 50% and 90% of each).")
+                         f"{title} (contours: 50% and 90% of each class of at least {F.MIN_CONTOUR_POINTS} galaxies).")
     if result.subsample is not None:
         R.page.heading("Physical subsample", 3)
         R.page.paragraph(subsample_note(result) + " It restricts the morphology-per-class, ETG/LTG and "
