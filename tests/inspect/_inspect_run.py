@@ -25,7 +25,7 @@ def blob_images(n: int, groups: np.ndarray, size: int = 24, seed: int = 0) -> np
 
 
 def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, predictions: bool = False,
-              nasty: bool = True, seed: int = 0) -> Path:
+              nasty: bool = True, seed: int = 0, n_per_group: int = 10) -> Path:
     """Write a finished run folder of ``n`` galaxies in ``n_groups`` groups (every 7th rejected by the vote).
 
     The catalog, mosaics, ``inspect.html`` and ``mapping.yaml`` come from galtaxa's own functions, as in
@@ -54,9 +54,9 @@ def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, p
         cat["sup_class"] = np.array(["SPH", "ETD", "LTD"])[np.arange(n) % 3]
         cat["sup_confidence"] = np.linspace(0.9, 0.3, n)
     cfg = {"seed": 0, "conditioning": {"scaling": "asinh"}, "polar": {"angle_step": 0.1},
-           "labelling": {"n_per_group": 10}}
+           "labelling": {"n_per_group": n_per_group}}
     write_catalog(cat, root / "catalog", formats=("parquet",), config=cfg, ids=ids)
-    table = group_mosaics(images, groups, root / "mosaics", n_per_group=10, ids=ids, cell_px=24)
+    table = group_mosaics(images, groups, root / "mosaics", n_per_group=n_per_group, ids=ids, cell_px=24)
     write_inspection_page(table, root / "inspect.html", mapping_template_path=root / "mapping.yaml")
     if pixels:
         stage = root / "stages" / "read-0123456789abcdef"

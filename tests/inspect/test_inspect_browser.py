@@ -12,70 +12,35 @@ resulting ``mapping.yaml`` gives the classes in the catalog after ``galtaxa run`
 from __future__ import annotations
 
 import re
-import shutil
-import threading
 import time
 
 import pytest
 import numpy as np
 import yaml
 
+from _browser import expect, launched_browser, open_page, served
+
 from galtaxa.catalog import read_catalog
 from galtaxa.inspect import read_labels
 from galtaxa.label import load_mapping
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-TIMEOUT_MS = 60_000
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _chromium() -> str:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip(f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); e.g. `apt-get install chromium`")
 
 
 @pytest.fixture(scope="module")
 def server(demo_dir):
-    from galtaxa.inspect import create_app
-    from galtaxa.inspect.server import make_server
-
-    srv = make_server(create_app(demo_dir), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}/"
-    srv.close()
+    with served(demo_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    path = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+    with launched_browser() as b:
         yield b
-        b.close()
-
-
-def expect(locator):
-    """Playwright's web-first assertion (no string evaluation: the app's CSP forbids ``eval``)."""
-    from playwright.sync_api import expect as _expect
-
-    return _expect(locator)
 
 
 def _open(browser, url, inspector):
-    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}?inspector={inspector}")
-    page.wait_for_selector("body[data-ready='1']")
-    return ctx, page, errors
+    return open_page(browser, url, inspector)
 
 
 def _wait_group_badge(page, group, cls):

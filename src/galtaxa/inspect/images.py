@@ -112,6 +112,10 @@ def _to_rgb(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y[:3].transpose(1, 2, 0))
 
 
+def _import_polar() -> None:
+    from ..preprocess import polar  # noqa: F401
+
+
 class GalaxyImages:
     """PNG pictures of the galaxies of an :class:`~galtaxa.inspect.run.InspectionRun`.
 
@@ -129,6 +133,8 @@ class GalaxyImages:
         self._cache: OrderedDict = OrderedDict()
         self._mosaic_pixels: dict = {}
         self._lock = threading.Lock()
+        if self.has_pixels:  # the polar unfolding's module imports torch (seconds): not on the first request
+            threading.Thread(target=_import_polar, name="galtaxa-inspect-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ sources
     def _find_pixels(self):

@@ -93,6 +93,50 @@ function imgUrl(row, { view = "original", stretch = "stored", size = 96 } = {}) 
   return `/img/${Number(row)}.png?view=${encodeURIComponent(view)}&stretch=${encodeURIComponent(stretch)}&size=${size}`;
 }
 
+/* ------------------------------------------------------------------ tiles: loading state, lazy loading
+   A tile shows "loading" (a pulsing placeholder with a spinner) from the moment it is drawn until its picture has
+   arrived, "no picture" when the server refuses it; its picture is only asked for when the tile comes near the
+   viewport (IntersectionObserver, 400 px ahead), so a grid of 100 polar unfoldings starts with the visible ones. */
+const TILE_AHEAD = "400px";
+const tileObserver = typeof IntersectionObserver === "function"
+  ? new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      tileObserver.unobserve(e.target);
+      startTile(e.target);
+    }
+  }, { rootMargin: TILE_AHEAD })
+  : null;
+
+function startTile(cell) {
+  const img = cell.querySelector("img[data-src]");
+  if (!img || img.getAttribute("src")) return;
+  cell.dataset.state = "loading";
+  img.src = img.dataset.src;
+}
+
+function tileDone(cell, ok, why = "") {
+  cell.classList.remove("loading");
+  cell.dataset.state = ok ? "loaded" : "failed";
+  const state = cell.querySelector(".tile-state");
+  if (ok) { if (state) state.remove(); return; }
+  if (state) { state.textContent = why || "no picture"; state.classList.add("failed"); }
+}
+
+function tileImage(cell, url, alt) {
+  cell.classList.add("tile", "loading");
+  cell.dataset.state = "waiting";
+  const img = el("img", { alt, "data-src": url, loading: "lazy", decoding: "async" });
+  img.addEventListener("load", () => tileDone(cell, true));
+  img.addEventListener("error", () => tileDone(cell, false));
+  cell.append(el("span", { class: "tile-state", role: "status" }, el("span", { class: "spinner", "aria-hidden": "true" }),
+    "loading"));
+  cell.append(img);
+  if (tileObserver) tileObserver.observe(cell);
+  else startTile(cell);
+  return cell;
+}
+
 /* ------------------------------------------------------------------ votes and progress */
 async function loadVotes() {
   const v = await api("/api/votes");
@@ -285,7 +329,7 @@ function renderGrid() {
       onclick: () => openGalaxy(m.row),
     });
     if (m.has_image) {
-      cell.append(el("img", { src: imgUrl(m.row, { view: S.view, size: 96 }), alt: m.id, loading: "lazy" }));
+      tileImage(cell, imgUrl(m.row, { view: S.view, size: 96 }), m.id);
     } else {
       cell.append(el("span", { class: "noimg", text: m.id }));
     }
@@ -485,10 +529,12 @@ function renderQueue() {
     async (f) => { await toggleFlag(item.id, item.labels, f); renderQueue(); });
   renderLabels($("queue-labels"), item.labels);
   for (const next of S.queue.slice(S.qi + 1, S.qi + 13)) {
-    strip.append(el("button", {
+    const tile = el("button", {
       type: "button", class: "cell small", title: cellTitle(next), "data-id": next.id,
       onclick: () => { S.qi = S.queue.indexOf(next); renderQueue(); },
-    }, el("img", { src: imgUrl(next.row, { size: 64 }), alt: next.id })));
+    });
+    tileImage(tile, imgUrl(next.row, { size: 64 }), next.id);
+    strip.append(tile);
   }
 }
 
