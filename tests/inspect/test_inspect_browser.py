@@ -71,12 +71,17 @@ def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server
     assert "sersic_n" in page.text_content("#gal-row")  # its catalog row, with the demo's measurements
     page.keyboard.press("g")  # merger
     page.wait_for_selector("#gal-flags .flag.on[data-flag='merger']")
-    # the large view from the pixels: a stretch switch, and the polar unfolding of this galaxy
-    with page.expect_response(lambda r: "stretch=log" in r.url and "size=384" in r.url and r.status == 200):
-        page.click("#gal-stretch button[data-stretch='log']")
-    with page.expect_response(lambda r: "view=polar" in r.url and "stretch=log" in r.url and r.status == 200):
-        page.click("#gal-view button:text-is('polar')")
-    expect(page.locator("#gal-img")).to_have_attribute("src", re.compile(r"view=polar.*stretch=log.*size=384"))
+    # the large view from the pixels: the demo's native cutout (its input, read again), a stretch switch, and
+    # the polar unfolding of this galaxy
+    page.wait_for_selector("#gal-canvas[data-state='ready']")
+    expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "native")
+    page.click("#gal-stretch button[data-stretch='log']")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-stretch", "log")
+    with page.expect_response(lambda r: "/api/pixels/" in r.url and "source=polar" in r.url and r.status == 200):
+        page.click("#gal-source button[data-source='polar']")
+    expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "polar")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-stretch", "log")
     page.keyboard.press("Escape")
 
     page.reload()

@@ -97,3 +97,129 @@ def test_polar_tiles_show_they_are_loading_and_load_lazily(big_server, browser):
             expect(cell).to_have_attribute("data-state", "loaded")
     assert not errors, errors
     ctx.close()
+
+
+PIXSCALE = 0.262
+
+
+@pytest.fixture(scope="module")
+def fits_run(tmp_path_factory):
+    """12 galaxies whose native cutouts are 32 x 40 px FITS files (the conditioned stamps are 24 x 24)."""
+    from _inspect_run import write_fits_input
+
+    root = tmp_path_factory.mktemp("fits") / "run"
+    ids = [f"gal-{i:03d}" for i in range(12)]
+    native = write_fits_input(root / "input", ids, pixscale=PIXSCALE)
+    build_run(root, n=12, nasty=False, config={"input": {"path": str(root / "input")},
+                                                 "measure": {"pixel_scale": PIXSCALE}})
+    return root, native
+
+
+@pytest.fixture(scope="module")
+def fits_server(fits_run):
+    with served(fits_run[0]) as url:
+        yield url
+
+
+def _canvas(page):
+    return {k: page.get_attribute("#gal-canvas", f"data-{k}") for k in ("zoom", "ox", "oy", "lo", "hi", "shape",
+                                                                        "cut", "stretch")}
+
+
+def _hover(page, x, y):
+    """Move the mouse to canvas point (x, y); returns the readout's pixel and value."""
+    box = page.locator("#gal-canvas").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    r = page.locator("#gal-readout")
+    expect(r).to_have_attribute("data-x", re.compile(r"\d+"))
+    return int(r.get_attribute("data-x")), int(r.get_attribute("data-y")), r.get_attribute("data-values")
+
+
+def test_the_large_view_zooms_pans_reads_pixels_and_cuts_like_ds9(fits_server, fits_run, browser):
+    import numpy as np
+
+    _, native = fits_run
+    ctx, page, errors = open_page(browser, fits_server, "alice")
+    cell = page.locator("#grid .cell").first
+    gid = cell.get_attribute("data-id")
+    data = native[gid]
+    cell.click()
+    page.wait_for_selector("dialog#galaxy[open] #gal-canvas[data-state='ready']")
+    c = _canvas(page)
+    assert c["shape"] == "1,40,32"  # the native cutout, not the 24 x 24 stamp
+    assert "native cutout" in page.inner_text("#gal-pixinfo") and "0.262″/px" in page.inner_text("#gal-pixinfo")
+    fit = float(c["zoom"])
+    box = page.locator("#gal-canvas").bounding_box()
+    assert fit == pytest.approx(min(box["width"] / 32, box["height"] / 40))  # the whole cutout in view
+
+    # the value under the cursor is the FITS value of the pixel under it
+    x, y, values = _hover(page, 200, 150)
+    assert (x, y) == (int((200 - float(c["ox"])) // fit), int((150 - float(c["oy"])) // fit))
+    assert float(values) == float(data[y, x])
+    assert page.inner_text("#gal-readout").startswith(f"x {x}, y {y}: value")
+
+    # wheel: zoom about the cursor (the pixel under it stays under it)
+    page.mouse.wheel(0, -300)
+    expect(page.locator("#gal-canvas")).not_to_have_attribute("data-zoom", c["zoom"])
+    zoomed = float(page.get_attribute("#gal-canvas", "data-zoom"))
+    assert zoomed > fit * 1.3
+    assert _hover(page, 200, 150)[:2] == (x, y)
+    # buttons
+    page.click("#gal-zoom button[data-zoom='in']")
+    assert float(page.get_attribute("#gal-canvas", "data-zoom")) == pytest.approx(zoomed * 1.5)
+    page.click("#gal-zoom button[data-zoom='1']")
+    assert float(page.get_attribute("#gal-canvas", "data-zoom")) == 1
+    page.click("#gal-zoom button[data-zoom='fit']")
+    assert float(page.get_attribute("#gal-canvas", "data-zoom")) == pytest.approx(fit)
+    page.keyboard.press("+")
+    assert float(page.get_attribute("#gal-canvas", "data-zoom")) == pytest.approx(fit * 1.5)
+
+    # drag: the image follows the mouse
+    before = _canvas(page)
+    x0, y0, _ = _hover(page, 240, 240)
+    page.mouse.down()
+    page.mouse.move(page.locator("#gal-canvas").bounding_box()["x"] + 280,
+                    page.locator("#gal-canvas").bounding_box()["y"] + 265, steps=4)
+    page.mouse.up()
+    after = _canvas(page)
+    assert float(after["ox"]) - float(before["ox"]) == pytest.approx(40)
+    assert float(after["oy"]) - float(before["oy"]) == pytest.approx(25)
+    assert _hover(page, 280, 265)[:2] == (x0, y0)
+
+    # display cuts on the native values, as numpy computes them
+    flat = data.astype(np.float64).ravel()
+    assert float(after["lo"]) == pytest.approx(np.percentile(flat, 0.25), rel=1e-5)  # the default: 99.5%
+    assert float(after["hi"]) == pytest.approx(np.percentile(flat, 99.75), rel=1e-5)
+    page.click("#gal-cut button[data-cut='minmax']")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-cut", "minmax")
+    assert float(page.get_attribute("#gal-canvas", "data-lo")) == float(data.min())
+    assert float(page.get_attribute("#gal-canvas", "data-hi")) == float(data.max())
+    page.click("#gal-cut button[data-cut='99']")
+    assert float(page.get_attribute("#gal-canvas", "data-hi")) == pytest.approx(np.percentile(flat, 99.5), rel=1e-5)
+    page.click("#gal-stretch button[data-stretch='linear']")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-stretch", "linear")
+    assert "display 99% (linear)" in page.inner_text("#gal-range")
+
+    # the scale bar: a round length in arcsec, drawn at the current zoom
+    bar = page.locator("#gal-scalebar")
+    expect(bar).to_be_visible()
+    zoom = float(page.get_attribute("#gal-canvas", "data-zoom"))
+    arcsec, px = float(bar.get_attribute("data-arcsec")), float(bar.get_attribute("data-px"))
+    assert px == pytest.approx(arcsec / PIXSCALE * zoom) and 30 <= px <= 160
+    assert bar.locator(".label").inner_text() == f"{arcsec:g}″"
+    assert bar.locator(".bar").bounding_box()["width"] == pytest.approx(px, abs=1)
+    page.click("#gal-zoom button[data-zoom='in']")
+    page.click("#gal-zoom button[data-zoom='in']")
+    assert float(bar.get_attribute("data-px")) == pytest.approx(
+        float(bar.get_attribute("data-arcsec")) / PIXSCALE * float(page.get_attribute("#gal-canvas", "data-zoom")))
+
+    # the conditioned stamp: its own size, no scale bar (it is resampled)
+    page.click("#gal-source button[data-source='stamp']")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-shape", "1,24,24")
+    expect(bar).to_be_hidden()
+    page.click("#gal-source button[data-source='polar']")
+    expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "polar")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-state", "ready")
+    assert page.get_attribute("#gal-canvas", "data-shape") != "1,24,24"
+    assert not errors, errors
+    ctx.close()

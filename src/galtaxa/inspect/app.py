@@ -12,6 +12,8 @@ Routes
 ``POST /api/label``                      ``{inspector, id, class?, flags?}`` -> ``labels_inspected.csv``
 ``GET /api/labels``                      every single-galaxy label
 ``GET /api/queue?inspector=&limit=``     the galaxies to label next, most useful first
+``GET /api/pixels/<row>?source=native|stamp|polar``  a galaxy's pixel values for the large view (float32,
+                                         ``C x H x W``, shape in ``X-Pixels-Shape``; :mod:`~galtaxa.inspect.pixels`)
 ``GET /img/<row>.png?view=&stretch=&size=``  a galaxy's picture
 ``GET /mosaic/<g>.png?view=original|pre``    a group's mosaic PNG as the run wrote it
 ``GET /files/<path>``                    a file of the run folder (inspect.html, report/...), confined to it
@@ -34,6 +36,7 @@ from ..label import CLASS_DESCRIPTIONS
 from ..status import log
 from .images import SIZES, GalaxyImages
 from .paths import OutsideRunError, confine
+from .pixels import PIXEL_SOURCES, NativeCutouts, PixelsUnavailable, encode, pixel_scale
 from .run import InspectionRun
 from .store import FLAGS, InspectionStore, StoreError
 
@@ -82,6 +85,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     """
     run = InspectionRun(run_dir)
     images = GalaxyImages(run)
+    native = NativeCutouts(run.config, run.run_dir)
     store = InspectionStore(run.run_dir, [g for g in run.group_ids() if g >= 0], sizes=run.sizes(),
                             ids=run.catalog["id"])
     if inspector is not None:
@@ -93,7 +97,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     app.json.sort_keys = False  # keep the order of classes, groups and morphology columns
-    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store}
+    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store, "native": native}
 
     # ------------------------------------------------------------------ guards
     @app.before_request
@@ -121,7 +125,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     def _store_error(err):
         return jsonify(error=str(err)), 400
 
-    for code in (400, 403, 404, 405, 413, 415, 421):
+    for code in (400, 403, 404, 405, 413, 415, 421, 503):
         app.register_error_handler(code, lambda err, code=code: (jsonify(error=getattr(err, "description", str(err))),
                                                                  code))
 
@@ -222,9 +226,12 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         row = row_or_404(row)
         rec = run.galaxy(row)
         gid = str(rec["id"])
+        scale, scale_from = pixel_scale(run.config, rec)
         return jsonify(row=row, brief=run.brief(row), catalog=rec, labels=labels_by_id().get(gid, []),
                        has_image=images.available(row),
-                       views=list(images.views(int(rec["group"])) if images.available(row) else []))
+                       views=list(images.views(int(rec["group"])) if images.available(row) else []),
+                       pixel_scale=scale, pixel_scale_from=scale_from,
+                       pixels={"native": native.state, "stamp": images.has_pixels and images.available(row)})
 
     @app.post("/api/label")
     def api_label():
@@ -283,6 +290,30 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
             abort(404, description=str(err))
         resp = app.response_class(data, mimetype="image/png")
         resp.headers["Cache-Control"] = "private, max-age=3600"
+        return resp
+
+    @app.get("/api/pixels/<int:row>")
+    def api_pixels(row: int):
+        row = row_or_404(row)
+        source = request.args.get("source", "native")
+        if source not in PIXEL_SOURCES:
+            abort(400, description=f"source must be one of {', '.join(PIXEL_SOURCES)}")
+        gid = str(run.catalog["id"].iat[row])
+        try:
+            if source == "native":
+                values = native.read(gid)
+                what = f"native cutout ({native.state['kind']})"
+            else:
+                values = images.stamp(row, "polar" if source == "polar" else "original")
+                what = "conditioned stamp" if source == "stamp" else "polar unfolding of the conditioned stamp"
+            data, shape = encode(values)
+        except PixelsUnavailable as err:
+            abort(err.status, description=str(err))
+        except LookupError as err:
+            abort(404, description=str(err))
+        resp = app.response_class(data, mimetype="application/octet-stream")
+        resp.headers["X-Pixels-Shape"] = shape
+        resp.headers["X-Pixels-Source"] = what
         return resp
 
     @app.get("/mosaic/<int(signed=True):group>.png")

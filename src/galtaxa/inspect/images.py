@@ -216,16 +216,32 @@ class GalaxyImages:
                 self._cache.popitem(last=False)
         return data
 
+    def stamp(self, row: int, view: str = "original") -> np.ndarray:
+        """The conditioned pixels of galaxy ``row`` (the read stage), float32 (C, H, W); ``view="polar"``: their
+        polar unfolding.
+
+        Raises
+        ------
+        LookupError
+            The run folder holds no pixels, or none for this galaxy.
+        """
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}; got {view!r}")
+        if not self.has_pixels:
+            raise LookupError("this run folder holds no conditioned pixels (no read stage)")
+        gid = str(self.run.catalog["id"].iat[int(row)])
+        if gid not in self._image_row:
+            raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
+        x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
+        if view == "polar":
+            from ..preprocess.polar import polar_unfold
+
+            x = polar_unfold(x[None], angle_step=self.angle_step)[0]
+        return x
+
     def _render(self, row: int, view: str, stretch: str, size: int) -> bytes:
         if self.has_pixels:
-            gid = str(self.run.catalog["id"].iat[row])
-            if gid not in self._image_row:
-                raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
-            x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
-            if view == "polar":
-                from ..preprocess.polar import polar_unfold
-
-                x = polar_unfold(x[None], angle_step=self.angle_step)[0]
+            x = self.stamp(row, view)
             return _png(_to_rgb(display_stretch(x, stretch, self.stored)), size)
         if stretch != "stored":
             raise ValueError("this run folder holds no pixels (no read stage): only the stored stretch of the "

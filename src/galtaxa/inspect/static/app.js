@@ -5,7 +5,7 @@
 const S = {
   run: null, classes: [], descriptions: {}, flags: [], groups: [], votes: {}, comments: {},
   inspector: "", gi: 0, view: "original", members: [], queue: [], qi: 0,
-  dialog: null, stretch: "stored", dview: "original", labelsMine: 0,
+  dialog: null, psource: "native", shown: null, labelsMine: 0,
 };
 const FLAG_KEYS = { m: "misplaced", a: "artefact", g: "merger", i: "interesting" };
 const PALETTE = ["#e8804a", "#d8b64a", "#4aa8de", "#78c46a", "#9aa0a6", "#c47ad8", "#4ad8c4", "#d84a7a", "#8a8ad8"];
@@ -382,12 +382,11 @@ async function saveComment() {
 async function openGalaxy(row) {
   const d = await api(`/api/galaxy/${Number(row)}`);
   S.dialog = d;
-  if (!d.views.includes(S.dview)) S.dview = "original";
-  const stretches = S.run.images.stretches;
-  if (!stretches.includes(S.stretch)) S.stretch = "stored";
   renderDialog();
   const dlg = $("galaxy");
   if (!dlg.open) dlg.showModal();
+  getViewer().clear();
+  await showPixels(d, S.psource);
 }
 
 function myLabel(labels) {
@@ -433,37 +432,149 @@ function flagButtons(container, active, onToggle) {
   }
 }
 
+/* ------------------------------------------------------------------ the large view (viewer.js) */
+const PIXEL_SOURCES = [["native", "native cutout"], ["stamp", "conditioned stamp"], ["polar", "polar unfolding"]];
+let viewer = null;
+
+function getViewer() {
+  if (!viewer) {
+    viewer = new PixelViewer({
+      canvas: $("gal-canvas"), scalebar: $("gal-scalebar"), state: $("gal-state"), readout: $("gal-readout"),
+      zoomText: $("gal-zoom-level"), range: $("gal-range"),
+    });
+    for (const b of $("gal-zoom").querySelectorAll("button")) {
+      b.addEventListener("click", () => zoomButton(b.dataset.zoom));
+    }
+  }
+  return viewer;
+}
+
+function zoomButton(what) {
+  const v = getViewer();
+  if (!v.data) return;
+  if (what === "in") v.zoomAt(1.5, v.width / 2, v.height / 2);
+  else if (what === "out") v.zoomAt(1 / 1.5, v.width / 2, v.height / 2);
+  else if (what === "fit") v.fit();
+  else v.zoomTo(1);
+}
+
+/* the pixel sources this galaxy can show, with the reason of the others */
+function pixelSources(d) {
+  const nat = (d.pixels && d.pixels.native) || {};
+  const stamp = !!(d.pixels && d.pixels.stamp);
+  return {
+    native: { ok: !(nat.ready && !nat.available), why: nat.error || "" },
+    stamp: { ok: stamp, why: "this run folder holds no conditioned pixels (no read stage)" },
+    polar: { ok: stamp && d.views.includes("polar"), why: "needs the conditioned pixels (read stage)" },
+  };
+}
+
+function renderPixelTools(d) {
+  const avail = pixelSources(d);
+  const src = $("gal-source");
+  src.replaceChildren(el("span", { class: "muted", text: "pixels" }));
+  for (const [key, label] of PIXEL_SOURCES) {
+    src.append(el("button", {
+      type: "button", class: key === S.shown ? "on" : "", "data-source": key, disabled: !avail[key].ok,
+      title: avail[key].ok ? "" : avail[key].why, onclick: () => { S.psource = key; showPixels(d, key); },
+    }, label));
+  }
+  const v = getViewer();
+  const cut = $("gal-cut");
+  cut.replaceChildren(el("span", { class: "muted", text: "cut" }));
+  for (const [key, label] of VIEWER_CUTS) {
+    cut.append(el("button", {
+      type: "button", class: key === v.cut ? "on" : "", "data-cut": key,
+      title: key === "minmax" ? "from the lowest to the highest value" : `the central ${label} of the values`,
+      onclick: () => { v.cut = key; v.paint(); renderPixelTools(d); },
+    }, label));
+  }
+  const st = $("gal-stretch");
+  st.replaceChildren(el("span", { class: "muted", text: "stretch" }));
+  for (const key of VIEWER_STRETCHES) {
+    st.append(el("button", {
+      type: "button", class: key === v.stretch ? "on" : "", "data-stretch": key,
+      onclick: () => { v.stretch = key; v.paint(); renderPixelTools(d); },
+    }, key));
+  }
+  const ch = $("gal-channel");
+  const c = v.shape ? v.shape[0] : 1;
+  ch.hidden = c < 2;
+  ch.replaceChildren(el("span", { class: "muted", text: "channel" }));
+  if (c > 1) {
+    const opts = (c === 3 ? [["rgb", "RGB"]] : []).concat([...Array(c).keys()].map((k) => [String(k), `${k + 1}`]));
+    const active = v.channel === "auto" ? (c === 3 ? "rgb" : "0") : String(v.channel);
+    for (const [key, label] of opts) {
+      ch.append(el("button", {
+        type: "button", class: key === active ? "on" : "", "data-channel": key,
+        onclick: () => { v.channel = key; v.paint(); renderPixelTools(d); },
+      }, label));
+    }
+  }
+}
+
+function pixelInfo(d, source, what, note = "") {
+  const v = getViewer();
+  const parts = [what || source];
+  if (v.shape) {
+    const [c, h, w] = v.shape;
+    parts.push(`${w} × ${h} px`, c === 1 ? "1 channel" : `${c} channels`);
+  }
+  if (source === "native") {
+    parts.push(d.pixel_scale ? `${formatValue(d.pixel_scale)}″/px (${d.pixel_scale_from})` : d.pixel_scale_from);
+  } else {
+    parts.push("no scale bar: the stamp is resampled to the run's conditioning size");
+  }
+  $("gal-pixinfo").textContent = (note ? `${note} ` : "") + parts.join(" · ");
+}
+
+/* draw the galaxy's pixels from `source`; the native cutout falls back to the stamp, the stamp to the picture */
+async function showPixels(d, source) {
+  const v = getViewer();
+  const avail = pixelSources(d);
+  const img = $("gal-img");
+  img.hidden = true;
+  $("gal-canvas").hidden = false;
+  if (!avail[source] || !avail[source].ok) source = avail.native.ok ? "native" : (avail.stamp.ok ? "stamp" : null);
+  let note = "";
+  while (source) {
+    S.shown = source;
+    renderPixelTools(d);
+    try {
+      const what = await v.load(`/api/pixels/${Number(d.row)}?source=${source}`,
+        { arcsecPerPx: source === "native" ? d.pixel_scale : null });
+      if (what === null || S.dialog !== d) return;  // another galaxy was opened meanwhile
+      pixelInfo(d, source, what, note);
+      renderPixelTools(d);
+      return;
+    } catch (err) {
+      if (S.dialog !== d) return;
+      if (source === "native" && avail.stamp.ok) {
+        note = `Native cutout unavailable (${err.message}); showing the conditioned stamp.`;
+        source = "stamp";
+      } else {
+        note = `No pixel values (${err.message}).`;
+        source = null;
+      }
+    }
+  }
+  S.shown = null;
+  v.clear();
+  renderPixelTools(d);
+  if (d.has_image) {  // the mosaic cell, as a picture
+    $("gal-canvas").hidden = true;
+    img.hidden = false;
+    img.src = imgUrl(d.row, { size: 384 });
+    img.alt = d.brief.id;
+    $("gal-state").hidden = true;
+  }
+  $("gal-pixinfo").textContent = `${note} Showing the picture of the group's mosaic.`;
+}
+
 function renderDialog() {
   const d = S.dialog;
   const b = d.brief;
   $("gal-title").textContent = b.id;
-  const img = $("gal-img");
-  if (d.has_image) {
-    img.hidden = false;
-    img.src = imgUrl(d.row, { view: S.dview, stretch: S.stretch, size: 384 });
-    img.alt = b.id;
-  } else {
-    img.hidden = true;
-  }
-  const st = $("gal-stretch");
-  st.replaceChildren(el("span", { class: "muted", text: "stretch " }));
-  const names = { stored: "as stored", asinh: "asinh", log: "log", linear: "linear" };
-  for (const s of ["stored", "asinh", "log", "linear"]) {
-    const ok = S.run.images.stretches.includes(s) && d.has_image;
-    st.append(el("button", {
-      type: "button", class: s === S.stretch ? "on" : "", disabled: !ok, "data-stretch": s,
-      title: ok ? "" : "needs the pixels of the run (read stage)",
-      onclick: () => { S.stretch = s; renderDialog(); },
-    }, names[s]));
-  }
-  const vw = $("gal-view");
-  vw.replaceChildren(el("span", { class: "muted", text: "view " }));
-  for (const v of ["original", "polar"]) {
-    vw.append(el("button", {
-      type: "button", class: v === S.dview ? "on" : "", disabled: !d.views.includes(v),
-      onclick: () => { S.dview = v; renderDialog(); },
-    }, v));
-  }
   factsList($("gal-facts"), galaxyFacts(b, d.catalog));
   const mine = myLabel(d.labels);
   classButtons($("gal-classes"), mine ? mine.class : null, (c) => labelGalaxy(b.id, { class: c }));
@@ -574,10 +685,14 @@ function onKey(ev) {
   const cls = digit ? S.classes[digit - 1] : null;
   const dlg = $("galaxy");
   if (dlg.open) {
+    if (!S.dialog) return;
     const id = S.dialog.brief.id;
     if (digit === 0) labelGalaxy(id, { class: null });
     else if (cls) labelGalaxy(id, { class: cls });
     else if (FLAG_KEYS[k]) toggleFlag(id, S.dialog.labels, FLAG_KEYS[k]);
+    else if (k === "+" || k === "=") zoomButton("in");
+    else if (k === "-") zoomButton("out");
+    else if (k === "f") zoomButton("fit");
     else return;
     ev.preventDefault();
     return;
