@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from _browser import expect, launched_browser, open_page, served
 from _inspect_run import build_run
@@ -110,8 +111,13 @@ def fits_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("fits") / "run"
     ids = [f"gal-{i:03d}" for i in range(12)]
     native = write_fits_input(root / "input", ids, pixscale=PIXSCALE)
-    build_run(root, n=12, nasty=False, config={"input": {"path": str(root / "input")},
-                                                 "measure": {"pixel_scale": PIXSCALE}})
+    rng = np.random.default_rng(3)
+    measured = {"source": [str(root / "input" / f"{gid}.fits") for gid in ids], "r_e_px": 3 + 10 * rng.random(12),
+                "sn_per_pixel": np.r_[1.2, 30 * rng.random(11) + 3], "flag": [0, 1] * 6,
+                "flag_sersic": [0, 0, 2] * 4, "measure_status": "ok", "S": 0.01 * rng.normal(size=12),
+                "A_noise_matched": 0.02 * rng.normal(size=12)}
+    build_run(root, n=12, nasty=False, columns=measured, config={"input": {"path": str(root / "input")},
+                                                                "measure": {"pixel_scale": PIXSCALE}})
     return root, native
 
 
@@ -136,8 +142,6 @@ def _hover(page, x, y):
 
 
 def test_the_large_view_zooms_pans_reads_pixels_and_cuts_like_ds9(fits_server, fits_run, browser):
-    import numpy as np
-
     _, native = fits_run
     ctx, page, errors = open_page(browser, fits_server, "alice")
     cell = page.locator("#grid .cell").first
@@ -221,5 +225,39 @@ def test_the_large_view_zooms_pans_reads_pixels_and_cuts_like_ds9(fits_server, f
     expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "polar")
     expect(page.locator("#gal-canvas")).to_have_attribute("data-state", "ready")
     assert page.get_attribute("#gal-canvas", "data-shape") != "1,24,24"
+    assert not errors, errors
+    ctx.close()
+
+
+def test_the_measured_parameters_are_formatted_and_the_rest_is_on_demand(fits_server, fits_run, browser):
+    from galtaxa.catalog import read_catalog
+
+    root, _ = fits_run
+    cat, _ = read_catalog(root / "catalog.parquet")
+    ctx, page, errors = open_page(browser, fits_server, "alice")
+    cell = page.locator("#grid .cell").first
+    gid = cell.get_attribute("data-id")
+    row = cat.loc[cat["id"] == gid].iloc[0]
+    cell.click()
+    page.wait_for_selector("dialog#galaxy[open] #gal-measures tr")
+    shown = dict(page.eval_on_selector_all("#gal-measures tr", "els => els.map(e => [e.dataset.key, "
+                                           "e.querySelector('td.num').textContent])"))
+    assert list(shown) == ["C", "A", "S", "Gini", "M20", "n", "r_e", "sn"]
+    assert shown["C"] == f"{row['C']:.2f}" and shown["Gini"] == f"{row['gini']:.3f}"
+    assert shown["A"] == f"{row['A_noise_matched']:.3f}"  # the noise-matched asymmetry where the catalog has it
+    assert shown["r_e"] == f"{row['r_e_px'] * PIXSCALE:.3g} arcsec"
+    assert shown["sn"] == f"{row['sn_per_pixel']:.1f}"
+    flags = page.locator("#gal-mflags li")
+    expect(flags.first).to_be_visible()
+    assert "morphology:" in page.inner_text("#gal-mflags")
+    # every field, on demand: closed at first; no absolute path and no full-precision float on the page
+    assert page.get_attribute("#gal-all", "open") is None
+    page.click("#gal-all-title")
+    src = page.locator("#gal-row tr[data-field='source'] td")
+    expect(src).to_have_text(f"input/{gid}.fits")
+    assert src.get_attribute("title") == str(root / "input" / f"{gid}.fits")
+    visible = page.inner_text("dialog#galaxy")
+    assert str(root) not in visible
+    assert not re.search(r"\d\.\d{6,}", visible), re.findall(r"\S*\d\.\d{6,}\S*", visible)
     assert not errors, errors
     ctx.close()

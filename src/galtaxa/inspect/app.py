@@ -8,7 +8,8 @@ Routes
 ``GET /api/votes``                       every inspector's class and comment per group, the resolved class
 ``POST /api/vote``                       ``{inspector, group, class}`` (``class: null`` clears) -> ``mapping.yaml``
 ``POST /api/comment``                    ``{inspector, group, comment}`` -> ``group_comments.csv``
-``GET /api/galaxy/<row>``                one catalog row and the labels given to that galaxy
+``GET /api/galaxy/<row>``                one catalog row (raw, and formatted: :mod:`~galtaxa.inspect.measures`), the
+                                         labels given to that galaxy, its pixel scale and pixel sources
 ``POST /api/label``                      ``{inspector, id, class?, flags?}`` -> ``labels_inspected.csv``
 ``GET /api/labels``                      every single-galaxy label
 ``GET /api/queue?inspector=&limit=``     the galaxies to label next, most useful first
@@ -20,7 +21,8 @@ Routes
 
 Safety: every value reaches the page through ``textContent`` or Jinja2's autoescaping, and a Content Security
 Policy forbids inline scripts; every file read is confined to the run folder (:func:`~galtaxa.inspect.paths.
-confine`); a POST must be JSON from the app's own origin (no cross-site form can save a label); on a loopback
+confine`), but for the run's own input (its config's ``input.path``), read by galtaxa's readers for the native
+cutout of the galaxy row a request names (:mod:`~galtaxa.inspect.pixels`); a POST must be JSON from the app's own origin (no cross-site form can save a label); on a loopback
 address only ``Host: localhost / 127.0.0.1 / [::1]`` is answered (no DNS rebinding).
 """
 
@@ -35,6 +37,7 @@ from flask import Flask, abort, jsonify, render_template, request, send_file
 from ..label import CLASS_DESCRIPTIONS
 from ..status import log
 from .images import SIZES, GalaxyImages
+from .measures import all_fields, key_measurements, measurement_flags
 from .paths import OutsideRunError, confine
 from .pixels import PIXEL_SOURCES, NativeCutouts, PixelsUnavailable, encode, pixel_scale
 from .run import InspectionRun
@@ -228,6 +231,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         gid = str(rec["id"])
         scale, scale_from = pixel_scale(run.config, rec)
         return jsonify(row=row, brief=run.brief(row), catalog=rec, labels=labels_by_id().get(gid, []),
+                       measurements=key_measurements(rec, scale), measure_flags=measurement_flags(rec),
+                       fields=all_fields(rec, run.run_dir),
                        has_image=images.available(row),
                        views=list(images.views(int(rec["group"])) if images.available(row) else []),
                        pixel_scale=scale, pixel_scale_from=scale_from,

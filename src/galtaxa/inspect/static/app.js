@@ -93,6 +93,55 @@ function imgUrl(row, { view = "original", stretch = "stored", size = 96 } = {}) 
   return `/img/${Number(row)}.png?view=${encodeURIComponent(view)}&stretch=${encodeURIComponent(stretch)}&size=${size}`;
 }
 
+/* ------------------------------------------------------------------ flag icons
+   One shape and colour per kind of flag, so that a merger, an artefact and a low S/N never look alike; each
+   icon carries its meaning as a tooltip (<title>) and the legend above the grid lists them. */
+const SVGNS = "http://www.w3.org/2000/svg";
+const ICONS = {
+  merger: { color: "#d59cf0", label: "merger (an inspector's flag)",
+    shapes: [["circle", { cx: 5.8, cy: 8, r: 4.3 }], ["circle", { cx: 10.2, cy: 8, r: 4.3 }]] },
+  artefact: { color: "#ff6b6b", label: "artefact (an inspector's flag)",
+    shapes: [["rect", { x: 1.8, y: 1.8, width: 12.4, height: 12.4, rx: 2 }], ["path", { d: "M5 5L11 11M11 5L5 11" }]] },
+  misplaced: { color: "#ffa45c", label: "misplaced in this group (an inspector's flag)",
+    shapes: [["path", { d: "M1.5 5H12.5M9.5 2L12.5 5L9.5 8M14.5 11H3.5M6.5 8L3.5 11L6.5 14" }]] },
+  interesting: { color: "#ffd84d", label: "interesting (an inspector's flag)", fill: true,
+    shapes: [["path", { d: "M8 1.3L9.9 5.9L14.7 6.2L11 9.3L12.2 14L8 11.4L3.8 14L5 9.3L1.3 6.2L6.1 5.9Z" }]] },
+  low_sn: { color: "#8ec5ff", label: "low S/N per pixel (< 2.5): C, A, S, Gini, M20 unreliable",
+    shapes: [["rect", { x: 1.5, y: 10, width: 3, height: 4.5, fill: "#8ec5ff" }], ["rect", { x: 6.5, y: 6, width: 3, height: 8.5 }],
+      ["rect", { x: 11.5, y: 2, width: 3, height: 12.5 }]] },
+  measure: { color: "#ff9f43", label: "measurement flagged (statmorph flag 2 or more, failed fit, or not measured)",
+    shapes: [["path", { d: "M8 1.5L15 14.5H1Z" }], ["path", { d: "M8 6V10M8 11.8V12.6" }]] },
+  display_8bit: { color: "#b0b7c3", label: "measured on a display-stretched 8-bit picture (biased profile values)",
+    shapes: [["rect", { x: 1.5, y: 3, width: 13, height: 10, rx: 1.5 }], ["path", { d: "M4 10L7 7L9 9L12 6" }]] },
+};
+ICONS.ok = { color: "#6fd08c", label: "measured without a flag", shapes: [["path", { d: "M2.5 8.5L6.5 12.5L13.5 3.5" }]] };
+ICONS.flag = ICONS.measure;
+ICONS.flag_sersic = ICONS.measure;
+
+function flagIcon(kind, label) {
+  const spec = ICONS[kind];
+  const svg = document.createElementNS(SVGNS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", `icon icon-${kind}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label || (spec ? spec.label : kind));
+  svg.dataset.kind = kind;
+  const title = document.createElementNS(SVGNS, "title");
+  title.textContent = label || (spec ? spec.label : kind);
+  svg.append(title);
+  for (const [tag, attrs] of spec ? spec.shapes : [["circle", { cx: 8, cy: 8, r: 5 }]]) {
+    const node = document.createElementNS(SVGNS, tag);
+    node.setAttribute("fill", spec && spec.fill ? spec.color : "none");
+    node.setAttribute("stroke", spec ? spec.color : "#9299a6");
+    node.setAttribute("stroke-width", "1.6");
+    node.setAttribute("stroke-linecap", "round");
+    node.setAttribute("stroke-linejoin", "round");
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    svg.append(node);
+  }
+  return svg;
+}
+
 /* ------------------------------------------------------------------ tiles: loading state, lazy loading
    A tile shows "loading" (a pulsing placeholder with a spinner) from the moment it is drawn until its picture has
    arrived, "no picture" when the server refuses it; its picture is only asked for when the tile comes near the
@@ -580,10 +629,32 @@ function renderDialog() {
   classButtons($("gal-classes"), mine ? mine.class : null, (c) => labelGalaxy(b.id, { class: c }));
   flagButtons($("gal-flags"), mine && mine.flags ? mine.flags.split(";") : [], (f) => toggleFlag(b.id, d.labels, f));
   renderLabels($("gal-labels"), d.labels);
+  renderMeasured(d);
   const t = $("gal-row");
   t.replaceChildren();
-  for (const [k, v] of Object.entries(d.catalog)) {
-    t.append(el("tr", {}, el("th", { text: k }), el("td", { text: v === null ? "" : (typeof v === "object" ? JSON.stringify(v) : v) })));
+  for (const f of d.fields || []) {
+    t.append(el("tr", { "data-field": f.name }, el("th", { text: f.name }), el("td", { text: f.text, title: f.full })));
+  }
+  $("gal-all-title").textContent = `All fields (${(d.fields || []).length})`;
+}
+
+/* the parameters that matter, formatted (the server formats them: galtaxa.inspect.measures), and the flags */
+function renderMeasured(d) {
+  const box = $("gal-measured");
+  const rows = d.measurements || [];
+  const flags = d.measure_flags || [];
+  box.hidden = !rows.length && !flags.length;
+  const t = $("gal-measures");
+  t.replaceChildren();
+  for (const m of rows) {
+    t.append(el("tr", { "data-key": m.key, title: `catalog column ${m.column}` },
+      el("th", { text: m.label }), el("td", { class: "num", text: m.text }),
+      el("td", { class: `note${/^low/.test(m.note) ? " bad" : ""}`, text: m.note })));
+  }
+  const ul = $("gal-mflags");
+  ul.replaceChildren();
+  for (const f of flags) {
+    ul.append(el("li", { class: f.level, "data-kind": f.kind }, flagIcon(f.level === "good" ? "ok" : f.kind), f.text));
   }
 }
 
