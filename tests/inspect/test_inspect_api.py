@@ -319,3 +319,30 @@ def test_everything_is_escaped(tmp_path):
     assert load_mapping(run / "mapping.yaml").assignments[evil][0] == "SPH"
     static = (run / "inspect.html").read_text()
     assert "<b>run</b>" not in static
+
+
+def test_a_groups_members_carry_what_the_grid_sorts_and_filters_by(tmp_path):
+    n = 36
+    ll = np.linspace(-20, 0, n)
+    run = build_run(tmp_path / "run", n=n, nasty=False, predictions=True, columns={
+        "sn_per_pixel": np.where(np.arange(n) % 2 == 0, 1.0, 8.0), "flag": np.where(np.arange(n) % 3 == 0, 2, 0),
+        "flag_sersic": 0, "measure_status": "ok", "log_likelihood": ll, "anomaly": ll < -15, "empty": np.nan,
+        "note": "text"})
+    app = create_app(run)
+    app.testing = True
+    client = app.test_client()
+    assert client.get("/api/run").get_json()["catalog_flags"] == ["measure", "low_sn", "anomaly"]
+    data = client.get("/api/groups/1").get_json()
+    keys = [k["key"] for k in data["sort_keys"]]
+    assert keys[:4] == ["confidence", "agreement", "anomaly", "C"]
+    assert {"gini", "m20", "sersic_n", "A", "sn_per_pixel"} <= set(keys)
+    assert not {"empty", "note", "group", "flag", "anomaly_", "sup_confidence"} & set(keys)  # no NaN / text column
+    assert {k["key"]: k["order"] for k in data["sort_keys"]}["anomaly"] == "desc"  # the most anomalous first
+    cat, _ = read_catalog(run / "catalog.parquet")
+    for m in data["members"]:
+        row = cat.iloc[m["row"]]
+        assert m["values"]["C"] == pytest.approx(row["C"]) and m["values"]["anomaly"] == pytest.approx(-row["log_likelihood"])
+        assert m["values"]["confidence"] == pytest.approx(row["sup_confidence"])
+        want = [k for k, on in (("measure", row["flag"] >= 2), ("low_sn", row["sn_per_pixel"] < 2.5),
+                                ("anomaly", row["anomaly"])) if on]
+        assert m["flag_kinds"] == want

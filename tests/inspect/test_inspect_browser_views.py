@@ -261,3 +261,127 @@ def test_the_measured_parameters_are_formatted_and_the_rest_is_on_demand(fits_se
     assert not re.search(r"\d\.\d{6,}", visible), re.findall(r"\S*\d\.\d{6,}\S*", visible)
     assert not errors, errors
     ctx.close()
+
+
+@pytest.fixture(scope="module")
+def scored_run(tmp_path_factory):
+    """60 galaxies in two groups with the classifier's confidence, the mixture's anomaly score and flags, S/N."""
+    rng = np.random.default_rng(5)
+    n = 60
+    ll = rng.normal(-10, 3, size=n)
+    cols = {"sn_per_pixel": np.where(np.arange(n) % 4 == 0, 1.5, 10 + rng.random(n)),
+            "flag": np.where(np.arange(n) % 9 == 0, 2, 0), "flag_sersic": 0, "measure_status": "ok",
+            "log_likelihood": ll, "anomaly": ll < np.quantile(ll, 0.1)}
+    root = build_run(tmp_path_factory.mktemp("scored") / "run", n=n, n_groups=2, n_per_group=100, nasty=False,
+                     predictions=True, columns=cols)
+    return root
+
+
+@pytest.fixture(scope="module")
+def scored_server(scored_run):
+    with served(scored_run) as url:
+        yield url
+
+
+def _grid_ids(page):
+    return page.eval_on_selector_all("#grid .cell", "els => els.map(e => e.dataset.id)")
+
+
+def _expected(members, values, reverse=False):
+    """``members`` (mosaic order) sorted by ``values`` (missing last), ties in mosaic order."""
+    have = [m for m in members if values[m] is not None and np.isfinite(values[m])]
+    none = [m for m in members if m not in have]
+    return sorted(have, key=lambda m: -values[m] if reverse else values[m]) + none
+
+
+def test_a_groups_grid_sorts_filters_and_draws_each_flag_its_own_icon(scored_server, scored_run, browser):
+    import json
+
+    from galtaxa.catalog import read_catalog
+
+    cat, _ = read_catalog(scored_run / "catalog.parquet")
+    cat = cat.set_index("id")
+    mosaics = {m["group"]: m["ids"] for m in json.loads((scored_run / "mosaics" / "mosaics.json").read_text())["mosaics"]}
+    members = mosaics[0]
+    ctx, page, errors = open_page(browser, scored_server, "alice")
+    page.wait_for_selector("#grid .cell")
+    assert _grid_ids(page) == members
+    expect(page.locator("#grid-count")).to_have_text(f"{len(members)} galaxies")
+
+    conf = cat["sup_confidence"].to_dict()
+    page.select_option("#sort-key", "confidence")  # the least confident first
+    expect(page.locator("#sort-dir")).to_have_text(re.compile("ascending"))
+    assert _grid_ids(page) == _expected(members, conf)
+    page.click("#sort-dir")
+    assert _grid_ids(page) == _expected(members, conf, reverse=True)
+    anomaly = (-cat["log_likelihood"]).to_dict()
+    page.select_option("#sort-key", "anomaly")  # the most anomalous first
+    expect(page.locator("#sort-dir")).to_have_text(re.compile("descending"))
+    assert _grid_ids(page) == _expected(members, anomaly, reverse=True)
+    top = _expected(members, anomaly, reverse=True)[0]
+    assert page.locator("#grid .cell .sortval").first.inner_text() == f"{anomaly[top]:.3g}"  # the value it is sorted by
+    page.select_option("#sort-key", "agreement")
+    assert _grid_ids(page) == _expected(members, cat["agreement"].astype(float).to_dict())
+    page.select_option("#sort-key", "sersic_n")
+    page.select_option("#sort-key", "C")
+    c = cat["C"].to_dict()
+    assert _grid_ids(page) == _expected(members, c)
+
+    # filters: a value range, then the catalog's flags
+    cut = float(np.median([c[m] for m in members]))
+    page.select_option("#filter-key", "C")
+    page.fill("#filter-value", f"{cut}")
+    kept = [m for m in _expected(members, c) if c[m] >= cut]
+    expect(page.locator("#grid .cell")).to_have_count(len(kept))
+    assert _grid_ids(page) == kept
+    expect(page.locator("#grid-count")).to_have_text(f"showing {len(kept)} of {len(members)} galaxies")
+    page.select_option("#filter-op", "le")
+    assert _grid_ids(page) == [m for m in _expected(members, c) if c[m] <= cut]
+    page.select_option("#filter-key", "")
+    page.select_option("#sort-key", "")
+    page.select_option("#filter-show", "low_sn")
+    low = [m for m in members if cat.at[m, "sn_per_pixel"] < 2.5]
+    expect(page.locator("#grid .cell")).to_have_count(len(low))
+    assert _grid_ids(page) == low
+    assert page.locator("#grid .cell .cflag[data-kind='low_sn']").count() == len(low)
+    page.select_option("#filter-show", "measure")
+    assert _grid_ids(page) == [m for m in members if cat.at[m, "flag"] >= 2]
+    page.select_option("#filter-show", "anomaly")
+    assert _grid_ids(page) == [m for m in members if bool(cat.at[m, "anomaly"])]
+    page.select_option("#filter-show", "all")
+
+    # an inspector's flags: a merger and an artefact look different, and so do the catalog's flags
+    for gid, key in ((members[1], "g"), (members[2], "a")):
+        page.click(f"#grid .cell[data-id='{gid}']")
+        page.wait_for_selector("dialog#galaxy[open]")
+        page.keyboard.press(key)
+        page.wait_for_selector("#gal-flags .flag.on")
+        page.keyboard.press("Escape")
+    merger = page.locator(f"#grid .cell[data-id='{members[1]}'] .flagmark[data-flag='merger'] svg")
+    artefact = page.locator(f"#grid .cell[data-id='{members[2]}'] .flagmark[data-flag='artefact'] svg")
+    expect(merger).to_have_count(1)
+    expect(artefact).to_have_count(1)
+    legend = dict(page.eval_on_selector_all(
+        "#legend .item", "els => els.map(e => [e.dataset.kind, e.querySelector('svg').innerHTML])"))
+    assert {"merger", "artefact", "misplaced", "interesting", "measure", "low_sn", "anomaly"} <= set(legend)
+    drawn = {k: v.split("</title>")[1] for k, v in legend.items()}  # the shapes, without the tooltip
+    assert len(set(drawn.values())) == len(drawn)  # no two kinds of flag share an icon
+    assert merger.evaluate("e => e.innerHTML").split("</title>")[1] == drawn["merger"]
+    assert artefact.evaluate("e => e.innerHTML").split("</title>")[1] == drawn["artefact"]
+    assert "merger" in merger.locator("title").text_content()  # the tooltip says what it is
+    page.select_option("#filter-show", "flag:merger")
+    assert _grid_ids(page) == [members[1]]
+    page.select_option("#filter-show", "inspector")
+    assert _grid_ids(page) == members[1:3]
+    page.select_option("#filter-show", "all")
+
+    # plurals
+    page.click(f"#grid .cell[data-id='{members[3]}']")
+    page.wait_for_selector("dialog#galaxy[open]")
+    page.keyboard.press("2")
+    page.wait_for_selector("#gal-classes .cls.on")
+    page.keyboard.press("Escape")
+    expect(page.locator("#progress")).to_have_text(re.compile(r"0 of 2 groups named · 1 galaxy labelled$"))
+    assert "1 galaxies" not in page.inner_text("body")
+    assert not errors, errors
+    ctx.close()

@@ -4,7 +4,8 @@ Routes
 ------
 ``GET /``                                the page (``templates/index.html``, ``static/app.js``)
 ``GET /api/run``                         run summary, classes, groups with their sizes, shares and medians
-``GET /api/groups/<g>``                  the galaxies shown for group ``g`` (its mosaic's members)
+``GET /api/groups/<g>``                  the galaxies shown for group ``g`` (its mosaic's members), with the values
+                                         its grid can be sorted and filtered by and the catalog's flags
 ``GET /api/votes``                       every inspector's class and comment per group, the resolved class
 ``POST /api/vote``                       ``{inspector, group, class}`` (``class: null`` clears) -> ``mapping.yaml``
 ``POST /api/comment``                    ``{inspector, group, comment}`` -> ``group_comments.csv``
@@ -170,6 +171,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         return jsonify(
             run=run.summary(), inspector=inspector, classes=classes,
             descriptions={c: CLASS_DESCRIPTIONS.get(c, "") for c in classes}, flags=list(FLAGS), groups=groups,
+            catalog_flags=run.catalog_flag_kinds(),
             images=images.describe(), mapping_error=mapping_error,
             files={n: (run.run_dir / n).is_file() for n in ("inspect.html", "report/report.html")})
 
@@ -178,13 +180,17 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         if group not in run.group_ids():
             abort(404, description=f"no group {group}")
         labels = labels_by_id()
+        keys = run.sort_keys()
         members = []
         for r in run.members(group):
             b = run.brief(r)
             b["labels"] = labels.get(b["id"], [])
             b["has_image"] = images.available(r)
+            b["values"] = run.sort_values(r, keys)
+            b["flag_kinds"] = run.flag_kinds(r)
             members.append(b)
-        return jsonify(group=group, views=list(images.views(group)), members=members)
+        return jsonify(group=group, views=list(images.views(group)), members=members, sort_keys=keys,
+                       n=run.sizes().get(group, 0))
 
     @app.get("/api/votes")
     def api_votes():

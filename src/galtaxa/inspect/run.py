@@ -26,6 +26,14 @@ CATALOG_FILES = ("catalog.parquet", "catalog.fits", "catalog.csv")
 MORPHOLOGY_COLUMNS = {"C": "C", "Gini": "gini", "M20": "m20", "n": "sersic_n", "A": "A"}
 
 
+#: Measured columns a group's grid can be sorted and filtered by, in this order (label shown -> catalog column).
+SORT_MEASURED = (("C", "C"), ("A (noise-matched)", "A_noise_matched"), ("A", "A"), ("S", "S"), ("Gini", "gini"),
+                 ("M20", "m20"), ("Sérsic n", "sersic_n"), ("r_e (arcsec)", "r_e_arcsec"), ("r_e (px)", "r_e_px"),
+                 ("S/N per pixel", "sn_per_pixel"), ("ellipticity", "ellipticity"))
+#: Columns never offered for sorting (identifiers, per-algorithm groups, flags shown as icons).
+_NOT_SORTED = {"group", "flag", "flag_sersic", "x", "y", "x_stamp", "y_stamp", "segment_label", "class_votes"}
+
+
 class NoCatalogError(FileNotFoundError):
     """The folder is not a finished run: it has no catalog (or the catalog has no groups)."""
 
@@ -163,6 +171,96 @@ class InspectionRun:
             out["sup_confidence"] = _plain(cat["sup_confidence"].iat[row])
             if "sup_candidate" in cat:
                 out["sup_candidate"] = _plain(cat["sup_candidate"].iat[row]) or ""
+        return out
+
+    # ------------------------------------------------------------------ sorting, filtering, flags
+    def sort_keys(self) -> list[dict]:
+        """What a group's grid can be sorted and filtered by, given the catalog's columns.
+
+        ``[{"key", "label", "kind", "order"}]``: the classifier's confidence (after ``galtaxa predict``), the
+        vote agreement (clustering algorithms that agree), the mixture's membership probability and anomaly score
+        (``-log_likelihood``, multimodal route), the measured parameters of :data:`SORT_MEASURED`, then every
+        other numeric column.  ``order`` is the direction that puts the galaxies worth a look first.
+        """
+        cat = self.catalog
+        keys = []
+        if self.has_predictions:
+            keys.append({"key": "confidence", "label": "classifier confidence", "kind": "classifier",
+                         "order": "asc"})
+        if "agreement" in cat:
+            keys.append({"key": "agreement", "label": "vote agreement", "kind": "clustering", "order": "asc"})
+        if "class_prob" in cat:
+            keys.append({"key": "class_prob", "label": "membership probability", "kind": "clustering",
+                         "order": "asc"})
+        if "log_likelihood" in cat:
+            keys.append({"key": "anomaly", "label": "anomaly score (-log likelihood)", "kind": "clustering",
+                         "order": "desc"})
+        taken = {"agreement", "class_prob", "log_likelihood"}
+        def usable(col):
+            return (pd.api.types.is_numeric_dtype(cat[col]) and not pd.api.types.is_bool_dtype(cat[col])
+                    and bool(np.isfinite(pd.to_numeric(cat[col], errors="coerce").to_numpy(dtype=float)).any()))
+
+        for label, col in SORT_MEASURED:
+            if col in cat and usable(col):
+                keys.append({"key": col, "label": label, "kind": "measured", "order": "asc"})
+                taken.add(col)
+        for col in cat.columns:
+            name = str(col)
+            if name in taken or name in _NOT_SORTED or name.startswith(("group_", "sup_")) or not usable(col):
+                continue
+            keys.append({"key": name, "label": name, "kind": "other", "order": "asc"})
+        return keys
+
+    def sort_values(self, row: int, keys: list[dict]) -> dict:
+        """The values of ``keys`` (:meth:`sort_keys`) for galaxy ``row`` (``None`` where missing)."""
+        cat = self.catalog
+        out = {}
+        for k in keys:
+            key = k["key"]
+            if key == "confidence":
+                v = self.brief(row).get("sup_confidence")
+            elif key == "anomaly":
+                ll = _plain(cat["log_likelihood"].iat[row])
+                v = -ll if isinstance(ll, int | float) and not isinstance(ll, bool) else None
+            else:
+                v = _plain(cat[key].iat[row])
+            out[key] = v if isinstance(v, int | float) and not isinstance(v, bool) else None
+        return out
+
+    def catalog_flag_kinds(self) -> list[str]:
+        """The kinds of :meth:`flag_kinds` this catalog can show (its columns have them)."""
+        cat = self.catalog
+        kinds = []
+        if {"flag", "flag_sersic", "measure_status"} & set(cat.columns):
+            kinds.append("measure")
+        if "sn_per_pixel" in cat:
+            kinds.append("low_sn")
+        if "anomaly" in cat:
+            kinds.append("anomaly")
+        return kinds
+
+    def flag_kinds(self, row: int) -> list[str]:
+        """The catalog's own flags of galaxy ``row``, as the grid's icons: ``"measure"`` (not measured, or
+        statmorph's ``flag`` / ``flag_sersic`` 2 or more), ``"low_sn"`` (S/N per pixel below
+        :data:`~galtaxa.inspect.measures.LOW_SN_PER_PIXEL`), ``"anomaly"`` (the mixture's anomaly tail)."""
+        from .measures import LOW_SN_PER_PIXEL
+
+        cat = self.catalog
+        out = []
+
+        def num(col):
+            v = _plain(cat[col].iat[row]) if col in cat else None
+            return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        status = str(cat["measure_status"].iat[row]) if "measure_status" in cat else "ok"
+        flags = [num("flag"), num("flag_sersic")]
+        if status not in ("ok", "", "nan", "None") or any(f is not None and f >= 2 for f in flags):
+            out.append("measure")
+        sn = num("sn_per_pixel")
+        if sn is not None and sn < LOW_SN_PER_PIXEL:
+            out.append("low_sn")
+        if "anomaly" in cat and bool(_plain(cat["anomaly"].iat[row])):
+            out.append("anomaly")
         return out
 
     # ------------------------------------------------------------------ groups

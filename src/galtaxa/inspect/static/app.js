@@ -5,7 +5,8 @@
 const S = {
   run: null, classes: [], descriptions: {}, flags: [], groups: [], votes: {}, comments: {},
   inspector: "", gi: 0, view: "original", members: [], queue: [], qi: 0,
-  dialog: null, psource: "native", shown: null, labelsMine: 0,
+  dialog: null, psource: "native", shown: null, labelsMine: 0, sortKeys: [],
+  sort: { key: "", dir: "asc" }, filter: { show: "all", key: "", op: "ge", value: "" },
 };
 const FLAG_KEYS = { m: "misplaced", a: "artefact", g: "merger", i: "interesting" };
 const PALETTE = ["#e8804a", "#d8b64a", "#4aa8de", "#78c46a", "#9aa0a6", "#c47ad8", "#4ad8c4", "#d84a7a", "#8a8ad8"];
@@ -40,6 +41,11 @@ function badge(cls, extra = "") {
 
 function fmt(x, digits = 2) {
   return x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(digits);
+}
+
+/* "1 galaxy", "3 galaxies" */
+function plural(n, one, many) {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 let bannerTimer = null;
@@ -115,6 +121,8 @@ const ICONS = {
     shapes: [["rect", { x: 1.5, y: 3, width: 13, height: 10, rx: 1.5 }], ["path", { d: "M4 10L7 7L9 9L12 6" }]] },
 };
 ICONS.ok = { color: "#6fd08c", label: "measured without a flag", shapes: [["path", { d: "M2.5 8.5L6.5 12.5L13.5 3.5" }]] };
+ICONS.anomaly = { color: "#4ad8c4", label: "anomaly: in the mixture's low-likelihood tail (multimodal route)",
+  shapes: [["path", { d: "M8 1.5L14.5 8L8 14.5L1.5 8Z" }], ["path", { d: "M8 5V8.8M8 10.8V11.3" }]] };
 ICONS.flag = ICONS.measure;
 ICONS.flag_sersic = ICONS.measure;
 
@@ -204,7 +212,7 @@ function renderProgress() {
   const named = S.groups.filter((g) => !g.rejected && myVote(g.group)).length;
   const total = S.groups.filter((g) => !g.rejected).length;
   $("progress").textContent = S.inspector
-    ? `${S.inspector}: ${named} / ${total} groups named · ${S.labelsMine} galaxies labelled`
+    ? `${S.inspector}: ${named} of ${plural(total, "group", "groups")} named · ${plural(S.labelsMine, "galaxy", "galaxies")} labelled`
     : "no inspector name yet";
 }
 
@@ -238,7 +246,7 @@ async function selectGroup(i) {
   history.replaceState(null, "", `#g${g.group}`);
   renderGroupList();
   $("group-title").textContent = g.rejected ? "Rejected by the vote (group -1)" : `Group ${g.group}`;
-  $("group-facts").textContent = `${g.n} galaxies · ${(100 * g.share).toFixed(1)}% of the run`
+  $("group-facts").textContent = `${plural(g.n, "galaxy", "galaxies")} · ${(100 * g.share).toFixed(1)}% of the run`
     + (g.rejected ? " · not named as a group: label them one by one (Label queue)" : "");
   renderMedians(g);
   renderClassBar();
@@ -248,6 +256,8 @@ async function selectGroup(i) {
   const data = await api(`/api/groups/${g.group}`);
   if (S.groups[S.gi].group !== g.group) return;  // the inspector moved on meanwhile
   S.members = data.members;
+  S.sortKeys = data.sort_keys || [];
+  renderSorter();
   renderGrid();
   renderComment();
 }
@@ -338,13 +348,143 @@ function cellMarks(m) {
   const mine = (m.labels || []).find((l) => l.inspector === S.inspector);
   const others = (m.labels || []).filter((l) => l.inspector !== S.inspector);
   if (mine && mine.class) box.append(badge(mine.class, "tiny"));
-  if (mine && mine.flags) box.append(el("span", { class: "flagmark", title: mine.flags, text: "⚑" }));
-  if (!mine && others.length) box.append(el("span", { class: "othermark", title: "labelled by another inspector", text: "•" }));
+  for (const f of mine && mine.flags ? mine.flags.split(";") : []) {
+    box.append(el("span", { class: "flagmark", "data-flag": f }, flagIcon(f, `${f} (your flag)`)));
+  }
+  const theirs = [...new Set(others.flatMap((l) => (l.flags ? l.flags.split(";") : [])))];
+  for (const f of theirs) {
+    if (!(mine && mine.flags && mine.flags.split(";").includes(f))) {
+      box.append(el("span", { class: "flagmark other", "data-flag": f }, flagIcon(f, `${f} (another inspector's flag)`)));
+    }
+  }
+  if (!mine && others.length && !theirs.length) {
+    box.append(el("span", { class: "othermark", title: "labelled by another inspector", text: "•" }));
+  }
   return box;
 }
 
-/* The classifier's prediction of a galaxy (after `galtaxa predict`): its class, or, below the confidence
-   threshold, its best guess marked unsure; null without a prediction. */
+/* the catalog's own flags of a galaxy (measurement, low S/N, anomaly), top left */
+function catalogMarks(m) {
+  const box = el("span", { class: "cmarks" });
+  for (const k of m.flag_kinds || []) box.append(el("span", { class: "cflag", "data-kind": k }, flagIcon(k)));
+  return box;
+}
+
+/* ------------------------------------------------------------------ sorting and filtering a group's grid */
+const SHOW_LABELS = {
+  all: "all galaxies", inspector: "flagged by an inspector", measure: "measurement flagged", low_sn: "low S/N",
+  anomaly: "anomalies", clean: "without any flag",
+};
+
+function keyLabel(key) {
+  const k = S.sortKeys.find((x) => x.key === key);
+  return k ? k.label : key;
+}
+
+function keyOptions(select, current, first) {
+  select.replaceChildren(el("option", { value: "", text: first }));
+  const kinds = { classifier: "classifier", clustering: "clustering", measured: "measured", other: "other columns" };
+  for (const [kind, label] of Object.entries(kinds)) {
+    const keys = S.sortKeys.filter((k) => k.kind === kind);
+    if (!keys.length) continue;
+    const grp = el("optgroup", { label });
+    for (const k of keys) grp.append(el("option", { value: k.key, text: k.label, selected: k.key === current }));
+    select.append(grp);
+  }
+  select.value = S.sortKeys.some((k) => k.key === current) ? current : "";
+}
+
+function renderSorter() {
+  if (!S.sortKeys.some((k) => k.key === S.sort.key)) S.sort.key = "";
+  if (!S.sortKeys.some((k) => k.key === S.filter.key)) S.filter.key = "";
+  keyOptions($("sort-key"), S.sort.key, "mosaic order");
+  keyOptions($("filter-key"), S.filter.key, "(any value)");
+  $("sort-dir").textContent = S.sort.dir === "asc" ? "ascending ↑" : "descending ↓";
+  $("sort-dir").disabled = !S.sort.key;
+  const show = $("filter-show");
+  show.replaceChildren();
+  const kinds = ["all", "inspector", ...S.flags.map((f) => `flag:${f}`), ...(S.run.catalog_flags || []), "clean"];
+  for (const k of kinds) {
+    const label = k.startsWith("flag:") ? `flagged ${k.slice(5)}` : SHOW_LABELS[k];
+    show.append(el("option", { value: k, text: label, selected: k === S.filter.show }));
+  }
+  show.value = kinds.includes(S.filter.show) ? S.filter.show : "all";
+  $("filter-op").value = S.filter.op;
+  $("filter-value").value = S.filter.value;
+  $("filter-value").disabled = !S.filter.key;
+  $("filter-op").disabled = !S.filter.key;
+}
+
+function inspectorFlags(m) {
+  return (m.labels || []).flatMap((l) => (l.flags ? l.flags.split(";") : []));
+}
+
+function shown(m) {
+  const f = S.filter;
+  const mine = inspectorFlags(m);
+  const kinds = m.flag_kinds || [];
+  if (f.show === "inspector" && !mine.length) return false;
+  if (f.show.startsWith("flag:") && !mine.includes(f.show.slice(5))) return false;
+  if (["measure", "low_sn", "anomaly"].includes(f.show) && !kinds.includes(f.show)) return false;
+  if (f.show === "clean" && (mine.length || kinds.length)) return false;
+  if (f.key && f.value !== "" && Number.isFinite(Number(f.value))) {
+    const v = m.values ? m.values[f.key] : null;
+    if (v === null || v === undefined) return false;
+    if (f.op === "ge" ? v < Number(f.value) : v > Number(f.value)) return false;
+  }
+  return true;
+}
+
+/* the members shown, in the order shown: filtered, then sorted (missing values last; ties keep the mosaic order) */
+function visibleMembers() {
+  const list = S.members.filter(shown);
+  const key = S.sort.key;
+  if (!key) return list;
+  const sign = S.sort.dir === "asc" ? 1 : -1;
+  return list.sort((a, b) => {
+    const va = a.values ? a.values[key] : null;
+    const vb = b.values ? b.values[key] : null;
+    const na = va === null || va === undefined;
+    const nb = vb === null || vb === undefined;
+    if (na || nb) return na === nb ? 0 : (na ? 1 : -1);
+    return sign * (va - vb);
+  });
+}
+
+function bindSorter() {
+  $("sort-key").addEventListener("change", (e) => {
+    S.sort.key = e.target.value;
+    const k = S.sortKeys.find((x) => x.key === S.sort.key);
+    if (k) S.sort.dir = k.order;
+    renderSorter();
+    renderGrid();
+  });
+  $("sort-dir").addEventListener("click", () => {
+    S.sort.dir = S.sort.dir === "asc" ? "desc" : "asc";
+    renderSorter();
+    renderGrid();
+  });
+  $("filter-show").addEventListener("change", (e) => { S.filter.show = e.target.value; renderGrid(); });
+  $("filter-key").addEventListener("change", (e) => { S.filter.key = e.target.value; renderSorter(); renderGrid(); });
+  $("filter-op").addEventListener("change", (e) => { S.filter.op = e.target.value; renderGrid(); });
+  $("filter-value").addEventListener("input", (e) => { S.filter.value = e.target.value; renderGrid(); });
+}
+
+function renderLegend() {
+  const box = $("legend");
+  box.replaceChildren(el("span", { class: "muted", text: "Icons:" }));
+  for (const f of S.flags) box.append(el("span", { class: "item", "data-kind": f }, flagIcon(f), ICONS[f] ? ICONS[f].label : f));
+  for (const k of S.run.catalog_flags || []) {
+    box.append(el("span", { class: "item", "data-kind": k }, flagIcon(k), ICONS[k] ? ICONS[k].label : k));
+  }
+}
+
+function sortValueText(v) {
+  if (v === null || v === undefined) return "–";
+  const a = Math.abs(v);
+  return a !== 0 && (a >= 1e4 || a < 1e-2) ? v.toExponential(1) : String(Number(v.toPrecision(3)));
+}
+
 function prediction(m) {
   if (m.sup_class) return { cls: m.sup_class, unsure: false, text: `${m.sup_class} ${fmt(m.sup_confidence)}` };
   if (m.sup_candidate) return { cls: m.sup_candidate, unsure: true, text: `${m.sup_candidate}? ${fmt(m.sup_confidence)}` };
@@ -368,23 +508,39 @@ function cellTitle(m) {
 function renderGrid() {
   const grid = $("grid");
   grid.replaceChildren();
+  const g = S.groups[S.gi];
   if (!S.members.length) {
+    $("grid-count").textContent = "";
     grid.append(el("p", { class: "muted", text: "No galaxy to show for this group." }));
     return;
   }
-  for (const m of S.members) {
+  const list = visibleMembers();
+  const sample = g && g.n > S.members.length ? ` (the mosaic's sample of the group's ${g.n})` : "";
+  $("grid-count").textContent = list.length === S.members.length
+    ? `${plural(list.length, "galaxy", "galaxies")}${sample}`
+    : `showing ${list.length} of ${plural(S.members.length, "galaxy", "galaxies")}${sample}`;
+  if (!list.length) {
+    grid.append(el("p", { class: "muted", text: "No galaxy of this group matches the filter." }));
+    return;
+  }
+  const valueKey = S.sort.key || S.filter.key;
+  for (const m of list) {
     const cell = el("button", {
       type: "button", class: "cell", "data-row": m.row, "data-id": m.id, title: cellTitle(m),
       onclick: () => openGalaxy(m.row),
     });
+    if (valueKey && m.values) cell.dataset.value = String(m.values[valueKey] ?? "");
     if (m.has_image) {
       tileImage(cell, imgUrl(m.row, { view: S.view, size: 96 }), m.id);
     } else {
       cell.append(el("span", { class: "noimg", text: m.id }));
     }
-    cell.append(cellMarks(m));
+    cell.append(cellMarks(m), catalogMarks(m));
     const p = prediction(m);
     if (p) cell.append(el("span", { class: `pred${p.unsure ? " unsure" : ""}`, text: p.text }));
+    if (valueKey && m.values) {
+      cell.append(el("span", { class: "sortval", title: keyLabel(valueKey), text: sortValueText(m.values[valueKey]) }));
+    }
     grid.append(cell);
   }
 }
@@ -689,8 +845,8 @@ async function loadQueue() {
   const q = await api(`/api/queue?inspector=${encodeURIComponent(S.inspector)}&limit=40`);
   S.queue = q.items;
   S.qi = 0;
-  $("queue-order").textContent = `Order: ${q.order}. ${q.n_rejected} galaxies were rejected by the vote; `
-    + `you labelled ${q.labelled_by_you}.`;
+  $("queue-order").textContent = `Order: ${q.order}. ${plural(q.n_rejected, "galaxy was", "galaxies were")} `
+    + `rejected by the vote; you labelled ${plural(q.labelled_by_you, "galaxy", "galaxies")}.`;
   renderQueue();
 }
 
@@ -750,7 +906,7 @@ function showView(name) {
 function onKey(ev) {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const tag = (ev.target && ev.target.tagName) || "";
-  if (tag === "INPUT" || tag === "TEXTAREA") return;
+  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") return;
   const k = ev.key;
   const digit = /^[0-9]$/.test(k) ? Number(k) : null;
   const cls = digit ? S.classes[digit - 1] : null;
@@ -823,6 +979,8 @@ async function start() {
   if (r.files["report/report.html"]) links.append(el("a", { href: "/files/report/report.html", target: "_blank", rel: "noopener", text: "report" }));
   factsList($("class-help"), S.classes.map((c) => [c, S.descriptions[c] || ""]));
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showView(t.dataset.view));
+  bindSorter();
+  renderLegend();
   $("comment").addEventListener("blur", saveComment);
   $("galaxy").addEventListener("close", () => { S.dialog = null; });
   document.addEventListener("keydown", onKey);
