@@ -201,6 +201,46 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     ctx.close()
 
 
+def test_apply_the_mapping_from_the_page(server, browser, demo_dir):
+    """"Apply the mapping to the catalog": `galtaxa run` with the run's mapping.yaml, every cached stage reused,
+    the groups' majority classes in the catalog, the classifier's predictions kept; the page says what happens."""
+    m = load_mapping(demo_dir / "mapping.yaml")
+    expected = m.resolve()
+    assert expected[m.groups[1]] == "LTD"  # alice alone on the second group; the first is a tie (alice, bob)
+    stages = sorted(p.name for p in (demo_dir / "stages").iterdir())
+    before, _ = read_catalog(demo_dir / "catalog.parquet")
+    sup = sorted(c for c in before.columns if c.startswith("sup_"))
+    assert sup  # `galtaxa predict` ran in the test above
+    ctx, page, errors = _open(browser, server, "alice")
+    page.wait_for_selector("#apply-status b")
+    named = sum(1 for c in expected.values() if c)
+    assert page.inner_text("#apply-status").startswith(f"{named} of {len(expected)} groups")
+    differs = [g for g, c in expected.items() if (before.loc[before["group"] == g, "class"] != c).any()]
+    assert differs and f"({', '.join(map(str, differs))})" in page.inner_text("#apply-status")
+    page.click("#apply-what summary")
+    what = page.inner_text("#apply-what")
+    assert "every cached stage is reused" in what and "stays unclassified" in what and "predictions" in what
+    assert "(it names mapping_simulation_truth.yaml now)" in what
+    page.click("#apply-btn")
+    page.wait_for_selector("#apply-job[data-state='running']")
+    page.wait_for_selector("#apply-job[data-state='done']", timeout=600_000)
+    expect(page.locator("#apply-status")).to_contain_text("The catalog has these classes.")
+    assert not errors, errors
+    ctx.close()
+
+    assert sorted(p.name for p in (demo_dir / "stages").iterdir()) == stages  # nothing recomputed
+    cat, prov = read_catalog(demo_dir / "catalog.parquet")
+    for g, cls in expected.items():
+        assert (cat.loc[cat["group"] == g, "class"] == cls).all(), g
+    assert (cat.loc[cat["group"] == -1, "class"] == "").all()
+    assert sorted(c for c in cat.columns if c.startswith("sup_")) == sup  # the predictions are kept, unchanged
+    merged = before.set_index("id")["sup_confidence"].reindex(cat["id"]).to_numpy()
+    np.testing.assert_array_equal(cat["sup_confidence"].to_numpy(), merged)
+    assert yaml.safe_load((demo_dir / "config.yaml").read_text())["labelling"]["mapping_file"] == \
+        str(demo_dir / "mapping.yaml")
+    assert prov["config"]["labelling"]["mapping_file"] == str(demo_dir / "mapping.yaml")
+
+
 def test_the_mapping_gives_the_classes_after_galtaxa_run(demo_dir, tmp_path):
     """The file the browser wrote is the labelling step's input: `galtaxa run` on the demo's own config, with
     ``labelling.mapping_file`` set to it, reuses every cached stage and puts the classes in the catalog."""

@@ -9,6 +9,9 @@ Routes
 ``GET /api/votes``                       every inspector's class and comment per group, the resolved class
 ``POST /api/vote``                       ``{inspector, group, class}`` (``class: null`` clears) -> ``mapping.yaml``
 ``POST /api/comment``                    ``{inspector, group, comment}`` -> ``group_comments.csv``
+``GET /api/apply``                       the classes in the catalog against the names of ``mapping.yaml``, the job
+``POST /api/apply``                      ``{inspector}``: put the names in the catalog (``galtaxa run`` with the
+                                         run's mapping, cached stages reused: :mod:`~galtaxa.inspect.apply`)
 ``GET /api/galaxy/<row>``                one catalog row (raw, and formatted: :mod:`~galtaxa.inspect.measures`), the
                                          labels given to that galaxy, its pixel scale and pixel sources
 ``POST /api/label``                      ``{inspector, id, class?, flags?}`` -> ``labels_inspected.csv``
@@ -37,6 +40,7 @@ from flask import Flask, abort, jsonify, render_template, request, send_file
 
 from ..label import CLASS_DESCRIPTIONS
 from ..status import log
+from .apply import ApplyJob
 from .images import SIZES, GalaxyImages
 from .measures import all_fields, key_measurements, measurement_flags
 from .paths import OutsideRunError, confine
@@ -90,6 +94,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     run = InspectionRun(run_dir)
     images = GalaxyImages(run)
     native = NativeCutouts(run.config, run.run_dir)
+    job = ApplyJob(run.run_dir)
     store = InspectionStore(run.run_dir, [g for g in run.group_ids() if g >= 0], sizes=run.sizes(),
                             ids=run.catalog["id"])
     if inspector is not None:
@@ -101,7 +106,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     app.json.sort_keys = False  # keep the order of classes, groups and morphology columns
-    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store, "native": native}
+    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store, "native": native,
+                                         "apply": job}
 
     # ------------------------------------------------------------------ guards
     @app.before_request
@@ -129,7 +135,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     def _store_error(err):
         return jsonify(error=str(err)), 400
 
-    for code in (400, 403, 404, 405, 413, 415, 421, 503):
+    for code in (400, 403, 404, 405, 409, 413, 415, 421, 503):
         app.register_error_handler(code, lambda err, code=code: (jsonify(error=getattr(err, "description", str(err))),
                                                                  code))
 
@@ -228,6 +234,61 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         data = body()
         row = store.set_group_comment(data.get("inspector"), data.get("group"), data.get("comment", ""))
         return jsonify(ok=True, comment=row)
+
+    # ------------------------------------------------------------------ applying the names to the catalog
+    def apply_status() -> dict:
+        config = run.run_dir / "config.yaml"
+        out = {"job": job.describe(), "mapping_file": store.mapping_path.name, "config": config.is_file(),
+               "config_mapping": None, "resolved": {}, "in_catalog": run.catalog_classes(), "differs": [],
+               "n_named": 0, "error": None}
+        if config.is_file():
+            try:
+                import yaml
+
+                current = ((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("labelling")
+                           or {}).get("mapping_file")
+            except (OSError, ValueError, AttributeError):
+                current = None
+            if isinstance(current, str) and current:
+                path = Path(current)
+                try:
+                    out["config_mapping"] = (run.run_dir / path).resolve().relative_to(run.run_dir).as_posix()
+                except (ValueError, OSError):
+                    out["config_mapping"] = path.name
+        try:
+            resolved = store.mapping().resolve()
+        except (StoreError, ValueError) as err:
+            out["error"] = str(err)
+            resolved = {}
+        out["resolved"] = {str(g): c for g, c in resolved.items()}
+        out["n_named"] = sum(1 for c in resolved.values() if c)
+        out["differs"] = [g for g, c in resolved.items() if out["in_catalog"].get(g, "") != c]
+        out["in_catalog"] = {str(g): c for g, c in out["in_catalog"].items()}
+        return out
+
+    @app.get("/api/apply")
+    def api_apply_status():
+        return jsonify(apply_status())
+
+    @app.post("/api/apply")
+    def api_apply():
+        from .store import check_inspector
+
+        data = body()
+        who = check_inspector(data.get("inspector"))
+        state = apply_status()
+        if not state["config"]:
+            abort(400, description="this run folder has no config.yaml (the config its run wrote): run "
+                                   "`galtaxa run CONFIG` with labelling.mapping_file: mapping.yaml instead")
+        if state["error"]:
+            abort(400, description=state["error"])
+        if not state["n_named"]:
+            abort(400, description="no group has a class yet (a tie or a group nobody named stays unclassified): "
+                                   "name groups first")
+        if not job.start(who):
+            abort(409, description="the mapping is being applied already; wait for it to finish")
+        log.info("inspect: %s applies %s to the catalog", who, store.mapping_path)
+        return jsonify(apply_status())
 
     # ------------------------------------------------------------------ galaxies
     @app.get("/api/galaxy/<int:row>")

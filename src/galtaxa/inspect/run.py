@@ -319,6 +319,17 @@ class InspectionRun:
                         "has_pre_mosaic": self.mosaic_png(g, "pre") is not None})
         return out
 
+    def catalog_classes(self) -> dict[int, str]:
+        """The class each group has in the catalog now (its members' most common ``class``; ``""`` when none)."""
+        cat = self.catalog
+        if "class" not in cat:
+            return {}
+        out = {}
+        for g, values in cat[cat["group"] != REJECTED_GROUP].groupby("group")["class"]:
+            counts = values.fillna("").astype(str).value_counts()
+            out[int(g)] = str(counts.index[0]) if len(counts) else ""
+        return out
+
     def sizes(self) -> dict[int, int]:
         """Members per group (-1 included)."""
         return {int(k): int(v) for k, v in self.catalog["group"].value_counts().items()}

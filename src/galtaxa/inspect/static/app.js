@@ -201,6 +201,7 @@ async function loadVotes() {
   renderGroupList();
   renderVotes();
   renderProgress();
+  if (!applyTimer) await loadApply();
 }
 
 function myVote(g) {
@@ -214,6 +215,72 @@ function renderProgress() {
   $("progress").textContent = S.inspector
     ? `${S.inspector}: ${named} of ${plural(total, "group", "groups")} named · ${plural(S.labelsMine, "galaxy", "galaxies")} labelled`
     : "no inspector name yet";
+}
+
+/* ------------------------------------------------------------------ applying the names to the catalog */
+let applyTimer = null;
+
+async function loadApply() {
+  const a = await api("/api/apply");
+  S.apply = a;
+  renderApply();
+  if (a.job.state === "running" && !applyTimer) applyTimer = setTimeout(pollApply, 1500);
+  return a;
+}
+
+async function pollApply() {
+  applyTimer = null;
+  const before = S.apply ? S.apply.job.state : "";
+  const a = await loadApply();
+  if (before === "running" && a.job.state !== "running") {
+    if (a.job.state === "done") {
+      toast("The catalog has the groups' classes now");
+      await selectGroup(S.gi);  // the members' classes come from the new catalog
+    } else {
+      banner(`Applying the mapping failed: ${a.job.error || "see the log under the button"}`);
+    }
+  }
+}
+
+function renderApply() {
+  const a = S.apply;
+  if (!a) return;
+  const total = Object.keys(a.resolved).length;
+  const st = $("apply-status");
+  st.replaceChildren();
+  st.append(el("b", { text: `${a.n_named} of ${plural(total, "group", "groups")}` }),
+    ` ${a.n_named === 1 ? "has" : "have"} a class by the inspectors' votes. `);
+  if (!a.differs.length) st.append("The catalog has these classes.");
+  else {
+    st.append(el("b", { text: plural(a.differs.length, "group", "groups") }),
+      ` ${a.differs.length === 1 ? "has" : "have"} another class in the catalog (${a.differs.join(", ")}).`);
+  }
+  $("apply-config").textContent = a.config_mapping && a.config_mapping !== a.mapping_file
+    ? ` (it names ${a.config_mapping} now)` : "";
+  const running = a.job.state === "running";
+  const btn = $("apply-btn");
+  btn.disabled = running || !a.config || !a.n_named || !!a.error;
+  btn.title = !a.config ? "this run folder has no config.yaml" : (!a.n_named ? "name groups first" : (a.error || ""));
+  btn.textContent = running ? "Applying…" : "Apply the mapping to the catalog";
+  const job = $("apply-job");
+  job.className = `apply-job ${a.job.state}`;
+  job.dataset.state = a.job.state;
+  job.textContent = {
+    idle: "",
+    running: `Running galtaxa run (started by ${a.job.by} at ${a.job.started}): cached stages reused…`,
+    done: `Applied at ${a.job.finished} (by ${a.job.by}).`,
+    failed: `Failed at ${a.job.finished}: ${a.job.error || "see the log"}`,
+  }[a.job.state] || "";
+  const logBox = $("apply-log");
+  logBox.hidden = !a.job.log.length || a.job.state === "idle";
+  logBox.textContent = a.job.log.join("\n");
+}
+
+async function applyMapping() {
+  if (needName()) return;
+  S.apply = await api("/api/apply", { inspector: S.inspector });
+  renderApply();
+  if (!applyTimer) applyTimer = setTimeout(pollApply, 1500);
 }
 
 /* ------------------------------------------------------------------ group list */
@@ -981,6 +1048,7 @@ async function start() {
   for (const t of document.querySelectorAll(".tab")) t.addEventListener("click", () => showView(t.dataset.view));
   bindSorter();
   renderLegend();
+  $("apply-btn").addEventListener("click", applyMapping);
   $("comment").addEventListener("blur", saveComment);
   $("galaxy").addEventListener("close", () => { S.dialog = null; });
   document.addEventListener("keydown", onKey);
