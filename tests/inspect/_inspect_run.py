@@ -92,3 +92,22 @@ def write_fits_input(folder: Path, ids, shape=(40, 32), pixscale: float | None =
         fits.PrimaryHDU(data, header=header).writeto(folder / f"{gid}.fits")
         out[gid] = data
     return out
+
+
+CLASSES = ["SPH", "ETD", "LTD", "IRR", "UNC"]
+
+
+def predicted_columns(n: int, seed: int = 2) -> tuple[dict, np.ndarray]:
+    """The columns of `galtaxa predict` for ``n`` galaxies, with issue 27's galaxy at row 4: SPH 0.41 on its own
+    probabilities, given ETD (probability 0.01) by the count-aware decision.  Returns ``(columns, probabilities)``;
+    below 0.3 a galaxy is unclassified (``sup_class`` empty)."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(5), size=n)
+    p[4] = [0.41, 0.01, 0.30, 0.18, 0.10]
+    cand = np.array(CLASSES, dtype=object)[p.argmax(axis=1)]
+    cand[4] = "ETD"
+    conf = p[np.arange(n), [CLASSES.index(c) for c in cand]]
+    cols = {f"sup_prob_{c}": p[:, k] for k, c in enumerate(CLASSES)}
+    cols.update(sup_candidate=cand, sup_status=np.where(conf < 0.3, "unclassified", "ok"),
+                sup_class=np.where(conf < 0.3, "", cand), sup_confidence=conf)
+    return cols, p

@@ -11,6 +11,7 @@ resulting ``mapping.yaml`` gives the classes in the catalog after ``galtaxa run`
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -149,7 +150,8 @@ PREDICTION = re.compile(r"^(SPH|ETD|LTD|IRR|UNC)(\?)? (0\.\d\d|1\.00)$")
 
 def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(server, browser, demo_dir, tmp_path):
     """`galtaxa train` + `predict` on the demo folder (group classes plus the inspectors' labels): the running
-    page shows every galaxy's predicted class and confidence and queues the least confident, without a restart."""
+    page shows every galaxy's best guess (the class of its own highest probability) and that probability, and
+    queues the least confident, without a restart."""
     from galtaxa.cli import main
 
     path = _demo_config(demo_dir, tmp_path, "train.yaml", supervised={
@@ -162,6 +164,11 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     usable = cat["status"].isin(["ok", "rejected"])
     assert cat.loc[usable, "sup_confidence"].notna().all()
 
+    # what a person is shown for one galaxy: the class of its own highest probability, with that probability;
+    # "?" below the classifier's confidence threshold (the count-aware sup_class / sup_candidate are for counts)
+    prob_cols = [c for c in cat.columns if c.startswith("sup_prob_")]
+    probs = cat[prob_cols].to_numpy(float)
+    threshold = json.loads((demo_dir / "supervised" / "report.json").read_text())["confidence_threshold"]
     ctx, page, errors = _open(browser, server, "carol")
     shown = 0
     for g in page.eval_on_selector_all(".gitem", "els => els.map(e => e.dataset.group)"):
@@ -175,17 +182,18 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
             time.sleep(0.25)
         assert set(cells) == members, g
         for gid, text in cells.items():
-            row = cat.loc[cat["id"] == gid].iloc[0]
+            r = int(np.flatnonzero(cat["id"].to_numpy() == gid)[0])
             m = PREDICTION.match(text or "")
             assert m, (gid, text)
-            assert m.group(1) == (row["sup_class"] or row["sup_candidate"])  # unsure ones: the best guess, with "?"
-            assert bool(m.group(2)) == (row["sup_class"] == "")
-            assert m.group(3) == f"{row['sup_confidence']:.2f}"
+            assert m.group(1) == prob_cols[int(np.argmax(probs[r]))][len("sup_prob_"):]
+            assert m.group(3) == f"{probs[r].max():.2f}"
+            assert bool(m.group(2)) == (probs[r].max() < threshold)
             shown += 1
     assert shown == int(usable.sum())  # the demo has fewer than 100 galaxies per group: every one is on the page
     page.click("#grid .cell")
     page.wait_for_selector("dialog#galaxy[open]")
-    assert "confidence" in page.inner_text("#galaxy")
+    facts = page.inner_text("#gal-facts")
+    assert "best guess" in facts and "probabilities" in facts and "in population counts" in facts
     page.keyboard.press("Escape")
 
     page.click("#tab-queue")
@@ -194,7 +202,7 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     queued = [page.inner_text("#queue-title")] + page.eval_on_selector_all(
         "#queue-next .cell", "els => els.map(e => e.dataset.id)")
     rejected = (cat["group"] == -1).to_numpy()
-    conf, agree = cat["sup_confidence"].to_numpy(float), cat["agreement"].to_numpy(float)
+    conf, agree = probs.max(axis=1), cat["agreement"].to_numpy(float)
     order = sorted(np.flatnonzero(usable.to_numpy()), key=lambda r: (not rejected[r], conf[r], agree[r], r))
     assert queued == [cat["id"].iat[r] for r in order][:len(queued)]  # carol labelled none yet
     assert not errors, errors

@@ -385,3 +385,28 @@ def test_a_groups_grid_sorts_filters_and_draws_each_flag_its_own_icon(scored_ser
     assert "1 galaxies" not in page.inner_text("body")
     assert not errors, errors
     ctx.close()
+
+
+def test_a_galaxy_is_shown_its_own_best_guess_and_the_count_aware_class_is_said_to_be_for_counts(tmp_path, browser):
+    from _inspect_run import predicted_columns
+
+    cols, p = predicted_columns(36)
+    run = build_run(tmp_path / "run", n=36, nasty=False, columns=cols)
+    with served(run) as url:
+        ctx, page, errors = open_page(browser, url, "alice")
+        page.click(".gitem[data-group='1']")  # row 4 is in group 1
+        tile = page.locator("#grid .cell[data-row='4']")
+        expect(tile.locator(".pred")).to_have_text("SPH? 0.41")  # not "ETD 0.01": its own probabilities
+        tile.click()
+        page.wait_for_selector("dialog#galaxy[open]")
+        facts = page.inner_text("#gal-facts")
+        assert "best guess\nSPH, probability 0.41 (below the classifier's confidence threshold: unsure)" in facts
+        assert "probabilities\nSPH 0.41 · LTD 0.30 · IRR 0.18 · UNC 0.10 · ETD 0.01" in facts
+        assert "in population counts\ncounted as ETD: the count-aware decision" in facts
+        assert "not for this galaxy (its best guess is SPH)" in facts
+        page.keyboard.press("Escape")
+        page.select_option("#sort-key", "confidence")  # sorted by the same number
+        shown = page.eval_on_selector_all("#grid .cell", "els => els.map(e => Number(e.dataset.value))")
+        assert shown == sorted(shown) and p[4].max() in shown
+        assert not errors, errors
+        ctx.close()

@@ -298,6 +298,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         gid = str(rec["id"])
         scale, scale_from = pixel_scale(run.config, rec)
         return jsonify(row=row, brief=run.brief(row), catalog=rec, labels=labels_by_id().get(gid, []),
+                       best_guess=run.best_guess(row),
                        measurements=key_measurements(rec, scale), measure_flags=measurement_flags(rec),
                        fields=all_fields(rec, run.run_dir),
                        has_image=images.available(row),
@@ -344,7 +345,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         return jsonify(items=items, labelled_by_you=mine, n_rejected=run.summary()["n_rejected"],
                        has_predictions=run.has_predictions,
                        order=("rejected by the vote first, then the least confident "
-                              + ("(classifier confidence)" if run.has_predictions else "(clustering agreement)")))
+                              + ("(classifier confidence: each galaxy's highest probability)"
+                                 if run.has_predictions else "(clustering agreement)")))
 
     # ------------------------------------------------------------------ pictures and files
     @app.get("/img/<int:row>.png")

@@ -155,11 +155,77 @@ class InspectionRun:
         rec = {str(k): _plain(v) for k, v in cat.iloc[int(row)].items()}
         return rec
 
+    @property
+    def probability_columns(self) -> dict[str, str]:
+        """``{class: column}`` of the classifier's per-class probabilities (``sup_prob_<class>``)."""
+        return {str(c)[len("sup_prob_"):]: str(c) for c in self.catalog.columns if str(c).startswith("sup_prob_")}
+
+    @property
+    def classifier_threshold(self) -> float | None:
+        """The classifier's confidence threshold (``supervised/report.json`` of ``galtaxa train``; ``None``
+        without one): below it a best guess is shown as unsure."""
+        path = self.run_dir / "supervised" / "report.json"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        cached = getattr(self, "_threshold_cache", None)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        value = None
+        try:
+            from ..utils.safe_load import read_json
+
+            value = read_json(confine(self.run_dir, "supervised/report.json"), "the classifier's report").get(
+                "confidence_threshold")
+        except (OSError, ValueError, AttributeError) as err:
+            log.info("inspect: %s not read (%s)", path, err)
+        value = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+        self._threshold_cache = (mtime, value)
+        return value
+
+    def best_guess(self, row: int) -> dict | None:
+        """The classifier's best guess for galaxy ``row`` on its own: the class of its highest probability.
+
+        ``{"class", "probability", "probabilities", "unsure", "count_class"}``: ``probabilities`` every class's
+        (``sup_prob_<class>``), highest first; ``unsure`` when the probability is below
+        :attr:`classifier_threshold` (without one: when ``galtaxa predict`` left the galaxy unclassified);
+        ``count_class`` the class the count-aware decision gave it (``sup_class``, else ``sup_candidate``), which
+        is for population counts: it matches the class counts of the whole set to their expected numbers, so
+        one galaxy may get a class that is not its most probable one.  Without probability columns (an older
+        catalog) the best guess is ``sup_class`` / ``sup_candidate`` with ``sup_confidence``.  ``None`` before
+        ``galtaxa predict`` or for a galaxy it could not classify.
+        """
+        if not self.has_predictions:
+            return None
+        cat = self.catalog
+        count_class = _plain(cat["sup_class"].iat[row]) or (
+            _plain(cat["sup_candidate"].iat[row]) if "sup_candidate" in cat else "") or ""
+        probs = {}
+        for cls, col in self.probability_columns.items():
+            v = _plain(cat[col].iat[row])
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                probs[cls] = float(v)
+        threshold = self.classifier_threshold
+        status = str(_plain(cat["sup_status"].iat[row]) or "") if "sup_status" in cat else ""
+        if probs:
+            best = max(probs, key=lambda c: probs[c])  # the first class listed wins a tie, as numpy's argmax
+            p = probs[best]
+            ordered = dict(sorted(probs.items(), key=lambda kv: -kv[1]))
+        else:
+            best, p, ordered = count_class, _plain(cat["sup_confidence"].iat[row]), {}
+            if not best or not isinstance(p, int | float):
+                return None
+        unsure = p < threshold if threshold is not None else status == "unclassified"
+        return {"class": best, "probability": p, "probabilities": ordered, "unsure": bool(unsure),
+                "count_class": count_class, "threshold": threshold}
+
     def brief(self, row: int) -> dict:
         """What a thumbnail needs: row, id, group, status and the classifier's prediction when present.
 
-        The prediction is ``sup_class`` (empty below the confidence threshold), ``sup_confidence`` and, when
-        the catalog has it, ``sup_candidate`` (the most probable class, given even when unsure).
+        The prediction shown for a galaxy is its own best guess (:meth:`best_guess`: ``sup_best``,
+        ``sup_best_p``, ``sup_unsure``); ``sup_class`` / ``sup_candidate`` / ``sup_confidence`` (the count-aware
+        decision, for population counts) are passed on as they are.
         """
         cat = self.catalog
         out = {"row": int(row), "id": str(cat["id"].iat[row]), "group": int(cat["group"].iat[row]),
@@ -171,6 +237,10 @@ class InspectionRun:
             out["sup_confidence"] = _plain(cat["sup_confidence"].iat[row])
             if "sup_candidate" in cat:
                 out["sup_candidate"] = _plain(cat["sup_candidate"].iat[row]) or ""
+            guess = self.best_guess(row)
+            if guess is not None:
+                out.update(sup_best=guess["class"], sup_best_p=guess["probability"], sup_unsure=guess["unsure"],
+                           sup_count_class=guess["count_class"])
         return out
 
     # ------------------------------------------------------------------ sorting, filtering, flags
@@ -185,7 +255,7 @@ class InspectionRun:
         cat = self.catalog
         keys = []
         if self.has_predictions:
-            keys.append({"key": "confidence", "label": "classifier confidence", "kind": "classifier",
+            keys.append({"key": "confidence", "label": "classifier confidence (best guess)", "kind": "classifier",
                          "order": "asc"})
         if "agreement" in cat:
             keys.append({"key": "agreement", "label": "vote agreement", "kind": "clustering", "order": "asc"})
@@ -218,7 +288,8 @@ class InspectionRun:
         for k in keys:
             key = k["key"]
             if key == "confidence":
-                v = self.brief(row).get("sup_confidence")
+                guess = self.best_guess(row)
+                v = None if guess is None else guess["probability"]
             elif key == "anomaly":
                 ll = _plain(cat["log_likelihood"].iat[row])
                 v = -ll if isinstance(ll, int | float) and not isinstance(ll, bool) else None
@@ -370,9 +441,9 @@ class InspectionRun:
         """The galaxies most worth labelling next, most useful first.
 
         Order: the galaxies rejected by the clustering vote (group -1) first, then the others; within each
-        part the least confident first -- by the supervised classifier's ``sup_confidence`` when the catalog
-        has it (lowest first), then by the clustering ``agreement`` (fewest voters agreeing first) -- then in
-        catalog order.  Galaxies in ``done_ids`` (already labelled by this inspector) and galaxies that are
+        part the least confident first -- by the supervised classifier's confidence in its best guess when the
+        catalog has it (a galaxy's highest ``sup_prob_<class>``, else ``sup_confidence``; lowest first), then by
+        the clustering ``agreement`` (fewest voters agreeing first) -- then in catalog order.  Galaxies in ``done_ids`` (already labelled by this inspector) and galaxies that are
         not usable (``status`` other than ok / rejected, or without pixels according to ``usable``) are left
         out.
 
@@ -402,7 +473,13 @@ class InspectionRun:
             v = pd.to_numeric(cat[name], errors="coerce").to_numpy(dtype=float)
             return np.where(np.isfinite(v), v, np.inf)
 
-        order = np.lexsort((np.arange(n), key_col("agreement"), key_col("sup_confidence"), ~rejected))
+        confidence = key_col("sup_confidence")
+        probs = list(self.probability_columns.values())
+        if probs:  # a galaxy's own confidence: its highest probability (the count-aware class may be another)
+            p = cat[probs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            finite = np.isfinite(p).any(axis=1)
+            confidence = np.where(finite, np.nanmax(np.where(np.isfinite(p), p, -np.inf), axis=1), np.inf)
+        order = np.lexsort((np.arange(n), key_col("agreement"), confidence, ~rejected))
         out = []
         for r in order:
             if not ok[r]:

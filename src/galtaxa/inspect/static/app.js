@@ -552,17 +552,18 @@ function sortValueText(v) {
   return a !== 0 && (a >= 1e4 || a < 1e-2) ? v.toExponential(1) : String(Number(v.toPrecision(3)));
 }
 
+/* the classifier's best guess for one galaxy: the class of its own highest probability (never the count-aware
+   decision, which is for population counts) */
 function prediction(m) {
-  if (m.sup_class) return { cls: m.sup_class, unsure: false, text: `${m.sup_class} ${fmt(m.sup_confidence)}` };
-  if (m.sup_candidate) return { cls: m.sup_candidate, unsure: true, text: `${m.sup_candidate}? ${fmt(m.sup_confidence)}` };
-  return null;
+  if (!m.sup_best) return null;
+  return { cls: m.sup_best, unsure: !!m.sup_unsure, text: `${m.sup_best}${m.sup_unsure ? "?" : ""} ${fmt(m.sup_best_p)}` };
 }
 
 function predictionFact(m) {
   const p = prediction(m);
   if (!p) return "";
-  return p.unsure ? `unclassified (best guess ${p.cls}, confidence ${fmt(m.sup_confidence)}, below the threshold)`
-    : `${p.cls}, confidence ${fmt(m.sup_confidence)}`;
+  return `${p.cls}, probability ${fmt(m.sup_best_p)}`
+    + (p.unsure ? " (below the classifier's confidence threshold: unsure)" : "");
 }
 
 function cellTitle(m) {
@@ -678,7 +679,7 @@ function galaxyFacts(b, cat) {
     ["group", b.group === -1 ? "-1 (rejected by the vote)" : String(b.group)],
     ["status", b.status + (cat && cat.reason ? ` (${cat.reason})` : "")],
     ["class (groups)", b.class || (b.group === -1 ? "" : "unclassified")],
-    ["classifier", predictionFact(b)],
+    ["best guess", predictionFact(b)],
     ["agreement", cat && cat.agreement !== undefined && cat.agreement !== null ? String(cat.agreement) : ""],
   ];
 }
@@ -847,7 +848,7 @@ function renderDialog() {
   const d = S.dialog;
   const b = d.brief;
   $("gal-title").textContent = b.id;
-  factsList($("gal-facts"), galaxyFacts(b, d.catalog));
+  factsList($("gal-facts"), galaxyFacts(b, d.catalog).concat(classifierFacts(d.best_guess)));
   const mine = myLabel(d.labels);
   classButtons($("gal-classes"), mine ? mine.class : null, (c) => labelGalaxy(b.id, { class: c }));
   flagButtons($("gal-flags"), mine && mine.flags ? mine.flags.split(";") : [], (f) => toggleFlag(b.id, d.labels, f));
@@ -859,6 +860,21 @@ function renderDialog() {
     t.append(el("tr", { "data-field": f.name }, el("th", { text: f.name }), el("td", { text: f.text, title: f.full })));
   }
   $("gal-all-title").textContent = `All fields (${(d.fields || []).length})`;
+}
+
+/* the classifier's probabilities, and the count-aware class beside the best guess, saying what each is for */
+function classifierFacts(g) {
+  if (!g) return [];
+  const out = [];
+  const probs = Object.entries(g.probabilities || {});
+  if (probs.length) out.push(["probabilities", probs.map(([c, p]) => `${c} ${fmt(p)}`).join(" · ")]);
+  if (g.count_class) {
+    out.push(["in population counts", g.count_class === g.class
+      ? `${g.count_class} too (the count-aware decision, used for class counts)`
+      : `counted as ${g.count_class}: the count-aware decision matches the class counts of the whole set to their `
+        + `expected numbers, so it is for counting a population, not for this galaxy (its best guess is ${g.class})`]);
+  }
+  return out;
 }
 
 /* the parameters that matter, formatted (the server formats them: galtaxa.inspect.measures), and the flags */
