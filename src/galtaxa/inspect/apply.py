@@ -135,8 +135,9 @@ class ApplyJob:
 
     def _watch(self, proc: subprocess.Popen) -> None:
         assert proc.stdout is not None
+        root = f"{self.run_dir.resolve()}/"
         for line in proc.stdout:
-            line = line.rstrip()
+            line = line.rstrip().replace(root, "")  # paths in the run folder, relative to it
             if line:
                 self._log.append(line[:500])
         code = proc.wait()

@@ -255,7 +255,7 @@ class InspectionRun:
         cat = self.catalog
         keys = []
         if self.has_predictions:
-            keys.append({"key": "confidence", "label": "classifier confidence (best guess)", "kind": "classifier",
+            keys.append({"key": "confidence", "label": "classifier confidence", "kind": "classifier",
                          "order": "asc"})
         if "agreement" in cat:
             keys.append({"key": "agreement", "label": "vote agreement", "kind": "clustering", "order": "asc"})

@@ -265,15 +265,18 @@ function renderApply() {
   const job = $("apply-job");
   job.className = `apply-job ${a.job.state}`;
   job.dataset.state = a.job.state;
+  const at = (iso) => (iso ? new Date(iso).toLocaleTimeString() : "");
   job.textContent = {
     idle: "",
-    running: `Running galtaxa run (started by ${a.job.by} at ${a.job.started}): cached stages reused…`,
-    done: `Applied at ${a.job.finished} (by ${a.job.by}).`,
-    failed: `Failed at ${a.job.finished}: ${a.job.error || "see the log"}`,
+    running: `Running galtaxa run (started by ${a.job.by} at ${at(a.job.started)}): cached stages reused…`,
+    done: `Applied at ${at(a.job.finished)} by ${a.job.by}.`,
+    failed: `Failed at ${at(a.job.finished)}: ${a.job.error || "see the log"}`,
   }[a.job.state] || "";
+  if (a.job.started) job.title = `started ${a.job.started}` + (a.job.finished ? `, finished ${a.job.finished}` : "");
   const logBox = $("apply-log");
   logBox.hidden = !a.job.log.length || a.job.state === "idle";
   logBox.textContent = a.job.log.join("\n");
+  logBox.scrollTop = logBox.scrollHeight;  // the newest lines (the summary at the end)
 }
 
 async function applyMapping() {
@@ -606,7 +609,7 @@ function renderGrid() {
     cell.append(cellMarks(m), catalogMarks(m));
     const p = prediction(m);
     if (p) cell.append(el("span", { class: `pred${p.unsure ? " unsure" : ""}`, text: p.text }));
-    if (valueKey && m.values) {
+    if (valueKey && m.values && !(valueKey === "confidence" && p)) {  // the best guess shows its probability
       cell.append(el("span", { class: "sortval", title: keyLabel(valueKey), text: sortValueText(m.values[valueKey]) }));
     }
     grid.append(cell);
@@ -679,8 +682,8 @@ function galaxyFacts(b, cat) {
     ["group", b.group === -1 ? "-1 (rejected by the vote)" : String(b.group)],
     ["status", b.status + (cat && cat.reason ? ` (${cat.reason})` : "")],
     ["class (groups)", b.class || (b.group === -1 ? "" : "unclassified")],
-    ["best guess", predictionFact(b)],
     ["agreement", cat && cat.agreement !== undefined && cat.agreement !== null ? String(cat.agreement) : ""],
+    ["best guess", predictionFact(b)],
   ];
 }
 
