@@ -26,12 +26,13 @@ def blob_images(n: int, groups: np.ndarray, size: int = 24, seed: int = 0) -> np
 
 def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, predictions: bool = False,
               nasty: bool = True, seed: int = 0, n_per_group: int = 10, config: dict | None = None,
-              columns: dict | None = None) -> Path:
+              columns: dict | None = None, channels: int = 1) -> Path:
     """Write a finished run folder of ``n`` galaxies in ``n_groups`` groups (every 7th rejected by the vote).
 
     The catalog, mosaics, ``inspect.html`` and ``mapping.yaml`` come from galtaxa's own functions, as in
     ``galtaxa run``; with ``pixels`` a read stage holds the images.  ``config`` is merged into the run's config,
-    ``columns`` (name -> values) added to the catalog.
+    ``columns`` (name -> values) added to the catalog; ``channels`` > 1 makes colour images (channel k scaled
+    by k + 1).
     """
     from galtaxa.catalog import write_catalog
     from galtaxa.galaxyset import GalaxySet
@@ -46,6 +47,8 @@ def build_run(root: Path, n: int = 36, n_groups: int = 3, pixels: bool = True, p
     groups = np.arange(n) % n_groups
     groups[::7] = -1
     images = blob_images(n, groups, seed=seed)
+    if channels > 1:
+        images = np.concatenate([images * (k + 1) for k in range(channels)], axis=1)
     cat = pd.DataFrame({
         "id": ids, "status": np.where(groups < 0, "rejected", "ok"), "reason": "",
         "group": groups, "agreement": np.where(groups < 0, 1, 2 + (np.arange(n) % 2)), "class": "",

@@ -410,3 +410,38 @@ def test_a_galaxy_is_shown_its_own_best_guess_and_the_count_aware_class_is_said_
         assert shown == sorted(shown) and p[4].max() in shown
         assert not errors, errors
         ctx.close()
+
+
+def test_without_the_input_the_large_view_says_so_and_shows_the_colour_stamp(tmp_path, browser):
+    """No input in the run's config: the native cutout is refused with the reason, the page shows the conditioned
+    stamp instead and says why; three channels are drawn as RGB, each band can be shown, the readout gives all
+    three values."""
+    from galtaxa.galaxyset import GalaxySet
+
+    run = build_run(tmp_path / "run", n=12, nasty=False, channels=3)
+    stamps = GalaxySet.load(next((run / "stages").glob("read-*"))).images
+    with served(run) as url:
+        ctx, page, errors = open_page(browser, url, "alice")
+        cell = page.locator("#grid .cell").first
+        row = int(cell.get_attribute("data-row"))
+        cell.click()
+        page.wait_for_selector("dialog#galaxy[open] #gal-canvas[data-state='ready']")
+        expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "stamp")
+        info = page.inner_text("#gal-pixinfo")
+        assert info.startswith("Native cutout unavailable (the run's config names no input (input.path)); "
+                               "showing the conditioned stamp.")
+        assert "3 channels" in info and "no scale bar" in info
+        expect(page.locator("#gal-scalebar")).to_be_hidden()
+        assert page.get_attribute("#gal-canvas", "data-channels") == "0,1,2"
+        x, y, values = _hover(page, 240, 240)
+        assert [float(v) for v in values.split(",")] == [float(stamps[row, k, y, x]) for k in range(3)]
+        assert re.search(r": R \S+\s+G \S+\s+B \S+$", page.inner_text("#gal-readout"))
+        page.click("#gal-channel button[data-channel='1']")
+        expect(page.locator("#gal-canvas")).to_have_attribute("data-channels", "1")
+        band = stamps[row, 1].astype(np.float64).ravel()
+        assert float(page.get_attribute("#gal-canvas", "data-hi")) == pytest.approx(np.percentile(band, 99.75),
+                                                                                    rel=1e-5)
+        native = page.locator("#gal-source button[data-source='native']")
+        assert native.is_disabled() and native.get_attribute("title") == "the run's config names no input (input.path)"
+        assert not errors, errors
+        ctx.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pytest
 from _inspect_run import build_run, write_fits_input
 
 from galtaxa.galaxyset import GalaxySet

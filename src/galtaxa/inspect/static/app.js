@@ -811,8 +811,14 @@ async function showPixels(d, source) {
   const img = $("gal-img");
   img.hidden = true;
   $("gal-canvas").hidden = false;
-  if (!avail[source] || !avail[source].ok) source = avail.native.ok ? "native" : (avail.stamp.ok ? "stamp" : null);
   let note = "";
+  if (!avail[source] || !avail[source].ok) {
+    const asked = source;
+    source = avail.native.ok ? "native" : (avail.stamp.ok ? "stamp" : null);
+    if (asked === "native" && source === "stamp") {
+      note = `Native cutout unavailable (${avail.native.why || "the run's input cannot be read"}); showing the conditioned stamp.`;
+    }
+  }
   while (source) {
     S.shown = source;
     renderPixelTools(d);
