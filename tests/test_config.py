@@ -75,3 +75,12 @@ def test_cli_reports_config_error_without_traceback(tmp_path, capsys):
     path.write_text("cluster:\n  n_clusters: 1\n")
     assert main(["run", str(path)]) == 2
     assert "n_clusters" in capsys.readouterr().err
+
+
+def test_the_readers_input_defaults_are_the_configs():
+    """``galtaxa.io.open_input_section`` (the inspection app opens a run's input with it) assumes the schema's
+    defaults for the settings a section lacks."""
+    from galtaxa.config import DEFAULTS
+    from galtaxa.io.open import INPUT_DEFAULTS
+
+    assert INPUT_DEFAULTS == {k: DEFAULTS["input"][k] for k in INPUT_DEFAULTS}

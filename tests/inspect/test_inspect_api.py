@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from _inspect_run import NASTY_IDS, build_run
+from _inspect_run import CLASSES, NASTY_IDS, build_run, predicted_columns
 
 from galtaxa.catalog import read_catalog, write_catalog
 from galtaxa.inspect import NoCatalogError, create_app, read_labels
@@ -319,3 +319,71 @@ def test_everything_is_escaped(tmp_path):
     assert load_mapping(run / "mapping.yaml").assignments[evil][0] == "SPH"
     static = (run / "groups.html").read_text()
     assert "<b>run</b>" not in static
+
+
+def test_a_groups_members_carry_what_the_grid_sorts_and_filters_by(tmp_path):
+    n = 36
+    ll = np.linspace(-20, 0, n)
+    run = build_run(tmp_path / "run", n=n, nasty=False, predictions=True, columns={
+        "sn_per_pixel": np.where(np.arange(n) % 2 == 0, 1.0, 8.0), "flag": np.where(np.arange(n) % 3 == 0, 2, 0),
+        "flag_sersic": 0, "measure_status": "ok", "log_likelihood": ll, "anomaly": ll < -15, "empty": np.nan,
+        "note": "text"})
+    app = create_app(run)
+    app.testing = True
+    client = app.test_client()
+    assert client.get("/api/run").get_json()["catalog_flags"] == ["measure", "low_sn", "anomaly"]
+    data = client.get("/api/groups/1").get_json()
+    keys = [k["key"] for k in data["sort_keys"]]
+    assert keys[:4] == ["confidence", "agreement", "anomaly", "C"]
+    assert {"gini", "m20", "sersic_n", "A", "sn_per_pixel"} <= set(keys)
+    assert not {"empty", "note", "group", "flag", "anomaly_", "sup_confidence"} & set(keys)  # no NaN / text column
+    assert {k["key"]: k["order"] for k in data["sort_keys"]}["anomaly"] == "desc"  # the most anomalous first
+    cat, _ = read_catalog(run / "catalog.parquet")
+    for m in data["members"]:
+        row = cat.iloc[m["row"]]
+        assert m["values"]["C"] == pytest.approx(row["C"]) and m["values"]["anomaly"] == pytest.approx(-row["log_likelihood"])
+        assert m["values"]["confidence"] == pytest.approx(row["sup_confidence"])
+        want = [k for k, on in (("measure", row["flag"] >= 2), ("low_sn", row["sn_per_pixel"] < 2.5),
+                                ("anomaly", row["anomaly"])) if on]
+        assert m["flag_kinds"] == want
+
+
+def _predicted_run(tmp_path, threshold=None):
+    """The issue's galaxy: SPH 0.41 on its own, given ETD (confidence 0.01) by the count-aware decision."""
+    import json
+
+    n = 36
+    cols, p = predicted_columns(n)
+    run = build_run(tmp_path / "run", n=n, nasty=False, columns=cols)
+    if threshold is not None:
+        (run / "supervised").mkdir()
+        (run / "supervised" / "report.json").write_text(json.dumps({"confidence_threshold": threshold}))
+    app = create_app(run)
+    app.testing = True
+    return run, p, app.test_client()
+
+
+def test_a_galaxys_best_guess_is_its_own_most_probable_class(tmp_path):
+    run, p, client = _predicted_run(tmp_path)
+    g = client.get("/api/galaxy/4").get_json()
+    assert g["brief"]["sup_best"] == "SPH" and g["brief"]["sup_best_p"] == pytest.approx(0.41)
+    assert g["brief"]["sup_unsure"] is True  # no report.json: unsure as `galtaxa predict` left it (unclassified)
+    best = g["best_guess"]
+    assert best["class"] == "SPH" and best["count_class"] == "ETD"  # the count-aware class, for counts only
+    assert list(best["probabilities"]) == ["SPH", "LTD", "IRR", "UNC", "ETD"]  # highest first
+    names = CLASSES
+    members = client.get("/api/groups/1").get_json()["members"]
+    for m in members:
+        assert m["sup_best"] == names[int(p[m["row"]].argmax())]
+        assert m["values"]["confidence"] == pytest.approx(p[m["row"]].max())  # sorting uses the same number
+    # the queue: the least confident by their own highest probability
+    q = client.get("/api/queue?inspector=x&limit=100").get_json()
+    cat, _ = read_catalog(run / "catalog.parquet")
+    kept = [i["id"] for i in q["items"] if i["group"] != -1]
+    own = {gid: p[r].max() for r, gid in enumerate(cat["id"])}
+    assert [own[i] for i in kept] == sorted(own[i] for i in kept)
+    assert "classifier confidence" in q["order"] and "highest probability" in q["order"]
+
+    _, p, client = _predicted_run(tmp_path / "b", threshold=0.4)  # the classifier's own threshold
+    b = client.get("/api/galaxy/4").get_json()["brief"]
+    assert b["sup_best"] == "SPH" and b["sup_unsure"] is False  # 0.41 >= 0.4

@@ -11,71 +11,38 @@ resulting ``mapping.yaml`` gives the classes in the catalog after ``galtaxa run`
 
 from __future__ import annotations
 
+import json
 import re
-import shutil
-import threading
 import time
 
 import pytest
 import numpy as np
 import yaml
 
+from _browser import expect, launched_browser, open_page, served
+
+from galtaxa.config import load_config
 from galtaxa.catalog import read_catalog
 from galtaxa.inspect import read_labels
 from galtaxa.label import load_mapping
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-TIMEOUT_MS = 60_000
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def _chromium() -> str:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip(f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); e.g. `apt-get install chromium`")
 
 
 @pytest.fixture(scope="module")
 def server(demo_dir):
-    from galtaxa.inspect import create_app
-    from galtaxa.inspect.server import make_server
-
-    srv = make_server(create_app(demo_dir), host="127.0.0.1", port=0)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}/"
-    srv.close()
+    with served(demo_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    path = _chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+    with launched_browser() as b:
         yield b
-        b.close()
-
-
-def expect(locator):
-    """Playwright's web-first assertion (no string evaluation: the app's CSP forbids ``eval``)."""
-    from playwright.sync_api import expect as _expect
-
-    return _expect(locator)
 
 
 def _open(browser, url, inspector):
-    ctx = browser.new_context(viewport={"width": 1300, "height": 900})
-    page = ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{url}?inspector={inspector}")
-    page.wait_for_selector("body[data-ready='1']")
-    return ctx, page, errors
+    return open_page(browser, url, inspector)
 
 
 def _wait_group_badge(page, group, cls):
@@ -106,12 +73,17 @@ def test_name_two_groups_with_keys_flag_a_galaxy_reload_and_see_them_kept(server
     assert "sersic_n" in page.text_content("#gal-row")  # its catalog row, with the demo's measurements
     page.keyboard.press("g")  # merger
     page.wait_for_selector("#gal-flags .flag.on[data-flag='merger']")
-    # the large view from the pixels: a stretch switch, and the polar unfolding of this galaxy
-    with page.expect_response(lambda r: "stretch=log" in r.url and "size=384" in r.url and r.status == 200):
-        page.click("#gal-stretch button[data-stretch='log']")
-    with page.expect_response(lambda r: "view=polar" in r.url and "stretch=log" in r.url and r.status == 200):
-        page.click("#gal-view button:text-is('polar')")
-    expect(page.locator("#gal-img")).to_have_attribute("src", re.compile(r"view=polar.*stretch=log.*size=384"))
+    # the large view from the pixels: the demo's native cutout (its input, read again), a stretch switch, and
+    # the polar unfolding of this galaxy
+    page.wait_for_selector("#gal-canvas[data-state='ready']")
+    expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "native")
+    page.click("#gal-stretch button[data-stretch='log']")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-stretch", "log")
+    with page.expect_response(lambda r: "/api/pixels/" in r.url and "source=polar" in r.url and r.status == 200):
+        page.click("#gal-source button[data-source='polar']")
+    expect(page.locator("#gal-source button.on")).to_have_attribute("data-source", "polar")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-state", "ready")
+    expect(page.locator("#gal-canvas")).to_have_attribute("data-stretch", "log")
     page.keyboard.press("Escape")
 
     page.reload()
@@ -180,7 +152,8 @@ PREDICTION = re.compile(r"^(SPH|ETD|LTD|IRR|UNC)(\?)? (0\.\d\d|1\.00)$")
 
 def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(server, browser, demo_dir, tmp_path):
     """`galtaxa train` + `predict` on the demo folder (group classes plus the inspectors' labels): the running
-    page shows every galaxy's predicted class and confidence and queues the least confident, without a restart."""
+    page shows every galaxy's best guess (the class of its own highest probability) and that probability, and
+    queues the least confident, without a restart."""
     from galtaxa.cli import main
 
     path = _demo_config(demo_dir, tmp_path, "train.yaml", supervised={
@@ -193,6 +166,11 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     usable = cat["status"].isin(["ok", "rejected"])
     assert cat.loc[usable, "sup_confidence"].notna().all()
 
+    # what a person is shown for one galaxy: the class of its own highest probability, with that probability;
+    # "?" below the classifier's confidence threshold (the count-aware sup_class / sup_candidate are for counts)
+    prob_cols = [c for c in cat.columns if c.startswith("sup_prob_")]
+    probs = cat[prob_cols].to_numpy(float)
+    threshold = json.loads((demo_dir / "supervised" / "report.json").read_text())["confidence_threshold"]
     ctx, page, errors = _open(browser, server, "carol")
     shown = 0
     for g in page.eval_on_selector_all(".gitem", "els => els.map(e => e.dataset.group)"):
@@ -206,17 +184,18 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
             time.sleep(0.25)
         assert set(cells) == members, g
         for gid, text in cells.items():
-            row = cat.loc[cat["id"] == gid].iloc[0]
+            r = int(np.flatnonzero(cat["id"].to_numpy() == gid)[0])
             m = PREDICTION.match(text or "")
             assert m, (gid, text)
-            assert m.group(1) == (row["sup_class"] or row["sup_candidate"])  # unsure ones: the best guess, with "?"
-            assert bool(m.group(2)) == (row["sup_class"] == "")
-            assert m.group(3) == f"{row['sup_confidence']:.2f}"
+            assert m.group(1) == prob_cols[int(np.argmax(probs[r]))][len("sup_prob_"):]
+            assert m.group(3) == f"{probs[r].max():.2f}"
+            assert bool(m.group(2)) == (probs[r].max() < threshold)
             shown += 1
     assert shown == int(usable.sum())  # the demo has fewer than 100 galaxies per group: every one is on the page
     page.click("#grid .cell")
     page.wait_for_selector("dialog#galaxy[open]")
-    assert "confidence" in page.inner_text("#galaxy")
+    facts = page.inner_text("#gal-facts")
+    assert "best guess" in facts and "probabilities" in facts and "in population counts" in facts
     page.keyboard.press("Escape")
 
     page.click("#tab-queue")
@@ -225,11 +204,51 @@ def test_after_training_the_page_shows_every_prediction_and_the_next_to_label(se
     queued = [page.inner_text("#queue-title")] + page.eval_on_selector_all(
         "#queue-next .cell", "els => els.map(e => e.dataset.id)")
     rejected = (cat["group"] == -1).to_numpy()
-    conf, agree = cat["sup_confidence"].to_numpy(float), cat["agreement"].to_numpy(float)
+    conf, agree = probs.max(axis=1), cat["agreement"].to_numpy(float)
     order = sorted(np.flatnonzero(usable.to_numpy()), key=lambda r: (not rejected[r], conf[r], agree[r], r))
     assert queued == [cat["id"].iat[r] for r in order][:len(queued)]  # carol labelled none yet
     assert not errors, errors
     ctx.close()
+
+
+def test_apply_the_mapping_from_the_page(server, browser, demo_dir):
+    """"Apply the mapping to the catalog": `galtaxa run` with the run's mapping.yaml, every cached stage reused,
+    the groups' majority classes in the catalog, the classifier's predictions kept; the page says what happens."""
+    m = load_mapping(demo_dir / "mapping.yaml")
+    expected = m.resolve()
+    assert expected[m.groups[1]] == "LTD"  # alice alone on the second group; the first is a tie (alice, bob)
+    stages = sorted(p.name for p in (demo_dir / "stages").iterdir())
+    before, _ = read_catalog(demo_dir / "catalog.parquet")
+    sup = sorted(c for c in before.columns if c.startswith("sup_"))
+    assert sup  # `galtaxa predict` ran in the test above
+    ctx, page, errors = _open(browser, server, "alice")
+    page.wait_for_selector("#apply-status b")
+    named = sum(1 for c in expected.values() if c)
+    assert page.inner_text("#apply-status").startswith(f"{named} of {len(expected)} groups")
+    differs = [g for g, c in expected.items() if (before.loc[before["group"] == g, "class"] != c).any()]
+    assert differs and f"({', '.join(map(str, differs))})" in page.inner_text("#apply-status")
+    page.click("#apply-what summary")
+    what = page.inner_text("#apply-what")
+    assert "every cached stage is reused" in what and "stays unclassified" in what and "predictions" in what
+    assert "(it names mapping_simulation_truth.yaml now)" in what
+    page.click("#apply-btn")
+    page.wait_for_selector("#apply-job[data-state='running']")
+    page.wait_for_selector("#apply-job[data-state='done']", timeout=600_000)
+    expect(page.locator("#apply-status")).to_contain_text("The catalog has these classes.")
+    assert not errors, errors
+    ctx.close()
+
+    assert sorted(p.name for p in (demo_dir / "stages").iterdir()) == stages  # nothing recomputed
+    cat, prov = read_catalog(demo_dir / "catalog.parquet")
+    for g, cls in expected.items():
+        assert (cat.loc[cat["group"] == g, "class"] == cls).all(), g
+    assert (cat.loc[cat["group"] == -1, "class"] == "").all()
+    assert sorted(c for c in cat.columns if c.startswith("sup_")) == sup  # the predictions are kept, unchanged
+    merged = before.set_index("id")["sup_confidence"].reindex(cat["id"]).to_numpy()
+    np.testing.assert_array_equal(cat["sup_confidence"].to_numpy(), merged)
+    assert yaml.safe_load((demo_dir / "config.yaml").read_text())["labelling"]["mapping_file"] == "mapping.yaml"
+    assert load_config(demo_dir / "config.yaml")["labelling"]["mapping_file"] == str(demo_dir / "mapping.yaml")
+    assert prov["config"]["labelling"]["mapping_file"] == str(demo_dir / "mapping.yaml")
 
 
 def test_the_mapping_gives_the_classes_after_galtaxa_run(demo_dir, tmp_path):

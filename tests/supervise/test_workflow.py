@@ -99,7 +99,7 @@ def test_supervised_page_reads_the_nulls_of_a_json_record(tmp_path):
               "mode": "partial", "temperature": 1.0, "confidence_threshold": 0.99, "time_s": {"fit": 1.0},
               "split": {"kind": "stratified", "train": 4, "validation": 2, "test": 4},
               "validation": {"above_threshold": {"kept_fraction": 0.0, "precision": float("nan")}}, "test": test}
-    from galtaxa.report.build import to_jsonable
+    from galtaxa.utils.jsonable import to_jsonable
 
     record = json.loads(json.dumps(to_jsonable(result)))
     assert record["validation"]["above_threshold"]["precision"] is None

@@ -9,8 +9,11 @@ in the files the rest of galtaxa reads (:mod:`galtaxa.inspect.store`): ``mapping
 (:func:`galtaxa.label.load_mapping`), ``labels_inspected.csv`` (``galtaxa train``) and ``group_comments.csv``.
 
 Modules: :mod:`~galtaxa.inspect.run` (the run folder, read-only), :mod:`~galtaxa.inspect.images` (pictures),
-:mod:`~galtaxa.inspect.store` (the saved choices), :mod:`~galtaxa.inspect.paths` (confinement to the folder),
-:mod:`~galtaxa.inspect.app` (routes), :mod:`~galtaxa.inspect.server` (waitress).
+:mod:`~galtaxa.inspect.pixels` (pixel values for the large view: the native cutout, the stamp),
+:mod:`~galtaxa.inspect.measures` (the measured parameters as shown), :mod:`~galtaxa.inspect.apply` and :mod:`galtaxa.pipeline.apply_mapping` (the names
+into the catalog: ``galtaxa run`` with the run's mapping), :mod:`~galtaxa.inspect.store` (the saved choices),
+:mod:`~galtaxa.inspect.paths` (confinement to the folder), :mod:`~galtaxa.inspect.app` (routes),
+:mod:`~galtaxa.inspect.server` (waitress).
 """
 
 from .app import create_app

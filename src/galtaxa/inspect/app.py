@@ -4,21 +4,29 @@ Routes
 ------
 ``GET /``                                the page (``templates/index.html``, ``static/app.js``)
 ``GET /api/run``                         run summary, classes, groups with their sizes, shares and medians
-``GET /api/groups/<g>``                  the galaxies shown for group ``g`` (its mosaic's members)
+``GET /api/groups/<g>``                  the galaxies shown for group ``g`` (its mosaic's members), with the values
+                                         its grid can be sorted and filtered by and the catalog's flags
 ``GET /api/votes``                       every inspector's class and comment per group, the resolved class
 ``POST /api/vote``                       ``{inspector, group, class}`` (``class: null`` clears) -> ``mapping.yaml``
 ``POST /api/comment``                    ``{inspector, group, comment}`` -> ``group_comments.csv``
-``GET /api/galaxy/<row>``                one catalog row and the labels given to that galaxy
+``GET /api/apply``                       the classes in the catalog against the names of ``mapping.yaml``, the job
+``POST /api/apply``                      ``{inspector}``: put the names in the catalog (``galtaxa run`` with the
+                                         run's mapping, cached stages reused: :mod:`~galtaxa.inspect.apply`)
+``GET /api/galaxy/<row>``                one catalog row (raw, and formatted: :mod:`~galtaxa.inspect.measures`), the
+                                         labels given to that galaxy, its pixel scale and pixel sources
 ``POST /api/label``                      ``{inspector, id, class?, flags?}`` -> ``labels_inspected.csv``
 ``GET /api/labels``                      every single-galaxy label
 ``GET /api/queue?inspector=&limit=``     the galaxies to label next, most useful first
+``GET /api/pixels/<row>?source=native|stamp|polar``  a galaxy's pixel values for the large view (float32,
+                                         ``C x H x W``, shape in ``X-Pixels-Shape``; :mod:`~galtaxa.inspect.pixels`)
 ``GET /img/<row>.png?view=&stretch=&size=``  a galaxy's picture
 ``GET /mosaic/<g>.png?view=original|pre``    a group's mosaic PNG as the run wrote it
 ``GET /files/<path>``                    a file of the run folder (groups.html, report/...), confined to it
 
 Safety: every value reaches the page through ``textContent`` or Jinja2's autoescaping, and a Content Security
 Policy forbids inline scripts; every file read is confined to the run folder (:func:`~galtaxa.inspect.paths.
-confine`); a POST must be JSON from the app's own origin (no cross-site form can save a label); on a loopback
+confine`), but for the run's own input (its config's ``input.path``), read by galtaxa's readers for the native
+cutout of the galaxy row a request names (:mod:`~galtaxa.inspect.pixels`); a POST must be JSON from the app's own origin (no cross-site form can save a label); on a loopback
 address only ``Host: localhost / 127.0.0.1 / [::1]`` is answered (no DNS rebinding).
 """
 
@@ -28,12 +36,16 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from flask import Flask, abort, jsonify, render_template, request, send_file
 
 from ..label import CLASS_DESCRIPTIONS
 from ..status import log
+from .apply import ApplyJob
 from .images import SIZES, GalaxyImages
+from .measures import all_fields, key_measurements, measurement_flags
 from .paths import OutsideRunError, confine
+from .pixels import PIXEL_SOURCES, NativeCutouts, PixelsUnavailable, encode, pixel_scale
 from .run import InspectionRun
 from .store import FLAGS, InspectionStore, StoreError, check_inspector
 
@@ -82,6 +94,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     """
     run = InspectionRun(run_dir)
     images = GalaxyImages(run)
+    native = NativeCutouts(run.config, run.run_dir)
+    job = ApplyJob(run.run_dir)
     store = InspectionStore(run.run_dir, [g for g in run.group_ids() if g >= 0], sizes=run.sizes(),
                             ids=run.catalog["id"])
     if inspector is not None:
@@ -91,7 +105,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, TEMPLATES_AUTO_RELOAD=False)
     app.json.sort_keys = False  # keep the order of classes, groups and morphology columns
-    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store}
+    app.extensions["galtaxa_inspect"] = {"run": run, "images": images, "store": store, "native": native,
+                                         "apply": job}
 
     # ------------------------------------------------------------------ guards
     @app.before_request
@@ -119,7 +134,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
     def _store_error(err):
         return jsonify(error=str(err)), 400
 
-    for code in (400, 403, 404, 405, 413, 415, 421):
+    for code in (400, 403, 404, 405, 409, 413, 415, 421, 503):
         app.register_error_handler(code, lambda err, code=code: (jsonify(error=getattr(err, "description", str(err))),
                                                                  code))
 
@@ -161,6 +176,7 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         return jsonify(
             run=run.summary(), inspector=inspector, classes=classes,
             descriptions={c: CLASS_DESCRIPTIONS.get(c, "") for c in classes}, flags=list(FLAGS), groups=groups,
+            catalog_flags=run.catalog_flag_kinds(),
             images=images.describe(), mapping_error=mapping_error,
             files={n: (run.run_dir / n).is_file() for n in ("groups.html", "report/report.html")})
 
@@ -169,13 +185,17 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         if group not in run.group_ids():
             abort(404, description=f"no group {group}")
         labels = labels_by_id()
+        keys = run.sort_keys()
         members = []
         for r in run.members(group):
             b = run.brief(r)
             b["labels"] = labels.get(b["id"], [])
             b["has_image"] = images.available(r)
+            b["values"] = run.sort_values(r, keys)
+            b["flag_kinds"] = run.flag_kinds(r)
             members.append(b)
-        return jsonify(group=group, views=list(images.views(group)), members=members)
+        return jsonify(group=group, views=list(images.views(group)), members=members, sort_keys=keys,
+                       n=run.sizes().get(group, 0))
 
     @app.get("/api/votes")
     def api_votes():
@@ -214,15 +234,72 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         row = store.set_group_comment(data.get("inspector"), data.get("group"), data.get("comment", ""))
         return jsonify(ok=True, comment=row)
 
+    # ------------------------------------------------------------------ applying the names to the catalog
+    def apply_status() -> dict:
+        config = run.run_dir / "config.yaml"
+        out = {"job": job.describe(), "mapping_file": store.mapping_path.name, "config": config.is_file(),
+               "config_mapping": None, "resolved": {}, "in_catalog": run.catalog_classes(), "differs": [],
+               "n_named": 0, "error": None}
+        if config.is_file():
+            try:
+                current = ((yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("labelling")
+                           or {}).get("mapping_file")
+            except (OSError, ValueError, AttributeError):
+                current = None
+            if isinstance(current, str) and current:
+                path = Path(current)
+                try:
+                    out["config_mapping"] = (run.run_dir / path).resolve().relative_to(run.run_dir).as_posix()
+                except (ValueError, OSError):
+                    out["config_mapping"] = path.name
+        try:
+            resolved = store.mapping().resolve()
+        except (StoreError, ValueError) as err:
+            out["error"] = str(err)
+            resolved = {}
+        out["resolved"] = {str(g): c for g, c in resolved.items()}
+        out["n_named"] = sum(1 for c in resolved.values() if c)
+        out["differs"] = [g for g, c in resolved.items() if out["in_catalog"].get(g, "") != c]
+        out["in_catalog"] = {str(g): c for g, c in out["in_catalog"].items()}
+        return out
+
+    @app.get("/api/apply")
+    def api_apply_status():
+        return jsonify(apply_status())
+
+    @app.post("/api/apply")
+    def api_apply():
+        data = body()
+        who = check_inspector(data.get("inspector"))
+        state = apply_status()
+        if not state["config"]:
+            abort(400, description="this run folder has no config.yaml (the config its run wrote): run "
+                                   "`galtaxa run CONFIG` with labelling.mapping_file: mapping.yaml instead")
+        if state["error"]:
+            abort(400, description=state["error"])
+        if not state["n_named"]:
+            abort(400, description="no group has a class yet (a tie or a group nobody named stays unclassified): "
+                                   "name groups first")
+        if not job.start(who):
+            abort(409, description="the mapping is being applied already; wait for it to finish")
+        log.info("inspect: %s applies %s to the catalog", who, store.mapping_path)
+        return jsonify(apply_status())
+
     # ------------------------------------------------------------------ galaxies
     @app.get("/api/galaxy/<int:row>")
     def api_galaxy(row: int):
         row = row_or_404(row)
         rec = run.galaxy(row)
         gid = str(rec["id"])
+        scale, scale_from = pixel_scale(run.config, rec)
         return jsonify(row=row, brief=run.brief(row), catalog=rec, labels=labels_by_id().get(gid, []),
+                       best_guess=run.best_guess(row),
+                       measurements=key_measurements(rec, scale), measure_flags=measurement_flags(rec),
+                       fields=all_fields(rec, run.run_dir),
                        has_image=images.available(row),
-                       views=list(images.views(int(rec["group"])) if images.available(row) else []))
+                       views=list(images.views(int(rec["group"])) if images.available(row) else []),
+                       pixel_scale=scale, pixel_scale_from=scale_from,
+                       pixels={"native": native.state, "stamp": images.has_pixels and images.available(row)})
 
     @app.post("/api/label")
     def api_label():
@@ -263,7 +340,8 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
         return jsonify(items=items, labelled_by_you=mine, n_rejected=run.summary()["n_rejected"],
                        has_predictions=run.has_predictions,
                        order=("rejected by the vote first, then the least confident "
-                              + ("(classifier confidence)" if run.has_predictions else "(clustering agreement)")))
+                              + ("(classifier confidence: each galaxy's highest probability)"
+                                 if run.has_predictions else "(clustering agreement)")))
 
     # ------------------------------------------------------------------ pictures and files
     @app.get("/img/<int:row>.png")
@@ -281,6 +359,30 @@ def create_app(run_dir: str | Path, inspector: str | None = None, host: str = "1
             abort(404, description=str(err))
         resp = app.response_class(data, mimetype="image/png")
         resp.headers["Cache-Control"] = "private, max-age=3600"
+        return resp
+
+    @app.get("/api/pixels/<int:row>")
+    def api_pixels(row: int):
+        row = row_or_404(row)
+        source = request.args.get("source", "native")
+        if source not in PIXEL_SOURCES:
+            abort(400, description=f"source must be one of {', '.join(PIXEL_SOURCES)}")
+        gid = str(run.catalog["id"].iat[row])
+        try:
+            if source == "native":
+                values = native.read(gid)
+                what = f"native cutout ({native.state['kind']})"
+            else:
+                values = images.stamp(row, "polar" if source == "polar" else "original")
+                what = "conditioned stamp" if source == "stamp" else "polar unfolding of the conditioned stamp"
+            data, shape = encode(values)
+        except PixelsUnavailable as err:
+            abort(err.status, description=str(err))
+        except LookupError as err:
+            abort(404, description=str(err))
+        resp = app.response_class(data, mimetype="application/octet-stream")
+        resp.headers["X-Pixels-Shape"] = shape
+        resp.headers["X-Pixels-Source"] = what
         return resp
 
     @app.get("/mosaic/<int(signed=True):group>.png")

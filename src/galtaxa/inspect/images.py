@@ -112,6 +112,10 @@ def _to_rgb(y: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(y[:3].transpose(1, 2, 0))
 
 
+def _import_polar() -> None:
+    from ..taxonomy import polar  # noqa: F401
+
+
 class GalaxyImages:
     """PNG pictures of the galaxies of an :class:`~galtaxa.inspect.run.InspectionRun`.
 
@@ -129,6 +133,8 @@ class GalaxyImages:
         self._cache: OrderedDict = OrderedDict()
         self._mosaic_pixels: dict = {}
         self._lock = threading.Lock()
+        if self.has_pixels:  # the polar unfolding's module imports torch (seconds): not on the first request
+            threading.Thread(target=_import_polar, name="galtaxa-inspect-warm", daemon=True).start()
 
     # ------------------------------------------------------------------ sources
     def _find_pixels(self):
@@ -208,16 +214,32 @@ class GalaxyImages:
                 self._cache.popitem(last=False)
         return data
 
+    def stamp(self, row: int, view: str = "original") -> np.ndarray:
+        """The conditioned pixels of galaxy ``row`` (the read stage), float32 (C, H, W); ``view="polar"``: their
+        polar unfolding.
+
+        Raises
+        ------
+        LookupError
+            The run folder holds no pixels, or none for this galaxy.
+        """
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}; got {view!r}")
+        if not self.has_pixels:
+            raise LookupError("this run folder holds no conditioned pixels (no read stage)")
+        gid = str(self.run.catalog["id"].iat[int(row)])
+        if gid not in self._image_row:
+            raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
+        x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
+        if view == "polar":
+            from ..taxonomy.polar import polar_unfold  # torch (3.8 s): warmed in a thread at start (_import_polar)
+
+            x = polar_unfold(x[None], angle_step=self.angle_step)[0]
+        return x
+
     def _render(self, row: int, view: str, stretch: str, size: int) -> bytes:
         if self.has_pixels:
-            gid = str(self.run.catalog["id"].iat[row])
-            if gid not in self._image_row:
-                raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
-            x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
-            if view == "polar":
-                from ..taxonomy.polar import polar_unfold  # torch (3.8 s): only when a polar view is asked for
-
-                x = polar_unfold(x[None], angle_step=self.angle_step)[0]
+            x = self.stamp(row, view)
             return _png(_to_rgb(display_stretch(x, stretch, self.stored)), size)
         if stretch != "stored":
             raise ValueError("this run folder holds no pixels (no read stage): only the stored stretch of the "

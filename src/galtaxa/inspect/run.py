@@ -16,7 +16,9 @@ import yaml
 
 from ..catalog import read_catalog
 from ..label import REJECTED_GROUP, load_mosaic_table
+from ..persist.safe_load import read_json
 from ..status import REJECTED, log
+from .measures import LOW_SN_PER_PIXEL
 from .paths import confine, inside
 
 __all__ = ["CATALOG_FILES", "MORPHOLOGY_COLUMNS", "NoCatalogError", "InspectionRun"]
@@ -26,6 +28,14 @@ CATALOG_FILES = ("catalog.parquet", "catalog.fits", "catalog.csv")
 
 #: Morphology columns summarised per group (label shown -> catalog column).
 MORPHOLOGY_COLUMNS = {"C": "C", "Gini": "gini", "M20": "m20", "n": "sersic_n", "A": "A"}
+
+
+#: Measured columns a group's grid can be sorted and filtered by, in this order (label shown -> catalog column).
+SORT_MEASURED = (("C", "C"), ("A (noise-matched)", "A_noise_matched"), ("A", "A"), ("S", "S"), ("Gini", "gini"),
+                 ("M20", "m20"), ("Sérsic n", "sersic_n"), ("r_e (arcsec)", "r_e_arcsec"), ("r_e (px)", "r_e_px"),
+                 ("S/N per pixel", "sn_per_pixel"), ("ellipticity", "ellipticity"))
+#: Columns never offered for sorting (identifiers, per-algorithm groups, flags shown as icons).
+_NOT_SORTED = {"group", "flag", "flag_sersic", "x", "y", "x_stamp", "y_stamp", "segment_label", "class_votes"}
 
 
 class NoCatalogError(FileNotFoundError):
@@ -145,11 +155,75 @@ class InspectionRun:
         rec = {str(k): _plain(v) for k, v in cat.iloc[int(row)].items()}
         return rec
 
+    @property
+    def probability_columns(self) -> dict[str, str]:
+        """``{class: column}`` of the classifier's per-class probabilities (``sup_prob_<class>``)."""
+        return {str(c)[len("sup_prob_"):]: str(c) for c in self.catalog.columns if str(c).startswith("sup_prob_")}
+
+    @property
+    def classifier_threshold(self) -> float | None:
+        """The classifier's confidence threshold (``supervised/report.json`` of ``galtaxa train``; ``None``
+        without one): below it a best guess is shown as unsure."""
+        path = self.run_dir / "supervised" / "report.json"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        cached = getattr(self, "_threshold_cache", None)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        value = None
+        try:
+            value = read_json(confine(self.run_dir, "supervised/report.json"), "the classifier's report").get(
+                "confidence_threshold")
+        except (OSError, ValueError, AttributeError) as err:
+            log.info("inspect: %s not read (%s)", path, err)
+        value = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+        self._threshold_cache = (mtime, value)
+        return value
+
+    def best_guess(self, row: int) -> dict | None:
+        """The classifier's best guess for galaxy ``row`` on its own: the class of its highest probability.
+
+        ``{"class", "probability", "probabilities", "unsure", "count_class"}``: ``probabilities`` every class's
+        (``sup_prob_<class>``), highest first; ``unsure`` when the probability is below
+        :attr:`classifier_threshold` (without one: when ``galtaxa predict`` left the galaxy unclassified);
+        ``count_class`` the class the count-aware decision gave it (``sup_class``, else ``sup_candidate``), which
+        is for population counts: it matches the class counts of the whole set to their expected numbers, so
+        one galaxy may get a class that is not its most probable one.  Without probability columns (an older
+        catalog) the best guess is ``sup_class`` / ``sup_candidate`` with ``sup_confidence``.  ``None`` before
+        ``galtaxa predict`` or for a galaxy it could not classify.
+        """
+        if not self.has_predictions:
+            return None
+        cat = self.catalog
+        count_class = _plain(cat["sup_class"].iat[row]) or (
+            _plain(cat["sup_candidate"].iat[row]) if "sup_candidate" in cat else "") or ""
+        probs = {}
+        for cls, col in self.probability_columns.items():
+            v = _plain(cat[col].iat[row])
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                probs[cls] = float(v)
+        threshold = self.classifier_threshold
+        status = str(_plain(cat["sup_status"].iat[row]) or "") if "sup_status" in cat else ""
+        if probs:
+            best = max(probs, key=lambda c: probs[c])  # the first class listed wins a tie, as numpy's argmax
+            p = probs[best]
+            ordered = dict(sorted(probs.items(), key=lambda kv: -kv[1]))
+        else:
+            best, p, ordered = count_class, _plain(cat["sup_confidence"].iat[row]), {}
+            if not best or not isinstance(p, int | float):
+                return None
+        unsure = p < threshold if threshold is not None else status == "unclassified"
+        return {"class": best, "probability": p, "probabilities": ordered, "unsure": bool(unsure),
+                "count_class": count_class, "threshold": threshold}
+
     def brief(self, row: int) -> dict:
         """What a thumbnail needs: row, id, group, status and the classifier's prediction when present.
 
-        The prediction is ``sup_class`` (empty below the confidence threshold), ``sup_confidence`` and, when
-        the catalog has it, ``sup_candidate`` (the most probable class, given even when unsure).
+        The prediction shown for a galaxy is its own best guess (:meth:`best_guess`: ``sup_best``,
+        ``sup_best_p``, ``sup_unsure``); ``sup_class`` / ``sup_candidate`` / ``sup_confidence`` (the count-aware
+        decision, for population counts) are passed on as they are.
         """
         cat = self.catalog
         out = {"row": int(row), "id": str(cat["id"].iat[row]), "group": int(cat["group"].iat[row]),
@@ -161,6 +235,99 @@ class InspectionRun:
             out["sup_confidence"] = _plain(cat["sup_confidence"].iat[row])
             if "sup_candidate" in cat:
                 out["sup_candidate"] = _plain(cat["sup_candidate"].iat[row]) or ""
+            guess = self.best_guess(row)
+            if guess is not None:
+                out.update(sup_best=guess["class"], sup_best_p=guess["probability"], sup_unsure=guess["unsure"],
+                           sup_count_class=guess["count_class"])
+        return out
+
+    # ------------------------------------------------------------------ sorting, filtering, flags
+    def sort_keys(self) -> list[dict]:
+        """What a group's grid can be sorted and filtered by, given the catalog's columns.
+
+        ``[{"key", "label", "kind", "order"}]``: the classifier's confidence (after ``galtaxa predict``), the
+        vote agreement (clustering algorithms that agree), the mixture's membership probability and anomaly score
+        (``-log_likelihood``, multimodal route), the measured parameters of :data:`SORT_MEASURED`, then every
+        other numeric column.  ``order`` is the direction that puts the galaxies worth a look first.
+        """
+        cat = self.catalog
+        keys = []
+        if self.has_predictions:
+            keys.append({"key": "confidence", "label": "classifier confidence", "kind": "classifier",
+                         "order": "asc"})
+        if "agreement" in cat:
+            keys.append({"key": "agreement", "label": "vote agreement", "kind": "clustering", "order": "asc"})
+        if "class_prob" in cat:
+            keys.append({"key": "class_prob", "label": "membership probability", "kind": "clustering",
+                         "order": "asc"})
+        if "log_likelihood" in cat:
+            keys.append({"key": "anomaly", "label": "anomaly score (-log likelihood)", "kind": "clustering",
+                         "order": "desc"})
+        taken = {"agreement", "class_prob", "log_likelihood"}
+        def usable(col):
+            return (pd.api.types.is_numeric_dtype(cat[col]) and not pd.api.types.is_bool_dtype(cat[col])
+                    and bool(np.isfinite(pd.to_numeric(cat[col], errors="coerce").to_numpy(dtype=float)).any()))
+
+        for label, col in SORT_MEASURED:
+            if col in cat and usable(col):
+                keys.append({"key": col, "label": label, "kind": "measured", "order": "asc"})
+                taken.add(col)
+        for col in cat.columns:
+            name = str(col)
+            if name in taken or name in _NOT_SORTED or name.startswith(("group_", "sup_")) or not usable(col):
+                continue
+            keys.append({"key": name, "label": name, "kind": "other", "order": "asc"})
+        return keys
+
+    def sort_values(self, row: int, keys: list[dict]) -> dict:
+        """The values of ``keys`` (:meth:`sort_keys`) for galaxy ``row`` (``None`` where missing)."""
+        cat = self.catalog
+        out = {}
+        for k in keys:
+            key = k["key"]
+            if key == "confidence":
+                guess = self.best_guess(row)
+                v = None if guess is None else guess["probability"]
+            elif key == "anomaly":
+                ll = _plain(cat["log_likelihood"].iat[row])
+                v = -ll if isinstance(ll, int | float) and not isinstance(ll, bool) else None
+            else:
+                v = _plain(cat[key].iat[row])
+            out[key] = v if isinstance(v, int | float) and not isinstance(v, bool) else None
+        return out
+
+    def catalog_flag_kinds(self) -> list[str]:
+        """The kinds of :meth:`flag_kinds` this catalog can show (its columns have them)."""
+        cat = self.catalog
+        kinds = []
+        if {"flag", "flag_sersic", "measure_status"} & set(cat.columns):
+            kinds.append("measure")
+        if "sn_per_pixel" in cat:
+            kinds.append("low_sn")
+        if "anomaly" in cat:
+            kinds.append("anomaly")
+        return kinds
+
+    def flag_kinds(self, row: int) -> list[str]:
+        """The catalog's own flags of galaxy ``row``, as the grid's icons: ``"measure"`` (not measured, or
+        statmorph's ``flag`` / ``flag_sersic`` 2 or more), ``"low_sn"`` (S/N per pixel below
+        :data:`~galtaxa.inspect.measures.LOW_SN_PER_PIXEL`), ``"anomaly"`` (the mixture's anomaly tail)."""
+        cat = self.catalog
+        out = []
+
+        def num(col):
+            v = _plain(cat[col].iat[row]) if col in cat else None
+            return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+        status = str(cat["measure_status"].iat[row]) if "measure_status" in cat else "ok"
+        flags = [num("flag"), num("flag_sersic")]
+        if status not in ("ok", "", "nan", "None") or any(f is not None and f >= 2 for f in flags):
+            out.append("measure")
+        sn = num("sn_per_pixel")
+        if sn is not None and sn < LOW_SN_PER_PIXEL:
+            out.append("low_sn")
+        if "anomaly" in cat and bool(_plain(cat["anomaly"].iat[row])):
+            out.append("anomaly")
         return out
 
     # ------------------------------------------------------------------ groups
@@ -219,6 +386,17 @@ class InspectionRun:
                         "has_pre_mosaic": self.mosaic_png(g, "pre") is not None})
         return out
 
+    def catalog_classes(self) -> dict[int, str]:
+        """The class each group has in the catalog now (its members' most common ``class``; ``""`` when none)."""
+        cat = self.catalog
+        if "class" not in cat:
+            return {}
+        out = {}
+        for g, values in cat[cat["group"] != REJECTED_GROUP].groupby("group")["class"]:
+            counts = values.fillna("").astype(str).value_counts()
+            out[int(g)] = str(counts.index[0]) if len(counts) else ""
+        return out
+
     def sizes(self) -> dict[int, int]:
         """Members per group (-1 included)."""
         return {int(k): int(v) for k, v in self.catalog["group"].value_counts().items()}
@@ -259,9 +437,9 @@ class InspectionRun:
         """The galaxies most worth labelling next, most useful first.
 
         Order: the galaxies rejected by the clustering vote (group -1) first, then the others; within each
-        part the least confident first -- by the supervised classifier's ``sup_confidence`` when the catalog
-        has it (lowest first), then by the clustering ``agreement`` (fewest voters agreeing first) -- then in
-        catalog order.  Galaxies in ``done_ids`` (already labelled by this inspector) and galaxies that are
+        part the least confident first -- by the supervised classifier's confidence in its best guess when the
+        catalog has it (a galaxy's highest ``sup_prob_<class>``, else ``sup_confidence``; lowest first), then by
+        the clustering ``agreement`` (fewest voters agreeing first) -- then in catalog order.  Galaxies in ``done_ids`` (already labelled by this inspector) and galaxies that are
         not usable (``status`` other than ok / rejected, or without pixels according to ``usable``) are left
         out.
 
@@ -291,7 +469,13 @@ class InspectionRun:
             v = pd.to_numeric(cat[name], errors="coerce").to_numpy(dtype=float)
             return np.where(np.isfinite(v), v, np.inf)
 
-        order = np.lexsort((np.arange(n), key_col("agreement"), key_col("sup_confidence"), ~rejected))
+        confidence = key_col("sup_confidence")
+        probs = list(self.probability_columns.values())
+        if probs:  # a galaxy's own confidence: its highest probability (the count-aware class may be another)
+            p = cat[probs].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            finite = np.isfinite(p).any(axis=1)
+            confidence = np.where(finite, np.nanmax(np.where(np.isfinite(p), p, -np.inf), axis=1), np.inf)
+        order = np.lexsort((np.arange(n), key_col("agreement"), confidence, ~rejected))
         out = []
         for r in order:
             if not ok[r]:

@@ -9,6 +9,7 @@ is not; :func:`format_description` renders that report for ``galtaxa info``.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from .hdf5 import Galaxy10Source
 from .image_folder import IMAGE_SUFFIXES, ImageFolderSource
 from .survey_mosaic import MosaicSource
 
-__all__ = ["open_dataset", "detect_kind", "describe", "format_description", "KINDS", "InputNotFoundError"]
+__all__ = ["open_dataset", "open_input_section", "detect_kind", "describe", "format_description", "KINDS", "InputNotFoundError"]
 
 
 class InputNotFoundError(FileNotFoundError, ValueError):
@@ -100,6 +101,50 @@ def open_dataset(path, kind: str | None = None, **kw) -> CutoutSource:
         return ArraySource(path, **kw)
     kind, path = detect_kind(path, exclude=kw.get("exclude", _DEFAULT_EXCLUDE))
     return KINDS[kind](path, **kw)
+
+
+#: The ``input:`` settings :func:`open_input_section` assumes when a section lacks them (the config's defaults).
+INPUT_DEFAULTS = {"kind": "auto", "mode": "rgb", "labels": "auto", "cutout_size": 100, "cutout_unit": "pix",
+                  "detect_error_pictures": True}
+
+
+def open_input_section(inp: Mapping):
+    """The cutout source that a config's ``input:`` section describes (``path``, ``catalog``, ``kind``, ``hdu``,
+    ``mode``, ``labels``, ``key``, ...; see ``galtaxa init``).
+
+    A mosaic with a ``catalog`` of positions is cut with ``cutout_size`` / ``cutout_unit``; otherwise ``kind``
+    (``auto``: :func:`detect_kind`) picks the reader, which gets the options that concern it.
+
+    Parameters
+    ----------
+    inp : mapping
+        An ``input`` section; a missing key takes its value of :data:`INPUT_DEFAULTS` (the config schema's
+        defaults, which a test keeps equal).
+
+    Returns
+    -------
+    CutoutSource
+    """
+    path = Path(inp["path"])
+    kw = {}
+    if inp.get("catalog"):
+        kind = "mosaic"
+        kw.update(catalog=inp["catalog"], size=inp.get("cutout_size", INPUT_DEFAULTS["cutout_size"]),
+                  unit=inp.get("cutout_unit", INPUT_DEFAULTS["cutout_unit"]))
+    elif inp.get("kind", INPUT_DEFAULTS["kind"]) != "auto":
+        kind = inp["kind"]
+    else:
+        kind, path = detect_kind(path)
+    if inp.get("hdu") is not None and kind in ("fits", "mosaic", "catalog"):
+        kw["hdu"] = inp["hdu"]
+    if kind in ("images", "catalog"):
+        kw["mode"] = inp.get("mode", INPUT_DEFAULTS["mode"])
+        kw["check_placeholder"] = inp.get("detect_error_pictures", INPUT_DEFAULTS["detect_error_pictures"])
+    if kind == "images" and inp.get("labels", INPUT_DEFAULTS["labels"]) != "auto":  # null: no labels
+        kw["labels"] = inp["labels"]
+    if kind == "array" and inp.get("key"):
+        kw["key"] = inp["key"]
+    return open_dataset(path, kind=kind, **kw)
 
 
 def detect_kind(path, exclude=_DEFAULT_EXCLUDE) -> tuple[str, Path]:

@@ -14,8 +14,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..encode import get_encoder
-from ..io import open_dataset
-from ..io.open import InputNotFoundError, detect_kind
+from ..io.open import InputNotFoundError, open_input_section
 from ..preprocess import Conditioner
 from ..preprocess.condition import auto_scaling
 from ..status import log
@@ -49,27 +48,9 @@ def open_input(cfg: dict):
     inp = cfg["input"]
     if not inp["path"]:
         raise FileNotFoundError("input.path is not set in the config: point it at your cutouts")
-    path = Path(inp["path"])
-    if not path.exists():
-        raise InputNotFoundError(f"cannot open {path}: no such file or folder (check input.path in the config)")
-    kw = {}
-    if inp["catalog"]:
-        kind = "mosaic"
-        kw.update(catalog=inp["catalog"], size=inp["cutout_size"], unit=inp["cutout_unit"])
-    elif inp["kind"] != "auto":
-        kind = inp["kind"]
-    else:
-        kind, path = detect_kind(path)
-    if inp["hdu"] is not None and kind in ("fits", "mosaic", "catalog"):
-        kw["hdu"] = inp["hdu"]
-    if kind in ("images", "catalog"):
-        kw["mode"] = inp["mode"]
-        kw["check_placeholder"] = inp.get("detect_error_pictures", True)
-    if kind == "images" and inp["labels"] != "auto":  # null: no labels
-        kw["labels"] = inp["labels"]
-    if kind == "array" and inp.get("key"):
-        kw["key"] = inp["key"]
-    return open_dataset(path, kind=kind, **kw)
+    if not Path(inp["path"]).exists():
+        raise InputNotFoundError(f"cannot open {inp['path']}: no such file or folder (check input.path in the config)")
+    return open_input_section(inp)
 
 
 def resolve_auto_settings(cfg: dict, source) -> dict:
