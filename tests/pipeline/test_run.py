@@ -1,6 +1,7 @@
 """End to end: the demo, `galtaxa run` on real FITS stamps, caching, persistence, accounting."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import yaml
 
 from galtaxa.catalog import read_catalog
 from galtaxa.cli import main
+from galtaxa.config import load_config
 from galtaxa.demo import run_demo
 from galtaxa.catalog import assemble_catalog
 from galtaxa.taxonomy import UnsupervisedTaxonomy
@@ -86,9 +88,22 @@ def test_demo_folder_is_a_run_folder(demo):
     assert resp.status_code == 200 and resp.data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_rerun_uses_the_cache(demo):
+def test_rerun_uses_the_cache(demo, monkeypatch):
     stages = sorted(p.name for p in (demo.run_dir / "stages").iterdir())
+    psf = load_config(demo.run_dir / "config.yaml")["measure"]["psf"]
+    reads, np_load = [], np.load
+
+    def counting_load(path, *args, **kwargs):
+        if Path(path) == Path(psf):
+            reads.append(path)
+        return np_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(np, "load", counting_load)
     again = run_demo(out=demo.run_dir, fast=True, progress=False)
+    monkeypatch.undo()
+    # the demo is two runs (measure and cluster, then all with the mapping); in each the measure stage's key and
+    # the report's trust check share one reading of the PSF
+    assert len(reads) == 2
     assert sorted(p.name for p in (demo.run_dir / "stages").iterdir()) == stages
     pd.testing.assert_series_equal(again.catalog["group"], demo.catalog["group"])
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from ..cache import RunCache, Stage, StageResult
-from ..galaxyset import GalaxySet
 from ..compute.runner import ChunkRunner
+from ..galaxyset import GalaxySet
+from .builders import load_psf
 
 __all__ = ["RunContext"]
 
@@ -50,6 +54,11 @@ class RunContext:
     def native(self):
         """The galaxies the morphology is measured on (``raw`` when given, else ``galaxies``)."""
         return self.raw if self.raw is not None else self.galaxies
+
+    @cached_property
+    def psf(self) -> np.ndarray | None:
+        """The PSF image of ``measure.psf`` (unit sum; None without one), read once per run."""
+        return load_psf(self.cfg["measure"].get("psf"))
 
     @property
     def route(self) -> str:

@@ -158,6 +158,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     if isinstance(mapping, (str, Path)):
         mapping = load_mapping(mapping)
     measured = ctx.results.get(stage_measure.NAME)
+    measured_psf = None if measured is None else ctx.psf  # read once, by the measure stage
     measured = None if measured is None else stage_measure.with_measured_on(measured.table, ctx.native)
     catalog = assemble_catalog(galaxies.meta, measured,
                                None if grouped is None else grouped.table, mapping if grouped is not None else None)
@@ -174,7 +175,7 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     if "report" in requested and cfg["report"]["enabled"]:
         result.paths["report"] = report_run(run_dir, galaxies=galaxies, catalog=catalog, features=embedding,
                                             scaling=cfg["conditioning"]["scaling"], validation=cfg.get("validation"),
-                                            psf_fwhm_px=psf_fwhm_of_config(cfg))
+                                            psf_fwhm_px=psf_fwhm_of_config(cfg, psf=measured_psf))
     return result
 
 

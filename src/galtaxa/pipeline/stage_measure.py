@@ -23,14 +23,17 @@ from ..utils.fingerprint import galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
 
-__all__ = ["DISPLAY_8BIT", "LINEAR", "MEASURE_CHUNK_SIZE", "NAME", "PIXEL_KIND_COLUMN", "measure_part",
-           "measure_result", "measure_stage", "measured_on", "run", "wanted", "with_measured_on"]
+__all__ = ["DISPLAY_8BIT", "LINEAR", "MEASURE_CHUNK_SIZE", "NAME", "PSF_FROM_CONFIG", "PIXEL_KIND_COLUMN",
+           "measure_part", "measure_result", "measure_stage", "measured_on", "run", "wanted", "with_measured_on"]
 
 NAME = "measure"
 
 #: Galaxies measured per resumable part of the measure stage by default (``compute.chunk_size``; see
 #: :func:`measure_stage`).
 MEASURE_CHUNK_SIZE = 256
+
+#: ``psf=`` of :func:`measure_stage`: read ``measure.psf`` of the config (a run passes the PSF it read once).
+PSF_FROM_CONFIG = "config"
 
 
 def _galaxies_slice(galaxies, start: int, stop: int):
@@ -107,14 +110,16 @@ def _lost_part(galaxies, folder, options: dict):
 
 
 def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
-                   chunk_size: int | None = None, runner: ChunkRunner | None = None) -> StageResult:
+                   chunk_size: int | None = None, runner: ChunkRunner | None = None,
+                   psf=PSF_FROM_CONFIG) -> StageResult:
     """The measure stage as a :class:`~galtaxa.cache.StageResult` (see :func:`measure_stage`)."""
     m = cfg["measure"]
     runner = runner if runner is not None else chunk_runner_from_config(cfg, progress)
     size = int(runner.chunk_size if chunk_size is None else chunk_size)
     if size < 1:
         raise ValueError(f"chunk_size must be a positive number of galaxies, got {chunk_size!r}")
-    psf = load_psf(m.get("psf"))
+    if isinstance(psf, str) and psf == PSF_FROM_CONFIG:
+        psf = load_psf(m.get("psf"))
     settings = {k: m[k] for k in ("gain", "pixel_scale", "redshift")} | {"galaxies": galaxies_fingerprint(galaxies)}
     if m.get("families") is not None:  # keyed only when chosen, so caches of full measurements stay valid
         settings["families"] = sorted(m["families"])
@@ -226,7 +231,8 @@ def measured_on(galaxies) -> np.ndarray:
 
 
 def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, ...] = (), progress: bool = True,
-                  chunk_size: int | None = None, runner: ChunkRunner | None = None) -> pd.DataFrame:
+                  chunk_size: int | None = None, runner: ChunkRunner | None = None,
+                  psf=PSF_FROM_CONFIG) -> pd.DataFrame:
     """Non-parametric morphology of every galaxy (cached, resumable); ``galaxies`` at native, linear flux.
 
     The galaxies are measured in consecutive chunks of ``chunk_size`` (default ``compute.chunk_size``,
@@ -237,7 +243,8 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     (:class:`~galtaxa.compute.runner.ChunkRunner`): here, all over one pool of ``measure.n_jobs`` processes
     started once for the stage (:class:`~galtaxa.measure.MeasurePool`), or as tasks
     on Dask workers, each worker reading its galaxies and writing its part (:func:`measure_part`); the table
-    is assembled from the parts in input order, so it does not depend on where they were measured.  When every chunk is done they are concatenated into ``measure.parquet``, the stage is marked
+    is assembled from the parts in input order, so it does not depend on where they were measured.  When every
+    chunk is done they are concatenated into ``measure.parquet``, the stage is marked
     finished and the parts are removed.  The stage key covers the measure settings, the upstream stages and
     a fingerprint of the galaxies (:func:`~galtaxa.utils.fingerprint.galaxies_fingerprint`).
 
@@ -251,13 +258,15 @@ def measure_stage(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, .
     chunk_size : int, optional
     runner : ChunkRunner, optional
         Where the chunks run (default: the config's ``compute:`` section).
+    psf : ndarray, None or "config"
+        The PSF image (unit sum; None: no PSF); :data:`PSF_FROM_CONFIG` (default): read ``measure.psf``.
 
     Returns
     -------
     pandas.DataFrame
         One row per galaxy (:data:`galtaxa.measure.CATALOG_COLUMNS`).
     """
-    return measure_result(cfg, cache, galaxies, upstream, progress, chunk_size, runner).table
+    return measure_result(cfg, cache, galaxies, upstream, progress, chunk_size, runner, psf).table
 
 
 def wanted(ctx: RunContext) -> bool:
@@ -268,4 +277,5 @@ def wanted(ctx: RunContext) -> bool:
 
 def run(ctx: RunContext) -> StageResult:
     """The measure stage of a run."""
-    return measure_result(ctx.cfg, ctx.cache, ctx.native, ctx.upstream, ctx.progress, runner=ctx.runner)
+    return measure_result(ctx.cfg, ctx.cache, ctx.native, ctx.upstream, ctx.progress, runner=ctx.runner,
+                          psf=ctx.psf)

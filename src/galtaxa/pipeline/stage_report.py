@@ -26,13 +26,15 @@ from .outputs import check_catalogs_agree
 __all__ = ["report_run", "validate_run", "psf_fwhm_of_config"]
 
 
-def psf_fwhm_of_config(cfg) -> float | None:
+def psf_fwhm_of_config(cfg, psf: np.ndarray | None = None) -> float | None:
     """FWHM of the PSF a config gives the measurement (``measure.psf``), for the report's trust checks.
 
     Parameters
     ----------
     cfg : dict or None
         A run's config (or the one its provenance recorded).
+    psf : ndarray, optional
+        That PSF, when the run has read it already (else it is read from the file).
 
     Returns
     -------
@@ -43,7 +45,7 @@ def psf_fwhm_of_config(cfg) -> float | None:
     if not path:
         return None
     try:
-        return psf_fwhm_px(load_psf(path))
+        return psf_fwhm_px(psf if psf is not None else load_psf(path))
     except (OSError, ValueError) as err:
         log.warning("report: the PSF %s of measure.psf cannot be read (%s); sizes are judged in pixels", path, err)
         return None
