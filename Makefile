@@ -6,16 +6,19 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.galtaxa-installed
 DEMO_DIR ?= galtaxa-demo
+DOCS_OUT ?= docs/_build/html
+DOCS_STAMP := $(VENV)/.galtaxa-docs-installed
 # pytest-xdist workers: the default test run fits in 15 min on 2 cores
 WORKERS ?= 2
 
-.PHONY: demo test test-slow test-all browser benchmarks clean help
+.PHONY: demo test test-slow test-all browser benchmarks docs clean help
 
 help:
 	@echo "make demo       - install (first time) and run the demo into $(DEMO_DIR)/"
 	@echo "make test       - install (first time) and run the default test suite"
 	@echo "make test-slow  - the slow tests only"
 	@echo "make benchmarks - the benchmark scripts (writes benchmarks/RESULTS.md)"
+	@echo "make docs       - the documentation site into $(DOCS_OUT)/ (warnings are errors)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,5 +50,15 @@ test-all: $(STAMP) browser
 benchmarks: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
+# The documentation site (Sphinx + numpydoc + MyST, pyproject's `docs` extra). Every build starts from a fresh
+# environment (-E): the config, command-line and API pages are generated from the code at build time.
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -W --keep-going -E -q -b html docs $(DOCS_OUT)
+	@echo "documentation: $(DOCS_OUT)/index.html"
+
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache build dist src/*.egg-info docs/_build
