@@ -1,20 +1,10 @@
-"""Applying the inspectors' group names to the catalog, from the app: ``galtaxa run`` with the run's mapping.
+"""Applying the inspectors' group names to the catalog, from the app.
 
-The names saved in ``RUN_DIR/mapping.yaml`` reach the catalog the way ``galtaxa run`` always puts them there:
-the run's own ``config.yaml`` with ``labelling.mapping_file`` set to that file, run again by
-:func:`galtaxa.pipeline.run_pipeline`.  Every stage is cached under a hash of what it depends on, which the
-mapping is not part of, so nothing is read, measured or clustered again: the labelling step
-(:func:`galtaxa.label.apply_mapping`: each group gets its inspectors' majority class, a tie or an unnamed group
-stays unclassified, group -1 is never named) writes the catalogs, and the report is rewritten.  The classifier's
-predictions of an earlier ``galtaxa predict`` (the ``sup_*`` columns) are carried over into the new catalog
-(:func:`galtaxa.supervise.workflow.merge_predictions`, as ``predict`` merges them), since the classifier did not
-change.
-
-The run happens in a separate process (``python -m galtaxa.pipeline.apply_mapping RUN_DIR``,
-:func:`galtaxa.pipeline.apply_mapping.main`), started and
-watched by :class:`ApplyJob`: the app keeps answering while it runs, a crash of the run cannot take the app down,
-and the run takes the run folder's lock like any ``galtaxa run`` (a second run on the folder is refused with a
-message naming it).
+What applying does is :mod:`galtaxa.pipeline.apply_mapping`'s (``galtaxa run`` again with the run's
+``mapping.yaml``, every cached stage reused, the classifier's predictions kept).  It runs in a separate process
+(``python -m galtaxa.pipeline.apply_mapping RUN_DIR``), started and watched by :class:`ApplyJob`: the app keeps
+answering while it runs, a crash of the run cannot take the app down, and the run takes the run folder's lock
+like any ``galtaxa run`` (a second run on the folder is refused with a message naming it).
 """
 
 from __future__ import annotations

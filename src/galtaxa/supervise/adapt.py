@@ -256,7 +256,7 @@ class EncoderAdaptation(BaseEstimator):
             return entry
 
         trainer = Trainer(int(self.epochs), checkpoint_dir=ckdir, fingerprint=fp, resume=self.resume,
-                          name="encoder adaptation")
+                          name="encoder adaptation", progress=self.progress)
         trainer.run({"encoder": model, "head": head}, opt, train_epoch)
         model.eval()
         self.history_ = list(trainer.history)

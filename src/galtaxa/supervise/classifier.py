@@ -390,7 +390,8 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
             if on_epoch_end is not None:
                 on_epoch_end(epoch, entry)
 
-        trainer = Trainer(self.epochs, self.patience, "max", self.checkpoint_dir, fp, self.resume, "classifier")
+        trainer = Trainer(self.epochs, self.patience, "max", self.checkpoint_dir, fp, self.resume, "classifier",
+                          progress=self.progress)
         # the scheduler's position is part of the run: restore it with the other modules
         modules = {"model": net, "scheduler": sched}
         trainer.run(modules, opt, train_epoch, validate, report)

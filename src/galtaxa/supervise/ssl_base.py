@@ -128,7 +128,7 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
                 on_epoch_end(epoch, entry)
 
         trainer = Trainer(self.epochs, checkpoint_dir=self.checkpoint_dir, fingerprint=fp, resume=self.resume,
-                          name=name)
+                          name=name, progress=self.progress)
         trainer.run({"encoder": net, "aux": aux}, opt, train_epoch, on_epoch_end=report)
         state = {"history": trainer.history}
         ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None

@@ -20,6 +20,7 @@ import torch
 
 from ..persist.tensors import load_checkpoint, save_checkpoint
 from ..status import log
+from ..utils.progress import ProgressLines, progress_mode
 from ..utils.progress import progress as _progress
 
 __all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
@@ -116,7 +117,9 @@ class Trainer:
     name : str
         Shown in log messages and the progress bar.
     progress : bool
-        A progress bar over epochs (hooks may show their own over batches).
+        A progress bar over epochs with the losses and the time left (hooks may show their own over batches); when
+        stderr is not a terminal, a line per epoch at most every 30 s instead (:class:`~galtaxa.utils.progress.
+        ProgressLines`).
 
     Attributes
     ----------
@@ -179,6 +182,7 @@ class Trainer:
             start, history, stopped = self._load(modules, optimizer, stopper)
         bar = _progress(range(start + 1, self.epochs), desc=self.name, unit="epoch",
                         disable=None if self.progress else True)
+        lines = ProgressLines(self.name, self.epochs) if self.progress and progress_mode() == "lines" else None
         for epoch in bar:
             if stopped:
                 break
@@ -193,6 +197,8 @@ class Trainer:
             history.append(entry)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if k != "epoch" and isinstance(v, float)})
+            if lines is not None:
+                lines.update(epoch, entry)
             if self.checkpoint_dir is not None:
                 if improved:
                     self._save("best.safetensors", {"model": stopper.best_state, "epoch": epoch,
