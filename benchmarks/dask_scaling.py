@@ -1,4 +1,4 @@
-"""Dask scaling (issue 14, part 2): simulated galaxies through read -> measure (-> encode -> cluster) on the local
+"""Dask scaling: simulated galaxies through read -> measure (-> encode -> cluster) on the local
 path and on a 2-worker ``LocalCluster``, plus the subset measurements behind the README's 10^7-row plan.
 
 Each path runs in its own subprocess (``galtaxa`` with ``compute.scheduler: local`` and ``measure.n_jobs`` =
@@ -10,7 +10,7 @@ processes that had ended, an upper bound only: a forked helper starts with its p
 and measure stages and, with ``--encode``, for the encode + cluster stage (the encoder's batches run on the
 workers in the cluster path; reduction and clustering stay on the client).  The catalogs of the two paths are compared (ids, statuses, measurements).
 
-The issue asks for 10^4 galaxies; the default is 2,000 and the recorded run used fewer (see RESULTS.md): on the
+The target is 10^4 galaxies; the default is 2,000 and the recorded run used fewer (see RESULTS.md): on the
 2-core machine it was written on, the measurement alone costs about 0.1-0.3 s per 64 px galaxy per core.
 
 ``--plan`` adds the measurements of the 10^7-row plan: the project's default clustering (the voting ensemble,
@@ -21,7 +21,7 @@ subprocess (own peak RSS).
 Usage::
 
     .venv/bin/python benchmarks/dask_scaling.py                       # 2,000 galaxies, 64 px
-    .venv/bin/python benchmarks/dask_scaling.py --n 10000 --encode    # the issue's size
+    .venv/bin/python benchmarks/dask_scaling.py --n 10000 --encode    # the target size
     .venv/bin/python benchmarks/dask_scaling.py --n 300 --plan        # what the recorded run did
 
 Writes ``benchmarks/results/dask_scaling.{json,md}`` (``benchmarks/run_all.py`` includes the ``.md`` in
@@ -176,13 +176,13 @@ def _compare(run_a: Path, run_b: Path) -> dict:
 def render(doc: dict) -> str:
     """``dask_scaling.md``: the two paths, their agreement and the plan's subset measurements."""
     m = doc["machine"]
-    lines = ["# Dask scaling (issue 14, part 2)\n",
+    lines = ["# Dask scaling\n",
              f"- command: `{doc['command']}`\n- commit: `{doc['commit']}`, date {doc['date']}\n"
              f"- machine: {m['platform']}, {m.get('cpu', '')}, {m['cpu_count']} cores, {m['ram_gib']} GiB RAM, "
              f"GPU: {m.get('gpu')}; load average at start {doc['load_avg_start']}, at end {doc.get('load_avg_end')} "
              "(**the CPU was shared with other jobs**)\n",
              f"- {doc['n']} simulated galaxies ({doc['size']} px, `galtaxa.datasets.simulate(seed=0)`, an `.npy` "
-             "read lazily)" + ("; the issue asks 10^4: rerun with `--n 10000 --encode`" if doc["n"] < 10_000 else "")
+             "read lazily)" + ("; the target is 10^4: rerun with `--n 10000 --encode`" if doc["n"] < 10_000 else "")
              + "\n",
              "\n| path | workers | read s | measure s | read+measure gal/s | measure gal/s | encode+cluster s | "
              "client peak RSS MiB | worker processes: peak RSS MiB |\n"
@@ -214,7 +214,7 @@ def render(doc: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=2000, help="simulated galaxies (the issue asks 10^4)")
+    p.add_argument("--n", type=int, default=2000, help="simulated galaxies (the target is 10^4)")
     p.add_argument("--size", type=int, default=64, help="stamp side (px)")
     p.add_argument("--workers", type=int, default=2, help="Dask workers (and measure.n_jobs of the local path)")
     p.add_argument("--chunk-size", type=int, default=50, help="galaxies per task")

@@ -1,4 +1,4 @@
-"""Issues 14 and 29: the default ``galtaxa run`` on the Galaxy Zoo 1 galaxies, with the morphology measurement.
+"""The default ``galtaxa run`` on the Galaxy Zoo 1 galaxies, with the morphology measurement.
 
 The run is timed in two steps in one run folder, so the measurement's share is its own figure:
 
@@ -79,7 +79,7 @@ def run(n: int | None, families: list[str] | None, engine: str | None = None) ->
 def render(doc: dict) -> str:
     m = doc["machine"]
     fam = "all families" if not doc.get("families") else "families " + ", ".join(doc["families"])
-    lines = ["# End to end on gz1 with the measurement (issues 14, 29)\n",
+    lines = ["# End to end on gz1 with the measurement\n",
              f"- command: `{doc['command']}`\n- commit: `{doc['commit']}`, date {doc['date']}\n"
              f"- machine: {m['platform']}, {m.get('cpu', '')}, {m['cpu_count']} cores, {m['ram_gib']} GiB RAM; "
              f"load average at start {doc['load_avg_start']}, at end {doc['load_avg_end']}\n"

@@ -1,4 +1,4 @@
-"""Issue 4: non-parametric morphology of the Galaxy Zoo 1 galaxies per visual class, and the validation report.
+"""Non-parametric morphology of the Galaxy Zoo 1 galaxies per visual class, and the validation report.
 
 Measurement (shared cache ``benchmarks/cache/gz1_morphology.parquet``, built by ``benchmarks/_gz1_morph_cache.py``)
 --------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Issue 3: the unsupervised taxonomy (USmorph M1/M2) on Galaxy Zoo 1, eight configurations, against the labels.
+"""The unsupervised taxonomy (USmorph M1/M2) on Galaxy Zoo 1, eight configurations, against the labels.
 
 What it runs
 ------------

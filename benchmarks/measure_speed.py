@@ -1,4 +1,4 @@
-"""Issue 29: morphology measurement speed and agreement, the fast engine against plain statmorph.
+"""Morphology measurement speed and agreement, the fast engine against plain statmorph.
 
 For each galaxy, in the same process and one right after the other (the order alternates from galaxy to
 galaxy), :func:`galtaxa.measure.measure.measure_image` runs
@@ -14,7 +14,7 @@ Each call is timed in process CPU seconds (``time.process_time``: on this 2-core
 wall-clock time depends on the load, CPU time much less) and wall seconds, with one BLAS thread.  Per data set
 the records give galaxies per second per core (galaxies over summed CPU seconds), the speed-up (summed CPU of
 statmorph over summed CPU of the engine, and the median of the per-galaxy ratios) and the agreement with
-statmorph that issue 29 sets as the fast engine's tolerance: for C, A, S, Gini, M20, Sérsic n, r_e,
+statmorph set as the fast engine's tolerance: for C, A, S, Gini, M20, Sérsic n, r_e,
 ellipticity, r_petro, G2 and Psi the median relative difference ``|fast - statmorph| / |statmorph|`` under 1 %
 and its 95th percentile under 5 % (A: the absolute difference, under 0.02), over the galaxies both measured, and
 ``status``, ``flag`` and ``flag_sersic`` equal on at least 99 % of the galaxies.  The other columns (MID,
@@ -59,7 +59,7 @@ from benchmarks.stages import command_line, git_commit, machine_info, now, save_
 DATA = ROOT.parent / "shared" / "data"
 CACHE = HERE / "cache" / "measure_speed"
 RESULTS = HERE / "results"
-#: Issue 29's tolerance: these columns within a median relative difference of 1 % and a 95th percentile of 5 %
+#: The fast engine's tolerance: these columns within a median relative difference of 1 % and a 95th percentile of 5 %
 #: (A: an absolute difference of 0.02), status and flags equal on 99 % of the galaxies.
 TOLERANCE_COLUMNS = ["C", "A", "S", "gini", "m20", "sersic_n", "r_e_px", "ellipticity", "rpetro_circ", "g2", "psi"]
 OTHER = ["A_noise_matched", "multimode", "intensity", "deviation", "rhalf_circ", "r20", "r80", "sn_per_pixel"]
@@ -238,7 +238,7 @@ def _difference(a, b, column: str):
 def agreement(recs: list[dict], engine: str) -> dict:
     """Agreement of ``engine`` with statmorph on ``recs``: per column (median, 95th percentile, maximum of the
     difference, over the galaxies both measured ``ok``) and the share of galaxies whose status and flags agree,
-    each with its verdict against issue 29's tolerance."""
+    each with its verdict against the tolerance."""
     n = len(recs)
     equal = {f: sum(r[REFERENCE][f] == r[engine][f] for r in recs) for f in ("status", "flag", "flag_sersic")}
     both = sum(all(r[REFERENCE][f] == r[engine][f] for f in ("status", "flag", "flag_sersic")) for r in recs)
@@ -338,13 +338,13 @@ def _pct(x):
 def render(doc: dict) -> str:
     m = doc["machine"]
     engines = [e for e in doc["engines"] if e != REFERENCE]
-    lines = ["# Morphology measurement speed: the fast engine against plain statmorph (issue 29)\n",
+    lines = ["# Morphology measurement speed: the fast engine against plain statmorph\n",
              f"- command: `{doc['command']}`\n- commit: `{doc['commit']}`, date {doc['date']}\n"
              f"- machine: {m['platform']}, {m.get('cpu', '')}, {m['cpu_count']} cores, {m['ram_gib']} GiB RAM; "
              f"load average at start {doc['load_avg_start']}, at end {doc.get('load_avg_end')} (shared CPU: "
              "figures are process CPU seconds with one BLAS thread, every engine timed on the same galaxy one "
              "after the other, the order alternating)\n",
-             f"- tolerance (issue 29): for {', '.join(TOLERANCE_COLUMNS)}: median relative difference to statmorph "
+             f"- tolerance: for {', '.join(TOLERANCE_COLUMNS)}: median relative difference to statmorph "
              f"< {MEDIAN_MAX:.0%}, 95th percentile < {P95_MAX:.0%} (A: absolute difference < {ABSOLUTE['A']}); "
              f"status, flag and flag_sersic equal for >= {FLAGS_MIN:.0%} of the galaxies\n",
              "\n| data | n | engine | gal/s/core | statmorph gal/s/core | speed-up (CPU, total) | per-galaxy median | "
@@ -360,7 +360,7 @@ def render(doc: dict) -> str:
                          f"{'yes' if a['within_tolerance'] else '**no**'} |\n")
     for e in engines:
         lines.append(f"\nAgreement of the {e} engine with statmorph per column (relative difference, A: absolute; "
-                     "galaxies both measured; the first columns are issue 29's):\n\n"
+                     "galaxies both measured; the first columns are those of the tolerance):\n\n"
                      "| data | column | n | median | 95th pct | max | ok |\n|---|---|---:|---:|---:|---:|---|\n")
         for s in doc["sets"]:
             for col, d in s["agreement"][e]["columns"].items():

@@ -1,4 +1,4 @@
-"""Issue 29 (part 1): does galtaxa's measurement recover the truth of galaxies of known profile?
+"""Does galtaxa's measurement recover the truth of galaxies of known profile?
 
 GalSim galaxies of known Sérsic index n, semi-major half-light radius r_e, axis ratio q (ellipticity 1 - q) and
 bulge-to-total ratio, drawn like :func:`galtaxa.datasets.simulate` draws them (HST/ACS F814W-like PSF, 0.03"/px,
@@ -20,7 +20,7 @@ noiseless, PSF-free, pixel-integrated stamp).  Biases are medians over the galax
 Also measured:
 
 * bulge + disk galaxies (de Vaucouleurs bulge, exponential disk, B/T 0.2 / 0.5 / 0.8): the fitted single-Sérsic n;
-* the causes of issue 29, one factor at a time on n = 4 and n = 1 galaxies (r_e = 2 and 4 PSF FWHM, S/N per pixel
+* the causes of the low Sérsic n the demo measured, one factor at a time on n = 4 and n = 1 galaxies (r_e = 2 and 4 PSF FWHM, S/N per pixel
   10): the PSF not passed to the fit, a 25 px PSF image, the sky estimated with only the detection segments masked
   (galtaxa before this benchmark), profiles cut at 4.5 r_e with r_e that of the cut profile (galtaxa's simulator
   before this benchmark), and large spheroids (r_e 15-20 px, the demo's largest) on 100 px
@@ -62,7 +62,7 @@ N_VALUES = (1.0, 2.5, 4.0)
 RE_OVER_FWHM = (1.0, 2.0, 4.0)
 SN_PER_PIXEL = (2.0, 5.0, 10.0, 30.0)
 BULGE_TO_TOTAL = (0.2, 0.5, 0.8)
-#: Targets of issue 29 at S/N per pixel >= 5 and r_e >= 2 PSF FWHM: the trusted region, whose thresholds live in
+#: Targets of the measurement at S/N per pixel >= 5 and r_e >= 2 PSF FWHM: the trusted region, whose thresholds live in
 #: galtaxa.measure.trust (the report reads them there).
 TARGETS = {"n": 0.10, "r_e": 0.05, "A": 0.02}
 #: 8-bit composite: Lupton asinh of three identical bands (in units of the sky sigma).
@@ -144,7 +144,7 @@ def _measure(image, psf_img=None, background="auto", **kw) -> dict:
 
 
 def _old_sky(image: np.ndarray):
-    """The sky galtaxa subtracted before issue 29: detection segments (dilated 3 px) masked, nothing more."""
+    """The sky galtaxa subtracted before the truth-recovery work: detection segments (dilated 3 px) masked, nothing more."""
     from scipy import ndimage
 
     from galtaxa.measure.segmentation import estimate_background, segment_central_source
@@ -534,7 +534,7 @@ def _num(d, key="median", digits=3):
 def render(doc: dict) -> str:
     m, s = doc["machine"], doc["summary"]
     psf = doc["psf"]
-    lines = ["# Truth recovery of the morphology measurement (issue 29, part 1)\n\n",
+    lines = ["# Truth recovery of the morphology measurement\n\n",
              f"- command: `{doc['command']}`\n- commit: `{doc['commit']}`, date {doc['date']}\n"
              f"- machine: {m['platform']}, {m.get('cpu', '')}, {m['cpu_count']} cores, {m['ram_gib']} GiB RAM; "
              f"load average at start {doc['load_avg_start']}, at end {doc.get('load_avg_end')}; "
@@ -578,7 +578,7 @@ def render(doc: dict) -> str:
                          f"({_pct(f['r_e'], 'scatter', signed=False)}) | {_num(r['ellipticity'])} / "
                          f"{_num(f['ellipticity'])} | {_num(r['C'], digits=2)} / {_num(f['C'], digits=2)} | "
                          f"{_num(r['A_noise_matched'])} / {_num(f['A_noise_matched'])} | {ok} |\n")
-        lines.append(f"\nThe fast engine meets issue 29's targets: n **{'met' if fv['n'] else 'not met'}**, r_e "
+        lines.append(f"\nThe fast engine meets the targets: n **{'met' if fv['n'] else 'not met'}**, r_e "
                      f"**{'met' if fv['r_e'] else 'not met'}**, |median A_noise_matched| < 0.02 "
                      f"**{'met' if fv['A_noise_matched'] else 'not met'}**; no worse than statmorph (per n, |bias| "
                      f"of n and r_e at most {100 * fe['slack']:.0f} percentage point above statmorph's, scatter at "
@@ -603,7 +603,7 @@ def render(doc: dict) -> str:
                      f"({_pct(c['n'], 'scatter', signed=False)}) | {_pct(c['r_e'])} "
                      f"({_pct(c['r_e'], 'scatter', signed=False)}) | {_num(c['ellipticity'])} | "
                      f"{_num(c['C'], digits=2)} | {_num(c['A'])} | {_num(c['A_noise_matched'])} |\n")
-    lines.append("\n## Causes of issue 29, one factor at a time (S/N per pixel 10 unless said; same galaxies and "
+    lines.append("\n## Causes of the demo's low Sérsic n, one factor at a time (S/N per pixel 10 unless said; same galaxies and "
                  "noise)\n\n| chain | profile | galaxies | n bias % (scatter) | r_e bias % | A median |\n"
                  "|---|---|---:|---:|---:|---:|\n")
     for c in s["causes"]:
@@ -731,9 +731,9 @@ def figure(doc: dict, path: Path) -> Path:
     ax.axvline(0, color="k", lw=0.5)
     ax.invert_yaxis()
     ax.set_xlabel("median bias (%): red/blue bars n (n = 3.5-5 / n = 1), grey bars r_e; S/N per pixel 10 unless said")
-    ax.set_title("issue 29's causes, one factor at a time", fontsize=9)
+    ax.set_title("causes of the low Sérsic n, one factor at a time", fontsize=9)
     fig.suptitle(f"galtaxa measurement vs truth (commit {doc['commit']}, {doc['per_cell']} galaxies per cell); "
-                 "grey bands: issue 29 targets", fontsize=10)
+                 "grey bands: targets", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -1,4 +1,4 @@
-"""The supervised route on Galaxy Zoo 1 (issue 17): recipes, time, per-class figures, calibration.
+"""The supervised route on Galaxy Zoo 1: recipes, time, per-class figures, calibration.
 
 What it runs:
 
@@ -262,7 +262,7 @@ def row(name: str, res: dict) -> dict:
 
 def markdown(doc: dict) -> str:
     classes = ["E", "S_faceon", "S_edgeon", "merger"]
-    lines = ["# Supervised classifier on gz1 (issue 17)", "",
+    lines = ["# Supervised classifier on gz1", "",
              f"`{doc['machine']['command']}` at commit {doc['machine']['git_commit']}, {doc['machine']['date']}, "
              f"{doc['machine']['cpu_count']} CPU cores, torch threads {doc['machine']['torch_threads']}, load average "
              f"{doc['load_average']}. Split 70/10/20 stratified (seed 0): {doc['split']}. Targets: accuracy >= 0.85, "

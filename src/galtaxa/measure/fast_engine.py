@@ -44,7 +44,7 @@ Only what the catalog reads
     they depend on: not the outer, shape or RMS asymmetries, nor the elliptical and circular total fluxes (the
     warnings these would add to ``flag`` are rare: none on the benchmark's galaxies).
 
-``benchmarks/measure_speed.py`` measures the agreement with plain statmorph (issue 29's tolerance: median
+``benchmarks/measure_speed.py`` measures the agreement with plain statmorph (the fast engine's tolerance: median
 relative difference below 1 %, 95th percentile below 5 %, A within 0.02, equal status and flags for 99 % of the
 galaxies) and the speed.
 """

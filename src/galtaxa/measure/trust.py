@@ -2,7 +2,7 @@ r"""Where the morphology measurement can be trusted: thresholds read off the tru
 
 ``benchmarks/measure_truth.py`` measures GalSim galaxies of known Sérsic index n, half-light radius r_e and
 ellipticity through galtaxa's chain (results: ``benchmarks/results/measure_truth.md``).  With the PSF the galaxies
-were drawn with given to the fit, issue 29's targets are met in the region
+were drawn with given to the fit, the measurement's targets are met in the region
 
 .. math::
 

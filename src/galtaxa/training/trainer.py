@@ -121,12 +121,12 @@ class Trainer:
         stderr is not a terminal, a line per epoch at most every 30 s instead (:class:`~galtaxa.utils.progress.
         ProgressLines`).
 
-    Attributes (after :meth:`run`)
-    ------------------------------
+    Attributes
+    ----------
     history : list of dict
-        One entry per epoch: ``epoch`` and what the hooks returned.
+        After :meth:`run`: one entry per epoch, ``epoch`` and what the hooks returned.
     best_epoch, best_value : int, float
-        Epoch of the kept weights and its monitored value (NaN without validation).
+        After :meth:`run`: epoch of the kept weights and its monitored value (NaN without validation).
     """
 
     def __init__(self, epochs: int, patience: int | None = None, monitor: str = "min", checkpoint_dir=None,
