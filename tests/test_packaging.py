@@ -41,3 +41,14 @@ def test_version_has_one_source():
 def test_changelog_names_the_version():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{galtaxa.__version__}]" in changelog
+
+
+def test_the_front_door_names_are_the_pipelines():
+    import galtaxa
+    from galtaxa.config import load_config
+    from galtaxa.demo import run_demo
+    from galtaxa.pipeline import run_pipeline
+
+    assert galtaxa.run_pipeline is run_pipeline and galtaxa.load_config is load_config
+    assert galtaxa.run_demo is run_demo
+    assert set(galtaxa.__all__) >= {"run_pipeline", "load_config", "run_demo", "GalaxySet"}
