@@ -24,7 +24,8 @@ LOG_LINES = 200
 
 
 class ApplyJob:
-    """One run of :func:`main` at a time for a run folder, in a child process, its output kept.
+    """One run of :func:`galtaxa.pipeline.apply_mapping.main` at a time for a run folder, in a child process, its
+    output kept.
 
     Parameters
     ----------
