@@ -5,6 +5,8 @@ imported on first use (the pipeline loads scikit-learn, astropy and the encoders
 ``import galtaxa`` stays quick.
 """
 
+import importlib
+
 from ._version import __version__
 from .galaxyset import GalaxySet
 from .status import BadInputError
@@ -18,8 +20,6 @@ _LAZY = {"run_pipeline": "galtaxa.pipeline", "load_config": "galtaxa.config", "r
 def __getattr__(name: str):
     """``galtaxa.run_pipeline`` and the other names of :data:`_LAZY`, imported when first asked for (PEP 562)."""
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
