@@ -9,7 +9,8 @@ GalSim and photutils are imported only when a function is called.
 """
 
 from .hubble import hubble_deep_field_cutouts, hubble_deep_field_image
-from .simulate import CLASSES, TYPE_TO_CLASS, TYPES, hst_psf, psf_image, simulate
+from .psf import hst_psf, psf_image
+from .simulate import CLASSES, TYPE_TO_CLASS, TYPES, simulate
 
 __all__ = [
     "simulate",

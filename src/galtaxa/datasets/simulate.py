@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..galaxyset import GalaxySet
+from .psf import hst_psf, psf_image  # noqa: F401 - both re-exported (__all__)
 from ..utils.progress import progress
 
 __all__ = [
@@ -51,26 +52,12 @@ CLASSES = ("SPH", "ETD", "LTD", "IRR")
 #: classification puts with the irregulars.
 TYPE_TO_CLASS = {"SPH": "SPH", "ETD": "ETD", "LTD": "LTD", "EDGE": "LTD", "IRR": "IRR", "MERGER": "IRR"}
 
-#: HST primary mirror (m), F814W pivot wavelength (nm), central obscuration.
-HST_DIAMETER_M = 2.4
-F814W_LAMBDA_NM = 814.0
-HST_OBSCURATION = 0.33
-#: FWHM (arcsec) of the Gaussian added to the Airy pattern for ``psf="hst"``:
-#: pointing jitter, CCD charge diffusion and drizzling blur.  Airy (FWHM
-#: 0.072") convolved with it gives FWHM ~0.088" after the 0.03" pixel, close to
-#: the ~0.09" of drizzled COSMOS ACS/F814W images.
-HST_JITTER_FWHM = 0.06
 #: Sérsic components (n != 1) stop at this many times their own r_e; n and r_e are those of the Sérsic law
 #: the profile follows inside that radius (GalSim's ``flux_untruncated=True``), the law a Sérsic fit (statmorph's)
 #: assumes.  At 8 r_e an n = 4-5 law has fallen to 0.5-0.7 % of its surface brightness at r_e, far below the
 #: noise of any simulated stamp, and the wings stay finite (fast FFTs).  A cut at 4.5 r_e with r_e that of the
 #: cut profile (galtaxa < 0.9's simulator) is fitted with an r_e 1.3-1.7 times larger and a lower n.
 TRUNC_RE = 8.0
-#: Side (px) of the PSF image :func:`psf_image` draws by default: 81 px (2.4" at 0.03"/px) holds the Airy
-#: rings that broaden n ~ 4 cusps; a 41 px image biases statmorph's fitted n of such galaxies up by a further
-#: ~3 % and a 25 px one by ~7 % (benchmarks/measure_truth.py).
-PSF_IMAGE_SIZE = 81
-
 
 def galaxy_seed(seed: int, i: int) -> tuple[int, int]:
     """Two non-zero 31-bit seeds (parameters, noise) for galaxy ``i`` of run ``seed``.
@@ -81,39 +68,6 @@ def galaxy_seed(seed: int, i: int) -> tuple[int, int]:
     """
     state = np.random.SeedSequence([int(seed), int(i)]).generate_state(2, dtype=np.uint32)
     return tuple(int(s % (2**31 - 1)) + 1 for s in state)
-
-
-def hst_psf(psf="hst"):
-    """The PSF as a GalSim profile (arcsec units), or ``None`` for no PSF.
-
-    Parameters
-    ----------
-    psf : {"hst", "airy", "none"} or None or float or galsim.GSObject
-        ``"hst"``: Airy pattern of a 2.4 m aperture at 814 nm with central
-        obscuration 0.33, convolved with a Gaussian of FWHM
-        :data:`HST_JITTER_FWHM` arcsec.  ``"airy"``: the Airy pattern only.
-        ``"none"``/``None``: no PSF (only the pixel response).  A float is the
-        FWHM (arcsec) of a Gaussian PSF; a GSObject is used as given.
-    """
-    import galsim
-
-    if psf is None or (isinstance(psf, str) and psf.lower() == "none"):
-        return None
-    if isinstance(psf, galsim.GSObject):
-        return psf
-    if isinstance(psf, str):
-        airy = galsim.Airy(lam=F814W_LAMBDA_NM, diam=HST_DIAMETER_M, obscuration=HST_OBSCURATION,
-                           scale_unit=galsim.arcsec)
-        if psf.lower() == "airy":
-            return airy
-        if psf.lower() == "hst":
-            return galsim.Convolve(airy, galsim.Gaussian(fwhm=HST_JITTER_FWHM))
-        raise ValueError(f"psf must be 'hst', 'airy', 'none', a FWHM in arcsec or a galsim.GSObject; got {psf!r}")
-    if isinstance(psf, (int, float)) and not isinstance(psf, bool):
-        if not psf > 0:
-            raise ValueError(f"a Gaussian PSF FWHM must be > 0 arcsec; got {psf}")
-        return galsim.Gaussian(fwhm=float(psf))
-    raise ValueError(f"psf must be 'hst', 'airy', 'none', a FWHM in arcsec or a galsim.GSObject; got {psf!r}")
 
 
 # --------------------------------------------------------------------------- profiles
@@ -135,38 +89,6 @@ class _Draw:
     def integer(self, lo, hi):
         """Integer in [lo, hi] inclusive."""
         return min(hi, lo + int(self.u() * (hi - lo + 1)))
-
-
-def psf_image(psf="hst", pixel_scale: float = 0.03, size: int = PSF_IMAGE_SIZE) -> np.ndarray:
-    """The PSF :func:`simulate` convolves with, as the image a measurement needs (e.g. ``measure(psf=...)``).
-
-    Drawn centred on the central pixel of an odd ``size`` x ``size`` image at ``pixel_scale``, with the pixel
-    response included (as every simulated stamp is drawn), normalised to unit sum; float64.
-
-    Parameters
-    ----------
-    psf : see :func:`hst_psf`
-        ``None`` / ``"none"`` gives the pixel response alone (a delta function on the pixel grid).
-    pixel_scale : float
-        Arcsec per pixel (that of the stamps).
-    size : int
-        Odd side in pixels (default :data:`PSF_IMAGE_SIZE`).
-
-    Returns
-    -------
-    ndarray (size, size)
-    """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3 or size % 2 == 0:
-        raise ValueError(f"size must be an odd integer >= 3; got {size!r}")
-    if not pixel_scale > 0:
-        raise ValueError(f"pixel_scale must be > 0 arcsec/px; got {pixel_scale!r}")
-    psf_obj = hst_psf(psf)
-    if psf_obj is None:
-        img = np.zeros((size, size))
-        img[size // 2, size // 2] = 1.0
-        return img
-    img = psf_obj.drawImage(nx=size, ny=size, scale=pixel_scale, dtype=np.float64).array
-    return img / img.sum()
 
 
 def _sersic(n, r_e, flux, q, pa_deg):
