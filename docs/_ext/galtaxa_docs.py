@@ -60,7 +60,7 @@ class ConfigReference(SphinxDirective):
     def run(self):
         from galtaxa import config
 
-        self.env.note_dependency(config.__file__)
+        self.env.note_dependency(config.schema.__file__)
         out: list[nodes.Node] = []
         for section, keys in config._SCHEMA.items():
             rows = []
