@@ -66,11 +66,7 @@ def sample_counts(catalog: pd.DataFrame, class_column: str = "class", group_colu
         kept = pop & (catalog["status"].astype(str) == OK).to_numpy()
     else:
         kept = pop.copy()
-    if class_column in catalog:
-        c = catalog[class_column]
-        classified = pop & (c.notna() & (c.astype(str).str.strip() != "")).to_numpy()
-    else:
-        classified = kept.copy()
+    classified = pop & classified_mask(catalog, class_column, group_column) if class_column in catalog else kept
     return {"in the catalog": len(catalog), "reached the vote": int(pop.sum()), "kept by the vote": int(kept.sum()),
             "rejected by the vote": int((pop & ~kept).sum()), "in unnamed groups": int((kept & ~classified).sum()),
             "classified": int(classified.sum()), "not classified": int((pop & ~classified).sum())}

@@ -327,16 +327,13 @@ def baseline_verdict(agreement: FractionCI, baselines: dict) -> str:
         return "Nothing counted: no baseline."
     base = (f"Calling every galaxy {cls} would agree {100 * maj:.1f}% of the time; random labels in the same "
             f"proportions {100 * chance:.1f}%.")
+    measured = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
+                f"{100 * agreement.high:.1f}%)")
     if agreement.low > maj:
-        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
-                   f"{100 * agreement.high:.1f}%) is above both: the labelling carries information beyond the most "
-                   "common class.")
+        verdict = f"{measured} is above both: the labelling carries information beyond the most common class."
     elif agreement.high < maj:
-        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
-                   f"{100 * agreement.high:.1f}%) is below the majority-class baseline: calling every galaxy {cls} "
-                   "would do better.")
+        verdict = f"{measured} is below the majority-class baseline: calling every galaxy {cls} would do better."
     else:
-        verdict = (f"The agreement ({100 * agreement.fraction:.1f}%, 95% CI {100 * agreement.low:.1f}-"
-                   f"{100 * agreement.high:.1f}%) cannot be told apart from the majority-class baseline at 95%"
+        verdict = (f"{measured} cannot be told apart from the majority-class baseline at 95%"
                    + (", though it is above chance." if agreement.low > chance else "."))
     return f"{base} {verdict}"

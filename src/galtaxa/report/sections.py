@@ -13,8 +13,7 @@ from PIL import Image
 
 from .._version import __version__
 from ..analysis import figures as F
-from ..analysis.completeness import (COUNT_TERMS, classified_vs_rejected, completeness_curves, sample_counts,
-                                     vote_population)
+from ..analysis.completeness import (COUNT_TERMS, classified_vs_rejected, completeness_curves, sample_counts)
 from ..analysis.consistency import FANG_2025, consistency_table, consistency_trust, etg_ltg_consistency
 from ..analysis.embedding import tsne_map, umap_map
 from ..analysis.metrics import confusion_matrix, external_metrics, internal_metrics, purity_per_group, valid_labels
@@ -53,7 +52,7 @@ def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_
     R.numbers["n_galaxies"] = n
     R.numbers["status_counts"] = status
     R.numbers["class_source"] = class_source
-    counts = sample_counts(cat.assign(_kept_class=cat["_class"]), class_column="_kept_class")
+    counts = sample_counts(cat, class_column="_class")
     R.numbers["counts"] = counts
     R.page.paragraph("Every count on this page uses the words below, defined once here; each table says which "
                      "galaxies it counts. Status of the catalog rows: "
@@ -61,9 +60,8 @@ def _section_summary(R: ReportWriter, cat: pd.DataFrame, has_class: bool, class_
     R.page.table(pd.DataFrame({"galaxies": list(counts), "n": list(counts.values()),
                                "meaning": [COUNT_TERMS[k] for k in counts]}), caption="How the page counts galaxies")
     if has_class:
-        pop = vote_population(cat)
         cl = cat["_class"].to_numpy() != ""
-        ci = fraction_ci(int((cl & pop).sum()), int(pop.sum()))
+        ci = fraction_ci(counts["classified"], counts["reached the vote"])
         R.numbers["classified"] = ci.to_dict()
         R.page.paragraph(
             f"Classified ({class_source} assigned): {ci.k} of the {ci.n} galaxies that reached the vote = "
@@ -180,10 +178,8 @@ def _section_completeness(R: ReportWriter, cat: pd.DataFrame, params: list[str],
     if not params:
         R.skip("completeness", "no parameter columns to bin")
         return
-    pop = vote_population(cat)
-    cl = cat["_class"].to_numpy() != ""
-    n_cl, n_rej = int((pop & cl).sum()), int((pop & ~cl).sum())
-    counts = sample_counts(cat.assign(_kept_class=cat["_class"]), class_column="_kept_class")
+    counts = sample_counts(cat, class_column="_class")
+    n_cl, n_rej = counts["classified"], counts["not classified"]
     if n_cl == 0 or n_rej == 0:
         R.skip("completeness", f"needs both classified and not classified galaxies; got {n_cl} classified, "
                                f"{n_rej} not classified")
