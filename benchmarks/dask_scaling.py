@@ -94,18 +94,16 @@ def run_path(data: str, run_dir: str, scheduler: str, workers: int, chunk: int, 
     import torch
 
     from galtaxa.cache import RunCache
-    from galtaxa.pipeline import open_input, read_stage, resolve_auto_settings, run_on_galaxies
-    from galtaxa.pipeline.builders import chunk_runner_from_config
+    from galtaxa.pipeline import RunPlan, read_stage, run_on_galaxies
 
     torch.set_num_threads(workers)
     cfg = _config(Path(data), Path(run_dir), scheduler, workers, chunk, size)
     rec: dict = {"path": scheduler, "workers": workers, "chunk_size": chunk}
     t0 = time.perf_counter()
-    source = open_input(cfg)
-    cfg = resolve_auto_settings(cfg, source)
-    galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source)
-    rec["read_s"] = round(time.perf_counter() - t0, 2)
-    with chunk_runner_from_config(cfg, progress=False) as runner:
+    with RunPlan.from_config(cfg, progress=False) as plan:
+        cfg, source, runner = plan.cfg, plan.source, plan.runner
+        galaxies, read = read_stage(plan, RunCache(cfg["run_dir"]))
+        rec["read_s"] = round(time.perf_counter() - t0, 2)
         t1 = time.perf_counter()
         result = run_on_galaxies(cfg, galaxies, raw=source, stages=("measure",), progress=False, upstream=(read,),
                                  runner=runner)

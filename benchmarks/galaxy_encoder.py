@@ -265,8 +265,7 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
     """The default ``galtaxa run`` (measurement off) on the unlabelled SDSS FITS stamps and HST AEGIS stamps of
     ../shared/data: how the vote groups them, with one mosaic per survey (rows = groups)."""
     from galtaxa.config import default_config
-    from galtaxa.pipeline import read_stage, run_pipeline
-    from galtaxa.pipeline.builders import open_input, resolve_auto_settings
+    from galtaxa.pipeline import RunPlan, read_stage, run_pipeline
     from galtaxa.cache import RunCache
     from galtaxa.label.thumbnails import make_mosaic, mosaic_stretch_for
 
@@ -280,8 +279,8 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
         cfg["encoder"].update(name=encoder_name, checkpoint=None if checkpoint is None else str(checkpoint))
         result = run_pipeline(cfg, progress=False, force=True)
         cat = result.catalog
-        resolved = resolve_auto_settings(cfg, open_input(cfg))
-        galaxies, _ = read_stage(resolved, RunCache(cfg["run_dir"]))
+        with RunPlan.from_config(cfg, progress=False) as plan:
+            galaxies, _ = read_stage(plan, RunCache(cfg["run_dir"]))
         groups = cat["group"].to_numpy()
         sizes = pd.Series(groups[groups >= 0]).value_counts()
         rows = []

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     from galtaxa.galaxyset import GalaxySet
     from galtaxa.label.thumbnails import make_mosaic
     from galtaxa.taxonomy import MultimodalTaxonomy, format_ablation
-    from galtaxa.pipeline import multimodal_features, multimodal_stage
+    from galtaxa.pipeline import RunPlan, encode_multimodal, multimodal_stage
 
     t_all = time.perf_counter()
     n = 400 if args.quick and args.n is None else args.n
@@ -143,10 +143,12 @@ def main(argv=None) -> int:
     }))
     cache = RunCache(cfg["run_dir"])
     t0 = time.perf_counter()
-    blocks = multimodal_features(cfg, cache, galaxies, progress=True)
+    plan = RunPlan.from_config(cfg, read=False)
+    encoded = encode_multimodal(plan, cache, galaxies)
+    blocks = [features for features, _ in encoded.blocks]
     t_features = time.perf_counter() - t0
     t0 = time.perf_counter()
-    route = multimodal_stage(cfg, cache, galaxies, morph, progress=True)
+    route = multimodal_stage(plan, cache, galaxies.ids, encoded, morph)
     table, model_dir = route.table, route.model_path
     t_route = time.perf_counter() - t0
 
@@ -155,7 +157,7 @@ def main(argv=None) -> int:
     model = MultimodalTaxonomy.load(model_dir)
     model.progress = False
     t0 = time.perf_counter()
-    ablation = model.ablation([b for b, _ in blocks], morph, labels=labels)
+    ablation = model.ablation(blocks, morph, labels=labels)
     t_ablation = time.perf_counter() - t0
 
     clustered = (table["group"] >= 0).to_numpy()

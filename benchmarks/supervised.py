@@ -312,7 +312,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("GALTAXA_THREADS", str(args.threads))
     from galtaxa.cache import RunCache
-    from galtaxa.pipeline import read_stage
+    from galtaxa.pipeline import RunPlan, read_stage
     from galtaxa.pipeline.builders import classifier_from_config
     from galtaxa.supervise.workflow import train_supervised
 
@@ -322,7 +322,8 @@ def main(argv=None) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     cfg0 = base_config(cache / "run", args.quick)
     t0 = time.perf_counter()
-    galaxies, _ = read_stage(cfg0, RunCache(cfg0["run_dir"]))
+    with RunPlan.from_config(cfg0) as plan:
+        galaxies, _ = read_stage(plan, RunCache(cfg0["run_dir"]))
     read_s = time.perf_counter() - t0
     if args.quick:
         galaxies = galaxies.subset(np.arange(len(galaxies)) < 600)

@@ -1,4 +1,4 @@
-"""The M3 route's encoders on Dask workers (``multimodal_features(runner=...)``): both views (the image and its
+"""The M3 route's encoders on Dask workers (``encode_multimodal`` with a Dask runner): both views (the image and its
 polar unfolding) give the local path's features, and the batches ran as worker tasks."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from galtaxa.cache import RunCache
 from galtaxa.config import load_config
 from galtaxa.datasets import simulate
 from galtaxa.encode.workers import encode_part
-from galtaxa.pipeline.stage_multimodal import multimodal_features
+from galtaxa.pipeline import RunPlan, encode_multimodal
 from galtaxa.preprocess import Conditioner
 from galtaxa.status import BAD_INPUT
 from galtaxa.compute.runner import ChunkRunner
@@ -26,8 +26,8 @@ def test_m3_features_on_workers_equal_the_local_ones(tmp_path, monkeypatch, one_
     galaxies.mark([3], BAD_INPUT, "test: unreadable")
     cfg = load_config(overrides={"seed": 0, "encoder": {"input_size": 32, "batch_size": 3},
                                  "compute": {"chunk_size": 6}})
-    local = [np.array(f) for f, _ in multimodal_features(cfg, RunCache(tmp_path / "local"), galaxies,
-                                                         progress=False)]
+    with RunPlan.from_config(cfg, progress=False, read=False) as plan:
+        local = [np.array(f) for f, _ in encode_multimodal(plan, RunCache(tmp_path / "local"), galaxies).blocks]
     with ChunkRunner("processes", n_workers=2, chunk_size=6, progress=False) as runner:
         tasks, original = [], runner.map
 
@@ -36,7 +36,8 @@ def test_m3_features_on_workers_equal_the_local_ones(tmp_path, monkeypatch, one_
             return original(func, chunks, *args, **kw)
 
         monkeypatch.setattr(runner, "map", spy)
-        on_workers = multimodal_features(cfg, RunCache(tmp_path / "dask"), galaxies, progress=False, runner=runner)
+        plan = RunPlan.from_config(cfg, progress=False, read=False, runner=runner)
+        on_workers = encode_multimodal(plan, RunCache(tmp_path / "dask"), galaxies).blocks
     # two encoders (image, polar view), 9 galaxies to encode each: tasks of two batches of 3 (0-6, 6-9)
     assert tasks == [(encode_part, 0, 6), (encode_part, 6, 9)] * 2
     assert len(on_workers) == len(local) == 2

@@ -15,7 +15,7 @@ from astropy.io import fits
 from galtaxa.cache import RunCache
 from galtaxa.config import load_config
 from galtaxa.galaxyset import GalaxySet
-from galtaxa.pipeline import read_stage
+from galtaxa.pipeline import RunPlan, read_stage
 from galtaxa.status import BAD_INPUT, FAILED, OK
 from galtaxa.compute.runner import ChunkRunner
 from _no_dask import assert_runs_without_dask
@@ -58,7 +58,8 @@ def _cfg(folder, run_dir):
 @pytest.fixture(scope="module")
 def local(folder, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("read_local")
-    gs, stage = read_stage(_cfg(folder, run_dir), RunCache(run_dir), runner=ChunkRunner(chunk_size=5, progress=False))
+    gs, stage = read_stage(RunPlan.from_config(_cfg(folder, run_dir), runner=ChunkRunner(chunk_size=5, progress=False)),
+                           RunCache(run_dir))
     return GalaxySet.load(stage.path), stage
 
 
@@ -99,7 +100,7 @@ def _read_killed_after(cfg, tmp_path, cluster, monkeypatch, n_tasks: int):
     with monkeypatch.context() as patch:
         patch.setattr(cluster, "map", dies)
         with pytest.raises(_Crash):
-            read_stage(cfg, RunCache(tmp_path), runner=cluster)
+            read_stage(RunPlan.from_config(cfg, runner=cluster), RunCache(tmp_path))
     (stage_dir,) = (tmp_path / "stages").glob("read-*")
     return stage_dir
 
@@ -113,7 +114,7 @@ def _read_again(cfg, tmp_path, cluster, monkeypatch):
         return original(func, chunks, *args, **kw)
 
     monkeypatch.setattr(cluster, "map", spy)
-    gs, stage = read_stage(cfg, RunCache(tmp_path), runner=cluster)
+    gs, stage = read_stage(RunPlan.from_config(cfg, runner=cluster), RunCache(tmp_path))
     return gs, stage, submitted
 
 
@@ -158,7 +159,7 @@ def test_chunk_whose_workers_keep_dying_gets_failed_rows(folder, local, cluster,
         return done + [on_lost(c, RuntimeError("worker tcp://127.0.0.1:1 killed 3 times")) for c in lost]
 
     monkeypatch.setattr(cluster, "map", loses_the_second_chunk)
-    gs, _stage = read_stage(_cfg(folder, tmp_path), RunCache(tmp_path), runner=cluster)
+    gs, _stage = read_stage(RunPlan.from_config(_cfg(folder, tmp_path), runner=cluster), RunCache(tmp_path))
     ref = local[0]
     assert list(gs.ids) == list(ref.ids)
     lost = list(range(5, 10))
@@ -174,9 +175,9 @@ def test_local_read_needs_no_dask(folder, tmp_path):
     code = (
         "from galtaxa.cache import RunCache\n"
         "from galtaxa.config import load_config\n"
-        "from galtaxa.pipeline import read_stage\n"
+        "from galtaxa.pipeline import RunPlan, read_stage\n"
         f"cfg = load_config(overrides={{'input': {{'path': {str(folder)!r}}}, 'conditioning': {{'size': 32}}}})\n"
-        f"gs, _ = read_stage(cfg, RunCache({str(tmp_path)!r}))\n"
+        f"gs, _ = read_stage(RunPlan.from_config(cfg), RunCache({str(tmp_path)!r}))\n"
         "assert len(gs) == 16, gs\n"
     )
     assert_runs_without_dask(code)

@@ -11,6 +11,7 @@ from galtaxa.config import merge, validate_config
 from galtaxa.datasets import simulate
 from galtaxa.pipeline import run_on_galaxies
 from galtaxa.preprocess import Conditioner
+from galtaxa.taxonomy import UnsupervisedTaxonomy
 
 ADAPT = {"enabled": True, "epochs": 1, "batch_size": 8, "max_galaxies": 24, "train_blocks": 1}
 
@@ -33,7 +34,7 @@ def galaxies():
     return raw.with_images(Conditioner(size=48, scaling="asinh").transform_batch(raw.images))
 
 
-def test_cluster_stage_encodes_with_the_adapted_weights(galaxies, tmp_path):
+def test_encode_stage_reads_with_the_adapted_weights(galaxies, tmp_path):
     run_dir = tmp_path / "run"
     result = run_on_galaxies(_config(run_dir, adapt=ADAPT), galaxies, stages=("cluster",), progress=False)
     folder, done = _done(run_dir, "adapt")
@@ -41,8 +42,11 @@ def test_cluster_stage_encodes_with_the_adapted_weights(galaxies, tmp_path):
     assert weights.exists() and (folder / "adapt.json").exists()
     assert done["summary"]["n_galaxies"] == 24 and len(done["summary"]["history"]) == 1
     assert result.paths["adapted encoder"] == weights
-    _cluster, cdone = _done(run_dir, "cluster")
-    assert cdone["settings"]["encoder"]["checkpoint"] == str(weights)
+    _encode, edone = _done(run_dir, "encode")
+    assert edone["settings"]["encoder"]["checkpoint"] == str(weights)
+    # the fitted taxonomy records the weights its features came from
+    _cluster, _ = _done(run_dir, "cluster")
+    assert UnsupervisedTaxonomy.load(_cluster / "model.npz").unrestored_paths_["checkpoint"] == str(weights)
     assert len(result.catalog) == len(galaxies) and ((result.catalog["status"] == "ok") == (result.catalog["group"] >= 0)).all()
     # a rerun reuses the adapted weights (no second adaptation, same groups)
     stamp = (folder / "done.json").stat().st_mtime_ns
@@ -55,8 +59,8 @@ def test_without_adapt_no_stage_and_the_configured_encoder(galaxies, tmp_path):
     run_dir = tmp_path / "run"
     run_on_galaxies(_config(run_dir), galaxies, stages=("cluster",), progress=False)
     assert not list((run_dir / "stages").glob("adapt-*"))
-    _cluster, cdone = _done(run_dir, "cluster")
-    assert cdone["settings"]["encoder"]["checkpoint"] is None
+    _encode, edone = _done(run_dir, "encode")
+    assert edone["settings"]["encoder"]["checkpoint"] is None
 
 
 def test_cli_adapt_then_run_reuses_it(shared_data, tmp_path, capsys):
@@ -75,5 +79,5 @@ def test_cli_adapt_then_run_reuses_it(shared_data, tmp_path, capsys):
     path.write_text(yaml.safe_dump(cfg))
     assert main(["run", str(path)]) == 0
     assert len(list((tmp_path / "run" / "stages").glob("adapt-*"))) == 1  # the same adaptation, reused
-    _cluster, cdone = _done(tmp_path / "run", "cluster")
-    assert cdone["settings"]["encoder"]["checkpoint"] == str(folder / "encoder.safetensors")
+    _encode, edone = _done(tmp_path / "run", "encode")
+    assert edone["settings"]["encoder"]["checkpoint"] == str(folder / "encoder.safetensors")

@@ -25,7 +25,7 @@ from galtaxa.cli import main
 from galtaxa.config import load_config
 from galtaxa.io import ArraySource, FitsFolderSource, Galaxy10Source, ImageFolderSource
 from galtaxa.io.ids import DUPLICATE_SUFFIX, dedupe_ids
-from galtaxa.pipeline import read_stage, run_pipeline
+from galtaxa.pipeline import RunPlan, read_stage, run_pipeline
 from galtaxa.status import BAD_INPUT, OK
 
 N_GOOD = 10
@@ -231,7 +231,7 @@ def test_error_picture_and_label_mismatch_reach_the_table(tmp_path):
     cfg = load_config(overrides={"run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path)},
                                  "conditioning": {"size": 32}})
     with pytest.warns(UserWarning, match="1 label rows have no picture.*gal9.*pictures have no label row.*gal3"):
-        gs, _ = read_stage(cfg, RunCache(cfg["run_dir"]))
+        gs, _ = read_stage(RunPlan.from_config(cfg), RunCache(cfg["run_dir"]))
     meta = gs.meta.set_index("id")
     assert len(meta) == 5  # gal9 has no picture: not a galaxy, only reported
     assert meta.at["587729387686002878", "status"] == BAD_INPUT
@@ -248,7 +248,7 @@ def test_array_input_bad_rows_and_wrong_dtype(tmp_path):
     np.save(tmp_path / "g.npy", arr)
     cfg = load_config(overrides={"run_dir": str(tmp_path / "run"), "input": {"path": str(tmp_path / "g.npy")},
                                  "conditioning": {"size": 32, "background": "sigma_clip"}})
-    gs, _ = read_stage(cfg, RunCache(cfg["run_dir"]))
+    gs, _ = read_stage(RunPlan.from_config(cfg), RunCache(cfg["run_dir"]))
     assert list(gs.meta["status"]) == [OK, BAD_INPUT, BAD_INPUT, OK, OK, OK]
     assert "g.npy[1]" in gs.meta.at[1, "reason"] and "NaN" in gs.meta.at[1, "reason"]
     assert "constant" in gs.meta.at[2, "reason"]

@@ -96,8 +96,9 @@ def test_changed_setting_recomputes_only_its_stage(runs):
     changed = load_config(overrides={**cfg, "cluster": {**cfg["cluster"], "n_clusters": 4}})
     result = run_pipeline(changed, progress=False)
     new_names, new_stamps = _stage_dirs(run)
-    # read and measure reused untouched; a new cluster folder next to the old one (never overwritten)
+    # read, measure and encode reused untouched; a new cluster folder next to the old one (never overwritten)
     assert new_names["read"] == names["read"] and new_names["measure"] == names["measure"]
+    assert new_names["encode"] == names["encode"] and new_stamps[names["encode"]] == stamps[names["encode"]]
     assert new_stamps[names["read"]] == stamps[names["read"]]
     assert new_stamps[names["measure"]] == stamps[names["measure"]]
     clusters = sorted(p.name for p in (run / "stages").glob("cluster-*"))

@@ -170,7 +170,7 @@ def _kill_when(proc, condition, timeout=120):
 
 
 def _encoded_batches(run):
-    done = list(run.glob("stages/cluster-*/features/done.npy"))
+    done = list(run.glob("stages/encode-*/features/done.npy"))
     if not done:
         return 0
     try:

@@ -71,6 +71,21 @@ def test_rerun_resumes_without_retraining(galaxies, fitted, monkeypatch):
     np.testing.assert_array_equal(first.labels_, second.labels_)
 
 
+def test_fit_on_features_encoded_apart_is_the_same_fit(galaxies, fitted, tmp_path):
+    """The pipeline's split: fit_view + encode (the encode stage), then fit(features=...) (the cluster stage)."""
+    first, cache = fitted
+    encoder_side = small().fit_view(galaxies, cache)  # reads the cached CAE back
+    features = encoder_side.encode(galaxies, tmp_path / "features")
+    assert features.shape == first.features_.shape and np.isnan(features[5]).all()
+    apart = small()
+    apart.cae_ = encoder_side.cae_
+    apart.fit(galaxies, features=features)
+    np.testing.assert_array_equal(apart.labels_, first.labels_)
+    np.testing.assert_array_equal(apart.predict(galaxies), first.predict(galaxies))
+    with pytest.raises(ValueError, match="features has 3 rows for 36 galaxies"):
+        small().fit(galaxies, features=features[:3])
+
+
 def test_save_load_predict(galaxies, fitted, tmp_path):
     tax = fitted[0]
     tax.save(tmp_path / "model.npz")

@@ -30,14 +30,15 @@ __all__ = ["register"]
 def _setup(args):
     from ..cache import RunCache
     from ..config import load_config
-    from ..pipeline import read_stage
+    from ..pipeline import RunPlan, read_stage
 
     from ..utils.rundir import claim_run_dir, prepare_run_dir
 
     overrides = {"run_dir": args.run_dir} if getattr(args, "run_dir", None) else {}
     cfg = load_config(args.config, overrides)
     claim_run_dir(prepare_run_dir(cfg["run_dir"]), force=args.force)
-    galaxies, _ = read_stage(cfg, RunCache(cfg["run_dir"]))
+    with RunPlan.from_config(cfg) as plan:
+        galaxies, _ = read_stage(plan, RunCache(cfg["run_dir"]))
     out = Path(cfg["run_dir"]) / "supervised"
     out.mkdir(parents=True, exist_ok=True)
     return cfg, galaxies, out

@@ -129,8 +129,8 @@ def open_input_section(inp: Mapping):
     kw = {}
     if inp.get("catalog"):
         kind = "mosaic"
-        kw.update(catalog=inp["catalog"], size=inp.get("cutout_size", INPUT_DEFAULTS["cutout_size"]),
-                  unit=inp.get("cutout_unit", INPUT_DEFAULTS["cutout_unit"]))
+        kw = {"catalog": inp["catalog"], "size": inp.get("cutout_size", INPUT_DEFAULTS["cutout_size"]),
+              "unit": inp.get("cutout_unit", INPUT_DEFAULTS["cutout_unit"])}
     elif inp.get("kind", INPUT_DEFAULTS["kind"]) != "auto":
         kind = inp["kind"]
     else:

@@ -1,17 +1,13 @@
-"""What the stages of one run share: the config, the cache, the galaxies and the results so far."""
+"""What the stages of one run share: the plan, the cache, the galaxies and the results so far."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
-import numpy as np
-
 from ..cache import RunCache, Stage, StageResult
-from ..compute.runner import ChunkRunner
 from ..galaxyset import GalaxySet
-from .builders import load_psf
+from .plan import RunPlan
 
 __all__ = ["RunContext"]
 
@@ -22,8 +18,8 @@ class RunContext:
 
     Attributes
     ----------
-    cfg : dict
-        The validated config (``scaling: auto`` resolved, adjusted to the galaxy count).
+    plan : RunPlan
+        The config and the objects built from it once (runner, PSF, the routes' models).
     cache : RunCache
     galaxies : GalaxySet
         Conditioned images (what the encoders see).
@@ -31,36 +27,45 @@ class RunContext:
         The same galaxies at native size and linear flux, for the morphology (default: ``galaxies``).
     upstream : tuple of Stage
         The stages every stage of this run depends on (the read stage).
-    progress : bool
     requested : set of str
         The user-facing steps asked for (``"measure"``, ``"cluster"``, ``"report"``).
     results : dict of str to StageResult
         What each stage returned, by stage name, in the order they ran.
-    runner : ChunkRunner, optional
-        Where the per-galaxy chunks run (the config's ``compute:`` section; None: built from it by the stage).
     """
 
-    cfg: dict
+    plan: RunPlan
     cache: RunCache
     galaxies: GalaxySet
     raw: Any = None
     upstream: tuple[Stage, ...] = ()
-    progress: bool = True
     requested: set = field(default_factory=set)
     results: dict[str, StageResult] = field(default_factory=dict)
-    runner: ChunkRunner | None = None
+
+    @property
+    def cfg(self) -> dict:
+        """The run's validated config (adjusted to the galaxy count)."""
+        return self.plan.cfg
+
+    @property
+    def progress(self) -> bool:
+        return self.plan.progress
+
+    @property
+    def runner(self):
+        """Where the per-galaxy chunks run (:class:`~galtaxa.compute.runner.ChunkRunner`)."""
+        return self.plan.runner
+
+    @property
+    def psf(self):
+        """The PSF of ``measure.psf``, read once per run (:attr:`RunPlan.psf`)."""
+        return self.plan.psf
 
     @property
     def native(self):
         """The galaxies the morphology is measured on (``raw`` when given, else ``galaxies``)."""
         return self.raw if self.raw is not None else self.galaxies
 
-    @cached_property
-    def psf(self) -> np.ndarray | None:
-        """The PSF image of ``measure.psf`` (unit sum; None without one), read once per run."""
-        return load_psf(self.cfg["measure"].get("psf"))
-
     @property
     def route(self) -> str:
         """The unsupervised route of the config: ``"usmorph"`` or ``"multimodal"``."""
-        return self.cfg.get("route", "usmorph")
+        return self.plan.route

@@ -31,10 +31,10 @@ from ..taxonomy.ablation import PAPER_ABLATION, ablation, format_ablation, markd
 from ..utils.atomic import atomic_path, atomic_save_npy, atomic_write_text
 from ..compute.runner import ChunkRunner
 from ..utils.rundir import run_lock
-from . import stage_adapt, stage_cluster, stage_measure, stage_multimodal
-from .builders import chunk_runner_from_config, open_input, resolve_auto_settings
+from . import stage_adapt, stage_cluster, stage_encode, stage_measure, stage_multimodal
 from .context import RunContext
 from .outputs import remove_stale_outputs, write_mosaics
+from .plan import RunPlan
 from .stage_read import read_stage
 from .stage_report import psf_fwhm_of_config, report_run
 
@@ -44,7 +44,7 @@ __all__ = ["RunResult", "STAGES", "USER_STEPS", "multimodal_ablation", "run_on_g
 USER_STEPS = ("read", "measure", "adapt", "cluster", "report")
 
 #: The cached stages after reading, in the order they run (see the module docstring).
-STAGES = (stage_measure, stage_adapt, stage_cluster, stage_multimodal)
+STAGES = (stage_measure, stage_adapt, stage_encode, stage_cluster, stage_multimodal)
 
 
 @dataclass
@@ -93,7 +93,8 @@ def _groups_result(ctx: RunContext):
 
 @_holding_run_lock
 def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progress: bool = True,
-                    mapping=None, upstream: tuple[Stage, ...] = (), runner: ChunkRunner | None = None) -> RunResult:
+                    mapping=None, upstream: tuple[Stage, ...] = (), runner: ChunkRunner | None = None, *,
+                    plan: RunPlan | None = None) -> RunResult:
     """Run measure/cluster/catalog/report on an already conditioned GalaxySet.
 
     Parameters
@@ -114,6 +115,9 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
         The stages the galaxies come from (the read stage).
     runner : ChunkRunner, optional
         Where the per-galaxy chunks run (default: the config's ``compute:`` section, closed at the end).
+    plan : RunPlan, keyword-only, optional
+        The objects built from ``cfg`` (:meth:`RunPlan.from_config`), when the caller has them already (it then
+        closes their runner); ``cfg`` and ``runner`` are then taken from it.
     force : bool, keyword-only
         Write into a non-empty ``run_dir`` that galtaxa did not create (refused otherwise,
         :class:`~galtaxa.utils.rundir.ForeignRunDirError`); its files are kept, except those of the same
@@ -123,19 +127,21 @@ def run_on_galaxies(cfg: dict, galaxies: GalaxySet, raw=None, stages=None, progr
     -------
     RunResult
     """
-    if runner is None:
-        with chunk_runner_from_config(cfg, progress) as own:
-            return run_on_galaxies.__wrapped__(cfg, galaxies, raw, stages, progress, mapping, upstream, own)
+    if plan is None:
+        with RunPlan.from_config(cfg, progress, source=raw, read=False, runner=runner) as own:
+            return run_on_galaxies.__wrapped__(cfg, galaxies, raw, stages, progress, mapping, upstream, plan=own)
 
     requested = set(stages or USER_STEPS)
     run_dir = Path(cfg["run_dir"])
     notes: dict = {}
+    cfg = plan.cfg
     if "cluster" in requested:  # before any slow stage: refuse or adjust what cannot be fitted on this many galaxies
         cfg, adjusted = fit_to_input(cfg, int(np.asarray(galaxies.ok).sum()))
         if adjusted:
             notes["config_adjusted"] = adjusted
+            plan = plan.adjusted(cfg)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(portable_config(cfg, run_dir), sort_keys=False))
-    ctx = RunContext(cfg, RunCache(run_dir), galaxies, raw, tuple(upstream), progress, requested, runner=runner)
+    ctx = RunContext(plan, RunCache(run_dir), galaxies, raw, tuple(upstream), requested)
     result = RunResult(run_dir, galaxies.meta)
     for i, note in enumerate(notes.get("config_adjusted", []), 1):
         result.metrics[f"config adjusted ({i})"] = note
@@ -202,13 +208,11 @@ def run_pipeline(cfg: dict, stages=None, progress: bool = True) -> RunResult:
     -------
     RunResult
     """
-    source = open_input(cfg)
-    cfg = resolve_auto_settings(cfg, source)
-    with chunk_runner_from_config(cfg, progress) as runner:  # a Dask cluster, if any, starts on the first chunk
-        galaxies, read = read_stage(cfg, RunCache(cfg["run_dir"]), source, runner=runner)
+    with RunPlan.from_config(cfg, progress) as plan:  # a Dask cluster, if any, starts on the first chunk
+        galaxies, read = read_stage(plan, RunCache(cfg["run_dir"]))
         log.info("read %s", galaxies)
-        return run_on_galaxies.__wrapped__(cfg, galaxies, raw=source, stages=stages, progress=progress,
-                                           upstream=(read,), runner=runner)
+        return run_on_galaxies.__wrapped__(plan.cfg, galaxies, raw=plan.source, stages=stages, progress=progress,
+                                           upstream=(read,), plan=plan)
 
 
 def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "label", ignore_labels=(),
@@ -235,13 +239,14 @@ def multimodal_ablation(cfg: dict, progress: bool = True, label_column: str = "l
         silhouette, confident_fraction, cas_accuracy, cas_ari`` [, ``label_accuracy, label_ari``] and the paper's
         ``paper_davies_bouldin, paper_silhouette``.
     """
-    source = open_input(cfg)
     cache = RunCache(cfg["run_dir"])
-    with chunk_runner_from_config(cfg, progress) as runner:
-        galaxies, read = read_stage(cfg, cache, source, runner=runner)
-        measured = stage_measure.measure_stage(cfg, cache, source, (read,), progress, runner=runner)
-    route = stage_multimodal.multimodal_stage(cfg, cache, galaxies, measured, (read,), progress)
-    blocks = [b for b, _ in stage_multimodal.multimodal_features(cfg, cache, galaxies, (read,), progress)]
+    with RunPlan.from_config(cfg, progress) as plan:
+        galaxies, read = read_stage(plan, cache)
+        measured = stage_measure.measure_stage(plan.cfg, cache, plan.source, (read,), progress, runner=plan.runner,
+                                               psf=plan.psf)
+        encoded = stage_encode.encode_multimodal(plan, cache, galaxies, (read,))
+        route = stage_multimodal.multimodal_stage(plan, cache, galaxies.ids, encoded, measured, (read,))
+    blocks = [b for b, _ in encoded.blocks]
     model = MultimodalTaxonomy.load(route.model_path)
     model.progress = progress
     labels = None

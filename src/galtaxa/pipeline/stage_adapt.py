@@ -2,21 +2,20 @@
 
 With ``adapt: {enabled: true}`` the encoder of the ``encoder:`` section is trained further on the run's conditioned
 galaxies (:class:`~galtaxa.supervise.EncoderAdaptation`: SimCLR on astronomical views) before the cluster stage,
-which then encodes with the adapted weights: the stage points ``encoder.checkpoint`` of the run's config at
-``RUN_DIR/stages/adapt-<hash>/encoder.safetensors``.  The stage resumes after its last finished epoch when a run
+whose encode stage then reads the galaxies with the adapted weights,
+``RUN_DIR/stages/adapt-<hash>/encoder.safetensors`` (:mod:`~galtaxa.pipeline.stage_encode`).  The stage resumes after its last finished epoch when a run
 is interrupted, and a rerun with the same settings reuses the adapted weights.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
-from .builders import adaptation_from_config
 from .context import RunContext
+from .plan import RunPlan
 
 __all__ = ["AdaptResult", "NAME", "adapt_stage", "run", "wanted"]
 
@@ -44,32 +43,31 @@ def _metrics(summary: dict) -> dict:
     return out
 
 
-def adapt_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
-                progress: bool = True) -> AdaptResult:
+def adapt_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = ()) -> AdaptResult:
     """Adapt the config's encoder to ``galaxies`` (cached, resumable epoch by epoch).
 
     Parameters
     ----------
-    cfg : dict
-        A validated config; its ``encoder`` section names the encoder to adapt.
+    plan : RunPlan
+        Its config's ``encoder`` section names the encoder to adapt, its ``adapt`` section how.
     cache : RunCache
     galaxies : GalaxySet
         Conditioned images.
     upstream : tuple of Stage
-    progress : bool
 
     Returns
     -------
     AdaptResult
         ``checkpoint`` (the adapted weights) and the adaptation's metrics.
     """
+    cfg = plan.cfg
     enc = cfg["encoder"]
     settings = {"adapt": cfg["adapt"], "seed": cfg["seed"],
                 "encoder": {k: enc[k] for k in ("name", "checkpoint", "input_size")}}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # last.safetensors resumes after the last epoch
 
     def compute(st: Stage):
-        model = adaptation_from_config(cfg, checkpoint_dir=st.path, progress=progress).fit(galaxies)
+        model = plan.adaptation(checkpoint_dir=st.path).fit(galaxies)
         summary = {"n_galaxies": model.n_galaxies_, "history": model.history_}
         return AdaptResult(st, None, {}, _metrics(summary), model.weights_path_), summary
 
@@ -86,8 +84,5 @@ def wanted(ctx: RunContext) -> bool:
 
 
 def run(ctx: RunContext) -> AdaptResult:
-    """Adapt the encoder, then point the run's ``encoder.checkpoint`` at the adapted weights."""
-    result = adapt_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.upstream, ctx.progress)
-    ctx.cfg = copy.deepcopy(ctx.cfg)
-    ctx.cfg["encoder"]["checkpoint"] = str(result.checkpoint)
-    return result
+    """Adapt the encoder (the encode stage reads the galaxies with the result's weights)."""
+    return adapt_stage(ctx.plan, ctx.cache, ctx.galaxies, ctx.upstream)

@@ -1,4 +1,4 @@
-"""The cluster stage of the USmorph route (methods M1/M2): encode, reduce and vote (cached)."""
+"""The cluster stage of the USmorph route (methods M1/M2): reduce the encode stage's features and vote (cached)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
-from .builders import usmorph_from_config
+from ..taxonomy.cae import CAEDenoiser
 from .context import RunContext
+from .plan import RunPlan
+from .stage_encode import EncodeResult
 
 __all__ = ["ClusterResult", "NAME", "REDUCTION_FIGURES", "cluster_stage", "run", "wanted"]
 
@@ -47,46 +50,40 @@ def _plot_reduction(reducer, folder: Path) -> Path | None:
     return None
 
 
-def _figures_and_metrics(stage: Stage, summary: dict) -> tuple[dict, dict]:
-    """Run-summary figures and metrics from the stage's summary (figure names are relative to its folder)."""
-    figures = {title: stage.path / name for title, name in summary.get("figures", {}).items()}
-    metrics = {}
-    if "cae_validation_mse" in summary:
-        metrics["CAE reconstruction MSE (validation)"] = float(summary["cae_validation_mse"])
-    return figures, metrics
-
-
-def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
-                  progress: bool = True, runner=None) -> ClusterResult:
-    """The unsupervised taxonomy of the USmorph route (cached; the encoder features resume batch by batch).
+def cluster_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, encoded: EncodeResult,
+                  upstream: tuple[Stage, ...] = ()) -> ClusterResult:
+    """The unsupervised taxonomy of the USmorph route on the encode stage's features (cached).
 
     Parameters
     ----------
-    cfg : dict
+    plan : RunPlan
+        Its ``usmorph`` taxonomy (unfitted) is cloned and fitted.
     cache : RunCache
     galaxies : GalaxySet
         Conditioned images.
+    encoded : EncodeResult
+        The encode stage's features (and the CAE of M1).
     upstream : tuple of Stage
-    progress : bool
-    runner : ChunkRunner, optional
-        Where the encoder runs: here (None, ``"local"``) or on Dask workers, each task writing a part of the
-        features (:mod:`galtaxa.encode.workers`; the same features, so the stage key does not depend on it).
 
     Returns
     -------
     ClusterResult
-        ``table`` (``id, status, reason, group, agreement, group_<voter>``), ``embedding``, ``model_path``, the
-        reduction figure and, with the CAE, its before/after figure and validation MSE.
+        ``table`` (``id, status, reason, group, agreement, group_<voter>``), ``embedding``, ``model_path`` and
+        the reduction figure.
     """
-    settings = {k: cfg[k] for k in ("cae", "polar", "encoder", "reduce", "cluster")} | {"seed": cfg["seed"],
-                                                                                     "saved_as": "model.npz"}
+    cfg = plan.cfg
+    settings = {k: cfg[k] for k in ("reduce", "cluster")} | {"seed": cfg["seed"], "saved_as": "model.npz"}
     if settings["reduce"].get("fit_rows") is None:  # keyed only when chosen, so caches of in-memory fits stay valid
         settings["reduce"] = {k: v for k, v in settings["reduce"].items() if k != "fit_rows"}
-    stage = cache.stage(NAME, settings, upstream, resumable=True)  # encoder features resume batch by batch
+    stage = cache.stage(NAME, settings, upstream + encoded.stages)
+    features, _ = encoded.blocks[0]
 
     def compute(st: Stage):
-        model = usmorph_from_config(cfg, progress=progress).set_params(cache_dir=st.path / "features",
-                                                                      runner=runner).fit(galaxies)
+        # the descriptors' cache; the weights of the features (the adapted ones when the adapt stage ran)
+        model = clone(plan.usmorph).set_params(cache_dir=st.path, checkpoint=encoded.encoder_checkpoint)
+        if encoded.cae_path is not None:
+            model.cae_ = CAEDenoiser.load(encoded.cae_path)
+        model.fit(galaxies, features=features)
         table = model.table(galaxies)
         st.write_table("cluster.parquet", table)
         st.write_array("embedding.npy", model.embedding_)
@@ -95,23 +92,21 @@ def cluster_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tup
         figure = _plot_reduction(model.reducer_, st.path)
         if figure is not None:
             summary["figures"]["reduction figure"] = figure.name
-        if getattr(model, "cae_", None) is not None:
-            summary["cae_validation_mse"] = float(model.cae_.best_loss_)
-            summary["cae_epochs"] = int(model.cae_.n_epochs_)
-            if (st.path / "features" / "cae_before_after.png").exists():
-                summary["figures"]["CAE before/after"] = "features/cae_before_after.png"
         pairwise = getattr(model.voting_, "pairwise_ari_", None)
         if isinstance(pairwise, pd.DataFrame):
             pairwise.to_csv(st.path / "pairwise_ari.csv")
-        figures, metrics = _figures_and_metrics(st, summary)
-        return ClusterResult(st, table, figures, metrics, model.embedding_, st.path / "model.npz"), summary
+        return ClusterResult(st, table, _figures(st, summary), {}, model.embedding_, st.path / "model.npz"), summary
 
     def load(st: Stage):
-        figures, metrics = _figures_and_metrics(st, st.summary())
-        return ClusterResult(st, pd.read_parquet(st.path / "cluster.parquet"), figures, metrics,
+        return ClusterResult(st, pd.read_parquet(st.path / "cluster.parquet"), _figures(st, st.summary()), {},
                              np.load(st.path / "embedding.npy"), st.path / "model.npz")
 
     return stage.run(compute, load)
+
+
+def _figures(stage: Stage, summary: dict) -> dict:
+    """Run-summary figures from the stage's summary (figure names are relative to its folder)."""
+    return {title: stage.path / name for title, name in summary.get("figures", {}).items()}
 
 
 def wanted(ctx: RunContext) -> bool:
@@ -121,4 +116,4 @@ def wanted(ctx: RunContext) -> bool:
 
 def run(ctx: RunContext) -> ClusterResult:
     """The cluster stage of a run."""
-    return cluster_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.upstream, ctx.progress, runner=ctx.runner)
+    return cluster_stage(ctx.plan, ctx.cache, ctx.galaxies, ctx.results["encode"], ctx.upstream)

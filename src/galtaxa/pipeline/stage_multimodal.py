@@ -1,28 +1,26 @@
-"""The multimodal route's stages (method M3): one feature stage per encoder, then purge -> autoencoder -> GMM."""
+"""The multimodal route's stage (method M3): purge -> multimodal autoencoder -> GMM on the encode stage's features
+and the morphology."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..cache import RunCache, Stage, StageResult
-from ..encode import extract_features, get_encoder
-from ..galaxyset import GalaxySet
-from ..taxonomy.multimodal_view import multimodal_view
-from ..status import FAILED, PURGED
-from ..utils.fingerprint import galaxies_fingerprint
-from ..utils.progress import progress as _progress
-from .builders import encoder_specs, multimodal_taxonomy_from_config
-from .context import RunContext
+from sklearn.base import clone
 
-__all__ = ["MIXTURE_FIT_FILE", "MultimodalResult", "NAME", "aligned_morphology", "mixture_fit",
-           "multimodal_features", "multimodal_stage", "run", "wanted"]
+from ..cache import RunCache, Stage, StageResult
+from ..status import FAILED, PURGED
+from .context import RunContext
+from .plan import RunPlan
+from .stage_encode import EncodeResult
+
+__all__ = ["MIXTURE_FIT_FILE", "MultimodalResult", "NAME", "aligned_morphology", "mixture_fit", "multimodal_stage",
+           "run", "wanted"]
 
 NAME = "multimodal"
 
@@ -47,65 +45,6 @@ class MultimodalResult(StageResult):
     embedding: np.ndarray | None = None
     model_path: Path | None = None
     fit: dict | None = None
-
-
-def multimodal_features(cfg: dict, cache: RunCache, galaxies: GalaxySet, upstream: tuple[Stage, ...] = (),
-                        progress: bool = True, runner=None) -> list[tuple[np.ndarray, Stage]]:
-    """Deep features of every encoder of ``cfg["multimodal"]["encoders"]`` (one cached, resumable stage each).
-
-    Parameters
-    ----------
-    cfg : dict
-    cache : RunCache
-    galaxies : GalaxySet
-    upstream : tuple of Stage
-    progress : bool
-    runner : ChunkRunner, optional
-        With a Dask scheduler the encoders' batches run on the workers (they read the view, a memory map in the
-        stage folder, and write their parts there; :func:`~galtaxa.encode.extract_features`'s ``runner``).  The
-        view itself (smoothing, z-score, polar unfolding: thousands of galaxies a second, against tens for an
-        encoder) is computed here.  None: everything here.
-
-    Returns
-    -------
-    list of (numpy.ndarray, Stage)
-        ``(features (N, D_i) memory map, stage)`` per encoder; rows of unusable galaxies are NaN.
-    """
-    mm, enc = cfg["multimodal"], cfg["encoder"]
-    fingerprint = galaxies_fingerprint(galaxies)
-    out = []
-    for spec in encoder_specs(mm["encoders"]):
-        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": mm["smoothing_sigma"],
-                    "zscore": mm["zscore"], "images": fingerprint, "seed": cfg["seed"]}
-        if spec["view"] == "polar":
-            settings["angle_step"] = cfg["polar"]["angle_step"]
-        stage = cache.stage(f"mmfeatures_{re.sub(r'[^A-Za-z0-9]+', '_', spec['name'])}_{spec['view']}", settings,
-                            upstream, resumable=True)  # features resume batch by batch
-
-        def compute(st: Stage, spec=spec):
-            encoder = get_encoder(spec["name"], checkpoint=spec["checkpoint"], input_size=enc["input_size"],
-                                  random_state=cfg["seed"])
-            idx = np.flatnonzero(galaxies.ok)
-            args = (mm["smoothing_sigma"], mm["zscore"], spec["view"], encoder.mean, encoder.std,
-                    cfg["polar"]["angle_step"])
-            first = multimodal_view(np.asarray(galaxies.images[idx[:1]]), *args)
-            view_path = st.path / "view.npy"
-            view = np.lib.format.open_memmap(view_path, mode="w+", dtype=np.float32,
-                                             shape=(len(galaxies), *first.shape[1:]))
-            for a in _progress(range(0, len(idx), 256), desc=f"M3 view {spec['name']}@{spec['view']}",
-                               disable=None if progress else True):
-                rows = idx[a:a + 256]
-                view[rows] = multimodal_view(np.asarray(galaxies.images[rows]), *args)
-            view.flush()
-            extract_features(galaxies.with_images(view), encoder, batch_size=enc["batch_size"],
-                             cache_dir=st.path / "features", progress=progress, runner=runner)
-            del view
-            view_path.unlink(missing_ok=True)
-            return None, {"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim)}
-
-        stage.run(compute, lambda st: None)
-        out.append((np.load(stage.path / "features" / "features.npy", mmap_mode="r"), stage))
-    return out
 
 
 def aligned_morphology(measured: pd.DataFrame, ids) -> pd.DataFrame:
@@ -153,21 +92,22 @@ def _metrics(table: pd.DataFrame, fit: dict | None) -> dict:
     return metrics
 
 
-def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: pd.DataFrame,
-                     upstream: tuple[Stage, ...] = (), progress: bool = True, runner=None) -> MultimodalResult:
-    """Route M3 (cached): encoders -> purge -> multimodal autoencoder -> GMM.
+def multimodal_stage(plan: RunPlan, cache: RunCache, ids, encoded: EncodeResult, measured: pd.DataFrame,
+                     upstream: tuple[Stage, ...] = ()) -> MultimodalResult:
+    """Route M3 (cached): purge -> multimodal autoencoder -> GMM on the encoders' features and the morphology.
 
     Parameters
     ----------
-    cfg : dict
+    plan : RunPlan
+        Its ``multimodal`` taxonomy (unfitted) is cloned and fitted.
     cache : RunCache
-    galaxies : GalaxySet
+    ids : sequence of str
+        The galaxies' ids, in the order of the features' rows.
+    encoded : EncodeResult
+        The encode stage's features, one block per encoder.
     measured : pandas.DataFrame
         The measure stage's table.
     upstream : tuple of Stage
-    progress : bool
-    runner : ChunkRunner, optional
-        Where the encoders run (:func:`multimodal_features`).
 
     Returns
     -------
@@ -178,14 +118,15 @@ def multimodal_stage(cfg: dict, cache: RunCache, galaxies: GalaxySet, measured: 
         mixture record, also in the stage folder as :data:`MIXTURE_FIT_FILE` (covariance type, ``reg_covar``,
         fallback used and why, effective rank of the bottleneck); ``figures`` the BIC scan when one ran.
     """
-    blocks = multimodal_features(cfg, cache, galaxies, upstream, progress, runner)
-    morph = aligned_morphology(measured, galaxies.ids)
+    cfg = plan.cfg
+    blocks = [features for features, _ in encoded.blocks]
+    morph = aligned_morphology(measured, ids)
     morph_hash = hashlib.sha256(pd.util.hash_pandas_object(morph, index=False).to_numpy().tobytes()).hexdigest()[:16]
     settings = {"multimodal": cfg["multimodal"], "seed": cfg["seed"], "morphology": morph_hash, "saved_as": "model.npz"}
-    stage = cache.stage(NAME, settings, upstream + tuple(s for _, s in blocks))
+    stage = cache.stage(NAME, settings, upstream + encoded.stages)
 
     def compute(st: Stage):
-        model = multimodal_taxonomy_from_config(cfg, progress).fit([b for b, _ in blocks], morph)
+        model = clone(plan.multimodal).fit(blocks, morph)
         table = model.result_.copy()
         emb = np.full((len(table), model.embedding_.shape[1]), np.nan, dtype=np.float32)
         emb[model.kept_] = model.embedding_
@@ -226,5 +167,5 @@ def wanted(ctx: RunContext) -> bool:
 
 def run(ctx: RunContext) -> MultimodalResult:
     """The multimodal stage of a run (needs the measure stage's table)."""
-    return multimodal_stage(ctx.cfg, ctx.cache, ctx.galaxies, ctx.results["measure"].table, ctx.upstream,
-                            ctx.progress, runner=ctx.runner)
+    return multimodal_stage(ctx.plan, ctx.cache, ctx.galaxies.ids, ctx.results["encode"],
+                            ctx.results["measure"].table, ctx.upstream)

@@ -30,7 +30,7 @@ from ..status import FAILED, OK, BadInputError, log
 from ..utils.atomic import atomic_path, atomic_save_npy
 from ..compute.runner import Chunk, ChunkRunner, finished_part
 from ..utils.rundir import check_free_memory, open_memmap_checked
-from .builders import chunk_runner_from_config, make_conditioner, open_input
+from .plan import RunPlan
 
 __all__ = ["ReadResult", "check_conditioning_memory", "read_part", "read_stage"]
 
@@ -226,34 +226,27 @@ def check_conditioning_memory(conditioner, source) -> None:
                       f"{h}x{w} px)", advice="lower conditioning.size (the default is 128)")
 
 
-def read_stage(cfg: dict, cache: RunCache, source=None, runner: ChunkRunner | None = None) -> ReadResult:
-    """Read and condition every cutout into a memory-mapped GalaxySet (cached).
+def read_stage(plan: RunPlan, cache: RunCache) -> ReadResult:
+    """Read and condition every cutout of the plan's input into a memory-mapped GalaxySet (cached).
 
     Parameters
     ----------
-    cfg : dict
+    plan : RunPlan
+        Its ``source`` is read and conditioned by its ``conditioner``; where the reading runs is its ``runner``:
+        here, or as tasks over chunks of ``compute.chunk_size`` galaxies on Dask workers (see the module
+        docstring); the GalaxySet is the same.
     cache : RunCache
-    source : CutoutSource, optional
-        The opened input (default: :func:`~galtaxa.pipeline.builders.open_input` of ``cfg``).
-    runner : ChunkRunner, optional
-        Where the reading runs (default: the config's ``compute:`` section): here, or as tasks over chunks of
-        ``compute.chunk_size`` galaxies on Dask workers (see the module docstring); the GalaxySet is the same.
 
     Returns
     -------
     ReadResult
         ``(galaxies, stage)``; the images are the stage folder's ``images.npy``, memory-mapped.
     """
-    if runner is None:
-        with chunk_runner_from_config(cfg, progress=True) as own:
-            return read_stage(cfg, cache, source, own)
-
+    cfg, runner, src, conditioner = plan.cfg, plan.runner, plan.source, plan.conditioner
     stage = cache.stage("read", {"input": cfg["input"], "conditioning": cfg["conditioning"]},
                         resumable=not runner.is_local)
 
     def compute(st: Stage):
-        src = source or open_input(cfg)
-        conditioner = make_conditioner(cfg, src)
         check_conditioning_memory(conditioner, src)
         if runner.is_local:
             gs = build_galaxyset(src, conditioner, out=st.path / "images.npy", desc="reading")

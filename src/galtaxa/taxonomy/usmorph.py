@@ -249,7 +249,61 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
 
     # ------------------------------------------------------------------- fit
-    def fit(self, galaxies, y=None) -> "UnsupervisedTaxonomy":
+    def fit_view(self, galaxies, cache_dir=None) -> "UnsupervisedTaxonomy":
+        """Fit what the encoder's view of the images needs: the CAE of M1 (nothing without ``cae``).
+
+        With ``cache_dir`` the trained CAE is kept there as ``cae.npz`` (a rerun after a crash reads it back) with
+        ``cae_before_after.png``, eight seeded usable galaxies before and after denoising.
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+        cache_dir : path-like, optional
+
+        Returns
+        -------
+        UnsupervisedTaxonomy
+            ``self``, with ``cae_`` when ``cae``.
+        """
+        if not self.cae:
+            return self
+        ok = galaxies.ok
+        saved = None if cache_dir is None else Path(cache_dir) / "cae.npz"
+        if saved is not None and saved.exists():  # resume: trained before a crash (written atomically)
+            self.cae_ = CAEDenoiser.load(saved)
+        else:
+            kwargs = {"random_state": self.random_state, "progress": self.progress, **(self.cae_kwargs or {})}
+            self.cae_ = CAEDenoiser(**kwargs)
+            self.cae_.fit(np.asarray(galaxies.images[ok]))
+            if saved is not None:
+                Path(cache_dir).mkdir(parents=True, exist_ok=True)
+                self.cae_.save(saved)
+        if saved is not None and not (saved.parent / "cae_before_after.png").exists():
+            # what the denoiser does, for the user to look at: 8 seeded usable galaxies, input/CAE/residual
+            pick = np.sort(np.random.default_rng(self.random_state).choice(np.flatnonzero(ok), min(8, int(ok.sum())),
+                                                                            replace=False))
+            self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
+                                        path=saved.parent / "cae_before_after.png")
+        return self
+
+    def encode(self, galaxies, cache_dir=None) -> np.ndarray:
+        """The encoder features of the galaxies' view (:meth:`preprocess`, after :meth:`fit_view`).
+
+        Parameters
+        ----------
+        galaxies : GalaxySet
+        cache_dir : path-like, optional
+            Where the preprocessed images and the features are kept (``features.npy``, resumable batch by
+            batch; with ``runner`` the workers write their parts there).
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, D)
+            NaN rows for the unusable galaxies (a memory map with ``cache_dir``).
+        """
+        return self._features(galaxies, cache_dir)
+
+    def fit(self, galaxies, y=None, features=None) -> "UnsupervisedTaxonomy":
         """Fit every step on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
         Parameters
@@ -258,6 +312,10 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             Galaxies whose status is not ``"ok"`` keep ``labels_ = -1``.
         y : None
             Ignored (unsupervised).
+        features : numpy.ndarray, shape (N, D), optional
+            The galaxies' encoder features, already computed by :meth:`encode` (the pipeline's encode stage);
+            then :meth:`fit_view` must have run (or ``cae_`` been set) for :meth:`predict` on new galaxies.
+            Default: :meth:`fit_view` and :meth:`encode` here, caching in ``cache_dir``.
 
         Returns
         -------
@@ -265,28 +323,16 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
             ``self``, fitted.
         """
         cache_dir = self.cache_dir
-
         ok = galaxies.ok
         if ok.sum() < self.n_clusters:
             raise ValueError(f"only {ok.sum()} usable galaxies for {self.n_clusters} groups: lower n_clusters")
-        if self.cae:
-            saved = None if cache_dir is None else Path(cache_dir) / "cae.npz"
-            if saved is not None and saved.exists():  # resume: trained before a crash (written atomically)
-                self.cae_ = CAEDenoiser.load(saved)
-            else:
-                kwargs = {"random_state": self.random_state, "progress": self.progress, **(self.cae_kwargs or {})}
-                self.cae_ = CAEDenoiser(**kwargs)
-                self.cae_.fit(np.asarray(galaxies.images[ok]))
-                if saved is not None:
-                    self.cae_.save(saved)
-            if saved is not None and not (saved.parent / "cae_before_after.png").exists():
-                # what the denoiser does, for the user to look at: 8 seeded usable galaxies, input/CAE/residual
-                pick = np.sort(np.random.default_rng(self.random_state).choice(np.flatnonzero(ok), min(8, int(ok.sum())),
-                                                                                replace=False))
-                self.cae_.plot_before_after(np.asarray(galaxies.images[pick]), n=len(pick),
-                                            path=saved.parent / "cae_before_after.png")
+        if features is None:
+            self.fit_view(galaxies, cache_dir)
+            features = self.encode(galaxies, cache_dir)
+        elif len(features) != len(galaxies):
+            raise ValueError(f"features has {len(features)} rows for {len(galaxies)} galaxies")
         self.reducer_ = self._make_reducer()
-        feats = self._features(galaxies, cache_dir)
+        feats = features
         usable = ok & finite_rows(feats)
         self.features_ = feats
         rows = np.flatnonzero(usable)
