@@ -281,6 +281,7 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
         cat = result.catalog
         with RunPlan.from_config(cfg, progress=False) as plan:
             galaxies, _ = read_stage(plan, RunCache(cfg["run_dir"]))
+        scaling = plan.cfg["conditioning"]["scaling"]
         groups = cat["group"].to_numpy()
         sizes = pd.Series(groups[groups >= 0]).value_counts()
         rows = []
@@ -295,7 +296,7 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
         png = RESULTS / f"galaxy_encoder_{survey}_{''.join(c if c.isalnum() else '_' for c in name)}.png"
         if mosaics and len(cells):
             make_mosaic(cells, png, ncols=8, titles=titles, cell_px=64,
-                        stretch=mosaic_stretch_for(resolved["conditioning"]["scaling"]))
+                        stretch=mosaic_stretch_for(scaling))
         out[survey] = {"n_ok": int((cat["status"] == "ok").sum()), "groups": {int(g): int(c) for g, c in sizes.items()},
                        "rejected": int((groups == -1).sum()), "mosaic": png.name if mosaics else None}
         print(f"{name} on {survey}: {out[survey]}", flush=True)
