@@ -52,7 +52,6 @@ the requested setting worked).
 from __future__ import annotations
 
 import io
-import numbers
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +65,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..status import log
 from ..utils.atomic import atomic_write_bytes
 from ..utils.progress import progress as _progress
-from ..utils.validation import validate_X
+from ..utils.validation import Interval, Options, positive_int_sequence, validate_X, validate_params
 
 __all__ = ["GMMClustering", "effective_rank", "parameters_per_component"]
 
@@ -167,35 +166,13 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         self.fallback = fallback
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> list[int] | None:
-        k = self.n_components
-        cands = None
-        if isinstance(k, str):
-            if k != "bic":
-                raise ValueError(f"n_components must be a positive integer or 'bic'; got {k!r}")
-            cands = sorted({int(c) for c in self.candidates})
-            if not cands or cands[0] < 1:
-                raise ValueError(f"candidates must be positive integers; got {list(self.candidates)!r}")
-        elif not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"n_components must be a positive integer or 'bic'; got {k!r}")
-        if self.covariance_type not in _COVARIANCES:
-            raise ValueError(f"covariance_type must be one of {_COVARIANCES}; got {self.covariance_type!r}")
-        if not isinstance(self.anomaly_quantile, numbers.Real) or not 0 <= self.anomaly_quantile < 0.5:
-            raise ValueError(f"anomaly_quantile must be in [0, 0.5); got {self.anomaly_quantile!r}")
-        if not isinstance(self.confidence, numbers.Real) or not 0 <= self.confidence < 1:
-            raise ValueError(f"confidence must be in [0, 1); got {self.confidence!r}")
-        for name in ("n_init", "max_iter"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if self.bic_sample_size is not None and (not isinstance(self.bic_sample_size, numbers.Integral)
-                                                 or self.bic_sample_size < 2):
-            raise ValueError(f"bic_sample_size must be an integer >= 2 or None; got {self.bic_sample_size!r}")
-        if self.whiten not in _WHITEN:
-            raise ValueError(f"whiten must be one of {_WHITEN}; got {self.whiten!r}")
-        if not isinstance(self.rank_tol, numbers.Real) or not 0 < self.rank_tol < 1:
-            raise ValueError(f"rank_tol must be in (0, 1); got {self.rank_tol!r}")
-        return cands
+    PARAM_CONSTRAINTS = {"n_components": [Interval(int, 1, None), Options("bic")],
+                         "candidates": positive_int_sequence(), "covariance_type": Options(*_COVARIANCES),
+                         "anomaly_quantile": Interval(float, 0, 0.5, closed="left"),
+                         "confidence": Interval(float, 0, 1, closed="left"), "n_init": Interval(int, 1, None),
+                         "max_iter": Interval(int, 1, None), "tol": Interval(float, 0, None),
+                         "reg_covar": Interval(float, 0, None), "bic_sample_size": [Interval(int, 2, None), None],
+                         "whiten": Options(*_WHITEN), "rank_tol": Interval(float, 0, 1, closed="neither")}
 
     def _check_x(self, X, reset: bool, what="X") -> np.ndarray:
         x = validate_X(self, X, reset=reset, allow_nan=True, ensure_min_samples=2 if reset else 1)
@@ -300,7 +277,8 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         A covariance type or K that cannot be fitted falls back along the ladder of the module docstring
         (``fallback_`` says which rung was used); with ``fallback=False`` it raises ``ValueError`` instead.
         """
-        cands = self._check_params()
+        validate_params(self)
+        cands = sorted({int(c) for c in self.candidates}) if isinstance(self.n_components, str) else None
         x = self._check_x(X, reset=True).astype(np.float64, copy=False)  # EM covariances are fragile in float32
         n = len(x)
         if cands is not None:

@@ -33,9 +33,12 @@ import numbers
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import IsolationForest
+from sklearn.utils.validation import check_is_fitted
 
 from ..status import log
+from ..utils.validation import Interval, Options, validate_params
 
 __all__ = ["DEFAULT_BOUNDS", "DEFAULT_PARAMS", "MorphologyPurger", "purge_morphology"]
 
@@ -68,7 +71,7 @@ def _check_bounds(bounds) -> dict:
     return out
 
 
-class MorphologyPurger:
+class MorphologyPurger(BaseEstimator):
     """Rule bounds + Isolation Forest purge of morphology parameters (fit once, apply to new galaxies).
 
     Parameters
@@ -97,6 +100,9 @@ class MorphologyPurger:
         Z-scoring of ``params`` fitted on the galaxies that passed the rules.
     """
 
+    PARAM_CONSTRAINTS = {"contamination": [Options("auto"), Interval(float, 0, 0.5, closed="right")],
+                         "n_estimators": Interval(int, 1, None)}
+
     def __init__(self, params=DEFAULT_PARAMS, bounds=DEFAULT_BOUNDS, isolation_forest: bool = True,
                  contamination=0.01, n_estimators: int = 100, random_state: int = 0):
         self.params = params
@@ -116,9 +122,6 @@ class MorphologyPurger:
         missing = [c for c in dict.fromkeys(params + list(bounds)) if c not in df.columns]
         if missing:
             raise ValueError(f"morphology table lacks column(s) {missing}; it has {list(df.columns)}")
-        c = self.contamination
-        if not (c == "auto" or (isinstance(c, numbers.Real) and 0 < c <= 0.5)):
-            raise ValueError(f"contamination must be 'auto' or a float in (0, 0.5]; got {c!r}")
         return params, bounds
 
     def _rules(self, df, params, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +150,19 @@ class MorphologyPurger:
         return keep, reasons
 
     def fit(self, morph_df, y=None) -> "MorphologyPurger":
-        """Apply the rules, then fit the Isolation Forest on the galaxies that passed them."""
+        """Apply the rules, then fit the Isolation Forest on the galaxies that passed them.
+
+        Parameters
+        ----------
+        morph_df : pandas.DataFrame
+            One row per galaxy with the columns in ``params`` and ``bounds``.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self)
         params, bounds = self._check(morph_df)
         keep, reasons = self._rules(morph_df, params, bounds)
         self.forest_ = None
@@ -184,8 +199,7 @@ class MorphologyPurger:
 
     def predict(self, morph_df) -> tuple[np.ndarray, pd.Series]:
         """``(keep, reasons)`` for (new) galaxies, with the fitted z-scoring and forest."""
-        if not hasattr(self, "keep_"):
-            raise ValueError("this MorphologyPurger is not fitted yet: call fit(morph_df)")
+        check_is_fitted(self, "keep_", msg="this %(name)s is not fitted yet: call fit(morph_df)")
         params, bounds = self._check(morph_df)
         keep, reasons = self._rules(morph_df, params, bounds)
         if self.forest_ is not None:

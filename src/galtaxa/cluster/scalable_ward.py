@@ -40,7 +40,7 @@ from sklearn.metrics import pairwise_distances_argmin
 from sklearn.neighbors import kneighbors_graph
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils.validation import validate_X
+from ..utils.validation import Interval, Options, validate_X, validate_params
 
 __all__ = [
     "weighted_ward_tree",
@@ -236,12 +236,15 @@ class WardClustering(ClusterMixin, BaseEstimator):
         self.birch_ratio = birch_ratio
         self.random_state = random_state
 
+    PARAM_CONSTRAINTS = {"n_clusters": Interval(int, 1, None), "method": Options(*WARD_METHODS),
+                         "exact_max": Interval(int, 0, None), "n_micro": Interval(int, 1, None),
+                         "n_neighbors": Interval(int, 1, None), "birch_ratio": Interval(float, 1, None)}
+
     def fit(self, X, y=None):
+        validate_params(self)
         X = validate_X(self, X, reset=True, ensure_min_samples=2)
         n = len(X)
-        if self.method not in WARD_METHODS:
-            raise ValueError(f"method must be one of {WARD_METHODS}; got {self.method!r}")
-        if not isinstance(self.n_clusters, (int, np.integer)) or not 1 <= self.n_clusters <= n:
+        if self.n_clusters > n:
             raise ValueError(f"n_clusters must be an int between 1 and N={n}; got {self.n_clusters!r}")
         method = self.method
         if method == "auto":

@@ -62,7 +62,7 @@ from galtaxa.cluster.scalable_ward import (
     weighted_ward_labels,
 )
 from galtaxa.status import log
-from galtaxa.utils.validation import validate_X
+from galtaxa.utils.validation import Interval, Options, Satisfies, validate_X, validate_params
 
 __all__ = ["VotingClustering", "vote", "ALGORITHMS"]
 
@@ -225,24 +225,24 @@ class VotingClustering(ClusterMixin, BaseEstimator):
         self.birch_max_subclusters = birch_max_subclusters
 
     # ------------------------------------------------------------------ checks
+    PARAM_CONSTRAINTS = {
+        "n_clusters": Interval(int, 1, None),
+        "algorithms": Satisfies(lambda a: not isinstance(a, str) and len(a) > 0 and len(set(a)) == len(a)
+                                and all(x in ALGORITHMS for x in a), f"distinct names among {ALGORITHMS}"),
+        "min_agree": Interval(int, 1, None), "mapping": Options(*_MAPPINGS),
+        "birch_threshold": [Options("auto"), Interval(float, 0, None, closed="neither")],
+        "ward": Options(*WARD_METHODS), "n_init": Interval(int, 1, None), "birch_global": Options(*_BIRCH_GLOBAL),
+        "birch_ratio": Interval(float, 1, None), "birch_max_subclusters": Interval(int, 1, None)}
+
     def _validate(self, n: int) -> tuple[str, ...]:
+        """The declared constraints, then the rules that need the data or tie parameters together."""
+        validate_params(self)
         algs = tuple(self.algorithms)
-        if not algs or len(set(algs)) != len(algs) or any(a not in ALGORITHMS for a in algs):
-            raise ValueError(f"algorithms must be distinct names among {ALGORITHMS}; got {self.algorithms!r}")
-        if not isinstance(self.n_clusters, (int, np.integer)) or not 1 <= self.n_clusters <= n:
+        if self.n_clusters > n:
             raise ValueError(f"n_clusters must be an int between 1 and N={n}; got {self.n_clusters!r}")
-        if not isinstance(self.min_agree, (int, np.integer)) or not 1 <= self.min_agree <= len(algs):
+        if self.min_agree > len(algs):
             raise ValueError(f"min_agree must be between 1 and {len(algs)} (number of algorithms); "
                              f"got {self.min_agree!r}")
-        if self.mapping not in _MAPPINGS:
-            raise ValueError(f"mapping must be one of {_MAPPINGS}; got {self.mapping!r}")
-        if self.ward not in WARD_METHODS:
-            raise ValueError(f"ward must be one of {WARD_METHODS}; got {self.ward!r}")
-        if self.birch_global not in _BIRCH_GLOBAL:
-            raise ValueError(f"birch_global must be one of {_BIRCH_GLOBAL}; got {self.birch_global!r}")
-        if not (self.birch_threshold == "auto" or (isinstance(self.birch_threshold, (int, float))
-                                                   and self.birch_threshold > 0)):
-            raise ValueError(f"birch_threshold must be 'auto' or a positive number; got {self.birch_threshold!r}")
         if self.ward == "birch" and "birch" in algs and self.birch_global == "weighted_ward":
             raise ValueError("ward='birch' is weighted Ward on BIRCH subclusters, the same algorithm as the BIRCH "
                              "voter: the ensemble would have two identical voters; use ward='minibatch' or 'knn'")

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.visualization import ManualInterval, make_lupton_rgb
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from ..status import BadInputError
 
@@ -237,8 +238,8 @@ class Scaler(TransformerMixin, BaseEstimator):
         if self.method == "lupton" and arr.shape[1] != 3:
             raise ValueError(f"lupton scaling needs 3 channels; got {arr.shape[1]}")
         if not self.per_image and self.method != "display":
-            if getattr(self, "lo_", None) is None:
-                raise ValueError("this Scaler has per_image=False and must be fitted first")
+            if getattr(self, "lo_", None) is None:  # unfitted, or fitted with per_image=True
+                raise NotFittedError("this Scaler has per_image=False and must be fitted first")
             if arr.shape[1] != self.n_channels_:
                 raise ValueError(f"fitted on {self.n_channels_} channels, got {arr.shape[1]}")
         x = fill_nonfinite(arr, self.nan_fill).astype(np.float64)

@@ -32,16 +32,16 @@ are read and standardised on the fly).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from ..persist.archive import Persistable
 from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 from ..utils.device import pick_device
+from ..utils.validation import Interval, positive_int_sequence, validate_params
 
 __all__ = ["MultimodalAutoencoder", "build_multimodal_autoencoder"]
 
@@ -135,19 +135,11 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         self.progress = progress
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        for name in ("bottleneck", "epochs", "batch_size", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if not len(tuple(self.hidden)) or any(int(h) < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a non-empty sequence of positive integers; got {self.hidden!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive; got {self.lr!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+    PARAM_CONSTRAINTS = {"bottleneck": Interval(int, 1, None), "hidden": positive_int_sequence(),
+                         "epochs": Interval(int, 1, None), "batch_size": Interval(int, 1, None),
+                         "lr": Interval(float, 0, None, closed="neither"), "weight_decay": Interval(float, 0, None),
+                         "patience": Interval(int, 1, None), "val_fraction": Interval(float, 0, 1, closed="left"),
+                         "random_state": Interval(int)}
 
     def _weights(self, dims) -> np.ndarray:
         w = self.modality_weights
@@ -165,23 +157,29 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
 
     @staticmethod
     def _check_blocks(blocks, dims=None) -> list:
-        if isinstance(blocks, np.ndarray):
+        if not isinstance(blocks, (list, tuple)):  # one array-like block
             blocks = [blocks]
-        if not isinstance(blocks, (list, tuple)) or not blocks:
+        if not blocks:
             raise ValueError("blocks must be a non-empty list of 2-d arrays (N, D_m)")
         out = []
         for i, b in enumerate(blocks):
-            b = b if isinstance(b, np.memmap) else np.asarray(b)
-            if b.ndim != 2:
-                raise ValueError(f"block {i} must be 2-d (N, D); got shape {b.shape}")
+            if isinstance(b, np.memmap):  # stays on disk: its values are checked batch by batch
+                if b.ndim != 2 or b.shape[1] == 0:
+                    raise ValueError(f"block {i} must be 2-d (N, D) with D >= 1; got shape {b.shape}")
+            else:  # scikit-learn's checks: no sparse, complex or 1-d input, at least one row and one column
+                b = check_array(b, dtype="numeric", ensure_all_finite=False, input_name=f"block {i}")
             out.append(b)
         n = {len(b) for b in out}
         if len(n) != 1:
             raise ValueError(f"blocks have different numbers of rows: {[len(b) for b in out]}")
         if n.pop() == 0:
             raise ValueError("blocks are empty (0 rows)")
-        if dims is not None and [b.shape[1] for b in out] != list(dims):
-            raise ValueError(f"block widths {[b.shape[1] for b in out]} differ from the fitted {list(dims)}")
+        widths = [int(b.shape[1]) for b in out]
+        if dims is not None and widths != list(dims):
+            if len(widths) == len(dims) == 1:
+                raise ValueError(f"X has {widths[0]} features, but MultimodalAutoencoder is expecting {dims[0]} "
+                                 "features as input")
+            raise ValueError(f"block widths {widths} differ from the fitted {list(dims)}")
         return out
 
     def _batch(self, blocks, idx, device):
@@ -212,7 +210,7 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
     # ------------------------------------------------------------------- fit
     def fit(self, blocks, y=None) -> "MultimodalAutoencoder":
         """Train on ``blocks``, a list of arrays ``(N, D_m)`` sharing their rows; returns ``self``."""
-        self._check_params()
+        validate_params(self)
         blocks = self._check_blocks(blocks)
         dims = [int(b.shape[1]) for b in blocks]
         weights = self._weights(dims)
@@ -262,6 +260,7 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         history = {k: [e[k] for e in trainer.history] for k in ("train_loss", "val_loss", "val_block_mse")}
         self.model_ = model.cpu().eval()
         self.dims_ = dims
+        self.n_features_in_ = int(sum(dims))
         self.weights_ = weights
         self.history_ = history
         self.best_epoch_ = int(trainer.best_epoch)
@@ -282,8 +281,7 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
 
     # ------------------------------------------------------------- transform
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError("this MultimodalAutoencoder is not fitted yet: call fit(blocks) or load(path)")
+        check_is_fitted(self, "model_", msg="this %(name)s is not fitted yet: call fit(blocks) or load(path)")
 
     def _run(self, blocks, reconstruct: bool):
         self._check_fitted()
@@ -319,6 +317,11 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         recs = self.reconstruct(blocks)
         return np.array([np.mean(((np.asarray(b, dtype=np.float64) - r) / sd) ** 2)
                          for b, r, sd in zip(blocks, recs, self.stds_)])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the codes are the float32 network's output
+        return tags
 
     # ------------------------------------------------------------ persistence (Persistable: one .npz file)
     _PERSISTED = ("dims_", "means_", "stds_", "weights_", "history_", "best_epoch_", "best_loss_", "n_epochs_")

@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils.atomic import atomic_path
-from ..utils.validation import validate_X
+from ..utils.validation import Interval, Satisfies, validate_X, validate_params
 from .rows import DEFAULT_CHUNK_ROWS, iter_row_chunks, sample_rows
 
 __all__ = ["PCAReducer", "plot_variance_curve"]
@@ -80,24 +80,23 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         self.fit_rows = fit_rows
         self.chunk_rows = chunk_rows
 
+    PARAM_CONSTRAINTS = {"n_components": [Interval(int, 1, None),
+                                          Satisfies(lambda v: isinstance(v, (float, np.floating)) and 0 < v < 1,
+                                                    "a float in (0, 1) (an explained-variance target)")],
+                         "fit_rows": [Interval(int, 2, None), None],  # a PCA needs two rows
+                         "chunk_rows": Interval(int, 1, None)}
+
     def _target(self, n_samples: int, n_features: int):
+        """The number of axes (at most ``min(n_samples, n_features)``), or the explained-variance target."""
         nc = self.n_components
         limit = min(n_samples, n_features)
-        if isinstance(nc, (bool, np.bool_)):
-            raise ValueError(f"n_components must be an int >= 1 or a float in (0, 1); got {nc!r}")
-        if isinstance(nc, (int, np.integer)):
-            if nc < 1:
-                raise ValueError(f"n_components must be >= 1; got {nc}")
-            if nc > limit:
-                warnings.warn(f"n_components={nc} exceeds min(n_samples, n_features)={limit}; using {limit}",
-                              UserWarning, stacklevel=3)
-                return int(limit)
-            return int(nc)
         if isinstance(nc, (float, np.floating)):
-            if not 0.0 < nc < 1.0:
-                raise ValueError(f"a float n_components is an explained-variance target in (0, 1); got {nc}")
             return float(nc)
-        raise ValueError(f"n_components must be an int >= 1 or a float in (0, 1); got {nc!r}")
+        if nc > limit:
+            warnings.warn(f"n_components={nc} exceeds min(n_samples, n_features)={limit}; using {limit}",
+                          UserWarning, stacklevel=3)
+            return int(limit)
+        return int(nc)
 
     def fit(self, X, y=None):
         """Fit the scaler and the PCA (on the ``fit_rows`` subsample when set).
@@ -114,21 +113,15 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         PCAReducer
             ``self``, fitted.
         """
+        validate_params(self)
         if self.fit_rows is None:
             self._fit(X)
         else:
             self._fit_sample(X)
         return self
 
-    def _check_out_of_core(self) -> None:
-        for name, least in (("fit_rows", 2), ("chunk_rows", 1)):  # a PCA needs two rows
-            v = getattr(self, name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < least:
-                raise ValueError(f"{name} must be an integer >= {least}; got {v!r}")
-
     def _fit_sample(self, X) -> np.ndarray:
         """Fit on the seeded subsample of ``fit_rows`` rows; returns its projection."""
-        self._check_out_of_core()
         X = X if hasattr(X, "shape") else np.asarray(X)
         rows = sample_rows(X.shape[0], self.fit_rows, self.random_state)
         return self._fit(np.asarray(X[rows]))
@@ -170,9 +163,9 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         -------
         numpy.ndarray, shape (N, n_components_)
         """
+        validate_params(self)
         if self.fit_rows is None:
             return self._fit(X)
-        self._check_out_of_core()
         X = X if hasattr(X, "shape") else np.asarray(X)
         if self.fit_rows >= X.shape[0]:  # the sample is every row: exactly the plain PCA
             return self._fit(np.asarray(X))
@@ -202,7 +195,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return self.pca_.transform(Z)
 
     def _transform_chunks(self, X) -> np.ndarray:
-        self._check_out_of_core()
+        validate_params(self)  # chunk_rows may have been set after fit
         X = X if hasattr(X, "shape") else np.asarray(X)
         if X.shape[0] == 0:
             validate_X(self, np.asarray(X), reset=False)  # scikit-learn's error for an empty matrix

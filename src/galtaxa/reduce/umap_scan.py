@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from galtaxa.status import log
 from galtaxa.utils.progress import progress
-from galtaxa.utils.validation import validate_X
+from galtaxa.utils.validation import Interval, Options, positive_int_sequence, validate_X, validate_params
 
 from ..utils.atomic import atomic_path
 
@@ -69,6 +69,10 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         self.scan_k = scan_k
         self.random_state = random_state
 
+    PARAM_CONSTRAINTS = {"n_components": [Interval(int, 1, None), Options("auto")],
+                         "candidates": positive_int_sequence(), "n_neighbors": Interval(int, 2, None),
+                         "min_dist": Interval(float, 0, None), "scan_k": Interval(int, 2, None)}
+
     def _umap(self, d: int, n: int):
         try:
             import umap
@@ -80,8 +84,6 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
 
     def _candidates(self, n: int) -> list[int]:
         cands = sorted({int(c) for c in self.candidates})
-        if not cands or cands[0] < 1:
-            raise ValueError(f"candidates must be positive ints; got {list(self.candidates)!r}")
         kept = [c for c in cands if c <= n - 2]
         dropped = [c for c in cands if c > n - 2]
         if dropped:
@@ -96,10 +98,11 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         return self
 
     def _fit(self, X) -> np.ndarray:
+        validate_params(self)
         X = validate_X(self, X, reset=True, ensure_min_samples=4)
         n = len(X)
         if self.n_components == "auto":
-            if not 2 <= self.scan_k < n:
+            if self.scan_k >= n:
                 raise ValueError(f"scan_k must be between 2 and n_samples - 1 = {n - 1}; got {self.scan_k}")
             rows, best = [], None
             for d in progress(self._candidates(n), desc="UMAP dimension scan", unit="dim"):
@@ -115,8 +118,6 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
             _, d, model, emb = best
         else:
             d = self.n_components
-            if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)) or d < 1:
-                raise ValueError(f"n_components must be a positive int or 'auto'; got {d!r}")
             if d > n - 2:
                 raise ValueError(f"n_components={d} must be <= n_samples - 2 = {n - 2}")
             model = self._umap(d, n)

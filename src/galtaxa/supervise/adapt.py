@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ..encode.backbone_split import n_stages
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
@@ -45,7 +46,7 @@ from ..status import log
 from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..training.trainer import Trainer, seeded_torch
-from ..utils.validation import check_positive, check_positive_ints
+from ..utils.validation import Interval, Options, Satisfies, validate_params
 from .augment import Augment
 from .datasets import as_images_and_ok, epoch_seed
 from .networks import params_fingerprint
@@ -168,16 +169,15 @@ class EncoderAdaptation(BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        check_positive_ints(self, "epochs", "batch_size", "projection_dim", "hidden_dim")
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2 (the other galaxies of a batch are the negatives)")
-        check_positive(self, "lr", "head_lr", "temperature")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
-        if self.max_galaxies is not None and (not isinstance(self.max_galaxies, (int, np.integer))
-                                              or self.max_galaxies < 2):
-            raise ValueError(f"max_galaxies must be an integer >= 2 or None; got {self.max_galaxies!r}")
+    PARAM_CONSTRAINTS = {"epochs": Interval(int, 1, None), "train_blocks": [Interval(int, 1, None), Options("all")],
+                         "batch_size": Satisfies(lambda v: Interval(int, 2, None).accepts(v), "an integer >= 2 (the "
+                                                 "other galaxies of a batch are the negatives)"),
+                         "lr": Interval(float, 0, None, closed="neither"),
+                         "head_lr": Interval(float, 0, None, closed="neither"),
+                         "weight_decay": Interval(float, 0, None),
+                         "temperature": Interval(float, 0, None, closed="neither"),
+                         "projection_dim": Interval(int, 1, None), "hidden_dim": Interval(int, 1, None),
+                         "max_galaxies": [Interval(int, 2, None), None], "random_state": Interval(int)}
 
     def _rows(self, ok: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(ok)
@@ -200,7 +200,7 @@ class EncoderAdaptation(BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        validate_params(self)
         encoder = self.encoder if self.encoder is not None else get_encoder(input_size=128)
         augment = Augment(self.augment)
         images, ok = as_images_and_ok(galaxies)
@@ -276,8 +276,7 @@ class EncoderAdaptation(BaseEstimator):
         Returns the path of ``encoder.safetensors``, to pass as ``checkpoint=`` to
         :func:`galtaxa.encode.get_encoder` (with the same model name).
         """
-        if not hasattr(self, "encoder_"):
-            raise ValueError("this EncoderAdaptation is not fitted yet: call fit() first")
+        check_is_fitted(self, "encoder_", msg="this %(name)s is not fitted yet: call fit() first")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "encoder.safetensors"

@@ -21,7 +21,9 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_sco
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
+from ..utils.validation import Interval, Options, Satisfies, validate_params
 from .classifier import GalaxyClassifier
 from .datasets import as_images_and_ok
 
@@ -57,6 +59,12 @@ class AdversarialValidation(BaseEstimator):
         Usable rows.
     """
 
+    PARAM_CONSTRAINTS = {"discriminator": [Options("logreg", "cnn"),
+                                           Satisfies(lambda d: hasattr(d, "fit") and hasattr(d, "predict_proba"),
+                                                     "a scikit-learn classifier with predict_proba")],
+                         "n_splits": Interval(int, 2, None), "threshold": Interval(float, 0, 1, closed="neither"),
+                         "C": Interval(float, 0, None, closed="neither"), "random_state": Interval(int)}
+
     def __init__(self, discriminator="logreg", n_splits: int = 5, threshold: float = 0.7, C: float = 1.0,
                  cnn_params: dict | None = None, random_state: int = 0):
         self.discriminator = discriminator
@@ -87,10 +95,7 @@ class AdversarialValidation(BaseEstimator):
         -------
         self
         """
-        if not isinstance(self.n_splits, (int, np.integer)) or self.n_splits < 2:
-            raise ValueError(f"n_splits must be an integer >= 2; got {self.n_splits!r}")
-        if not 0 < self.threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1); got {self.threshold}")
+        validate_params(self)
         A, ok_a = self._usable(labelled)
         B, ok_b = self._usable(target)
         if A.shape[1:] != B.shape[1:]:
@@ -110,10 +115,7 @@ class AdversarialValidation(BaseEstimator):
                 clf = GalaxyClassifier(**params).fit(X[tr], y[tr])
                 scores[te] = clf.predict_proba(X[te])[:, list(clf.classes_).index(1)]
         else:
-            if isinstance(self.discriminator, str):
-                if self.discriminator != "logreg":
-                    raise ValueError(f"discriminator must be 'logreg', 'cnn' or a scikit-learn classifier; got "
-                                     f"{self.discriminator!r}")
+            if isinstance(self.discriminator, str):  # "logreg" (validate_params refused other names)
                 base = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced",
                                                                           max_iter=3000))
             else:
@@ -135,8 +137,8 @@ class AdversarialValidation(BaseEstimator):
 
     def test_split(self, threshold: float | None = None, max_n: int | None = None) -> np.ndarray:
         """Rows of the labelled set whose score exceeds ``threshold``, most target-like first (at most ``max_n``)."""
-        if not hasattr(self, "scores_labelled_"):
-            raise ValueError("AdversarialValidation is not fitted yet: call fit(labelled, target) first")
+        check_is_fitted(self, "scores_labelled_",
+                        msg="%(name)s is not fitted yet: call fit(labelled, target) first")
         t = self.threshold if threshold is None else threshold
         s = np.nan_to_num(self.scores_labelled_, nan=-1.0)
         rows = np.flatnonzero(s > t)

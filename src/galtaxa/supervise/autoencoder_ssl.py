@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.validation import Interval, Satisfies
 from .ssl_base import SSLEncoder
 
 __all__ = ["MirroredDecoder", "AutoencoderSSL"]
@@ -77,12 +78,10 @@ class AutoencoderSSL(SSLEncoder):
                           resume, device, num_workers, random_state, progress)
         self.noise_sigma = noise_sigma
 
-    def _check_params(self) -> None:
-        self._check_common()
-        if self.input_size % 32:
-            raise ValueError(f"input_size must be a multiple of 32 for the mirrored decoder; got {self.input_size}")
-        if self.noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0; got {self.noise_sigma}")
+    PARAM_CONSTRAINTS = {**SSLEncoder.PARAM_CONSTRAINTS,
+                         "input_size": Satisfies(lambda v: Interval(int, 32, None).accepts(v) and v % 32 == 0,
+                                                 "a multiple of 32 for the mirrored decoder"),
+                         "noise_sigma": Interval(float, 0, None)}
 
     def _build_aux(self, net, n_channels: int) -> nn.Module:
         return MirroredDecoder(net.feature_dim, n_channels, self.input_size)

@@ -44,8 +44,9 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.utils.validation import check_is_fitted
 
 from ..encode.backbone_split import frozen_modules, prefix_forward, suffix_forward
 from ..encode.registry import TTA_VIEWS, cpu_micro_batch
@@ -55,7 +56,7 @@ from ..utils.device import pick_device
 from ..persist.archive import Persistable, array_spec, number_spec
 from ..utils.progress import progress as _progress
 from ..training.trainer import Trainer
-from ..utils.validation import check_positive, check_positive_ints
+from ..utils.validation import Interval, Options, validate_params
 from .augment import Augment
 from .calibration import (
     adjusted_probabilities,
@@ -81,7 +82,7 @@ _RUN_PARAMS_IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "r
                        "confidence_threshold", "tta", "prior", "calibrate", "decision")
 
 
-class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
+class GalaxyClassifier(Persistable, ClassifierMixin, TransformerMixin, BaseEstimator):
     """CNN classifier of galaxy images with a softmax (multi-class) or sigmoid (multi-label) head.
 
     Parameters
@@ -207,28 +208,16 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}; got {self.head!r}")
-        if self.balance not in BALANCES:
-            raise ValueError(f"balance must be one of {BALANCES}; got {self.balance!r}")
-        if self.balance == "sampler" and self.head == "sigmoid":
-            raise ValueError("balance='sampler' needs a softmax head; use balance='class_weight' for multi-label")
-        if self.decision not in DECISIONS:
-            raise ValueError(f"decision must be one of {DECISIONS}; got {self.decision!r}")
-        if self.tta not in TTA_VIEWS:
-            raise ValueError(f"tta must be one of {tuple(TTA_VIEWS)}; got {self.tta!r}")
-        check_positive_ints(self, "epochs", "batch_size", "patience", "trainable_stages")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1); got {self.val_fraction}")
-        if not 0 < self.target_precision <= 1:
-            raise ValueError(f"target_precision must be in (0, 1]; got {self.target_precision}")
-        if self.confidence_threshold is not None and not 0 <= self.confidence_threshold <= 1:
-            raise ValueError(f"confidence_threshold must be in [0, 1] or None; got {self.confidence_threshold}")
-        check_positive(self, "lr")
-        Augment(self.augment)  # validates the names
+    PARAM_CONSTRAINTS = {"mode": Options(*MODES), "trainable_stages": Interval(int, 1, None), "head": Options(*HEADS),
+                         "input_size": [Interval(int, 1, None), None], "epochs": Interval(int, 1, None),
+                         "batch_size": Interval(int, 1, None), "lr": Interval(float, 0, None, closed="neither"),
+                         "weight_decay": Interval(float, 0, None), "balance": Options(*BALANCES),
+                         "tta": Options(*TTA_VIEWS), "patience": Interval(int, 1, None),
+                         "val_fraction": Interval(float, 0, 1, closed="neither"),
+                         "target_precision": Interval(float, 0, 1, closed="right"),
+                         "confidence_threshold": [Interval(float, 0, 1), None], "decision": Options(*DECISIONS),
+                         "threshold": Interval(float, 0, 1), "num_workers": Interval(int, 0, None),
+                         "random_state": Interval(int)}
 
     def _targets(self, y, n: int):
         """Return (targets for every row, missing mask, classes)."""
@@ -238,6 +227,9 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
                 raise ValueError(f"y must hold one label per galaxy ({n}); got shape {y.shape}")
             missing = missing_label(y)
             values = y[~missing]
+            if any(isinstance(v, (float, np.floating)) and not float(v).is_integer() for v in values):
+                raise ValueError("Unknown label type: continuous labels (a regression target?); the softmax head "
+                                 "needs class labels")
             try:
                 classes = np.unique(values.astype(np.int64)) if all(
                     isinstance(v, (int, np.integer)) for v in values) else np.unique(values.astype(str))
@@ -346,7 +338,12 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        validate_params(self)
+        if y is None:
+            raise ValueError("GalaxyClassifier requires y to be passed, but the target y is None")
+        if self.balance == "sampler" and self.head == "sigmoid":
+            raise ValueError("balance='sampler' needs a softmax head; use balance='class_weight' for multi-label")
+        Augment(self.augment)  # validates the names
         set_threads()
         images, train_rows, targets, val_images, val_rows, val_targets, classes = self._split(X, y, X_val, y_val)
         self.classes_ = classes
@@ -570,8 +567,7 @@ class GalaxyClassifier(Persistable, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError("this GalaxyClassifier is not fitted yet: call fit() or load() first")
+        check_is_fitted(self, "model_", msg="this %(name)s is not fitted yet: call fit() or load() first")
 
     def decision_function(self, X, batch_size: int | None = None) -> np.ndarray:
         """Raw network outputs (logits) of every row, averaged over the ``tta`` views; NaN rows for unusable

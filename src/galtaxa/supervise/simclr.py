@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.validation import Interval
 from .augment import crop_resize, gaussian_noise
 from .ssl_base import SSLEncoder
 
@@ -99,12 +100,9 @@ class SimCLR(SSLEncoder):
         self.noise_sigma = noise_sigma
         self.crop_scale = crop_scale
 
-    def _check_params(self) -> None:
-        self._check_common()
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0; got {self.temperature}")
-        if self.noise_sigma < 0:
-            raise ValueError(f"noise_sigma must be >= 0; got {self.noise_sigma}")
+    PARAM_CONSTRAINTS = {**SSLEncoder.PARAM_CONSTRAINTS, "temperature": Interval(float, 0, None, closed="neither"),
+                         "projection_dim": Interval(int, 1, None), "hidden_dim": Interval(int, 1, None),
+                         "noise_sigma": Interval(float, 0, None)}
 
     def _build_aux(self, net, n_channels: int) -> nn.Module:
         return nn.Sequential(nn.Linear(net.feature_dim, self.hidden_dim), nn.ReLU(inplace=True),

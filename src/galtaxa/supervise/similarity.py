@@ -13,8 +13,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from ..label.thumbnails import make_mosaic
+from ..utils.validation import Interval, Options, validate_X, validate_params
 
 __all__ = ["SimilaritySearch", "similarity_panel"]
 
@@ -35,18 +37,31 @@ class SimilaritySearch(BaseEstimator):
     labels_ : ndarray or None
     """
 
+    PARAM_CONSTRAINTS = {"n_neighbors": Interval(int, 1, None), "metric": Options("cosine", "euclidean")}
+
     def __init__(self, n_neighbors: int = 5, metric: str = "cosine", standardize: bool = True):
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.standardize = standardize
 
     def fit(self, features, ids=None, labels=None):
-        """Index the reference galaxies (rows with non-finite features are left out, with their ids)."""
-        if self.metric not in ("cosine", "euclidean"):
-            raise ValueError(f"metric must be 'cosine' or 'euclidean'; got {self.metric!r}")
-        F = np.asarray(features, dtype=np.float64)
-        if F.ndim != 2:
-            raise ValueError(f"features must be (N, D); got shape {F.shape}")
+        """Index the reference galaxies (rows with non-finite features are left out, with their ids).
+
+        Parameters
+        ----------
+        features : array-like, shape (N, D)
+            Features of the reference galaxies; rows with NaN/inf are left out.
+        ids : array-like of N str, optional
+            Their ids (default ``"0"``, ``"1"``, ...).
+        labels : array-like of N, optional
+            Their labels, shown by :meth:`neighbors_table`.
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self)
+        F = validate_X(self, features, reset=True, allow_nan=True, dtype=np.float64)
         ids = np.arange(len(F)).astype(str) if ids is None else np.asarray(ids).astype(str)
         keep = np.isfinite(F).all(axis=1)
         if keep.sum() == 0:
@@ -58,6 +73,11 @@ class SimilaritySearch(BaseEstimator):
         self.nn_ = NearestNeighbors(metric=self.metric).fit(self.scaler_.transform(F[keep]))
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # rows with NaN/inf are left out of the index, by design
+        return tags
+
     def kneighbors(self, features, n_neighbors: int | None = None):
         """Distances and reference rows (indices into the ``fit`` features) of the nearest neighbours.
 
@@ -65,9 +85,11 @@ class SimilaritySearch(BaseEstimator):
         -------
         distances, rows : arrays (Q, k)
         """
+        check_is_fitted(self, "nn_")
         k = int(n_neighbors or self.n_neighbors)
         k = min(k, len(self.ids_))
-        Q = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        Q = validate_X(self, np.atleast_2d(np.asarray(features, dtype=np.float64)), reset=False, allow_nan=True,
+                       dtype=np.float64)
         if not np.isfinite(Q).all():
             raise ValueError("query features must be finite (the galaxy could not be encoded)")
         dist, idx = self.nn_.kneighbors(self.scaler_.transform(Q), n_neighbors=k)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ..persist.tensors import save_state_dict
 from ..status import log
@@ -15,7 +16,7 @@ from ..training.trainer import Trainer
 from ..utils.atomic import atomic_write_text
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
-from ..utils.validation import check_positive, check_positive_ints
+from ..utils.validation import Interval, validate_params
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
 from .networks import build_net, params_fingerprint, set_threads
 
@@ -55,11 +56,11 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
 
-    def _check_common(self) -> None:
-        check_positive_ints(self, "epochs", "batch_size", "input_size")
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2")
-        check_positive(self, "lr")
+    #: What the shared parameters may be (:func:`galtaxa.utils.validation.validate_params`); subclasses add theirs.
+    PARAM_CONSTRAINTS = {"input_size": Interval(int, 1, None), "epochs": Interval(int, 1, None),
+                         "batch_size": Interval(int, 2, None), "lr": Interval(float, 0, None, closed="neither"),
+                         "weight_decay": Interval(float, 0, None), "num_workers": Interval(int, 0, None),
+                         "random_state": Interval(int)}
 
     def _build_aux(self, net, n_channels: int) -> torch.nn.Module:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -79,7 +80,7 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        validate_params(self)
         set_threads()
         images, ok = as_images_and_ok(X)
         rows = np.flatnonzero(ok)
@@ -143,8 +144,7 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "encoder_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit() first")
+        check_is_fitted(self, "encoder_", msg="this %(name)s is not fitted yet: call fit() first")
 
     def transform(self, X, batch_size: int = 128) -> np.ndarray:
         """Pooled encoder features of every row, ``(N, feature_dim)``; NaN rows for unusable galaxies."""

@@ -43,12 +43,14 @@ import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..persist.archive import Persistable
 from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
 from ..utils.atomic import atomic_path
 from ..utils.device import pick_device
+from ..utils.validation import Interval, Options, Satisfies, positive_int_sequence, validate_params
 
 __all__ = ["CAEDenoiser", "build_cae"]
 
@@ -163,23 +165,13 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
         self.progress = progress
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        for name in ("latent_dim", "epochs", "batch_size", "patience", "kernel_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same-size convolutions); got {self.kernel_size}")
-        if len(tuple(self.channels)) != 2 or any(int(c) < 1 for c in self.channels):
-            raise ValueError(f"channels must be two positive integers; got {self.channels!r}")
-        if self.output not in ("sigmoid", "linear"):
-            raise ValueError(f"output must be 'sigmoid' or 'linear'; got {self.output!r}")
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1); got {self.val_fraction!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive; got {self.lr!r}")
-        if not self.noise_std >= 0:
-            raise ValueError(f"noise_std must be >= 0; got {self.noise_std!r}")
+    PARAM_CONSTRAINTS = {"latent_dim": Interval(int, 1, None), "channels": positive_int_sequence(length=2),
+                         "kernel_size": Satisfies(lambda v: Interval(int, 1, None).accepts(v) and v % 2 == 1,
+                                                  "an odd integer >= 1 (same-size convolutions)"),
+                         "output": Options("sigmoid", "linear"), "noise_std": Interval(float, 0, None),
+                         "epochs": Interval(int, 1, None), "batch_size": Interval(int, 1, None),
+                         "lr": Interval(float, 0, None, closed="neither"), "patience": Interval(int, 1, None),
+                         "val_fraction": Interval(float, 0, 1, closed="left"), "random_state": Interval(int)}
 
     def _as_4d(self, images, fitted: bool) -> np.ndarray:
         x = np.asarray(images) if not isinstance(images, np.memmap) else images
@@ -218,7 +210,7 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
     # ------------------------------------------------------------------- fit
     def fit(self, images, y=None) -> "CAEDenoiser":
         """Train on ``images`` (N, C, H, W) or (N, H, W); returns ``self``."""
-        self._check_params()
+        validate_params(self)
         x = self._as_4d(images, fitted=False)
         n, c, h, w = x.shape
         device = pick_device(self.device)
@@ -285,8 +277,8 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
 
     # ------------------------------------------------------------- transform
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError("this CAEDenoiser is not fitted yet: call fit(images) or CAEDenoiser.load(path)")
+        check_is_fitted(self, "model_",
+                        msg="this %(name)s is not fitted yet: call fit(images) or CAEDenoiser.load(path)")
 
     def transform(self, images) -> np.ndarray:
         """Reconstructions (the denoised images), float32, same shape as ``images``."""

@@ -80,6 +80,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..utils.validation import Interval, Options, validate_params
+
 __all__ = [
     "REFERENCES",
     "polar_grid_shape",
@@ -324,6 +326,17 @@ def polar_unfold(
     return out, geometry
 
 
+def _check_images(images):
+    """``images`` as an array (a tensor stays one; memory maps stay on disk) after checking that it is a batch
+    (N, C, H, W) or one image (C, H, W) of real numbers with no empty axis."""
+    x = images if isinstance(images, torch.Tensor) else np.asarray(images)
+    if x.ndim not in (3, 4) or 0 in tuple(x.shape):
+        raise ValueError(f"images must be (N, C, H, W) or (C, H, W) with no empty axis; got shape {tuple(x.shape)}")
+    if x.is_complex() if isinstance(x, torch.Tensor) else x.dtype.kind not in "biuf":
+        raise ValueError(f"images must hold real numbers; got dtype {x.dtype}")
+    return x
+
+
 def _to_tensor(a) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.detach().to("cpu", torch.float32)
@@ -366,16 +379,31 @@ class PolarUnfolder(TransformerMixin, BaseEstimator):
         self.subpixel = subpixel
         self.batch_size = batch_size
 
+    PARAM_CONSTRAINTS = {"angle_step": Interval(float, 0, math.pi, closed="right"),
+                         "upsample": Interval(float, 0, None, closed="neither"), "smooth_sigma": Interval(float, 0, None),
+                         "fill": Interval(float), "reference": Options(*REFERENCES), "batch_size": Interval(int, 1, None)}
+
     def fit(self, images=None, y=None):
-        """No-op (the transform is stateless); checks the parameters and returns ``self``."""
-        polar_grid_shape(8, 8, self.angle_step, self.upsample, self.mirror)
-        if self.reference not in REFERENCES:
-            raise ValueError(f"reference must be one of {REFERENCES}; got {self.reference!r}")
+        """Learn nothing (the transform is stateless): check the parameters and the images.
+
+        Parameters
+        ----------
+        images : array-like or torch.Tensor, shape (N, C, H, W) or (C, H, W), optional
+            Checked like :meth:`transform`'s input (real numbers, no empty axis) when given.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self)
+        if images is not None:
+            _check_images(images)
         return self
 
     def transform(self, images) -> np.ndarray:
         """Unfold ``images`` (N, C, H, W)."""
-        return polar_unfold(images, **self.get_params())
+        return polar_unfold(_check_images(images), **self.get_params())
 
     def output_shape(self, height: int, width: int) -> tuple[int, int]:
         """``(n_angles, width_out)`` for an input of ``height x width``."""
