@@ -1,7 +1,11 @@
-"""Segmentation of the central source: deblending only the central segment changes nothing but the cost."""
+"""Segmentation of the central source: deblending only the central segment changes nothing but the cost; the sky
+mask; the fast path (sigma clipping, the background mesh, the segments) is photutils'; no deprecated photutils API."""
 
 from __future__ import annotations
 
+import warnings
+
+from astropy.utils.exceptions import AstropyDeprecationWarning
 import numpy as np
 import pytest
 
@@ -12,6 +16,8 @@ from galtaxa.measure.segmentation import (
     estimate_background,
     segment_central_source,
 )
+
+from _blobs import galaxy_with_neighbours
 
 
 @pytest.mark.shared_data
@@ -88,3 +94,12 @@ def test_fast_segmentation_is_photutils(rng):
         fast, info_fast = segment_central_source(image, background=0.0, rms=2.0, fast=True)
         assert np.array_equal(ref, fast), k
         assert np.array_equal(info["other_mask"], info_fast["other_mask"]), k
+
+
+def test_segmentation_uses_no_deprecated_photutils_api(rng):
+    image = galaxy_with_neighbours(rng, size=96)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", AstropyDeprecationWarning)  # photutils 3 renamed npixels, nlevels, nproc
+        seg, info = segment_central_source(image, background=0.0, rms=2.0)
+    assert seg[58, 52] == 1 and info["n_sources"] >= 2

@@ -116,6 +116,14 @@ class TolerantSourceMorphology(TolerantRadii, TolerantCAS, TolerantGiniM20, Tole
         super().__init__(image, segmap, label, quantities=QUANTITIES if quantities is None else quantities,
                          **kwargs)
 
+    # The public quantities computed here other than statmorph's way, named on the class itself (the same objects
+    # as its mixins'): the API reference documents a class's own members.
+    rhalf_circ = TolerantRadii.rhalf_circ
+    smoothness = TolerantCAS.smoothness
+    rhalf_ellip = TolerantRadii.rhalf_ellip
+    m20 = TolerantGiniM20.m20
+    multimode = TolerantMID.multimode
+
     # ------------------------------------------------------------ masks
     def _get_badpixels(self, image):
         """statmorph's outliers (Lotz et al. 2004): more than ``n_sigma_outlier`` local standard deviations from
