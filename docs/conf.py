@@ -53,7 +53,7 @@ autodoc_inherit_docstrings = False
 numpydoc_show_class_members = False  # methods are documented by autodoc's members, not an autosummary table
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-numpydoc_validation_checks: set[str] = set()  # checked by tests/test_conventions.py instead
+numpydoc_validation_checks: set[str] = set()  # checked by tests/project/test_conventions.py instead
 
 html_theme = "furo"
 html_title = f"galtaxa {release}"

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data folder beside the checkout, seeded RNGs, tmp runs."""
+"""Shared fixtures: the real data folder beside the checkout, seeded RNGs, tmp runs, small encoders."""
 
 from __future__ import annotations
 
@@ -36,3 +36,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(prev)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    """The offline Lite0 encoder (pretrained, 224 px, CPU)."""
+    from galtaxa.encode import get_encoder
+
+    return get_encoder("efficientnet_lite0", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Random-init Lite0 at 32 px: fast, deterministic."""
+    from galtaxa.encode import get_encoder
+
+    return get_encoder("efficientnet_lite0", pretrained=False, input_size=32, device="cpu", random_state=7)

@@ -1,15 +1,12 @@
-"""Known-answer tests for galtaxa.report: statistics, ETG/LTG consistency, completeness, clustering metrics."""
+"""Known answers for the statistics: effect sizes, intervals, bootstraps, agreement read against baselines."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from galtaxa.analysis import completeness as comp
-from galtaxa.analysis import consistency as cons
-from galtaxa.analysis import metrics as met
 from galtaxa.analysis import stats as st
+from galtaxa.analysis.stats import agreement_baselines, baseline_verdict, fraction_ci
 
 
 # --------------------------------------------------------------------- stats
@@ -96,149 +93,6 @@ def test_median_ci(rng):
     assert np.isnan(st.median_ci([np.nan]).median)
 
 
-# --------------------------------------------------------------- consistency
-def _consistency_catalog():
-    # ETG (SPH): 10 galaxies, 8 with n >= 2.5; LTG: ETD 4 + LTD 4 + IRR 2, 9 with n < 2.5; UNC ignored
-    n = [3.0] * 8 + [1.0, 2.49] + [1.0] * 9 + [2.5] + [5.0, 5.0]
-    cls = ["SPH"] * 10 + ["ETD"] * 4 + ["LTD"] * 4 + ["IRR"] * 2 + ["UNC"] * 2
-    m20 = np.full(len(n), -2.0)  # line at G = 0.14 * -2 + 0.8 = 0.52
-    # ETG: 6 of 10 above 0.52; LTG: 7 of 10 below
-    gini = [0.6] * 6 + [0.5] * 4 + [0.4] * 6 + [0.519] + [0.7] * 3 + [0.6, 0.6]
-    return pd.DataFrame({"class": cls, "sersic_n": n, "gini": gini, "m20": m20})
-
-
-def test_etg_ltg_consistency_known_fractions():
-    res = cons.etg_ltg_consistency(_consistency_catalog())
-    t = res["tests"]
-    assert (t["sersic_etg"]["k"], t["sersic_etg"]["n"]) == (8, 10)
-    assert (t["sersic_ltg"]["k"], t["sersic_ltg"]["n"]) == (9, 10)
-    assert (t["lotz_etg"]["k"], t["lotz_etg"]["n"]) == (6, 10)
-    assert (t["lotz_ltg"]["k"], t["lotz_ltg"]["n"]) == (7, 10)
-    assert t["sersic_etg"]["fraction"] == 0.8
-    assert t["sersic_etg"]["low"] < 0.8 < t["sersic_etg"]["high"]
-    assert res["n_etg"] == 10 and res["n_ltg"] == 10
-    tab = cons.consistency_table(res)
-    assert list(tab["k"]) == [8, 9, 6, 7]
-
-
-def test_etg_ltg_consistency_mapping_nan_and_errors():
-    cat = _consistency_catalog()
-    cat["label"] = np.where(cat["class"] == "SPH", 0, 1)
-    cat.loc[0, "sersic_n"] = np.nan  # one ETG with n >= 2.5 loses its value
-    res = cons.etg_ltg_consistency(cat, class_column="label", mapping={0: "ETG", 1: "LTG"})
-    t = res["tests"]
-    assert (t["sersic_etg"]["k"], t["sersic_etg"]["n"]) == (7, 9)
-    # LTG = all 12 non-SPH rows now (UNC included): n < 2.5 for 9 of them
-    assert (t["sersic_ltg"]["k"], t["sersic_ltg"]["n"]) == (9, 12)
-    no_gm = cat.drop(columns=["gini"])
-    assert cons.etg_ltg_consistency(no_gm)["tests"]["lotz_etg"] is None
-    with pytest.raises(ValueError, match="both ETG and LTG"):
-        cons.etg_ltg_consistency(cat, etg=("SPH",), ltg=("SPH", "ETD"))
-    with pytest.raises(ValueError, match="class column"):
-        cons.etg_ltg_consistency(cat, class_column="nope")
-    assert cons.above_lotz_line(0.53, -2.0) and not cons.above_lotz_line(0.51, -2.0)
-
-
-# -------------------------------------------------------------- completeness
-def _completeness_catalog(n, depends: bool, seed=0):
-    g = np.random.default_rng(seed)
-    x = g.permutation(n) / n  # evenly spaced: quantile bin edges fall between the data values
-    y = g.normal(size=n)
-    rejected = (x >= 0.6) if depends else (g.random(n) < 0.4)
-    cat = pd.DataFrame({
-        "id": np.arange(n).astype(str),
-        "status": np.where(rejected, "rejected", "ok"),
-        "class": np.where(rejected, "", "SPH"),
-        "x": x,
-        "y": y,
-    })
-    return cat
-
-
-def test_completeness_detects_parameter_dependent_rejection():
-    cat = _completeness_catalog(2000, depends=True)
-    # failed rows are out of the population whatever their class
-    extra = pd.DataFrame({"id": ["f1", "f2"], "status": ["failed"] * 2, "class": ["", ""], "x": [0.1, 0.2],
-                          "y": [0.0, 0.0]})
-    cat = pd.concat([cat, extra], ignore_index=True)
-    cmp = comp.classified_vs_rejected(cat, ["x", "y"]).set_index("parameter")
-    assert cmp.loc["x", "n_classified"] + cmp.loc["x", "n_rejected"] == 2000
-    assert cmp.loc["x", "ks_stat"] == 1.0 and cmp.loc["x", "ks_pvalue"] < 1e-10
-    assert cmp.loc["x", "cliffs_delta"] == -1.0  # classified all have smaller x
-    assert cmp.loc["x", "cohens_d"] < -2
-    assert abs(cmp.loc["y", "cliffs_delta"]) < 0.1  # y is unrelated
-    curve = comp.completeness_curve(cat, "x", n_bins=5)
-    assert len(curve) == 5 and curve["n"].sum() == 2000
-    np.testing.assert_allclose(curve["fraction"], [1, 1, 1, 0, 0])
-    assert (curve["ci_low"] <= curve["fraction"]).all() and (curve["fraction"] <= curve["ci_high"]).all()
-
-
-def test_completeness_independent_rejection_has_small_effects():
-    cat = _completeness_catalog(4000, depends=False, seed=1)
-    cmp = comp.classified_vs_rejected(cat, ["x", "y"])
-    assert (cmp["max_abs_effect"] < 0.1).all()
-    assert (cmp["ks_pvalue"] > 0.001).all()
-    curves = comp.completeness_curves(cat, ["x", "y", "absent"], n_bins=4)
-    assert set(curves) == {"x", "y"}
-    for df in curves.values():
-        assert np.all(np.abs(df["fraction"] - 0.6) < 0.06)
-
-
-def test_classified_mask_group_fallback_and_errors():
-    cat = pd.DataFrame({"group": [0, -1, 3, np.nan]})
-    np.testing.assert_array_equal(comp.classified_mask(cat), [True, False, True, False])
-    with pytest.raises(ValueError, match="neither"):
-        comp.classified_mask(pd.DataFrame({"x": [1]}))
-    discrete = pd.DataFrame({"class": ["A", "", "A", ""], "x": [1.0, 1.0, 1.0, 1.0]})
-    curve = comp.completeness_curve(discrete, "x", n_bins=10)
-    assert len(curve) == 1 and curve["fraction"].iloc[0] == 0.5
-
-
-# ------------------------------------------------------------------- metrics
-def test_external_metrics_perfect_and_permuted():
-    true = np.repeat(["E", "S", "edge"], 20)
-    res = met.external_metrics(true, true)
-    assert res["ari"] == pytest.approx(1.0) and res["accuracy"] == 1.0 and res["nmi"] == pytest.approx(1.0)
-    pred = np.repeat([7, 3, 5], 20)  # same partition, other names
-    res = met.external_metrics(true, pred)
-    assert res["ari"] == pytest.approx(1.0) and res["accuracy"] == 1.0 and res["purity"] == 1.0
-    assert res["mapping"] == {"7": "E", "3": "S", "5": "edge"}
-
-
-def test_hungarian_accuracy_hand_case_and_unassigned():
-    # groups: a = {E,E,E,S}, b = {S,S,E}, c = {S}; best 1-1 map a->E, b->S: (3 + 2) / 8
-    true = ["E", "E", "E", "S", "S", "S", "E", "S", "E"]
-    pred = ["a", "a", "a", "a", "b", "b", "b", "c", -1]
-    acc, mapping = met.hungarian_accuracy(true, pred)
-    assert acc == pytest.approx(5 / 8)
-    assert mapping == {"a": "E", "b": "S"}
-    res = met.external_metrics(true, pred)
-    assert res["n_used"] == 8 and res["n_unassigned"] == 1
-    pur = met.purity_per_group(true, pred).set_index("group")
-    assert pur.loc["a", "purity"] == 0.75 and pur.loc["c", "majority_label"] == "S"
-    cm = met.confusion_matrix(true, pred)
-    assert cm.loc["E", "a"] == 3 and cm.to_numpy().sum() == 8
-
-
-def test_internal_metrics_separated_blobs(rng):
-    centres = np.array([[0, 0], [20, 0], [0, 20]])
-    lab = np.repeat([0, 1, 2], 100)
-    X = centres[lab] + rng.normal(size=(300, 2))
-    res = met.internal_metrics(X, lab)
-    assert res["n_clusters"] == 3 and res["n_used"] == 300
-    assert res["silhouette"] > 0.85 and res["davies_bouldin"] < 0.2 and res["calinski_harabasz"] > 1000
-    lab2 = lab.copy()
-    lab2[:10] = -1
-    X2 = X.copy()
-    X2[10] = np.nan
-    res2 = met.internal_metrics(X2, lab2, sample_size=100, seed=0)
-    assert res2["n_used"] == 289 and res2["silhouette_n"] == 100
-    one = met.internal_metrics(X, np.zeros(300))
-    assert np.isnan(one["silhouette"])
-    with pytest.raises(ValueError, match="same length"):
-        met.internal_metrics(X, lab[:10])
-
-
 # the numbers of galtaxa's own formulas before the move to scipy.stats (Wilson's closed form, Beta quantiles,
 # sorted-search Cliff's delta, a hand-written percentile bootstrap): scipy gives the same to 1e-12
 _BEFORE_SCIPY = {
@@ -283,3 +137,12 @@ def test_median_ci_bca_is_available_and_brackets_the_median():
     assert bca.low < bca.median < bca.high
     with pytest.raises(ValueError, match="method"):
         st.median_ci(x, method="studentized")
+
+
+@pytest.mark.parametrize("k, verdict", [(90, "above both"), (75, "cannot be told apart"), (40, "would do better")])
+def test_an_agreement_is_read_against_the_majority_class_and_chance(k, verdict):
+    base = agreement_baselines(["DISK"] * 70 + ["E"] * 30, ["DISK"] * 50 + ["E"] * 50)
+    assert base["majority_class"] == "DISK" and base["majority"] == pytest.approx(0.7)
+    assert base["chance"] == pytest.approx(0.7 * 0.5 + 0.3 * 0.5)
+    sentence = baseline_verdict(fraction_ci(k, 100), base)
+    assert verdict in sentence and "Calling every galaxy DISK would agree 70.0%" in sentence

@@ -1,4 +1,5 @@
-"""Tests of galtaxa.cluster: label alignment, the vote, scalable Ward and the voting ensemble on real galaxies."""
+"""The vote and the voting ensemble: seeded, predicting, Birch's cap, bad arguments, different voters on real
+galaxies."""
 
 from __future__ import annotations
 
@@ -11,60 +12,9 @@ from sklearn.base import clone
 from sklearn.cluster import AgglomerativeClustering, Birch
 from sklearn.metrics import adjusted_rand_score
 
-from galtaxa.cluster import (
-    VotingClustering,
-    WardClustering,
-    align_hungarian,
-    align_overlap,
-    relabel,
-    hungarian_mapping,
-    overlap_mapping,
-    vote,
-    weighted_ward_labels,
-)
+from galtaxa.cluster import VotingClustering, vote
 
-
-def mixture(n=3000, d=50, k=20, sep=0.7, seed=0):
-    """Gaussian mixture with unequal weights and anisotropic widths: Ward recovers it well, not perfectly."""
-    g = np.random.default_rng(seed)
-    centres = g.normal(0, sep, (k, d))
-    y = g.choice(k, n, p=g.dirichlet(np.full(k, 3.0)))
-    scale = g.uniform(0.6, 1.4, (k, d))
-    return centres[y] + g.normal(size=(n, d)) * scale[y], y
-
-
-# --------------------------------------------------------------------------- alignment
-def test_alignment_recovers_a_permutation(rng):
-    ref = rng.integers(0, 6, size=300)
-    perm = np.array([3, 5, 0, 1, 4, 2])
-    other = perm[ref]
-    np.testing.assert_array_equal(align_overlap(ref, other), ref)
-    np.testing.assert_array_equal(align_hungarian(ref, other), ref)
-    assert overlap_mapping(ref, other) == {int(perm[i]): i for i in range(6)}
-
-
-def test_overlap_and_hungarian_differ_when_two_groups_share_a_reference_group():
-    # other group 0 and 1 both sit mostly in reference group 0; group 1 also covers part of reference group 1
-    ref = np.array([0] * 10 + [1] * 4)
-    other = np.array([0] * 6 + [1] * 4 + [1] * 4)
-    assert overlap_mapping(ref, other) == {0: 0, 1: 0}  # many-to-one
-    assert hungarian_mapping(ref, other) == {0: 0, 1: 1}  # one-to-one: total overlap 6 + 4 = 10
-    np.testing.assert_array_equal(align_overlap(ref, other), np.zeros(14))
-    np.testing.assert_array_equal(align_hungarian(ref, other), other)
-
-
-def test_alignment_ignores_minus_one_and_unmatched_groups():
-    ref = np.array([0, 0, 1, 1, -1, -1, -1])
-    other = np.array([7, 7, 8, 8, 9, 9, -1])
-    # group 9 only overlaps reference -1: no mapping, so it becomes -1; -1 stays -1
-    np.testing.assert_array_equal(align_overlap(ref, other), [0, 0, 1, 1, -1, -1, -1])
-    # more groups than reference labels: Hungarian leaves the smaller one unmatched
-    ref2 = np.array([0, 0, 0, 1, 1, 1])
-    other2 = np.array([0, 0, 2, 1, 1, 1])
-    assert hungarian_mapping(ref2, other2) == {0: 0, 1: 1, 2: -1}
-    np.testing.assert_array_equal(relabel([5, -1, 0], {0: 3}), [-1, -1, 3])
-    with pytest.raises(ValueError, match="equal length"):
-        align_overlap([0, 1], [0])
+from _mixtures import mixture
 
 
 # --------------------------------------------------------------------------- the vote
@@ -85,56 +35,6 @@ def test_vote_rules():
     np.testing.assert_array_equal(labels_ref, [0, 0, -1, -1, 2])
     with pytest.raises(ValueError, match="min_agree"):
         vote(votes, min_agree=4)
-
-
-# --------------------------------------------------------------------------- Ward
-def test_weighted_ward_equals_ward_on_unit_and_duplicated_points(rng):
-    X = rng.normal(size=(300, 4))
-    exact = AgglomerativeClustering(n_clusters=7).fit_predict(X)
-    assert adjusted_rand_score(weighted_ward_labels(X, np.ones(300), 7), exact) == 1.0
-    w = rng.integers(1, 4, size=300)
-    on_dup = AgglomerativeClustering(n_clusters=7).fit_predict(np.repeat(X, w, axis=0))
-    assert adjusted_rand_score(np.repeat(weighted_ward_labels(X, w, 7), w), on_dup) == 1.0
-
-
-# Measured (N=3000 and 5000, 50-d, 20-component mixture above, seed 0): ARI against exact Ward
-# knn 0.951 / 0.956, minibatch 0.877 / 0.880, birch 0.867 / 0.876.
-@pytest.mark.parametrize("method, floor", [("knn", 0.90), ("minibatch", 0.82), ("birch", 0.82)])
-def test_scalable_ward_agrees_with_exact_ward(method, floor):
-    X, _ = mixture(n=3000)
-    exact = AgglomerativeClustering(n_clusters=20).fit_predict(X)
-    model = WardClustering(n_clusters=20, method=method).fit(X)
-    assert model.method_ == method
-    assert adjusted_rand_score(model.labels_, exact) > floor
-    again = WardClustering(n_clusters=20, method=method).fit(X)
-    np.testing.assert_array_equal(model.labels_, again.labels_)
-    assert np.array_equal(model.predict(model.cluster_centers_), np.arange(20))
-
-
-def test_ward_auto_switches_method():
-    X, _ = mixture(n=400, d=5)
-    assert WardClustering(n_clusters=5, exact_max=1000).fit(X).method_ == "exact"
-    assert WardClustering(n_clusters=5, exact_max=100, n_micro=100).fit(X).method_ == "minibatch"
-    with pytest.raises(ValueError, match="method"):
-        WardClustering(method="single").fit(X)
-
-
-@pytest.mark.slow
-def test_scalable_ward_100k_time_and_memory():
-    """10^5 x 50 galaxies with the default scalable Ward (measured: ~24 s, 0.3 GiB peak RSS on 2 shared cores)."""
-    import resource
-    import time
-
-    X, y = mixture(n=100_000, sep=0.7)
-    t0 = time.perf_counter()
-    model = WardClustering(n_clusters=20).fit(X)
-    elapsed = time.perf_counter() - t0
-    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"scalable Ward 1e5x50: {elapsed:.1f} s, peak RSS {peak_gib:.2f} GiB, ARI truth "
-          f"{adjusted_rand_score(model.labels_, y):.3f}")
-    assert model.method_ == "minibatch"
-    assert peak_gib < 24 and elapsed < 600
-    assert adjusted_rand_score(model.labels_, y) > 0.85
 
 
 # --------------------------------------------------------------------------- the ensemble

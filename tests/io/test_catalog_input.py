@@ -1,4 +1,4 @@
-"""zoobot-style input: a CSV/Parquet catalog with id_str and file_loc columns; id_str in the catalogs written."""
+"""zoobot-style input: a CSV/Parquet catalog with id_str and file_loc columns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from galtaxa.catalog import assemble_catalog
 from galtaxa.io import CatalogSource, build_galaxyset, open_dataset
 from galtaxa.status import BAD_INPUT, OK
 
@@ -50,11 +49,3 @@ def test_catalog_without_the_columns_is_refused(tmp_path):
         CatalogSource(path)
     with pytest.raises(ValueError, match="id_str and file_loc"):
         open_dataset(path)
-
-
-def test_catalogs_written_carry_id_str():
-    meta = pd.DataFrame({"id": ["g1", "g2"], "status": [OK, OK], "reason": ["", ""]})
-    cat = assemble_catalog(meta)
-    assert list(cat.columns[:2]) == ["id", "id_str"] and cat["id_str"].tolist() == ["g1", "g2"]
-    own = assemble_catalog(meta.assign(id_str=["J1", "J2"]))
-    assert own["id_str"].tolist() == ["J1", "J2"]   # the input's own id_str is kept

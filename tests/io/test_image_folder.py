@@ -1,4 +1,4 @@
-"""ImageFolderSource and the error-placeholder detector."""
+"""ImageFolderSource: the real gz1 folder, error placeholders flagged as rows, label tables, modes and formats."""
 
 from __future__ import annotations
 
@@ -10,26 +10,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from _blobs import error_placeholder
-
-from galtaxa.io import ImageFolderSource, error_picture_stats, is_error_picture
+from galtaxa.io import ImageFolderSource
 from galtaxa.status import OK, BadInputError
 
+from _blobs import placeholder_file, sky_picture
+
+
 GZ1_COUNTS = {0: 2787, 1: 248, 2: 262, 3: 599, 4: 34, 5: 69}
-
-
-def _placeholder(path, bg=(0, 0, 0), fg=(255, 255, 255), size=423, font_size=24):
-    """A picture like SDSS's failed-cutout answer, saved to ``path``."""
-    error_placeholder(size, font_size, bg, fg, lines_xy=((10, size // 2 - 30), (10, size // 2 + 10))).save(
-        path, quality=75)
-    return path
-
-
-def _sky(rng, size=64, bg=20.0, noise=4.0):
-    yy, xx = np.mgrid[:size, :size] - size / 2
-    gal = 180 * np.exp(-np.hypot(xx, yy) / 5)
-    img = rng.normal(bg, noise, (size, size, 3)) + gal[..., None] * [1.0, 0.8, 0.6]
-    return img.clip(0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------- gz1 (real)
@@ -69,40 +56,10 @@ def test_gz1_full_no_false_placeholder(shared_data):
     assert flagged == []
 
 
-# ------------------------------------------------------------- placeholders
-@pytest.mark.parametrize("bg,fg,font", [((0, 0, 0), (255, 255, 255), 12), ((255, 255, 255), (0, 0, 0), 40),
-                                        ((0, 0, 0), (255, 0, 0), 40), ((128, 128, 128), (255, 255, 0), 24)])
-def test_placeholder_detected(tmp_path, bg, fg, font):
-    img = np.asarray(Image.open(_placeholder(tmp_path / "p.jpeg", bg, fg, font_size=font)))
-    bad, why = is_error_picture(img)
-    assert bad and why
-
-
-def test_sky_not_detected_and_stats(rng):
-    sky = _sky(rng)
-    assert is_error_picture(sky) == (False, "")
-    s = error_picture_stats(sky)
-    assert s["mode_fraction"] < 0.1 and s["n_colours"] > 1000 and s["centre_flat_fraction"] == 0
-    # a real cutout at the edge of the footprint: half black, galaxy in the centre
-    edge = sky.copy()
-    edge[:, :28] = 0
-    assert not is_error_picture(edge)[0]
-    # a blank canvas with a little text away from the centre: test 3 (noiseless centre)
-    canvas = np.full((64, 64, 3), 40, np.uint8)
-    canvas[:20] = rng.integers(0, 255, (20, 64, 3))
-    assert error_picture_stats(canvas)["mode_fraction"] < 0.75
-    bad, why = is_error_picture(canvas)
-    assert bad and "noiseless" in why
-    # few distinct colours decide nothing (an 8-bit PNG of a faint galaxy can have < 64 grey levels)
-    posterised = (rng.integers(0, 3, (64, 64, 3)) * 100).astype(np.uint8)  # 27 colours, no dominant one
-    assert is_error_picture(posterised) == (False, "")
-    assert is_error_picture(np.moveaxis(sky, -1, 0)) == (False, "")  # channels first too
-
-
 def test_folder_flags_placeholder(tmp_path, rng):
     for k in range(3):
-        Image.fromarray(_sky(rng)).save(tmp_path / f"gal{k}.png")
-    _placeholder(tmp_path / "587729387686002878.jpeg", size=64, font_size=10)
+        Image.fromarray(sky_picture(rng)).save(tmp_path / f"gal{k}.png")
+    placeholder_file(tmp_path / "587729387686002878.jpeg", size=64, font_size=10)
     src = ImageFolderSource(tmp_path, labels=None)
     i = src.ids.index("587729387686002878")
     with pytest.raises(BadInputError, match=r"587729387686002878\.jpeg: error placeholder picture, not a galaxy"):
@@ -117,7 +74,7 @@ def test_labels_mismatch_reported(tmp_path, rng):
     imgs = tmp_path / "images"
     imgs.mkdir()
     for name in ("a", "b", "c"):
-        Image.fromarray(_sky(rng, 16)).save(imgs / f"{name}.jpg")
+        Image.fromarray(sky_picture(rng, 16)).save(imgs / f"{name}.jpg")
     pd.DataFrame({"objid": ["a", "b", "zz", "yy"], "ans": ["E", "S", "E", "M"], "ra": [1.0, 2.0, 3.0, 4.0]}
                  ).to_csv(tmp_path / "table.csv", index=False)
     with pytest.warns(UserWarning, match="2 label rows have no picture.*1 pictures have no label row"):
@@ -131,7 +88,7 @@ def test_labels_mismatch_reported(tmp_path, rng):
 
 def test_label_csv_with_file_names_and_explicit_columns(tmp_path, rng):
     for name in ("g1", "g2"):
-        Image.fromarray(_sky(rng, 16)).save(tmp_path / f"{name}.png")
+        Image.fromarray(sky_picture(rng, 16)).save(tmp_path / f"{name}.png")
     pd.DataFrame({"file_loc": ["/x/g1.png", "/x/g2.png"], "kind": [3, 5], "extra": [0.1, 0.2]}).to_csv(
         tmp_path / "cat.csv", index=False)
     with warnings.catch_warnings():
@@ -145,7 +102,7 @@ def test_label_csv_with_file_names_and_explicit_columns(tmp_path, rng):
 
 
 def test_modes_and_formats(tmp_path, rng):
-    rgb = _sky(rng, 20)
+    rgb = sky_picture(rng, 20)
     Image.fromarray(rgb).save(tmp_path / "c.png")
     Image.fromarray(rgb[..., 0]).save(tmp_path / "l.png")
     deep = (rng.random((20, 20)) * 60000).astype(np.uint16)
@@ -178,7 +135,7 @@ def test_copy_of_gz1_subset_with_placeholder(shared_data, tmp_path):
     files = sorted(src_dir.glob("*.jpeg"))[:5]
     for f in files:
         shutil.copy(f, tmp_path / f.name)
-    _placeholder(tmp_path / "587729387686002878.jpeg")
+    placeholder_file(tmp_path / "587729387686002878.jpeg")
     with pytest.warns(UserWarning, match="3994 label rows have no picture"):
         src = ImageFolderSource(tmp_path, labels=shared_data / "gz1" / "labels.csv")
     assert src.problems["labels_without_image"] and src.problems["images_without_label"] == ["587729387686002878"]

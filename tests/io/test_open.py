@@ -109,3 +109,12 @@ def test_describe_hst_and_slice(shared_data):
     assert (d["n_galaxies"], d["n_ok"], d["channels"]) == (5, 5, [2])
     s = describe(open_dataset(shared_data / "statmorph_slice" / "slice.fits"))
     assert s["n_ok"] == 1 and s["height"] == {"min": 162, "median": 162.0, "max": 162}
+
+
+def test_the_readers_input_defaults_are_the_configs():
+    """``galtaxa.io.open_input_section`` (the inspection app opens a run's input with it) assumes the schema's
+    defaults for the settings a section lacks."""
+    from galtaxa.config import DEFAULTS
+    from galtaxa.io.open import INPUT_DEFAULTS
+
+    assert INPUT_DEFAULTS == {k: DEFAULTS["input"][k] for k in INPUT_DEFAULTS}

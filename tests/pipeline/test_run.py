@@ -12,7 +12,6 @@ from galtaxa.catalog import read_catalog
 from galtaxa.cli import main
 from galtaxa.config import load_config
 from galtaxa.demo import run_demo
-from galtaxa.catalog import assemble_catalog
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
 
@@ -128,21 +127,6 @@ def test_saved_taxonomy_predicts_without_refitting(demo):
     # (k-means and BIRCH predict exactly; Ward is re-assigned to the nearest group mean)
     same = np.mean(labels == cat["group"].to_numpy())
     assert same > 0.8
-
-
-def test_assemble_keeps_first_failure_and_all_rows():
-    meta = pd.DataFrame({"id": ["a", "b", "c"], "status": ["ok", "bad_input", "ok"], "reason": ["", "x.fits: empty", ""]})
-    measured = pd.DataFrame({"id": ["c", "a", "b"], "status": ["failed", "ok", "bad_input"], "reason": ["no source", "", "x"],
-                             "C": [np.nan, 3.0, np.nan]})
-    clustered = pd.DataFrame({"id": ["a", "b", "c"], "status": ["ok", "bad_input", "rejected"],
-                              "reason": ["", "x", "vote"], "group": [2, -1, -1], "agreement": [3, 0, 1]})
-    cat = assemble_catalog(meta, measured, clustered, {2: "SPH"})
-    assert list(cat["id"]) == ["a", "b", "c"]
-    assert list(cat["status"]) == ["ok", "bad_input", "rejected"]
-    assert cat.loc[1, "reason"] == "x.fits: empty"
-    assert list(cat["measure_status"]) == ["ok", "bad_input", "failed"]
-    assert list(cat["class"]) == ["SPH", "", ""]
-    assert cat.loc[0, "C"] == 3.0
 
 
 def test_cli_run_on_real_fits_stamps(shared_data, tmp_path, capsys):

@@ -1,10 +1,9 @@
-"""Route M3 as a selectable pipeline route: config keys, `galtaxa run` with route multimodal, the anomaly
+"""Route M3 as a selectable pipeline route: `galtaxa run` with route multimodal, the anomaly
 gallery in the report, and `galtaxa ablation` (tiny simulated set, small encoder input, few epochs)."""
 
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from galtaxa.config import ConfigError, load_config
-from galtaxa.pipeline.builders import encoder_specs
-from galtaxa.taxonomy.multimodal_view import multimodal_view
 
 torch = pytest.importorskip("torch")
 
+
 N = 48
+
+
 Q = 0.05
 
 
@@ -111,54 +110,3 @@ def test_ablation_command_writes_its_table(m3_run, capsys):
     assert (table["n_components"] == table["n_components"].iloc[0]).all()  # the same GMM K in every space
     md = (path.parent / "run" / "ablation.md").read_text()
     assert md.startswith("| space |")
-
-
-def test_config_validates_the_multimodal_keys():
-    cfg = load_config(overrides={"route": "multimodal"})
-    assert cfg["multimodal"]["bottleneck"] == 64 and cfg["multimodal"]["n_components"] == "bic"
-    assert cfg["multimodal"]["bounds"] == {"C": [1.0, 7.0], "A": [None, 1.0]}
-    bad = [
-        {"route": "m3"},
-        {"multimodal": {"encoders": []}},
-        {"multimodal": {"encoders": ["resnet18@fisheye"]}},
-        {"multimodal": {"bounds": {"C": [7, 1]}}},
-        {"multimodal": {"n_components": "aic"}},
-        {"multimodal": {"anomaly_quantile": 0.7}},
-        {"multimodal": {"confidence": 1.5}},
-        {"multimodal": {"contamination": 0.9}},
-        {"multimodal": {"bottlenek": 64}},
-        {"route": "multimodal", "measure": {"enabled": False}},
-    ]
-    for override in bad:
-        with pytest.raises(ConfigError):
-            load_config(overrides=override)
-    ok = load_config(overrides={"multimodal": {"encoders": ["efficientnet_lite0", {"name": "resnet18", "view": "polar"}],
-                                               "bounds": {"A": None}, "n_components": 5}})
-    assert encoder_specs(ok["multimodal"]["encoders"]) == [
-        {"name": "efficientnet_lite0", "view": "image", "checkpoint": None},
-        {"name": "resnet18", "view": "polar", "checkpoint": None}]
-
-
-def test_view_gives_the_encoder_exactly_the_zscored_pixels():
-    from galtaxa.encode import get_encoder
-    from galtaxa.preprocess.smoothing import smooth_zscore
-
-    rng = np.random.default_rng(0)
-    img = rng.random((2, 1, 40, 40)).astype(np.float32)
-    enc = get_encoder("efficientnet_lite0", input_size=40)
-    view = multimodal_view(img, 1.5, True, "image", enc.mean, enc.std)
-    seen = enc.preprocess(view).cpu().numpy()
-    expected = np.repeat(smooth_zscore(img, 1.5), 3, axis=1)
-    np.testing.assert_allclose(seen, expected, atol=1e-4)
-    plain = multimodal_view(img, 0, False, "image", enc.mean, enc.std)
-    assert plain.min() == 0 and plain.max() == 1
-
-
-def test_bic_scan_skips_degenerate_full_covariances():
-    from galtaxa.cluster.gmm import GMMClustering
-
-    x = np.random.default_rng(0).normal(size=(150, 40))
-    g = GMMClustering(n_components="bic", candidates=[1, 2, 8], n_init=1, progress=False).fit(x)
-    # K=8 leaves components with < 41 members in 40-d: singular covariances, spuriously low BIC -> not eligible
-    assert np.isinf(g.bic_.set_index("n_components").loc[8, "bic"])
-    assert g.n_components_ == 1  # one Gaussian is the truth

@@ -105,3 +105,10 @@ def test_mosaic_titles_are_drawn_onone_line_error():
     imgs = np.random.default_rng(0).random((3, 1, 16, 16)).astype(np.float32)
     canvas = make_mosaic(imgs, titles=["a\nb", "c\rd", "e\u2029f"], cell_px=48)
     assert canvas.ndim == 3 and canvas.shape[1] == 1 + 3 * 49
+
+
+def test_cli_reports_config_error_without_traceback(tmp_path, capsys):
+    path = tmp_path / "g.yaml"
+    path.write_text("cluster:\n  n_clusters: 1\n")
+    assert main(["run", str(path)]) == 2
+    assert "n_clusters" in capsys.readouterr().err

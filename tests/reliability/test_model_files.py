@@ -110,7 +110,7 @@ def test_npy_header_claiming_terabytes_is_refused_without_allocating(tmp_path):
 
 
 def test_arrays_that_do_not_fit_in_memory_are_refused_with_the_figures(tmp_path, pca_file, monkeypatch):
-    from galtaxa.persist import archive as persist
+    from galtaxa.persist import checks as persist
 
     monkeypatch.setattr(persist, "available_memory", lambda: 1000)
     with pytest.raises(ValueError, match=r"pca\.npz: its arrays need .* KiB of memory to load, but 1000 B are "

@@ -4,7 +4,7 @@ few hundred galaxies).  Settings that only buy speed are lowered (32 px stamps a
 epochs); the clustering settings (K, candidates, covariances, bottleneck, voters) are the defaults.
 
 The statmorph measurement is replaced by a cheap stand-in computing C, A, S, Gini and M20 from the stamp (the
-real measure stage runs in tests/pipeline/test_stage_multimodal.py and tests/measure/test_pipeline.py): what is under test
+real measure stage runs in tests/pipeline/test_stage_multimodal.py and tests/measure/test_measure.py): what is under test
 here is what the clustering does with the number of galaxies."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""build_report end to end on a synthetic catalog, plus the figure and 2-D map building blocks."""
+"""build_report end to end on a synthetic catalog: outputs, numbers, reproducibility, missing inputs, mosaics,
+escaping, the trust warnings, the noise-matched A, the counts defined once (issue 27)."""
 
 from __future__ import annotations
 
@@ -9,44 +10,15 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
-from galtaxa.analysis import embedding, figures
+from galtaxa.analysis import embedding
+from galtaxa.analysis.completeness import COUNT_TERMS
+from galtaxa.cluster.heuristics import cas_classes
 from galtaxa.report import build_report
 from galtaxa.report.build import default_params
 from galtaxa.utils.jsonable import to_jsonable
 
-CLASSES = np.array(["SPH", "ETD", "LTD", "IRR", "UNC"])
-MORPH = ["sersic_n", "r_e_kpc", "gini", "m20", "C", "A", "S"]
-
-
-def synthetic_catalog(n=300, seed=0, d=16):
-    """Catalog with per-class morphology (like the papers' medians), 30% rejected, 5 failed, features, labels."""
-    g = np.random.default_rng(seed)
-    k = g.integers(0, 5, n)
-    cat = pd.DataFrame({
-        "id": [f"g{i:04d}" for i in range(n)],
-        "status": "ok",
-        "reason": "",
-        "group": k * 4 + g.integers(0, 4, n),
-        "class": CLASSES[k].astype(object),
-        "label": np.where(k <= 1, "E", "S").astype(object),
-        "sersic_n": np.array([4.0, 1.8, 1.1, 0.75, 1.5])[k] * np.exp(0.25 * g.normal(size=n)),
-        "r_e_kpc": np.array([2.0, 2.5, 3.8, 4.4, 3.0])[k] * np.exp(0.3 * g.normal(size=n)),
-        "gini": np.array([0.57, 0.52, 0.49, 0.47, 0.5])[k] + 0.03 * g.normal(size=n),
-        "m20": np.array([-2.1, -1.8, -1.55, -1.2, -1.6])[k] + 0.15 * g.normal(size=n),
-        "C": np.array([3.6, 3.0, 2.75, 2.5, 2.9])[k] + 0.2 * g.normal(size=n),
-        "A": np.abs(np.array([0.05, 0.08, 0.12, 0.25, 0.1])[k] + 0.04 * g.normal(size=n)),
-        "S": np.abs(0.02 + 0.02 * g.normal(size=n)),
-    })
-    flip = g.random(n) < 0.1
-    cat.loc[flip, "label"] = np.where(cat.loc[flip, "label"] == "E", "S", "E")
-    rej = g.random(n) < 0.3
-    cat.loc[rej, ["status", "reason", "class", "group"]] = ["rejected", "voters disagree", "", -1]
-    cat.loc[:4, ["status", "reason", "class", "group"]] = ["failed", "statmorph failed: test", "", -1]
-    cat.loc[:4, MORPH] = np.nan
-    feats = g.normal(0, 3, (5, d))[k] + g.normal(size=(n, d))
-    return cat, feats.astype(np.float32)
+from _catalogs import CLASSES, MORPH, synthetic_catalog, vote_outcomes
 
 
 @pytest.fixture(scope="module")
@@ -160,36 +132,6 @@ def test_default_params_and_jsonable():
     assert json.dumps(j, allow_nan=False) == '{"a": null, "b": 3, "c": [{"x": 1.5}]}'
 
 
-def test_figures_return_figures(tmp_path):
-    cat, _ = synthetic_catalog(n=60)
-    fig = figures.box_plots(cat, ["gini", "m20"], path=tmp_path / "b.png")
-    assert isinstance(fig, Figure) and (tmp_path / "b.png").is_file()
-    assert len([a for a in fig.axes if a.get_visible()]) == 2
-    # the median of each class is written on the box plot
-    texts = {t.get_text() for t in fig.axes[0].texts}
-    sph = np.nanmedian(cat.loc[cat["class"] == "SPH", "gini"])
-    assert f"{sph:.3g}" in texts
-    assert isinstance(figures.raincloud_plots(cat, ["gini"]), Figure)
-    assert isinstance(figures.gm20_figure(cat), Figure)
-    assert figures.class_order(["IRR", "", "x", "SPH", "-1", None]) == ["SPH", "IRR", "x"]
-    with pytest.raises(ValueError, match="coords"):
-        figures.embedding_figure(np.zeros((5, 3)), ["a"] * 5)
-
-
-def test_tsne_map_seeded_and_sampled(rng):
-    X = np.concatenate([rng.normal(0, 1, (40, 8)), rng.normal(8, 1, (40, 8))])
-    X[3] = np.nan
-    c1, i1 = embedding.tsne_map(X, max_samples=60, seed=1, max_iter=300)
-    c2, i2 = embedding.tsne_map(X, max_samples=60, seed=1, max_iter=300)
-    assert c1.shape == (60, 2) and i1.shape == (60,) and 3 not in i1
-    np.testing.assert_array_equal(i1, i2)
-    np.testing.assert_allclose(c1, c2)
-    # the two blobs stay apart in the map
-    blob = i1 >= 40
-    gap = np.linalg.norm(c1[blob].mean(0) - c1[~blob].mean(0))
-    assert gap > 3 * max(c1[blob].std(0).max(), c1[~blob].std(0).max())
-
-
 @pytest.mark.slow
 def test_umap_map_and_report_with_umap(tmp_path, rng):
     X = np.concatenate([rng.normal(0, 1, (50, 8)), rng.normal(8, 1, (50, 8))])
@@ -243,3 +185,55 @@ def test_pages_escape_every_id_label_and_comment(tmp_path):
     text = out.read_text()
     assert "<script>" not in text and "<b>ETD" not in text and "&lt;b&gt;ETD" in text
     assert "<i onload" not in text and "&lt;i onload" in text
+
+
+def test_report_warns_instead_of_comparing(tmp_path):
+    """An ETG class at S/N per pixel 2 and an LTG class of display-stretched pictures: no comparison with the
+    paper for them, a warning naming the class and the reason; a trusted side keeps its comparison."""
+    g = np.random.default_rng(1)
+    n = 60
+    cat = pd.DataFrame({
+        "id": [f"g{i}" for i in range(3 * n)], "status": "ok", "reason": "",
+        "class": np.repeat(["SPH", "LTD", "IRR"], n).astype(object),
+        "sersic_n": np.concatenate([g.uniform(3, 5, n), g.uniform(0.7, 2, 2 * n)]),
+        "gini": g.uniform(0.4, 0.6, 3 * n), "m20": g.uniform(-2.2, -1.2, 3 * n),
+        "sn_per_pixel": np.concatenate([g.uniform(1.5, 2.5, n), g.uniform(10, 20, 2 * n)]),
+        "r_e_px": g.uniform(10, 20, 3 * n), "measured_on": ["linear"] * (2 * n) + ["display_8bit"] * n,
+    })
+    html = build_report(cat, tmp_path / "r", maps=(), n_boot=50, psf_fwhm_px=3.0).read_text()
+    numbers = json.loads((tmp_path / "r" / "report.json").read_text())["consistency"]
+    assert numbers["trust"]["tests"] == {"sersic_etg": False, "sersic_ltg": False, "lotz_etg": False,
+                                         "lotz_ltg": False}
+    assert "Class SPH: median S/N per pixel 2.0 &lt; 5" in html or "Class SPH: median S/N per pixel 2.0 < 5" in html
+    assert "Class IRR: 100 % measured on display-stretched 8-bit pictures" in html
+    assert "Fang et al. (2025) report 83%" not in html and "not compared with Fang et al. 2025" in html
+    # the same catalog with trusted measurements compares with the paper
+    cat["sn_per_pixel"] = 15.0
+    cat["measured_on"] = "linear"
+    html = build_report(cat, tmp_path / "r2", maps=(), n_boot=50, psf_fwhm_px=3.0).read_text()
+    assert "Fang et al. (2025) report 83%" in html and "not compared" not in html
+
+
+def test_noise_matched_asymmetry_where_a_is_used():
+    cat = pd.DataFrame({"C": [4.0, 4.0], "A": [-0.05, 0.12], "A_noise_matched": [0.02, 0.12]})
+    assert default_params(cat) == ["C", "A_noise_matched"]
+    assert default_params(cat.drop(columns="A_noise_matched")) == ["C", "A"]
+    # statmorph's A, noise-biased low, would call the second galaxy smooth; the noise-matched A does not
+    assert cas_classes(cat).tolist() == ["SPH", "ETD"]
+    assert cas_classes(pd.DataFrame({"C": [4.0], "A": [0.05], "A_noise_matched": [np.nan]})).tolist() == ["SPH"]
+
+
+def test_the_page_defines_its_counts_once_and_each_table_says_what_it_counts(tmp_path):
+    prov = {"created": "2026-12-06T08:00:00+00:00", "galtaxa_version": "9.9", "inputs": ["/data/cutouts"],
+            "config_hash": "abc123", "seed": 7, "mapping": {"file": "mapping.yaml", "inspectors": ["alice", "bob"]}}
+    html = build_report(vote_outcomes(), tmp_path / "r", maps=(), n_boot=50, provenance=prov).read_text()
+    text = re.sub(r"<[^>]+>", " ", html)
+    for term in COUNT_TERMS:
+        assert term in text
+    assert "3 rejected by the vote and 2 in unnamed groups" in text  # completeness splits its 'not classified'
+    for value in ("2026-12-06T08:00:00+00:00", "9.9", "/data/cutouts", "abc123", "mapping.yaml",
+                  "inspectors alice, bob"):
+        assert value in text
+    numbers = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert numbers["counts"]["in unnamed groups"] == 2 and numbers["provenance"]["config hash"] == "abc123"
+    assert "n measured" in text and "n classified" in text

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from galtaxa.datasets import simulate
+from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
 from galtaxa.preprocess import Conditioner
 from galtaxa.taxonomy.cae import CAEDenoiser
 from galtaxa.taxonomy import UnsupervisedTaxonomy
@@ -121,3 +122,24 @@ def test_is_a_scikit_learn_estimator(tmp_path):
     assert tax.set_params(n_clusters=4) is tax and tax.n_clusters == 4
     with pytest.raises(NotFittedError):
         twin.predict(None)
+
+
+# ------------------------------------------------------------------ the hybrid clustering space
+def test_taxonomy_with_descriptors_round_trips(tmp_path):
+    from galtaxa.datasets import simulate
+    from galtaxa.taxonomy import UnsupervisedTaxonomy
+
+    raw, _truth = simulate(n=30, size=48, pixel_scale=0.06, seed=5)
+    gs = raw.with_images(Conditioner(size=48, scaling="asinh").transform_batch(raw.images))
+    tax = UnsupervisedTaxonomy(polar=False, input_size=32, descriptors=True,
+                               descriptor_weight=0.7, n_components=4, n_clusters=3, random_state=0,
+                               progress=False, cache_dir=tmp_path / "cache")
+    tax.fit(gs)
+    ok = tax.usable_
+    assert tax.embedding_.shape[1] == 4 + len(DESCRIPTOR_NAMES)
+    d = tax.embedding_[ok, 4:] / 0.7
+    np.testing.assert_allclose(d.mean(axis=0), 0, atol=1e-4)
+    assert tax.descriptors and len(list((tmp_path / "cache").glob("descriptors-*.npy"))) == 1
+    tax.save(tmp_path / "model.npz")
+    back = UnsupervisedTaxonomy.load(tmp_path / "model.npz", progress=False)
+    np.testing.assert_array_equal(back.predict(gs), tax.predict(gs))

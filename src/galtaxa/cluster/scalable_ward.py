@@ -22,7 +22,7 @@ within-group sum of squares when two groups A and B merge (Ward 1963)::
 distance matrix) and ``"minibatch"`` above.
 
 Measured agreement with exact Ward (adjusted Rand index, 20 groups, 50-d Gaussian mixture of 20 unequal,
-anisotropic components, ``tests/cluster/test_voting.py::mixture(sep=0.7)``): N = 5,000: knn 0.956,
+anisotropic components, ``tests/cluster/_mixtures.py::mixture(sep=0.7)``): N = 5,000: knn 0.956,
 minibatch 0.880, birch 0.876 (3,000: 0.951 / 0.877 / 0.867). At N = 10^5 x 50 (2 shared CPU cores):
 minibatch 11-24 s, 0.31 GiB peak RSS, ARI 0.973 against the true components; knn 416 s, 1.36 GiB, 0.958.
 On features where Ward itself is fragile (Galaxy Zoo pixels, PCA 50) every approximation agrees with exact

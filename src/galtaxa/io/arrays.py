@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..persist.archive import check_archive
+from ..persist.checks import check_archive
 from .base import CutoutSource
 from .hdf5 import _layout, _to_chw
 from .ids import apply_dedupe

@@ -22,8 +22,8 @@ Loss: a weighted sum of per-modality mean squared errors, each normalised by the
   (what a single-input autoencoder on the 2309-d vector minimises); kept for comparison.
 * a sequence of ``M`` non-negative numbers: explicit ``w_m`` (used as given).
 
-``tests/taxonomy/test_multimodal.py`` checks on synthetic data that the balanced loss makes the bottleneck carry the
-morphology block (ridge R^2 from the bottleneck) far better than the concatenated MSE.
+``tests/reduce/test_fusion_autoencoder.py`` checks on synthetic data that the balanced loss makes the bottleneck carry
+the morphology block (ridge R^2 from the bottleneck) far better than the concatenated MSE.
 
 Training: Adam, mini-batches, a seeded validation split for early stopping (best weights restored), every
 random draw seeded by ``random_state``, deterministic torch algorithms; blocks may be ``numpy.memmap`` (batches

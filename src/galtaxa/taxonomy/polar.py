@@ -19,7 +19,7 @@ Definition used here, for an image of height ``H`` and width ``W``:
   when ``subpixel=True`` by the vertex of a least-squares 2-D quadratic fitted
   to the 3x3 neighbourhood (the papers use the integer pixel; on a cuspy
   profile a 0.5 px centre error costs more than all other interpolation
-  errors, see ``tests/preprocess/test_polar.py``).  A constant
+  errors, see ``tests/taxonomy/test_polar.py``).  A constant
   image is centred on the stamp centre.
 * **Reference direction** ``phi0``: from ``c`` towards the faintest smoothed
   pixel of the search region (``reference="faintest"``, the papers' choice),
