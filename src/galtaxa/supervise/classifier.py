@@ -47,9 +47,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ..galaxyset import GalaxySet
+from ..persist.archive import Persistable
 from ..status import FAILED, OK, UNCLASSIFIED
 from .calibration import count_decision
 from .datasets import as_images_and_ok
@@ -63,7 +64,7 @@ BALANCES = (None, "class_weight", "sampler")
 DECISIONS = tuple(DECISION_RULES)
 
 
-class GalaxyClassifier(ClassifierMixin, FinetuneableGalaxyModel):
+class GalaxyClassifier(FinetuneableGalaxyModel, Persistable, ClassifierMixin, BaseEstimator):
     """CNN classifier of galaxy images with a softmax (multi-class) or sigmoid (multi-label) head.
 
     Parameters

@@ -26,10 +26,9 @@ import math
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
 from ..encode.registry import TTA_VIEWS
-from ..persist.archive import Persistable, array_spec, number_spec
+from ..persist.archive import array_spec, number_spec
 from ..status import log
 from ..training.trainer import Trainer
 from ..utils.device import pick_device
@@ -44,13 +43,17 @@ __all__ = ["FinetuneableGalaxyModel", "MODES"]
 MODES = ("auto", "finetune", "partial", "linear")
 
 
-class FinetuneableGalaxyModel(Persistable, BaseEstimator):
+class FinetuneableGalaxyModel:
     """Base of the fine-tuned galaxy networks (see the module docstring); not used directly.
 
-    A subclass defines the constructor parameters (``backbone``, ``pretrained``, ``checkpoint``, ``mode``,
-    ``trainable_stages``, ``input_size``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``augment``,
-    ``tta``, ``patience``, ``val_fraction``, ``checkpoint_dir``, ``resume``, ``device``, ``num_workers``,
-    ``random_state``, ``progress`` and what its head rule reads), ``_check_params`` and ``_head_rule()``.
+    A concrete model lists it first among its bases, before :class:`~galtaxa.persist.archive.Persistable`
+    (which saves what this base declares: ``_PERSISTED``, ``_NETWORK``, ...), a scikit-learn mixin and
+    ``BaseEstimator``, e.g. ``GalaxyClassifier(FinetuneableGalaxyModel, Persistable, ClassifierMixin,
+    BaseEstimator)``.  It defines the constructor parameters (``backbone``, ``pretrained``, ``checkpoint``,
+    ``mode``, ``trainable_stages``, ``input_size``, ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``augment``, ``tta``, ``patience``, ``val_fraction``, ``checkpoint_dir``, ``resume``, ``device``,
+    ``num_workers``, ``random_state``, ``progress`` and what its head rule reads), ``_check_params`` and
+    ``_head_rule()``.
 
     Attributes
     ----------

@@ -283,9 +283,10 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
 
     Each epoch draws, per galaxy, two different cached views (seeded by ``(seed, epoch)``), in batches of
     ``batch_size`` galaxies (a last batch of one galaxy is left out: no contrastive pair); AdamW with a cosine
-    schedule; the history keeps each objective's mean over the galaxies trained on (``train_<objective>``); the weights of the epoch with the lowest validation
-    loss (the same objectives on the identity view and one random view of ``val_rows``) are kept.  With
-    ``checkpoint_dir`` every epoch is checkpointed and an interrupted run resumes (:class:`Trainer`).
+    schedule; the history keeps each objective's mean over the galaxies trained on (``train_<objective>``).  The
+    weights of the epoch with the lowest validation loss (the same objectives on the identity view and one random
+    view of ``val_rows``) are kept.  With ``checkpoint_dir`` every epoch is checkpointed and an interrupted run
+    resumes (:class:`Trainer`).
 
     Parameters
     ----------

@@ -73,10 +73,11 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
 
-    The loop is :class:`galtaxa.training.trainer.Trainer` (an epoch is :func:`view_steps`): with ``checkpoint_dir`` the encoder, the
-    auxiliary module and the optimiser are written atomically after every epoch to ``last.safetensors``; a new
-    ``fit`` with the same parameters and data resumes after the last finished epoch and ends with the same weights
-    as an uninterrupted run (batches and augmentations depend only on ``(random_state, epoch)``).
+    The loop is :class:`galtaxa.training.trainer.Trainer` (an epoch is :func:`view_steps`): with
+    ``checkpoint_dir`` the encoder, the auxiliary module and the optimiser are written atomically after every
+    epoch to ``last.safetensors``; a new ``fit`` with the same parameters and data resumes after the last finished
+    epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
+    ``(random_state, epoch)``).
     ``encoder.safetensors`` (the backbone's state dict in timm naming) and ``history.json`` (the loss per epoch)
     are written at the end: pass the encoder as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
     :func:`galtaxa.encode.get_encoder` or :func:`galtaxa.encode.build_model`.
