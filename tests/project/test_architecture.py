@@ -3,7 +3,7 @@
 * No circle: no module reaches itself through imports, counting the imports inside functions.
 * Every import goes down the layers of :data:`LAYERS` (or stays in its layer).
 * Imports sit at the top of their file, except those listed in :data:`DEFERRED` with the measured reason.
-* No source file has more than :data:`MAX_LINES` lines (one job per module), but those in :data:`BEING_SPLIT`.
+* No source file has more than :data:`MAX_LINES` lines (one job per module).
 
 ``python -m pytest tests/project/test_architecture.py -q`` prints each offending import with its file and line.
 """
@@ -269,20 +269,11 @@ def test_imports_are_at_the_top():
 #: The most lines a file of ``src/galtaxa`` may have.
 MAX_LINES = 600
 
-#: Files (relative to ``src/galtaxa``) over :data:`MAX_LINES` whose split is under way on another branch.  Empty
-#: this set once that split is merged: the test then fails for an entry that is no longer over the limit, and
-#: always fails for any other file over it.
-BEING_SPLIT = {
-    "supervise/classifier.py",  # being split into modules of one job each (the 'house' issue)
-}
-
 
 def test_no_source_file_is_over_the_line_limit():
     sizes = {path.relative_to(SRC / PACKAGE).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
              for path in MODULES.values()}
     over = [f"src/{PACKAGE}/{name}: {n} lines" for name, n in sorted(sizes.items())
-            if n > MAX_LINES and name not in BEING_SPLIT]
+            if n > MAX_LINES]
     assert not over, (f"source files over {MAX_LINES} lines (split them into modules of one job each):\n"
                       + "\n".join(over))
-    stale = sorted(name for name in BEING_SPLIT if sizes.get(name, 0) <= MAX_LINES)
-    assert not stale, f"BEING_SPLIT lists files that are no longer over {MAX_LINES} lines (remove them): {stale}"

@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
 from ..persist.archive import Persistable
-from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..training.trainer import StateDictPickle, Steps, Trainer, seeded_torch, train_val_split
 from ..utils.device import pick_device
 from ..utils.validation import Interval, positive_int_sequence, validate_params
 
@@ -231,32 +231,25 @@ class MultimodalAutoencoder(Persistable, StateDictPickle, TransformerMixin, Base
         with seeded_torch(self.random_state, device):
             model = build_multimodal_autoencoder(dims, self.bottleneck, self.hidden).to(device)
             opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            last = {}
 
-            def train_epoch(epoch):
+            def batches(epoch):
                 model.train()
                 perm = train_idx[gen.permutation(len(train_idx))]
-                total = 0.0
-                for s in range(0, len(perm), self.batch_size):
-                    idx = np.sort(perm[s:s + self.batch_size])
-                    xs = self._batch(blocks, idx, device)
-                    loss, _ = loss_fn(model(xs)[1], xs)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                last["train_loss"] = total / max(1, len(perm))
-                return {"train_loss": last["train_loss"]}
+                return [np.sort(perm[s:s + self.batch_size]) for s in range(0, len(perm), self.batch_size)]
+
+            def batch_loss(idx):
+                xs = self._batch(blocks, idx, device)
+                return loss_fn(model(xs)[1], xs)[0], len(idx)
 
             def validate(epoch):
                 if n_val:
                     val_loss, per = self._evaluate(model, blocks, val_idx, device, weights)
                 else:
-                    val_loss, per = last["train_loss"], [float("nan")] * len(dims)
+                    val_loss, per = trainer.current["train_loss"], [float("nan")] * len(dims)
                 return val_loss, {"val_loss": val_loss, "val_block_mse": per}
 
             trainer = Trainer(self.epochs, self.patience, "min", name="multimodal AE", progress=self.progress)
-            trainer.run({"model": model}, opt, train_epoch, validate)
+            trainer.run({"model": model}, opt, Steps(batches, batch_loss), validate)
         history = {k: [e[k] for e in trainer.history] for k in ("train_loss", "val_loss", "val_block_mse")}
         self.model_ = model.cpu().eval()
         self.dims_ = dims

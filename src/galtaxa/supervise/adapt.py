@@ -4,7 +4,7 @@ An ImageNet encoder has never seen a galaxy.  :class:`EncoderAdaptation` continu
 conditioned cutouts with SimCLR (Chen et al. 2020, ICML): two random *astronomical* views of every galaxy of a
 batch -- any rotation, flips, a small zoom, a PSF-like blur, a flux scaling and noise at the image's own level
 (:data:`galtaxa.supervise.augment.PRESETS` ``"astro"``) -- pass through the encoder ``f`` and a projection head
-``g``, and the NT-Xent loss (:func:`galtaxa.supervise.simclr.nt_xent_loss`)
+``g``, and the NT-Xent loss (galtaxa's one SimCLR, :class:`galtaxa.supervise.simclr.SimCLRObjective`)
 
 .. math::
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +42,14 @@ from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
 from ..encode.registry import Encoder, get_encoder
 from ..persist.tensors import save_state_dict
 from ..status import log
-from ..utils.atomic import atomic_write_text
-from ..utils.progress import progress as _progress
 from ..training.trainer import Trainer, seeded_torch
+from ..utils.atomic import atomic_write_text
 from ..utils.validation import Interval, Options, Satisfies, validate_params
 from .augment import Augment
 from .datasets import as_images_and_ok, epoch_seed
 from .networks import params_fingerprint
-from .simclr import nt_xent_loss
+from .simclr import SimCLRObjective, projection_head
+from .ssl_base import view_steps
 
 __all__ = ["EncoderAdaptation", "tail_modules"]
 
@@ -216,8 +215,7 @@ class EncoderAdaptation(BaseEstimator):
         for p in trained:
             p.requires_grad_(True)
         with seeded_torch(self.random_state + 1, device):
-            head = torch.nn.Sequential(torch.nn.Linear(encoder.feature_dim, self.hidden_dim), torch.nn.ReLU(),
-                                       torch.nn.Linear(self.hidden_dim, self.projection_dim)).to(device)
+            head = projection_head(encoder.feature_dim, self.hidden_dim, self.projection_dim).to(device)
         opt = torch.optim.AdamW([{"params": trained, "lr": self.lr}, {"params": head.parameters(),
                                                                       "lr": self.head_lr}],
                                 weight_decay=self.weight_decay)
@@ -227,37 +225,31 @@ class EncoderAdaptation(BaseEstimator):
         ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         n_steps = max(1, len(rows) // self.batch_size)
 
-        def train_epoch(epoch: int) -> dict:
-            t0 = time.perf_counter()
-            with seeded_torch(epoch_seed(self.random_state, epoch, 2), device):
-                gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
-                order = rows[np.random.default_rng(epoch_seed(self.random_state, epoch, 1)).permutation(len(rows))]
-                model.eval()  # frozen stages keep their batch-norm statistics
-                for m in tail:
-                    m.train()
-                head.train()
-                total = 0.0
-                steps = _progress(range(n_steps), desc=f"adapt encoder, epoch {epoch + 1}/{self.epochs}",
-                                  unit="batch", disable=None if self.progress else True)
-                for s in steps:
-                    idx = np.sort(order[s * self.batch_size:(s + 1) * self.batch_size])
-                    xb = torch.from_numpy(np.asarray(images[idx], dtype=np.float32))
-                    views = torch.cat([augment(xb, gen), augment(xb, gen)]).clamp_(0.0, 1.0)
-                    z = head(model(encoder.preprocess(views)))
-                    loss = nt_xent_loss(z[: len(idx)], z[len(idx):], self.temperature)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"encoder adaptation: non-finite loss at epoch {epoch}; lower lr")
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach())
-            entry = {"loss": total / n_steps, "seconds": round(time.perf_counter() - t0, 1)}
-            log.info("encoder adaptation epoch %d: loss %.4f (%.0f s)", epoch, entry["loss"], entry["seconds"])
-            return entry
+        def batches(epoch: int) -> list:
+            order = rows[np.random.default_rng(epoch_seed(self.random_state, epoch, 1)).permutation(len(rows))]
+            model.eval()  # frozen stages keep their batch-norm statistics
+            for m in tail:
+                m.train()
+            head.train()
+            return [np.sort(order[s * self.batch_size:(s + 1) * self.batch_size]) for s in range(n_steps)]
 
+        def report(epoch: int, entry: dict) -> None:
+            log.info("encoder adaptation epoch %d: loss %.4f (%.0f s)", epoch, entry["loss"], entry["seconds"])
+
+        simclr = SimCLRObjective(lambda x, gen: augment(x, gen).clamp(0.0, 1.0), self.temperature)
+
+        def batch_loss(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            return simclr.loss(lambda v: model(encoder.preprocess(v)), head, x, gen)
+
+        def load(idx: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(images[idx], dtype=np.float32))
+
+        # the loss is the mean over steps; each epoch runs in its own seeded torch state
+        steps = view_steps(batches, batch_loss, self.random_state, load, per_step=True,
+                           context=lambda epoch: seeded_torch(epoch_seed(self.random_state, epoch, 2), device))
         trainer = Trainer(int(self.epochs), checkpoint_dir=ckdir, fingerprint=fp, resume=self.resume,
-                          name="encoder adaptation", progress=self.progress)
-        trainer.run({"encoder": model, "head": head}, opt, train_epoch)
+                          name="encoder adaptation", progress=self.progress, timed=True)
+        trainer.run({"encoder": model, "head": head}, opt, steps, on_epoch_end=report)
         model.eval()
         self.history_ = list(trainer.history)
         self.n_galaxies_ = int(len(rows))

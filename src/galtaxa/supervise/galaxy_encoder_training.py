@@ -22,7 +22,6 @@ A missing target (no label, a simulated galaxy's colours) is masked out of its l
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from torch import nn
 
 from ..encode.galaxy_encoder import GalaxyEncoderNet
 from ..status import log
-from ..training.trainer import Trainer, seeded_torch
+from ..training.trainer import Steps, Trainer, seeded_torch
 from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
@@ -283,9 +282,11 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     """Train the last stages and the head of ``net`` on cached views (:func:`cache_views`).
 
     Each epoch draws, per galaxy, two different cached views (seeded by ``(seed, epoch)``), in batches of
-    ``batch_size`` galaxies; AdamW with a cosine schedule; the weights of the epoch with the lowest validation
-    loss (the same objectives on the identity view and one random view of ``val_rows``) are kept.  With
-    ``checkpoint_dir`` every epoch is checkpointed and an interrupted run resumes (:class:`Trainer`).
+    ``batch_size`` galaxies (a last batch of one galaxy is left out: no contrastive pair); AdamW with a cosine
+    schedule; the history keeps each objective's mean over the galaxies trained on (``train_<objective>``).  The
+    weights of the epoch with the lowest validation loss (the same objectives on the identity view and one random
+    view of ``val_rows``) are kept.  With ``checkpoint_dir`` every epoch is checkpointed and an interrupted run
+    resumes (:class:`Trainer`).
 
     Parameters
     ----------
@@ -323,6 +324,8 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
         optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, epochs * steps) / (epochs * steps))))
     fingerprint = f"{asdict(obj)}|{epochs}|{batch_size}|{lr}|{weight_decay}|{seed}|{views.shape}|{len(train_rows)}"
 
+    draws = {}  # the epoch's generator: its batches, then the views of each batch, in order
+
     def pair(rows, gen, identity_first=False):
         a = np.zeros(len(rows), int) if identity_first else gen.integers(0, n_views, len(rows))
         b = (a + gen.integers(1, n_views, len(rows))) % n_views
@@ -330,32 +333,20 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
         h2 = torch.from_numpy(np.stack([views[r, v] for r, v in zip(rows, b)]).astype(np.float32))
         return h1, h2
 
-    def train_epoch(epoch):
-        t0 = time.perf_counter()
+    def batches(epoch):
         net.train()
         heads.train()
         net.backbone.eval()  # the frozen prefix's batch norms stay as they are; the trained ones are switched below
         for m in net.trained_modules():
             m.train()
-        gen = np.random.default_rng([seed, epoch])
+        draws["gen"] = gen = np.random.default_rng([seed, epoch])
         order = gen.permutation(train_rows)
-        totals = {}
-        for a in range(0, len(order), batch_size):
-            rows = order[a:a + batch_size]
-            if len(rows) < 2:
-                continue
-            h1, h2 = pair(rows, gen)
-            z1, z2 = net.from_prefix(h1), net.from_prefix(h2)
-            parts = _losses(z1, z2, heads, rows, data, obj, class_weight)
-            loss = sum(getattr(obj, k) * v for k, v in parts.items())
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            for k, v in parts.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach()) * len(rows)
-        return {**{f"train_{k}": v / len(order) for k, v in totals.items()},
-                "seconds": round(time.perf_counter() - t0, 1)}
+        return [rows for a in range(0, len(order), batch_size) if len(rows := order[a:a + batch_size]) >= 2]
+
+    def batch_loss(rows):
+        h1, h2 = pair(rows, draws["gen"])
+        parts = _losses(net.from_prefix(h1), net.from_prefix(h2), heads, rows, data, obj, class_weight)
+        return sum(getattr(obj, k) * v for k, v in parts.items()), len(rows), parts
 
     def validate(epoch):
         net.eval()
@@ -375,9 +366,9 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
 
     with seeded_torch(seed, torch.device("cpu")):
         trainer = Trainer(epochs, patience=None, monitor="min", checkpoint_dir=checkpoint_dir,
-                          fingerprint=fingerprint, name="galaxy encoder", progress=progress)
-        trainer.run({"net": net, "heads": heads}, optimiser, train_epoch, validate,
-                    on_epoch_end=lambda e, entry: log.info("galaxy encoder epoch %d: %s", e, entry))
+                          fingerprint=fingerprint, name="galaxy encoder", progress=progress, timed=True)
+        trainer.run({"net": net, "heads": heads}, optimiser, Steps(batches, batch_loss, schedule, record=None),
+                    validate, on_epoch_end=lambda e, entry: log.info("galaxy encoder epoch %d: %s", e, entry))
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval(), trainer.history

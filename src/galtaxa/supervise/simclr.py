@@ -10,8 +10,16 @@ and pushes the other ``2N - 2`` views of the batch away:
                              {\\sum_{k \\ne i} \\exp(\\mathrm{sim}(z_i, z_k)/\\tau)},
     \\qquad \\mathrm{sim}(u, v) = \\frac{u \\cdot v}{\\lVert u\\rVert \\lVert v\\rVert},
 
-averaged over all ``2N`` ordered positive pairs.  The views follow the best set of the M5 study: Gaussian noise
-then a random crop-and-resize, drawn independently for each of the two views; temperature 0.1 as in its code.
+averaged over all ``2N`` ordered positive pairs.
+
+This module is galtaxa's one SimCLR: :class:`SimCLRObjective` (the two views, the encoder, the projection head
+of :func:`projection_head` and the loss of :func:`nt_xent_loss`) is the step of both the :class:`SimCLR`
+pretraining and the encoder adaptation (:class:`~galtaxa.supervise.adapt.EncoderAdaptation`), which train it
+through :class:`galtaxa.training.trainer.Trainer` one epoch of
+:func:`~galtaxa.supervise.ssl_base.view_steps` at a time.  :class:`SimCLR`'s views follow the best set of the M5
+study: Gaussian noise then a random crop-and-resize, drawn independently for each of the two views;
+temperature 0.1 as in its code.  The adaptation's views are astronomical ones
+(:data:`galtaxa.supervise.augment.PRESETS` ``"astro"``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from ..utils.validation import Interval
 from .augment import crop_resize, gaussian_noise
 from .ssl_base import SSLEncoder
 
-__all__ = ["nt_xent_loss", "SimCLR"]
+__all__ = ["nt_xent_loss", "projection_head", "SimCLRObjective", "SimCLR"]
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
@@ -54,6 +62,34 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(sim, targets)
+
+
+def projection_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """The projection head ``g``: ``Linear(in_dim, hidden_dim) - ReLU - Linear(hidden_dim, out_dim)``."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
+
+
+class SimCLRObjective:
+    """The SimCLR step: two random views of each image, ``z = g(f(view))``, NT-Xent between the pairs.
+
+    Parameters
+    ----------
+    view : callable
+        ``view(images, generator) -> images``: one random view of a batch; called twice per batch, the first
+        view of every image drawn before the second.
+    temperature : float
+        ``tau`` of :func:`nt_xent_loss`.
+    """
+
+    def __init__(self, view, temperature: float):
+        self.view = view
+        self.temperature = temperature
+
+    def loss(self, encode, project, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """NT-Xent of one batch ``xb``: both views pass through ``encode`` (``f``) together, then ``project``."""
+        v1, v2 = self.view(xb, generator), self.view(xb, generator)
+        z = project(encode(torch.cat([v1, v2])))
+        return nt_xent_loss(z[: len(xb)], z[len(xb):], self.temperature)
 
 
 class SimCLR(SSLEncoder):
@@ -105,8 +141,7 @@ class SimCLR(SSLEncoder):
                          "noise_sigma": Interval(float, 0, None)}
 
     def _build_aux(self, net, n_channels: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(net.feature_dim, self.hidden_dim), nn.ReLU(inplace=True),
-                             nn.Linear(self.hidden_dim, self.projection_dim))
+        return projection_head(net.feature_dim, self.hidden_dim, self.projection_dim)
 
     def view(self, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One M5 view: Gaussian noise, then crop-and-resize (to the batch's size)."""
@@ -114,6 +149,4 @@ class SimCLR(SSLEncoder):
         return crop_resize(x, generator, scale=tuple(self.crop_scale))
 
     def _batch_loss(self, net, aux, xb, generator):
-        v1, v2 = self.view(xb, generator), self.view(xb, generator)
-        z = aux(net(torch.cat([v1, v2])))
-        return nt_xent_loss(z[: len(xb)], z[len(xb):], self.temperature)
+        return SimCLRObjective(self.view, self.temperature).loss(net, aux, xb, generator)

@@ -1,4 +1,7 @@
-"""Shared training loop of the self-supervised encoders (SimCLR, autoencoder): resumable, seeded, CPU or GPU."""
+"""What the self-supervised encoders share: the estimator base of :class:`~galtaxa.supervise.SimCLR` and
+:class:`~galtaxa.supervise.AutoencoderSSL` (:class:`SSLEncoder`) and the epoch of a self-supervised objective,
+:func:`view_steps`, which they and :class:`~galtaxa.supervise.EncoderAdaptation` train through
+:class:`galtaxa.training.trainer.Trainer`: resumable, seeded, CPU or GPU."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..persist.tensors import save_state_dict
 from ..status import log
-from ..training.trainer import Trainer
+from ..training.trainer import Steps, Trainer
 from ..utils.atomic import atomic_write_text
 from ..utils.device import pick_device
 from ..utils.progress import progress as _progress
@@ -20,9 +23,50 @@ from ..utils.validation import Interval, validate_params
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
 from .networks import build_net, params_fingerprint, set_threads
 
-__all__ = ["SSLEncoder"]
+__all__ = ["SSLEncoder", "view_steps"]
 
 _IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "resume")
+
+
+def view_steps(batches, batch_loss, seed: int, load, *, per_step: bool = False, context=None,
+               record: str = "loss") -> Steps:
+    """One epoch of a self-supervised objective, as :class:`~galtaxa.training.trainer.Steps` for the Trainer.
+
+    The random views of epoch ``e`` are drawn from one generator seeded by ``(seed, e)`` (stream 3 of
+    :func:`~galtaxa.supervise.datasets.epoch_seed`), batch after batch, so a resumed run draws the views an
+    uninterrupted one would.
+
+    Parameters
+    ----------
+    batches : callable
+        ``batches(epoch) -> iterable`` of the epoch's batches (it sets the training modes and the order).
+    batch_loss : callable
+        ``batch_loss(images, generator) -> loss`` of one batch of images.
+    seed : int
+    load : callable
+        ``load(batch) -> images``: the image tensor of one batch (on the device the objective runs on).
+    per_step : bool
+        The epoch's loss is the mean over steps (``True``) or over images (``False``).
+    context : callable, optional
+        ``context(epoch)``: the context manager of the epoch (e.g. :func:`~galtaxa.training.trainer.seeded_torch`).
+    record : str
+        History key of the mean loss.
+
+    Returns
+    -------
+    Steps
+    """
+    draws = {}
+
+    def epoch_batches(epoch):
+        draws["gen"] = torch.Generator().manual_seed(epoch_seed(seed, epoch, 3))
+        return batches(epoch)
+
+    def loss(batch):
+        xb = load(batch)
+        return batch_loss(xb, draws["gen"]), 1 if per_step else len(xb)
+
+    return Steps(epoch_batches, loss, context=context, record=record)
 
 
 class SSLEncoder(TransformerMixin, BaseEstimator):
@@ -31,10 +75,11 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_build_aux(net, n_channels)`` and ``_batch_loss(net, aux, xb, generator)``.
 
-    The loop is :class:`galtaxa.training.trainer.Trainer`: with ``checkpoint_dir`` the encoder, the
-    auxiliary module and the optimiser are written atomically after every epoch to ``last.safetensors``; a new
-    ``fit`` with the same parameters and data resumes after the last finished epoch and ends with the same weights
-    as an uninterrupted run (batches and augmentations depend only on ``(random_state, epoch)``).
+    The loop is :class:`galtaxa.training.trainer.Trainer` (an epoch is :func:`view_steps`): with
+    ``checkpoint_dir`` the encoder, the auxiliary module and the optimiser are written atomically after every
+    epoch to ``last.safetensors``; a new ``fit`` with the same parameters and data resumes after the last finished
+    epoch and ends with the same weights as an uninterrupted run (batches and augmentations depend only on
+    ``(random_state, epoch)``).
     ``encoder.safetensors`` (the backbone's state dict in timm naming) and ``history.json`` (the loss per epoch)
     are written at the end: pass the encoder as ``checkpoint=`` to :class:`~galtaxa.supervise.GalaxyClassifier`,
     :func:`galtaxa.encode.get_encoder` or :func:`galtaxa.encode.build_model`.
@@ -100,37 +145,24 @@ class SSLEncoder(TransformerMixin, BaseEstimator):
         ds = GalaxyDataset(images, rows)
         name = type(self).__name__
 
-        def train_epoch(epoch):
+        def batches(epoch):
             torch.manual_seed(epoch_seed(self.random_state, epoch, 2))
-            gen = torch.Generator().manual_seed(epoch_seed(self.random_state, epoch, 3))
-            loader = make_loader(ds, self.batch_size, self.random_state, epoch, num_workers=self.num_workers,
-                                 drop_last=len(ds) > self.batch_size)
             net.train()
             aux.train()
-            total, count = 0.0, 0
-            for xb, _t, _r in _progress(loader, desc=f"{name} epoch {epoch + 1}/{self.epochs}", unit="batch",
-                                        disable=None if self.progress else True):
-                if len(xb) < 2:
-                    continue
-                xb = xb.to(device)
-                opt.zero_grad(set_to_none=True)
-                loss = self._batch_loss(net, aux, xb, gen)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"{name}: non-finite loss at epoch {epoch}; lower lr")
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(xb)
-                count += len(xb)
-            return {"loss": total / max(count, 1)}
+            # full batches (the dataset holds at least 2 images, so a single batch does too)
+            return make_loader(ds, self.batch_size, self.random_state, epoch, num_workers=self.num_workers,
+                               drop_last=len(ds) > self.batch_size)
 
         def report(epoch, entry):
             log.info("%s epoch %d: loss %.4f", name, epoch, entry["loss"])
             if on_epoch_end is not None:
                 on_epoch_end(epoch, entry)
 
+        steps = view_steps(batches, lambda xb, gen: self._batch_loss(net, aux, xb, gen), self.random_state,
+                           lambda batch: batch[0].to(device))
         trainer = Trainer(self.epochs, checkpoint_dir=self.checkpoint_dir, fingerprint=fp, resume=self.resume,
                           name=name, progress=self.progress)
-        trainer.run({"encoder": net, "aux": aux}, opt, train_epoch, on_epoch_end=report)
+        trainer.run({"encoder": net, "aux": aux}, opt, steps, on_epoch_end=report)
         state = {"history": trainer.history}
         ckdir = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else None
         self.encoder_ = net.eval()

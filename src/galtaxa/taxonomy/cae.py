@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..persist.archive import Persistable
-from ..training.trainer import StateDictPickle, Trainer, seeded_torch, train_val_split
+from ..training.trainer import StateDictPickle, Steps, Trainer, seeded_torch, train_val_split
 from ..utils.atomic import atomic_path
 from ..utils.device import pick_device
 from ..utils.validation import Interval, Options, Satisfies, positive_int_sequence, validate_params
@@ -230,32 +230,25 @@ class CAEDenoiser(Persistable, StateDictPickle, TransformerMixin, BaseEstimator)
             model = model.to(device)
             opt = torch.optim.Adam(model.parameters(), lr=self.lr)
             tgen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
-            last = {}
 
-            def train_epoch(epoch):
+            def batches(epoch):
                 model.train()
                 perm = train_idx[gen.permutation(len(train_idx))]
-                total = 0.0
-                for s in range(0, len(perm), self.batch_size):
-                    idx = np.sort(perm[s:s + self.batch_size])
-                    xb = self._to_tensor(x[idx], device)
-                    inp = xb
-                    if self.noise_std > 0:
-                        inp = xb + self.noise_std * torch.randn(xb.shape, generator=tgen).to(device)
-                    loss = torch.mean((model(inp)[..., :h, :w] - xb[..., :h, :w]) ** 2)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                last["train_loss"] = total / max(1, len(perm))
-                return {"train_loss": last["train_loss"]}
+                return [np.sort(perm[s:s + self.batch_size]) for s in range(0, len(perm), self.batch_size)]
+
+            def batch_loss(idx):
+                xb = self._to_tensor(x[idx], device)
+                inp = xb
+                if self.noise_std > 0:
+                    inp = xb + self.noise_std * torch.randn(xb.shape, generator=tgen).to(device)
+                return torch.mean((model(inp)[..., :h, :w] - xb[..., :h, :w]) ** 2), len(idx)
 
             def validate(epoch):
-                val_loss = self._loss(model, x, val_idx, device) if n_val else last["train_loss"]
+                val_loss = self._loss(model, x, val_idx, device) if n_val else trainer.current["train_loss"]
                 return val_loss, {"val_loss": val_loss}
 
             trainer = Trainer(self.epochs, self.patience, "min", name="CAE", progress=self.progress)
-            trainer.run({"model": model}, opt, train_epoch, validate)
+            trainer.run({"model": model}, opt, Steps(batches, batch_loss), validate)
         history = {k: [e[k] for e in trainer.history] for k in ("train_loss", "val_loss")}
         self.model_ = model.cpu().eval()
         self.input_shape_ = (int(c), int(h), int(w))

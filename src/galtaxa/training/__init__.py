@@ -3,9 +3,10 @@
 from .trainer import (
     EarlyStopping,
     StateDictPickle,
+    Steps,
     Trainer,
     seeded_torch,
     train_val_split,
 )
 
-__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
+__all__ = ["Trainer", "Steps", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]

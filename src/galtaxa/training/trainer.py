@@ -1,8 +1,12 @@
 """The one training loop of galtaxa's torch models and the pieces it is made of.
 
-* :class:`Trainer` -- the epoch loop with hooks (train one epoch, validate), early stopping on a monitored value,
-  the best weights kept, a checkpoint after every epoch and resuming from it; used by the classifier, the
-  self-supervised encoders, the CAE denoiser and the multimodal autoencoder;
+* :class:`Trainer` -- the epoch loop and the batch loop (zero the gradients, the loss, back-propagation, the
+  optimiser and scheduler steps), validation hooks, early stopping on a monitored value, the best weights kept,
+  a checkpoint after every epoch and resuming from it, progress bars and lines; the one loop of the classifier,
+  the self-supervised encoders (SimCLR, the autoencoder, the encoder adaptation), the galaxy encoder, the CAE
+  denoiser and the multimodal autoencoder;
+* :class:`Steps` -- what an epoch of gradient steps is made of (its batches and the loss of a batch), for
+  :meth:`Trainer.run`;
 * :func:`seeded_torch` -- a seeded, deterministic torch context that leaves the caller's RNG state untouched;
 * :func:`train_val_split` -- the seeded train / validation split of ``n`` rows;
 * :class:`EarlyStopping` -- keep the weights of the best epoch, stop after ``patience`` worse ones;
@@ -12,8 +16,11 @@
 from __future__ import annotations
 
 import copy
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +30,7 @@ from ..status import log
 from ..utils.progress import ProgressLines, progress_mode
 from ..utils.progress import progress as _progress
 
-__all__ = ["Trainer", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
+__all__ = ["Trainer", "Steps", "seeded_torch", "train_val_split", "EarlyStopping", "StateDictPickle"]
 
 
 @contextmanager
@@ -47,6 +54,39 @@ def train_val_split(n: int, val_fraction: float, gen: np.random.Generator) -> tu
     order = gen.permutation(n)
     n_val = 0 if val_fraction == 0 or n < 2 else max(1, int(round(val_fraction * n)))
     return np.sort(order[:n_val]), order[n_val:]
+
+
+@dataclass
+class Steps:
+    """One epoch of gradient steps, for :meth:`Trainer.run`: the trainer iterates the batches and, for each,
+    zeroes the gradients, computes the loss, back-propagates, steps the optimiser and the scheduler.
+
+    The epoch's training loss is the mean of the batch losses weighted by their sizes,
+    ``sum_b n_b L_b / sum_b n_b`` (``n_b = 1``: the mean over steps).
+
+    Attributes
+    ----------
+    batches : callable
+        ``batches(epoch) -> iterable`` of the epoch's batches, in order.  Called when the epoch starts: it sets
+        the modules' training modes and draws the epoch's order from ``(seed, epoch)`` (or from a generator
+        carried across epochs); a sized iterable (a list, a DataLoader) gives the batch bar its length.
+    loss : callable
+        ``loss(batch) -> (loss, n)`` or ``(loss, n, parts)``: the scalar loss tensor of one batch, its weight in
+        the epoch's mean (its size) and, optionally, named terms (tensors or numbers) whose weighted means the
+        history also keeps, as ``train_<name>``.
+    scheduler : torch LR scheduler, optional
+        Stepped after every optimiser step (to checkpoint it, list it among the trained modules too).
+    context : callable, optional
+        ``context(epoch)`` -> the context manager the epoch's batches run in (e.g. :func:`seeded_torch`).
+    record : str or None
+        History key of the epoch's mean loss (``None``: only the terms are kept).
+    """
+
+    batches: Callable
+    loss: Callable
+    scheduler: object = None
+    context: Callable | None = None
+    record: str | None = "train_loss"
 
 
 class EarlyStopping:
@@ -86,13 +126,15 @@ class EarlyStopping:
 
 
 class Trainer:
-    """The epoch loop of every torch model galtaxa trains, with hooks for what differs between them.
+    """The epoch and batch loop of every torch model galtaxa trains, with hooks for what differs between them.
 
-    Each epoch calls ``train_epoch(epoch) -> dict`` (the model's own batches, augmentations and optimiser steps;
-    the dict is the history entry, e.g. ``{"train_loss": ...}``), then ``validate(epoch) -> (value, dict)``
-    (the monitored value and extra entries; omitted: no validation, the last epoch's weights are kept), then
-    early stopping on the monitored value (:class:`EarlyStopping`), the checkpoint and
-    ``on_epoch_end(epoch, entry)``.
+    Each epoch runs its :class:`Steps` (the batch loop: ``optimizer.zero_grad``, the batch's loss,
+    ``backward``, ``optimizer.step``, ``scheduler.step``; a non-finite loss stops training with
+    :class:`FloatingPointError`), then ``validate(epoch) -> (value, dict)`` (the monitored value and extra
+    entries; omitted: no validation, the last epoch's weights are kept), then early stopping on the monitored
+    value (:class:`EarlyStopping`), the checkpoint and ``on_epoch_end(epoch, entry)``.  In place of
+    :class:`Steps`, an epoch that is not a series of optimiser steps is a callable ``train_epoch(epoch) ->
+    dict`` (the history entry).
 
     With ``checkpoint_dir`` the trained modules, the optimiser, the history and the stopping counters are
     written atomically to ``last.safetensors`` after every epoch and the best weights to ``best.safetensors``
@@ -117,9 +159,11 @@ class Trainer:
     name : str
         Shown in log messages and the progress bar.
     progress : bool
-        A progress bar over epochs with the losses and the time left (hooks may show their own over batches); when
+        A progress bar over epochs with the losses and the time left, and one over each epoch's batches; when
         stderr is not a terminal, a line per epoch at most every 30 s instead (:class:`~galtaxa.utils.progress.
         ProgressLines`).
+    timed : bool
+        Add the seconds each epoch's training took to its history entry (``seconds``).
 
     Attributes
     ----------
@@ -127,10 +171,14 @@ class Trainer:
         After :meth:`run`: one entry per epoch, ``epoch`` and what the hooks returned.
     best_epoch, best_value : int, float
         After :meth:`run`: epoch of the kept weights and its monitored value (NaN without validation).
+    current : dict
+        During :meth:`run`: the entry of the epoch being run, its training figures included (a ``validate`` hook
+        without a validation split may monitor the training loss).
     """
 
     def __init__(self, epochs: int, patience: int | None = None, monitor: str = "min", checkpoint_dir=None,
-                 fingerprint: str = "", resume: bool = True, name: str = "training", progress: bool = False):
+                 fingerprint: str = "", resume: bool = True, name: str = "training", progress: bool = False,
+                 timed: bool = False):
         self.epochs = int(epochs)
         self.patience = patience
         self.monitor = monitor
@@ -139,6 +187,8 @@ class Trainer:
         self.resume = resume
         self.name = name
         self.progress = progress
+        self.timed = timed
+        self.current: dict = {}
 
     def _load(self, modules: dict, optimizer, stopper: EarlyStopping) -> tuple[int, list, bool]:
         last = Path(self.checkpoint_dir) / "last.safetensors"
@@ -168,9 +218,12 @@ class Trainer:
         Parameters
         ----------
         modules : dict of name -> torch module
-            Everything trained (checkpointed and restored on resume).
+            Everything trained (checkpointed and restored on resume): networks, and a scheduler whose position
+            belongs to the run.
         optimizer : torch optimiser or None
-        train_epoch, validate, on_epoch_end : callables (see the class docstring)
+        train_epoch : Steps or callable
+            The epoch's batches and loss (:class:`Steps`), or ``train_epoch(epoch) -> dict``.
+        validate, on_epoch_end : callables (see the class docstring)
         watch : str, optional
             Key of ``modules`` whose best weights are kept (default: the first).
         """
@@ -186,7 +239,12 @@ class Trainer:
         for epoch in bar:
             if stopped:
                 break
-            entry = {"epoch": epoch, **train_epoch(epoch)}
+            t0 = time.perf_counter()
+            self.current = entry = {"epoch": epoch}
+            entry.update(self._steps(epoch, optimizer, train_epoch) if isinstance(train_epoch, Steps)
+                         else train_epoch(epoch))
+            if self.timed:
+                entry["seconds"] = round(time.perf_counter() - t0, 1)
             if validate is not None:
                 value, extra = validate(epoch)
                 entry.update(extra)
@@ -219,6 +277,40 @@ class Trainer:
                                                                                else -1)
         self.best_value = float(stopper.best) if validate is not None else float("nan")
         return model
+
+
+    def _steps(self, epoch: int, optimizer, steps: Steps) -> dict:
+        """The batch loop of one epoch; returns its history entry (weighted mean loss and terms)."""
+        sums: dict[str, float] = {}
+        count = 0.0
+        with steps.context(epoch) if steps.context is not None else nullcontext():
+            batches = steps.batches(epoch)
+            total = len(batches) if hasattr(batches, "__len__") else None
+            bar = _progress(batches, total=total, desc=f"{self.name}, epoch {epoch + 1}/{self.epochs}", unit="batch",
+                            disable=None if self.progress else True)
+            try:
+                for batch in bar:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss, n, *parts = steps.loss(batch)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"{self.name}: non-finite loss at epoch {epoch}; lower lr")
+                    loss.backward()
+                    optimizer.step()
+                    if steps.scheduler is not None:
+                        steps.scheduler.step()
+                    terms = {steps.record: loss} if steps.record else {}
+                    terms.update({f"train_{k}": v for k, v in (parts[0] if parts else {}).items()})
+                    for key, value in terms.items():
+                        sums[key] = sums.get(key, 0.0) + float(value.detach() if torch.is_tensor(value) else value) * n
+                    count += n
+            finally:
+                if hasattr(bar, "close"):
+                    bar.close()
+                if hasattr(batches, "close"):  # a generator of batches: leave its context now, not when collected
+                    batches.close()
+        out = {steps.record: 0.0} if steps.record else {}
+        out.update({k: v / count for k, v in sums.items()} if count else {})
+        return out
 
 
 class StateDictPickle:
