@@ -18,7 +18,6 @@ from ..status import log
 from ..training.trainer import Steps, Trainer
 from ..utils.atomic import atomic_write_text
 from ..utils.device import pick_device
-from ..utils.progress import progress as _progress
 from ..utils.validation import Interval, validate_params
 from .datasets import GalaxyDataset, as_images_and_ok, epoch_seed, make_loader
 from .networks import build_net, params_fingerprint, set_threads
