@@ -89,6 +89,38 @@ def test_a_damaged_or_foreign_file_is_refused(net, tmp_path):
         load_galaxy_encoder("galtaxa-galaxy")
 
 
+def test_a_batch_of_one_trains_with_the_running_statistics(net):
+    """The last batch of an epoch may hold one galaxy: batch norm cannot take its statistics from it."""
+    h = torch.randn(3, net.backbone.num_features, 2, 2)
+    net.train()
+    try:
+        running = net.head[1].running_mean.clone()
+        alone = net.forward_head(h[:1])
+        assert net.head[1].training and torch.equal(net.head[1].running_mean, running)  # not updated, still training
+        net.eval()
+        np.testing.assert_allclose(alone.detach().numpy(), net.forward_head(h[:1]).detach().numpy(), rtol=1e-6)
+        net.train()
+        batch = net.forward_head(h)  # a real batch still uses (and updates) the batch statistics
+        assert not torch.equal(net.head[1].running_mean, running) and batch.shape == (3, net.embed_dim)
+    finally:
+        net.eval()
+
+
+def test_the_classifier_fine_tunes_the_shipped_encoder_with_a_last_batch_of_one(tmp_path):
+    """``galtaxa train`` starting from the galaxy encoder: 9 training galaxies in batches of 4 leave one alone."""
+    from galtaxa.supervise import GalaxyClassifier
+
+    images = np.stack([_blob(q, a, size=64, seed=i) for i, (q, a) in
+                       enumerate([(0.3, 0.2), (1.0, 0.0)] * 6 + [(0.3, 1.0)])])
+    labels = np.array(["edge", "round"] * 6 + ["edge"])  # 13 galaxies: 9 train (4 + 4 + 1), 4 validate
+    clf = GalaxyClassifier(backbone=SHIPPED_ENCODERS[0], mode="partial", trainable_stages=1, input_size=64, epochs=1,
+                           batch_size=4, val_fraction=0.25, calibrate=False, progress=False, random_state=0,
+                           checkpoint_dir=tmp_path)
+    clf.fit(images, labels)
+    assert len(clf.history_) == 1 and np.isfinite(clf.history_[0]["train_loss"])
+    assert clf.predict_proba(images).shape == (13, 2)
+
+
 @pytest.mark.parametrize("name", SHIPPED_ENCODERS)
 def test_the_shipped_encoder_loads_by_name(name):
     path = galaxy_encoder_path(name)

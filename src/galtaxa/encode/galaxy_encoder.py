@@ -111,8 +111,21 @@ class GalaxyEncoderNet(nn.Module):
         return backbone_parts(self.backbone)
 
     def forward_head(self, h: torch.Tensor) -> torch.Tensor:
-        """Embedding from the backbone's last activations: pooling, then the projection head."""
-        return self.head(self.backbone.forward_head(h))
+        """Embedding from the backbone's last activations: pooling, then the projection head.
+
+        In training mode a batch of one galaxy (the last of an epoch whose size leaves a remainder of one) has no
+        batch statistics for the head's batch norm: it is normalised with the running statistics, as in
+        evaluation, and does not update them.
+        """
+        pooled = self.backbone.forward_head(h)
+        norm = self.head[1]
+        if not (norm.training and pooled.shape[0] == 1):
+            return self.head(pooled)
+        norm.eval()
+        try:
+            return self.head(pooled)
+        finally:
+            norm.train()
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
         """Activations of the frozen prefix (what training caches)."""
