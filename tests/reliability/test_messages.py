@@ -101,7 +101,7 @@ def test_newline_and_carriage_return_in_ids_do_not_break_the_report(tmp_path, ca
     assert figures["mosaics"], figures.keys()
 
 
-def test_mosaic_titles_are_drawn_onone_line_error():
+def test_mosaic_titles_with_line_breaks_are_drawn_without_error():
     imgs = np.random.default_rng(0).random((3, 1, 16, 16)).astype(np.float32)
     canvas = make_mosaic(imgs, titles=["a\nb", "c\rd", "e\u2029f"], cell_px=48)
     assert canvas.ndim == 3 and canvas.shape[1] == 1 + 3 * 49

@@ -42,7 +42,6 @@ TRUSTED_CLASSES = {
     "sklearn.ensemble.IsolationForest": "sklearn.ensemble:IsolationForest",
     "sklearn.tree.ExtraTreeRegressor": "sklearn.tree:ExtraTreeRegressor",
 }
-_TREE = "sklearn.tree._tree.Tree"
 
 
 def _import(spec: str):
