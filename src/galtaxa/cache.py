@@ -132,6 +132,21 @@ class Stage:
         """The summary recorded by :meth:`finish`."""
         return json.loads((self.path / "done.json").read_text()).get("summary", {})
 
+    def figures(self, summary: Mapping[str, Any] | None = None) -> dict[str, Path]:
+        """The figures a summary names (``"figures": {title: file name}``), as paths in this folder.
+
+        Parameters
+        ----------
+        summary : mapping, optional
+            A summary about to be recorded (default: the one :meth:`finish` recorded).
+
+        Returns
+        -------
+        dict of str to Path
+        """
+        summary = self.summary() if summary is None else summary
+        return {title: self.path / name for title, name in summary.get("figures", {}).items()}
+
     def run(self, compute: Callable[["Stage"], tuple[R, Mapping[str, Any]]], load: Callable[["Stage"], R]) -> R:
         """The stage's result: loaded when finished, else computed and the folder marked finished.
 

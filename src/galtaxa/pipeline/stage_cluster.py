@@ -95,18 +95,13 @@ def cluster_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, encoded: 
         pairwise = getattr(model.voting_, "pairwise_ari_", None)
         if isinstance(pairwise, pd.DataFrame):
             pairwise.to_csv(st.path / "pairwise_ari.csv")
-        return ClusterResult(st, table, _figures(st, summary), {}, model.embedding_, st.path / "model.npz"), summary
+        return ClusterResult(st, table, st.figures(summary), {}, model.embedding_, st.path / "model.npz"), summary
 
     def load(st: Stage):
-        return ClusterResult(st, pd.read_parquet(st.path / "cluster.parquet"), _figures(st, st.summary()), {},
+        return ClusterResult(st, pd.read_parquet(st.path / "cluster.parquet"), st.figures(), {},
                              np.load(st.path / "embedding.npy"), st.path / "model.npz")
 
     return stage.run(compute, load)
-
-
-def _figures(stage: Stage, summary: dict) -> dict:
-    """Run-summary figures from the stage's summary (figure names are relative to its folder)."""
-    return {title: stage.path / name for title, name in summary.get("figures", {}).items()}
 
 
 def wanted(ctx: RunContext) -> bool:

@@ -91,18 +91,10 @@ def encode_usmorph(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, upstream
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # features resume batch by batch
     model = clone(plan.usmorph).set_params(checkpoint=encoder["checkpoint"], runner=plan.runner)
 
-    def summary_of(st: Stage) -> tuple[dict, dict]:
-        summary = st.summary()
-        figures = {title: st.path / name for title, name in summary.get("figures", {}).items()}
-        metrics = {}
-        if "cae_validation_mse" in summary:
-            metrics["CAE reconstruction MSE (validation)"] = float(summary["cae_validation_mse"])
-        return figures, metrics
-
     def compute(st: Stage):
         model.fit_view(galaxies, st.path)
-        model.encode(galaxies, st.path / "features")
-        summary = {"feature_dim": int(model._encoder().feature_dim), "figures": {}}
+        features = model.encode(galaxies, st.path / "features")
+        summary = {"feature_dim": int(features.shape[1]), "figures": {}}
         if getattr(model, "cae_", None) is not None:
             summary |= {"cae_validation_mse": float(model.cae_.best_loss_), "cae_epochs": int(model.cae_.n_epochs_)}
             if (st.path / "cae_before_after.png").exists():
@@ -110,9 +102,11 @@ def encode_usmorph(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, upstream
         return None, summary
 
     stage.run(compute, lambda st: None)
-    figures, metrics = summary_of(stage)
+    summary = stage.summary()
+    metrics = ({"CAE reconstruction MSE (validation)": float(summary["cae_validation_mse"])}
+               if "cae_validation_mse" in summary else {})
     cae_path = stage.path / "cae.npz" if cfg["cae"]["enabled"] else None
-    return EncodeResult(stage, None, figures, metrics, [(_features_of(stage), stage)], cae_path,
+    return EncodeResult(stage, None, stage.figures(summary), metrics, [(_features_of(stage), stage)], cae_path,
                         encoder["checkpoint"])
 
 

@@ -153,8 +153,7 @@ def multimodal_stage(plan: RunPlan, cache: RunCache, ids, encoded: EncodeResult,
     def load(st: Stage):
         table = pd.read_parquet(st.path / "multimodal.parquet")
         fit = mixture_fit(st.path)
-        figures = {k: st.path / v for k, v in st.summary().get("figures", {}).items()}
-        return MultimodalResult(st, table, figures, _metrics(table, fit), np.load(st.path / "embedding.npy"),
+        return MultimodalResult(st, table, st.figures(), _metrics(table, fit), np.load(st.path / "embedding.npy"),
                                 st.path / "model.npz", fit)
 
     return stage.run(compute, load)
