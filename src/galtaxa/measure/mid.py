@@ -68,6 +68,14 @@ class TolerantMID:
         sy, sx = found[0]
         return (slice(max(sy.start - 1, 0), min(sy.stop + 1, ny)), slice(max(sx.start - 1, 0), min(sx.stop + 1, nx)))
 
+    @statmorph.statmorph.lazyproperty
+    def _mid_smooth_box(self):
+        """``(y0, y1, x0, x1)``: the MID box widened by the reach of the ``sigma_mid`` Gaussian, within the stamp."""
+        ny, nx = self._cutout_mid.shape
+        pad = int(4.0 * self._sigma_mid + 0.5) + 2
+        by, bx = self._mid_box
+        return max(by.start - pad, 0), min(by.stop + pad, ny), max(bx.start - pad, 0), min(bx.stop + pad, nx)
+
     def _multimode_function(self, q):
         """statmorph's clump areas above the quantile ``q`` (largest first), labelled in the MID segmap's box,
         remembered per threshold."""
@@ -157,11 +165,7 @@ class TolerantMID:
         """statmorph's watershed of the smoothed MID image around its local maxima, on the MID box widened by
         the smoothing's reach (zero beyond)."""
         smooth = self._cutout_mid_smooth
-        ny, nx = smooth.shape
-        pad = int(4.0 * self._sigma_mid + 0.5) + 2
-        by, bx = self._mid_box
-        y0, y1 = max(by.start - pad, 0), min(by.stop + pad, ny)
-        x0, x1 = max(bx.start - pad, 0), min(bx.stop + pad, nx)
+        y0, y1, x0, x1 = self._mid_smooth_box
         crop = smooth[y0:y1, x0:x1]
         if crop.size == smooth.size or not (crop.min() <= 0 and smooth.min() >= 0):
             return super()._watershed_mid
@@ -193,10 +197,7 @@ class TolerantMID:
         Gaussian's reach: zero elsewhere, as it is there."""
         image = self._cutout_mid
         ny, nx = image.shape
-        pad = int(4.0 * self._sigma_mid + 0.5) + 2
-        by, bx = self._mid_box
-        y0, y1 = max(by.start - pad, 0), min(by.stop + pad, ny)
-        x0, x1 = max(bx.start - pad, 0), min(bx.stop + pad, nx)
+        y0, y1, x0, x1 = self._mid_smooth_box
         out = np.zeros(image.shape, dtype=np.float64)
         if (y0, x0) == (0, 0) or y1 == ny or x1 == nx:  # near the stamp's edge: the filter's border rule matters
             return ndimage.gaussian_filter(image, self._sigma_mid)

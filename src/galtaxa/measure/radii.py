@@ -34,6 +34,17 @@ class TolerantRadii:
     """The radii of :class:`~galtaxa.measure.fast_engine.TolerantSourceMorphology` (a mixin of it: it reads the
     statmorph quantities and settings of the object)."""
 
+    def _petrosian_ratio(self, annulus_mean: float, aperture_mean: float, name: str) -> float:
+        """statmorph's Petrosian function: ``annulus_mean / aperture_mean - eta`` (flag 2 and a warning naming
+        ``name`` when the aperture's mean flux is zero; the ratio is then 1 for a non-zero annulus, else 0)."""
+        if aperture_mean == 0:
+            warnings.warn(f"[{name}] Mean flux is zero.", AstropyUserWarning)
+            self.flag = 2
+            ratio = float(annulus_mean != 0)
+        else:
+            ratio = annulus_mean / aperture_mean
+        return ratio - self._eta
+
     # ------------------------------------------------------- circular radii
     def _petrosian_function_circ(self, r, center):
         """statmorph's circular Petrosian function (annulus over aperture mean, minus eta), direct weights."""
@@ -50,13 +61,7 @@ class TolerantRadii:
             w_ap = _box_circle(img.shape, local, r)
             annulus_mean = abs(_masked_mean(img, msk, w_out - w_in))
             aperture_mean = abs(_masked_mean(img, msk, w_ap))
-        if aperture_mean == 0:
-            warnings.warn("[rpetro_circ] Mean flux is zero.", AstropyUserWarning)
-            self.flag = 2
-            ratio = float(annulus_mean != 0)
-        else:
-            ratio = annulus_mean / aperture_mean
-        return ratio - self._eta
+        return self._petrosian_ratio(annulus_mean, aperture_mean, "rpetro_circ")
 
     def _petrosian_approx(self, rho, grid):
         """The Petrosian function on the whole scan grid from a binned profile (``rho``: the stamp's pixels'
@@ -165,13 +170,7 @@ class TolerantRadii:
             (f_in, n_in), (f_ap, n_ap), (f_out, n_out) = family.sums((a_in, a, a_out))
             annulus_mean = abs((f_out - f_in) / (n_out - n_in)) if n_out - n_in else 0.0
             aperture_mean = abs(f_ap / n_ap) if n_ap else 0.0
-        if aperture_mean == 0:
-            warnings.warn("[rpetro_ellip] Mean flux is zero.", AstropyUserWarning)
-            self.flag = 2
-            ratio = float(annulus_mean != 0)
-        else:
-            ratio = annulus_mean / aperture_mean
-        return ratio - self._eta
+        return self._petrosian_ratio(annulus_mean, aperture_mean, "rpetro_ellip")
 
     def _rpetro_ellip_generic(self, center, elongation, theta):
         """statmorph's elliptical Petrosian semi-major axis: its 100-point scan (bracketed from a binned

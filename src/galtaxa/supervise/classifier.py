@@ -321,19 +321,3 @@ class GalaxyClassifier(FinetuneableGalaxyModel, Persistable, ClassifierMixin, Tr
     def _upgrade_loaded(self) -> None:
         if "decision" not in vars(self):  # saved before the option existed: the argmax it was evaluated with
             self.decision = "argmax"
-
-    @classmethod
-    def load(cls, path, device=None) -> "GalaxyClassifier":
-        """Read a classifier written by :meth:`save` (:class:`~galtaxa.persist.archive.Persistable`), onto ``device``.
-
-        Parameters
-        ----------
-        path : path-like
-        device : str, optional
-            Where to put the network (default: the best available; the saving machine's device is not kept).
-
-        Returns
-        -------
-        GalaxyClassifier
-        """
-        return super().load(path, device)
