@@ -228,6 +228,36 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
     return out
 
 
+def group_purity(groups: np.ndarray, y: np.ndarray) -> dict:
+    """Purity of the groups on the labelled galaxies a group holds: the sum over groups of the group's commonest
+    class, over the labelled grouped galaxies (``groups >= 0``)."""
+    labelled = np.array([isinstance(v, str) for v in y])
+    keep = (groups >= 0) & labelled
+    yy = y[keep].astype(str)
+    purity = sum(pd.Series(yy[groups[keep] == k]).value_counts().iloc[0] for k in np.unique(groups[keep]))
+    return {"kept": float(keep.sum() / labelled.sum()), "purity": float(purity / max(keep.sum(), 1)),
+            "n_groups": int(len(np.unique(groups[keep])))}
+
+
+def m3_run(name: str, encoders: list, source, rows, y, folder: Path) -> dict:
+    """The M3 route (``route: multimodal``) with its defaults on the benchmark split, its image branch given by
+    ``encoders``: the purity of its groups (purged galaxies count as not kept)."""
+    from galtaxa.pipeline import run_pipeline
+    from stages import gz1_run_config
+
+    cfg = gz1_run_config([DATA / "gz1" / "images" / f"{source.ids[i]}.jpeg" for i in rows], folder)
+    cfg["route"] = "multimodal"
+    cfg["report"]["enabled"] = False
+    cfg["multimodal"]["encoders"] = list(encoders)
+    t0 = time.perf_counter()
+    result = run_pipeline(cfg, progress=False, force=True)
+    cat = result.catalog.set_index("id").loc[[str(source.ids[i]) for i in rows]]
+    out = {"encoders": list(encoders), "seconds": round(time.perf_counter() - t0, 1),
+           **group_purity(cat["group"].to_numpy(), y)}
+    print(f"{name} (M3 route): {out}", flush=True)
+    return out
+
+
 def sim_ari(encoder, n: int = 600) -> dict:
     """ARI of the vote against the six true types of the simulated set (``simulate(600, seed=0)``, the set of
     ``benchmarks/representation.py``; the encoder was trained on other seeds), conditioned as the demo conditions
@@ -306,7 +336,9 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--encoders", nargs="*", default=[], help="galaxy encoder files (.safetensors)")
-    ap.add_argument("--shipped", action="store_true", help="also the shipped galtaxa-galaxy-v1")
+    ap.add_argument("--shipped", nargs="*", default=None,
+                    help="also these shipped galaxy encoders (no name: every one, galtaxa.encode.galaxy_encoder."
+                         "SHIPPED_ENCODERS)")
     ap.add_argument("--no-imagenet", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=RESULTS / "galaxy_encoder.json")
@@ -314,6 +346,9 @@ def main(argv=None) -> int:
                     help="also run the default `galtaxa run` (measurement off) on the benchmark split per encoder")
     ap.add_argument("--surveys", action="store_true",
                     help="also the simulated set's ARI and the vote on the unlabelled SDSS FITS / HST AEGIS stamps")
+    ap.add_argument("--m3", action="store_true",
+                    help="also the M3 route (route: multimodal, its defaults) with this encoder on the image and on "
+                         "its polar unfolding")
     ap.add_argument("--space-study", action="store_true",
                     help="also other clustering spaces: without descriptors, PCA 16, whitened PCA")
     args = ap.parse_args(argv)
@@ -340,8 +375,10 @@ def main(argv=None) -> int:
     results["n_benchmark"] = int(len(rows))
     results["classes"] = CLASSES
     encoders = [] if args.no_imagenet else [("ImageNet EfficientNet-Lite0", "efficientnet_lite0", None)]
-    if args.shipped:
-        encoders.append(("galtaxa-galaxy-v1", "galtaxa-galaxy-v1", None))
+    if args.shipped is not None:
+        from galtaxa.encode.galaxy_encoder import SHIPPED_ENCODERS
+
+        encoders += [(n, n, None) for n in (args.shipped or SHIPPED_ENCODERS)]
     encoders += [(Path(p).stem, "galtaxa-galaxy", p) for p in args.encoders]
     for name, encoder_name, checkpoint in encoders:
         row = evaluate(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE), views, desc, y)
@@ -355,6 +392,11 @@ def main(argv=None) -> int:
         if args.pipeline:
             row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y,
                                               CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name))
+        if args.m3:
+            enc = encoder_name if checkpoint is None else {"name": encoder_name, "checkpoint": str(checkpoint)}
+            polar = f"{encoder_name}@polar" if checkpoint is None else {**enc, "view": "polar"}
+            row["m3"] = m3_run(name, [enc, polar], source, rows, y,
+                               CACHE / "m3" / "".join(c if c.isalnum() else "_" for c in name))
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
@@ -412,6 +454,14 @@ def write_markdown(results: dict, path: Path) -> None:
             lines.append(f"| {k} | {r['sim']['k6']['ari']:.2f} / {r['sim']['k12']['ari']:.2f} "
                          f"({r['sim']['k6']['kept']:.2f} / {r['sim']['k12']['kept']:.2f}) | {groups('sdss_fits')} | "
                          f"{groups('hst_aegis')} |")
+    m3 = {k: r["m3"] for k, r in results.get("rows", {}).items() if "m3" in r}
+    if m3:
+        lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, smoothing 1.5 px, z-score, "
+                      "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder on the image and on its "
+                      "polar unfolding: purity of its groups over the labelled galaxies it groups:", "",
+                  "| image branch | groups | kept | purity | wall s |", "|---|---|---|---|---|"]
+        for k, r in m3.items():
+            lines.append(f"| {k} | {r['n_groups']} | {r['kept']:.2f} | {r['purity']:.3f} | {r['seconds']:.0f} |")
     other = {k: r["measured"] for k, r in results.get("rows", {}).items()
              if r.get("measured") and r["measured"].get("command") != m.get("command")}
     if other:

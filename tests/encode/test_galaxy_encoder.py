@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -168,3 +169,35 @@ def test_training_separates_two_shapes_it_was_taught(net, tmp_path):
     centroids = np.stack([z[train][y[train] == c].mean(0) for c in (0, 1)])
     pred = np.argmin(((z[val][:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert (pred == y[val]).mean() >= 0.9
+
+
+def test_an_interrupted_training_resumes_to_the_weights_of_an_uninterrupted_one(net, tmp_path):
+    """The checkpoint keeps the cosine schedule's position: resumed after its second epoch, a three-epoch run ends
+    with the weights of the run that was never stopped (the schedule restarted at full rate would not)."""
+    n = 16
+    stamps = [_blob(1.0 if i % 2 else 0.4, 0.5 * i, size=96, seed=i) for i in range(n)]
+    views = cache_views(net, lambda i: stamps[i], n, 2, tmp_path / "views.npy", size=64, crop_fraction=0.6,
+                        progress=False)
+    data = TrainingSet(ids=np.arange(n).astype(str), classes=np.arange(n) % 2, class_names=["a", "b"],
+                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
+                       sim_types=np.full(n, -1), sim_type_names=[])
+    kw = dict(objectives=Objectives(classes=1.0, measure=0.0, invariance=0.2, sim=0.0), epochs=3, batch_size=8,
+              lr=5e-3, progress=False)
+    start = copy.deepcopy(net)
+    full, _ = fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n), **kw)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(epoch, entry):
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n),
+                           checkpoint_dir=tmp_path / "ck", on_epoch_end=stop, **kw)
+    resumed, history = fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n),
+                                          checkpoint_dir=tmp_path / "ck", **kw)
+    assert [h["epoch"] for h in history] == [0, 1, 2]
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k

@@ -278,15 +278,16 @@ def _losses(z1, z2, heads: _Heads, rows, data: TrainingSet, obj: Objectives, cla
 def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingSet, train_rows, val_rows, *,
                        objectives: Objectives | None = None, epochs: int = 20, batch_size: int = 64,
                        lr: float = 5e-4, weight_decay: float = 1e-4, seed: int = 0, checkpoint_dir=None,
-                       progress: bool = True) -> tuple[GalaxyEncoderNet, list]:
+                       progress: bool = True, on_epoch_end=None) -> tuple[GalaxyEncoderNet, list]:
     """Train the last stages and the head of ``net`` on cached views (:func:`cache_views`).
 
     Each epoch draws, per galaxy, two different cached views (seeded by ``(seed, epoch)``), in batches of
     ``batch_size`` galaxies (a last batch of one galaxy is left out: no contrastive pair); AdamW with a cosine
     schedule; the history keeps each objective's mean over the galaxies trained on (``train_<objective>``).  The
     weights of the epoch with the lowest validation loss (the same objectives on the identity view and one random
-    view of ``val_rows``) are kept.  With ``checkpoint_dir`` every epoch is checkpointed and an interrupted run
-    resumes (:class:`Trainer`).
+    view of ``val_rows``) are kept.  With ``checkpoint_dir`` every epoch is checkpointed (the weights, the
+    optimiser and the position in the cosine schedule) and an interrupted run resumes where it stopped, ending with
+    the weights of an uninterrupted run (:class:`Trainer`).
 
     Parameters
     ----------
@@ -300,6 +301,8 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     seed : int
     checkpoint_dir : path-like, optional
     progress : bool
+    on_epoch_end : callable, optional
+        ``on_epoch_end(epoch, entry)`` after each epoch is checkpointed (``entry``: its history entry).
 
     Returns
     -------
@@ -310,7 +313,8 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     obj = objectives or Objectives()
     train_rows, val_rows = np.asarray(train_rows), np.asarray(val_rows)
     n_views = views.shape[1]
-    heads = _Heads(net.embed_dim, len(data.class_names), data.measures.shape[1], len(data.sim_type_names))
+    with seeded_torch(seed, torch.device("cpu")):  # the heads' initial weights depend on the seed alone
+        heads = _Heads(net.embed_dim, len(data.class_names), data.measures.shape[1], len(data.sim_type_names))
     counts = np.bincount(data.classes[train_rows][data.classes[train_rows] >= 0], minlength=len(data.class_names))
     class_weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / max(len(counts), 1), dtype=torch.float32)
     trained = [p for m in net.trained_modules() for p in m.parameters()]
@@ -367,8 +371,13 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     with seeded_torch(seed, torch.device("cpu")):
         trainer = Trainer(epochs, patience=None, monitor="min", checkpoint_dir=checkpoint_dir,
                           fingerprint=fingerprint, name="galaxy encoder", progress=progress, timed=True)
-        trainer.run({"net": net, "heads": heads}, optimiser, Steps(batches, batch_loss, schedule, record=None),
-                    validate, on_epoch_end=lambda e, entry: log.info("galaxy encoder epoch %d: %s", e, entry))
+        def epoch_done(epoch, entry):
+            log.info("galaxy encoder epoch %d: %s", epoch, entry)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, entry)
+
+        trainer.run({"net": net, "heads": heads, "schedule": schedule}, optimiser,
+                    Steps(batches, batch_loss, schedule, record=None), validate, on_epoch_end=epoch_done)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval(), trainer.history
