@@ -258,6 +258,22 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path) -> dict:
     return out
 
 
+#: Layouts of the M3 route's image branch measured by ``--m3``: the encoder on the image and on its polar
+#: unfolding (the layout of the default ``multimodal.encoders``), or on the image alone.
+M3_BRANCHES = {"image+polar": ("image", "polar"), "image": ("image",)}
+
+
+def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y) -> dict:
+    """:func:`m3_run` for each layout of ``branches`` (keys of :data:`M3_BRANCHES`) with this encoder."""
+    out = {}
+    for branch in branches:
+        specs = [{"name": encoder_name, "view": view, **({} if checkpoint is None else {"checkpoint": str(checkpoint)})}
+                 for view in M3_BRANCHES[branch]]
+        folder = CACHE / "m3" / "".join(c if c.isalnum() else "_" for c in f"{name}_{branch}")
+        out[branch] = m3_run(f"{name}, {branch}", specs, source, rows, y, folder)
+    return out
+
+
 def sim_ari(encoder, n: int = 600) -> dict:
     """ARI of the vote against the six true types of the simulated set (``simulate(600, seed=0)``, the set of
     ``benchmarks/representation.py``; the encoder was trained on other seeds), conditioned as the demo conditions
@@ -346,9 +362,12 @@ def main(argv=None) -> int:
                     help="also run the default `galtaxa run` (measurement off) on the benchmark split per encoder")
     ap.add_argument("--surveys", action="store_true",
                     help="also the simulated set's ARI and the vote on the unlabelled SDSS FITS / HST AEGIS stamps")
-    ap.add_argument("--m3", action="store_true",
-                    help="also the M3 route (route: multimodal, its defaults) with this encoder on the image and on "
-                         "its polar unfolding")
+    ap.add_argument("--m3", nargs="*", default=None, choices=sorted(M3_BRANCHES),
+                    help="also the M3 route (route: multimodal, its defaults) with each encoder as its image branch: "
+                         "on the image and on its polar unfolding (image+polar, the default's layout) and/or on the "
+                         "image alone (image)")
+    ap.add_argument("--m3-only", action="store_true",
+                    help="only the M3 runs: the encoders' other figures stay as stored")
     ap.add_argument("--space-study", action="store_true",
                     help="also other clustering spaces: without descriptors, PCA 16, whitened PCA")
     args = ap.parse_args(argv)
@@ -381,6 +400,12 @@ def main(argv=None) -> int:
         encoders += [(n, n, None) for n in (args.shipped or SHIPPED_ENCODERS)]
     encoders += [(Path(p).stem, "galtaxa-galaxy", p) for p in args.encoders]
     for name, encoder_name, checkpoint in encoders:
+        if args.m3_only:
+            row = results.get("rows", {}).get(name, {})
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
+            results.setdefault("rows", {})[name] = row
+            args.out.write_text(json.dumps(results, indent=1, default=float))
+            continue
         row = evaluate(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE), views, desc, y)
         if args.surveys:
             enc = get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE)
@@ -392,11 +417,8 @@ def main(argv=None) -> int:
         if args.pipeline:
             row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y,
                                               CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name))
-        if args.m3:
-            enc = encoder_name if checkpoint is None else {"name": encoder_name, "checkpoint": str(checkpoint)}
-            polar = f"{encoder_name}@polar" if checkpoint is None else {**enc, "view": "polar"}
-            row["m3"] = m3_run(name, [enc, polar], source, rows, y,
-                               CACHE / "m3" / "".join(c if c.isalnum() else "_" for c in name))
+        if args.m3 is not None:
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
@@ -457,11 +479,15 @@ def write_markdown(results: dict, path: Path) -> None:
     m3 = {k: r["m3"] for k, r in results.get("rows", {}).items() if "m3" in r}
     if m3:
         lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, smoothing 1.5 px, z-score, "
-                      "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder on the image and on its "
-                      "polar unfolding: purity of its groups over the labelled galaxies it groups:", "",
+                      "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder as its image branch "
+                      "(image+polar: on the image and on its polar unfolding, the default layout; image: on the "
+                      "image alone): purity of its groups over the labelled galaxies it groups (purged galaxies are "
+                      "not kept):", "",
                   "| image branch | groups | kept | purity | wall s |", "|---|---|---|---|---|"]
-        for k, r in m3.items():
-            lines.append(f"| {k} | {r['n_groups']} | {r['kept']:.2f} | {r['purity']:.3f} | {r['seconds']:.0f} |")
+        for k, by_branch in m3.items():
+            for branch, r in by_branch.items():
+                lines.append(f"| {k}, {branch} | {r['n_groups']} | {r['kept']:.2f} | {r['purity']:.3f} | "
+                             f"{r['seconds']:.0f} |")
     other = {k: r["measured"] for k, r in results.get("rows", {}).items()
              if r.get("measured") and r["measured"].get("command") != m.get("command")}
     if other:
