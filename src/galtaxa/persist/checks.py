@@ -25,7 +25,7 @@ import zipfile
 import numpy as np
 
 from ..utils.rundir import available_memory, format_bytes
-from ..utils.validation import describe
+from ..utils.validation import Instance, describe
 from .safe_load import UnsafeFileError
 
 __all__ = ["check_archive", "check_param_types", "check_param_parts", "array_spec", "number_spec", "MAX_STATE_BYTES",
@@ -88,13 +88,15 @@ def check_param_types(cls, state: dict) -> list[str]:
 
 
 def check_param_parts(cls, state: dict) -> list[str]:
-    """The constructor parameters in ``state`` holding an estimator (an object with ``get_params``) that their
-    class does not allow there, as sentences.
+    """The constructor parameters in ``state`` that hold an estimator where their class allows none, or that their
+    class declares as parts but hold something else, as sentences.
 
     A meta-estimator declares which estimators a parameter may hold in its ``PARAM_CONSTRAINTS``
-    (:class:`~galtaxa.utils.validation.Instance`); a parameter without such a declaration may hold none.  The
-    parameters of an allowed part are checked by :func:`check_param_types` in turn (its class is on the allow-list
-    of :data:`~galtaxa.persist.codec.TRUSTED_CLASSES`, or the file would not have been read this far).
+    (:class:`~galtaxa.utils.validation.Instance`): such a parameter must satisfy its constraints (e.g. a
+    ``MultimodalAutoencoder`` or None), and a parameter without such a declaration may hold no estimator (an
+    object with ``get_params``).  The parameters of an allowed part are checked by :func:`check_param_types` in
+    turn (its class is on the allow-list of :data:`~galtaxa.persist.codec.TRUSTED_CLASSES`, or the file would not
+    have been read this far).
 
     Parameters
     ----------
@@ -106,21 +108,26 @@ def check_param_parts(cls, state: dict) -> list[str]:
     Returns
     -------
     list of str
-        Empty when every estimator-valued parameter is allowed.
+        Empty when every part is allowed.
     """
     constraints = getattr(cls, "PARAM_CONSTRAINTS", {})
     problems = []
     for name in inspect.signature(cls.__init__).parameters:
-        value = state.get(name)
-        if value is None or not hasattr(value, "get_params"):
+        if name not in state:
             continue
+        value = state[name]
         allowed = constraints.get(name)
         alternatives = allowed if isinstance(allowed, (list, tuple)) else [allowed]
-        if allowed is None or not any(c is not None and c.accepts(value) for c in alternatives):
-            what = describe(allowed) if allowed is not None else "no estimator"
-            problems.append(f"parameter {name!r} holds a {type(value).__name__}; it must be {what}")
+        declared = any(isinstance(c, Instance) for c in alternatives)
+        if not declared and not hasattr(value, "get_params"):
             continue
-        problems += [f"{name}: {p}" for p in check_param_types(type(value), value.get_params(deep=False))]
+        if not declared or not any(value is None if c is None else c.accepts(value) for c in alternatives):
+            what = describe(allowed) if declared else "a plain value, not an estimator"
+            held = (f"a {type(value).__name__}" if hasattr(value, "get_params")
+                    else f"{type(value).__name__} {str(value)[:40]!r}")
+            problems.append(f"parameter {name!r} holds {held}; it must be {what}")
+        elif hasattr(value, "get_params"):
+            problems += [f"{name}: {p}" for p in check_param_types(type(value), value.get_params(deep=False))]
     return problems
 
 

@@ -159,8 +159,10 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
     def _persist_setstate(self, state: dict) -> None:
-        flat = {k: state.pop(k) for k in USMORPH_FLAT if k in state}
-        if flat:  # written before the parts were nested: the same parts, built from the flat settings
+        if any(k in state for k in USMORPH_FLAT if k != "cae"):  # written before the parts were nested (``cae``
+            flat = {k: state.pop(k) for k in USMORPH_FLAT if k in state}  # a bool then): the same parts, built
+            if not isinstance(flat.get("cae", False), (bool, np.bool_)):  # from the flat settings
+                raise ValueError(f"cae must be a bool beside flat settings; got {type(flat['cae']).__name__}")
             state.update(usmorph_parts(random_state=state.get("random_state", 0), **flat))
         super()._persist_setstate(state)
 
