@@ -147,8 +147,9 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
     def _persist_setstate(self, state: dict) -> None:
+        # a file written before the parts were nested holds their flat settings: the same parts are built from them
         flat = {k: state.pop(k) for k in MULTIMODAL_FLAT if k in state}
-        if flat:  # written before the parts were nested: the same parts, built from the flat settings
+        if flat:
             parts = multimodal_parts(params=state.get("params", DEFAULT_PARAMS), random_state=state.get("random_state", 0),
                                      progress=state.get("progress", True), **flat)
             state.update(parts)

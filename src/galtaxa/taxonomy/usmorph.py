@@ -99,9 +99,8 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     Shared settings live in one place: a part given explicitly keeps its own ``random_state``, ``progress`` and
     sizes.  The taxonomy reads the voting ensemble's ``n_clusters`` for its "too few usable galaxies" check; the
     UMAP scan scores candidates with the reducer's own ``scan_k`` (set it to the ensemble's ``n_clusters``, as
-    :func:`galtaxa.taxonomy.parts.usmorph_parts` and the pipeline's config do).  :func:`~galtaxa.taxonomy.parts.
-    usmorph_parts` builds the three parts from the flat settings of the pipeline's ``cae``, ``reduce`` and
-    ``cluster`` config sections.
+    :func:`galtaxa.taxonomy.parts.usmorph_parts` and the pipeline's config do).  That function builds the three
+    parts from the flat settings of the pipeline's ``cae``, ``reduce`` and ``cluster`` config sections.
 
     Attributes
     ----------
@@ -159,9 +158,11 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
     def _persist_setstate(self, state: dict) -> None:
-        if any(k in state for k in USMORPH_FLAT if k != "cae"):  # written before the parts were nested (``cae``
-            flat = {k: state.pop(k) for k in USMORPH_FLAT if k in state}  # a bool then): the same parts, built
-            if not isinstance(flat.get("cae", False), (bool, np.bool_)):  # from the flat settings
+        # a file written before the parts were nested holds their flat settings (``cae`` a bool then): the same
+        # parts are built from them
+        if any(k in state for k in USMORPH_FLAT if k != "cae"):
+            flat = {k: state.pop(k) for k in USMORPH_FLAT if k in state}
+            if not isinstance(flat.get("cae", False), (bool, np.bool_)):
                 raise ValueError(f"cae must be a bool beside flat settings; got {type(flat['cae']).__name__}")
             state.update(usmorph_parts(random_state=state.get("random_state", 0), **flat))
         super()._persist_setstate(state)
@@ -276,6 +277,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         UnsupervisedTaxonomy
             ``self``, with ``cae_`` when ``cae``.
         """
+        validate_params(self)
         if self.cae is None:
             return self
         ok = galaxies.ok
