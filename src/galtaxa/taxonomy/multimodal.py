@@ -39,7 +39,7 @@ from ..persist.archive import Persistable
 from ..persist.safe_load import refuse_legacy_pickles
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
-from ..utils.validation import Instance, Interval, Options, validate_params
+from ..utils.validation import Instance, Options, validate_params
 from .ablation import ablation
 from .parts import MULTIMODAL_FLAT, multimodal_parts
 
@@ -122,8 +122,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         self.progress = progress
 
     PARAM_CONSTRAINTS = {"purger": [Instance(MorphologyPurger), Options(False), None],
-                         "autoencoder": [Instance(MultimodalAutoencoder), None], "gmm": [Instance(GMMClustering), None],
-                         "random_state": [Interval(int, None, None), None], "progress": Options(True, False)}
+                         "autoencoder": [Instance(MultimodalAutoencoder), None], "gmm": [Instance(GMMClustering), None]}
 
     # -------------------------------------------------------------- the parts (clones; never the arguments)
     def _part(self, name: str):
