@@ -233,13 +233,16 @@ def adapted_checkpoint(adapt_kw, tax_kw, gs, folder: Path) -> str:
 
 
 def fit_candidate(name, cond_kw, tax_kw, gs, folder: Path, n_components=50, k=20, min_agree=2, adapt_kw=None):
+    from galtaxa.cluster import VotingClustering
+    from galtaxa.reduce import PCAReducer
     from galtaxa.taxonomy import UnsupervisedTaxonomy
 
     t0 = time.perf_counter()  # adaptation included: it is part of the representation's cost
     if adapt_kw:
         tax_kw = {**tax_kw, "checkpoint": adapted_checkpoint(adapt_kw, tax_kw, gs, folder / "adapt")}
-    tax = UnsupervisedTaxonomy(n_components=n_components, n_clusters=k, min_agree=min_agree, random_state=0,
-                               progress=False, cache_dir=folder / "features", **tax_kw)
+    tax = UnsupervisedTaxonomy(reducer=PCAReducer(n_components=n_components),
+                               voting=VotingClustering(n_clusters=k, min_agree=min_agree, mapping="hungarian"),
+                               random_state=0, progress=False, cache_dir=folder / "features", **tax_kw)
     tax.fit(gs)
     return tax, time.perf_counter() - t0
 

@@ -224,10 +224,16 @@ CASES = {
                               lambda e: e.test_split(threshold=0.3), False),
     "MorphologyPurger": (lambda: MorphologyPurger(n_estimators=10, contamination=0.1), lambda: (_morph()[1],),
                          lambda e: e.predict(_morph(seed=1)[1])[0], False),
-    "MultimodalTaxonomy": (lambda: MultimodalTaxonomy(bottleneck=2, hidden=(8,), epochs=2, batch_size=16,
-                                                      n_components=2, n_init=1, contamination=0.05, progress=False),
+    "MultimodalTaxonomy": (lambda: MultimodalTaxonomy(
+                               purger=MorphologyPurger(contamination=0.05),
+                               autoencoder=MultimodalAutoencoder(bottleneck=2, hidden=(8,), epochs=2, batch_size=16,
+                                                                 progress=False),
+                               gmm=GMMClustering(n_components=2, n_init=1, whiten="pca", progress=False),
+                               progress=False),
                            lambda: _morph(), lambda e: e.predict(*_morph(seed=1))["group"].to_numpy(), False),
-    "UnsupervisedTaxonomy": (lambda: UnsupervisedTaxonomy(polar=False, input_size=32, n_components=3, n_clusters=2,
+    "UnsupervisedTaxonomy": (lambda: UnsupervisedTaxonomy(polar=False, input_size=32,
+                                                          reducer=PCAReducer(n_components=3),
+                                                          voting=VotingClustering(n_clusters=2, mapping="hungarian"),
                                                           batch_size=16, progress=False),
                              lambda: (GalaxySet.from_arrays(_images(12, size=32)),),
                              lambda e: e.predict(GalaxySet.from_arrays(_images(4, size=32))), False),
@@ -266,14 +272,18 @@ def test_contract_on_own_inputs(name, one_torch_thread):
     twin = clone(est)
     assert twin is not est and set(twin.get_params(deep=False)) == set(params)
     assert all(_same(twin.get_params(deep=False)[k], v) for k, v in params.items())
+    # a meta-estimator's parts (the taxonomies'): their parameters too, as get_params(deep=True) lists them
+    nested = {k: v for k, v in est.get_params(deep=True).items() if k not in params}
+    assert all(_same(twin.get_params(deep=True)[k], v) for k, v in nested.items())
     # not fitted: a clear NotFittedError (a ValueError and AttributeError) before fit
     if est.__sklearn_tags__().requires_fit:
         with pytest.raises(NotFittedError):
             after(est)
     # fit returns self and leaves the parameters as they were
-    before = copy.deepcopy(params)
+    before, before_nested = copy.deepcopy(params), copy.deepcopy(nested)
     assert est.fit(*data()) is est
     assert all(_same(est.get_params(deep=False)[k], v) for k, v in before.items())
+    assert all(_same(est.get_params(deep=True)[k], v) for k, v in before_nested.items())
     # the same random_state gives the same result
     _assert_same_result(after(est), after(twin.fit(*data())))
 

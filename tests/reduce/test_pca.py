@@ -98,7 +98,7 @@ def test_fit_rows_in_the_config_and_the_taxonomy():
 
     assert load_config()["reduce"]["fit_rows"] is None
     tax = usmorph_from_config(load_config(overrides={"reduce": {"fit_rows": 200000}}), progress=False)
-    assert tax.fit_rows == 200000 and tax._make_reducer().fit_rows == 200000
+    assert tax.reducer.fit_rows == 200000 and tax.get_params()["reducer__fit_rows"] == 200000
     with pytest.raises(ConfigError, match="reduce.fit_rows"):
         load_config(overrides={"reduce": {"fit_rows": 1}})
     with pytest.raises(ConfigError, match="'reduce.fit_rows' .* is for 'reduce.method: pca'"):
@@ -107,6 +107,7 @@ def test_fit_rows_in_the_config_and_the_taxonomy():
 
 @pytest.mark.filterwarnings("ignore:voters .* agree with ARI")
 def test_taxonomy_fits_the_pca_on_a_subsample(tmp_path):
+    from galtaxa.cluster import VotingClustering
     from galtaxa.datasets import simulate
     from galtaxa.preprocess import Conditioner
     from galtaxa.taxonomy import UnsupervisedTaxonomy
@@ -114,18 +115,21 @@ def test_taxonomy_fits_the_pca_on_a_subsample(tmp_path):
     raw, _truth = simulate(n=30, size=32, pixel_scale=0.06, seed=3)
     gs = raw.with_images(Conditioner(size=32, scaling="asinh").transform_batch(raw.images))
     gs.mark([4], "bad_input", "test: unreadable")
-    kw = dict(input_size=32, n_components=4, n_clusters=3, random_state=1, progress=False, cache_dir=tmp_path)
-    plain = UnsupervisedTaxonomy(**kw).fit(gs)
-    same = UnsupervisedTaxonomy(fit_rows=1000, **kw).fit(gs)  # features cached by the first fit
-    np.testing.assert_array_equal(same.labels_, plain.labels_)
+    kw = dict(input_size=32, voting=VotingClustering(n_clusters=3, mapping="hungarian", random_state=1), random_state=1,
+              progress=False, cache_dir=tmp_path)
+    plain = UnsupervisedTaxonomy(reducer=PCAReducer(n_components=4, random_state=1), **kw).fit(gs)
+    same = UnsupervisedTaxonomy(reducer=PCAReducer(n_components=4, random_state=1, fit_rows=1000), **kw).fit(gs)
+    np.testing.assert_array_equal(same.labels_, plain.labels_)  # features cached by the first fit
     np.testing.assert_array_equal(same.embedding_, plain.embedding_)
-    sub = UnsupervisedTaxonomy(fit_rows=12, **kw).fit(gs)
+    sub = UnsupervisedTaxonomy(reducer=PCAReducer(n_components=4, random_state=1, fit_rows=12), **kw).fit(gs)
     assert sub.reducer_.n_fit_rows_ == 12 and sub.labels_.shape == (30,) and sub.labels_[4] == -1
     assert np.isfinite(sub.embedding_[sub.usable_]).all() and sub.usable_.sum() == 29
     assert list(sub.table(gs)["id"]) == list(gs.ids)
     assert sub.predict(gs).shape == (30,)
-    with pytest.raises(ValueError, match="fit_rows .* is for reduce='pca'"):
-        UnsupervisedTaxonomy(reduce="umap", fit_rows=10)._make_reducer()
+    from galtaxa.taxonomy.parts import usmorph_parts
+
+    with pytest.raises(ValueError, match="fit_rows .* is for reduce='pca'"):  # the flat settings of the config
+        usmorph_parts(reduce="umap", fit_rows=10)
 
 
 @pytest.fixture

@@ -216,7 +216,9 @@ def test_paths_are_never_restored_from_a_classifier_file(tmp_path):
 def test_taxonomy_file_never_sets_cache_dir_runner_or_checkpoint(tmp_path, pca_file):
     from galtaxa.taxonomy import UnsupervisedTaxonomy
 
-    tax = UnsupervisedTaxonomy(n_clusters=2, checkpoint=None)
+    from galtaxa.cluster import VotingClustering
+
+    tax = UnsupervisedTaxonomy(voting=VotingClustering(n_clusters=2), checkpoint=None)
     tax.reducer_ = load_estimator(pca_file[0])
     tax.voting_, tax.cae_, tax.hybrid_ = None, None, None
     tax.save(tmp_path / "tax.npz")
@@ -231,3 +233,119 @@ def test_taxonomy_file_never_sets_cache_dir_runner_or_checkpoint(tmp_path, pca_f
     with pytest.raises(ValueError, match=r"fitted with the encoder weights '/etc/passwd'; paths are never read from "
                                          "a model file"):
         back._encoder()
+
+
+# ------------------------------------------------------------------ the taxonomies' parts (nested estimators)
+@pytest.fixture(scope="module")
+def m3_file(tmp_path_factory):
+    """A fitted MultimodalTaxonomy with explicit parts, saved, and the data it predicts."""
+    import pandas as pd
+
+    from galtaxa.cluster.gmm import GMMClustering
+    from galtaxa.cluster.purge import MorphologyPurger
+    from galtaxa.reduce.fusion_autoencoder import MultimodalAutoencoder
+    from galtaxa.taxonomy import MultimodalTaxonomy
+
+    r = np.random.default_rng(0)
+    morph = pd.DataFrame(r.normal(size=(60, 5)) * 0.1 + [3.0, 0.1, 0.1, 0.5, -1.8], columns=["C", "A", "S", "gini", "m20"])
+    blocks = [r.normal(size=(60, 6)).astype(np.float32)]
+    tax = MultimodalTaxonomy(purger=MorphologyPurger(contamination=0.05, n_estimators=10),
+                             autoencoder=MultimodalAutoencoder(bottleneck=2, hidden=(8,), epochs=2, batch_size=32,
+                                                               progress=False),
+                             gmm=GMMClustering(n_components=2, n_init=1, whiten="pca", progress=False), progress=False)
+    path = tmp_path_factory.mktemp("m3") / "m3.npz"
+    tax.fit(blocks, morph).save(path)
+    return path, tax, blocks, morph
+
+
+def test_taxonomy_parts_round_trip_as_allow_listed_objects(m3_file):
+    """Each part is stored as an object naming its allow-listed class with its parameters, and comes back unfitted
+    with the same parameters (get_params(deep=True) of the loaded route equals the saved one's)."""
+    from galtaxa.taxonomy import MultimodalTaxonomy
+
+    path, tax, blocks, morph = m3_file
+    root = _header(_members(path))["root"]["state"]
+    stored = {k: v for k, v in root["v"]}
+    assert stored["autoencoder"]["class"] == "galtaxa.reduce.MultimodalAutoencoder"
+    assert stored["gmm"]["class"] == "galtaxa.cluster.gmm.GMMClustering"
+    assert stored["purger"]["class"] == "galtaxa.cluster.purge.MorphologyPurger"
+    assert ["epochs", 2] in stored["autoencoder"]["state"]["v"]
+    back = MultimodalTaxonomy.load(path)
+    deep, back_deep = tax.get_params(deep=True), back.get_params(deep=True)
+    assert set(deep) == set(back_deep)
+    assert all(back_deep[k] == v for k, v in deep.items() if not hasattr(v, "get_params")), back_deep
+    assert not hasattr(back.autoencoder, "model_") and back.gmm_.n_components_ == 2
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(back.predict(blocks, morph), tax.predict(blocks, morph))
+
+
+@pytest.mark.parametrize("cls, error, message", [
+    ("os.system", "UnsafeFileError", r"bad\.npz is refused: it names the class 'os\.system'"),
+    ("galtaxa.cluster.gmm.GMMClustering", "ValueError",
+     r"bad\.npz is not a valid galtaxa estimator file: .*parameter 'autoencoder' holds a GMMClustering; it must be "
+     r"a MultimodalAutoencoder or None"),
+])
+def test_a_part_of_another_class_is_refused_naming_the_file(tmp_path, m3_file, cls, error, message):
+    from galtaxa.persist.safe_load import UnsafeFileError
+    from galtaxa.taxonomy import MultimodalTaxonomy
+
+    members = _members(m3_file[0])
+    header = _header(members)
+    _entry(header["root"]["state"], "autoencoder")[1]["class"] = cls
+    with pytest.raises(UnsafeFileError if error == "UnsafeFileError" else ValueError, match=message):
+        MultimodalTaxonomy.load(_write(tmp_path / "bad.npz", members, header))
+
+
+def test_a_plain_value_where_a_part_goes_is_refused(tmp_path, m3_file):
+    from galtaxa.taxonomy import MultimodalTaxonomy
+
+    members = _members(m3_file[0])
+    header = _header(members)
+    _entry(header["root"]["state"], "gmm")[1] = "bic"
+    with pytest.raises(ValueError, match=r"bad\.npz .*parameter 'gmm' holds str 'bic'; it must be a GMMClustering or "
+                                         "None"):
+        MultimodalTaxonomy.load(_write(tmp_path / "bad.npz", members, header))
+
+
+def test_a_file_with_the_flat_parameters_of_an_older_galtaxa_loads_into_parts(tmp_path, m3_file):
+    """A route saved before the parts were nested (its constructor's flat parameters) reads into the same parts."""
+    from galtaxa.taxonomy import MultimodalTaxonomy
+
+    path, tax, blocks, morph = m3_file
+    members = _members(path)
+    header = _header(members)
+    state = header["root"]["state"]
+    flat = {"purge": True, "isolation_forest": True, "contamination": 0.05, "bottleneck": 2,
+            "hidden": {"t": "tuple", "v": [8]}, "epochs": 2, "batch_size": 32, "n_components": 2, "n_init": 1,
+            "whiten": "pca", "device": None}
+    state["v"] = [kv for kv in state["v"] if kv[0] not in ("purger", "autoencoder", "gmm")] + [[k, v] for k, v in
+                                                                                              flat.items()]
+    back = MultimodalTaxonomy.load(_write(tmp_path / "old.npz", members, header))
+    assert back.autoencoder.bottleneck == 2 and back.autoencoder.hidden == (8,) and back.autoencoder.epochs == 2
+    assert back.gmm.n_components == 2 and back.gmm.whiten == "pca" and back.purger.contamination == 0.05
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(back.predict(blocks, morph), tax.predict(blocks, morph))
+
+
+def test_an_older_usmorph_file_loads_into_parts(tmp_path, pca_file):
+    from galtaxa.reduce import PCAReducer
+    from galtaxa.taxonomy import UnsupervisedTaxonomy
+
+    tax = UnsupervisedTaxonomy()
+    tax.reducer_ = load_estimator(pca_file[0])
+    tax.voting_, tax.cae_, tax.hybrid_ = None, None, None
+    tax.save(tmp_path / "tax.npz")
+    members = _members(tmp_path / "tax.npz")
+    header = _header(members)
+    state = header["root"]["state"]
+    state["v"] = [kv for kv in state["v"] if kv[0] not in ("cae", "reducer", "voting")]
+    state["v"] += [["cae", False], ["cae_kwargs", None], ["reduce", "pca"], ["n_components", 3], ["fit_rows", 500],
+                   ["n_clusters", 4], ["algorithms", {"t": "tuple", "v": ["kmeans", "ward"]}], ["min_agree", 1],
+                   ["mapping", "overlap"]]
+    back = UnsupervisedTaxonomy.load(_write(tmp_path / "old.npz", members, header))
+    assert back.cae is None and isinstance(back.reducer, PCAReducer)
+    assert back.reducer.get_params()["n_components"] == 3 and back.reducer.fit_rows == 500
+    assert (back.voting.n_clusters, back.voting.algorithms, back.voting.min_agree, back.voting.mapping) == \
+        (4, ("kmeans", "ward"), 1, "overlap")

@@ -286,7 +286,7 @@ def test_taxonomy_refuses_old_pickle_folder(tmp_path, marker):
 
     folder = tmp_path / "model"
     folder.mkdir()
-    params = UnsupervisedTaxonomy(n_components=3, n_clusters=3).get_params()
+    params = {"cae": False, "reduce": "pca", "n_components": 3, "n_clusters": 3}  # what an older galtaxa wrote
     (folder / "params.json").write_text(json.dumps(params, default=list))
     path = _plant_pickle(folder / "fitted.pkl", marker)
     with pytest.raises(UnsafeFileError, match="older galtaxa") as err:
@@ -315,8 +315,15 @@ def test_multimodal_route_round_trip_with_forest_and_refusals(tmp_path, marker):
 
     torch.set_num_threads(1)
     blocks, morph = _m3_data()
-    tax = MultimodalTaxonomy(bottleneck=3, hidden=(16,), epochs=3, batch_size=32, n_components=3, n_init=1,
-                             isolation_forest=True, contamination=0.05, progress=False, random_state=0)
+    from galtaxa.cluster.gmm import GMMClustering
+    from galtaxa.cluster.purge import MorphologyPurger
+    from galtaxa.reduce.fusion_autoencoder import MultimodalAutoencoder
+
+    tax = MultimodalTaxonomy(purger=MorphologyPurger(isolation_forest=True, contamination=0.05),
+                             autoencoder=MultimodalAutoencoder(bottleneck=3, hidden=(16,), epochs=3, batch_size=32,
+                                                               progress=False),
+                             gmm=GMMClustering(n_components=3, n_init=1, whiten="pca", progress=False),
+                             progress=False, random_state=0)
     tax.fit(blocks, morph)
     tax.save(tmp_path / "m3.npz")
     back = MultimodalTaxonomy.load(tmp_path / "m3.npz")

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from galtaxa.cluster.gmm import GMMClustering
+from galtaxa.cluster.purge import MorphologyPurger
+from galtaxa.reduce.fusion_autoencoder import MultimodalAutoencoder
 from galtaxa.taxonomy import MultimodalTaxonomy, format_ablation
 
 torch = pytest.importorskip("torch")
@@ -38,8 +41,16 @@ def _galaxies(n_per=80, seed=0):
     return [deep1.astype(np.float32), deep2.astype(np.float32)], morph, np.asarray(labels, dtype=object)
 
 
-_KW = dict(bottleneck=4, hidden=(32, 16), epochs=15, batch_size=32, n_components=3, n_init=1,
-           isolation_forest=False, progress=False, random_state=0)
+def _kw(bottleneck=4, **gmm):
+    """A small route: rule bounds without the forest, a 4-d bottleneck, a 3-component mixture."""
+    gmm = {"n_components": 3, "n_init": 1, "whiten": "pca", "progress": False, **gmm}
+    return dict(purger=MorphologyPurger(isolation_forest=False),
+                autoencoder=MultimodalAutoencoder(bottleneck=bottleneck, hidden=(32, 16), epochs=15, batch_size=32,
+                                                  progress=False),
+                gmm=GMMClustering(**gmm), progress=False, random_state=0)
+
+
+_KW = _kw()
 
 
 def test_taxonomy_end_to_end_keeps_every_row(tmp_path):
@@ -97,7 +108,7 @@ def test_bottleneck_collapse_is_handled_before_the_mixture(tmp_path):
     collapsed.  Here a 24-d bottleneck on 2 + 1 informative factors: the whitened space the mixture is fitted in
     keeps only the numerical rank, every dimension of it has unit variance, and the rank is reported."""
     blocks, morph, _labels = _galaxies()
-    kw = dict(_KW, bottleneck=24, n_components="bic", candidates=(2, 3, 4))
+    kw = _kw(bottleneck=24, n_components="bic", candidates=(2, 3, 4))
     tax = MultimodalTaxonomy(**kw).fit(blocks, morph)
     rank = tax.bottleneck_rank_
     assert rank["dim"] == 24 and 0 < rank["effective_rank"] <= 24
@@ -123,6 +134,7 @@ def test_unfitted_predict_says_so():
     rng = np.random.default_rng(0)
     morph = pd.DataFrame({"id": [f"g{i}" for i in range(60)], "C": rng.uniform(2, 5, 60), "A": rng.uniform(0, .5, 60),
                           "S": rng.uniform(0, .3, 60), "gini": rng.uniform(.3, .7, 60), "m20": rng.uniform(-2.5, -1, 60)})
-    tax = MultimodalTaxonomy(purge=False, epochs=2, n_components=2, bottleneck=4, hidden=(8,), progress=False)
+    tax = MultimodalTaxonomy(purger=False, autoencoder=MultimodalAutoencoder(epochs=2, bottleneck=4, hidden=(8,)),
+                             gmm=GMMClustering(n_components=2), progress=False)
     with pytest.raises(NotFittedError):
         tax.predict([rng.normal(size=(60, 6))], morph)

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from galtaxa.cluster import VotingClustering
 from galtaxa.datasets import simulate
 from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
 from galtaxa.preprocess import Conditioner
+from galtaxa.reduce import PCAReducer
 from galtaxa.taxonomy.cae import CAEDenoiser
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
@@ -19,8 +21,10 @@ def galaxies():
 
 
 def small(**kw):
-    return UnsupervisedTaxonomy(cae=True, cae_kwargs={"epochs": 2, "batch_size": 16, "progress": False},
-                                input_size=32, n_components=5, n_clusters=3, random_state=1, progress=False, **kw)
+    return UnsupervisedTaxonomy(cae=CAEDenoiser(epochs=2, batch_size=16, random_state=1, progress=False),
+                                input_size=32, reducer=PCAReducer(n_components=5, random_state=1),
+                                voting=VotingClustering(n_clusters=3, mapping="hungarian", random_state=1),
+                                random_state=1, progress=False, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +100,11 @@ def test_save_load_predict(galaxies, fitted, tmp_path):
     np.testing.assert_array_equal(back.predict(galaxies), labels)  # predict gives the labels alone
     ref_labels, _ = tax.predict_votes(galaxies)
     np.testing.assert_array_equal(labels, ref_labels)
+    # the parts come back as parts: same classes and parameters, unfitted
+    for name in ("cae", "reducer", "voting"):
+        assert type(getattr(back, name)) is type(getattr(tax, name))
+        assert getattr(back, name).get_params() == getattr(tax, name).get_params()
+    assert back.cae.get_params()["epochs"] == 2 and not hasattr(back.voting, "labels_")
     # k-means and BIRCH reproduce their fit exactly; Ward is re-assigned to the nearest group mean
     assert np.mean(labels == tax.labels_) > 0.7
 
@@ -116,10 +125,12 @@ def test_is_a_scikit_learn_estimator(tmp_path):
 
     tax = small(cache_dir=tmp_path)
     assert isinstance(tax, BaseEstimator)
-    assert tax.get_params()["n_clusters"] == 3 and tax.get_params()["cache_dir"] == tmp_path
+    assert tax.get_params()["voting__n_clusters"] == 3 and tax.get_params()["cache_dir"] == tmp_path
     twin = clone(tax)
-    assert twin.get_params() == tax.get_params() and not hasattr(twin, "labels_")
-    assert tax.set_params(n_clusters=4) is tax and tax.n_clusters == 4
+    plain = {k: v for k, v in tax.get_params().items() if not hasattr(v, "get_params")}
+    assert {k: twin.get_params()[k] for k in plain} == plain and not hasattr(twin, "labels_")
+    assert set(twin.get_params()) == set(tax.get_params()) and twin.voting is not tax.voting
+    assert tax.set_params(voting__n_clusters=4) is tax and tax.voting.n_clusters == 4
     with pytest.raises(NotFittedError):
         twin.predict(None)
 
@@ -131,9 +142,10 @@ def test_taxonomy_with_descriptors_round_trips(tmp_path):
 
     raw, _truth = simulate(n=30, size=48, pixel_scale=0.06, seed=5)
     gs = raw.with_images(Conditioner(size=48, scaling="asinh").transform_batch(raw.images))
-    tax = UnsupervisedTaxonomy(polar=False, input_size=32, descriptors=True,
-                               descriptor_weight=0.7, n_components=4, n_clusters=3, random_state=0,
-                               progress=False, cache_dir=tmp_path / "cache")
+    tax = UnsupervisedTaxonomy(polar=False, input_size=32, descriptors=True, descriptor_weight=0.7,
+                               reducer=PCAReducer(n_components=4), voting=VotingClustering(n_clusters=3,
+                                                                                          mapping="hungarian"),
+                               random_state=0, progress=False, cache_dir=tmp_path / "cache")
     tax.fit(gs)
     ok = tax.usable_
     assert tax.embedding_.shape[1] == 4 + len(DESCRIPTOR_NAMES)

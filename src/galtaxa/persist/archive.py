@@ -22,8 +22,10 @@ file is refused with a message naming it instead of crashing later (or filling t
   :data:`MAX_DEPTH` levels deep;
 * every object (:meth:`~galtaxa.persist.codec._Decoder.object`): its attribute names are identifiers that shadow
   no method or property of its class; a galtaxa estimator's constructor parameters have the type of their defaults
-  (:func:`~galtaxa.persist.checks.check_param_types`) and its fitted attributes the types its class declares in
-  ``_PERSISTED_TYPES``; transient parameters and paths (``_TRANSIENT_PARAMS``, ``_PATH_PARAMS``) are never taken
+  (:func:`~galtaxa.persist.checks.check_param_types`), a parameter that holds an estimator (a taxonomy's part,
+  stored as an object of its allow-listed class with its parameters) one of the classes its ``PARAM_CONSTRAINTS``
+  allow (:func:`~galtaxa.persist.checks.check_param_parts`), and its fitted attributes the types its class
+  declares in ``_PERSISTED_TYPES``; transient parameters and paths (``_TRANSIENT_PARAMS``, ``_PATH_PARAMS``) are never taken
   from the file;
 * estimators that take feature rows (scikit-learn's, and galtaxa's reducers and clusterers: those with
   ``n_features_in_``) are tried on two rows of zeros (``transform`` / ``predict`` / ``decision_function``) right
@@ -64,6 +66,7 @@ from .checks import (
     MAX_STATE_BYTES,
     array_spec,
     check_archive,
+    check_param_parts,
     check_param_types,
     number_spec,
 )
@@ -174,8 +177,9 @@ class Persistable:
     ``_build_model()`` (on the CPU, in evaluation mode).  The class must be listed in :data:`TRUSTED_CLASSES`.
 
     Reading accepts no attribute beyond these names, checks the parameters against the types of their defaults
-    (:func:`check_param_types`) and the fitted attributes listed in ``_PERSISTED_TYPES`` with their checks
-    (:func:`array_spec`, :func:`number_spec`), and never takes from the file a transient parameter
+    (:func:`check_param_types`), the estimators held by parameters against the classes the parameter allows
+    (:func:`~galtaxa.persist.checks.check_param_parts`) and the fitted attributes listed in ``_PERSISTED_TYPES``
+    with their checks (:func:`array_spec`, :func:`number_spec`), and never takes from the file a transient parameter
     (``_TRANSIENT_PARAMS``: devices, progress bars, cache folders, runners) or a path (``_PATH_PARAMS``): both
     are set to their defaults, and the paths the file recorded are kept in ``unrestored_paths_`` (a loaded
     object that needs one says so, and takes it from the caller).
@@ -216,7 +220,7 @@ class Persistable:
         paths = {k: state.pop(k) for k in self._PATH_PARAMS if k in state}
         for k in self._TRANSIENT_PARAMS:
             state.pop(k, None)
-        problems = check_param_types(type(self), state)
+        problems = check_param_types(type(self), state) + check_param_parts(type(self), state)
         for name, check in self._PERSISTED_TYPES.items():
             problem = check(state[name]) if name in state else None
             if problem:

@@ -9,6 +9,8 @@ refused with a message naming it instead of crashing later (or filling the memor
   :mod:`galtaxa.persist.codec`, at most :data:`MAX_DEPTH` levels deep);
 * :func:`check_param_types`, :func:`array_spec`, :func:`number_spec`: a galtaxa estimator's constructor parameters
   have the type of their defaults, its fitted attributes the types its class declares in ``_PERSISTED_TYPES``;
+* :func:`check_param_parts`: a parameter that holds an estimator (a taxonomy's part) holds one of the classes its
+  ``PARAM_CONSTRAINTS`` allow, whose own parameters pass :func:`check_param_types`;
 * :func:`_check_tree_nodes`: a decision tree's node table points only forward, inside itself;
 * :func:`_smoke_test`: an estimator that takes feature rows runs on two rows of zeros right after loading.
 
@@ -23,10 +25,11 @@ import zipfile
 import numpy as np
 
 from ..utils.rundir import available_memory, format_bytes
+from ..utils.validation import Instance, describe
 from .safe_load import UnsafeFileError
 
-__all__ = ["check_archive", "check_param_types", "array_spec", "number_spec", "MAX_STATE_BYTES", "MAX_DEPTH",
-           "MAX_EXPANSION"]
+__all__ = ["check_archive", "check_param_types", "check_param_parts", "array_spec", "number_spec", "MAX_STATE_BYTES",
+           "MAX_DEPTH", "MAX_EXPANSION"]
 
 #: The member holding the JSON description of a file's objects.
 _STATE_KEY = "__galtaxa__"
@@ -55,8 +58,8 @@ def check_param_types(cls, state: dict) -> list[str]:
     Returns
     -------
     list of str
-        Empty when every parameter has the type of its default (an ``int`` for a ``float`` default, a list for a
-        tuple default and a number for a ``None`` default are accepted).
+        Empty when every parameter has the type of its default (an ``int`` for a ``float`` default, a list or a
+        range for a tuple default and a number for a ``None`` default are accepted).
     """
     problems = []
     for name, param in inspect.signature(cls.__init__).parameters.items():
@@ -73,7 +76,7 @@ def check_param_types(cls, state: dict) -> list[str]:
         elif isinstance(default, str):
             ok = isinstance(value, (str, int, float, list, tuple, dict))  # str defaults name choices or values
         elif isinstance(default, (tuple, list)):
-            ok = isinstance(value, (tuple, list, np.ndarray))
+            ok = isinstance(value, (tuple, list, range, np.ndarray))
         elif isinstance(default, dict):
             ok = isinstance(value, dict)
         else:
@@ -81,6 +84,50 @@ def check_param_types(cls, state: dict) -> list[str]:
         if not ok:
             problems.append(f"parameter {name!r} is {type(value).__name__} {str(value)[:40]!r} (its default is "
                             f"{type(default).__name__} {default!r})")
+    return problems
+
+
+def check_param_parts(cls, state: dict) -> list[str]:
+    """The constructor parameters in ``state`` that hold an estimator where their class allows none, or that their
+    class declares as parts but hold something else, as sentences.
+
+    A meta-estimator declares which estimators a parameter may hold in its ``PARAM_CONSTRAINTS``
+    (:class:`~galtaxa.utils.validation.Instance`): such a parameter must satisfy its constraints (e.g. a
+    ``MultimodalAutoencoder`` or None), and a parameter without such a declaration may hold no estimator (an
+    object with ``get_params``).  The parameters of an allowed part are checked by :func:`check_param_types` in
+    turn (its class is on the allow-list of :data:`~galtaxa.persist.codec.TRUSTED_CLASSES`, or the file would not
+    have been read this far).
+
+    Parameters
+    ----------
+    cls : type
+        The estimator class read.
+    state : dict
+        Attribute name -> value read from a file.
+
+    Returns
+    -------
+    list of str
+        Empty when every part is allowed.
+    """
+    constraints = getattr(cls, "PARAM_CONSTRAINTS", {})
+    problems = []
+    for name in inspect.signature(cls.__init__).parameters:
+        if name not in state:
+            continue
+        value = state[name]
+        allowed = constraints.get(name)
+        alternatives = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+        declared = any(isinstance(c, Instance) for c in alternatives)
+        if not declared and not hasattr(value, "get_params"):
+            continue
+        if not declared or not any(value is None if c is None else c.accepts(value) for c in alternatives):
+            what = describe(allowed) if declared else "a plain value, not an estimator"
+            held = (f"a {type(value).__name__}" if hasattr(value, "get_params")
+                    else f"{type(value).__name__} {str(value)[:40]!r}")
+            problems.append(f"parameter {name!r} holds {held}; it must be {what}")
+        elif hasattr(value, "get_params"):
+            problems += [f"{name}: {p}" for p in check_param_types(type(value), value.get_params(deep=False))]
     return problems
 
 

@@ -21,6 +21,7 @@ from ..status import log
 from ..supervise import AutoencoderSSL, GalaxyClassifier, SimCLR
 from ..supervise.adapt import EncoderAdaptation
 from ..taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
+from ..taxonomy.parts import multimodal_parts, usmorph_parts
 from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
@@ -230,6 +231,10 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
     """The :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` of the config's cae, polar, encoder, reduce and
     cluster sections (methods M1/M2).
 
+    The ``cae``, ``reduce`` (method, n_components, fit_rows) and ``cluster`` sections become the taxonomy's parts
+    (``cae``, ``reducer``, ``voting``) through :func:`~galtaxa.taxonomy.parts.usmorph_parts`, seeded with
+    ``seed``; the UMAP scan scores with ``cluster.n_clusters``.
+
     Parameters
     ----------
     cfg : dict
@@ -239,24 +244,27 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
     -------
     UnsupervisedTaxonomy
     """
+    parts = usmorph_parts(
+        cae=cfg["cae"]["enabled"], cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
+        reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
+        fit_rows=cfg["reduce"].get("fit_rows"), n_clusters=cfg["cluster"]["n_clusters"],
+        algorithms=tuple(cfg["cluster"]["algorithms"]), min_agree=cfg["cluster"]["min_agree"],
+        mapping=cfg["cluster"]["mapping"], random_state=cfg["seed"], progress=progress)
     return UnsupervisedTaxonomy(
-        cae=cfg["cae"]["enabled"],
-        cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
         polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
         encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
         input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
         tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
         descriptor_weight=cfg["reduce"]["descriptor_weight"],
-        reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
-        fit_rows=cfg["reduce"].get("fit_rows"),
-        n_clusters=cfg["cluster"]["n_clusters"], algorithms=tuple(cfg["cluster"]["algorithms"]),
-        min_agree=cfg["cluster"]["min_agree"], mapping=cfg["cluster"]["mapping"],
-        random_state=cfg["seed"], progress=progress,
+        random_state=cfg["seed"], progress=progress, **parts,
     )
 
 
 def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
     """The :class:`~galtaxa.taxonomy.MultimodalTaxonomy` of ``cfg["multimodal"]`` (method M3).
+
+    The section's purge, autoencoder and mixture settings become the taxonomy's parts (``purger``,
+    ``autoencoder``, ``gmm``) through :func:`~galtaxa.taxonomy.parts.multimodal_parts`, seeded with ``seed``.
 
     Parameters
     ----------
@@ -269,13 +277,14 @@ def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
     """
     mm = cfg["multimodal"]
     bounds = {k: tuple(v) for k, v in mm["bounds"].items() if v is not None}
-    return MultimodalTaxonomy(params=tuple(mm["params"]), purge=mm["purge"], bounds=bounds or None,
-                              isolation_forest=mm["isolation_forest"], contamination=mm["contamination"],
-                              bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
-                              candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
-                              anomaly_quantile=mm["anomaly_quantile"],
-                              confidence=mm["confidence"], random_state=cfg["seed"], progress=progress,
-                              whiten=None if mm.get("whiten", "pca") == "none" else mm.get("whiten", "pca"))
+    parts = multimodal_parts(params=tuple(mm["params"]), purge=mm["purge"], bounds=bounds or None,
+                             isolation_forest=mm["isolation_forest"], contamination=mm["contamination"],
+                             bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
+                             candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
+                             anomaly_quantile=mm["anomaly_quantile"], confidence=mm["confidence"],
+                             whiten=None if mm.get("whiten", "pca") == "none" else mm.get("whiten", "pca"),
+                             random_state=cfg["seed"], progress=progress)
+    return MultimodalTaxonomy(params=tuple(mm["params"]), random_state=cfg["seed"], progress=progress, **parts)
 
 
 def classifier_from_config(cfg: dict, out: Path, progress: bool = True):

@@ -33,13 +33,13 @@ def ablation(taxonomy, deep_blocks, morph, labels=None, n_components=None, deep_
         Its settings are used, and when it is fitted its morphology columns, autoencoder and number of
         mixture components.
     deep_blocks, morph
-        As for :meth:`MultimodalTaxonomy.fit`; the same screening and purge are applied (a fresh purger with
-        the taxonomy's settings), so all three spaces hold the same galaxies.
+        As for :meth:`MultimodalTaxonomy.fit`; the same screening and purge are applied (a fresh clone of the
+        taxonomy's purger), so all three spaces hold the same galaxies.
     labels : array-like of length N, optional
         Reference labels for every input row (``""``/None/NaN = unknown); scored when given.
     n_components : int or "bic", optional
         Mixture components for all three spaces.  Default: the fitted mixture's K when the taxonomy is
-        fitted, else ``taxonomy.n_components``.  ``"bic"`` lets each space pick its own K.
+        fitted, else the taxonomy's ``gmm.n_components``.  ``"bic"`` lets each space pick its own K.
     deep_pca : int or None
         The deep space is the concatenation of the deep blocks, each column standardised; a full-covariance
         GMM on 2304 dimensions needs ~2.6 M parameters per component (singular with a few thousand
@@ -68,7 +68,7 @@ def ablation(taxonomy, deep_blocks, morph, labels=None, n_components=None, deep_
     if params is None:
         params = taxonomy.params_ if fitted else taxonomy.params
     if n_components is None:
-        n_components = taxonomy.gmm_.n_components_ if fitted else taxonomy.n_components
+        n_components = taxonomy.gmm_.n_components_ if fitted else taxonomy._make_gmm().n_components
     blocks, params = taxonomy._check_inputs(deep_blocks, morph, params)
     if labels is not None:
         labels = np.asarray(labels, dtype=object)
@@ -91,13 +91,13 @@ def ablation(taxonomy, deep_blocks, morph, labels=None, n_components=None, deep_
     if fitted and taxonomy.autoencoder_.dims_ == [f.shape[1] for f in fused]:
         z = taxonomy.autoencoder_.transform(fused)
     else:
-        z = taxonomy._autoencoder().fit(fused).transform(fused)
+        z = taxonomy._make_autoencoder().fit(fused).transform(fused)
     spaces = {"deep": deep, "morph": m, "fused": z.astype(np.float64)}
 
     cas = cas_classes(morph.iloc[rows]).to_numpy(dtype=object)
     out = []
     for name, x in spaces.items():
-        g = taxonomy._gmm(n_components).fit(x)
+        g = taxonomy._make_gmm(n_components).fit(x)
         lab = g.labels_
         n_lab = len(np.unique(lab))
         db = float(davies_bouldin_score(x, lab)) if 1 < n_lab < len(x) else np.nan

@@ -30,16 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster.gmm import GMMClustering
-from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
-from ..reduce.fusion_autoencoder import MultimodalAutoencoder
-from ..status import FAILED, OK, PURGED, log
+from ..cluster.purge import DEFAULT_PARAMS, MorphologyPurger
 from ..persist.archive import Persistable
 from ..persist.safe_load import refuse_legacy_pickles
+from ..reduce.fusion_autoencoder import MultimodalAutoencoder
+from ..status import FAILED, OK, PURGED, log
+from ..utils.validation import Instance, Options, validate_params
 from .ablation import ablation
+from .parts import MULTIMODAL_FLAT, multimodal_parts
 
 __all__ = ["MultimodalTaxonomy"]
 
@@ -49,27 +51,48 @@ _RESULT_COLUMNS = ["id", "group", "class_prob", "anomaly", "confident", "log_lik
 class MultimodalTaxonomy(Persistable, BaseEstimator):
     """Purge, fuse deep + morphology features in a multimodal autoencoder, cluster with a GMM (Selim et al.).
 
+    A scikit-learn meta-estimator: its steps are estimators given as parameters (``None``: the default part), so
+    ``get_params()`` lists their parameters as ``autoencoder__epochs``, ``gmm__n_components``, ... and
+    ``set_params(gmm__n_components=5)`` changes them.  :meth:`fit` fits clones of the parts (``purger_``,
+    ``autoencoder_``, ``gmm_``); the parts given are never changed.  Each parameter is named after the fitted
+    attribute it becomes.
+
     Parameters
     ----------
     params : sequence of str
-        Morphology columns fused with the deep features (default C, A, S, gini, m20).
-    purge : bool
-        Apply the rule bounds and the Isolation Forest (missing parameters are always screened out).
-    bounds, isolation_forest, contamination
-        See :class:`galtaxa.cluster.purge.MorphologyPurger`.
-    bottleneck, hidden, modality_weights, epochs, batch_size, lr, patience, val_fraction
-        See :class:`galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder`.
-    n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init, whiten
-        See :class:`galtaxa.cluster.gmm.GMMClustering` (``whiten`` default ``"pca"`` here: the mixture is fitted on
-        the whitened bottleneck restricted to its effective rank).
+        Morphology columns fused with the deep features (default C, A, S, gini, m20).  They are the data the route
+        reads, not a setting of a part: the purger screens these columns (its own ``params`` is replaced by them
+        on its clone).
+    purger : MorphologyPurger, False or None
+        The purge (:class:`galtaxa.cluster.purge.MorphologyPurger`).  ``None``: the rule bounds ``1 < C <= 7,
+        A <= 1`` and an Isolation Forest (``contamination=0.01``), seeded with ``random_state``.  ``False``: no
+        purge (rows with missing parameters are still screened out).
+    autoencoder : MultimodalAutoencoder, optional
+        The fusion network (:class:`galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder`).  ``None``: its
+        defaults (64-d bottleneck, hidden layers 512 and 256, balanced modalities, 100 epochs) with
+        ``random_state`` and ``progress``.
+    gmm : GMMClustering, optional
+        The mixture (:class:`galtaxa.cluster.gmm.GMMClustering`).  ``None``: ``n_components="bic"`` over
+        ``candidates=range(2, 21)``, full covariances, ``whiten="pca"`` (the mixture is fitted on the whitened
+        bottleneck restricted to its effective rank; note that GMMClustering's own default is no whitening), with
+        ``random_state`` and ``progress``.
     random_state : int
-        Seeds the forest, the autoencoder and the mixture.
-    device : str, optional
+        Seeds the default parts (those left at ``None``).
     progress : bool
+        Progress bars of the default parts.
+
+    Notes
+    -----
+    Shared settings live in one place: a part given explicitly keeps its own ``random_state``, ``progress`` and
+    number of components (the taxonomy reads ``gmm.n_components`` for its "too few galaxies" check);
+    ``random_state`` and ``progress`` here configure only the parts left at ``None``.  The one exception is
+    ``params`` (the columns, see above).  :func:`galtaxa.taxonomy.parts.multimodal_parts` builds the three parts
+    from the flat settings of the pipeline's ``multimodal:`` config section.
 
     Attributes
     ----------
-    purger_ : MorphologyPurger or None
+    purger_ : MorphologyPurger
+        The fitted purge (bounds and forest off when ``purger=False``).
     autoencoder_ : MultimodalAutoencoder
     gmm_ : GMMClustering
     params_ : list of str
@@ -84,59 +107,52 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     Examples
     --------
-    >>> tax = MultimodalTaxonomy(n_components="bic").fit([effnet, convnext], morph)   # doctest: +SKIP
-    >>> tax.result_.head()                                                           # doctest: +SKIP
+    >>> tax = MultimodalTaxonomy(gmm=GMMClustering(n_components=8, whiten="pca"))            # doctest: +SKIP
+    >>> tax.set_params(autoencoder=MultimodalAutoencoder(bottleneck=32), gmm__n_components=6)  # doctest: +SKIP
+    >>> tax.fit([effnet, convnext], morph).result_.head()                                   # doctest: +SKIP
     """
 
-    def __init__(self, params=DEFAULT_PARAMS, purge: bool = True, bounds=DEFAULT_BOUNDS,
-                 isolation_forest: bool = True, contamination=0.01, bottleneck: int = 64, hidden=(512, 256),
-                 modality_weights="balanced", epochs: int = 100, batch_size: int = 128, lr: float = 1e-3,
-                 patience: int = 10, val_fraction: float = 0.1, n_components="bic", candidates=range(2, 21),
-                 covariance_type: str = "full", anomaly_quantile: float = 0.02, confidence: float = 0.85,
-                 n_init: int = 3, random_state: int = 0, device=None, progress: bool = True, whiten="pca"):
+    def __init__(self, params=DEFAULT_PARAMS, purger=None, autoencoder=None, gmm=None, random_state: int = 0,
+                 progress: bool = True):
         self.params = params
-        self.purge = purge
-        self.bounds = bounds
-        self.isolation_forest = isolation_forest
-        self.contamination = contamination
-        self.bottleneck = bottleneck
-        self.hidden = hidden
-        self.modality_weights = modality_weights
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.n_components = n_components
-        self.candidates = candidates
-        self.covariance_type = covariance_type
-        self.anomaly_quantile = anomaly_quantile
-        self.confidence = confidence
-        self.n_init = n_init
+        self.purger = purger
+        self.autoencoder = autoencoder
+        self.gmm = gmm
         self.random_state = random_state
-        self.device = device
         self.progress = progress
-        self.whiten = whiten
 
-    # -------------------------------------------------------------- builders
-    def _purger(self, params) -> MorphologyPurger:
-        return MorphologyPurger(params=params, bounds=self.bounds if self.purge else None,
-                                isolation_forest=bool(self.purge and self.isolation_forest),
-                                contamination=self.contamination, random_state=self.random_state)
+    PARAM_CONSTRAINTS = {"purger": [Instance(MorphologyPurger), Options(False), None],
+                         "autoencoder": [Instance(MultimodalAutoencoder), None], "gmm": [Instance(GMMClustering), None]}
 
-    def _autoencoder(self) -> MultimodalAutoencoder:
-        return MultimodalAutoencoder(bottleneck=self.bottleneck, hidden=self.hidden,
-                                     modality_weights=self.modality_weights, epochs=self.epochs,
-                                     batch_size=self.batch_size, lr=self.lr, patience=self.patience,
-                                     val_fraction=self.val_fraction, random_state=self.random_state,
-                                     device=self.device, progress=self.progress)
+    # -------------------------------------------------------------- the parts (clones; never the arguments)
+    def _part(self, name: str):
+        given = getattr(self, name)
+        if given is None:
+            return multimodal_parts(random_state=self.random_state, progress=self.progress)[name]
+        return given if given is False else clone(given)
 
-    def _gmm(self, n_components=None) -> GMMClustering:
-        return GMMClustering(n_components=self.n_components if n_components is None else n_components,
-                             candidates=self.candidates, covariance_type=self.covariance_type,
-                             anomaly_quantile=self.anomaly_quantile, confidence=self.confidence,
-                             random_state=self.random_state, n_init=self.n_init, progress=self.progress,
-                             whiten=getattr(self, "whiten", "pca"))
+    def _make_purger(self, params) -> MorphologyPurger:
+        purger = self._part("purger")
+        if purger is False:  # no purge: only the screening of missing parameters
+            purger = MorphologyPurger(bounds=None, isolation_forest=False, random_state=self.random_state)
+        return purger.set_params(params=params)
+
+    def _make_autoencoder(self) -> MultimodalAutoencoder:
+        return self._part("autoencoder")
+
+    def _make_gmm(self, n_components=None) -> GMMClustering:
+        gmm = self._part("gmm")
+        return gmm if n_components is None else gmm.set_params(n_components=n_components)
+
+    # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
+    def _persist_setstate(self, state: dict) -> None:
+        # a file written before the parts were nested holds their flat settings: the same parts are built from them
+        flat = {k: state.pop(k) for k in MULTIMODAL_FLAT if k in state}
+        if flat:
+            parts = multimodal_parts(params=state.get("params", DEFAULT_PARAMS), random_state=state.get("random_state", 0),
+                                     progress=state.get("progress", True), **flat)
+            state.update(parts)
+        super()._persist_setstate(state)
 
     # ---------------------------------------------------------------- checks
     @staticmethod
@@ -212,7 +228,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         status, reason, usable = self._screen(blocks, morph)
         sub = morph.iloc[np.flatnonzero(usable)]
         if fit:
-            purger = self._purger(params)
+            purger = self._make_purger(params)
             if len(sub):
                 purger.fit(sub)
                 keep_sub, why_sub = purger.keep_, purger.reasons_
@@ -245,18 +261,19 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         MultimodalTaxonomy
             ``self``, with ``result_`` (one row per input).
         """
-        params = self.params
-        _, params, status, reason, kept, fused, purger = self._prepare(deep_blocks, morph, params, fit=True)
+        validate_params(self)
+        gmm = self._make_gmm()
+        _, params, status, reason, kept, fused, purger = self._prepare(deep_blocks, morph, self.params, fit=True)
         n_kept = int(kept.sum())
-        min_rows = max(10, self.n_components if isinstance(self.n_components, numbers.Integral) else 2)
+        min_rows = max(10, gmm.n_components if isinstance(gmm.n_components, numbers.Integral) else 2)
         if n_kept < min_rows:
             raise ValueError(f"only {n_kept} of {len(morph)} galaxies are left after screening and purging "
                              f"(need at least {min_rows}); statuses: {pd.Series(status).value_counts().to_dict()}")
         log.info("multimodal: %d of %d galaxies go to the autoencoder", n_kept, len(morph))
         self.purger_ = purger
-        self.autoencoder_ = self._autoencoder().fit(fused)
+        self.autoencoder_ = self._make_autoencoder().fit(fused)
         self.embedding_ = self.autoencoder_.transform(fused)
-        self.gmm_ = self._gmm().fit(self.embedding_)
+        self.gmm_ = gmm.fit(self.embedding_)
         fit = self.gmm_.fit_summary()
         self.bottleneck_rank_ = {"effective_rank": fit["effective_rank"], "numerical_rank": fit["numerical_rank"],
                                  "mixture_dim": fit["mixture_dim"], "dim": fit["input_dim"]}

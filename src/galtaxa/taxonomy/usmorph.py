@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import VotingClustering
@@ -31,7 +31,9 @@ from ..utils.atomic import atomic_save_npy
 from ..utils.fingerprint import galaxies_fingerprint
 from ..persist.archive import Persistable
 from ..utils.rundir import open_memmap_checked
+from ..utils.validation import Instance, validate_params
 from ..persist.safe_load import refuse_legacy_pickles
+from .parts import USMORPH_FLAT, usmorph_parts
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -39,13 +41,17 @@ __all__ = ["UnsupervisedTaxonomy"]
 class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     """USmorph-style unsupervised taxonomy, a scikit-learn estimator on a :class:`~galtaxa.galaxyset.GalaxySet`.
 
+    A scikit-learn meta-estimator: its model steps are estimators given as parameters (``None``: the default
+    part), so ``get_params()`` lists their parameters as ``reducer__n_components``, ``voting__n_clusters``, ... and
+    ``set_params(voting__n_clusters=8)`` changes them.  :meth:`fit` fits clones of the parts (``cae_``,
+    ``reducer_``, ``voting_``); the parts given are never changed.  Each parameter is named after the fitted
+    attribute it becomes.
+
     Parameters
     ----------
-    cae : bool
-        Train a convolutional autoencoder on the images and encode the
-        denoised images (M1).
-    cae_kwargs : dict
-        Passed to :class:`galtaxa.taxonomy.cae.CAEDenoiser`.
+    cae : CAEDenoiser, optional
+        Train this convolutional autoencoder (:class:`galtaxa.taxonomy.cae.CAEDenoiser`) on the images and encode
+        the denoised images (M1).  ``None`` (default): no denoising.
     polar : bool
         Unfold the images in adaptive polar coordinates before encoding.
     angle_step : float
@@ -68,22 +74,19 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         ``d`` the descriptors (missing values replaced by their median) and ``w = descriptor_weight``.
     descriptor_weight : float
         Weight ``w`` of the standardised descriptors against the reduced deep features.
-    reduce : {"pca", "umap"}
-    n_components : int, float or "auto"
-        PCA dimensions / variance target; UMAP dimensions or ``"auto"`` for the
-        Davies-Bouldin scan of M2.
-    umap_candidates : sequence of int
-        Dimensions scanned when ``reduce="umap"`` and ``n_components="auto"``.
-    fit_rows : int, optional
-        Out-of-core PCA for large runs (``reduce="pca"`` only): fit it on a seeded random subsample of at most
-        this many usable galaxies and project the features memory map chunk by chunk
-        (:class:`~galtaxa.reduce.PCAReducer`'s ``fit_rows``); None (default) fits on every usable galaxy in
-        memory.
-    n_clusters, algorithms, min_agree, mapping
-        The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).
+    reducer : PCAReducer or UMAPReducer, optional
+        The reduction of the encoder features (:class:`galtaxa.reduce.PCAReducer`, or
+        :class:`galtaxa.reduce.UMAPReducer` for M2, e.g. ``UMAPReducer(n_components="auto", scan_k=20)`` for the
+        Davies-Bouldin scan).  ``None``: ``PCAReducer(n_components=50)`` seeded with ``random_state``.  A PCA with
+        ``fit_rows`` is fitted out of core on a subsample and projects the features memory map chunk by chunk.
+    voting : VotingClustering, optional
+        The voting ensemble (:class:`galtaxa.cluster.VotingClustering`).  ``None``: ``n_clusters=20``,
+        ``algorithms=("kmeans", "birch", "ward")``, ``min_agree=2``, ``mapping="hungarian"`` (VotingClustering's
+        own default mapping is ``"overlap"``), seeded with ``random_state``.
     random_state : int
+        Seeds the encoder and the default parts (those left at ``None``).
     progress : bool
-        Progress bars.
+        Progress bars (the encoder, the descriptors).
     cache_dir : path-like, optional
         Folder where :meth:`fit` keeps the preprocessed images, the encoder features (resumable batch by
         batch), the descriptors and the trained CAE, so an interrupted fit resumes.
@@ -91,8 +94,19 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         With a Dask scheduler and ``cache_dir``, :meth:`fit` encodes on the workers
         (:func:`~galtaxa.encode.extract_features`'s ``runner``); None: here.
 
+    Notes
+    -----
+    Shared settings live in one place: a part given explicitly keeps its own ``random_state``, ``progress`` and
+    sizes.  The taxonomy reads the voting ensemble's ``n_clusters`` for its "too few usable galaxies" check; the
+    UMAP scan scores candidates with the reducer's own ``scan_k`` (set it to the ensemble's ``n_clusters``, as
+    :func:`galtaxa.taxonomy.parts.usmorph_parts` and the pipeline's config do).  That function builds the three
+    parts from the flat settings of the pipeline's ``cae``, ``reduce`` and ``cluster`` config sections.
+
     Attributes
     ----------
+    cae_ : CAEDenoiser
+        The fitted denoiser (with ``cae`` only).
+    reducer_ : PCAReducer or UMAPReducer
     labels_ : ndarray of int, shape (N,)
         Group of every input image; -1 = rejected by the vote or unusable.
     agreement_ : ndarray of int
@@ -105,19 +119,17 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     Examples
     --------
-    >>> tax = UnsupervisedTaxonomy(n_clusters=5, cache_dir="run/features").fit(galaxies)   # doctest: +SKIP
+    >>> tax = UnsupervisedTaxonomy(voting=VotingClustering(n_clusters=5, mapping="hungarian"),
+    ...                            cache_dir="run/features").fit(galaxies)                  # doctest: +SKIP
     >>> tax.labels_, tax.predict(new_galaxies)                                          # doctest: +SKIP
+    >>> tax.set_params(reducer=PCAReducer(n_components=20), voting__min_agree=3)          # doctest: +SKIP
     """
 
-    def __init__(self, cae: bool = False, cae_kwargs: dict | None = None, polar: bool = True,
-                 angle_step: float = 0.05, encoder: str = "efficientnet_lite0", checkpoint: str | None = None,
-                 input_size: int = 224, batch_size: int = 32, tta: str = "none", descriptors: bool = False,
-                 descriptor_weight: float = 0.5, reduce: str = "pca", n_components=50,
-                 umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, n_clusters: int = 20,
-                 algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
+    def __init__(self, cae=None, polar: bool = True, angle_step: float = 0.05, encoder: str = "efficientnet_lite0",
+                 checkpoint: str | None = None, input_size: int = 224, batch_size: int = 32, tta: str = "none",
+                 descriptors: bool = False, descriptor_weight: float = 0.5, reducer=None, voting=None,
                  random_state: int = 0, progress: bool = True, cache_dir=None, runner=None):
         self.cae = cae
-        self.cae_kwargs = cae_kwargs
         self.polar = polar
         self.angle_step = angle_step
         self.encoder = encoder
@@ -127,21 +139,33 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         self.tta = tta
         self.descriptors = descriptors
         self.descriptor_weight = descriptor_weight
-        self.reduce = reduce
-        self.n_components = n_components
-        self.umap_candidates = umap_candidates
-        self.fit_rows = fit_rows
-        self.n_clusters = n_clusters
-        self.algorithms = algorithms
-        self.min_agree = min_agree
-        self.mapping = mapping
+        self.reducer = reducer
+        self.voting = voting
         self.random_state = random_state
         self.progress = progress
         self.cache_dir = cache_dir
         self.runner = runner
 
-    #: Constructor parameters written to ``params.json`` by :meth:`save` (not the run-time ones).
-    _SAVED_PARAMS_EXCLUDE = ("progress", "cache_dir", "runner")
+    PARAM_CONSTRAINTS = {"cae": [Instance(CAEDenoiser), None], "reducer": [Instance(PCAReducer, UMAPReducer), None],
+                         "voting": [Instance(VotingClustering), None]}
+
+    # -------------------------------------------------------------- the parts (clones; never the arguments)
+    def _part(self, name: str):
+        given = getattr(self, name)
+        if given is None:
+            return usmorph_parts(random_state=self.random_state, progress=self.progress)[name]
+        return clone(given)
+
+    # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
+    def _persist_setstate(self, state: dict) -> None:
+        # a file written before the parts were nested holds their flat settings (``cae`` a bool then): the same
+        # parts are built from them
+        if any(k in state for k in USMORPH_FLAT if k != "cae"):
+            flat = {k: state.pop(k) for k in USMORPH_FLAT if k in state}
+            if not isinstance(flat.get("cae", False), (bool, np.bool_)):
+                raise ValueError(f"cae must be a bool beside flat settings; got {type(flat['cae']).__name__}")
+            state.update(usmorph_parts(random_state=state.get("random_state", 0), **flat))
+        super()._persist_setstate(state)
 
     # ------------------------------------------------------------- the steps
     def _encoder(self):
@@ -157,7 +181,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """CAE denoising (if fitted) then polar unfolding, rescaled to [0, 1] per image."""
         out = np.asarray(images, dtype=np.float32)
-        if self.cae and getattr(self, "cae_", None) is not None:
+        if self.cae is not None and getattr(self, "cae_", None) is not None:
             out = self.cae_.transform(out)
         if self.polar:
             out = polar_unfold(out, angle_step=self.angle_step)
@@ -230,23 +254,11 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         return np.hstack([z / h["deep_scale"], self.descriptor_weight * d]).astype(np.float32)
 
     def _usable_features(self, feats, rows: np.ndarray):
-        """The features of ``rows``: a copy in memory, or with ``fit_rows`` a :class:`~galtaxa.reduce.RowView`
-        of the memory map that the reducer reads by chunks."""
-        if self.fit_rows is None:
+        """The features of ``rows``: a copy in memory, or with the reducer's ``fit_rows`` (an out-of-core PCA) a
+        :class:`~galtaxa.reduce.RowView` of the memory map that the reducer reads by chunks."""
+        if getattr(self.reducer_, "fit_rows", None) is None:
             return feats[rows]
-
         return RowView(feats, rows)
-
-    def _make_reducer(self):
-        if self.reduce == "pca":
-            return PCAReducer(n_components=self.n_components, random_state=self.random_state, fit_rows=self.fit_rows)
-        if self.fit_rows is not None:
-            raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {self.reduce!r}: set it to "
-                             "None")
-        if self.reduce == "umap":
-            return UMAPReducer(n_components=self.n_components, candidates=self.umap_candidates,
-                               scan_k=self.n_clusters, random_state=self.random_state)
-        raise ValueError(f"reduce must be 'pca' or 'umap', got {self.reduce!r}")
 
     # ------------------------------------------------------------------- fit
     def fit_view(self, galaxies, cache_dir=None) -> "UnsupervisedTaxonomy":
@@ -265,15 +277,15 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         UnsupervisedTaxonomy
             ``self``, with ``cae_`` when ``cae``.
         """
-        if not self.cae:
+        validate_params(self)
+        if self.cae is None:
             return self
         ok = galaxies.ok
         saved = None if cache_dir is None else Path(cache_dir) / "cae.npz"
         if saved is not None and saved.exists():  # resume: trained before a crash (written atomically)
             self.cae_ = CAEDenoiser.load(saved)
         else:
-            kwargs = {"random_state": self.random_state, "progress": self.progress, **(self.cae_kwargs or {})}
-            self.cae_ = CAEDenoiser(**kwargs)
+            self.cae_ = self._part("cae")
             self.cae_.fit(np.asarray(galaxies.images[ok]))
             if saved is not None:
                 Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -322,16 +334,19 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         UnsupervisedTaxonomy
             ``self``, fitted.
         """
+        validate_params(self)
         cache_dir = self.cache_dir
         ok = galaxies.ok
-        if ok.sum() < self.n_clusters:
-            raise ValueError(f"only {ok.sum()} usable galaxies for {self.n_clusters} groups: lower n_clusters")
+        voting = self._part("voting")
+        if ok.sum() < voting.n_clusters:
+            raise ValueError(f"only {ok.sum()} usable galaxies for {voting.n_clusters} groups: lower "
+                             "voting.n_clusters")
         if features is None:
             self.fit_view(galaxies, cache_dir)
             features = self.encode(galaxies, cache_dir)
         elif len(features) != len(galaxies):
             raise ValueError(f"features has {len(features)} rows for {len(galaxies)} galaxies")
-        self.reducer_ = self._make_reducer()
+        self.reducer_ = self._part("reducer")
         feats = features
         usable = ok & finite_rows(feats)
         self.features_ = feats
@@ -341,9 +356,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         emb = np.full((len(galaxies), z.shape[1]), np.nan, dtype=np.float32)
         emb[usable] = z
         self.embedding_ = emb
-        self.voting_ = VotingClustering(n_clusters=self.n_clusters, algorithms=tuple(self.algorithms),
-                                        min_agree=self.min_agree, mapping=self.mapping,
-                                        random_state=self.random_state).fit(z)
+        self.voting_ = voting.fit(z)
         self.labels_ = np.full(len(galaxies), -1, dtype=int)
         self.agreement_ = np.zeros(len(galaxies), dtype=int)
         self.labels_[usable] = self.voting_.labels_
@@ -357,16 +370,18 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
         df = galaxies.meta[["id", "status", "reason"]].copy()
         df["group"] = self.labels_
         df["agreement"] = self.agreement_
-        votes = np.full((len(df), len(self.algorithms)), -1, dtype=int)
+        algorithms = self.voting_.algorithms
+        votes = np.full((len(df), len(algorithms)), -1, dtype=int)
         votes[self.usable_] = self.voting_.votes_
-        for j, name in enumerate(self.algorithms):
+        for j, name in enumerate(algorithms):
             df[f"group_{name}"] = votes[:, j]
         lost = (df["status"] == OK) & ~self.usable_
         df.loc[lost, "status"] = FAILED
         df.loc[lost, "reason"] = "encoder produced non-finite features"
         rejected = (df["status"] == OK) & (df["group"] < 0)
         df.loc[rejected, "status"] = REJECTED
-        df.loc[rejected, "reason"] = f"fewer than {self.min_agree} of {len(self.algorithms)} clustering algorithms agree"
+        df.loc[rejected, "reason"] = (f"fewer than {self.voting_.min_agree} of {len(algorithms)} clustering "
+                                      "algorithms agree")
         return df
 
     # ------------------------------------------------------------ new data

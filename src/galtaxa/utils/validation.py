@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Interval", "Options", "Satisfies", "validate_params", "describe", "positive_int_sequence",
+__all__ = ["Interval", "Options", "Satisfies", "Instance", "validate_params", "describe", "positive_int_sequence",
            "validate_X"]
 
 _CLOSED = {"both": ("[", "]"), "left": ("[", ")"), "right": ("(", "]"), "neither": ("(", ")")}
@@ -173,6 +173,37 @@ class Satisfies:
         return f"Satisfies({self.description!r})"
 
 
+class Instance:
+    """An instance of one of the given classes: the constraint of a parameter that is itself an estimator (a part
+    of a meta-estimator, e.g. a taxonomy's autoencoder).
+
+    Parameters
+    ----------
+    *classes : type
+
+    Examples
+    --------
+    >>> str(Instance(int)), Instance(int).accepts(3), Instance(int).accepts("3")
+    ('an int', True, False)
+    """
+
+    def __init__(self, *classes: type):
+        if not classes or not all(isinstance(c, type) for c in classes):
+            raise ValueError(f"Instance needs one or more classes; got {classes!r}")
+        self.classes = classes
+
+    def accepts(self, value) -> bool:
+        """True when ``value`` is an instance of one of the classes."""
+        return isinstance(value, self.classes)
+
+    def __str__(self) -> str:
+        names = [c.__name__ for c in self.classes]
+        return " or ".join(f"{'an' if n[0].lower() in 'aeiou' else 'a'} {n}" for n in names)
+
+    def __repr__(self) -> str:
+        return f"Instance({', '.join(c.__name__ for c in self.classes)})"
+
+
 def positive_int_sequence(min_length: int = 1, length: int | None = None) -> Satisfies:
     """A sequence of integers >= 1 (``length`` of them, or at least ``min_length``).
 
@@ -218,7 +249,7 @@ def validate_params(estimator, constraints: dict | None = None) -> None:
         Its parameters are read as attributes (``estimator.NAME``), as scikit-learn's ``get_params`` does.
     constraints : dict, optional
         ``{name: constraint or list of constraints}``, each an :class:`Interval`, :class:`Options`,
-        :class:`Satisfies` or ``None`` (the value ``None``); a value is valid when one of its parameter's
+        :class:`Satisfies`, :class:`Instance` or ``None`` (the value ``None``); a value is valid when one of its parameter's
         constraints accepts it.  Default: the estimator's ``PARAM_CONSTRAINTS`` class attribute.
 
     Raises
