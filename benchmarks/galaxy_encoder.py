@@ -239,9 +239,11 @@ def group_purity(groups: np.ndarray, y: np.ndarray) -> dict:
             "n_groups": int(len(np.unique(groups[keep])))}
 
 
-def m3_run(name: str, encoders: list, source, rows, y, folder: Path) -> dict:
+def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m3") -> dict:
     """The M3 route (``route: multimodal``) with its defaults on the benchmark split, its image branch given by
-    ``encoders``: the purity of its groups (purged galaxies count as not kept)."""
+    ``encoders``: the purity of its groups (purged galaxies count as not kept).  Every call runs in one folder, so
+    the read and measure stages (the same for every encoder) are computed once and the encode stages once per
+    encoder."""
     from galtaxa.pipeline import run_pipeline
     from stages import gz1_run_config
 
@@ -250,7 +252,7 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path) -> dict:
     cfg["report"]["enabled"] = False
     cfg["multimodal"]["encoders"] = list(encoders)
     t0 = time.perf_counter()
-    result = run_pipeline(cfg, progress=False, force=True)
+    result = run_pipeline(cfg, progress=False)
     cat = result.catalog.set_index("id").loc[[str(source.ids[i]) for i in rows]]
     out = {"encoders": list(encoders), "seconds": round(time.perf_counter() - t0, 1),
            **group_purity(cat["group"].to_numpy(), y)}
@@ -269,8 +271,7 @@ def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y)
     for branch in branches:
         specs = [{"name": encoder_name, "view": view, **({} if checkpoint is None else {"checkpoint": str(checkpoint)})}
                  for view in M3_BRANCHES[branch]]
-        folder = CACHE / "m3" / "".join(c if c.isalnum() else "_" for c in f"{name}_{branch}")
-        out[branch] = m3_run(f"{name}, {branch}", specs, source, rows, y, folder)
+        out[branch] = m3_run(f"{name}, {branch}", specs, source, rows, y)
     return out
 
 
