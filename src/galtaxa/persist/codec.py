@@ -55,7 +55,7 @@ def _trusted() -> dict:
 
 
 def _tree_class():
-    from sklearn.tree._tree import Tree
+    from sklearn.tree._tree import Tree  # lazy: scikit-learn, only for a saved tree
 
     return Tree
 

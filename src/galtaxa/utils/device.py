@@ -27,7 +27,7 @@ def pick_device(prefer=None):
     ValueError
         If the requested device is unknown or not available on this machine.
     """
-    import torch
+    import torch  # lazy: torch, not for every import of galtaxa.utils
 
     if isinstance(prefer, torch.device):
         prefer = str(prefer)

@@ -256,7 +256,7 @@ def validate_X(estimator, X, reset: bool, allow_nan: bool = False, **kwargs) -> 
     """
     kwargs.setdefault("dtype", [np.float64, np.float32])
     try:
-        from sklearn.utils.validation import validate_data
+        from sklearn.utils.validation import validate_data  # lazy: scikit-learn, not for every import of galtaxa.utils
     except ImportError:  # scikit-learn < 1.6
         return estimator._validate_data(X, reset=reset, force_all_finite=not allow_nan, **kwargs)
     return validate_data(estimator, X, reset=reset, ensure_all_finite=not allow_nan, **kwargs)
