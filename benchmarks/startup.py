@@ -6,8 +6,8 @@ there is a measured reason"): ``tests/project/test_architecture.py`` lists each 
 Protocol
 --------
 Every figure is a fresh Python process (``sys.executable``, nothing imported before), repeated ``--repeats``
-times (5), the variants interleaved (baseline, checkout, eager, baseline, ...) so that a change of the machine's load hits
-both alike; the median is given, with the smallest and largest value.
+times (5), the variants interleaved (baseline, checkout, eager, baseline, ...) so that a change of the
+machine's load hits all alike; the median is given, with the smallest and largest value.
 
 * **Commands**: the wall-clock time of the whole process, as the ``galtaxa`` console script runs it
   (``python -c "import sys; from galtaxa.cli import main; sys.exit(main())" ARGS``): ``--help``, ``--version``,
