@@ -40,54 +40,56 @@ LAYERS: list[tuple[str, set[str]]] = [
 ]
 
 #: The imports that may stay inside functions (issue 26: "imports at the top of files unless there is a measured
-#: reason").  Each number is measured by ``benchmarks/startup.py`` (``benchmarks/results/startup.md``: seconds of a
-#: fresh ``import`` on two CPU cores shared with other jobs, median of 5).  Anything else goes at the top of its file;
-#: a kept import carries a ``# lazy: WHY`` comment on the first lazy import of its function
-#: (:func:`test_lazy_imports_say_why`), and an entry no import uses any more is removed
+#: reason").  Each number is measured by ``benchmarks/startup.py`` (``benchmarks/results/startup.md``: seconds of an
+#: ``import`` in a fresh process on two CPU cores shared with other jobs (load 5), median of 5).  Anything else goes
+#: at the top of its file; a kept import carries a ``# lazy: WHY`` comment on the first lazy import of its function
+#: (:func:`lazy_import_problems`), and an entry no import uses any more is removed
 #: (:func:`test_every_lazy_allowance_is_used`).
 #:
 #: Third-party packages (the first name of the import): optional extras, or seconds to import that a module
 #: using them in only some functions spares its other callers.  Allowed only where importing the module does not
 #: load the package anyway (:data:`LOADED`).
 DEFERRED: dict[str, str] = {
-    "torch": "2.3 s: galtaxa.utils (device) and galtaxa.persist (archive, safe_load) are imported by everything, "
-             "galtaxa --help included",
-    "timm": "4.2 s, 1.9 s more than torch for galtaxa.encode: only building a model needs it",
-    "umap": "3.4 s (numba), not loaded by galtaxa.pipeline: only UMAPReducer and the report's UMAP map need it",
-    "sklearn": "1.8 s: galtaxa.utils (validation) and galtaxa.persist (codec) are imported by everything",
-    "photutils": "1.5 s: galtaxa.preprocess (conditioning, imported by supervise, taxonomy, encode) needs it only for "
-                 "the 2-D background",
-    "distributed": "optional extra (pip install 'galtaxa[dask]'); the default local scheduler runs without it",
+    "torch": "2.1 s; 1.3 s more than galtaxa.persist (archive, safe_load), which the inspection app imports "
+             "(galtaxa inspect: 1.1 s without torch)",
+    "timm": "4.2 s; 1.7 s more than galtaxa.encode (torch): only building a model needs it, not galtaxa measure, "
+            "report, validate",
+    "umap": "2.8 s (numba); 0.9 s more than galtaxa.pipeline: only UMAPReducer and the report's UMAP map need it",
+    "sklearn": "1.7 s; 0.9 s more than galtaxa.persist (codec), which the inspection app imports",
+    "photutils": "1.4 s; 0.5 s more than galtaxa.preprocess (the conditioning, imported by galtaxa.encode, "
+                 "supervise, taxonomy): only the 2-D background needs it",
+    "distributed": "optional extra (pip install 'galtaxa[dask]'): the default local scheduler runs without it",
 }
 
 #: galtaxa's own modules that the command line (galtaxa.cli, galtaxa.commands.*) imports inside its handlers, so
-#: that ``galtaxa --help`` and the cheap commands do not load the library: module (or package) -> what importing it
-#: costs once ``galtaxa.cli`` is loaded.  The command line's top-level imports must load none of them
-#: (:func:`test_the_command_line_loads_no_library_at_start`).
+#: that ``galtaxa --help`` (0.5-0.8 s, 15 s with every import at the top) and the cheap commands do not load the
+#: library: module (or package) -> what importing it costs once ``galtaxa.cli`` is loaded.  The command line's
+#: top-level imports must load none of them (:func:`test_the_command_line_loads_no_library_at_start`).
 LAZY_COMMANDS: dict[str, str] = {
-    "galtaxa.pipeline": "6.4 s (torch, scikit-learn, statmorph, photutils, matplotlib)",
-    "galtaxa.supervise": "3.8 s (torch, scikit-learn, matplotlib)",
-    "galtaxa.taxonomy": "3.9 s (torch, scikit-learn, matplotlib)",
-    "galtaxa.demo": "5.5 s (the pipeline)",
-    "galtaxa.encode": "1.5 s (torch)",
-    "galtaxa.io": "1.0 s (astropy, scipy)",
-    "galtaxa.inspect": "0.8 s (astropy, scipy)",
-    "galtaxa.catalog": "0.3 s (astropy)",
-    "galtaxa.config": "0.09 s (yaml, tqdm), a fifth of galtaxa --help",
+    "galtaxa.pipeline": "4-7 s (torch, scikit-learn, statmorph, photutils, matplotlib)",
+    "galtaxa.supervise": "5.0 s (torch, scikit-learn, matplotlib)",
+    "galtaxa.taxonomy": "3.1 s (torch, scikit-learn, matplotlib)",
+    "galtaxa.demo": "4.2 s (the pipeline, GalSim)",
+    "galtaxa.encode": "2.3 s (torch)",
+    "galtaxa.inspect": "1.1 s (astropy, scipy)",
+    "galtaxa.io": "0.8 s (astropy, scipy)",
+    "galtaxa.catalog": "0.5 s (astropy)",
+    "galtaxa.config": "0.07 s (yaml, tqdm), a tenth of galtaxa --help",
 }
 
-#: The other imports of galtaxa modules inside functions: (importer, imported) -> what importing it would load.
+#: The other imports of galtaxa modules inside functions: (importer, imported) -> what importing it would cost.
 LAZY_PAIRS: dict[tuple[str, str], str] = {
-    ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn (2.1 s more than galtaxa.config) for every config "
-                                                   "read; only a config with a validation section needs it",
-    ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn (1.5 s more than galtaxa.config) for every config read",
-    ("galtaxa.analysis.consistency", "galtaxa.measure.trust"): "statmorph and photutils (1.2 s more than "
-                                                               "galtaxa.analysis) for every import of "
-                                                               "galtaxa.analysis (validation, the supervised "
-                                                               "evaluation); only the report's trust check needs it",
-    ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch and scikit-learn (3 s more than galtaxa.inspect) "
-                                                            "at the inspection app's start; only the polar view "
-                                                            "needs it",
+    ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn, 2.7 s more than galtaxa.config for every config "
+                                                   "read (a bad config is reported before the library loads); only "
+                                                   "a config with a validation section needs it",
+    ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn, 1.8 s more than galtaxa.config for every config read",
+    ("galtaxa.analysis.consistency", "galtaxa.measure.trust"): "statmorph and photutils: 1.9 s more than "
+                                                               "galtaxa.analysis, 1.0 s more than galtaxa.supervise "
+                                                               "or galtaxa.validation; only the report's trust "
+                                                               "check needs it",
+    ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch and scikit-learn, 3.5 s more than "
+                                                            "galtaxa.inspect at the inspection app's start; only "
+                                                            "the polar view needs it",
 }
 
 #: The modules of the command line, where :data:`LAZY_COMMANDS` apply.
