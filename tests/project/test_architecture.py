@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, set[str]]] = [
 
 #: The imports that may stay inside functions (issue 26: "imports at the top of files unless there is a measured
 #: reason").  Each number is measured by ``benchmarks/startup.py`` (``benchmarks/results/startup.md``: seconds of an
-#: ``import`` in a fresh process on two CPU cores shared with other jobs (load 5), median of 5).  Anything else goes
+#: ``import`` in a fresh process on two CPU cores shared with other jobs (load 4.5), median of 5).  Anything else goes
 #: at the top of its file; a kept import carries a ``# lazy: WHY`` comment on the first lazy import of its function
 #: (:func:`lazy_import_problems`), and an entry no import uses any more is removed
 #: (:func:`test_every_lazy_allowance_is_used`).
@@ -50,44 +50,44 @@ LAYERS: list[tuple[str, set[str]]] = [
 #: using them in only some functions spares its other callers.  Allowed only where importing the module does not
 #: load the package anyway (:data:`LOADED`).
 DEFERRED: dict[str, str] = {
-    "torch": "2.1 s; 1.3 s more than galtaxa.persist (archive, safe_load), which the inspection app imports "
-             "(galtaxa inspect: 1.1 s without torch)",
-    "timm": "4.2 s; 1.7 s more than galtaxa.encode (torch): only building a model needs it, not galtaxa measure, "
+    "torch": "1.5 s; 1.3 s more than galtaxa.persist (archive, safe_load), 1.4 s more than the inspection app "
+             "(galtaxa.inspect, which imports galtaxa.persist)",
+    "timm": "3.1 s; 1.5 s more than galtaxa.encode (torch): only building a model needs it, not galtaxa measure, "
             "report, validate",
-    "umap": "2.8 s (numba); 0.9 s more than galtaxa.pipeline: only UMAPReducer and the report's UMAP map need it",
-    "sklearn": "1.7 s; 0.9 s more than galtaxa.persist (codec), which the inspection app imports",
-    "photutils": "1.4 s; 0.5 s more than galtaxa.preprocess (the conditioning, imported by galtaxa.encode, "
+    "umap": "2.2 s (numba); 0.8 s more than galtaxa.pipeline: only UMAPReducer and the report's UMAP map need it",
+    "sklearn": "1.1 s; 0.9 s more than galtaxa.persist (codec), 0.7 s more than the inspection app",
+    "photutils": "1.1 s; 0.5 s more than galtaxa.preprocess (the conditioning, imported by galtaxa.encode, "
                  "supervise, taxonomy): only the 2-D background needs it",
     "distributed": "optional extra (pip install 'galtaxa[dask]'): the default local scheduler runs without it",
 }
 
 #: galtaxa's own modules that the command line (galtaxa.cli, galtaxa.commands.*) imports inside its handlers, so
-#: that ``galtaxa --help`` (0.5-0.8 s, 15 s with every import at the top) and the cheap commands do not load the
+#: that ``galtaxa --help`` (0.4-0.5 s; 9.4 s with every import at the top) and the cheap commands do not load the
 #: library: module (or package) -> what importing it costs once ``galtaxa.cli`` is loaded.  The command line's
 #: top-level imports must load none of them (:func:`test_the_command_line_loads_no_library_at_start`).
 LAZY_COMMANDS: dict[str, str] = {
-    "galtaxa.pipeline": "4-7 s (torch, scikit-learn, statmorph, photutils, matplotlib)",
-    "galtaxa.supervise": "5.0 s (torch, scikit-learn, matplotlib)",
-    "galtaxa.taxonomy": "3.1 s (torch, scikit-learn, matplotlib)",
+    "galtaxa.pipeline": "4.1 s (torch, scikit-learn, statmorph, photutils, matplotlib)",
+    "galtaxa.supervise": "3.3 s (torch, scikit-learn, matplotlib)",
+    "galtaxa.taxonomy": "3.0 s (torch, scikit-learn, matplotlib)",
     "galtaxa.demo": "4.2 s (the pipeline, GalSim)",
-    "galtaxa.encode": "2.3 s (torch)",
-    "galtaxa.inspect": "1.1 s (astropy, scipy)",
-    "galtaxa.io": "0.8 s (astropy, scipy)",
-    "galtaxa.catalog": "0.5 s (astropy)",
-    "galtaxa.config": "0.07 s (yaml, tqdm), a tenth of galtaxa --help",
+    "galtaxa.encode": "1.4 s (torch)",
+    "galtaxa.inspect": "0.6 s (astropy, scipy)",
+    "galtaxa.io": "0.5 s (astropy, scipy)",
+    "galtaxa.catalog": "0.4 s (astropy)",
+    "galtaxa.config": "0.05 s (yaml, tqdm), a tenth of galtaxa --help",
 }
 
 #: The other imports of galtaxa modules inside functions: (importer, imported) -> what importing it would cost.
 LAZY_PAIRS: dict[tuple[str, str], str] = {
-    ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn, 2.7 s more than galtaxa.config for every config "
+    ("galtaxa.config", "galtaxa.validation.spec"): "scikit-learn, 1.8 s more than galtaxa.config for every config "
                                                    "read (a bad config is reported before the library loads); only "
                                                    "a config with a validation section needs it",
-    ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn, 1.8 s more than galtaxa.config for every config read",
-    ("galtaxa.analysis.consistency", "galtaxa.measure.trust"): "statmorph and photutils: 1.9 s more than "
-                                                               "galtaxa.analysis, 1.0 s more than galtaxa.supervise "
-                                                               "or galtaxa.validation; only the report's trust "
-                                                               "check needs it",
-    ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch and scikit-learn, 3.5 s more than "
+    ("galtaxa.config", "galtaxa.cluster.gmm"): "scikit-learn, 1.2 s more than galtaxa.config for every config read",
+    ("galtaxa.analysis.consistency", "galtaxa.measure.trust"): "statmorph and photutils: 1.2 s more than "
+                                                               "galtaxa.analysis, 0.6-0.7 s more than "
+                                                               "galtaxa.supervise or galtaxa.validation; only the "
+                                                               "report's trust check needs it",
+    ("galtaxa.inspect.images", "galtaxa.taxonomy.polar"): "torch and scikit-learn, 3.1 s more than "
                                                             "galtaxa.inspect at the inspection app's start; only "
                                                             "the polar view needs it",
 }
