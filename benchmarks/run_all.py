@@ -197,7 +197,7 @@ def _fmt_extra(r: dict) -> str:
 def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> str:
     """RESULTS.md text from the ``run_all*.json`` and ``scale_clustering*.json`` documents in ``results_dir``,
     followed by ``representation.md``, ``supervised.md``, ``measure_speed.md``, ``gz1_end_to_end.md``,
-    ``dask_scaling.md`` and ``measure_truth.md``."""
+    ``dask_scaling.md``, ``measure_truth.md`` and ``startup.md``."""
     parts = [header or (ROOT / "benchmarks" / "RESULTS_HEADER.md").read_text()
              if (ROOT / "benchmarks" / "RESULTS_HEADER.md").exists() else "# galtaxa benchmark results\n"]
     paths = sorted(results_dir.glob("run_all*.json")) + sorted(results_dir.glob("scale_clustering*.json"))
@@ -235,7 +235,8 @@ def render_markdown(results_dir: Path = RESULTS, header: str | None = None) -> s
     # the sections other scripts write (benchmarks/<name>.py -> results/<name>.md), their titles one level down
     for name, title in (("representation", "Representation"), ("supervised", "Supervised"),
                         ("measure_speed", "Morphology measurement"), ("gz1_end_to_end", "End to end"),
-                        ("dask_scaling", "Dask scaling"), ("measure_truth", "Truth recovery")):
+                        ("dask_scaling", "Dask scaling"), ("measure_truth", "Truth recovery"),
+                        ("startup", "Start-up time")):
         section = results_dir / f"{name}.md"
         if section.exists():
             parts.append("\n" + section.read_text().replace(f"# {title}", f"## {title}", 1))

@@ -30,6 +30,7 @@ import re
 import sys
 
 from ._version import __version__
+from .commands import register_all
 
 __all__ = ["main", "build_parser", "error_line"]
 
@@ -38,8 +39,6 @@ _DEBUG_HELP = "print the traceback of an error (default: one line saying what we
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
-    from .commands import register_all
-
     parser = argparse.ArgumentParser(prog="galtaxa", description="Galaxy morphology catalogs from survey cutouts.")
     parser.add_argument("--version", action="version", version=f"galtaxa {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every skipped galaxy")
@@ -68,7 +67,7 @@ def error_line(err: BaseException) -> str:
     str
         One line (line breaks of multi-line messages kept only for config problem lists).
     """
-    from .config import ConfigError
+    from .config import ConfigError  # lazy: yaml, tqdm: not for --help
 
     if isinstance(err, ConfigError):  # a list of every problem, one per line
         return str(err)

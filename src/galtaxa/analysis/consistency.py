@@ -205,7 +205,7 @@ def consistency_trust(catalog: pd.DataFrame, etg: Iterable, ltg: Iterable, class
         ``{"classes": {class: {"sersic": class_trust entry, "gini_m20": ...}}, "tests": {test: bool},
         "untrusted": {class: [reasons]}, "psf_fwhm_px": psf_fwhm}``.
     """
-    from ..measure.trust import class_trust
+    from ..measure.trust import class_trust  # lazy: statmorph, photutils (galtaxa.measure); only this needs them
 
     etg, ltg = [str(c) for c in etg], [str(c) for c in ltg]
     sersic = class_trust(catalog, etg + ltg, class_column, psf_fwhm=psf_fwhm, size=True)

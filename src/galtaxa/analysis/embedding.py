@@ -100,7 +100,7 @@ def umap_map(
     coords : ndarray, shape (n, 2)
     index : ndarray of int, shape (n,)
     """
-    import umap
+    import umap  # lazy: umap-learn (numba), seconds; only this map needs it
 
     X, idx = _prepare(features, max_samples, pca_dim, seed, min_rows=5)
     nn = int(min(n_neighbors, X.shape[0] - 1))

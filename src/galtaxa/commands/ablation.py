@@ -10,14 +10,14 @@ runs the route itself.
 
 from __future__ import annotations
 
+from .run import load_config_args
+
 __all__ = ["register"]
 
 
 def _cmd_ablation(args) -> int:
-    from .run import load_config_args
-
-    cfg = load_config_args(args, route="multimodal")
-    from ..pipeline import multimodal_ablation
+    cfg = load_config_args(args, route="multimodal")  # validate before importing the heavy stages
+    from ..pipeline import multimodal_ablation  # lazy: seconds of library, not for --help
     from ..taxonomy import format_ablation
 
     table, paths = multimodal_ablation(cfg, progress=not args.quiet, label_column=args.label_column,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .run import FORCE_HELP, run_dir_argument
+
 __all__ = ["register"]
 
 
 def _cmd_demo(args) -> int:
-    from ..demo import run_demo
+    from ..demo import run_demo  # lazy: seconds of library, not for --help
 
     result = run_demo(out=args.out, n_simulated=args.n, seed=args.seed, fast=args.fast, force=args.force)
     print(result.summary())
@@ -15,11 +17,7 @@ def _cmd_demo(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand."""
-    from .run import FORCE_HELP
-
     p = subparsers.add_parser("demo", help="run on simulated + Hubble Deep Field galaxies")
-    from .run import run_dir_argument
-
     p.add_argument("--out", default="galtaxa-demo", type=run_dir_argument, help="output folder (~ and $VAR expanded)")
     p.add_argument("--n", type=int, default=300, help="number of simulated galaxies")
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated galaxies and of every random step")

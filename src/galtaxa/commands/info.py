@@ -6,7 +6,7 @@ __all__ = ["register"]
 
 
 def _cmd_info(args) -> int:
-    from ..io import describe, format_description, open_dataset
+    from ..io import describe, format_description, open_dataset  # lazy: seconds of library, not for --help
 
     kwargs = {}
     if args.hdu is not None:

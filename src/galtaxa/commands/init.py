@@ -6,12 +6,13 @@ import os
 import sys
 from pathlib import Path
 
+from ..utils.atomic import atomic_write_text
+
 __all__ = ["register"]
 
 
 def _cmd_init(args) -> int:
-    from ..config import default_config_yaml, expand_path
-    from ..utils.atomic import atomic_write_text
+    from ..config import default_config_yaml, expand_path  # lazy: yaml, tqdm: not for --help
 
     path = Path(expand_path(args.config, "config"))
     if path.exists() and not args.force:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from .run import run_dir_argument
+
 __all__ = ["register"]
 
 
 def _cmd_inspect(args) -> int:
-    from ..inspect import create_app, serve
+    from ..inspect import create_app, serve  # lazy: seconds of library, not for --help
 
     app = create_app(args.run_dir, inspector=args.inspector, host=args.host)
     serve(app, host=args.host, port=args.port, open_browser=not args.no_browser)
@@ -31,8 +33,6 @@ def register(subparsers) -> None:
     text = "inspect and label a run in the browser (groups, single galaxies, the uncertain ones)"
     p = subparsers.add_parser("inspect", help=text, description=text + ". Choices are saved at once into RUN_DIR: "
                               "mapping.yaml, labels_inspected.csv, group_comments.csv.")
-    from .run import run_dir_argument
-
     p.add_argument("run_dir", type=run_dir_argument, help="run folder of `galtaxa run` (it must hold the catalog)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 shares it on a "

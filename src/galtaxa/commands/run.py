@@ -16,7 +16,7 @@ FORCE_HELP = ("write into a non-empty run_dir that galtaxa did not create (its f
 def run_dir_argument(value: str) -> str:
     """The ``type`` of every ``RUN_DIR`` argument: ``~`` and ``$VAR`` expanded as in a config's ``run_dir``
     (:func:`galtaxa.config.expand_path`), so a quoted ``"~/x"`` names the same folder as ``run_dir: ~/x``."""
-    from ..config import ConfigError, expand_path
+    from ..config import ConfigError, expand_path  # lazy: yaml, tqdm: not for --help
 
     try:
         return expand_path(value, "RUN_DIR")
@@ -26,7 +26,7 @@ def run_dir_argument(value: str) -> str:
 
 def load_config_args(args, **overrides) -> dict:
     """The validated config of ``args.config`` with ``--run-dir`` and ``overrides`` applied."""
-    from ..config import load_config, merge
+    from ..config import load_config, merge  # lazy: yaml, tqdm: not for --help
 
     if getattr(args, "run_dir", None):
         overrides["run_dir"] = args.run_dir
@@ -37,7 +37,7 @@ def load_config_args(args, **overrides) -> dict:
 
 def _cmd_run(args) -> int:
     cfg = load_config_args(args, **args.overrides)  # validate before importing the heavy stages
-    from ..pipeline import run_pipeline
+    from ..pipeline import run_pipeline  # lazy: seconds of library, not for --help
 
     result = run_pipeline(cfg, stages=args.stages, force=args.force)
     print(result.summary())

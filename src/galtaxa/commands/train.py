@@ -24,15 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import RunCache
+from ..status import OK, UNCLASSIFIED
+from ..utils.atomic import atomic_path
+from ..utils.rundir import claim_run_dir, prepare_run_dir
+from .run import FORCE_HELP, run_dir_argument
+
 __all__ = ["register"]
 
 
 def _setup(args):
-    from ..cache import RunCache
-    from ..config import load_config
-    from ..pipeline import RunPlan, read_stage
-
-    from ..utils.rundir import claim_run_dir, prepare_run_dir
+    from ..config import load_config  # lazy: yaml, tqdm: not for --help
+    from ..pipeline import RunPlan, read_stage  # lazy: seconds of library, not for --help
 
     overrides = {"run_dir": args.run_dir} if getattr(args, "run_dir", None) else {}
     cfg = load_config(args.config, overrides)
@@ -45,7 +48,7 @@ def _setup(args):
 
 
 def _cmd_train(args) -> int:
-    from ..pipeline.builders import classifier_from_config
+    from ..pipeline.builders import classifier_from_config  # lazy: seconds of library, not for --help
     from ..supervise.workflow import train_supervised, training_labels
 
     cfg, galaxies, out = _setup(args)
@@ -58,7 +61,7 @@ def _cmd_train(args) -> int:
           f"{sp['test']} test ({sp['kind']}); best epoch {res['best_epoch'] + 1}, fit {res['time_s']['fit']:.0f} s; "
           f"temperature {res['temperature']:.3f}, confidence threshold {res['confidence_threshold']:.3f}")
     if "test" in res:
-        from ..supervise.evaluation import summary_markdown
+        from ..supervise.evaluation import summary_markdown  # lazy: seconds of library, not for --help
 
         print("test split:\n" + summary_markdown(res["test"]))
     print(f"  model: {out / 'classifier.npz'}; figures and report: {out / 'report.json'}, {out / 'report.html'}")
@@ -66,10 +69,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from ..catalog import read_catalog, write_catalog
+    from ..catalog import read_catalog, write_catalog  # lazy: seconds of library, not for --help
     from ..supervise import GalaxyClassifier
     from ..supervise.workflow import merge_predictions, predict_catalog, record_sml_agreement
-    from ..status import OK, UNCLASSIFIED
 
     cfg, galaxies, out = _setup(args)
     model = Path(args.model) if args.model else out / "classifier.npz"
@@ -104,7 +106,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from ..pipeline.builders import ssl_from_config
+    from ..pipeline.builders import ssl_from_config  # lazy: seconds of library, not for --help
 
     cfg, galaxies, out = _setup(args)
     s = cfg["supervised"]
@@ -118,7 +120,7 @@ def _cmd_pretrain(args) -> int:
 
 def _features(cfg: dict, galaxies, progress: bool, checkpoint=None, backbone=None):
     """The features of the usable galaxies (NaN rows for the others) with the config's encoder, or another."""
-    from ..encode import extract_features
+    from ..encode import extract_features  # lazy: seconds of library, not for --help
     from ..pipeline.builders import encoder_from_config
 
     encoder = encoder_from_config(cfg, name=backbone, checkpoint=checkpoint)
@@ -126,7 +128,7 @@ def _features(cfg: dict, galaxies, progress: bool, checkpoint=None, backbone=Non
 
 
 def _cmd_adversarial(args) -> int:
-    from ..io import open_dataset
+    from ..io import open_dataset  # lazy: seconds of library, not for --help
     from ..io.base import build_galaxyset
     from ..pipeline import make_conditioner, open_input
     from ..supervise import AdversarialValidation
@@ -154,15 +156,14 @@ def _cmd_adversarial(args) -> int:
 
 
 def _cmd_similar(args) -> int:
-    from ..supervise import SimilaritySearch, similarity_panel
+    from ..supervise import SimilaritySearch, similarity_panel  # lazy: seconds of library, not for --help
     from ..supervise.workflow import training_labels
-    from ..utils.atomic import atomic_path
 
     cfg, galaxies, out = _setup(args)
     y = training_labels(cfg, galaxies)
     model = out / "classifier.npz"
     if args.features == "classifier" or (args.features == "auto" and model.exists() and not args.checkpoint):
-        from ..supervise import GalaxyClassifier
+        from ..supervise import GalaxyClassifier  # lazy: seconds of library, not for --help
 
         if not model.exists():
             raise FileNotFoundError(f"{model} not found: run `galtaxa train {args.config}` first")
@@ -197,8 +198,6 @@ def _cmd_similar(args) -> int:
 
 def register(subparsers) -> None:
     """Add the ``train``, ``predict``, ``pretrain``, ``adversarial`` and ``similar`` subcommands."""
-    from .run import FORCE_HELP, run_dir_argument
-
     def base(name, help_text, func):
         p = subparsers.add_parser(name, help=help_text, description=help_text)
         p.add_argument("config", help="YAML config (its supervised: section)")

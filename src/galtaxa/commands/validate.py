@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .run import run_dir_argument
+
 __all__ = ["register"]
 
 
 def _cmd_validate(args) -> int:
-    from ..pipeline import validate_run
+    from ..pipeline import validate_run  # lazy: seconds of library, not for --help
 
     refs = None
     if args.reference:
@@ -43,8 +45,6 @@ def _cmd_validate(args) -> int:
 def register(subparsers) -> None:
     """Add the ``validate`` subcommand."""
     p = subparsers.add_parser("validate", help="cross-match a run with a reference catalog and compare classes")
-    from .run import run_dir_argument
-
     p.add_argument("run_dir", type=run_dir_argument, help="the folder of a finished run, whose catalog is validated")
     p.add_argument("--reference", action="append", default=None, metavar="FILE",
                    help="reference catalog (CSV, Parquet, FITS); repeat for several (default: the run config's "

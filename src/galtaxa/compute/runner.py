@@ -202,7 +202,7 @@ class ChunkRunner:
 
     def _start(self) -> None:
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client, LocalCluster  # lazy: optional extra galtaxa[dask]
         except ImportError as err:
             raise ImportError(f"compute.scheduler {self.scheduler!r} needs Dask: pip install 'galtaxa[dask]' "
                               "(or set compute.scheduler: local)") from err
@@ -296,7 +296,7 @@ class ChunkRunner:
                 self.close()
 
     def _map_dask(self, func, chunks, args, shared, desc, show, total, on_lost) -> list:
-        from distributed import as_completed
+        from distributed import as_completed  # lazy: optional extra galtaxa[dask]
         from distributed.scheduler import KilledWorker
 
         client = self.client

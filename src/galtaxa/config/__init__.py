@@ -159,7 +159,7 @@ def validate_config(cfg: Mapping, where: str = "config") -> dict:
     val = full["validation"]
     if isinstance(val.get("references"), list) and isinstance(val.get("subsample"), (list, str)) \
             and (val["references"] or val["subsample"]):
-        from ..validation.spec import spec_problems  # scikit-learn (2.8 s): only a config with a validation
+        from ..validation.spec import spec_problems  # lazy: scikit-learn, only a config with a validation
 
         problems += spec_problems(val)
     if problems:
@@ -205,7 +205,7 @@ def fit_to_input(cfg: Mapping, n_galaxies: int) -> tuple[dict, list[str]]:
         When too few galaxies are given for the route, or a fixed number of components cannot be fitted; the
         message says what to change.
     """
-    from ..cluster.gmm import parameters_per_component  # scikit-learn (2.8 s): not for every config read
+    from ..cluster.gmm import parameters_per_component  # lazy: scikit-learn, not for every config read
 
     out = copy.deepcopy(dict(cfg))
     n = int(n_galaxies)

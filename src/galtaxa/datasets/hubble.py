@@ -18,8 +18,11 @@ import inspect
 
 import numpy as np
 import pandas as pd
+import photutils
 import skimage
 from astropy.convolution import convolve
+from photutils.background import Background2D, MedianBackground
+from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
 from skimage import data
 
 from ..galaxyset import GalaxySet
@@ -123,9 +126,6 @@ def hubble_deep_field_cutouts(
     The picture is a non-linear 8-bit display stretch (see module notes).
     Point sources (the few stars of the field) are not removed.
     """
-    from photutils.background import Background2D, MedianBackground
-    from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
-
     for name, val, lo in (("size", size, 8), ("max_galaxies", max_galaxies, 1), ("min_area", min_area, 1),
                           ("box_size", box_size, 8), ("edge_margin", edge_margin, 0)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
@@ -201,8 +201,6 @@ def hubble_deep_field_cutouts(
         "segment_label": np.asarray(cat.label)[order].astype(int),
         "source": SOURCE,
     })
-    import photutils
-
     info = {
         "reader": "hubble_deep_field", "input": SOURCE, "size": int(size), "max_galaxies": int(max_galaxies),
         "min_area": int(min_area), "seed": int(seed), "channels": channels, "nsigma": float(nsigma),

@@ -8,6 +8,7 @@ Rowe, B. et al. 2015, "GalSim: The modular galaxy image simulation toolkit", Ast
 
 from __future__ import annotations
 
+import galsim
 import numpy as np
 
 __all__ = ["HST_DIAMETER_M", "F814W_LAMBDA_NM", "HST_OBSCURATION", "HST_JITTER_FWHM", "PSF_IMAGE_SIZE", "hst_psf",
@@ -41,8 +42,6 @@ def hst_psf(psf="hst"):
         ``"none"``/``None``: no PSF (only the pixel response).  A float is the
         FWHM (arcsec) of a Gaussian PSF; a GSObject is used as given.
     """
-    import galsim
-
     if psf is None or (isinstance(psf, str) and psf.lower() == "none"):
         return None
     if isinstance(psf, galsim.GSObject):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import galsim
 import numpy as np
 import pandas as pd
 
@@ -75,8 +76,6 @@ class _Draw:
     """Uniform draws from a GalSim deviate (keeps the per-galaxy stream in GalSim)."""
 
     def __init__(self, deviate):
-        import galsim
-
         self.u = galsim.UniformDeviate(deviate)
         self.deviate = deviate
 
@@ -97,8 +96,6 @@ def _sersic(n, r_e, flux, q, pa_deg):
     ``flux`` is that of the whole law; the profile drawn stops at :data:`TRUNC_RE` r_e (n != 1), so it holds
     a little less (``.flux``: 94 % for n = 4).
     """
-    import galsim
-
     if abs(n - 1.0) < 1e-9:
         prof = galsim.Exponential(half_light_radius=r_e, flux=flux)
     else:
@@ -116,15 +113,11 @@ def _gaussian_knots(d: _Draw, npoints, hlr, flux, q, pa_deg, knot_sigma):
     profile can be drawn with or without a PSF, then the population is
     inclined like the disk it belongs to.
     """
-    import galsim
-
     rk = galsim.RandomKnots(npoints, half_light_radius=hlr, flux=flux, rng=d.deviate)
     return _points_to_gaussians(rk.points, flux, knot_sigma, q, pa_deg)
 
 
 def _points_to_gaussians(points, flux, sigma, q, pa_deg):
-    import galsim
-
     per = flux / len(points)
     blobs = [galsim.Gaussian(sigma=sigma, flux=per).shift(float(x), float(y)) for x, y in points]
     prof = galsim.Add(blobs)
@@ -152,8 +145,6 @@ def _spiral_knots(d: _Draw, npoints, r_scale, flux, q, pa_deg, knot_sigma):
 
 def _build(gtype: str, d: _Draw):
     """Intrinsic (pre-PSF, unit-flux) profile and its shape parameters for one type."""
-    import galsim
-
     par = {"bulge_to_total": 0.0}
     if gtype == "SPH":
         n = d.uniform(3.5, 5.0)
@@ -298,8 +289,6 @@ def _draw_stamp(prof, psf_obj, size, pixel_scale, dx, dy):
     drawing the profile 4x oversampled (point-sampled) and summing 4x4 blocks,
     which is accurate to well under 1 % at r_e >= 5 px.
     """
-    import galsim
-
     if psf_obj is not None:
         return galsim.Convolve(prof, psf_obj).drawImage(nx=size, ny=size, scale=pixel_scale, offset=(dx, dy),
                                                          dtype=np.float64)
@@ -433,8 +422,6 @@ def simulate(
 
     With the defaults 600 galaxies take about 20 s of CPU on one core.
     """
-    import galsim
-
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 16:

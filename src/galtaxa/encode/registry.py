@@ -276,7 +276,7 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
     FileNotFoundError
         Pretrained weights requested but not available locally.
     """
-    import timm
+    import timm  # lazy: timm adds seconds to torch; only building a model needs it
     from timm.data import resolve_data_config
 
     if not isinstance(name, str) or not name:
@@ -323,7 +323,7 @@ def build_model(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool =
 
 def _build_galaxy_encoder(name: str, checkpoint, pretrained: bool, random_state: int):
     """:func:`build_model` for galtaxa's galaxy encoders (:mod:`galtaxa.encode.galaxy_encoder`)."""
-    import timm
+    import timm  # lazy: timm adds seconds to torch; only building a model needs it
 
     if pretrained or checkpoint is not None:
         net, info = load_galaxy_encoder(name, checkpoint)
@@ -337,7 +337,7 @@ def _build_galaxy_encoder(name: str, checkpoint, pretrained: bool, random_state:
 
 def _build_hf_hub_model(name: str, checkpoint, pretrained: bool, num_classes: int, random_state: int):
     """:func:`build_model` for a ``"hf_hub:OWNER/REPO"`` name (see :func:`resolve_hf_hub`)."""
-    import timm
+    import timm  # lazy: timm adds seconds to torch; only building a model needs it
     from timm.data import resolve_data_config
 
     arch, pretrained_cfg, model_args, weights = resolve_hf_hub(name)

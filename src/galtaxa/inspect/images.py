@@ -113,7 +113,7 @@ def _to_rgb(y: np.ndarray) -> np.ndarray:
 
 
 def _import_polar() -> None:
-    from ..taxonomy import polar  # noqa: F401
+    from ..taxonomy import polar  # noqa: F401 - lazy: torch, warmed in a thread at the app's start
 
 
 class GalaxyImages:
@@ -232,7 +232,7 @@ class GalaxyImages:
             raise LookupError(f"galaxy {gid!r} has no pixels in the read stage")
         x = np.asarray(self._images[self._image_row[gid]], dtype=np.float32)
         if view == "polar":
-            from ..taxonomy.polar import polar_unfold  # torch (3.8 s): warmed in a thread at start (_import_polar)
+            from ..taxonomy.polar import polar_unfold  # lazy: torch, only the polar view (see _import_polar)
 
             x = polar_unfold(x[None], angle_step=self.angle_step)[0]
         return x

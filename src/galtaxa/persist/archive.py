@@ -237,7 +237,7 @@ class Persistable:
         self.__dict__.update(state)
         self.unrestored_paths_ = {k: str(v) for k, v in paths.items() if v is not None}
         if network is not None and self._NETWORK:
-            import torch
+            import torch  # lazy: torch, only for an estimator with a network
 
             module = self._build_model()
             try:

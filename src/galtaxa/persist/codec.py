@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.tree._tree import Tree
 
 from .checks import _STATE_KEY, MAX_DEPTH, _check_tree_nodes, _smoke_test
 from .safe_load import UnsafeFileError
@@ -52,12 +53,6 @@ def _import(spec: str):
 def _trusted() -> dict:
     """Name -> class of :data:`TRUSTED_CLASSES` (imported on first use)."""
     return {name: _import(spec) for name, spec in TRUSTED_CLASSES.items()}
-
-
-def _tree_class():
-    from sklearn.tree._tree import Tree
-
-    return Tree
 
 
 #: The entry of a Persistable's state that holds its network's weights (:class:`~galtaxa.persist.archive.Persistable`).
@@ -119,7 +114,7 @@ class _Encoder:
             return {"t": "rangeindex", "v": [obj.start, obj.stop, obj.step]}
         if type(obj) is pd.Index:
             return {"t": "index", "data": self(obj.to_numpy(), where)}
-        if type(obj) is _tree_class():
+        if type(obj) is Tree:
             _fn, args, state = obj.__reduce__()
             return {"t": "tree", "args": self(tuple(args), f"{where} args"), "state": self(dict(state), where)}
         name = self._names.get(type(obj))
@@ -259,7 +254,7 @@ class _Decoder:
                 or not isinstance(args[1], np.ndarray) or not isinstance(args[2], int) or not isinstance(state, dict)):
             raise self.bad("malformed decision tree")
         _check_tree_nodes(state, args[0], self.bad)
-        tree = _tree_class()(*args)
+        tree = Tree(*args)
         try:
             tree.__setstate__(state)
         except (ValueError, KeyError, TypeError) as err:

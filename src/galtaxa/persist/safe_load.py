@@ -58,7 +58,7 @@ def torch_load(path, what: str = "torch file"):
     ValueError
         If the file is empty, truncated or not a torch file.
     """
-    import torch
+    import torch  # lazy: torch, only to read a torch file
 
     if tuple(int(v) for v in re.findall(r"\d+", torch.__version__)[:2]) < (2, 6):
         # before 2.6 a crafted file could still run code through weights_only=True (CVE-2025-32434)

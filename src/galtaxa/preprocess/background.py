@@ -118,7 +118,7 @@ def _estimate_2d(img, method, sigma, maxiters, nsigma, dilate, border, box_size,
     if method == "sigma_clip":
         return level, rms
 
-    from photutils.background import Background2D, SExtractorBackground
+    from photutils.background import Background2D, SExtractorBackground  # lazy: photutils, only the 2-D background
 
     if box_size is None:
         box_size = max(8, min(img.shape) // 4)

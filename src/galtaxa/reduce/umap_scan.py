@@ -75,7 +75,7 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
 
     def _umap(self, d: int, n: int):
         try:
-            import umap
+            import umap  # lazy: umap-learn (numba), seconds; only this reducer needs it
         except ImportError as err:  # umap-learn is a declared dependency; say what is missing if absent
             raise ImportError("UMAPReducer needs the package umap-learn (pip install umap-learn)") from err
         return umap.UMAP(n_components=int(d), n_neighbors=int(min(self.n_neighbors, n - 1)),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 __all__ = ["pick_device"]
 
 
@@ -27,8 +29,6 @@ def pick_device(prefer=None):
     ValueError
         If the requested device is unknown or not available on this machine.
     """
-    import torch
-
     if isinstance(prefer, torch.device):
         prefer = str(prefer)
     if prefer is None or prefer == "auto":

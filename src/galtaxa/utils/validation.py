@@ -30,6 +30,11 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # scikit-learn < 1.6
+    validate_data = None
+
 __all__ = ["Interval", "Options", "Satisfies", "Instance", "validate_params", "describe", "positive_int_sequence",
            "validate_X"]
 
@@ -286,8 +291,6 @@ def validate_X(estimator, X, reset: bool, allow_nan: bool = False, **kwargs) -> 
         ``TypeError``.
     """
     kwargs.setdefault("dtype", [np.float64, np.float32])
-    try:
-        from sklearn.utils.validation import validate_data
-    except ImportError:  # scikit-learn < 1.6
+    if validate_data is None:  # scikit-learn < 1.6
         return estimator._validate_data(X, reset=reset, force_all_finite=not allow_nan, **kwargs)
     return validate_data(estimator, X, reset=reset, ensure_all_finite=not allow_nan, **kwargs)
