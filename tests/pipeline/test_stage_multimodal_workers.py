@@ -25,7 +25,8 @@ def test_m3_features_on_workers_equal_the_local_ones(tmp_path, monkeypatch, one_
     galaxies = raw.with_images(np.load(tmp_path / "images.npy", mmap_mode="r"))
     galaxies.mark([3], BAD_INPUT, "test: unreadable")
     cfg = load_config(overrides={"seed": 0, "encoder": {"input_size": 32, "batch_size": 3},
-                                 "compute": {"chunk_size": 6}})
+                                 "compute": {"chunk_size": 6},
+                                 "multimodal": {"encoders": ["efficientnet_lite0", "efficientnet_lite0@polar"]}})
     with RunPlan.from_config(cfg, progress=False, read=False) as plan:
         local = [np.array(f) for f, _ in encode_multimodal(plan, RunCache(tmp_path / "local"), galaxies).blocks]
     with ChunkRunner("processes", n_workers=2, chunk_size=6, progress=False) as runner:
