@@ -254,8 +254,10 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m
     t0 = time.perf_counter()
     result = run_pipeline(cfg, progress=False)
     cat = result.catalog.set_index("id").loc[[str(source.ids[i]) for i in rows]]
+    m = machine()
     out = {"encoders": list(encoders), "seconds": round(time.perf_counter() - t0, 1),
-           **group_purity(cat["group"].to_numpy(), y)}
+           **group_purity(cat["group"].to_numpy(), y),
+           "measured": {k: m.get(k) for k in ("git_commit", "date", "command")}}
     print(f"{name} (M3 route): {out}", flush=True)
     return out
 
@@ -489,6 +491,11 @@ def write_markdown(results: dict, path: Path) -> None:
             for branch, r in by_branch.items():
                 lines.append(f"| {k}, {branch} | {r['n_groups']} | {r['kept']:.2f} | {r['purity']:.3f} | "
                              f"{r['seconds']:.0f} |")
+        lines += ["", "(The wall time includes the read and measure stages for the first run of a folder; later "
+                      "runs reuse them and their encode stages.)"]
+        lines += [f"- M3, {k}, {b}: commit {r['measured'].get('git_commit')}, {r['measured'].get('date')}, "
+                  f"`{r['measured'].get('command')}`" for k, by_branch in m3.items() for b, r in by_branch.items()
+                  if r.get("measured")]
     other = {k: r["measured"] for k, r in results.get("rows", {}).items()
              if r.get("measured") and r["measured"].get("command") != m.get("command")}
     if other:
