@@ -111,15 +111,32 @@ def parse_objectives(text: str):
     return obj
 
 
-def _supervised_sentence(results: Path = ROOT / "benchmarks" / "results" / "supervised_benchmark_split.json") -> str:
-    """The model card's sentence on ``galtaxa train`` from the encoder against the ImageNet start (from
-    ``benchmarks/supervised.py --test-split benchmark``); empty before that benchmark ran."""
+def _default_roles(name: str) -> str:
+    """Where this version of galtaxa uses the encoder ``name`` by default (from the config schema's defaults)."""
+    from galtaxa.config import default_config
+
+    cfg = default_config()
+    roles = [text for used, text in (
+        (cfg["encoder"]["name"] == name, "the representation of `galtaxa run` (`encoder.name`)"),
+        (name in cfg["multimodal"]["encoders"], "the M3 route's image branch (`multimodal.encoders`)"),
+        (cfg["supervised"]["backbone"] == name, "the start of `galtaxa train` (`supervised.backbone`)")) if used]
+    if not roles:
+        return f"It is no default of this galtaxa: select it by name (`encoder.name: {name}`)."
+    return "In this galtaxa it is by default " + ", ".join(roles[:-1]) + (" and " if len(roles) > 1 else "") \
+        + roles[-1] + "."
+
+
+def _supervised_sentence(name: str,
+                         results: Path = ROOT / "benchmarks" / "results" / "supervised_benchmark_split.json") -> str:
+    """The model card's sentence on ``galtaxa train`` from the encoder ``name`` against the ImageNet start (from
+    ``benchmarks/supervised.py --test-split benchmark --recipes default --recipe NAME:backbone=NAME``: the recipe
+    is named after the encoder); empty before that benchmark ran."""
     if not results.is_file():
         return ""
     rows = {r["recipe"]: r for r in json.loads(results.read_text())["rows"]}
-    if not {"default", "galaxy"} <= set(rows):
+    if not {"default", name} <= set(rows):
         return ""
-    g, d = rows["galaxy"], rows["default"]
+    g, d = rows[name], rows["default"]
     return (f" Trained from it on the encoder split and tested on the benchmark split, the classifier reaches "
             f"accuracy {g['accuracy']:.3f} and macro-F1 {g['macro_f1']:.3f}, against {d['accuracy']:.3f} and "
             f"{d['macro_f1']:.3f} from the ImageNet Lite0 (`benchmarks/results/supervised_benchmark_split.md`).")
@@ -186,8 +203,8 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
                      f"{r['probe30_f1_other']:.2f} / {r['probe30_f1_other_1band']:.2f} |")
     lines += [
         "", "## Intended use and limits",
-        "- The default representation of `galtaxa run` for survey cutouts of galaxies: grouping, few-label probes; "
-        f"the default start of `galtaxa train` (`supervised.backbone: {weights.stem}`)." + _supervised_sentence()
+        "- A representation of survey cutouts of galaxies: grouping, few-label probes, fine-tuning. "
+        + _default_roles(weights.stem) + _supervised_sentence(weights.stem)
         + " Trained on SDSS-depth, low-redshift, bright galaxies (Galaxy Zoo 1) and on "
         "simulated HST-like galaxies: its classes are those four; finer morphology (bars, rings, arms) is only "
         "what the measurement and invariance objectives carried along. Check it on your survey with a few labels "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def sersic_blobs(n: int, size: int = 40, seed: int = 0) -> np.ndarray:
@@ -85,3 +86,19 @@ def exp_galaxy(size=101, scale=5.0, q=0.6, amp=2000.0, centre=None):
     y, x = np.mgrid[:size, :size].astype(float)
     cy, cx = (size // 2, size // 2) if centre is None else centre
     return amp * np.exp(-np.hypot(x - cx, (y - cy) / q) / scale)
+
+
+def m3_inputs(n_per: int = 40, seed: int = 0, with_status: bool = False):
+    """Inputs of the M3 taxonomy for three CAS-like types (``n_per`` galaxies each): one deep block that sees the
+    type (float32, 12 columns) and the morphology table (``id``, C, A, S, Gini, M20; with ``with_status`` also
+    ``status="ok"`` and an empty ``reason``)."""
+    r = np.random.default_rng(seed)
+    centres = np.array([(4.4, 0.03, 0.02, 0.60, -2.4), (3.0, 0.15, 0.25, 0.48, -1.7), (2.8, 0.55, 0.40, 0.42, -1.0)])
+    kind = np.repeat(np.arange(3), n_per)
+    x = centres[kind] + np.array([0.15, 0.02, 0.03, 0.015, 0.08]) * r.normal(size=(len(kind), 5))
+    morph = pd.DataFrame(x, columns=["C", "A", "S", "gini", "m20"])
+    morph.insert(0, "id", [f"g{i}" for i in range(len(morph))])
+    if with_status:
+        morph["status"], morph["reason"] = "ok", ""
+    deep = np.eye(3)[kind] @ r.normal(size=(3, 12)) * 2 + r.normal(size=(len(kind), 12))
+    return [deep.astype(np.float32)], morph

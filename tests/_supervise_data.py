@@ -18,3 +18,16 @@ def blobs(n=80, size=32, seed=0):
         imgs.append(img)
         y.append(c)
     return np.asarray(imgs, np.float32)[:, None], np.asarray(y)
+
+
+class Interrupt(Exception):
+    """Raised by :func:`interrupt_after` to stop a training as a crash would."""
+
+
+def interrupt_after(last_epoch: int):
+    """An ``on_epoch_end(epoch, entry)`` callback that raises :class:`Interrupt` once ``last_epoch`` (0-based) has
+    ended and been checkpointed."""
+    def stop(epoch, entry):
+        if epoch == last_epoch:
+            raise Interrupt
+    return stop

@@ -17,6 +17,8 @@ from galtaxa.preprocess import Conditioner
 from galtaxa.supervise.galaxy_encoder_training import (Objectives, TrainingSet, astro_views, cache_views,
                                                        embed_cached, fit_galaxy_encoder, reframe)
 
+from _supervise_data import Interrupt, interrupt_after
+
 
 def _blob(q: float, angle: float, size: int = 96, seed: int = 0) -> np.ndarray:
     """A display-range galaxy: an elliptical exponential of axis ratio ``q`` at ``angle``, sky noise."""
@@ -186,16 +188,9 @@ def test_an_interrupted_training_resumes_to_the_weights_of_an_uninterrupted_one(
     start = copy.deepcopy(net)
     full, _ = fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n), **kw)
 
-    class Interrupt(Exception):
-        pass
-
-    def stop(epoch, entry):
-        if epoch == 1:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
         fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n),
-                           checkpoint_dir=tmp_path / "ck", on_epoch_end=stop, **kw)
+                           checkpoint_dir=tmp_path / "ck", on_epoch_end=interrupt_after(1), **kw)
     resumed, history = fit_galaxy_encoder(copy.deepcopy(start), views, data, np.arange(12), np.arange(12, n),
                                           checkpoint_dir=tmp_path / "ck", **kw)
     assert [h["epoch"] for h in history] == [0, 1, 2]

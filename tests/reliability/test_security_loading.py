@@ -22,6 +22,7 @@ from galtaxa.utils.rundir import claim_run_dir, prepare_run_dir
 from galtaxa.cli import main
 from galtaxa.persist.safe_load import UnsafeFileError
 
+from _blobs import m3_inputs
 from _supervise_data import blobs
 
 
@@ -299,15 +300,7 @@ def test_taxonomy_refuses_old_pickle_folder(tmp_path, marker):
 
 
 def _m3_data(n_per=40, seed=0):
-    r = np.random.default_rng(seed)
-    centres = np.array([(4.4, 0.03, 0.02, 0.60, -2.4), (3.0, 0.15, 0.25, 0.48, -1.7), (2.8, 0.55, 0.40, 0.42, -1.0)])
-    kind = np.repeat(np.arange(3), n_per)
-    x = centres[kind] + np.array([0.15, 0.02, 0.03, 0.015, 0.08]) * r.normal(size=(len(kind), 5))
-    morph = pd.DataFrame(x, columns=["C", "A", "S", "gini", "m20"])
-    morph.insert(0, "id", [f"g{i}" for i in range(len(morph))])
-    morph["status"], morph["reason"] = "ok", ""
-    deep = np.eye(3)[kind] @ r.normal(size=(3, 12)) * 2 + r.normal(size=(len(kind), 12))
-    return [deep.astype(np.float32)], morph
+    return m3_inputs(n_per, seed, with_status=True)
 
 
 def test_multimodal_route_round_trip_with_forest_and_refusals(tmp_path, marker):

@@ -8,7 +8,7 @@ import torch
 from galtaxa.galaxyset import GalaxySet
 from galtaxa.supervise import GalaxyClassifier
 
-from _supervise_data import blobs
+from _supervise_data import Interrupt, blobs, interrupt_after
 
 KW = dict(backbone="test_resnet", pretrained=False, input_size=32, batch_size=8, lr=1e-3,
           augment="m4_geometric", progress=False, val_fraction=0.25, random_state=0)
@@ -77,15 +77,8 @@ def test_resume_after_interruption_gives_same_weights(data, tmp_path):
     kw = dict(KW, epochs=3, patience=3, mode="finetune", balance="sampler")
     full = GalaxyClassifier(**kw).fit(X, labels)
 
-    class Interrupt(Exception):
-        pass
-
-    def stop(epoch, entry):
-        if epoch == 1:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
-        GalaxyClassifier(checkpoint_dir=tmp_path / "ck", **kw).fit(X, labels, on_epoch_end=stop)
+        GalaxyClassifier(checkpoint_dir=tmp_path / "ck", **kw).fit(X, labels, on_epoch_end=interrupt_after(1))
     resumed = GalaxyClassifier(checkpoint_dir=tmp_path / "ck", **kw).fit(X, labels)
     assert [h["epoch"] for h in resumed.history_] == [0, 1, 2]
     for (k, a), b in zip(full.model_.state_dict().items(), resumed.model_.state_dict().values()):

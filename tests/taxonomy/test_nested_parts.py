@@ -21,6 +21,8 @@ from galtaxa.taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
 from galtaxa.taxonomy.cae import CAEDenoiser
 from galtaxa.taxonomy.parts import multimodal_parts, usmorph_parts
 
+from _blobs import m3_inputs
+
 torch = pytest.importorskip("torch")
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -28,14 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _m3(n_per=30, seed=0):
     """Three CAS-like types, one deep block that sees the type."""
-    r = np.random.default_rng(seed)
-    centres = np.array([(4.4, 0.03, 0.02, 0.60, -2.4), (3.0, 0.15, 0.25, 0.48, -1.7), (2.8, 0.55, 0.40, 0.42, -1.0)])
-    kind = np.repeat(np.arange(3), n_per)
-    x = centres[kind] + np.array([0.15, 0.02, 0.03, 0.015, 0.08]) * r.normal(size=(len(kind), 5))
-    morph = pd.DataFrame(x, columns=["C", "A", "S", "gini", "m20"])
-    morph.insert(0, "id", [f"g{i}" for i in range(len(morph))])
-    deep = np.eye(3)[kind] @ r.normal(size=(3, 12)) * 2 + r.normal(size=(len(kind), 12))
-    return [deep.astype(np.float32)], morph
+    return m3_inputs(n_per, seed)
 
 
 def _small_m3(**kw):
