@@ -111,6 +111,21 @@ def parse_objectives(text: str):
     return obj
 
 
+def _epoch_time_note(history: list) -> str:
+    """The median epoch and the epochs that ran while other jobs shared the cores (over 3x the median), for the
+    model card's time line."""
+    seconds = np.array([h.get("seconds", np.nan) for h in history], dtype=float)
+    if not np.isfinite(seconds).any():
+        return ""
+    median = float(np.nanmedian(seconds))
+    slow = np.flatnonzero(seconds > 3 * median)
+    note = f" (median epoch {median:.0f} s, so about {len(seconds) * median / 60:.0f} min on quiet cores"
+    if len(slow):
+        note += (f"; epoch{'s' if len(slow) > 1 else ''} {', '.join(str(i + 1) for i in slow)} ran while other jobs "
+                 f"shared the cores: {', '.join(f'{seconds[i]:.0f} s' for i in slow)}")
+    return note + ")"
+
+
 def _default_roles(name: str) -> str:
     """Where this version of galtaxa uses the encoder ``name`` by default (from the config schema's defaults)."""
     from galtaxa.config import default_config
@@ -129,14 +144,17 @@ def _default_roles(name: str) -> str:
 def _supervised_sentence(name: str,
                          results: Path = ROOT / "benchmarks" / "results" / "supervised_benchmark_split.json") -> str:
     """The model card's sentence on ``galtaxa train`` from the encoder ``name`` against the ImageNet start (from
-    ``benchmarks/supervised.py --test-split benchmark --recipes default --recipe NAME:backbone=NAME``: the recipe
-    is named after the encoder); empty before that benchmark ran."""
+    ``benchmarks/supervised.py --test-split benchmark --recipes default --recipe RECIPE:backbone=NAME``: the
+    recipe whose backbone is ``name`` on the command line the results record); empty before that benchmark ran."""
     if not results.is_file():
         return ""
-    rows = {r["recipe"]: r for r in json.loads(results.read_text())["rows"]}
-    if not {"default", name} <= set(rows):
+    doc = json.loads(results.read_text())
+    rows = {r["recipe"]: r for r in doc["rows"]}
+    command = doc.get("machine", {}).get("command") or ""
+    recipe = next((part.split(":", 1)[0] for part in command.split() if part.endswith(f":backbone={name}")), None)
+    if "default" not in rows or recipe not in rows:
         return ""
-    g, d = rows[name], rows["default"]
+    g, d = rows[recipe], rows["default"]
     return (f" Trained from it on the encoder split and tested on the benchmark split, the classifier reaches "
             f"accuracy {g['accuracy']:.3f} and macro-F1 {g['macro_f1']:.3f}, against {d['accuracy']:.3f} and "
             f"{d['macro_f1']:.3f} from the ImageNet Lite0 (`benchmarks/results/supervised_benchmark_split.md`).")
@@ -181,7 +199,8 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')}, weight decay "
         f"{tr.get('weight_decay')}, cosine schedule.",
         f"- Time on {rec.get('machine', {}).get('cpu_count')} CPU cores ({rec.get('machine', {}).get('platform')}), "
-        f"no GPU: the training epochs took {tr.get('seconds_training_epochs', 0) / 60:.0f} min; the views are "
+        f"no GPU: the training epochs took {tr.get('seconds_training_epochs', 0) / 60:.0f} min"
+        + _epoch_time_note(tr.get("history", [])) + "; the views are "
         "cached once before them (about 20 min for 2,398 x 12 + 1,800 x 6 views on these cores, shared with other "
         "jobs) and reused by every later call with the same settings (the call that wrote this file took "
         f"{tr.get('seconds_total', 0) / 60:.0f} min).",

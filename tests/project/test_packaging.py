@@ -28,7 +28,8 @@ def test_every_non_python_file_is_package_data():
     # what galtaxa reads at run time is among them: templates, the inspection app, the shipped encoder
     names = {str(path.relative_to(PACKAGE)) for path in covered}
     assert {"templates/report.html.j2", "inspect/templates/index.html", "inspect/static/app.js",
-            "data/encoders/galtaxa-galaxy-v1.safetensors"} <= names
+            "data/encoders/galtaxa-galaxy-v1.safetensors",
+            "data/encoders/galtaxa-galaxy-v2.safetensors", "data/encoders/galtaxa-galaxy-v2.md"} <= names
 
 
 def test_version_has_one_source():

@@ -74,7 +74,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": ("galtaxa-galaxy-v1", str, None, "galtaxa-galaxy-v1 (galtaxa's galaxy encoder, shipped: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
+        "name": ("galtaxa-galaxy-v2", str, None, "galtaxa-galaxy-v2 (galtaxa's galaxy encoder, shipped; galtaxa-galaxy-v1 its first version: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
@@ -126,7 +126,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "multimodal": {
         "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
         "zscore": (True, bool, None, "z-score each image; the encoder then sees exactly the z-scored pixels (M3)"),
-        "encoders": (["galtaxa-galaxy-v1"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v1 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
+        "encoders": (["galtaxa-galaxy-v2"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v2 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
         "params": (["C", "A", "S", "gini", "m20"], list, lambda v: len(v) >= 1 and all(isinstance(p, str) and p for p in v), "morphology columns fused with the deep features (z-scored)"),
         "purge": (True, bool, None, "drop galaxies outside the bounds and Isolation Forest outliers (kept in the catalog as 'purged')"),
         "bounds": ({"C": [1.0, 7.0], "A": [None, 1.0]}, dict, lambda v: _bounds_ok(v), "kept interval low < value <= high per column (null = open side; a column set to null has no bound)"),
