@@ -126,3 +126,26 @@ def test_seeded_epochs_through_a_context_give_the_same_weights_twice():
 
     for a, b in zip(run(), run()):
         assert torch.equal(a, b)
+
+
+def test_a_checkpoint_without_a_module_now_trained_starts_afresh(tmp_path, caplog):
+    """A checkpoint written when the scheduler was not checkpointed is another run's: the trainer says so and
+    trains from the start instead of failing on the missing module."""
+    x, y = _problem()
+    chunks = [np.arange(0, 5), np.arange(5, 10)]
+
+    def run(with_schedule: bool):
+        torch.manual_seed(1)
+        net = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        modules = {"net": net, "schedule": sched} if with_schedule else {"net": net}
+        trainer = Trainer(2, checkpoint_dir=tmp_path, fingerprint="same", name="toy")
+        trainer.run(modules, opt, Steps(lambda epoch: chunks,
+                                        lambda idx: (torch.mean((net(x[idx])[:, 0] - y[idx]) ** 2), len(idx)), sched))
+        return trainer, net
+
+    run(with_schedule=False)
+    fresh, _net = run(with_schedule=True)
+    assert [h["epoch"] for h in fresh.history] == [0, 1]
+    assert "belongs to another run" in caplog.text

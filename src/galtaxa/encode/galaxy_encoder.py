@@ -32,8 +32,8 @@ from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_w
 __all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
            "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
 
-#: Names that select a galaxy encoder (``galtaxa-galaxy-v2``, the default, and ``galtaxa-galaxy-v1`` are shipped; ``galtaxa-galaxy`` with a
-#: ``checkpoint`` any file of :func:`save_galaxy_encoder`).
+#: Names that select a galaxy encoder (``galtaxa-galaxy-v2``, the default, and ``galtaxa-galaxy-v1`` are shipped;
+#: ``galtaxa-galaxy`` with a ``checkpoint`` any file of :func:`save_galaxy_encoder`).
 GALAXY_ENCODER_PREFIX = "galtaxa-galaxy"
 
 #: Folder of the shipped encoders (package data).

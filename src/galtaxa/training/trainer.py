@@ -195,8 +195,9 @@ class Trainer:
         if not (self.resume and last.exists()):
             return -1, [], False
         ck = load_checkpoint(last)
-        if ck.get("fingerprint") != self.fingerprint:
-            log.warning("%s: %s belongs to another run (parameters or data differ); starting afresh", self.name, last)
+        if ck.get("fingerprint") != self.fingerprint or not set(modules) <= set(ck.get("modules", {})):
+            log.warning("%s: %s belongs to another run (parameters, data or what is trained differ); starting afresh",
+                        self.name, last)
             return -1, [], False
         for key, module in modules.items():
             module.load_state_dict(ck["modules"][key])
