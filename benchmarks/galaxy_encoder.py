@@ -34,7 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gz1_fewlabel import machine  # noqa: E402
-from representation import CLASSES, LABELS, knn_scores, probe_scores, vote_scores  # noqa: E402
+from representation import CLASSES, LABELS, knn_scores, probe_scores, purity, vote_scores  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SPLIT = ROOT / "benchmarks" / "gz1_encoder_split.csv"
@@ -134,20 +134,27 @@ def other_survey_scores(Z, Zo, y, split, draws=5, seed=0) -> float:
 SPACE_STUDY: dict = {}
 
 
+def group_purity(groups: np.ndarray, y: np.ndarray) -> dict:
+    """Kept fraction, purity (:func:`representation.purity`) and number of the groups on the labelled galaxies a
+    group holds (``groups >= 0``; a galaxy set to -1 is not kept)."""
+    labelled = np.array([isinstance(v, str) for v in y])
+    keep = (groups >= 0) & labelled
+    return {"kept": float(keep.sum() / labelled.sum()),
+            "purity": purity(groups[keep], y[keep].astype(str)) if keep.any() else 0.0,
+            "n_groups": int(len(np.unique(groups[keep])))}
+
+
 def vote_seeds(Z, y, k: int = 20, seeds=(0, 1, 2)) -> dict:
     """The vote at ``k`` with 2 of 3 and 3 of 3 agreement, from one fit per seed (the 3-of-3 galaxies are those of
     the same fit whose three voters agree), averaged over ``seeds``: kept fraction and purity."""
     from galtaxa.cluster import VotingClustering
 
-    labelled = np.array([isinstance(v, str) for v in y])
     out = {2: [], 3: []}
     for seed in seeds:
         vc = VotingClustering(n_clusters=k, min_agree=2, mapping="hungarian", random_state=seed).fit(Z)
         for agree in (2, 3):
-            keep = (vc.labels_ >= 0) & (vc.agreement_ >= agree) & labelled
-            g, yy = vc.labels_[keep], y[keep].astype(str)
-            pur = sum(pd.Series(yy[g == c]).value_counts().iloc[0] for c in np.unique(g)) / max(keep.sum(), 1)
-            out[agree].append((keep.sum() / labelled.sum(), pur))
+            r = group_purity(np.where(vc.agreement_ >= agree, vc.labels_, -1), y)
+            out[agree].append((r["kept"], r["purity"]))
     return {f"k{k}_agree{a}": {"kept": round(float(np.mean([v[0] for v in r])), 3),
                                "purity": round(float(np.mean([v[1] for v in r])), 3),
                                "purity_range": [round(float(min(v[1] for v in r)), 3),
@@ -209,15 +216,11 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
     result = run_pipeline(cfg, progress=False, force=True)
     seconds = time.perf_counter() - t0
     cat = result.catalog.set_index("id").loc[[str(source.ids[i]) for i in rows]]
-    labelled = np.array([isinstance(v, str) for v in y])
     g = cat["group"].to_numpy()
     out = {"seconds": round(seconds, 1)}
     for agree in (2, 3):
-        keep = (cat["agreement"].to_numpy() >= agree) & (g >= 0) & labelled
-        yy = y[keep].astype(str)
-        out[f"k20_agree{agree}"] = {"kept": float(keep.sum() / labelled.sum()),
-                                    "purity": float(sum(pd.Series(yy[g[keep] == k]).value_counts().iloc[0]
-                                                        for k in np.unique(g[keep])) / max(keep.sum(), 1))}
+        r = group_purity(np.where(cat["agreement"].to_numpy() >= agree, g, -1), y)
+        out[f"k20_agree{agree}"] = {"kept": r["kept"], "purity": r["purity"]}
     Z = np.load(Path(cfg["run_dir"]) / "embedding.npy")
     if len(Z) == len(rows):
         summary, extra = probe_scores(Z, y)
@@ -226,17 +229,6 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
         out["three_class_f1_30"] = extra["three_class_f1_30"]
     print(f"{name} (galtaxa run): {out}", flush=True)
     return out
-
-
-def group_purity(groups: np.ndarray, y: np.ndarray) -> dict:
-    """Purity of the groups on the labelled galaxies a group holds: the sum over groups of the group's commonest
-    class, over the labelled grouped galaxies (``groups >= 0``)."""
-    labelled = np.array([isinstance(v, str) for v in y])
-    keep = (groups >= 0) & labelled
-    yy = y[keep].astype(str)
-    purity = sum(pd.Series(yy[groups[keep] == k]).value_counts().iloc[0] for k in np.unique(groups[keep]))
-    return {"kept": float(keep.sum() / labelled.sum()), "purity": float(purity / max(keep.sum(), 1)),
-            "n_groups": int(len(np.unique(groups[keep])))}
 
 
 def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m3") -> dict:
