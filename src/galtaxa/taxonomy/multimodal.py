@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster.gmm import GMMClustering
@@ -41,7 +41,7 @@ from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from ..status import FAILED, OK, PURGED, log
 from ..utils.validation import Instance, Options, validate_params
 from .ablation import ablation
-from .parts import MULTIMODAL_FLAT, multimodal_parts
+from .parts import MULTIMODAL_FLAT, multimodal_parts, part_to_fit
 
 __all__ = ["MultimodalTaxonomy"]
 
@@ -126,10 +126,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     # -------------------------------------------------------------- the parts (clones; never the arguments)
     def _part(self, name: str):
-        given = getattr(self, name)
-        if given is None:
-            return multimodal_parts(random_state=self.random_state, progress=self.progress)[name]
-        return given if given is False else clone(given)
+        return part_to_fit(self, name, multimodal_parts)
 
     def _make_purger(self, params) -> MorphologyPurger:
         purger = self._part("purger")

@@ -21,6 +21,8 @@ read through these functions.
 
 from __future__ import annotations
 
+from sklearn.base import clone
+
 from ..cluster import VotingClustering
 from ..cluster.gmm import GMMClustering
 from ..cluster.purge import DEFAULT_BOUNDS, DEFAULT_PARAMS, MorphologyPurger
@@ -28,7 +30,7 @@ from ..reduce import PCAReducer, UMAPReducer
 from ..reduce.fusion_autoencoder import MultimodalAutoencoder
 from .cae import CAEDenoiser
 
-__all__ = ["usmorph_parts", "multimodal_parts", "USMORPH_FLAT", "MULTIMODAL_FLAT"]
+__all__ = ["usmorph_parts", "multimodal_parts", "part_to_fit", "USMORPH_FLAT", "MULTIMODAL_FLAT"]
 
 #: Flat settings of :func:`usmorph_parts` (``random_state`` and ``progress`` aside).
 USMORPH_FLAT = ("cae", "cae_kwargs", "reduce", "n_components", "umap_candidates", "fit_rows", "n_clusters",
@@ -134,3 +136,14 @@ def multimodal_parts(params=DEFAULT_PARAMS, purge: bool = True, bounds=DEFAULT_B
                         anomaly_quantile=anomaly_quantile, confidence=confidence, random_state=random_state,
                         n_init=n_init, progress=progress, whiten=whiten)
     return {"purger": purger, "autoencoder": autoencoder, "gmm": gmm}
+
+
+def part_to_fit(taxonomy, name: str, defaults):
+    """The part ``name`` of ``taxonomy`` that a fit may change: a clone of the one given, or, for ``None``, the
+    default part that ``defaults`` (:func:`usmorph_parts` or :func:`multimodal_parts`) builds with the taxonomy's
+    ``random_state`` and ``progress``; ``False`` (no such step) is returned as it is.  The part given is never
+    fitted itself."""
+    given = getattr(taxonomy, name)
+    if given is None:
+        return defaults(random_state=taxonomy.random_state, progress=taxonomy.progress)[name]
+    return given if given is False else clone(given)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..cluster import VotingClustering
@@ -33,7 +33,7 @@ from ..persist.archive import Persistable
 from ..utils.rundir import open_memmap_checked
 from ..utils.validation import Instance, validate_params
 from ..persist.safe_load import refuse_legacy_pickles
-from .parts import USMORPH_FLAT, usmorph_parts
+from .parts import USMORPH_FLAT, part_to_fit, usmorph_parts
 
 __all__ = ["UnsupervisedTaxonomy"]
 
@@ -151,10 +151,7 @@ class UnsupervisedTaxonomy(Persistable, ClusterMixin, BaseEstimator):
 
     # -------------------------------------------------------------- the parts (clones; never the arguments)
     def _part(self, name: str):
-        given = getattr(self, name)
-        if given is None:
-            return usmorph_parts(random_state=self.random_state, progress=self.progress)[name]
-        return clone(given)
+        return part_to_fit(self, name, usmorph_parts)
 
     # ------------------------------------------------------------ files of an older galtaxa (flat parameters)
     def _persist_setstate(self, state: dict) -> None:
