@@ -12,7 +12,11 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
   functions of ``benchmarks/representation.py``;
 * "other survey": the same galaxies re-imaged as a survey at 0.26"/px would see them (1.52x magnified, another
   PSF, noise added), once in colour and once as a single band (r copied to 3 channels); the 30-label probe
-  trained on the plain split scores them.
+  trained on the plain split scores them;
+* with ``--adapt``: each encoder adapted label-free to these galaxies as ``galtaxa adapt`` would adapt it to a
+  run of them (:class:`galtaxa.supervise.EncoderAdaptation`, the ``adapt:`` section's defaults: 2 epochs, last 2
+  stages), by SimCLR alone (``simclr``) or by SimCLR and the prediction of the galaxies' own descriptors
+  (``measurements``), then measured as above (a row per adaptation).
 
     python benchmarks/galaxy_encoder.py --encoders benchmarks/cache/galaxy_encoder/variants/*.safetensors
 
@@ -202,6 +206,31 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     return row
 
 
+def parse_adaptation(spec: str) -> tuple[str, dict]:
+    """``--adapt`` spec -> (label, EncoderAdaptation keywords): an objective name (``simclr``, ``measurements``) or
+    ``LABEL:key=value,...`` (e.g. ``measurements4:objective=measurements,epochs=4``)."""
+    label, _, rest = spec.partition(":")
+    kw = {}
+    for item in filter(None, rest.split(",")):
+        key, value = item.split("=", 1)
+        kw[key] = value if key == "objective" else (int(value) if value.isdigit() else float(value))
+    return label, kw or {"objective": label}
+
+
+def adapted_encoder(name: str, encoder, label: str, kw: dict, images: np.ndarray):
+    """``encoder`` adapted to ``images`` (the plain benchmark split) with the ``adapt:`` section's defaults and
+    ``kw`` (cached in ``CACHE/adapt``); returns the adapted encoder and its record (seconds, losses)."""
+    from galtaxa.supervise import EncoderAdaptation
+
+    folder = CACHE / "adapt" / "".join(c if c.isalnum() else "_" for c in f"{name}_{label}")
+    t0 = time.perf_counter()
+    ad = EncoderAdaptation(encoder, checkpoint_dir=folder, random_state=0, progress=False, **kw).fit(images)
+    record = {"params": kw, "seconds": round(time.perf_counter() - t0, 1), "n_galaxies": ad.n_galaxies_,
+              "loss": [round(h["loss"], 4) for h in ad.history_]}
+    print(f"{name} adapted ({label}): {record}", flush=True)
+    return ad.encoder_, record
+
+
 def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, folder: Path) -> dict:
     """What a new user sees: the default ``galtaxa run`` (measurement off) on the benchmark split with this
     encoder; the vote's kept fraction and purity from the catalog, the 30-label probe of ``embedding.npy``."""
@@ -363,6 +392,9 @@ def main(argv=None) -> int:
                          "image alone (image)")
     ap.add_argument("--m3-only", action="store_true",
                     help="only the M3 runs: the encoders' other figures stay as stored")
+    ap.add_argument("--adapt", nargs="+", default=None, metavar="SPEC",
+                    help="also each encoder adapted to the benchmark split (label-free): simclr, measurements or "
+                         "LABEL:key=value,... (EncoderAdaptation parameters); a row per adaptation")
     ap.add_argument("--space-study", action="store_true",
                     help="also other clustering spaces: without descriptors, PCA 16, whitened PCA")
     args = ap.parse_args(argv)
@@ -418,6 +450,13 @@ def main(argv=None) -> int:
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
         args.out.write_text(json.dumps(results, indent=1, default=float))
+        for label, kw in map(parse_adaptation, args.adapt or []):
+            encoder, record = adapted_encoder(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE),
+                                              label, kw, views["plain"])
+            adapted = evaluate(f"{name}, adapted ({label})", encoder, views, desc, y)
+            adapted.update(adaptation=record, measured={k: m.get(k) for k in ("git_commit", "date", "command")})
+            results["rows"][f"{name}, adapted ({label})"] = adapted
+            args.out.write_text(json.dumps(results, indent=1, default=float))
     write_markdown(results, args.out.with_suffix(".md"))
     return 0
 
@@ -488,6 +527,15 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += [f"- M3, {k}, {b}: commit {r['measured'].get('git_commit')}, {r['measured'].get('date')}, "
                   f"`{r['measured'].get('command')}`" for k, by_branch in m3.items() for b, r in by_branch.items()
                   if r.get("measured")]
+    adapted = {k: r["adaptation"] for k, r in results.get("rows", {}).items() if "adaptation" in r}
+    if adapted:
+        lines += ["", "Adapted rows: the encoder of the row named, adapted label-free to the benchmark split "
+                      "(`EncoderAdaptation`, the `adapt:` defaults: 2 epochs, last 2 stages, batch 64, lr 1e-4; "
+                      "simclr: SimCLR alone; measurements: SimCLR + the galaxies' own 16 standardised descriptors "
+                      "at weight 1), then measured as the other rows:", "",
+                  "| row | parameters | galaxies | loss per epoch | adaptation s |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {', '.join(f'{a}={b}' for a, b in r['params'].items())} | {r['n_galaxies']} | "
+                  f"{' -> '.join(f'{v:.3f}' for v in r['loss'])} | {r['seconds']:.0f} |" for k, r in adapted.items()]
     other = {k: r["measured"] for k, r in results.get("rows", {}).items()
              if r.get("measured") and r["measured"].get("command") != m.get("command")}
     if other:

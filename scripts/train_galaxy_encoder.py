@@ -143,18 +143,23 @@ def _default_roles(name: str) -> str:
 
 def _supervised_sentence(name: str,
                          results: Path = ROOT / "benchmarks" / "results" / "supervised_benchmark_split.json") -> str:
-    """The model card's sentence on ``galtaxa train`` from the encoder ``name`` against the ImageNet start (from
-    ``benchmarks/supervised.py --test-split benchmark --recipes default --recipe RECIPE:backbone=NAME``: the
-    recipe whose backbone is ``name`` on the command line the results record); empty before that benchmark ran."""
+    """The model card's sentence on ``galtaxa train`` from the encoder ``name`` against the ImageNet start, from
+    ``benchmarks/supervised.py --test-split benchmark --recipe imagenet:backbone=efficientnet_lite0 --recipe
+    RECIPE:backbone=NAME``: each start is the recipe whose backbone the command line the results record names;
+    empty before that benchmark ran."""
     if not results.is_file():
         return ""
     doc = json.loads(results.read_text())
     rows = {r["recipe"]: r for r in doc["rows"]}
-    command = doc.get("machine", {}).get("command") or ""
-    recipe = next((part.split(":", 1)[0] for part in command.split() if part.endswith(f":backbone={name}")), None)
-    if "default" not in rows or recipe not in rows:
+    command = (doc.get("machine", {}).get("command") or "").split()
+
+    def recipe(backbone):
+        return next((part.split(":", 1)[0] for part in command if part.endswith(f":backbone={backbone}")), None)
+
+    start, imagenet = recipe(name), recipe("efficientnet_lite0")
+    if start not in rows or imagenet not in rows:
         return ""
-    g, d = rows[recipe], rows["default"]
+    g, d = rows[start], rows[imagenet]
     return (f" Trained from it on the encoder split and tested on the benchmark split, the classifier reaches "
             f"accuracy {g['accuracy']:.3f} and macro-F1 {g['macro_f1']:.3f}, against {d['accuracy']:.3f} and "
             f"{d['macro_f1']:.3f} from the ImageNet Lite0 (`benchmarks/results/supervised_benchmark_split.md`).")

@@ -106,8 +106,10 @@ def test_adaptation_trains_only_the_tail_and_round_trips(small_images, encoder, 
     assert (tmp_path / "a" / "adapt.json").exists()
 
 
-def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, encoder, tmp_path, monkeypatch):
-    whole = _fit(small_images, encoder, tmp_path / "whole")
+@pytest.mark.parametrize("objective", ["simclr", "measurements"])
+def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, encoder, tmp_path, monkeypatch,
+                                                                objective):
+    whole = _fit(small_images, encoder, tmp_path / "whole", objective=objective)
     from galtaxa.training import trainer
 
     original, calls = trainer.save_checkpoint, []
@@ -120,9 +122,9 @@ def test_adaptation_is_seeded_and_resumes_after_an_interruption(small_images, en
 
     monkeypatch.setattr(trainer, "save_checkpoint", dies_at_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        _fit(small_images, encoder, tmp_path / "cut")
+        _fit(small_images, encoder, tmp_path / "cut", objective=objective)
     monkeypatch.setattr(trainer, "save_checkpoint", original)
-    resumed = _fit(small_images, encoder, tmp_path / "cut")
+    resumed = _fit(small_images, encoder, tmp_path / "cut", objective=objective)
     assert [h["epoch"] for h in resumed.history_] == [0, 1]
     assert resumed.history_[0]["loss"] == whole.history_[0]["loss"]
     assert resumed.encoder_.weights_id == whole.encoder_.weights_id
@@ -136,3 +138,69 @@ def test_adaptation_subsamples_and_checks_its_parameters(small_images, encoder):
             EncoderAdaptation(encoder, **bad).fit(small_images)
     with pytest.raises(ValueError, match="at least 2 usable"):
         EncoderAdaptation(encoder).fit(np.full((3, 3, 32, 32), np.nan, np.float32))
+
+
+# ----------------------------------------------------------------------------- the measurements objective
+def _discs(n=48, size=32, seed=0, grey=False):
+    """Elliptical exponential discs of random size, flattening and angle, with a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    scale, q, angle = rng.uniform(1.5, 5.0, n), rng.uniform(0.3, 1.0, n), rng.uniform(0, np.pi, n)
+    out = np.empty((n, 3, size, size), np.float32)
+    for i in range(n):
+        u = xx * np.cos(angle[i]) + yy * np.sin(angle[i])
+        v = -xx * np.sin(angle[i]) + yy * np.cos(angle[i])
+        img = np.exp(-np.hypot(u, v / q[i]) / scale[i])
+        tint = np.ones(3) if grey else rng.uniform(0.6, 1.0, 3)
+        noise = rng.normal(0.05, 0.01, (1 if grey else 3, size, size))  # one band copied: no colour at all
+        out[i] = 0.8 * img[None] * tint[:, None, None] + noise
+    return np.clip(out, 0, 1), scale, q
+
+
+def test_measurement_targets_are_standardised_and_leave_out_what_cannot_be_learnt():
+    from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
+    from galtaxa.supervise.adapt import measurement_targets
+
+    images, scale, q = _discs()
+    rows = np.arange(0, 48, 2)
+    t = measurement_targets(images, rows, chunk=5, progress=False)  # chunks of 5: the same as one pass
+    np.testing.assert_allclose(t, measurement_targets(images, rows, progress=False))
+    assert t.shape == (len(rows), len(DESCRIPTOR_NAMES))
+    col = {name: t[:, j] for j, name in enumerate(DESCRIPTOR_NAMES)}
+    for name in ("axis_ratio", "log_r50", "concentration"):
+        assert abs(np.nanmean(col[name])) < 1e-5 and np.nanstd(col[name]) == pytest.approx(1, abs=1e-4)
+    # the known answers: bigger discs measure bigger, flatter ones flatter
+    assert np.corrcoef(col["log_r50"], np.log(scale[rows]))[0, 1] > 0.9
+    assert np.corrcoef(col["axis_ratio"], q[rows])[0, 1] > 0.9
+    # grey images have no colours: those targets are left out, not learnt as a constant
+    grey = measurement_targets(_discs(grey=True)[0], rows, progress=False)
+    colours = [j for j, name in enumerate(DESCRIPTOR_NAMES) if name.startswith("colour_")]
+    assert np.isnan(grey[:, colours]).all() and np.isfinite(grey[:, DESCRIPTOR_NAMES.index("log_r50")]).all()
+
+
+def test_measurement_objective_shapes_the_dominant_directions_around_the_measurements(encoder, tmp_path):
+    """Adapted with its own measurements as targets, the encoder's five dominant directions (what a clustering
+    sees first) explain more of the galaxies' standardised descriptors than after the same adaptation by SimCLR
+    alone (R^2 of a linear fit on the first 5 principal components; 0.52 against 0.31 when written)."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LinearRegression
+
+    from galtaxa.supervise.adapt import measurement_targets
+
+    images = _discs(n=64, seed=1)[0]
+    t = measurement_targets(images, np.arange(len(images)), progress=False)
+    t = t[:, np.isfinite(t).all(0)]
+
+    def r2(ad):
+        Z = PCA(5, random_state=0).fit_transform(ad.encoder_.encode(images))
+        return LinearRegression().fit(Z, t).score(Z, t)
+
+    kw = dict(epochs=4, train_blocks=2, measure_weight=5.0)
+    simclr = _fit(images, encoder, tmp_path / "simclr", **kw)
+    measured = _fit(images, encoder, tmp_path / "measured", objective="measurements", **kw)
+    assert r2(measured) > r2(simclr) + 0.1
+    again = _fit(images, encoder, tmp_path / "again", objective="measurements", **kw)  # seeded
+    assert again.encoder_.weights_id == measured.encoder_.weights_id
+    for bad in ({"objective": "labels"}, {"measure_weight": -1.0}):
+        with pytest.raises(ValueError):
+            EncoderAdaptation(encoder, **bad).fit(images)

@@ -87,6 +87,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "batch_size": (64, int, lambda v: v >= 2, "galaxies per step (the others of a batch are the negatives)"),
         "lr": (1e-4, (int, float), lambda v: v > 0, "learning rate of the trained stages"),
         "temperature": (0.2, (int, float), lambda v: v > 0, "NT-Xent temperature"),
+        "objective": ("simclr", str, lambda v: v in ("simclr", "measurements"), "simclr|measurements: SimCLR alone, or SimCLR and predicting each galaxy's own 16 image descriptors (C, A, S, Gini, M20, axis ratio, colours, ...): label-free, survey-specific"),
+        "measure_weight": (1.0, (int, float), lambda v: v >= 0, "weight of the measurement loss against SimCLR's (objective: measurements)"),
         "max_galaxies": (20000, (int, type(None)), lambda v: v is None or v >= 2, "adapt on a seeded subset of at most this many galaxies"),
     },
     "reduce": {

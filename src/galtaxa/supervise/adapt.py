@@ -13,6 +13,21 @@ batch -- any rotation, flips, a small zoom, a PSF-like blur, a flux scaling and 
 pulls the two views of a galaxy together and pushes the other galaxies of the batch away.  The features learn to
 ignore what the views change (orientation, seeing, depth, brightness) and to keep what tells galaxies apart.
 
+The ``"measurements"`` objective adds, on the same forward pass, a label-free target specific to the run: the
+features of each view must predict the galaxy's own measurements, galtaxa's 16 image descriptors (axis ratio,
+C, A, S, Gini, M20, radii, colours, ...; :func:`galtaxa.encode.descriptors.image_descriptors`) of the
+conditioned image, standardised over the adapted galaxies, through a linear head ``m`` used in training only:
+
+.. math::
+
+    L = L_\\mathrm{NT-Xent} + w \\, \\frac{1}{|M|} \\sum_{(i, j) \\in M} \\left(m(f(v_i))_j - t_{ij}\\right)^2
+
+where ``t_ij`` is measurement ``j`` of the galaxy of view ``v_i``, ``M`` the finite targets (a descriptor that
+is undefined or constant over the galaxies, such as a colour of one-band images, is left out) and ``w``
+``measure_weight``.  It is the ``measure`` objective of galtaxa's galaxy encoder training
+(:mod:`galtaxa.supervise.galaxy_encoder_training`) on the survey's own galaxies: what survives of the survey's
+morphology in the features is what the measurements describe, not only what the views leave unchanged.
+
 On a CPU only the last ``train_blocks`` stages of the network (and its final 1x1 convolution and normalisation)
 are trained: the early stages stay frozen (their batch-norm statistics too), autograd does not store their
 activations, and the ImageNet low-level filters are kept.  The result is a complete state dict in timm's naming,
@@ -30,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +54,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..encode.backbone_split import n_stages
+from ..encode.descriptors import image_descriptors
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
 from ..encode.registry import Encoder, get_encoder
 from ..persist.tensors import save_state_dict
 from ..status import log
 from ..training.trainer import Trainer, seeded_torch
 from ..utils.atomic import atomic_write_text
+from ..utils.progress import progress as _progress
 from ..utils.validation import Interval, Options, Satisfies, validate_params
 from .augment import Augment
 from .datasets import as_images_and_ok, epoch_seed
@@ -51,7 +69,10 @@ from .networks import params_fingerprint
 from .simclr import SimCLRObjective, projection_head
 from .ssl_base import view_steps
 
-__all__ = ["EncoderAdaptation", "tail_modules"]
+__all__ = ["EncoderAdaptation", "measurement_targets", "tail_modules"]
+
+#: What an adaptation learns from: SimCLR alone, or SimCLR and the galaxies' own measurements.
+OBJECTIVES = ("simclr", "measurements")
 
 _IGNORED = ("encoder", "progress", "checkpoint_dir", "resume")
 
@@ -102,6 +123,36 @@ def tail_modules(model, n_blocks: int | str) -> list:
     raise ValueError(f"cannot tell the stages of a {type(model).__name__}: use train_blocks='all'")
 
 
+def measurement_targets(images, rows: np.ndarray, chunk: int = 512, progress: bool = True) -> np.ndarray:
+    """Standardised image descriptors of ``images[rows]``: the targets of the ``"measurements"`` objective.
+
+    Parameters
+    ----------
+    images : array-like (N, C, H, W)
+        Conditioned images (a memory map is read ``chunk`` rows at a time).
+    rows : array of int
+    chunk : int
+    progress : bool
+
+    Returns
+    -------
+    ndarray (len(rows), 16) float32
+        ``(d - mean) / std`` of each descriptor over ``rows``; NaN where a descriptor is undefined (no central
+        source, a degenerate moment) and in a whole column that is constant or undefined on every galaxy.
+    """
+    rows = np.asarray(rows, dtype=int)
+    parts = [image_descriptors(np.asarray(images[rows[a:a + chunk]], dtype=np.float32))
+             for a in _progress(range(0, len(rows), chunk), desc="measurement targets", unit="chunk",
+                                disable=None if progress else True)]
+    d = np.concatenate(parts) if parts else np.zeros((0, 16), np.float32)
+    d[~np.isfinite(d)] = np.nan
+    with warnings.catch_warnings():  # a column undefined on every galaxy: "Mean of empty slice"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(d, axis=0), np.nanstd(d, axis=0)
+    useful = np.isfinite(sd) & (sd > 1e-6)
+    return np.where(useful, (d - np.where(useful, mean, 0)) / np.where(useful, sd, 1), np.nan).astype(np.float32)
+
+
 class EncoderAdaptation(BaseEstimator):
     """Continue training a pretrained :class:`~galtaxa.encode.Encoder` self-supervised on unlabelled galaxies.
 
@@ -125,6 +176,10 @@ class EncoderAdaptation(BaseEstimator):
         Projection head ``Linear(d, hidden) - ReLU - Linear(hidden, projection_dim)``.
     augment : str or list
         Views: an :class:`~galtaxa.supervise.augment.Augment` preset or step list (default ``"astro"``).
+    objective : {"simclr", "measurements"}
+        SimCLR alone, or SimCLR plus the prediction of each galaxy's own measurements (see the module docstring).
+    measure_weight : float
+        ``w``, the weight of the measurement loss against NT-Xent (``"measurements"`` only).
     max_galaxies : int or None
         Adapt on at most this many galaxies (a seeded random subset): a few thousand suffice to adapt, and the
         cost stays bounded for surveys of millions.
@@ -148,8 +203,9 @@ class EncoderAdaptation(BaseEstimator):
 
     def __init__(self, encoder=None, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
                  head_lr: float = 1e-3, weight_decay: float = 1e-5, temperature: float = 0.2,
-                 projection_dim: int = 128, hidden_dim: int = 512, augment="astro", max_galaxies: int | None = 20000,
-                 checkpoint_dir=None, resume: bool = True, random_state: int = 0, progress: bool = True):
+                 projection_dim: int = 128, hidden_dim: int = 512, augment="astro", objective: str = "simclr",
+                 measure_weight: float = 1.0, max_galaxies: int | None = 20000, checkpoint_dir=None,
+                 resume: bool = True, random_state: int = 0, progress: bool = True):
         self.encoder = encoder
         self.epochs = epochs
         self.train_blocks = train_blocks
@@ -161,6 +217,8 @@ class EncoderAdaptation(BaseEstimator):
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.augment = augment
+        self.objective = objective
+        self.measure_weight = measure_weight
         self.max_galaxies = max_galaxies
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -176,6 +234,7 @@ class EncoderAdaptation(BaseEstimator):
                          "weight_decay": Interval(float, 0, None),
                          "temperature": Interval(float, 0, None, closed="neither"),
                          "projection_dim": Interval(int, 1, None), "hidden_dim": Interval(int, 1, None),
+                         "objective": Options(*OBJECTIVES), "measure_weight": Interval(float, 0, None),
                          "max_galaxies": [Interval(int, 2, None), None], "random_state": Interval(int)}
 
     def _rows(self, ok: np.ndarray) -> np.ndarray:
@@ -216,8 +275,14 @@ class EncoderAdaptation(BaseEstimator):
             p.requires_grad_(True)
         with seeded_torch(self.random_state + 1, device):
             head = projection_head(encoder.feature_dim, self.hidden_dim, self.projection_dim).to(device)
-        opt = torch.optim.AdamW([{"params": trained, "lr": self.lr}, {"params": head.parameters(),
-                                                                      "lr": self.head_lr}],
+        modules = {"encoder": model, "head": head}
+        targets = None
+        if self.objective == "measurements":
+            targets = torch.from_numpy(measurement_targets(images, rows, progress=self.progress)).to(device)
+            with seeded_torch(self.random_state + 2, device):
+                modules["measure_head"] = torch.nn.Linear(encoder.feature_dim, targets.shape[1]).to(device)
+        heads = [p for name, m in modules.items() if name != "encoder" for p in m.parameters()]
+        opt = torch.optim.AdamW([{"params": trained, "lr": self.lr}, {"params": heads, "lr": self.head_lr}],
                                 weight_decay=self.weight_decay)
         params = {k: v for k, v in self.get_params().items() if k not in _IGNORED}
         fp = params_fingerprint({**params, "encoder": encoder.config}, rows,
@@ -230,7 +295,9 @@ class EncoderAdaptation(BaseEstimator):
             model.eval()  # frozen stages keep their batch-norm statistics
             for m in tail:
                 m.train()
-            head.train()
+            for name, m in modules.items():
+                if name != "encoder":
+                    m.train()
             return [np.sort(order[s * self.batch_size:(s + 1) * self.batch_size]) for s in range(n_steps)]
 
         def report(epoch: int, entry: dict) -> None:
@@ -238,18 +305,27 @@ class EncoderAdaptation(BaseEstimator):
 
         simclr = SimCLRObjective(lambda x, gen: augment(x, gen).clamp(0.0, 1.0), self.temperature)
 
-        def batch_loss(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-            return simclr.loss(lambda v: model(encoder.preprocess(v)), head, x, gen)
+        def batch_loss(x: torch.Tensor, gen: torch.Generator, batch: np.ndarray) -> torch.Tensor:
+            encode = lambda v: model(encoder.preprocess(v))  # noqa: E731
+            if targets is None:
+                return simclr.loss(encode, head, x, gen)
+            loss, h = simclr.loss(encode, head, x, gen, return_features=True)
+            t = targets[np.searchsorted(rows, batch)].repeat(2, 1)  # both views of each galaxy, first views first
+            finite = torch.isfinite(t)
+            if finite.any():
+                err = (modules["measure_head"](h) - torch.nan_to_num(t)) ** 2
+                loss = loss + float(self.measure_weight) * err[finite].mean()
+            return loss
 
         def load(idx: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.asarray(images[idx], dtype=np.float32))
 
         # the loss is the mean over steps; each epoch runs in its own seeded torch state
-        steps = view_steps(batches, batch_loss, self.random_state, load, per_step=True,
+        steps = view_steps(batches, batch_loss, self.random_state, load, per_step=True, with_batch=True,
                            context=lambda epoch: seeded_torch(epoch_seed(self.random_state, epoch, 2), device))
         trainer = Trainer(int(self.epochs), checkpoint_dir=ckdir, fingerprint=fp, resume=self.resume,
                           name="encoder adaptation", progress=self.progress, timed=True)
-        trainer.run({"encoder": model, "head": head}, opt, steps, on_epoch_end=report)
+        trainer.run(modules, opt, steps, on_epoch_end=report)
         model.eval()
         self.history_ = list(trainer.history)
         self.n_galaxies_ = int(len(rows))

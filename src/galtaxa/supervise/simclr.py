@@ -85,11 +85,16 @@ class SimCLRObjective:
         self.view = view
         self.temperature = temperature
 
-    def loss(self, encode, project, xb: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """NT-Xent of one batch ``xb``: both views pass through ``encode`` (``f``) together, then ``project``."""
+    def loss(self, encode, project, xb: torch.Tensor, generator: torch.Generator, return_features: bool = False):
+        """NT-Xent of one batch ``xb``: both views pass through ``encode`` (``f``) together, then ``project``.
+
+        With ``return_features`` also the features ``f(view)`` of the two views, ``(2 * len(xb), d)``, the first
+        view of every image first (for an objective added to this one on the same forward pass)."""
         v1, v2 = self.view(xb, generator), self.view(xb, generator)
-        z = project(encode(torch.cat([v1, v2])))
-        return nt_xent_loss(z[: len(xb)], z[len(xb):], self.temperature)
+        h = encode(torch.cat([v1, v2]))
+        z = project(h)
+        loss = nt_xent_loss(z[: len(xb)], z[len(xb):], self.temperature)
+        return (loss, h) if return_features else loss
 
 
 class SimCLR(SSLEncoder):

@@ -28,7 +28,7 @@ _IGNORED = ("progress", "device", "num_workers", "checkpoint_dir", "resume")
 
 
 def view_steps(batches, batch_loss, seed: int, load, *, per_step: bool = False, context=None,
-               record: str = "loss") -> Steps:
+               record: str = "loss", with_batch: bool = False) -> Steps:
     """One epoch of a self-supervised objective, as :class:`~galtaxa.training.trainer.Steps` for the Trainer.
 
     The random views of epoch ``e`` are drawn from one generator seeded by ``(seed, e)`` (stream 3 of
@@ -40,7 +40,8 @@ def view_steps(batches, batch_loss, seed: int, load, *, per_step: bool = False, 
     batches : callable
         ``batches(epoch) -> iterable`` of the epoch's batches (it sets the training modes and the order).
     batch_loss : callable
-        ``batch_loss(images, generator) -> loss`` of one batch of images.
+        ``batch_loss(images, generator) -> loss`` of one batch of images (``batch_loss(images, generator, batch)``
+        with ``with_batch``: an objective with per-galaxy targets finds them by the batch).
     seed : int
     load : callable
         ``load(batch) -> images``: the image tensor of one batch (on the device the objective runs on).
@@ -50,6 +51,8 @@ def view_steps(batches, batch_loss, seed: int, load, *, per_step: bool = False, 
         ``context(epoch)``: the context manager of the epoch (e.g. :func:`~galtaxa.training.trainer.seeded_torch`).
     record : str
         History key of the mean loss.
+    with_batch : bool
+        Also pass the batch (what ``batches`` yields, e.g. the rows) to ``batch_loss``.
 
     Returns
     -------
@@ -63,7 +66,8 @@ def view_steps(batches, batch_loss, seed: int, load, *, per_step: bool = False, 
 
     def loss(batch):
         xb = load(batch)
-        return batch_loss(xb, draws["gen"]), 1 if per_step else len(xb)
+        value = batch_loss(xb, draws["gen"], batch) if with_batch else batch_loss(xb, draws["gen"])
+        return value, 1 if per_step else len(xb)
 
     return Steps(epoch_batches, loss, context=context, record=record)
 
