@@ -81,3 +81,17 @@ def test_cli_adapt_then_run_reuses_it(shared_data, tmp_path, capsys):
     assert len(list((tmp_path / "run" / "stages").glob("adapt-*"))) == 1  # the same adaptation, reused
     _encode, edone = _done(tmp_path / "run", "encode")
     assert edone["settings"]["encoder"]["checkpoint"] == str(folder / "encoder.safetensors")
+
+
+def test_the_measurements_objective_reaches_the_stage_as_another_adaptation(galaxies, tmp_path):
+    """``adapt.objective: measurements`` is recorded by the adaptation and keyed apart from SimCLR's."""
+    run_dir = tmp_path / "run"
+    run_on_galaxies(_config(run_dir, adapt=ADAPT), galaxies, stages=("adapt",), progress=False)
+    measured = {**ADAPT, "objective": "measurements", "measure_weight": 2.0}
+    run_on_galaxies(_config(run_dir, adapt=measured), galaxies, stages=("adapt",), progress=False)
+    folders = sorted((run_dir / "stages").glob("adapt-*"))
+    assert len(folders) == 2
+    params = [json.loads((f / "adapt.json").read_text())["params"] for f in folders]
+    assert sorted((p["objective"], p["measure_weight"]) for p in params) == [("measurements", 2.0), ("simclr", 1.0)]
+    with pytest.raises(ValueError, match="objective"):
+        _config(run_dir, adapt={"objective": "labels"})
