@@ -11,7 +11,9 @@ What it runs:
    ``supervised.decision`` (by default the count rule, its offsets fitted on the 793 test galaxies' own
    probabilities, no labels), figures on the test split.
    Recipes: ``default`` (the config defaults: on a CPU ``mode: auto`` = partial fine-tuning of the last 2 stages
-   of EfficientNet-Lite0 on cached activations of the 8 dihedral views), ``linear`` (the same with the head only:
+   of the default backbone, galtaxa's galaxy encoder, on cached activations of the 8 dihedral views; the galaxy
+   encoder was trained on 60% of gz1, so measure it with ``--test-split benchmark``, and the ImageNet start with
+   ``--recipe imagenet:backbone=efficientnet_lite0``), ``linear`` (the same with the head only:
    a linear probe trained on the 8 cached views), ``logreg`` (the representation benchmark's probe: standardised
    logistic regression on the pooled Lite0 features, C picked on the validation macro-F1, no calibration), and any
    ``name:key=value,key=value`` given with ``--recipe`` (e.g. ``partial3:trainable_stages=3``).

@@ -153,8 +153,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "supervised": {
         "labels": ("label", str, None, "training labels: a metadata column (e.g. 'label') or 'taxonomy' (confident classes of the run catalog)"),
         "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
-        "backbone": ("galtaxa-galaxy-v1", str, None, "the classifier's backbone: galtaxa's galaxy encoder (fine-tuning starts from it) or a timm model name, e.g. efficientnet_lite0 (ImageNet)"),
-        "pretrained": (True, bool, None, "start from the backbone's trained weights: galaxies for galtaxa-galaxy-v1, ImageNet for timm models (false: from scratch)"),
+        "backbone": ("galtaxa-galaxy-v2", str, None, "the classifier's backbone: galtaxa's galaxy encoder (fine-tuning starts from it) or a timm model name, e.g. efficientnet_lite0 (ImageNet)"),
+        "pretrained": (True, bool, None, "start from the backbone's trained weights: galaxies for galtaxa-galaxy-v1/-v2, ImageNet for timm models (false: from scratch)"),
         "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`"),
         "mode": ("auto", str, lambda v: v in ("auto", "finetune", "partial", "linear"), "auto (finetune on a GPU, partial on a CPU)|finetune (every weight, augmented images)|partial (last trainable_stages stages on cached activations of the 8 dihedral views)|linear (head on cached pooled features)"),
         "trainable_stages": (2, int, lambda v: v >= 1, "backbone stages trained in partial mode, counted from the last"),
