@@ -20,7 +20,11 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
 
     python benchmarks/galaxy_encoder.py --encoders benchmarks/cache/galaxy_encoder/variants/*.safetensors
 
-Results: ``benchmarks/results/galaxy_encoder.json`` and ``.md``.
+    python benchmarks/galaxy_encoder.py --no-imagenet --shipped galtaxa-galaxy-v2 --space-study --pipeline \
+        --pipeline-variant nodesc:reduce.descriptors=false --adapt simclr measurements \
+        --out benchmarks/results/galaxy_encoder_study.json
+
+Results: ``benchmarks/results/galaxy_encoder.json`` and ``.md`` (``--out``: another file, for a study).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gz1_fewlabel import machine  # noqa: E402
 from representation import CLASSES, LABELS, knn_scores, probe_scores, purity, vote_scores  # noqa: E402
+from supervised import parse_recipe  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 SPLIT = ROOT / "benchmarks" / "gz1_encoder_split.csv"
@@ -187,12 +192,18 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     if SPACE_STUDY:
         row["space_study"] = {}
         for label, kw in SPACE_STUDY.items():
-            Zs = Space(feats["plain"], desc["plain"], **kw)(feats["plain"], desc["plain"])
-            sm, ex = probe_scores(Zs, y, draws=3)
+            study_space = Space(feats["plain"], desc["plain"], **kw)
+            Zs = study_space(feats["plain"], desc["plain"])
+            sm, ex = probe_scores(Zs, y)  # the draws of the default space's probe
             ok = np.isfinite(Zs).all(1)
             v = vote_seeds(Zs[ok], y[ok])
             row["space_study"][label] = {
                 "probe30_f1": round(float(sm.loc[sm["n_per_class"].astype(str) == "30", "macro_f1_mean"].iloc[0]), 3),
+                "three_class_f1_30": ex.get("three_class_f1_30"),
+                "probe30_f1_other": other_survey_scores(Zs, study_space(feats["other"], desc["other"]), y, split),
+                "probe30_f1_other_1band": other_survey_scores(Zs, study_space(feats["other_1band"],
+                                                                              desc["other_1band"]), y, split),
+                "probe30_f1_plain_test": other_survey_scores(Zs, Zs, y, split),
                 "knn10_accuracy": knn_scores(Zs, y, ex["split"])["knn10_accuracy"],
                 "k20_agree2": [round(v["k20_agree2"]["kept"], 3), round(v["k20_agree2"]["purity"], 3)],
                 "k20_agree3": [round(v["k20_agree3"]["kept"], 3), round(v["k20_agree3"]["purity"], 3)]}
@@ -209,11 +220,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
 def parse_adaptation(spec: str) -> tuple[str, dict]:
     """``--adapt`` spec -> (label, EncoderAdaptation keywords): an objective name (``simclr``, ``measurements``) or
     ``LABEL:key=value,...`` (e.g. ``measurements4:objective=measurements,epochs=4``)."""
-    label, _, rest = spec.partition(":")
-    kw = {}
-    for item in filter(None, rest.split(",")):
-        key, value = item.split("=", 1)
-        kw[key] = value if key == "objective" else (int(value) if value.isdigit() else float(value))
+    label, kw = parse_recipe(spec)
     return label, kw or {"objective": label}
 
 
@@ -231,9 +238,11 @@ def adapted_encoder(name: str, encoder, label: str, kw: dict, images: np.ndarray
     return ad.encoder_, record
 
 
-def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, folder: Path) -> dict:
+def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, folder: Path,
+                 settings: dict | None = None) -> dict:
     """What a new user sees: the default ``galtaxa run`` (measurement off) on the benchmark split with this
-    encoder; the vote's kept fraction and purity from the catalog, the 30-label probe of ``embedding.npy``."""
+    encoder; the vote's kept fraction and purity from the catalog, the 30-label probe of ``embedding.npy``.
+    ``settings``: config keys to change, ``{"section.key": value}`` (``--pipeline-variant``)."""
     from galtaxa.pipeline import run_pipeline
     from stages import gz1_run_config
 
@@ -241,6 +250,9 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
     cfg["measure"]["enabled"] = False
     cfg["report"]["enabled"] = False
     cfg["encoder"].update(name=encoder_name, checkpoint=None if checkpoint is None else str(checkpoint))
+    for key, value in (settings or {}).items():
+        section, _, option = key.partition(".")
+        cfg[section][option] = value
     t0 = time.perf_counter()
     result = run_pipeline(cfg, progress=False, force=True)
     seconds = time.perf_counter() - t0
@@ -392,16 +404,27 @@ def main(argv=None) -> int:
                          "image alone (image)")
     ap.add_argument("--m3-only", action="store_true",
                     help="only the M3 runs: the encoders' other figures stay as stored")
+    ap.add_argument("--pipeline-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
+                    help="with --pipeline, also the run with these config settings changed (e.g. "
+                         "nodesc16:reduce.descriptors=false,reduce.n_components=16); repeatable")
     ap.add_argument("--adapt", nargs="+", default=None, metavar="SPEC",
                     help="also each encoder adapted to the benchmark split (label-free): simclr, measurements or "
                          "LABEL:key=value,... (EncoderAdaptation parameters); a row per adaptation")
+    ap.add_argument("--survey", choices=("plain", "other", "other_1band"), default="plain",
+                    help="the data set every figure (and --adapt) is measured on: the benchmark split as SDSS shows "
+                         "it (plain) or re-imaged as the other survey (colour / one band); rows are named after it "
+                         "(their 'other survey' columns then score the re-imaged galaxies against themselves)")
     ap.add_argument("--space-study", action="store_true",
-                    help="also other clustering spaces: without descriptors, PCA 16, whitened PCA")
+                    help="also other clustering spaces: without descriptors, PCA 8 / 16 / 32, whitened PCA")
     args = ap.parse_args(argv)
+    if args.survey != "plain" and (args.pipeline or args.surveys or args.m3 is not None):
+        ap.error("--pipeline, --surveys and --m3 run on the files of ../shared/data: not with --survey")
     if args.space_study:
         SPACE_STUDY.update({"pca50, no descriptors": {"weight": 0.0}, "pca50 + descriptors at 0.25": {"weight": 0.25},
                             "pca16 + descriptors": {"n_components": 16},
+                            "pca8, no descriptors": {"n_components": 8, "weight": 0.0},
                             "pca16, no descriptors": {"n_components": 16, "weight": 0.0},
+                            "pca32, no descriptors": {"n_components": 32, "weight": 0.0},
                             "whitened pca16, no descriptors": {"n_components": 16, "weight": 0.0, "whiten": True}})
     warnings.filterwarnings("ignore", category=UserWarning)
     import torch
@@ -416,6 +439,8 @@ def main(argv=None) -> int:
     y = np.array([v if isinstance(v, str) else None for v in y], dtype=object)
     views = {k: conditioned(source, rows, k) for k in ("plain", "other", "other_1band")}
     desc = {k: descriptors(v, k) for k, v in views.items()}
+    if args.survey != "plain":  # the re-imaged survey is the data set: every figure, and the adaptation, on it
+        views["plain"], desc["plain"] = views[args.survey], desc[args.survey]
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     results["machine"] = machine()
     results["n_benchmark"] = int(len(rows))
@@ -426,6 +451,8 @@ def main(argv=None) -> int:
 
         encoders += [(n, n, None) for n in (args.shipped or SHIPPED_ENCODERS)]
     encoders += [(Path(p).stem, "galtaxa-galaxy", p) for p in args.encoders]
+    if args.survey != "plain":
+        encoders = [(f"{name} on the {args.survey.replace('_', ' ')} survey", *rest) for name, *rest in encoders]
     for name, encoder_name, checkpoint in encoders:
         if args.m3_only:
             row = results.get("rows", {}).get(name, {})
@@ -442,8 +469,12 @@ def main(argv=None) -> int:
                                                 CACHE / "surveys" / "".join(c if c.isalnum() else "_" for c in name),
                                                 mosaics=checkpoint is None)  # for ImageNet and the shipped one
         if args.pipeline:
-            row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y,
-                                              CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name))
+            folder = CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name)
+            row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y, folder)
+            for label, settings in map(parse_recipe, args.pipeline_variant):
+                row.setdefault("galtaxa_run_variants", {})[label] = {
+                    "settings": settings, **pipeline_run(f"{name}, {label}", encoder_name, checkpoint, source, rows,
+                                                         y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
             row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
         m = machine()
@@ -486,7 +517,9 @@ def write_markdown(results: dict, path: Path) -> None:
                       "`embedding.npy`:", "",
                   "| representation | vote 2/3 kept, purity | vote 3/3 kept, purity | F1@30 of embedding.npy "
                   "(3 classes) | wall s |", "|---|---|---|---|---|"]
-        for k, r in runs.items():
+        variants = {f"{k}, {', '.join(f'{a}={b}' for a, b in v['settings'].items())}": v
+                    for k, r in results["rows"].items() for v in r.get("galtaxa_run_variants", {}).values()}
+        for k, r in {**runs, **variants}.items():
             lines.append(f"| {k} | {r['k20_agree2']['kept']:.2f}, {r['k20_agree2']['purity']:.3f} | "
                          f"{r['k20_agree3']['kept']:.2f}, {r['k20_agree3']['purity']:.3f} | "
                          f"{r.get('probe30_f1', float('nan')):.3f} ({r.get('three_class_f1_30', float('nan')):.2f})"
@@ -527,6 +560,20 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += [f"- M3, {k}, {b}: commit {r['measured'].get('git_commit')}, {r['measured'].get('date')}, "
                   f"`{r['measured'].get('command')}`" for k, by_branch in m3.items() for b, r in by_branch.items()
                   if r.get("measured")]
+    studies = {k: r["space_study"] for k, r in results.get("rows", {}).items() if "space_study" in r}
+    if studies:
+        lines += ["", "Clustering spaces (`--space-study`): the same features, reduced otherwise than the default "
+                      "(PCA 50 + the 16 descriptors at weight 0.5); vote: mean over 3 seeds of the voters:", "",
+                  "| representation, space | F1@30 | 3-class F1@30 | kNN10 acc | k20 2/3 kept, purity | "
+                  "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) |", "|---|---|---|---|---|---|---|"]
+        for k, study in studies.items():
+            for label, r in study.items():
+                other = ("-" if "probe30_f1_other" not in r else f"{r['probe30_f1_other']:.2f} / "
+                         f"{r['probe30_f1_other_1band']:.2f} ({r['probe30_f1_plain_test']:.2f})")
+                three = "-" if r.get("three_class_f1_30") is None else f"{r['three_class_f1_30']:.2f}"
+                lines.append(f"| {k}, {label} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
+                             f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
+                             f"{r['k20_agree3'][1]:.3f} | {other} |")
     adapted = {k: r["adaptation"] for k, r in results.get("rows", {}).items() if "adaptation" in r}
     if adapted:
         lines += ["", "Adapted rows: the encoder of the row named, adapted label-free to the benchmark split "
