@@ -6,8 +6,11 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
 
 * the images are conditioned as ``galtaxa run`` conditions JPEG composites (128 px, crop 0.38, display) and
   encoded through :func:`galtaxa.encode.get_encoder`;
-* the clustering space is the pipeline's: PCA to 50 dimensions (fitted on these galaxies, as a run fits it on its
-  own) with the 16 standardised image descriptors appended at weight 0.5 (``reduce.descriptors``);
+* the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): PCA
+  to ``reduce.n_components`` dimensions (16; fitted on these galaxies, as a run fits it on its own), with the 16
+  standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
+  galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
+  none and were measured in the former one, PCA 50 + descriptors;
 * 30-label linear probe (4 classes and 3 classes), kNN, and the vote at k = 20 (2 of 3 and 3 of 3), with the
   functions of ``benchmarks/representation.py``;
 * "other survey": the same galaxies re-imaged as a survey at 0.26"/px would see them (1.52x magnified, another
@@ -125,6 +128,24 @@ class Space:
         return np.hstack([z, self.weight * d]).astype(np.float32)
 
 
+def default_space(encoder_name: str) -> dict:
+    """:class:`Space` keywords of the clustering space ``galtaxa run`` uses by default with this encoder (the
+    config's ``reduce`` section, ``descriptors: auto`` resolved by :func:`galtaxa.pipeline.use_descriptors`)."""
+    from galtaxa.config import load_config
+    from galtaxa.pipeline import use_descriptors
+
+    cfg = load_config(None, {"encoder": {"name": encoder_name}})
+    return {"n_components": int(cfg["reduce"]["n_components"]),
+            "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0}
+
+
+def space_words(space: dict | None) -> str:
+    """``PCA 16``, ``PCA 50 + descriptors at 0.5``; a row without a record: the former default."""
+    if space is None:
+        return "PCA 50 + descriptors (former default)"
+    return f"PCA {space['n_components']}" + (f" + descriptors at {space['weight']}" if space["weight"] else "")
+
+
 def other_survey_scores(Z, Zo, y, split, draws=5, seed=0) -> float:
     from sklearn.metrics import f1_score
 
@@ -175,12 +196,13 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     t0 = time.perf_counter()
     feats = {k: encoder.encode(v, batch_size=64) for k, v in views.items()}
     seconds = (time.perf_counter() - t0) / sum(len(v) for v in views.values())
-    space = Space(feats["plain"], desc["plain"])
+    settings = default_space(encoder.name)
+    space = Space(feats["plain"], desc["plain"], **settings)
     Z = space(feats["plain"], desc["plain"])
     summary, extra = probe_scores(Z, y)
     split = extra.pop("split")
     p = {str(r["n_per_class"]): r for r in summary.to_dict("records")}
-    row = {"probe30_f1": round(float(p["30"]["macro_f1_mean"]), 3), "probe30_f1_std": round(float(p["30"]["macro_f1_std"]), 3),
+    row = {"space": settings, "probe30_f1": round(float(p["30"]["macro_f1_mean"]), 3), "probe30_f1_std": round(float(p["30"]["macro_f1_std"]), 3),
            "probe_all_f1": round(float(p["all"]["macro_f1_mean"]), 3), **extra, **knn_scores(Z, y, split)}
     usable = np.isfinite(Z).all(1)
     row["vote"] = {f"k20_agree{a}": vote_scores(Z[usable], y[usable], 20, a) for a in (2, 3)}
@@ -477,6 +499,8 @@ def main(argv=None) -> int:
                                                          y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
             row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
+        elif "m3" in results.get("rows", {}).get(name, {}):  # each M3 figure records its own command
+            row["m3"] = results["rows"][name]["m3"]
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
@@ -500,13 +524,13 @@ def write_markdown(results: dict, path: Path) -> None:
              f"`{m.get('command')}`", "",
              "Vote columns: the mean over 3 seeds of the voters where measured (one seed otherwise). Rows measured by "
              "other commands than the one above say so below the tables.", "",
-             "| representation | F1@30 (4 classes) | 3-class F1@30 | F1@all | kNN10 acc | k20 2/3 kept, purity | "
-             "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) | s/galaxy |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| representation | clustering space | F1@30 (4 classes) | 3-class F1@30 | F1@all | kNN10 acc | k20 2/3 "
+             "kept, purity | k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) | s/galaxy |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.get("rows", {}).items():
         v = r.get("vote_seeds", r["vote"])  # the mean over 3 seeds where measured
         v2, v3 = v["k20_agree2"], v["k20_agree3"]
-        lines.append(f"| {name} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
+        lines.append(f"| {name} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
                      f"{r['probe_all_f1']:.2f} | {r['knn10_accuracy']:.2f} | {v2['kept']:.2f}, {v2['purity']:.3f} | "
                      f"{v3['kept']:.2f}, {v3['purity']:.3f} | {r['probe30_f1_other']:.2f} / "
                      f"{r['probe30_f1_other_1band']:.2f} ({r['probe30_f1_plain_test']:.2f}) | "

@@ -14,6 +14,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..encode import get_encoder
+from ..encode.galaxy_encoder import is_galaxy_encoder
 from ..io.open import InputNotFoundError, open_input_section
 from ..preprocess import Conditioner
 from ..preprocess.condition import auto_scaling
@@ -24,7 +25,7 @@ from ..taxonomy import MultimodalTaxonomy, UnsupervisedTaxonomy
 from ..taxonomy.parts import multimodal_parts, usmorph_parts
 from ..compute.runner import LOCAL, ChunkRunner
 
-__all__ = ["open_input", "resolve_auto_settings", "make_conditioner", "load_psf", "encoder_specs",
+__all__ = ["open_input", "resolve_auto_settings", "use_descriptors", "make_conditioner", "load_psf", "encoder_specs",
            "encoder_from_config", "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
            "classifier_from_config", "ssl_from_config"]
 
@@ -54,10 +55,27 @@ def open_input(cfg: dict):
     return open_input_section(inp)
 
 
-def resolve_auto_settings(cfg: dict, source) -> dict:
-    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source``.
+def use_descriptors(cfg: dict) -> bool:
+    """Whether the clustering space appends the 16 image descriptors (``reduce.descriptors``).
 
-    The choice (:func:`galtaxa.preprocess.condition.auto_scaling`) is logged and, through the config, recorded
+    ``auto`` is false for galtaxa's galaxy encoders and true for the others: a galaxy encoder was trained to
+    predict these descriptors (its ``measure`` objective), so its embedding already carries them, and appending
+    them again counts them twice and brings their dependence on the survey's pixel scale and depth back (on the
+    gz1 benchmark split, ``galtaxa-galaxy-v2`` without them: 30-label probe 0.63 against 0.61, and no loss on the
+    re-imaged survey, where with them it loses 0.05); an ImageNet encoder sees colour and flattening least, and
+    the descriptors add them (30-label probe 0.50 against 0.45; ``benchmarks/results/galaxy_encoder_study.md``).
+    """
+    value = cfg["reduce"]["descriptors"]
+    if value == "auto":
+        return not is_galaxy_encoder(cfg["encoder"]["name"])
+    return bool(value)
+
+
+def resolve_auto_settings(cfg: dict, source) -> dict:
+    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source`` and
+    ``reduce.descriptors: auto`` by the choice for the encoder (:func:`use_descriptors`).
+
+    The choices (:func:`galtaxa.preprocess.condition.auto_scaling`) are logged and, through the config, recorded
     in the catalog header and the run's ``config.yaml``.
 
     Parameters
@@ -70,12 +88,17 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
     dict
         ``cfg`` itself when nothing is ``auto``, else a resolved copy.
     """
-    if cfg["conditioning"]["scaling"] != "auto":
+    if cfg["conditioning"]["scaling"] != "auto" and cfg["reduce"]["descriptors"] != "auto":
         return cfg
     out = copy.deepcopy(cfg)
-    out["conditioning"]["scaling"] = auto_scaling(source)
-    log.info("conditioning.scaling: auto -> %s for a %s input", out["conditioning"]["scaling"],
-             getattr(source, "kind", "?"))
+    if cfg["conditioning"]["scaling"] == "auto":
+        out["conditioning"]["scaling"] = auto_scaling(source)
+        log.info("conditioning.scaling: auto -> %s for a %s input", out["conditioning"]["scaling"],
+                 getattr(source, "kind", "?"))
+    if cfg["reduce"]["descriptors"] == "auto":
+        out["reduce"]["descriptors"] = use_descriptors(cfg)
+        log.info("reduce.descriptors: auto -> %s for the encoder %s", out["reduce"]["descriptors"],
+                 cfg["encoder"]["name"])
     return out
 
 
@@ -255,7 +278,7 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
         polar=cfg["polar"]["enabled"], angle_step=cfg["polar"]["angle_step"],
         encoder=cfg["encoder"]["name"], checkpoint=cfg["encoder"]["checkpoint"],
         input_size=cfg["encoder"]["input_size"], batch_size=cfg["encoder"]["batch_size"],
-        tta=cfg["encoder"]["tta"], descriptors=cfg["reduce"]["descriptors"],
+        tta=cfg["encoder"]["tta"], descriptors=use_descriptors(cfg),
         descriptor_weight=cfg["reduce"]["descriptor_weight"],
         random_state=cfg["seed"], progress=progress, **parts,
     )

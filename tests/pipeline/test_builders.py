@@ -1,0 +1,35 @@
+"""What the builders make of the config's ``auto`` settings."""
+
+import numpy as np
+import pytest
+
+from galtaxa.config import load_config
+from galtaxa.pipeline import open_input, resolve_auto_settings, use_descriptors
+from galtaxa.pipeline.builders import usmorph_from_config
+
+
+@pytest.mark.parametrize("encoder, setting, expected", [
+    ("galtaxa-galaxy-v2", "auto", False),   # trained to predict the descriptors: not appended twice
+    ("galtaxa-galaxy-v1", "auto", False),
+    ("galtaxa-galaxy", "auto", False),      # one of your own, by checkpoint
+    ("efficientnet_lite0", "auto", True),   # ImageNet: the descriptors add colour and flattening
+    ("galtaxa-galaxy-v2", True, True),      # an explicit choice is kept
+    ("efficientnet_lite0", False, False),
+])
+def test_descriptors_auto_follows_the_encoder(encoder, setting, expected):
+    cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": {"descriptors": setting}})
+    assert use_descriptors(cfg) is expected
+    assert usmorph_from_config(cfg, progress=False).descriptors is expected
+
+
+def test_the_run_records_the_resolved_descriptors(tmp_path):
+    """A run's config (catalog header, config.yaml) says what was done, not ``auto``."""
+    np.save(tmp_path / "cutouts.npy", np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32))
+    cfg = load_config(None, {"input": {"path": str(tmp_path / "cutouts.npy")}, "run_dir": str(tmp_path / "run")})
+    assert cfg["reduce"]["descriptors"] == "auto" and cfg["reduce"]["n_components"] == 16
+    run = resolve_auto_settings(cfg, open_input(cfg))
+    assert run["reduce"]["descriptors"] is False and cfg["reduce"]["descriptors"] == "auto"
+    lite0 = load_config(None, {"input": {"path": str(tmp_path / "cutouts.npy")}, "encoder": {"name": "efficientnet_lite0"}})
+    assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["descriptors"] is True
+    with pytest.raises(ValueError, match="descriptors"):
+        load_config(None, {"reduce": {"descriptors": "sometimes"}})
