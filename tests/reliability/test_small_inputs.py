@@ -119,7 +119,7 @@ def test_fit_to_input_adjusts_or_refuses_before_the_slow_stages():
         fit_to_input(mm, 8)
     with pytest.raises(ConfigError, match="n_components"):
         fit_to_input(load_config(overrides={"route": "multimodal", "multimodal": {"n_components": 40}}), 60)
-    us, notes = fit_to_input(load_config(), 30)
+    us, notes = fit_to_input(load_config(overrides={"reduce": {"n_components": 50}}), 30)
     assert us["cluster"]["n_clusters"] == 15 and us["reduce"]["n_components"] == 29 and len(notes) == 2
 
 

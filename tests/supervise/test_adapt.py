@@ -173,6 +173,10 @@ def test_measurement_targets_are_standardised_and_leave_out_what_cannot_be_learn
     assert np.corrcoef(col["log_r50"], np.log(scale[rows]))[0, 1] > 0.9
     assert np.corrcoef(col["axis_ratio"], q[rows])[0, 1] > 0.9
     # grey images have no colours: those targets are left out, not learnt as a constant
+    from galtaxa.supervise.adapt import MORPHOLOGY_TARGETS
+
+    morphology = measurement_targets(images, rows, progress=False, names=MORPHOLOGY_TARGETS)
+    np.testing.assert_array_equal(morphology, t[:, [DESCRIPTOR_NAMES.index(n) for n in MORPHOLOGY_TARGETS]])
     grey = measurement_targets(_discs(grey=True)[0], rows, progress=False)
     colours = [j for j, name in enumerate(DESCRIPTOR_NAMES) if name.startswith("colour_")]
     assert np.isnan(grey[:, colours]).all() and np.isfinite(grey[:, DESCRIPTOR_NAMES.index("log_r50")]).all()

@@ -89,6 +89,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "temperature": (0.2, (int, float), lambda v: v > 0, "NT-Xent temperature"),
         "objective": ("simclr", str, lambda v: v in ("simclr", "measurements"), "simclr|measurements: SimCLR alone, or SimCLR and predicting each galaxy's own 16 image descriptors (C, A, S, Gini, M20, axis ratio, colours, ...): label-free, survey-specific"),
         "measure_weight": (1.0, (int, float), lambda v: v >= 0, "weight of the measurement loss against SimCLR's (objective: measurements)"),
+        "measure_targets": ("all", str, lambda v: v in ("all", "morphology"), "all|morphology: the 16 descriptors, or the 11 of shape, light profile and colour (not size in pixels, depth, crowding, neighbours)"),
         "max_galaxies": (20000, (int, type(None)), lambda v: v is None or v >= 2, "adapt on a seeded subset of at most this many galaxies"),
     },
     "reduce": {

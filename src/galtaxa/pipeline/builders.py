@@ -229,6 +229,7 @@ def adaptation_from_config(cfg: dict, checkpoint_dir=None, progress: bool = True
     return EncoderAdaptation(encoder_from_config(cfg), epochs=a["epochs"], train_blocks=a["train_blocks"],
                              batch_size=a["batch_size"], lr=a["lr"], temperature=a["temperature"],
                              objective=a["objective"], measure_weight=float(a["measure_weight"]),
+                             measure_targets=a["measure_targets"],
                              max_galaxies=a["max_galaxies"], checkpoint_dir=checkpoint_dir, random_state=cfg["seed"],
                              progress=progress)
 

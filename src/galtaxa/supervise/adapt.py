@@ -54,7 +54,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..encode.backbone_split import n_stages
-from ..encode.descriptors import image_descriptors
+from ..encode.descriptors import DESCRIPTOR_NAMES, image_descriptors
 from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
 from ..encode.registry import Encoder, get_encoder
 from ..persist.tensors import save_state_dict
@@ -69,10 +69,15 @@ from .networks import params_fingerprint
 from .simclr import SimCLRObjective, projection_head
 from .ssl_base import view_steps
 
-__all__ = ["EncoderAdaptation", "measurement_targets", "tail_modules"]
+__all__ = ["EncoderAdaptation", "MORPHOLOGY_TARGETS", "measurement_targets", "tail_modules"]
 
 #: What an adaptation learns from: SimCLR alone, or SimCLR and the galaxies' own measurements.
 OBJECTIVES = ("simclr", "measurements")
+
+#: The measurement targets of ``measure_targets="morphology"``: shape, light profile and colour, the descriptors
+#: that describe the galaxy rather than the survey (its size in pixels, depth, crowding and neighbours).
+MORPHOLOGY_TARGETS = ("axis_ratio", "concentration", "asymmetry", "smoothness", "gini", "m20", "log_r90_r50",
+                      "colour_20_core", "colour_20_outer", "colour_10_core", "colour_10_outer")
 
 _IGNORED = ("encoder", "progress", "checkpoint_dir", "resume")
 
@@ -123,7 +128,8 @@ def tail_modules(model, n_blocks: int | str) -> list:
     raise ValueError(f"cannot tell the stages of a {type(model).__name__}: use train_blocks='all'")
 
 
-def measurement_targets(images, rows: np.ndarray, chunk: int = 512, progress: bool = True) -> np.ndarray:
+def measurement_targets(images, rows: np.ndarray, chunk: int = 512, progress: bool = True,
+                        names=DESCRIPTOR_NAMES) -> np.ndarray:
     """Standardised image descriptors of ``images[rows]``: the targets of the ``"measurements"`` objective.
 
     Parameters
@@ -133,10 +139,12 @@ def measurement_targets(images, rows: np.ndarray, chunk: int = 512, progress: bo
     rows : array of int
     chunk : int
     progress : bool
+    names : sequence of str
+        The descriptors kept, in this order (:data:`~galtaxa.encode.descriptors.DESCRIPTOR_NAMES`).
 
     Returns
     -------
-    ndarray (len(rows), 16) float32
+    ndarray (len(rows), len(names)) float32
         ``(d - mean) / std`` of each descriptor over ``rows``; NaN where a descriptor is undefined (no central
         source, a degenerate moment) and in a whole column that is constant or undefined on every galaxy.
     """
@@ -144,7 +152,8 @@ def measurement_targets(images, rows: np.ndarray, chunk: int = 512, progress: bo
     parts = [image_descriptors(np.asarray(images[rows[a:a + chunk]], dtype=np.float32))
              for a in _progress(range(0, len(rows), chunk), desc="measurement targets", unit="chunk",
                                 disable=None if progress else True)]
-    d = np.concatenate(parts) if parts else np.zeros((0, 16), np.float32)
+    d = np.concatenate(parts) if parts else np.zeros((0, len(DESCRIPTOR_NAMES)), np.float32)
+    d = d[:, [DESCRIPTOR_NAMES.index(n) for n in names]]
     d[~np.isfinite(d)] = np.nan
     with warnings.catch_warnings():  # a column undefined on every galaxy: "Mean of empty slice"
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -180,6 +189,10 @@ class EncoderAdaptation(BaseEstimator):
         SimCLR alone, or SimCLR plus the prediction of each galaxy's own measurements (see the module docstring).
     measure_weight : float
         ``w``, the weight of the measurement loss against NT-Xent (``"measurements"`` only).
+    measure_targets : {"all", "morphology"}
+        The descriptors predicted: all 16, or the 11 of :data:`MORPHOLOGY_TARGETS` (shape, light profile and
+        colour; not the size in pixels, depth, crowding and neighbours, which describe the survey as much as the
+        galaxy).
     max_galaxies : int or None
         Adapt on at most this many galaxies (a seeded random subset): a few thousand suffice to adapt, and the
         cost stays bounded for surveys of millions.
@@ -204,7 +217,7 @@ class EncoderAdaptation(BaseEstimator):
     def __init__(self, encoder=None, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
                  head_lr: float = 1e-3, weight_decay: float = 1e-5, temperature: float = 0.2,
                  projection_dim: int = 128, hidden_dim: int = 512, augment="astro", objective: str = "simclr",
-                 measure_weight: float = 1.0, max_galaxies: int | None = 20000, checkpoint_dir=None,
+                 measure_weight: float = 1.0, measure_targets: str = "all", max_galaxies: int | None = 20000, checkpoint_dir=None,
                  resume: bool = True, random_state: int = 0, progress: bool = True):
         self.encoder = encoder
         self.epochs = epochs
@@ -219,6 +232,7 @@ class EncoderAdaptation(BaseEstimator):
         self.augment = augment
         self.objective = objective
         self.measure_weight = measure_weight
+        self.measure_targets = measure_targets
         self.max_galaxies = max_galaxies
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -235,6 +249,7 @@ class EncoderAdaptation(BaseEstimator):
                          "temperature": Interval(float, 0, None, closed="neither"),
                          "projection_dim": Interval(int, 1, None), "hidden_dim": Interval(int, 1, None),
                          "objective": Options(*OBJECTIVES), "measure_weight": Interval(float, 0, None),
+                         "measure_targets": Options("all", "morphology"),
                          "max_galaxies": [Interval(int, 2, None), None], "random_state": Interval(int)}
 
     def _rows(self, ok: np.ndarray) -> np.ndarray:
@@ -278,7 +293,9 @@ class EncoderAdaptation(BaseEstimator):
         modules = {"encoder": model, "head": head}
         targets = None
         if self.objective == "measurements":
-            targets = torch.from_numpy(measurement_targets(images, rows, progress=self.progress)).to(device)
+            names = DESCRIPTOR_NAMES if self.measure_targets == "all" else MORPHOLOGY_TARGETS
+            targets = torch.from_numpy(measurement_targets(images, rows, progress=self.progress,
+                                                           names=names)).to(device)
             with seeded_torch(self.random_state + 2, device):
                 modules["measure_head"] = torch.nn.Linear(encoder.feature_dim, targets.shape[1]).to(device)
         heads = [p for name, m in modules.items() if name != "encoder" for p in m.parameters()]
