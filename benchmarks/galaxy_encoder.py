@@ -538,7 +538,8 @@ def write_markdown(results: dict, path: Path) -> None:
     runs = {k: r["galtaxa_run"] for k, r in results.get("rows", {}).items() if "galtaxa_run" in r}
     if runs:
         lines += ["", "The default `galtaxa run` (measurement off) on the same galaxies, from its catalog and "
-                      "`embedding.npy`:", "",
+                      "`embedding.npy` (the wall time counts what the run computed: a rerun in the same folder "
+                      "reuses the stages its settings share with the last run):", "",
                   "| representation | vote 2/3 kept, purity | vote 3/3 kept, purity | F1@30 of embedding.npy "
                   "(3 classes) | wall s |", "|---|---|---|---|---|"]
         variants = {f"{k}, {', '.join(f'{a}={b}' for a, b in v['settings'].items())}": v
@@ -586,8 +587,8 @@ def write_markdown(results: dict, path: Path) -> None:
                   if r.get("measured")]
     studies = {k: r["space_study"] for k, r in results.get("rows", {}).items() if "space_study" in r}
     if studies:
-        lines += ["", "Clustering spaces (`--space-study`): the same features, reduced otherwise than the default "
-                      "(PCA 50 + the 16 descriptors at weight 0.5); vote: mean over 3 seeds of the voters:", "",
+        lines += ["", "Clustering spaces (`--space-study`): the same features, reduced otherwise than in the row's "
+                      "default space (its clustering space column above); vote: mean over 3 seeds of the voters:", "",
                   "| representation, space | F1@30 | 3-class F1@30 | kNN10 acc | k20 2/3 kept, purity | "
                   "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) |", "|---|---|---|---|---|---|---|"]
         for k, study in studies.items():

@@ -217,8 +217,8 @@ class EncoderAdaptation(BaseEstimator):
     def __init__(self, encoder=None, epochs: int = 2, train_blocks: int | str = 2, batch_size: int = 64, lr: float = 1e-4,
                  head_lr: float = 1e-3, weight_decay: float = 1e-5, temperature: float = 0.2,
                  projection_dim: int = 128, hidden_dim: int = 512, augment="astro", objective: str = "simclr",
-                 measure_weight: float = 1.0, measure_targets: str = "all", max_galaxies: int | None = 20000, checkpoint_dir=None,
-                 resume: bool = True, random_state: int = 0, progress: bool = True):
+                 measure_weight: float = 1.0, measure_targets: str = "all", max_galaxies: int | None = 20000,
+                 checkpoint_dir=None, resume: bool = True, random_state: int = 0, progress: bool = True):
         self.encoder = encoder
         self.epochs = epochs
         self.train_blocks = train_blocks
