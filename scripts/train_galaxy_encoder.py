@@ -170,6 +170,9 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     split's figures of ``benchmarks/galaxy_encoder.py`` (rows of this encoder and of ImageNet)."""
     from galtaxa.encode.galaxy_encoder import load_galaxy_encoder
 
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from galaxy_encoder import space_words  # the benchmark's words for a row's clustering space
+
     _net, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=weights)
     rec = info["record"]
     bench = json.loads(results.read_text()) if results.exists() else {}
@@ -212,17 +215,17 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         f"- {data.get('train_galaxies')} galaxies train (gz1 and simulated), {data.get('validation_galaxies')} give "
         "the validation loss that picks the epoch (15% of each label and simulated type).", "",
         "## Figures on the benchmark split (galaxies it never saw)",
-        "`python benchmarks/galaxy_encoder.py` (`benchmarks/results/galaxy_encoder.md`): the pipeline's clustering "
-        "space (PCA 50 + descriptors), 30-label linear probe, kNN, the vote at k = 20, and the 'other survey' "
-        "re-imaging (0.26\"/px, another PSF, more noise; colour and one band).", "",
-        "| representation | F1@30 | 3-class F1@30 | kNN10 acc | vote 2/3 kept, purity | vote 3/3 kept, purity | "
-        "other survey F1@30 colour / 1 band |", "|---|---|---|---|---|---|---|"]
+        "`python benchmarks/galaxy_encoder.py` (`benchmarks/results/galaxy_encoder.md`): each representation in "
+        "the clustering space `galtaxa run` gives it by default, 30-label linear probe, kNN, the vote at k = 20, and "
+        "the 'other survey' re-imaging (0.26\"/px, another PSF, more noise; colour and one band).", "",
+        "| representation | clustering space | F1@30 | 3-class F1@30 | kNN10 acc | vote 2/3 kept, purity | vote 3/3 "
+        "kept, purity | other survey F1@30 colour / 1 band |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         if name not in (weights.stem, "ImageNet EfficientNet-Lite0"):
             continue
         v = r.get("vote_seeds", r["vote"])  # the mean over 3 seeds of the voters where measured
         v2, v3 = v["k20_agree2"], v["k20_agree3"]
-        lines.append(f"| {name} | {r['probe30_f1']:.3f} | {r['three_class_f1_30']:.2f} | {r['knn10_accuracy']:.2f} | "
+        lines.append(f"| {name} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} | {r['three_class_f1_30']:.2f} | {r['knn10_accuracy']:.2f} | "
                      f"{v2['kept']:.2f}, {v2['purity']:.3f} | {v3['kept']:.2f}, {v3['purity']:.3f} | "
                      f"{r['probe30_f1_other']:.2f} / {r['probe30_f1_other_1band']:.2f} |")
     lines += [
