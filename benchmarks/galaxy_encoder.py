@@ -6,8 +6,9 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
 
 * the images are conditioned as ``galtaxa run`` conditions JPEG composites (128 px, crop 0.38, display) and
   encoded through :func:`galtaxa.encode.get_encoder`;
-* the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): PCA
-  to ``reduce.n_components`` dimensions (16; fitted on these galaxies, as a run fits it on its own), with the 16
+* the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): the
+  features z-scored and reduced by PCA to ``reduce.n_components`` dimensions (16; galtaxa's ``PCAReducer``, fitted
+  on these galaxies, as a run fits it on its own), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
   galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
   none and were measured in the former one, PCA 50 + descriptors;
@@ -108,13 +109,15 @@ def descriptors(images, name: str) -> np.ndarray:
 
 
 class Space:
-    """The pipeline's clustering space, fitted on the plain split: PCA 50 + weighted descriptors."""
+    """The pipeline's clustering space, fitted on the plain split: galtaxa's :class:`~galtaxa.reduce.PCAReducer`
+    (features z-scored, then PCA, as ``galtaxa run`` reduces them) and the weighted standardised descriptors
+    appended as ``UnsupervisedTaxonomy`` appends them (weight 0: none)."""
 
-    def __init__(self, features, desc, n_components=50, weight=0.5, whiten=False):
-        from sklearn.decomposition import PCA
+    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False):
+        from galtaxa.reduce import PCAReducer
 
-        self.pca = PCA(n_components=min(n_components, features.shape[1]), whiten=whiten,
-                       random_state=0).fit(features)
+        self.pca = PCAReducer(n_components=min(n_components, features.shape[1]), whiten=whiten,
+                              random_state=0).fit(features)
         z = self.pca.transform(features)
         self.sd = float(z[:, 0].std()) or 1.0
         self.med = np.nanmedian(desc, axis=0)
@@ -124,6 +127,8 @@ class Space:
 
     def __call__(self, features, desc):
         z = self.pca.transform(features) / self.sd
+        if not self.weight:
+            return np.asarray(z, dtype=np.float32)
         d = (np.where(np.isfinite(desc), desc, self.med) - self.mean) / self.scale
         return np.hstack([z, self.weight * d]).astype(np.float32)
 
@@ -142,7 +147,7 @@ def default_space(encoder_name: str) -> dict:
 def space_words(space: dict | None) -> str:
     """``PCA 16``, ``PCA 50 + descriptors at 0.5``; a row without a record: the former default."""
     if space is None:
-        return "PCA 50 + descriptors (former default)"
+        return "PCA 50 + descriptors (former default; features not z-scored)"
     return f"PCA {space['n_components']}" + (f" + descriptors at {space['weight']}" if space["weight"] else "")
 
 
