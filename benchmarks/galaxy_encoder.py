@@ -113,11 +113,11 @@ class Space:
     (features z-scored, then PCA, as ``galtaxa run`` reduces them) and the weighted standardised descriptors
     appended as ``UnsupervisedTaxonomy`` appends them (weight 0: none)."""
 
-    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False):
+    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True):
         from galtaxa.reduce import PCAReducer
 
         self.pca = PCAReducer(n_components=min(n_components, features.shape[1]), whiten=whiten,
-                              random_state=0).fit(features)
+                              standardize=standardize, random_state=0).fit(features)
         z = self.pca.transform(features)
         self.sd = float(z[:, 0].std()) or 1.0
         self.med = np.nanmedian(desc, axis=0)
@@ -442,17 +442,23 @@ def main(argv=None) -> int:
                          "it (plain) or re-imaged as the other survey (colour / one band); rows are named after it "
                          "(their 'other survey' columns then score the re-imaged galaxies against themselves)")
     ap.add_argument("--space-study", action="store_true",
-                    help="also other clustering spaces: without descriptors, PCA 8 / 16 / 32, whitened PCA")
+                    help="also other clustering spaces: with and without descriptors, PCA 8 / 16 / 32 / 50, whitened, "
+                         "features not z-scored")
     args = ap.parse_args(argv)
     if args.survey != "plain" and (args.pipeline or args.surveys or args.m3 is not None):
         ap.error("--pipeline, --surveys and --m3 run on the files of ../shared/data: not with --survey")
     if args.space_study:
-        SPACE_STUDY.update({"pca50, no descriptors": {"weight": 0.0}, "pca50 + descriptors at 0.25": {"weight": 0.25},
+        SPACE_STUDY.update({"pca50, no descriptors": {"n_components": 50, "weight": 0.0},
+                            "pca50 + descriptors at 0.25": {"n_components": 50, "weight": 0.25},
+                            "pca50 + descriptors": {"n_components": 50, "weight": 0.5},
                             "pca16 + descriptors": {"n_components": 16},
                             "pca8, no descriptors": {"n_components": 8, "weight": 0.0},
                             "pca16, no descriptors": {"n_components": 16, "weight": 0.0},
                             "pca32, no descriptors": {"n_components": 32, "weight": 0.0},
-                            "whitened pca16, no descriptors": {"n_components": 16, "weight": 0.0, "whiten": True}})
+                            "whitened pca16, no descriptors": {"n_components": 16, "weight": 0.0, "whiten": True},
+                            "pca16 + descriptors, features not z-scored": {"n_components": 16, "standardize": False},
+                            "pca16, no descriptors, features not z-scored": {"n_components": 16, "weight": 0.0,
+                                                                             "standardize": False}})
     warnings.filterwarnings("ignore", category=UserWarning)
     import torch
 
