@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LinearRegression
 
 from galtaxa.encode import get_encoder
-from galtaxa.supervise.adapt import EncoderAdaptation, tail_modules
+from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
+from galtaxa.supervise.adapt import MORPHOLOGY_TARGETS, EncoderAdaptation, measurement_targets, tail_modules
 from galtaxa.supervise import augment as A
 
 
@@ -158,9 +161,6 @@ def _discs(n=48, size=32, seed=0, grey=False):
 
 
 def test_measurement_targets_are_standardised_and_leave_out_what_cannot_be_learnt():
-    from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
-    from galtaxa.supervise.adapt import measurement_targets
-
     images, scale, q = _discs()
     rows = np.arange(0, 48, 2)
     t = measurement_targets(images, rows, chunk=5, progress=False)  # chunks of 5: the same as one pass
@@ -172,11 +172,10 @@ def test_measurement_targets_are_standardised_and_leave_out_what_cannot_be_learn
     # the known answers: bigger discs measure bigger, flatter ones flatter
     assert np.corrcoef(col["log_r50"], np.log(scale[rows]))[0, 1] > 0.9
     assert np.corrcoef(col["axis_ratio"], q[rows])[0, 1] > 0.9
-    # grey images have no colours: those targets are left out, not learnt as a constant
-    from galtaxa.supervise.adapt import MORPHOLOGY_TARGETS
-
+    # a subset of the descriptors: the same standardised columns
     morphology = measurement_targets(images, rows, progress=False, names=MORPHOLOGY_TARGETS)
     np.testing.assert_array_equal(morphology, t[:, [DESCRIPTOR_NAMES.index(n) for n in MORPHOLOGY_TARGETS]])
+    # grey images have no colours: those targets are left out, not learnt as a constant
     grey = measurement_targets(_discs(grey=True)[0], rows, progress=False)
     colours = [j for j, name in enumerate(DESCRIPTOR_NAMES) if name.startswith("colour_")]
     assert np.isnan(grey[:, colours]).all() and np.isfinite(grey[:, DESCRIPTOR_NAMES.index("log_r50")]).all()
@@ -186,11 +185,6 @@ def test_measurement_objective_shapes_the_dominant_directions_around_the_measure
     """Adapted with its own measurements as targets, the encoder's five dominant directions (what a clustering
     sees first) explain more of the galaxies' standardised descriptors than after the same adaptation by SimCLR
     alone (R^2 of a linear fit on the first 5 principal components; 0.52 against 0.31 when written)."""
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LinearRegression
-
-    from galtaxa.supervise.adapt import measurement_targets
-
     images = _discs(n=64, seed=1)[0]
     t = measurement_targets(images, np.arange(len(images)), progress=False)
     t = t[:, np.isfinite(t).all(0)]
