@@ -61,9 +61,10 @@ def use_descriptors(cfg: dict) -> bool:
     ``auto`` is false for galtaxa's galaxy encoders and true for the others: a galaxy encoder was trained to
     predict these descriptors (its ``measure`` objective), so its embedding already carries them, and appending
     them again counts them twice and brings their dependence on the survey's pixel scale and depth back (on the
-    gz1 benchmark split, ``galtaxa-galaxy-v2`` without them: 30-label probe 0.63 against 0.61, and no loss on the
-    re-imaged survey, where with them it loses 0.05); an ImageNet encoder sees colour and flattening least, and
-    the descriptors add them (30-label probe 0.50 against 0.45; ``benchmarks/results/galaxy_encoder_study.md``).
+    gz1 benchmark split, ``galtaxa-galaxy-v2`` at PCA 16 without them: 30-label probe 0.622 against 0.605 with
+    them, and no loss on the re-imaged survey, where with them it loses 0.03); an ImageNet encoder sees colour
+    and flattening least, and the descriptors add them (30-label probe 0.525 against 0.489;
+    ``benchmarks/results/galaxy_encoder.md``).
     """
     value = cfg["reduce"]["descriptors"]
     if value == "auto":
