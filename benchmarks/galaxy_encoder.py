@@ -141,14 +141,16 @@ def default_space(encoder_name: str) -> dict:
 
     cfg = load_config(None, {"encoder": {"name": encoder_name}})
     return {"n_components": int(cfg["reduce"]["n_components"]),
-            "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0}
+            "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0,
+            "standardize": bool(cfg["reduce"]["standardize"])}
 
 
 def space_words(space: dict | None) -> str:
     """``PCA 16``, ``PCA 50 + descriptors at 0.5``; a row without a record: the former default."""
     if space is None:
         return "PCA 50 + descriptors, features not z-scored (this benchmark's former space)"
-    return f"PCA {space['n_components']}" + (f" + descriptors at {space['weight']}" if space["weight"] else "")
+    return (f"PCA {space['n_components']}" + (f" + descriptors at {space['weight']}" if space["weight"] else "")
+            + ("" if space.get("standardize", True) else ", features not z-scored"))
 
 
 def other_survey_scores(Z, Zo, y, split, draws=5, seed=0) -> float:

@@ -22,6 +22,12 @@ def test_descriptors_auto_follows_the_encoder(encoder, setting, expected):
     assert usmorph_from_config(cfg, progress=False).descriptors is expected
 
 
+def test_reduce_standardize_reaches_the_pca():
+    assert usmorph_from_config(load_config(None), progress=False).reducer.standardize is True
+    raw = usmorph_from_config(load_config(None, {"reduce": {"standardize": False}}), progress=False)
+    assert raw.reducer.standardize is False and raw.reducer.n_components == 16
+
+
 def test_the_run_records_the_resolved_descriptors(tmp_path):
     """A run's config (catalog header, config.yaml) says what was done, not ``auto``."""
     np.save(tmp_path / "cutouts.npy", np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32))

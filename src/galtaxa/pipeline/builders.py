@@ -273,7 +273,8 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
     parts = usmorph_parts(
         cae=cfg["cae"]["enabled"], cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
         reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
-        fit_rows=cfg["reduce"].get("fit_rows"), n_clusters=cfg["cluster"]["n_clusters"],
+        fit_rows=cfg["reduce"].get("fit_rows"), standardize=cfg["reduce"]["standardize"],
+        n_clusters=cfg["cluster"]["n_clusters"],
         algorithms=tuple(cfg["cluster"]["algorithms"]), min_agree=cfg["cluster"]["min_agree"],
         mapping=cfg["cluster"]["mapping"], random_state=cfg["seed"], progress=progress)
     return UnsupervisedTaxonomy(
