@@ -65,6 +65,7 @@ from ..utils.progress import progress as _progress
 from ..utils.validation import Interval, Options, Satisfies, validate_params
 from .augment import Augment
 from .datasets import as_images_and_ok, epoch_seed
+from .galaxy_encoder_training import masked_mse
 from .networks import params_fingerprint
 from .simclr import SimCLRObjective, projection_head
 from .ssl_base import view_steps
@@ -298,8 +299,9 @@ class EncoderAdaptation(BaseEstimator):
                                                            names=names)).to(device)
             with seeded_torch(self.random_state + 2, device):
                 modules["measure_head"] = torch.nn.Linear(encoder.feature_dim, targets.shape[1]).to(device)
-        heads = [p for name, m in modules.items() if name != "encoder" for p in m.parameters()]
-        opt = torch.optim.AdamW([{"params": trained, "lr": self.lr}, {"params": heads, "lr": self.head_lr}],
+        heads = [m for name, m in modules.items() if name != "encoder"]  # trained from scratch, at head_lr
+        opt = torch.optim.AdamW([{"params": trained, "lr": self.lr},
+                                 {"params": [p for m in heads for p in m.parameters()], "lr": self.head_lr}],
                                 weight_decay=self.weight_decay)
         params = {k: v for k, v in self.get_params().items() if k not in _IGNORED}
         fp = params_fingerprint({**params, "encoder": encoder.config}, rows,
@@ -312,9 +314,8 @@ class EncoderAdaptation(BaseEstimator):
             model.eval()  # frozen stages keep their batch-norm statistics
             for m in tail:
                 m.train()
-            for name, m in modules.items():
-                if name != "encoder":
-                    m.train()
+            for m in heads:
+                m.train()
             return [np.sort(order[s * self.batch_size:(s + 1) * self.batch_size]) for s in range(n_steps)]
 
         def report(epoch: int, entry: dict) -> None:
@@ -328,11 +329,8 @@ class EncoderAdaptation(BaseEstimator):
                 return simclr.loss(encode, head, x, gen)
             loss, h = simclr.loss(encode, head, x, gen, return_features=True)
             t = targets[np.searchsorted(rows, batch)].repeat(2, 1)  # both views of each galaxy, first views first
-            finite = torch.isfinite(t)
-            if finite.any():
-                err = (modules["measure_head"](h) - torch.nan_to_num(t)) ** 2
-                loss = loss + float(self.measure_weight) * err[finite].mean()
-            return loss
+            mse = masked_mse(modules["measure_head"](h), t)
+            return loss if mse is None else loss + float(self.measure_weight) * mse
 
         def load(idx: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.asarray(images[idx], dtype=np.float32))

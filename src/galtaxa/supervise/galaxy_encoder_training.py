@@ -40,7 +40,7 @@ from .augment import flip, flux_scale, matched_noise, psf_blur
 from .simclr import nt_xent_loss
 
 __all__ = ["Objectives", "TrainingSet", "astro_views", "reframe", "cache_views", "fit_galaxy_encoder",
-           "embed_cached"]
+           "embed_cached", "masked_mse"]
 
 
 # ----------------------------------------------------------------------------- views
@@ -251,6 +251,15 @@ class _Heads(nn.Module):
         self.project = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
 
 
+def masked_mse(pred: torch.Tensor, target: torch.Tensor):
+    """Mean of ``(pred - target)^2`` over the finite entries of ``target`` (a missing measurement is NaN and
+    masked out); None when no entry is finite."""
+    finite = torch.isfinite(target)
+    if not finite.any():
+        return None
+    return ((pred - torch.nan_to_num(target)) ** 2)[finite].mean()
+
+
 def _losses(z1, z2, heads: _Heads, rows, data: TrainingSet, obj: Objectives, class_weight) -> dict:
     out = {}
     if obj.classes > 0:
@@ -261,10 +270,9 @@ def _losses(z1, z2, heads: _Heads, rows, data: TrainingSet, obj: Objectives, cla
                                                  label_smoothing=obj.label_smoothing) for z in (z1, z2)) / 2
     if obj.measure > 0:
         t = torch.as_tensor(data.measures[rows])
-        m = torch.isfinite(t)
-        if m.any():
-            t = torch.nan_to_num(t)
-            out["measure"] = sum(((heads.measure(z) - t) ** 2)[m].mean() for z in (z1, z2)) / 2
+        per_view = [masked_mse(heads.measure(z), t) for z in (z1, z2)]
+        if per_view[0] is not None:
+            out["measure"] = sum(per_view) / 2
     if obj.sim > 0:
         y = torch.as_tensor(data.sim_types[rows])
         m = y >= 0
