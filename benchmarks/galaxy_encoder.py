@@ -11,7 +11,8 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
   on these galaxies, as a run fits it on its own), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
   galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
-  none and were measured in the former one, PCA 50 + descriptors;
+  none and were measured in this benchmark's former space, a plain PCA 50 of the features (not z-scored) +
+  descriptors;
 * 30-label linear probe (4 classes and 3 classes), kNN, and the vote at k = 20 (2 of 3 and 3 of 3), with the
   functions of ``benchmarks/representation.py``;
 * "other survey": the same galaxies re-imaged as a survey at 0.26"/px would see them (1.52x magnified, another
@@ -46,7 +47,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gz1_fewlabel import machine  # noqa: E402
-from representation import CLASSES, LABELS, knn_scores, probe_scores, purity, vote_scores  # noqa: E402
+from representation import CLASSES, LABELS, knn_scores, probe_scores, purity, slug, vote_scores  # noqa: E402
 from supervised import parse_recipe  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -258,7 +259,7 @@ def adapted_encoder(name: str, encoder, label: str, kw: dict, images: np.ndarray
     ``kw`` (cached in ``CACHE/adapt``); returns the adapted encoder and its record (seconds, losses)."""
     from galtaxa.supervise import EncoderAdaptation
 
-    folder = CACHE / "adapt" / "".join(c if c.isalnum() else "_" for c in f"{name}_{label}")
+    folder = CACHE / "adapt" / slug(f"{name}_{label}")
     t0 = time.perf_counter()
     ad = EncoderAdaptation(encoder, checkpoint_dir=folder, random_state=0, progress=False, **kw).fit(images)
     # the epochs' own times: a rerun resumes the cached adaptation in a moment
@@ -406,7 +407,7 @@ def unlabelled_runs(name: str, encoder_name: str, checkpoint, folder: Path, mosa
         blank = np.zeros_like(images[0])
         cells = np.stack([images[i] if i >= 0 else blank for i in order]) if len(order) else images[:0]
         titles = [f"g{groups[i]}" if i >= 0 else "" for i in order]
-        png = RESULTS / f"galaxy_encoder_{survey}_{''.join(c if c.isalnum() else '_' for c in name)}.png"
+        png = RESULTS / f"galaxy_encoder_{survey}_{slug(name)}.png"
         if mosaics and len(cells):
             make_mosaic(cells, png, ncols=8, titles=titles, cell_px=64,
                         stretch=mosaic_stretch_for(scaling))
@@ -503,10 +504,10 @@ def main(argv=None) -> int:
             row["sim"] = sim_ari(enc)
             print(f"{name} simulated set: {row['sim']}", flush=True)
             row["unlabelled"] = unlabelled_runs(name, encoder_name, checkpoint,
-                                                CACHE / "surveys" / "".join(c if c.isalnum() else "_" for c in name),
+                                                CACHE / "surveys" / slug(name),
                                                 mosaics=checkpoint is None)  # for ImageNet and the shipped one
         if args.pipeline:
-            folder = CACHE / "runs" / "".join(c if c.isalnum() else "_" for c in name)
+            folder = CACHE / "runs" / slug(name)
             row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y, folder)
             for label, settings in map(parse_recipe, args.pipeline_variant):
                 row.setdefault("galtaxa_run_variants", {})[label] = {
@@ -531,6 +532,23 @@ def main(argv=None) -> int:
     return 0
 
 
+def _rows_with(results: dict, key: str) -> dict:
+    """``{row name: row[key]}`` for the rows of ``results`` that measured ``key``."""
+    return {k: r[key] for k, r in results.get("rows", {}).items() if key in r}
+
+
+def _other_survey_cell(r: dict) -> str:
+    """``colour / 1 band (plain)`` F1@30 of the re-imaged survey, ``-`` where not measured."""
+    if "probe30_f1_other" not in r:
+        return "-"
+    return f"{r['probe30_f1_other']:.2f} / {r['probe30_f1_other_1band']:.2f} ({r['probe30_f1_plain_test']:.2f})"
+
+
+def _settings_words(settings: dict) -> str:
+    """``key=value, key=value``."""
+    return ", ".join(f"{a}={b}" for a, b in settings.items())
+
+
 def write_markdown(results: dict, path: Path) -> None:
     m = results["machine"]
     lines = ["# Galaxy encoder: objectives and the ImageNet baseline on the gz1 benchmark split", "",
@@ -547,24 +565,23 @@ def write_markdown(results: dict, path: Path) -> None:
         v2, v3 = v["k20_agree2"], v["k20_agree3"]
         lines.append(f"| {name} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
                      f"{r['probe_all_f1']:.2f} | {r['knn10_accuracy']:.2f} | {v2['kept']:.2f}, {v2['purity']:.3f} | "
-                     f"{v3['kept']:.2f}, {v3['purity']:.3f} | {r['probe30_f1_other']:.2f} / "
-                     f"{r['probe30_f1_other_1band']:.2f} ({r['probe30_f1_plain_test']:.2f}) | "
+                     f"{v3['kept']:.2f}, {v3['purity']:.3f} | {_other_survey_cell(r)} | "
                      f"{r['seconds_per_galaxy_encode']:.3f} |")
-    runs = {k: r["galtaxa_run"] for k, r in results.get("rows", {}).items() if "galtaxa_run" in r}
+    runs = _rows_with(results, "galtaxa_run")
     if runs:
         lines += ["", "The default `galtaxa run` (measurement off) on the same galaxies, from its catalog and "
                       "`embedding.npy` (the wall time counts what the run computed: a rerun in the same folder "
                       "reuses the stages its settings share with the last run):", "",
                   "| representation | vote 2/3 kept, purity | vote 3/3 kept, purity | F1@30 of embedding.npy "
                   "(3 classes) | wall s |", "|---|---|---|---|---|"]
-        variants = {f"{k}, {', '.join(f'{a}={b}' for a, b in v['settings'].items())}": v
+        variants = {f"{k}, {_settings_words(v['settings'])}": v
                     for k, r in results["rows"].items() for v in r.get("galtaxa_run_variants", {}).values()}
         for k, r in {**runs, **variants}.items():
             lines.append(f"| {k} | {r['k20_agree2']['kept']:.2f}, {r['k20_agree2']['purity']:.3f} | "
                          f"{r['k20_agree3']['kept']:.2f}, {r['k20_agree3']['purity']:.3f} | "
                          f"{r.get('probe30_f1', float('nan')):.3f} ({r.get('three_class_f1_30', float('nan')):.2f})"
                          f" | {r['seconds']:.0f} |")
-    sims = {k: r for k, r in results.get("rows", {}).items() if "sim" in r}
+    sims = {k: r for k, r in results.get("rows", {}).items() if "sim" in r}  # the whole row: sim and unlabelled
     if sims:
         lines += ["", "Other data: the simulated set (600 GalSim galaxies of six types, seed 0, conditioned as the demo "
                       "does; PCA 30, vote 2 of 3) and the default `galtaxa run` on the unlabelled SDSS FITS and HST "
@@ -583,7 +600,7 @@ def write_markdown(results: dict, path: Path) -> None:
             lines.append(f"| {k} | {r['sim']['k6']['ari']:.2f} / {r['sim']['k12']['ari']:.2f} "
                          f"({r['sim']['k6']['kept']:.2f} / {r['sim']['k12']['kept']:.2f}) | {groups('sdss_fits')} | "
                          f"{groups('hst_aegis')} |")
-    m3 = {k: r["m3"] for k, r in results.get("rows", {}).items() if "m3" in r}
+    m3 = _rows_with(results, "m3")
     if m3:
         lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, smoothing 1.5 px, z-score, "
                       "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder as its image branch "
@@ -600,7 +617,7 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += [f"- M3, {k}, {b}: commit {r['measured'].get('git_commit')}, {r['measured'].get('date')}, "
                   f"`{r['measured'].get('command')}`" for k, by_branch in m3.items() for b, r in by_branch.items()
                   if r.get("measured")]
-    studies = {k: r["space_study"] for k, r in results.get("rows", {}).items() if "space_study" in r}
+    studies = _rows_with(results, "space_study")
     if studies:
         lines += ["", "Clustering spaces (`--space-study`): the same features, reduced otherwise than in the row's "
                       "default space (its clustering space column above); vote: mean over 3 seeds of the voters:", "",
@@ -608,20 +625,18 @@ def write_markdown(results: dict, path: Path) -> None:
                   "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) |", "|---|---|---|---|---|---|---|"]
         for k, study in studies.items():
             for label, r in study.items():
-                other = ("-" if "probe30_f1_other" not in r else f"{r['probe30_f1_other']:.2f} / "
-                         f"{r['probe30_f1_other_1band']:.2f} ({r['probe30_f1_plain_test']:.2f})")
                 three = "-" if r.get("three_class_f1_30") is None else f"{r['three_class_f1_30']:.2f}"
                 lines.append(f"| {k}, {label} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
                              f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
-                             f"{r['k20_agree3'][1]:.3f} | {other} |")
-    adapted = {k: r["adaptation"] for k, r in results.get("rows", {}).items() if "adaptation" in r}
+                             f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} |")
+    adapted = _rows_with(results, "adaptation")
     if adapted:
         lines += ["", "Adapted rows: the encoder of the row named, adapted label-free to the benchmark split "
                       "(`EncoderAdaptation`, the `adapt:` defaults: 2 epochs, last 2 stages, batch 64, lr 1e-4; "
                       "simclr: SimCLR alone; measurements: SimCLR + the galaxies' own 16 standardised descriptors "
                       "at weight 1), then measured as the other rows:", "",
                   "| row | parameters | galaxies | loss per epoch | adaptation s |", "|---|---|---|---|---|"]
-        lines += [f"| {k} | {', '.join(f'{a}={b}' for a, b in r['params'].items())} | {r['n_galaxies']} | "
+        lines += [f"| {k} | {_settings_words(r['params'])} | {r['n_galaxies']} | "
                   f"{' -> '.join(f'{v:.3f}' for v in r['loss'])} | {r['seconds']:.0f} |" for k, r in adapted.items()]
     other = {k: r["measured"] for k, r in results.get("rows", {}).items()
              if r.get("measured") and r["measured"].get("command") != m.get("command")}
