@@ -257,8 +257,8 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
     """The :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` of the config's cae, polar, encoder, reduce and
     cluster sections (methods M1/M2).
 
-    The ``cae``, ``reduce`` (method, n_components, fit_rows) and ``cluster`` sections become the taxonomy's parts
-    (``cae``, ``reducer``, ``voting``) through :func:`~galtaxa.taxonomy.parts.usmorph_parts`, seeded with
+    The ``cae``, ``reduce`` (method, n_components, fit_rows, standardize) and ``cluster`` sections become the
+    taxonomy's parts (``cae``, ``reducer``, ``voting``) through :func:`~galtaxa.taxonomy.parts.usmorph_parts`, seeded with
     ``seed``; the UMAP scan scores with ``cluster.n_clusters``.
 
     Parameters
