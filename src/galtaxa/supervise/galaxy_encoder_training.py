@@ -14,7 +14,11 @@ are used in training only:
 * ``measure``: mean squared error on standardised measurements of the same galaxy (galtaxa's image
   descriptors: axis ratio, C, A, S, Gini, M20, colours, ...), a label-free target for morphology in general;
 * ``invariance``: NT-Xent (SimCLR, Chen et al. 2020) between the two views of each galaxy in a batch;
-* ``sim``: cross-entropy on the true type of simulated galaxies (GalSim, :func:`galtaxa.datasets.simulate`).
+* ``sim``: cross-entropy on the true type of simulated galaxies (GalSim, :func:`galtaxa.datasets.simulate`);
+* ``supcon``: supervised contrastive loss (:func:`~galtaxa.supervise.simclr.supcon_loss`, Khosla et al. 2020) on
+  the L2-normalised embedding itself: the views of galaxies of the same class (a Galaxy Zoo class, or a
+  simulated type) are pulled together, so that the classes become compact groups of the space the vote clusters;
+  a galaxy without a label has its other view as its only positive.
 
 A missing target (no label, a simulated galaxy's colours) is masked out of its loss.
 """
@@ -37,7 +41,7 @@ from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
 from .augment import flip, flux_scale, matched_noise, psf_blur
-from .simclr import nt_xent_loss
+from .simclr import nt_xent_loss, supcon_loss
 
 __all__ = ["Objectives", "TrainingSet", "astro_views", "reframe", "cache_views", "fit_galaxy_encoder",
            "embed_cached", "masked_mse"]
@@ -235,9 +239,10 @@ class Objectives:
     sim: float = 0.5
     temperature: float = 0.2
     label_smoothing: float = 0.0
+    supcon: float = 0.0
 
     def active(self) -> list[str]:
-        return [k for k in ("classes", "measure", "invariance", "sim") if getattr(self, k) > 0]
+        return [k for k in ("classes", "measure", "invariance", "sim", "supcon") if getattr(self, k) > 0]
 
 
 class _Heads(nn.Module):
@@ -280,7 +285,16 @@ def _losses(z1, z2, heads: _Heads, rows, data: TrainingSet, obj: Objectives, cla
             out["sim"] = sum(F.cross_entropy(heads.sim(z[m]), y[m]) for z in (z1, z2)) / 2
     if obj.invariance > 0 and len(rows) >= 2:
         out["invariance"] = nt_xent_loss(heads.project(z1), heads.project(z2), obj.temperature)
+    if obj.supcon > 0 and len(rows) >= 2:
+        out["supcon"] = supcon_loss(z1, z2, torch.as_tensor(contrast_groups(data, rows)), obj.temperature)
     return out
+
+
+def contrast_groups(data: TrainingSet, rows) -> np.ndarray:
+    """The group of each galaxy for the ``supcon`` objective: its class, or ``n_classes +`` its simulated type,
+    or -1 (no label: its other view is its only positive)."""
+    classes, sim = data.classes[rows], data.sim_types[rows]
+    return np.where(classes >= 0, classes, np.where(sim >= 0, len(data.class_names) + sim, -1)).astype(np.int64)
 
 
 def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingSet, train_rows, val_rows, *,

@@ -32,7 +32,7 @@ from ..utils.validation import Interval
 from .augment import crop_resize, gaussian_noise
 from .ssl_base import SSLEncoder
 
-__all__ = ["nt_xent_loss", "projection_head", "SimCLRObjective", "SimCLR"]
+__all__ = ["nt_xent_loss", "supcon_loss", "projection_head", "SimCLRObjective", "SimCLR"]
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
@@ -62,6 +62,54 @@ def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(sim, targets)
+
+
+def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, groups: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss (SupCon, Khosla et al. 2020, NeurIPS, eq. 2, :math:`L^{sup}_{out}`).
+
+    Over the ``2N`` views of a batch, every view ``i`` has as positives ``P(i)`` the other view of its galaxy and
+    every view of a galaxy of the same group (class), and as contrast every other view:
+
+    .. math::
+
+        \\ell_i = -\\frac{1}{|P(i)|} \\sum_{p \\in P(i)} \\log \\frac{\\exp(\\mathrm{sim}(z_i, z_p)/\\tau)}
+                                                          {\\sum_{k \\ne i} \\exp(\\mathrm{sim}(z_i, z_k)/\\tau)},
+
+    averaged over the ``2N`` views.  A galaxy without a group (``-1``) has its other view as its only positive,
+    so with no groups at all the loss is :func:`nt_xent_loss` exactly.
+
+    Parameters
+    ----------
+    z1, z2 : tensor, shape (N, D)
+        Embeddings of the two views; row ``i`` of both is galaxy ``i``.
+    groups : int tensor, shape (N,)
+        Group (class) of each galaxy, ``-1`` for none.
+    temperature : float
+        ``tau`` > 0.
+
+    Returns
+    -------
+    tensor
+        Scalar mean loss over the ``2N`` views.
+    """
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must both be (N, D); got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    n = z1.shape[0]
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have shape ({n},); got {tuple(groups.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    if n < 2:
+        raise ValueError("SupCon needs at least 2 galaxies (the others are the contrast)")
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    g = torch.cat([groups, groups]).to(z.device)
+    galaxy = torch.arange(n, device=z.device).repeat(2)
+    self_pair = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    positive = ((g[:, None] == g[None, :]) & (g[:, None] >= 0)) | (galaxy[:, None] == galaxy[None, :])
+    positive &= ~self_pair
+    logits = (z @ z.T / temperature).masked_fill(self_pair, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    return (-log_prob.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)).mean()
 
 
 def projection_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
