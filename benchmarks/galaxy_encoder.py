@@ -136,14 +136,15 @@ class Space:
 
 def default_space(encoder_name: str) -> dict:
     """:class:`Space` keywords of the clustering space ``galtaxa run`` uses by default with this encoder (the
-    config's ``reduce`` section, ``descriptors: auto`` resolved by :func:`galtaxa.pipeline.use_descriptors`)."""
+    config's ``reduce`` section, ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors` and
+    :func:`galtaxa.pipeline.standardize_features`)."""
     from galtaxa.config import load_config
-    from galtaxa.pipeline import use_descriptors
+    from galtaxa.pipeline import standardize_features, use_descriptors
 
     cfg = load_config(None, {"encoder": {"name": encoder_name}})
     return {"n_components": int(cfg["reduce"]["n_components"]),
             "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0,
-            "standardize": bool(cfg["reduce"]["standardize"])}
+            "standardize": standardize_features(cfg)}
 
 
 def space_words(space: dict | None) -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from galtaxa.config import load_config
-from galtaxa.pipeline import open_input, resolve_auto_settings, use_descriptors
+from galtaxa.pipeline import open_input, resolve_auto_settings, standardize_features, use_descriptors
 from galtaxa.pipeline.builders import usmorph_from_config
 
 
@@ -22,10 +22,18 @@ def test_descriptors_auto_follows_the_encoder(encoder, setting, expected):
     assert usmorph_from_config(cfg, progress=False).descriptors is expected
 
 
-def test_reduce_standardize_reaches_the_pca():
-    assert usmorph_from_config(load_config(None), progress=False).reducer.standardize is True
-    raw = usmorph_from_config(load_config(None, {"reduce": {"standardize": False}}), progress=False)
-    assert raw.reducer.standardize is False and raw.reducer.n_components == 16
+@pytest.mark.parametrize("encoder, setting, expected", [
+    ("galtaxa-galaxy-v2", "auto", True),    # 64 features all trained on galaxies
+    ("galtaxa-galaxy", "auto", True),
+    ("efficientnet_lite0", "auto", False),  # ImageNet: z-scoring weighs its near-constant features up
+    ("efficientnet_lite0", True, True),     # an explicit choice is kept
+    ("galtaxa-galaxy-v2", False, False),
+])
+def test_reduce_standardize_auto_follows_the_encoder_and_reaches_the_pca(encoder, setting, expected):
+    cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": {"standardize": setting}})
+    assert standardize_features(cfg) is expected
+    reducer = usmorph_from_config(cfg, progress=False).reducer
+    assert reducer.standardize is expected and reducer.n_components == 16
 
 
 def test_the_run_records_the_resolved_descriptors(tmp_path):
@@ -37,5 +45,8 @@ def test_the_run_records_the_resolved_descriptors(tmp_path):
     assert run["reduce"]["descriptors"] is False and cfg["reduce"]["descriptors"] == "auto"
     lite0 = load_config(None, {"input": {"path": str(tmp_path / "cutouts.npy")}, "encoder": {"name": "efficientnet_lite0"}})
     assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["descriptors"] is True
-    with pytest.raises(ValueError, match="descriptors"):
-        load_config(None, {"reduce": {"descriptors": "sometimes"}})
+    assert run["reduce"]["standardize"] is True and cfg["reduce"]["standardize"] == "auto"
+    assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["standardize"] is False
+    for key in ("descriptors", "standardize"):
+        with pytest.raises(ValueError, match=key):
+            load_config(None, {"reduce": {key: "sometimes"}})

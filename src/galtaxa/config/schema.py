@@ -96,7 +96,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "method": ("pca", str, lambda v: v in ("pca", "umap"), "pca|umap"),
         "n_components": (16, (int, float, str), lambda v: v == "auto" or (isinstance(v, (int, float)) and v > 0), "dims (int), variance target (0-1, PCA) or 'auto' (UMAP Davies-Bouldin scan)"),
         "descriptors": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "append 16 image descriptors (axis ratio, concentration, asymmetry, colours, ...) to the reduced features: true|false|auto (false for galtaxa's galaxy encoders, which were trained to predict them; true for other encoders)"),
-        "standardize": (True, bool, None, "z-score every feature before the PCA (method: pca); false: PCA of the features as the encoder gives them"),
+        "standardize": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "z-score every feature before the PCA (method: pca): true|false|auto (true for galtaxa's galaxy encoders; false for other encoders, whose many near-constant features z-scoring would weigh as much as the informative ones)"),
         "descriptor_weight": (0.5, (int, float), lambda v: v > 0, "weight of the standardised descriptors against the reduced deep features"),
         "fit_rows": (None, (int, type(None)), lambda v: v is None or (not isinstance(v, bool) and v >= 2), "out-of-core PCA for large runs: fit it on a seeded random subsample of this many usable galaxies and project the features memory map chunk by chunk (memory: the subsample + one chunk); null = fit on all, in memory"),
     },

@@ -19,6 +19,7 @@ from .builders import (
     multimodal_taxonomy_from_config,
     open_input,
     resolve_auto_settings,
+    standardize_features,
     use_descriptors,
     usmorph_from_config,
 )
@@ -37,4 +38,4 @@ __all__ = ["STAGES", "MEASURE_CHUNK_SIZE", "AdaptResult", "ClusterResult", "Enco
            "encode_multimodal", "encode_usmorph", "encoder_specs", "load_psf", "make_conditioner", "measure_stage",
            "mixture_fit", "multimodal_ablation", "multimodal_stage", "multimodal_taxonomy_from_config", "open_input",
            "read_stage", "report_run", "resolve_auto_settings", "run_on_galaxies", "run_pipeline",
-           "use_descriptors", "usmorph_from_config", "validate_run"]
+           "standardize_features", "use_descriptors", "usmorph_from_config", "validate_run"]
