@@ -7,8 +7,9 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
 * the images are conditioned as ``galtaxa run`` conditions JPEG composites (128 px, crop 0.38, display) and
   encoded through :func:`galtaxa.encode.get_encoder`;
 * the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): the
-  features z-scored and reduced by PCA to ``reduce.n_components`` dimensions (16; galtaxa's ``PCAReducer``, fitted
-  on these galaxies, as a run fits it on its own), with the 16
+  features reduced by PCA to ``reduce.n_components`` dimensions (16; galtaxa's ``PCAReducer``, fitted on these
+  galaxies, as a run fits it on its own), z-scored first where ``reduce.standardize: auto`` z-scores them (galaxy
+  encoders; rows measured before that default z-scored every encoder's features), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
   galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
   none and were measured in this benchmark's former space, a plain PCA 50 of the features (not z-scored) +
