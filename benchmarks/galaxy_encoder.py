@@ -8,8 +8,9 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
   encoded through :func:`galtaxa.encode.get_encoder`;
 * the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): the
   features reduced by PCA to ``reduce.n_components`` dimensions (16; galtaxa's ``PCAReducer``, fitted on these
-  galaxies, as a run fits it on its own), z-scored first where ``reduce.standardize: auto`` z-scores them (galaxy
-  encoders; rows measured before that default z-scored every encoder's features), with the 16
+  galaxies, as a run fits it on its own), scaled to unit length and z-scored first where ``reduce.normalize:
+  auto`` and ``reduce.standardize: auto`` do so (galaxy encoders; rows measured before those defaults z-scored
+  every encoder's features and scaled none), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
   galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
   none and were measured in this benchmark's former space, a plain PCA 50 of the features (not z-scored) +
@@ -115,11 +116,11 @@ class Space:
     (features z-scored, then PCA, as ``galtaxa run`` reduces them) and the weighted standardised descriptors
     appended as ``UnsupervisedTaxonomy`` appends them (weight 0: none)."""
 
-    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True):
+    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True, normalize=False):
         from galtaxa.reduce import PCAReducer
 
         self.pca = PCAReducer(n_components=min(n_components, features.shape[1]), whiten=whiten,
-                              standardize=standardize, random_state=0).fit(features)
+                              standardize=standardize, normalize=normalize, random_state=0).fit(features)
         z = self.pca.transform(features)
         self.sd = float(z[:, 0].std()) or 1.0
         self.med = np.nanmedian(desc, axis=0)
@@ -137,22 +138,23 @@ class Space:
 
 def default_space(encoder_name: str) -> dict:
     """:class:`Space` keywords of the clustering space ``galtaxa run`` uses by default with this encoder (the
-    config's ``reduce`` section, ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors` and
-    :func:`galtaxa.pipeline.standardize_features`)."""
+    config's ``reduce`` section, ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors`,
+    :func:`galtaxa.pipeline.standardize_features` and :func:`galtaxa.pipeline.normalize_features`)."""
     from galtaxa.config import load_config
-    from galtaxa.pipeline import standardize_features, use_descriptors
+    from galtaxa.pipeline import normalize_features, standardize_features, use_descriptors
 
     cfg = load_config(None, {"encoder": {"name": encoder_name}})
     return {"n_components": int(cfg["reduce"]["n_components"]),
             "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0,
-            "standardize": standardize_features(cfg)}
+            "standardize": standardize_features(cfg), "normalize": normalize_features(cfg)}
 
 
 def space_words(space: dict | None) -> str:
     """``PCA 16``, ``PCA 50 + descriptors at 0.5``; a row without a record: the former default."""
     if space is None:
         return "PCA 50 + descriptors, features not z-scored (this benchmark's former space)"
-    return (f"PCA {space['n_components']}" + (f" + descriptors at {space['weight']}" if space["weight"] else "")
+    return (("unit-length features, " if space.get("normalize") else "") + f"PCA {space['n_components']}"
+            + (f" + descriptors at {space['weight']}" if space["weight"] else "")
             + ("" if space.get("standardize", True) else ", features not z-scored"))
 
 
@@ -347,7 +349,9 @@ def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y)
 def sim_ari(encoder, n: int = 600) -> dict:
     """ARI of the vote against the six true types of the simulated set (``simulate(600, seed=0)``, the set of
     ``benchmarks/representation.py``; the encoder was trained on other seeds), conditioned as the demo conditions
-    it (asinh, whole 100 px stamp), PCA 30, no descriptors, k = 6 and 12, 2 of 3."""
+    it (asinh, whole 100 px stamp) and reduced as the demo reduces it (``PCAReducer``, 30 dimensions, features
+    scaled and z-scored as ``reduce``'s ``auto`` settings do for the encoder; no descriptors), k = 6 and 12, 2 of
+    3.  (Rows measured before the ``auto`` settings: a plain PCA 30.)"""
     from sklearn.metrics import adjusted_rand_score
 
     from galtaxa.cluster import VotingClustering
@@ -364,10 +368,12 @@ def sim_ari(encoder, n: int = 600) -> dict:
         images = np.stack([cond(np.asarray(im)) for im in gals.images])
         types = truth["type"].to_numpy(dtype=str)
         np.savez(path, images=images, types=types)
-    from sklearn.decomposition import PCA
+    from galtaxa.reduce import PCAReducer
 
     feats = encoder.encode(images, batch_size=64)
-    Z = PCA(n_components=min(30, feats.shape[1]), random_state=0).fit_transform(feats)
+    space = default_space(encoder.name)
+    Z = PCAReducer(n_components=min(30, feats.shape[1]), standardize=space["standardize"],
+                   normalize=space["normalize"], random_state=0).fit_transform(feats)
     out = {}
     for k in (6, 12):
         vc = VotingClustering(n_clusters=k, min_agree=2, mapping="hungarian", random_state=0).fit(Z)
@@ -586,7 +592,8 @@ def write_markdown(results: dict, path: Path) -> None:
     sims = {k: r for k, r in results.get("rows", {}).items() if "sim" in r}  # the whole row: sim and unlabelled
     if sims:
         lines += ["", "Other data: the simulated set (600 GalSim galaxies of six types, seed 0, conditioned as the demo "
-                      "does; PCA 30, vote 2 of 3) and the default `galtaxa run` on the unlabelled SDSS FITS and HST "
+                      "does; reduced as the demo reduces it: PCA 30 of the features scaled as `reduce`'s `auto` settings "
+                      "scale them for the encoder, a plain PCA 30 for rows measured before them; vote 2 of 3) and the default `galtaxa run` on the unlabelled SDSS FITS and HST "
                       "AEGIS stamps (group sizes; mosaics: one row per group):", "",
                   "| representation | sim ARI k6 / k12 (kept) | SDSS FITS: groups (rejected) | HST AEGIS: groups "
                   "(rejected) |", "|---|---|---|---|"]

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from galtaxa.config import load_config
-from galtaxa.pipeline import open_input, resolve_auto_settings, standardize_features, use_descriptors
+from galtaxa.pipeline import (normalize_features, open_input, resolve_auto_settings, standardize_features,
+                              use_descriptors)
 from galtaxa.pipeline.builders import usmorph_from_config
 
 
@@ -29,11 +30,13 @@ def test_descriptors_auto_follows_the_encoder(encoder, setting, expected):
     ("efficientnet_lite0", True, True),     # an explicit choice is kept
     ("galtaxa-galaxy-v2", False, False),
 ])
-def test_reduce_standardize_auto_follows_the_encoder_and_reaches_the_pca(encoder, setting, expected):
-    cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": {"standardize": setting}})
-    assert standardize_features(cfg) is expected
-    reducer = usmorph_from_config(cfg, progress=False).reducer
-    assert reducer.standardize is expected and reducer.n_components == 16
+def test_reduce_standardize_and_normalize_auto_follow_the_encoder_and_reach_the_pca(encoder, setting, expected):
+    """Both are true for galaxy encoders and false for ImageNet ones; each reaches the PCA on its own."""
+    for key, choice in (("standardize", standardize_features), ("normalize", normalize_features)):
+        cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": {key: setting}})
+        assert choice(cfg) is expected
+        reducer = usmorph_from_config(cfg, progress=False).reducer
+        assert getattr(reducer, key) is expected and reducer.n_components == 16
 
 
 def test_the_run_records_the_resolved_descriptors(tmp_path):
@@ -47,6 +50,8 @@ def test_the_run_records_the_resolved_descriptors(tmp_path):
     assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["descriptors"] is True
     assert run["reduce"]["standardize"] is True and cfg["reduce"]["standardize"] == "auto"
     assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["standardize"] is False
-    for key in ("descriptors", "standardize"):
+    assert run["reduce"]["normalize"] is True
+    assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["normalize"] is False
+    for key in ("descriptors", "standardize", "normalize"):
         with pytest.raises(ValueError, match=key):
             load_config(None, {"reduce": {key: "sometimes"}})

@@ -183,6 +183,24 @@ def test_pca_whiten_and_no_standardize(lowrank):
     np.testing.assert_allclose(raw.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-6)
 
 
+
+def test_pca_of_unit_length_rows(lowrank, rng):
+    """``normalize``: only a row's direction counts (a galaxy whose features are all scaled by any factor lands on
+    the same point), a row of zeros stays at the projection of zeros, and out of core gives the same result."""
+    red = PCAReducer(n_components=3, normalize=True).fit(lowrank)
+    unit = lowrank / np.linalg.norm(lowrank, axis=1, keepdims=True)
+    ref = PCA(3, svd_solver="full").fit(StandardScaler().fit_transform(unit))
+    np.testing.assert_allclose(red.explained_variance_ratio_, ref.explained_variance_ratio_, rtol=1e-6)
+    scaled = lowrank * rng.uniform(0.01, 100, (len(lowrank), 1))
+    np.testing.assert_allclose(red.transform(scaled), red.transform(lowrank), atol=1e-9)
+    assert not np.allclose(PCAReducer(n_components=3).fit(lowrank).transform(scaled),
+                           PCAReducer(n_components=3).fit(lowrank).transform(lowrank), atol=1e-3)
+    zero = red.transform(np.zeros((1, lowrank.shape[1])))
+    np.testing.assert_allclose(zero, red.pca_.transform(red.scaler_.transform(np.zeros((1, lowrank.shape[1])))))
+    chunked = PCAReducer(n_components=3, normalize=True, fit_rows=1000, chunk_rows=7).fit(lowrank)
+    np.testing.assert_allclose(chunked.transform(lowrank), red.transform(lowrank), atol=1e-9)
+
+
 def test_plot_variance_curve(lowrank, tmp_path):
     red = PCAReducer(n_components=0.9).fit(lowrank)
     out = plot_variance_curve(red, tmp_path / "var.png")

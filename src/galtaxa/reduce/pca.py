@@ -1,6 +1,8 @@
 """Principal component analysis of the feature matrix (USmorph M1: 2048-d ConvNeXt features -> 1500 dims).
 
-The features are (optionally) standardised column by column, ``z = (x - mean) / std``, then projected on the
+The features are (optionally) scaled to unit length row by row, ``x / ||x||`` (the cosine geometry of an embedding
+trained with a contrastive loss, e.g. Chen et al. 2020; Khosla et al. 2020), and (optionally) standardised column
+by column, ``z = (x - mean) / std``, then projected on the
 first ``k`` principal axes of the covariance matrix. The explained-variance ratio of axis ``i`` is
 ``lambda_i / sum_j lambda_j``; ``k`` is either given or the smallest number whose cumulative ratio reaches a
 target (Fang et al. 2025, A&A 693, A141).
@@ -38,7 +40,7 @@ __all__ = ["PCAReducer", "plot_variance_curve"]
 
 
 class PCAReducer(TransformerMixin, BaseEstimator):
-    """Standardise then PCA-reduce a feature matrix.
+    """Normalise, standardise, then PCA-reduce a feature matrix.
 
     Parameters
     ----------
@@ -49,6 +51,10 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         Divide each component by its standard deviation.
     standardize : bool
         z-score every feature first (constant features get scale 1).
+    normalize : bool
+        Divide each row by its Euclidean norm before anything else (a row of zeros stays zeros), so that only the
+        direction of a galaxy's features counts, not their length.  :meth:`inverse_transform` then returns
+        unit-length rows.
     random_state : int
         Seed of the randomised SVD solver (used for large matrices) and of the ``fit_rows`` subsample.
     fit_rows : int or None
@@ -72,10 +78,11 @@ class PCAReducer(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=1500, whiten=False, standardize=True, random_state=0, fit_rows=None,
-                 chunk_rows=DEFAULT_CHUNK_ROWS):
+                 chunk_rows=DEFAULT_CHUNK_ROWS, normalize=False):
         self.n_components = n_components
         self.whiten = whiten
         self.standardize = standardize
+        self.normalize = normalize
         self.random_state = random_state
         self.fit_rows = fit_rows
         self.chunk_rows = chunk_rows
@@ -127,7 +134,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return self._fit(np.asarray(X[rows]))
 
     def _fit(self, X) -> np.ndarray:
-        X = validate_X(self, X, reset=True, ensure_min_samples=2)
+        X = self._unit_rows(validate_X(self, X, reset=True, ensure_min_samples=2))
         target = self._target(*X.shape)
         self.scaler_ = StandardScaler().fit(X) if self.standardize else None
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
@@ -190,7 +197,15 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         X = validate_X(self, X, reset=False)
         return self._project(X)
 
+    def _unit_rows(self, X: np.ndarray) -> np.ndarray:
+        """``X / ||X||`` row by row when ``normalize`` (zero rows unchanged), else ``X``."""
+        if not self.normalize:
+            return X
+        norm = np.linalg.norm(X, axis=1, keepdims=True)
+        return X / np.where(norm > 0, norm, 1)
+
     def _project(self, X: np.ndarray) -> np.ndarray:
+        X = self._unit_rows(X)
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
         return self.pca_.transform(Z)
 

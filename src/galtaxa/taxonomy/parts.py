@@ -44,7 +44,7 @@ MULTIMODAL_FLAT = ("purge", "bounds", "isolation_forest", "contamination", "bott
 
 def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str = "pca", n_components=50,
                   umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, standardize: bool = True,
-                  n_clusters: int = 20,
+                  normalize: bool = False, n_clusters: int = 20,
                   algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
                   random_state: int = 0, progress: bool = True) -> dict:
     """The CAE, reducer and voting ensemble of :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` from flat settings.
@@ -64,6 +64,8 @@ def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str
         Out-of-core PCA (``reduce="pca"`` only).
     standardize : bool
         z-score every feature before the PCA (``reduce="pca"`` only; :class:`~galtaxa.reduce.PCAReducer`).
+    normalize : bool
+        Scale each galaxy's features to unit length before the PCA (``reduce="pca"`` only).
     n_clusters, algorithms, min_agree, mapping
         The voting ensemble; ``n_clusters`` is also the k of the UMAP scan (``scan_k``).
     random_state : int
@@ -82,8 +84,8 @@ def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str
         For ``reduce`` other than ``"pca"``/``"umap"``, or ``fit_rows`` with UMAP.
     """
     if reduce == "pca":
-        reducer = PCAReducer(n_components=n_components, standardize=standardize, random_state=random_state,
-                             fit_rows=fit_rows)
+        reducer = PCAReducer(n_components=n_components, standardize=standardize, normalize=normalize,
+                             random_state=random_state, fit_rows=fit_rows)
     elif fit_rows is not None:
         raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {reduce!r}: set it to None")
     elif reduce == "umap":
