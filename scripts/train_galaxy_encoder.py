@@ -1,4 +1,4 @@
-"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v2``) on ../shared/data/gz1's encoder split and GalSim galaxies.
+"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v3``) on ../shared/data/gz1's encoder split and GalSim galaxies.
 
     python scripts/train_galaxy_encoder.py                       # the shipped encoder (about 45 min on 2 cores)
     python scripts/train_galaxy_encoder.py --variant classes-only --objectives classes=1,measure=0,invariance=0,sim=0
@@ -43,8 +43,8 @@ SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
 #: The default conditioning of `galtaxa run` for JPEG composites (conditioning: size 128, crop_resize 0.38, display)
 SIZE, CROP = 128, 0.38
 #: The shipped encoder and its recipe (the objective study's best variant, `benchmarks/results/galaxy_encoder.md`)
-SHIPPED_NAME = "galtaxa-galaxy-v2"
-DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,label_smoothing=0.1"
+SHIPPED_NAME = "galtaxa-galaxy-v3"
+DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1"
 
 
 def encoder_split(labels: pd.Series, fraction: float = 0.6, seed: int = 0) -> np.ndarray:
@@ -202,7 +202,9 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         "shifted, blurred, noisier, flux-scaled, 30% as one band).", "",
         "## Objectives and command",
         "- Weights: " + ", ".join(f"{k} {v}" for k, v in obj.items()) + " (cross-entropy on the classes, MSE on "
-        "the measurements, NT-Xent between two views, cross-entropy on the simulated types).",
+        "the measurements, NT-Xent between two views, cross-entropy on the simulated types"
+        + (", supervised contrastive loss of the classes and simulated types on the unit-length embedding"
+           if obj.get("supcon") else "") + ").",
         f"- Command: `{rec.get('command')}` at commit {rec.get('commit')}; seed {tr.get('seed')}; "
         f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')}, weight decay "
         f"{tr.get('weight_decay')}, cosine schedule.",

@@ -74,7 +74,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": ("galtaxa-galaxy-v2", str, None, "galtaxa-galaxy-v2 (galtaxa's galaxy encoder, shipped; galtaxa-galaxy-v1 its first version: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
+        "name": ("galtaxa-galaxy-v3", str, None, "galtaxa-galaxy-v3 (galtaxa's galaxy encoder, shipped; galtaxa-galaxy-v1 and -v2 its earlier versions: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
@@ -131,7 +131,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "multimodal": {
         "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
         "zscore": (True, bool, None, "z-score each image; the encoder then sees exactly the z-scored pixels (M3)"),
-        "encoders": (["galtaxa-galaxy-v2"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v2 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
+        "encoders": (["galtaxa-galaxy-v3"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v3 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
         "params": (["C", "A", "S", "gini", "m20"], list, lambda v: len(v) >= 1 and all(isinstance(p, str) and p for p in v), "morphology columns fused with the deep features (z-scored)"),
         "purge": (True, bool, None, "drop galaxies outside the bounds and Isolation Forest outliers (kept in the catalog as 'purged')"),
         "bounds": ({"C": [1.0, 7.0], "A": [None, 1.0]}, dict, lambda v: _bounds_ok(v), "kept interval low < value <= high per column (null = open side; a column set to null has no bound)"),
@@ -156,8 +156,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "supervised": {
         "labels": ("label", str, None, "training labels: a metadata column (e.g. 'label') or 'taxonomy' (confident classes of the run catalog)"),
         "label_map": ({}, dict, None, "optional relabelling, e.g. {'1': S, '2': S}; a label mapped to null is dropped"),
-        "backbone": ("galtaxa-galaxy-v2", str, None, "the classifier's backbone: galtaxa's galaxy encoder (fine-tuning starts from it) or a timm model name, e.g. efficientnet_lite0 (ImageNet)"),
-        "pretrained": (True, bool, None, "start from the backbone's trained weights: galaxies for galtaxa-galaxy-v1/-v2, ImageNet for timm models (false: from scratch)"),
+        "backbone": ("galtaxa-galaxy-v3", str, None, "the classifier's backbone: galtaxa's galaxy encoder (fine-tuning starts from it) or a timm model name, e.g. efficientnet_lite0 (ImageNet)"),
+        "pretrained": (True, bool, None, "start from the backbone's trained weights: galaxies for galtaxa-galaxy-v1/-v2/-v3, ImageNet for timm models (false: from scratch)"),
         "checkpoint": (None, (str, type(None)), None, "backbone weights, e.g. RUN_DIR/supervised/ssl/encoder.safetensors from `galtaxa pretrain`"),
         "mode": ("auto", str, lambda v: v in ("auto", "finetune", "partial", "linear"), "auto (finetune on a GPU, partial on a CPU)|finetune (every weight, augmented images)|partial (last trainable_stages stages on cached activations of the 8 dihedral views)|linear (head on cached pooled features)"),
         "trainable_stages": (2, int, lambda v: v >= 1, "backbone stages trained in partial mode, counted from the last"),
