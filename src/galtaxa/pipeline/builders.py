@@ -89,10 +89,12 @@ def normalize_features(cfg: dict) -> bool:
     ``auto`` is true for galtaxa's galaxy encoders and false for the others.  A galaxy encoder is trained with
     contrastive losses on the unit sphere (the NT-Xent of its views, the supervised contrastive loss of its
     classes), so the direction of its embedding carries the morphology and its length mostly the contrast of the
-    picture.  On the gz1 benchmark split, ``galtaxa-galaxy-v2`` with unit-length features: the vote's 2-of-3 purity
-    over three voter seeds 0.857 (range 0.852-0.860) at 89% kept, against 0.845 (0.831-0.856) at 87%, the 30-label
-    probe 0.618 against 0.622 and no loss on the re-imaged survey.  The ImageNet Lite0 gains nothing (purity 0.819
-    against 0.824) and loses on the one-band re-imaged survey (0.45 against 0.51).
+    picture.  On the gz1 benchmark split, ``galtaxa-galaxy-v3`` with unit-length features: 30-label probe 0.649
+    against 0.629, unanimous vote 52% kept at purity 0.866 against 37% at 0.869; ``galtaxa-galaxy-v2``: the vote's
+    2-of-3 purity over three voter seeds 0.857 (range 0.852-0.860) at 89% kept, against 0.845 (0.831-0.856) at
+    87%, the probe 0.618 against 0.622, no loss on the re-imaged survey.  The ImageNet Lite0 gains nothing (purity
+    0.819 against 0.824) and loses on the one-band re-imaged survey (0.45 against 0.51;
+    ``benchmarks/results/galaxy_encoder.md``).
     """
     return _reduce_choice(cfg, "normalize", galaxy_encoder=True)
 

@@ -44,7 +44,7 @@ from .augment import flip, flux_scale, matched_noise, psf_blur
 from .simclr import nt_xent_loss, supcon_loss
 
 __all__ = ["Objectives", "TrainingSet", "astro_views", "reframe", "cache_views", "fit_galaxy_encoder",
-           "embed_cached", "masked_mse"]
+           "embed_cached", "masked_mse", "contrast_groups"]
 
 
 # ----------------------------------------------------------------------------- views
