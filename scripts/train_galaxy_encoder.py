@@ -213,7 +213,9 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         + _epoch_time_note(tr.get("history", [])) + "; the views are "
         "cached once before them (about 20 min for 2,398 x 12 + 1,800 x 6 views on these cores, shared with other "
         "jobs) and reused by every later call with the same settings (the call that wrote this file took "
-        f"{tr.get('seconds_total', 0) / 60:.0f} min).",
+        f"{tr.get('seconds_total', 0) / 60:.0f} min"
+        + ("; every epoch had been trained by an earlier call of the same recipe, whose checkpoints it resumed after "
+           "the last epoch" if tr.get("history") and not tr.get("seconds_this_call") else "") + ").",
         f"- {data.get('train_galaxies')} galaxies train (gz1 and simulated), {data.get('validation_galaxies')} give "
         "the validation loss that picks the epoch (15% of each label and simulated type).", "",
         "## Figures on the benchmark split (galaxies it never saw)",
