@@ -113,7 +113,8 @@ def descriptors(images, name: str) -> np.ndarray:
 
 class Space:
     """The pipeline's clustering space, fitted on the plain split: galtaxa's :class:`~galtaxa.reduce.PCAReducer`
-    (features z-scored, then PCA, as ``galtaxa run`` reduces them) and the weighted standardised descriptors
+    (features scaled to unit length and / or z-scored, then PCA, as ``galtaxa run`` reduces them; ``normalize``,
+    ``standardize``) and the weighted standardised descriptors
     appended as ``UnsupervisedTaxonomy`` appends them (weight 0: none)."""
 
     def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True, normalize=False):
