@@ -275,6 +275,14 @@ def adapted_encoder(name: str, encoder, label: str, kw: dict, images: np.ndarray
     return ad.encoder_, record
 
 
+def apply_settings(cfg: dict, settings: dict | None) -> dict:
+    """``cfg`` with each ``{"section.key": value}`` of ``settings`` set (``--pipeline-variant``, ``--m3-variant``)."""
+    for key, value in (settings or {}).items():
+        section, _, option = key.partition(".")
+        cfg[section][option] = value
+    return cfg
+
+
 def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, folder: Path,
                  settings: dict | None = None) -> dict:
     """What a new user sees: the default ``galtaxa run`` (measurement off) on the benchmark split with this
@@ -287,9 +295,7 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
     cfg["measure"]["enabled"] = False
     cfg["report"]["enabled"] = False
     cfg["encoder"].update(name=encoder_name, checkpoint=None if checkpoint is None else str(checkpoint))
-    for key, value in (settings or {}).items():
-        section, _, option = key.partition(".")
-        cfg[section][option] = value
+    apply_settings(cfg, settings)
     t0 = time.perf_counter()
     result = run_pipeline(cfg, progress=False, force=True)
     seconds = time.perf_counter() - t0
@@ -309,11 +315,11 @@ def pipeline_run(name: str, encoder_name: str, checkpoint, source, rows, y, fold
     return out
 
 
-def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m3") -> dict:
+def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m3", settings: dict | None = None) -> dict:
     """The M3 route (``route: multimodal``) with its defaults on the benchmark split, its image branch given by
     ``encoders``: the purity of its groups (purged galaxies count as not kept).  Every call runs in one folder, so
     the read and measure stages (the same for every encoder) are computed once and the encode stages once per
-    encoder."""
+    encoder.  ``settings``: config keys to change, ``{"section.key": value}`` (``--m3-variant``)."""
     from galtaxa.pipeline import run_pipeline
     from stages import gz1_run_config
 
@@ -321,12 +327,13 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m
     cfg["route"] = "multimodal"
     cfg["report"]["enabled"] = False
     cfg["multimodal"]["encoders"] = list(encoders)
+    apply_settings(cfg, settings)
     t0 = time.perf_counter()
     result = run_pipeline(cfg, progress=False)
     cat = result.catalog.set_index("id").loc[[str(source.ids[i]) for i in rows]]
     m = machine()
     out = {"encoders": list(encoders), "seconds": round(time.perf_counter() - t0, 1),
-           **group_purity(cat["group"].to_numpy(), y),
+           **group_purity(cat["group"].to_numpy(), y), **({"settings": settings} if settings else {}),
            "measured": {k: m.get(k) for k in ("git_commit", "date", "command")}}
     print(f"{name} (M3 route): {out}", flush=True)
     return out
@@ -337,13 +344,17 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m
 M3_BRANCHES = {"image+polar": ("image", "polar"), "image": ("image",)}
 
 
-def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y) -> dict:
-    """:func:`m3_run` for each layout of ``branches`` (keys of :data:`M3_BRANCHES`) with this encoder."""
+def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y, variants=()) -> dict:
+    """:func:`m3_run` for each layout of ``branches`` (keys of :data:`M3_BRANCHES`) with this encoder, with the
+    route's defaults and with each ``(label, settings)`` of ``variants`` (keyed ``"BRANCH, key=value, ..."``)."""
     out = {}
     for branch in branches:
         specs = [{"name": encoder_name, "view": view, **({} if checkpoint is None else {"checkpoint": str(checkpoint)})}
                  for view in M3_BRANCHES[branch]]
         out[branch] = m3_run(f"{name}, {branch}", specs, source, rows, y)
+        for _label, settings in variants:
+            key = f"{branch}, {_settings_words(settings)}"
+            out[key] = m3_run(f"{name}, {key}", specs, source, rows, y, settings=settings)
     return out
 
 
@@ -443,6 +454,9 @@ def main(argv=None) -> int:
                     help="also the M3 route (route: multimodal, its defaults) with each encoder as its image branch: "
                          "on the image and on its polar unfolding (image+polar, the default's layout) and/or on the "
                          "image alone (image)")
+    ap.add_argument("--m3-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
+                    help="with --m3, also the route with these config settings changed (e.g. "
+                         "whiten:multimodal.whiten=standardize); repeatable")
     ap.add_argument("--m3-only", action="store_true",
                     help="only the M3 runs: the encoders' other figures stay as stored")
     ap.add_argument("--pipeline-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
@@ -503,7 +517,8 @@ def main(argv=None) -> int:
     for name, encoder_name, checkpoint in encoders:
         if args.m3_only:
             row = results.get("rows", {}).get(name, {})
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y,
+                                list(map(parse_recipe, args.m3_variant)))
             results.setdefault("rows", {})[name] = row
             args.out.write_text(json.dumps(results, indent=1, default=float))
             continue
@@ -523,7 +538,8 @@ def main(argv=None) -> int:
                     "settings": settings, **pipeline_run(f"{name}, {label}", encoder_name, checkpoint, source, rows,
                                                          y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y)
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y,
+                                list(map(parse_recipe, args.m3_variant)))
         elif "m3" in results.get("rows", {}).get(name, {}):  # each M3 figure records its own command
             row["m3"] = results["rows"][name]["m3"]
         m = machine()
