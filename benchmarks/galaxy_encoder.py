@@ -475,6 +475,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.survey != "plain" and (args.pipeline or args.surveys or args.m3 is not None):
         ap.error("--pipeline, --surveys and --m3 run on the files of ../shared/data: not with --survey")
+    pipeline_variants = list(map(parse_recipe, args.pipeline_variant))
+    m3_branches, m3_variants = args.m3 or ["image+polar"], list(map(parse_recipe, args.m3_variant))
     if args.space_study:
         SPACE_STUDY.update({"pca50, no descriptors": {"n_components": 50, "weight": 0.0},
                             "pca50 + descriptors at 0.25": {"n_components": 50, "weight": 0.25},
@@ -517,8 +519,7 @@ def main(argv=None) -> int:
     for name, encoder_name, checkpoint in encoders:
         if args.m3_only:
             row = results.get("rows", {}).get(name, {})
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y,
-                                list(map(parse_recipe, args.m3_variant)))
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y, m3_variants)
             results.setdefault("rows", {})[name] = row
             args.out.write_text(json.dumps(results, indent=1, default=float))
             continue
@@ -533,13 +534,12 @@ def main(argv=None) -> int:
         if args.pipeline:
             folder = CACHE / "runs" / slug(name)
             row["galtaxa_run"] = pipeline_run(name, encoder_name, checkpoint, source, rows, y, folder)
-            for label, settings in map(parse_recipe, args.pipeline_variant):
+            for label, settings in pipeline_variants:
                 row.setdefault("galtaxa_run_variants", {})[label] = {
                     "settings": settings, **pipeline_run(f"{name}, {label}", encoder_name, checkpoint, source, rows,
                                                          y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, args.m3 or ["image+polar"], source, rows, y,
-                                list(map(parse_recipe, args.m3_variant)))
+            row["m3"] = m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y, m3_variants)
         elif "m3" in results.get("rows", {}).get(name, {}):  # each M3 figure records its own command
             row["m3"] = results["rows"][name]["m3"]
         m = machine()
