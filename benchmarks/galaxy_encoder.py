@@ -458,7 +458,7 @@ def main(argv=None) -> int:
                     help="with --m3, also the route with these config settings changed (e.g. "
                          "whiten:multimodal.whiten=standardize); repeatable")
     ap.add_argument("--m3-only", action="store_true",
-                    help="only the M3 runs: the encoders' other figures stay as stored")
+                    help="only the M3 runs: the encoders' other figures (and M3 rows of other layouts or settings) stay as stored")
     ap.add_argument("--pipeline-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
                     help="with --pipeline, also the run with these config settings changed (e.g. "
                          "nodesc16:reduce.descriptors=false,reduce.n_components=16); repeatable")
@@ -517,9 +517,11 @@ def main(argv=None) -> int:
     if args.survey != "plain":
         encoders = [(f"{name} on the {args.survey.replace('_', ' ')} survey", *rest) for name, *rest in encoders]
     for name, encoder_name, checkpoint in encoders:
+        earlier_m3 = results.get("rows", {}).get(name, {}).get("m3", {})  # each M3 figure records its own command
         if args.m3_only:
             row = results.get("rows", {}).get(name, {})
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y, m3_variants)
+            row["m3"] = earlier_m3 | m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y,
+                                             m3_variants)
             results.setdefault("rows", {})[name] = row
             args.out.write_text(json.dumps(results, indent=1, default=float))
             continue
@@ -539,9 +541,10 @@ def main(argv=None) -> int:
                     "settings": settings, **pipeline_run(f"{name}, {label}", encoder_name, checkpoint, source, rows,
                                                          y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
-            row["m3"] = m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y, m3_variants)
-        elif "m3" in results.get("rows", {}).get(name, {}):  # each M3 figure records its own command
-            row["m3"] = results["rows"][name]["m3"]
+            row["m3"] = earlier_m3 | m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y,
+                                             m3_variants)
+        elif earlier_m3:
+            row["m3"] = earlier_m3
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
         results.setdefault("rows", {})[name] = row
@@ -586,6 +589,8 @@ def write_markdown(results: dict, path: Path) -> None:
              "kept, purity | k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) | s/galaxy |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.get("rows", {}).items():
+        if "vote" not in r:  # an encoder measured by --m3-only alone
+            continue
         v = r.get("vote_seeds", r["vote"])  # the mean over 3 seeds where measured
         v2, v3 = v["k20_agree2"], v["k20_agree3"]
         lines.append(f"| {name} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
@@ -628,7 +633,9 @@ def write_markdown(results: dict, path: Path) -> None:
                          f"{groups('hst_aegis')} |")
     m3 = _rows_with(results, "m3")
     if m3:
-        lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, smoothing 1.5 px, z-score, "
+        lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, the encoder's view "
+                      "`auto` (smoothing 1.5 px and z-score for ImageNet, as M3; the conditioned image for galtaxa's "
+                      "encoders, as they were trained), "
                       "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder as its image branch "
                       "(image+polar: on the image and on its polar unfolding, the default layout; image: on the "
                       "image alone): purity of its groups over the labelled galaxies it groups (purged galaxies are "

@@ -6,7 +6,7 @@ import pytest
 from galtaxa.config import load_config
 from galtaxa.pipeline import (normalize_features, open_input, resolve_auto_settings, standardize_features,
                               use_descriptors)
-from galtaxa.pipeline.builders import usmorph_from_config
+from galtaxa.pipeline.builders import multimodal_conditioning, usmorph_from_config
 
 
 @pytest.mark.parametrize("encoder, setting, expected", [
@@ -55,3 +55,31 @@ def test_the_run_records_the_resolved_descriptors(tmp_path):
     for key in ("descriptors", "standardize", "normalize"):
         with pytest.raises(ValueError, match=key):
             load_config(None, {"reduce": {key: "sometimes"}})
+
+
+@pytest.mark.parametrize("encoder, setting, expected", [
+    ("galtaxa-galaxy-v3", "auto", {"smoothing_sigma": 0.0, "zscore": False}),  # the pixels it was trained on
+    ("galtaxa-galaxy", "auto", {"smoothing_sigma": 0.0, "zscore": False}),
+    ("efficientnet_lite0", "auto", {"smoothing_sigma": 1.5, "zscore": True}),  # M3's view for ImageNet CNNs
+    ("galtaxa-galaxy-v3", {"smoothing_sigma": 1.5, "zscore": True}, {"smoothing_sigma": 1.5, "zscore": True}),
+    ("efficientnet_lite0", {"smoothing_sigma": 0, "zscore": False}, {"smoothing_sigma": 0, "zscore": False}),
+])
+def test_m3_view_auto_gives_each_encoder_the_pixels_it_was_trained_on(encoder, setting, expected):
+    values = dict.fromkeys(("smoothing_sigma", "zscore"), setting) if setting == "auto" else setting
+    cfg = load_config(None, {"multimodal": {"encoders": [encoder], **values}})
+    assert multimodal_conditioning(cfg["multimodal"], encoder) == expected
+
+
+def test_the_run_records_the_resolved_m3_view_when_every_encoder_reads_the_same(tmp_path):
+    np.save(tmp_path / "cutouts.npy", np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32))
+    base = {"input": {"path": str(tmp_path / "cutouts.npy")}, "route": "multimodal", "measure": {"enabled": True}}
+    cfg = load_config(None, base)
+    run = resolve_auto_settings(cfg, open_input(cfg))
+    assert (run["multimodal"]["smoothing_sigma"], run["multimodal"]["zscore"]) == (0.0, False)
+    assert (cfg["multimodal"]["smoothing_sigma"], cfg["multimodal"]["zscore"]) == ("auto", "auto")
+    both = load_config(None, base | {"multimodal": {"encoders": ["galtaxa-galaxy-v3", "efficientnet_lite0@polar"]}})
+    run = resolve_auto_settings(both, open_input(both))  # each encoder its own view: 'auto' stays
+    assert (run["multimodal"]["smoothing_sigma"], run["multimodal"]["zscore"]) == ("auto", "auto")
+    for key, bad in (("smoothing_sigma", -1), ("smoothing_sigma", "sometimes"), ("zscore", "sometimes")):
+        with pytest.raises(ValueError, match=key):
+            load_config(None, {"multimodal": {key: bad}})

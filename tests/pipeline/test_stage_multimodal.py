@@ -110,3 +110,40 @@ def test_ablation_command_writes_its_table(m3_run, capsys):
     assert (table["n_components"] == table["n_components"].iloc[0]).all()  # the same GMM K in every space
     md = (path.parent / "run" / "ablation.md").read_text()
     assert md.startswith("| space |")
+
+
+def test_each_m3_encoder_reads_the_view_it_was_trained_on(tmp_path, m3_run):
+    """``auto``: galtaxa's galaxy encoder reads the conditioned image as it was trained on it (no smoothing, [0, 1]),
+    a timm encoder M3's smoothed, z-scored image; the run records the choice, each stage its own."""
+    from galtaxa.cache import RunCache
+    from galtaxa.config import load_config
+    from galtaxa.datasets import simulate
+    from galtaxa.encode import get_encoder
+    from galtaxa.pipeline import RunPlan, encode_multimodal
+    from galtaxa.preprocess import Conditioner
+    from galtaxa.preprocess.scaling import unit_range
+    from galtaxa.preprocess.smoothing import smooth_zscore
+
+    _path, cfg = m3_run
+    recorded = yaml.safe_load(Path(cfg["run_dir"], "config.yaml").read_text())["multimodal"]
+    assert (recorded["smoothing_sigma"], recorded["zscore"]) == (0.0, False)  # its default encoder: v3
+
+    raw, _truth = simulate(n=4, size=32, seed=2)
+    galaxies = raw.with_images(Conditioner(size=32, scaling="asinh").transform_batch(raw.images).astype(np.float32))
+    names = ["galtaxa-galaxy-v3", "efficientnet_lite0"]
+    run_cfg = load_config(overrides={"seed": 0, "encoder": {"input_size": 32, "batch_size": 4},
+                                     "multimodal": {"encoders": names}})
+    with RunPlan.from_config(run_cfg, progress=False, read=False) as plan:
+        blocks = encode_multimodal(plan, RunCache(tmp_path), galaxies).blocks
+    images = np.asarray(galaxies.images)
+    for (feats, stage), name, view in zip(blocks, names, (unit_range(images), smooth_zscore(images, 1.5))):
+        summary = stage.summary()
+        assert (summary["smoothing_sigma"], summary["zscore"]) == ((0.0, False) if name.startswith("galtaxa")
+                                                                   else (1.5, True))
+        encoder = get_encoder(name, input_size=32, random_state=0)
+        seen = encoder.preprocess(view if name.startswith("galtaxa")
+                                  else np.repeat(view, 3, axis=1) * np.reshape(encoder.std, (1, 3, 1, 1))
+                                  + np.reshape(encoder.mean, (1, 3, 1, 1)))
+        with torch.no_grad():
+            expected = encoder.model(seen).cpu().numpy()
+        np.testing.assert_allclose(np.asarray(feats), expected, rtol=1e-4, atol=1e-4)

@@ -129,8 +129,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "retries": (2, int, lambda v: v >= 0, "times a Dask task that failed is run again (a task whose worker died is rescheduled by Dask)"),
     },
     "multimodal": {
-        "smoothing_sigma": (1.5, (int, float), lambda v: v >= 0, "Gaussian smoothing sigma (px) before the encoders; 0 = none (M3)"),
-        "zscore": (True, bool, None, "z-score each image; the encoder then sees exactly the z-scored pixels (M3)"),
+        "smoothing_sigma": ("auto", (int, float, str), lambda v: v == "auto" or (not isinstance(v, (bool, str)) and v >= 0), "Gaussian smoothing sigma (px) before the encoders; 0 = none; auto: 0 for galtaxa's galaxy encoders (the pixels they were trained on), 1.5 for timm encoders (M3)"),
+        "zscore": ("auto", (bool, str), lambda v: v == "auto" or isinstance(v, bool), "z-score each image, the encoder then sees exactly the z-scored pixels (M3), else scale it to [0, 1]; auto: false for galtaxa's galaxy encoders (the pixels they were trained on), true for timm encoders"),
         "encoders": (["galtaxa-galaxy-v3"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v3 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
         "params": (["C", "A", "S", "gini", "m20"], list, lambda v: len(v) >= 1 and all(isinstance(p, str) and p for p in v), "morphology columns fused with the deep features (z-scored)"),
         "purge": (True, bool, None, "drop galaxies outside the bounds and Isolation Forest outliers (kept in the catalog as 'purged')"),

@@ -26,7 +26,7 @@ from ..taxonomy.parts import multimodal_parts, usmorph_parts
 from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "use_descriptors", "standardize_features", "normalize_features",
-           "make_conditioner", "load_psf", "encoder_specs",
+           "multimodal_conditioning", "make_conditioner", "load_psf", "encoder_specs",
            "encoder_from_config", "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
            "classifier_from_config", "ssl_from_config"]
 
@@ -113,10 +113,43 @@ _REDUCE_AUTO = {"descriptors": use_descriptors, "standardize": standardize_featu
                 "normalize": normalize_features}
 
 
+#: Method M3's conditioning of the encoders' view (Selim et al.): Gaussian smoothing 1.5 px, then a z-score.
+M3_CONDITIONING = {"smoothing_sigma": 1.5, "zscore": True}
+
+
+def multimodal_conditioning(mm: dict, name: str) -> dict:
+    """The view that the M3 route's encoder ``name`` reads: ``{"smoothing_sigma": float, "zscore": bool}``.
+
+    An explicit ``multimodal.smoothing_sigma`` / ``multimodal.zscore`` applies to every encoder.  ``auto`` gives
+    each encoder the pixels it was trained on: M3's smoothed, z-scored image (sigma 1.5 px) for timm encoders, as
+    the paper feeds its ImageNet CNNs, and the conditioned image itself (no smoothing, scaled to [0, 1]) for
+    galtaxa's galaxy encoders, which were trained on it (``scripts/train_galaxy_encoder.py``).  On the gz1
+    benchmark split the route's groups then reach a purity of 0.811 with 11 groups with ``galtaxa-galaxy-v3``,
+    against 0.759 with 12 groups on the smoothed, z-scored view (0.816 against 0.762 with 18 and 16 groups; v1 and
+    v2 gain as much), while the ImageNet Lite0 scores the same on either view (0.731 with 13 groups, 0.727 with
+    14; ``benchmarks/results/galaxy_encoder.md``).
+
+    Parameters
+    ----------
+    mm : dict
+        The config's ``multimodal`` section.
+    name : str
+        The encoder's name (``multimodal.encoders``).
+
+    Returns
+    -------
+    dict
+    """
+    trained_view = {"smoothing_sigma": 0.0, "zscore": False} if is_galaxy_encoder(name) else M3_CONDITIONING
+    return {key: (trained_view[key] if mm[key] == "auto" else mm[key]) for key in M3_CONDITIONING}
+
+
 def resolve_auto_settings(cfg: dict, source) -> dict:
-    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source``, and
+    """A copy of ``cfg`` with ``conditioning.scaling: auto`` replaced by the choice for ``source``,
     ``reduce.descriptors``, ``reduce.standardize`` and ``reduce.normalize: auto`` by the choices for the encoder
-    (:func:`use_descriptors`, :func:`standardize_features`, :func:`normalize_features`).
+    (:func:`use_descriptors`, :func:`standardize_features`, :func:`normalize_features`), and
+    ``multimodal.smoothing_sigma`` and ``multimodal.zscore: auto`` by the choice for the M3 encoders
+    (:func:`multimodal_conditioning`) when they all read the same view.
 
     The choices (:func:`galtaxa.preprocess.condition.auto_scaling`) are logged and, through the config, recorded
     in the catalog header and the run's ``config.yaml``.
@@ -132,7 +165,8 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
         ``cfg`` itself when nothing is ``auto``, else a resolved copy.
     """
     reduce_auto = [key for key in _REDUCE_AUTO if cfg["reduce"][key] == "auto"]
-    if cfg["conditioning"]["scaling"] != "auto" and not reduce_auto:
+    view_auto = [key for key in M3_CONDITIONING if cfg["multimodal"][key] == "auto"]
+    if cfg["conditioning"]["scaling"] != "auto" and not reduce_auto and not view_auto:
         return cfg
     out = copy.deepcopy(cfg)
     if cfg["conditioning"]["scaling"] == "auto":
@@ -142,6 +176,12 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
     for key in reduce_auto:
         out["reduce"][key] = _REDUCE_AUTO[key](cfg)
         log.info("reduce.%s: auto -> %s for the encoder %s", key, out["reduce"][key], cfg["encoder"]["name"])
+    names = [spec["name"] for spec in encoder_specs(cfg["multimodal"]["encoders"])]
+    for key in view_auto:
+        choices = {multimodal_conditioning(cfg["multimodal"], name)[key] for name in names}
+        if len(choices) == 1:  # encoders of both kinds keep 'auto': each reads the view it was trained on
+            out["multimodal"][key] = choices.pop()
+            log.info("multimodal.%s: auto -> %s for %s", key, out["multimodal"][key], ", ".join(names))
     return out
 
 

@@ -5,8 +5,10 @@ A route clusters one or several *encodings*: a view of the conditioned images re
 * USmorph (M1/M2): the taxonomy's own view (the CAE of M1 when ``cae.enabled``, the adaptive polar unfolding when
   ``polar.enabled``) read by the ``encoder:`` section's encoder, or by the adapted weights of the adapt stage.
   One stage ``encode-<hash>``: ``cae.npz`` and ``cae_before_after.png`` (M1) and ``features/features.npy``.
-* Multimodal (M3): one stage ``encode_<name>_<view>-<hash>`` per entry of ``multimodal.encoders`` (the smoothed,
-  z-scored image or its polar unfolding, :func:`~galtaxa.taxonomy.multimodal_view.multimodal_view`).
+* Multimodal (M3): one stage ``encode_<name>_<view>-<hash>`` per entry of ``multimodal.encoders`` (the image or
+  its polar unfolding, smoothed and z-scored for a timm encoder as M3 does, as conditioned for galtaxa's galaxy
+  encoders: :func:`~galtaxa.pipeline.builders.multimodal_conditioning`,
+  :func:`~galtaxa.taxonomy.multimodal_view.multimodal_view`).
 
 Each stage's ``features/`` folder resumes batch by batch after a crash; with a Dask scheduler the batches run on
 the workers (:func:`~galtaxa.encode.extract_features`'s ``runner``; the same features, so the keys do not depend on
@@ -29,6 +31,7 @@ from ..galaxyset import GalaxySet
 from ..taxonomy.multimodal_view import multimodal_view
 from ..utils.fingerprint import galaxies_fingerprint
 from ..utils.progress import progress as _progress
+from .builders import multimodal_conditioning
 from .context import RunContext
 from .plan import RunPlan
 
@@ -135,18 +138,19 @@ def encode_multimodal(plan: RunPlan, cache: RunCache, galaxies: GalaxySet,
     fingerprint = galaxies_fingerprint(galaxies)
     blocks = []
     for spec in plan.multimodal_encoders:
-        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": mm["smoothing_sigma"],
-                    "zscore": mm["zscore"], "images": fingerprint, "seed": cfg["seed"]}
+        conditioning = multimodal_conditioning(mm, spec["name"])  # the view this encoder was trained on
+        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": float(conditioning["smoothing_sigma"]),
+                    "zscore": conditioning["zscore"], "images": fingerprint, "seed": cfg["seed"]}
         if spec["view"] == "polar":
             settings["angle_step"] = cfg["polar"]["angle_step"]
         stage = cache.stage(f"{NAME}_{re.sub(r'[^A-Za-z0-9]+', '_', spec['name'])}_{spec['view']}", settings,
                             upstream, resumable=True)  # features resume batch by batch
 
-        def compute(st: Stage, spec=spec):
+        def compute(st: Stage, spec=spec, settings=settings):
             encoder = get_encoder(spec["name"], checkpoint=spec["checkpoint"], input_size=enc["input_size"],
                                   random_state=cfg["seed"])
             idx = np.flatnonzero(galaxies.ok)
-            args = (mm["smoothing_sigma"], mm["zscore"], spec["view"], encoder.mean, encoder.std,
+            args = (settings["sigma"], settings["zscore"], spec["view"], encoder.mean, encoder.std,
                     cfg["polar"]["angle_step"])
             first = multimodal_view(np.asarray(galaxies.images[idx[:1]]), *args)
             view_path = st.path / "view.npy"
@@ -161,7 +165,8 @@ def encode_multimodal(plan: RunPlan, cache: RunCache, galaxies: GalaxySet,
                              cache_dir=st.path / "features", progress=plan.progress, runner=plan.runner)
             del view
             view_path.unlink(missing_ok=True)
-            return None, {"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim)}
+            return None, {"encoder": f"{spec['name']}@{spec['view']}", "feature_dim": int(encoder.feature_dim),
+                          "smoothing_sigma": settings["sigma"], "zscore": settings["zscore"]}
 
         stage.run(compute, lambda st: None)
         blocks.append((_features_of(stage), stage))
