@@ -344,17 +344,25 @@ def m3_run(name: str, encoders: list, source, rows, y, folder: Path = CACHE / "m
 M3_BRANCHES = {"image+polar": ("image", "polar"), "image": ("image",)}
 
 
-def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y, variants=()) -> dict:
+def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y, variants=(), parts: int = 1) -> dict:
     """:func:`m3_run` for each layout of ``branches`` (keys of :data:`M3_BRANCHES`) with this encoder, with the
-    route's defaults and with each ``(label, settings)`` of ``variants`` (keyed ``"BRANCH, key=value, ..."``)."""
+    route's defaults and with each ``(label, settings)`` of ``variants`` (keyed ``"BRANCH, key=value, ..."``).
+    With ``parts`` > 1, each also on that many disjoint parts of the split (a seeded random partition; keyed
+    ``"..., part I of N"``): the route on a few hundred galaxies, where BIC allows fewer groups."""
+    subsets = [("", rows, y, CACHE / "m3")]
+    if parts > 1:
+        order = np.random.default_rng(0).permutation(len(rows))
+        subsets += [(f", part {i + 1} of {parts}", rows[np.sort(p)], y[np.sort(p)], CACHE / f"m3_part{i}")
+                    for i, p in enumerate(np.array_split(order, parts))]
     out = {}
     for branch in branches:
         specs = [{"name": encoder_name, "view": view, **({} if checkpoint is None else {"checkpoint": str(checkpoint)})}
                  for view in M3_BRANCHES[branch]]
-        out[branch] = m3_run(f"{name}, {branch}", specs, source, rows, y)
-        for _label, settings in variants:
-            key = f"{branch}, {_settings_words(settings)}"
-            out[key] = m3_run(f"{name}, {key}", specs, source, rows, y, settings=settings)
+        for suffix, part_rows, part_y, folder in subsets:
+            out[branch + suffix] = m3_run(f"{name}, {branch}{suffix}", specs, source, part_rows, part_y, folder)
+            for _label, settings in variants:
+                key = f"{branch}, {_settings_words(settings)}{suffix}"
+                out[key] = m3_run(f"{name}, {key}", specs, source, part_rows, part_y, folder, settings=settings)
     return out
 
 
@@ -457,6 +465,8 @@ def main(argv=None) -> int:
     ap.add_argument("--m3-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
                     help="with --m3, also the route with these config settings changed (e.g. "
                          "whiten:multimodal.whiten=standardize); repeatable")
+    ap.add_argument("--m3-parts", type=int, default=1, metavar="N",
+                    help="with --m3, also each M3 run on N disjoint parts of the split (a few hundred galaxies each)")
     ap.add_argument("--m3-only", action="store_true",
                     help="only the M3 runs: the encoders' other figures (and M3 rows of other layouts or settings) stay as stored")
     ap.add_argument("--pipeline-variant", action="append", default=[], metavar="LABEL:SECTION.KEY=VALUE,...",
@@ -521,7 +531,7 @@ def main(argv=None) -> int:
         if args.m3_only:
             row = results.get("rows", {}).get(name, {})
             row["m3"] = earlier_m3 | m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y,
-                                             m3_variants)
+                                             m3_variants, args.m3_parts)
             results.setdefault("rows", {})[name] = row
             args.out.write_text(json.dumps(results, indent=1, default=float))
             continue
@@ -542,7 +552,7 @@ def main(argv=None) -> int:
                                                          y, folder.with_name(f"{folder.name}_{label}"), settings)}
         if args.m3 is not None:
             row["m3"] = earlier_m3 | m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y,
-                                             m3_variants)
+                                             m3_variants, args.m3_parts)
         elif earlier_m3:
             row["m3"] = earlier_m3
         m = machine()

@@ -124,10 +124,10 @@ def multimodal_conditioning(mm: dict, name: str) -> dict:
     each encoder the pixels it was trained on: M3's smoothed, z-scored image (sigma 1.5 px) for timm encoders, as
     the paper feeds its ImageNet CNNs, and the conditioned image itself (no smoothing, scaled to [0, 1]) for
     galtaxa's galaxy encoders, which were trained on it (``scripts/train_galaxy_encoder.py``).  On the gz1
-    benchmark split the route's groups then reach a purity of 0.811 with 11 groups with ``galtaxa-galaxy-v3``,
-    against 0.759 with 12 groups on the smoothed, z-scored view (0.816 against 0.762 with 18 and 16 groups; v1 and
-    v2 gain as much), while the ImageNet Lite0 scores the same on either view (0.731 with 13 groups, 0.727 with
-    14; ``benchmarks/results/galaxy_encoder.md``).
+    benchmark split, at 10 components, the route's groups with ``galtaxa-galaxy-v3`` score a purity of 0.832
+    against 0.772 on the smoothed, z-scored view, and 0.809-0.858 against 0.722-0.810 on three disjoint thirds of
+    it; the ImageNet Lite0 gains from the conditioned image on the whole split (0.788 against 0.764) and loses on
+    one third (0.718 against 0.765), so it keeps M3's view (``benchmarks/results/galaxy_encoder.md``).
 
     Parameters
     ----------
