@@ -159,3 +159,16 @@ def test_flat_settings_build_the_default_parts():
         usmorph_parts(reduce="tsne")
     m3 = multimodal_parts(purge=False, whiten=None, n_components=4)
     assert m3["purger"] is False and m3["gmm"].whiten is None and m3["gmm"].n_components == 4
+
+
+def test_a_taxonomy_with_a_umap_part_saves_and_loads(galaxies, tmp_path):
+    """Route M2: the model file holds the UMAP part as given (unfitted) and the fitted one; both come back, and
+    the loaded taxonomy predicts as the fitted one (``galtaxa run`` with ``reduce.method: umap`` saved it)."""
+    tax = UnsupervisedTaxonomy(polar=False, input_size=32, batch_size=16,
+                               reducer=UMAPReducer(n_components=3, n_neighbors=8, random_state=1),
+                               voting=VotingClustering(n_clusters=3, mapping="hungarian", random_state=1),
+                               random_state=1, progress=False).fit(galaxies)
+    tax.save(tmp_path / "m2.npz")
+    back = UnsupervisedTaxonomy.load(tmp_path / "m2.npz")
+    assert not hasattr(back.reducer, "umap_") and back.reducer.get_params() == tax.reducer.get_params()
+    np.testing.assert_array_equal(back.predict(galaxies), tax.predict(galaxies))

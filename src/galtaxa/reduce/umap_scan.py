@@ -142,9 +142,11 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         """Attributes to save: everything but the UMAP model, plus the features it was fitted on.
 
         A umap-learn model holds numba-compiled functions and a nearest-neighbour index that only pickle can
-        store; :meth:`_persist_setstate` refits it instead (seeded and single-threaded, hence identical).
+        store; :meth:`_persist_setstate` refits it instead (seeded and single-threaded, hence identical).  An
+        unfitted reducer (a taxonomy's part as given, beside its fitted clone) is saved as its parameters.
         """
-        check_is_fitted(self, "umap_")
+        if not hasattr(self, "umap_"):
+            return dict(self.__getstate__())
         state = {k: v for k, v in self.__getstate__().items() if k != "umap_"}
         state["umap_train_features_"] = np.asarray(self.umap_._raw_data)
         return state
@@ -153,6 +155,9 @@ class UMAPReducer(TransformerMixin, BaseEstimator):
         """Restore a reducer saved by :meth:`_persist_getstate`: refit UMAP of the saved dimension on the
         saved features, and warn if its embedding differs from the saved one (another umap-learn version)."""
         state = dict(state)
+        if "umap_train_features_" not in state:  # saved unfitted
+            self.__setstate__(state)
+            return
         X = np.asarray(state.pop("umap_train_features_"))
         self.__setstate__(state)
         model = self._umap(self.n_components_, len(X))
