@@ -557,6 +557,16 @@ def main(argv=None) -> int:
             row["m3"] = earlier_m3
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
+        earlier = results.get("rows", {}).get(name, {})
+        for variant in row.get("galtaxa_run_variants", {}).values():
+            variant.setdefault("measured", row["measured"])
+        if earlier.get("galtaxa_run_variants"):  # the variants not rerun keep their figures and their records
+            row["galtaxa_run_variants"] = earlier["galtaxa_run_variants"] | row.get("galtaxa_run_variants", {})
+        if "space_study" not in row and "space_study" in earlier:  # as measured by its own command
+            row["space_study"] = earlier["space_study"]
+            row["space_study_measured"] = earlier.get("space_study_measured", earlier.get("measured"))
+        elif "space_study" in row:
+            row["space_study_measured"] = row["measured"]
         results.setdefault("rows", {})[name] = row
         args.out.write_text(json.dumps(results, indent=1, default=float))
         for label, kw in map(parse_adaptation, args.adapt or []):
@@ -672,6 +682,8 @@ def write_markdown(results: dict, path: Path) -> None:
                 lines.append(f"| {k}, {label} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
                              f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
                              f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} |")
+        lines += [""] + [f"- Spaces of {k}: commit {rec.get('git_commit')}, {rec.get('date')}, `{rec.get('command')}`"
+                         for k, rec in _rows_with(results, "space_study_measured").items() if k in studies]
     adapted = _rows_with(results, "adaptation")
     if adapted:
         lines += ["", "Adapted rows: the encoder of the row named, adapted label-free to the benchmark split "

@@ -166,3 +166,26 @@ def test_bic_scan_skips_degenerate_full_covariances():
     # K=8 leaves components with < 41 members in 40-d: singular covariances, spuriously low BIC -> not eligible
     assert np.isinf(g.bic_.set_index("n_components").loc[8, "bic"])
     assert g.n_components_ == 1  # one Gaussian is the truth
+
+
+def test_auto_whitening_follows_the_covariance_type():
+    """``whiten="auto"``: PCA whitening for full covariances (four Gaussian groups in a rank-8 subspace of 64
+    dimensions: found exactly; standardised full covariances merge them, so 'auto' must not standardise there),
+    a z-score for diagonal ones; the fit summary says which map was used."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from galtaxa.cluster.gmm import auto_whitening
+
+    r = np.random.default_rng(0)
+    labels = r.integers(0, 4, 1200)
+    z = r.normal(size=(4, 8))[labels] * 3 + r.normal(size=(1200, 8))
+    x = z @ r.normal(size=(8, 64)) + 1e-4 * r.normal(size=(1200, 64))
+    fits = {w: GMMClustering(n_components="bic", candidates=range(2, 7), covariance_type="full", whiten=w, n_init=1,
+                             progress=False, random_state=0).fit(x) for w in ("auto", "standardize")}
+    assert fits["auto"].whiten_ == "pca" and fits["auto"].fit_summary()["whiten"] == "pca"
+    assert fits["auto"].n_components_ == 4 and adjusted_rand_score(labels, fits["auto"].labels_) > 0.99
+    assert fits["standardize"].n_components_ < 4  # what 'auto' avoids
+    diag = GMMClustering(n_components=4, covariance_type="diag", whiten="auto", n_init=1, progress=False,
+                         random_state=0).fit(x)
+    assert diag.whiten_ == "standardize" and diag.fit_summary()["mixture_dim"] == 64
+    assert (auto_whitening("tied"), auto_whitening("spherical")) == ("pca", "standardize")

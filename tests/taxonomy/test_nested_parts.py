@@ -121,11 +121,11 @@ def test_parts_are_checked_when_fitting():
 # ------------------------------------------------------------------ the defaults
 def test_explicit_default_parts_fit_as_none():
     """``None`` is exactly the documented default part: MorphologyPurger (bounds + forest), MultimodalAutoencoder,
-    GMMClustering(n_components="bic", whiten="standardize"), each seeded with the taxonomy's random_state."""
+    GMMClustering(n_components="bic", whiten="auto"), each seeded with the taxonomy's random_state."""
     blocks, morph = _m3()
     explicit = MultimodalTaxonomy(purger=MorphologyPurger(random_state=2),
                                   autoencoder=MultimodalAutoencoder(random_state=2, progress=False),
-                                  gmm=GMMClustering(n_components="bic", candidates=range(2, 21), whiten="standardize",
+                                  gmm=GMMClustering(n_components="bic", candidates=range(2, 21), whiten="auto",
                                                     random_state=2, progress=False),
                                   random_state=2, progress=False).fit(blocks, morph)
     default = MultimodalTaxonomy(random_state=2, progress=False).fit(blocks, morph)

@@ -30,6 +30,12 @@ axes (at most the numerical rank) and scaled to unit variance; the mixture is fi
 applies the same map to new rows).  Whitening to the numerical rank instead would blow weak, noise-dominated axes
 up to unit variance: on a 24-d bottleneck of three simulated types (effective rank 3.3, numerical rank 22) the
 BIC then picked 4 components (matched accuracy 0.85) instead of 3 (accuracy 1.0 with 2 to 10 axes).  ``whiten="standardize"`` only standardises (constant dimensions dropped).
+``whiten="auto"`` (:func:`auto_whitening`) is ``"pca"`` for full and tied covariances, which the whitening makes
+well-posed, and ``"standardize"`` for diagonal and spherical ones, which ignore the correlations: there the
+whitening only drops information (on the M3 route's bottleneck of 1,601 gz1 galaxies, diagonal covariances, 10
+components: purity 0.832 standardised against 0.752 whitened; with full covariances on a 32-d bottleneck 0.831
+against 0.853, and on a rank-8 bottleneck of four simulated Gaussian groups standardised full covariances merge
+them into two).
 Whatever ``whiten``, ``effective_rank_`` reports the entropy effective rank (Roy & Vetterli 2007)
 :math:`\\exp(-\\sum_i p_i \\log p_i)`, :math:`p_i = s_i / \\sum_j s_j`, of the singular values ``s_i`` of the
 standardised rows, and ``numerical_rank_`` the number of ``s_i > rank_tol * s_max``.
@@ -67,12 +73,28 @@ from ..utils.atomic import atomic_write_bytes
 from ..utils.progress import progress as _progress
 from ..utils.validation import Interval, Options, positive_int_sequence, validate_X, validate_params
 
-__all__ = ["GMMClustering", "effective_rank", "parameters_per_component"]
+__all__ = ["GMMClustering", "auto_whitening", "effective_rank", "parameters_per_component"]
 
 _COVARIANCES = ("full", "tied", "diag", "spherical")
-_WHITEN = (None, "standardize", "pca")
+_WHITEN = (None, "standardize", "pca", "auto")
 #: ``reg_covar`` of the fallback ladder, relative to the mean variance of the (whitened) rows.
 FALLBACK_REG_SCALE = 1e-3
+
+
+def auto_whitening(covariance_type: str) -> str:
+    """The map ``whiten="auto"`` applies before a mixture of ``covariance_type`` covariances.
+
+    ``"pca"`` (whitening to the effective rank) for ``"full"`` and ``"tied"``: a learned bottleneck is nearly
+    degenerate, and only whitened rows give well-posed full covariances.  ``"standardize"`` for ``"diag"`` and
+    ``"spherical"``: they ignore the correlations, so the whitening only drops axes and weighs the kept ones
+    alike (see the module docstring for the measurements).
+
+    Examples
+    --------
+    >>> auto_whitening("full"), auto_whitening("diag")
+    ('pca', 'standardize')
+    """
+    return "pca" if covariance_type in ("full", "tied") else "standardize"
 
 
 class GMMClustering(ClusterMixin, BaseEstimator):
@@ -101,9 +123,10 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         Above this many rows the BIC scan uses a seeded subsample of this size (None = all rows).
     progress : bool
         Progress bar over the BIC candidates.
-    whiten : {None, "standardize", "pca"}
+    whiten : {None, "standardize", "pca", "auto"}
         Map applied to the rows before the mixture (see the module docstring): none, per-dimension z-score
-        (constant dimensions dropped), or z-score then PCA whitening to the effective rank.
+        (constant dimensions dropped), z-score then PCA whitening to the effective rank, or ``"auto"``: ``"pca"``
+        for full and tied covariances, ``"standardize"`` for diagonal and spherical ones (:func:`auto_whitening`).
     rank_tol : float in (0, 1)
         Relative threshold for constant dimensions and for the numerical rank (singular values below
         ``rank_tol * s_max`` never reach the mixture with ``whiten="pca"``).
@@ -140,6 +163,8 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         Singular values of the standardised input above ``rank_tol`` times the largest.
     n_dims_ : int
         Dimension the mixture was fitted in (after ``whiten``).
+    whiten_ : {None, "standardize", "pca"}
+        The map used (``"auto"`` resolved).
     whiten_mean_, whiten_matrix_ : ndarray or None
         The map ``(x - whiten_mean_) @ whiten_matrix_`` (``None`` for ``whiten=None``).
     """
@@ -202,10 +227,11 @@ class GMMClustering(ClusterMixin, BaseEstimator):
             lam, vec = np.linalg.eigh((z.T @ z) / len(z))
         lam, vec = np.clip(lam[::-1], 0, None), vec[:, ::-1]
         self.effective_rank_, self.numerical_rank_ = effective_rank(np.sqrt(lam), self.rank_tol)
-        if self.whiten is None:
+        self.whiten_ = auto_whitening(self.covariance_type) if self.whiten == "auto" else self.whiten
+        if self.whiten_ is None:
             self.whiten_mean_ = self.whiten_matrix_ = None
             return x
-        if self.whiten == "standardize" or n_live == 0:
+        if self.whiten_ == "standardize" or n_live == 0:
             w = np.zeros((x.shape[1], max(n_live, 1)))
             if n_live:
                 w[np.flatnonzero(live), np.arange(n_live)] = 1.0 / std[live]
@@ -378,7 +404,7 @@ class GMMClustering(ClusterMixin, BaseEstimator):
         return {"n_components": int(self.n_components_),
                 "covariance_type": getattr(self, "covariance_type_", self.covariance_type),
                 "reg_covar": float(getattr(self, "reg_covar_", self.reg_covar)),
-                "whiten": getattr(self, "whiten", None), "input_dim": int(self.n_features_in_),
+                "whiten": getattr(self, "whiten_", self.whiten), "input_dim": int(self.n_features_in_),
                 "mixture_dim": int(getattr(self, "n_dims_", self.n_features_in_)),
                 "effective_rank": (round(float(self.effective_rank_), 3) if hasattr(self, "effective_rank_")
                                    else None),

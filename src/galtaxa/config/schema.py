@@ -141,7 +141,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "epochs": (100, int, lambda v: v >= 1, "maximum autoencoder epochs (early stopping on a validation split)"),
         "n_components": ("bic", (int, str), lambda v: v == "bic" or (isinstance(v, int) and v >= 1), "GMM components: an integer or 'bic'"),
         "covariance_type": ("full", str, lambda v: v in ("full", "tied", "diag", "spherical"), "GMM covariances: full (M3) | diag | tied | spherical; full needs > bottleneck members per component (falls back to diag when it cannot be fitted)"),
-        "whiten": ("standardize", str, lambda v: v in ("pca", "standardize", "none"), "map of the bottleneck before the GMM: standardize (z-score every dimension; the default: on the gz1 benchmark split its groups are purer at the same number of components) | pca (z-score + PCA whitening to its effective rank) | none"),
+        "whiten": ("auto", str, lambda v: v in ("auto", "pca", "standardize", "none"), "map of the bottleneck before the GMM: auto (pca for full and tied covariances, standardize for diag and spherical ones) | pca (z-score + PCA whitening to its effective rank) | standardize (z-score every dimension) | none"),
         "candidates": (list(range(2, 21)), list, lambda v: len(v) >= 1 and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in v), "component numbers scanned by BIC"),
         "anomaly_quantile": (0.02, float, lambda v: 0 <= v < 0.5, "share of lowest GMM log-likelihood flagged as anomalies"),
         "confidence": (0.85, float, lambda v: 0 <= v < 1, "membership probability above which a galaxy is 'confident'"),

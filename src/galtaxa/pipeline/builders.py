@@ -393,7 +393,7 @@ def multimodal_taxonomy_from_config(cfg: dict, progress: bool = True):
                              bottleneck=mm["bottleneck"], epochs=mm["epochs"], n_components=mm["n_components"],
                              candidates=tuple(mm["candidates"]), covariance_type=mm["covariance_type"],
                              anomaly_quantile=mm["anomaly_quantile"], confidence=mm["confidence"],
-                             whiten=None if mm.get("whiten", "pca") == "none" else mm.get("whiten", "pca"),
+                             whiten=None if mm.get("whiten", "auto") == "none" else mm.get("whiten", "auto"),
                              random_state=cfg["seed"], progress=progress)
     return MultimodalTaxonomy(params=tuple(mm["params"]), random_state=cfg["seed"], progress=progress, **parts)
 

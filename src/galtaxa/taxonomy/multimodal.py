@@ -9,11 +9,10 @@ Steps of :class:`MultimodalTaxonomy`:
 3. **Fuse** the deep blocks (e.g. EfficientNet-B0 1280-d and ConvNeXt-Base 1024-d) with the morphology block
    (C, A, S, Gini, M20; z-scored by the autoencoder's standardisation) in a
    :class:`galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder` with a balanced per-modality loss -> 64-d bottleneck.
-4. **Scale** the bottleneck (``whiten="standardize"``: z-score every dimension, constant ones dropped; ``"pca"``
-   also whitens it to its effective rank, so a collapsed or redundant dimension never makes full covariances
-   singular, but it keeps only a few axes and weighs each the same: on the gz1 benchmark split, at a fixed number of
-   components, the groups are purer z-scored, see :func:`galtaxa.taxonomy.parts.multimodal_parts`) and report its
-   effective rank (``bottleneck_rank_``).
+4. **Scale** the bottleneck (``whiten="auto"``: for full covariances z-score then PCA whitening to its effective
+   rank, so a collapsed or redundant dimension never makes them singular; for diagonal ones a z-score of every
+   dimension, since the whitening would only drop axes, see :func:`galtaxa.taxonomy.parts.multimodal_parts`) and
+   report its effective rank (``bottleneck_rank_``).
 5. **Cluster** it with :class:`galtaxa.cluster.gmm.GMMClustering`: ``group``, ``class_prob``
    (largest membership probability), ``confident`` (``class_prob > 0.85``), ``anomaly`` (bottom 2 % of the
    log-likelihood).  A covariance type or K that cannot be fitted falls back (regularisation scaled to the data,
@@ -75,8 +74,8 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
         ``random_state`` and ``progress``.
     gmm : GMMClustering, optional
         The mixture (:class:`galtaxa.cluster.gmm.GMMClustering`).  ``None``: ``n_components="bic"`` over
-        ``candidates=range(2, 21)``, full covariances, ``whiten="standardize"`` (the mixture is fitted on the
-        z-scored bottleneck; note that GMMClustering's own default is no scaling), with ``random_state`` and
+        ``candidates=range(2, 21)``, full covariances, ``whiten="auto"`` (PCA whitening for full covariances, a
+        z-score for diagonal ones; note that GMMClustering's own default is no scaling), with ``random_state`` and
         ``progress``.
     random_state : int
         Seeds the default parts (those left at ``None``).
@@ -109,7 +108,7 @@ class MultimodalTaxonomy(Persistable, BaseEstimator):
 
     Examples
     --------
-    >>> tax = MultimodalTaxonomy(gmm=GMMClustering(n_components=8, whiten="standardize"))    # doctest: +SKIP
+    >>> tax = MultimodalTaxonomy(gmm=GMMClustering(n_components=8, whiten="auto"))           # doctest: +SKIP
     >>> tax.set_params(autoencoder=MultimodalAutoencoder(bottleneck=32), gmm__n_components=6)  # doctest: +SKIP
     >>> tax.fit([effnet, convnext], morph).result_.head()                                   # doctest: +SKIP
     """

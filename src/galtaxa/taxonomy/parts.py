@@ -105,7 +105,7 @@ def multimodal_parts(params=DEFAULT_PARAMS, purge: bool = True, bounds=DEFAULT_B
                      epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, patience: int = 10,
                      val_fraction: float = 0.1, n_components="bic", candidates=range(2, 21),
                      covariance_type: str = "full", anomaly_quantile: float = 0.02, confidence: float = 0.85,
-                     n_init: int = 3, whiten="standardize", device=None, random_state: int = 0, progress: bool = True) -> dict:
+                     n_init: int = 3, whiten="auto", device=None, random_state: int = 0, progress: bool = True) -> dict:
     """The purger, autoencoder and mixture of :class:`~galtaxa.taxonomy.MultimodalTaxonomy` from flat settings.
 
     Parameters
@@ -120,12 +120,13 @@ def multimodal_parts(params=DEFAULT_PARAMS, purge: bool = True, bounds=DEFAULT_B
     bottleneck, hidden, modality_weights, epochs, batch_size, lr, patience, val_fraction, device
         See :class:`~galtaxa.reduce.fusion_autoencoder.MultimodalAutoencoder`.
     n_components, candidates, covariance_type, anomaly_quantile, confidence, n_init, whiten
-        See :class:`~galtaxa.cluster.gmm.GMMClustering` (``whiten="standardize"`` here: the mixture is fitted on
-        the z-scored bottleneck; ``"pca"`` also whitens it to its effective rank, which keeps a few axes and weighs
-        each the same: on the gz1 benchmark split, with 10 components, the groups of the route with
-        ``galtaxa-galaxy-v3`` score a purity of 0.832 z-scored against 0.752 whitened, and 0.809-0.858 against
-        0.777-0.799 on three disjoint thirds of it; with the ImageNet Lite0 0.759 against 0.716, 0.753-0.778
-        against 0.711-0.747; ``benchmarks/results/galaxy_encoder.md``).
+        See :class:`~galtaxa.cluster.gmm.GMMClustering` (``whiten="auto"`` here: the bottleneck PCA-whitened to its
+        effective rank for full and tied covariances, z-scored for diagonal ones, :func:`~galtaxa.cluster.gmm.
+        auto_whitening`.  With diagonal covariances, what the route fits on a few thousand galaxies or fewer, the
+        whitening keeps a few axes and weighs each the same: on the gz1 benchmark split, with 10 components, the
+        groups of the route with ``galtaxa-galaxy-v3`` score a purity of 0.832 z-scored against 0.752 whitened,
+        and 0.809-0.858 against 0.777-0.799 on three disjoint thirds of it; with the ImageNet Lite0 0.759 against
+        0.716, 0.753-0.778 against 0.711-0.747; ``benchmarks/results/galaxy_encoder.md``).
     random_state : int
         Seeds the forest, the autoencoder and the mixture.
     progress : bool
