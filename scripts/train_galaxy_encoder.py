@@ -275,6 +275,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--view-seed", type=int, default=None,
+                    help="seed of the cached augmented views (default: --seed); another --seed with the same "
+                         "--view-seed measures the training's own seed noise on the same views, without re-caching")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="first N encoder-split galaxies only (smoke test)")
     ap.add_argument("--card", type=Path, default=None,
@@ -345,18 +348,19 @@ def main(argv=None) -> int:
     backbone, lite0_sha = build_offline_lite0(num_classes=0)
     torch.manual_seed(args.seed)
     net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
-    tag = f"n{args.n_trainable}_s{args.seed}"
+    view_seed = args.seed if args.view_seed is None else args.view_seed
+    tag = f"n{args.n_trainable}_s{view_seed}"
     print(f"caching {args.views} views of {len(rows)} gz1 galaxies", flush=True)
     gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
                             work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
-                            seed=args.seed)
+                            seed=view_seed)
     parts = [gz1_views]
     if n_sim:
         print(f"caching {args.sim_views} views of {n_sim} simulated galaxies", flush=True)
         parts.append(cache_views(net, lambda i: sim_images[i], n_sim, args.sim_views,
                                  work / f"sim_views_{n_sim}x{args.sim_views}_{tag}.npy", size=SIZE, crop_fraction=1.0,
                                  settings=ViewSettings(zoom=(0.8, 1.25), max_shift=0.04, single_band_p=0.0),
-                                 seed=args.seed + 1))
+                                 seed=view_seed + 1))
     views = StackedViews(parts) if len(parts) > 1 else gz1_views
 
     # ------------------------------------------------------------------ targets and the train / validation rows
@@ -396,7 +400,7 @@ def main(argv=None) -> int:
                     "lite0_sha256": lite0_sha, "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
                     "input_size": SIZE},
         "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                     "weight_decay": args.weight_decay, "seed": args.seed,
+                     "weight_decay": args.weight_decay, "seed": args.seed, "view_seed": view_seed,
                      "threads": args.threads, "seconds_total": round(time.time() - t_start),
                      "seconds_this_call": round(time.time() - t_train),
                      "seconds_training_epochs": round(sum(h.get("seconds", 0) for h in history)), "history": history},
