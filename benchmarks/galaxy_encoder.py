@@ -656,7 +656,8 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += ["", "The M3 route (`route: multimodal`, its defaults: measurement on, the encoder's view "
                       "`auto` (smoothing 1.5 px and z-score for ImageNet, as M3; the conditioned image for galtaxa's "
                       "encoders, as they were trained), "
-                      "C A S Gini M20, purge, 64-d autoencoder, GMM by BIC) with the encoder as its image branch "
+                      "C A S Gini M20, purge, 64-d autoencoder, its bottleneck z-scored for diagonal covariances "
+                      "and PCA-whitened for full ones (`whiten: auto`), GMM by BIC) with the encoder as its image branch "
                       "(image+polar: on the image and on its polar unfolding, the default layout; image: on the "
                       "image alone): purity of its groups over the labelled galaxies it groups (purged galaxies are "
                       "not kept):", "",
