@@ -527,9 +527,10 @@ def main(argv=None) -> int:
     if args.survey != "plain":
         encoders = [(f"{name} on the {args.survey.replace('_', ' ')} survey", *rest) for name, *rest in encoders]
     for name, encoder_name, checkpoint in encoders:
-        earlier_m3 = results.get("rows", {}).get(name, {}).get("m3", {})  # each M3 figure records its own command
+        earlier = results.get("rows", {}).get(name, {})
+        earlier_m3 = earlier.get("m3", {})  # each M3 figure records its own command
         if args.m3_only:
-            row = results.get("rows", {}).get(name, {})
+            row = earlier
             row["m3"] = earlier_m3 | m3_runs(name, encoder_name, checkpoint, m3_branches, source, rows, y,
                                              m3_variants, args.m3_parts)
             results.setdefault("rows", {})[name] = row
@@ -557,7 +558,6 @@ def main(argv=None) -> int:
             row["m3"] = earlier_m3
         m = machine()
         row["measured"] = {k: m.get(k) for k in ("git_commit", "date", "command")}
-        earlier = results.get("rows", {}).get(name, {})
         for variant in row.get("galtaxa_run_variants", {}).values():
             variant.setdefault("measured", row["measured"])
         if earlier.get("galtaxa_run_variants"):  # the variants not rerun keep their figures and their records

@@ -80,6 +80,8 @@ def test_the_run_records_the_resolved_m3_view_when_every_encoder_reads_the_same(
     both = load_config(None, base | {"multimodal": {"encoders": ["galtaxa-galaxy-v3", "efficientnet_lite0@polar"]}})
     run = resolve_auto_settings(both, open_input(both))  # each encoder its own view: 'auto' stays
     assert (run["multimodal"]["smoothing_sigma"], run["multimodal"]["zscore"]) == ("auto", "auto")
+    usmorph = load_config(None, {"input": base["input"]})  # the USmorph route reads no M3 view: nothing resolved
+    assert resolve_auto_settings(usmorph, open_input(usmorph))["multimodal"]["zscore"] == "auto"
     for key, bad in (("smoothing_sigma", -1), ("smoothing_sigma", "sometimes"), ("zscore", "sometimes")):
         with pytest.raises(ValueError, match=key):
             load_config(None, {"multimodal": {key: bad}})

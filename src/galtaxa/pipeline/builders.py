@@ -149,7 +149,7 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
     ``reduce.descriptors``, ``reduce.standardize`` and ``reduce.normalize: auto`` by the choices for the encoder
     (:func:`use_descriptors`, :func:`standardize_features`, :func:`normalize_features`), and
     ``multimodal.smoothing_sigma`` and ``multimodal.zscore: auto`` by the choice for the M3 encoders
-    (:func:`multimodal_conditioning`) when they all read the same view.
+    (:func:`multimodal_conditioning`) when the route is M3's and they all read the same view.
 
     The choices (:func:`galtaxa.preprocess.condition.auto_scaling`) are logged and, through the config, recorded
     in the catalog header and the run's ``config.yaml``.
@@ -165,7 +165,8 @@ def resolve_auto_settings(cfg: dict, source) -> dict:
         ``cfg`` itself when nothing is ``auto``, else a resolved copy.
     """
     reduce_auto = [key for key in _REDUCE_AUTO if cfg["reduce"][key] == "auto"]
-    view_auto = [key for key in M3_CONDITIONING if cfg["multimodal"][key] == "auto"]
+    view_auto = ([key for key in M3_CONDITIONING if cfg["multimodal"][key] == "auto"]
+                 if cfg["route"] == "multimodal" else [])  # the USmorph route reads no M3 view
     if cfg["conditioning"]["scaling"] != "auto" and not reduce_auto and not view_auto:
         return cfg
     out = copy.deepcopy(cfg)
