@@ -12,9 +12,10 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
   auto`` and ``reduce.standardize: auto`` do so (galaxy encoders; rows measured before those defaults z-scored
   every encoder's features and scaled none), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
-  galtaxa's galaxy encoders, which were trained to predict them); rows measured before this default record
-  none and were measured in this benchmark's former space, a plain PCA 50 of the features (not z-scored) +
-  descriptors;
+  galtaxa's galaxy encoders, which were trained to predict them), and the encoder's morphology axes appended where
+  ``reduce.morphology_axes: auto`` appends them (encoders that ship them: ``galtaxa-galaxy-v3``); rows measured
+  before this default record none and were measured in this benchmark's former space, a plain PCA 50 of the
+  features (not z-scored) + descriptors;
 * 30-label linear probe (4 classes and 3 classes), kNN, and the vote at k = 20 (2 of 3 and 3 of 3), with the
   functions of ``benchmarks/representation.py``;
 * "other survey": the same galaxies re-imaged as a survey at 0.26"/px would see them (1.52x magnified, another
@@ -117,11 +118,13 @@ class Space:
     ``standardize``) and the weighted standardised descriptors
     appended as ``UnsupervisedTaxonomy`` appends them (weight 0: none)."""
 
-    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True, normalize=False):
+    def __init__(self, features, desc, n_components=16, weight=0.5, whiten=False, standardize=True, normalize=False,
+                 axes=None, axes_weight=1.0):
         from galtaxa.reduce import PCAReducer
 
         self.pca = PCAReducer(n_components=min(n_components, features.shape[1]), whiten=whiten,
-                              standardize=standardize, normalize=normalize, random_state=0).fit(features)
+                              standardize=standardize, normalize=normalize, axes=axes, axes_weight=axes_weight,
+                              random_state=0).fit(features)
         z = self.pca.transform(features)
         self.sd = float(z[:, 0].std()) or 1.0
         self.med = np.nanmedian(desc, axis=0)
@@ -138,16 +141,29 @@ class Space:
 
 
 def default_space(encoder_name: str) -> dict:
-    """:class:`Space` keywords of the clustering space ``galtaxa run`` uses by default with this encoder (the
-    config's ``reduce`` section, ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors`,
-    :func:`galtaxa.pipeline.standardize_features` and :func:`galtaxa.pipeline.normalize_features`)."""
+    """The clustering space ``galtaxa run`` uses by default with this encoder (the config's ``reduce`` section,
+    ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors`,
+    :func:`galtaxa.pipeline.standardize_features`, :func:`galtaxa.pipeline.normalize_features` and
+    :func:`galtaxa.pipeline.morphology_axes`): :class:`Space` keywords and ``morphology_axes`` (whether the
+    encoder's axes are appended; :func:`space_kwargs` turns it into the axes)."""
     from galtaxa.config import load_config
-    from galtaxa.pipeline import normalize_features, standardize_features, use_descriptors
+    from galtaxa.pipeline import morphology_axes, normalize_features, standardize_features, use_descriptors
 
     cfg = load_config(None, {"encoder": {"name": encoder_name}})
     return {"n_components": int(cfg["reduce"]["n_components"]),
             "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0,
-            "standardize": standardize_features(cfg), "normalize": normalize_features(cfg)}
+            "standardize": standardize_features(cfg), "normalize": normalize_features(cfg),
+            "morphology_axes": morphology_axes(cfg) is not None, "axes_weight": float(cfg["reduce"]["axes_weight"])}
+
+
+def space_kwargs(space: dict, encoder_name: str, checkpoint=None) -> dict:
+    """:class:`Space` keywords of a space record (:func:`default_space`, a ``SPACE_STUDY`` entry): its
+    ``morphology_axes`` flag replaced by the encoder's axes."""
+    from galtaxa.encode.morphology_axes import encoder_axes
+
+    kw = {k: v for k, v in space.items() if k != "morphology_axes"}
+    axes = encoder_axes(encoder_name, checkpoint) if space.get("morphology_axes") else None
+    return kw | {"axes": None if axes is None else axes.directions}
 
 
 def space_words(space: dict | None) -> str:
@@ -156,6 +172,8 @@ def space_words(space: dict | None) -> str:
         return "PCA 50 + descriptors, features not z-scored (this benchmark's former space)"
     return (("unit-length features, " if space.get("normalize") else "") + f"PCA {space['n_components']}"
             + (f" + descriptors at {space['weight']}" if space["weight"] else "")
+            + (" + morphology axes" + (f" at {space['axes_weight']}" if space.get("axes_weight", 1.0) != 1.0 else "")
+               if space.get("morphology_axes") else "")
             + ("" if space.get("standardize", True) else ", features not z-scored"))
 
 
@@ -205,12 +223,35 @@ def vote_seeds(Z, y, k: int = 20, seeds=(0, 1, 2)) -> dict:
             for a, r in out.items()}
 
 
-def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
+def split_parts(n: int, parts: int) -> list:
+    """``parts`` disjoint sorted index arrays covering ``range(n)``: a seeded random partition (seed 0)."""
+    order = np.random.default_rng(0).permutation(n)
+    return [np.sort(p) for p in np.array_split(order, parts)]
+
+
+#: With ``--vote-parts N``: the vote over voter seeds also on N disjoint parts of the split (0: not measured).
+VOTE_PARTS = {"n": 0}
+
+
+def vote_parts(features, desc, y, kw: dict) -> list:
+    """:func:`vote_seeds` on each of ``VOTE_PARTS["n"]`` disjoint parts (:func:`split_parts`), each part in the
+    :class:`Space` of keywords ``kw`` fitted on the part alone, as a run on those galaxies would fit it."""
+    out = []
+    for part in split_parts(len(y), VOTE_PARTS["n"]):
+        Z = Space(features[part], desc[part], **kw)(features[part], desc[part])
+        ok = np.isfinite(Z).all(1)
+        out.append({"n": int(ok.sum()), **vote_seeds(Z[ok], y[part][ok])})
+    return out
+
+
+def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted: bool = False) -> dict:
     t0 = time.perf_counter()
     feats = {k: encoder.encode(v, batch_size=64) for k, v in views.items()}
     seconds = (time.perf_counter() - t0) / sum(len(v) for v in views.values())
     settings = default_space(encoder.name)
-    space = Space(feats["plain"], desc["plain"], **settings)
+    if adapted:  # as galtaxa run after its adapt stage: the original encoder's axes do not fit the adapted embedding
+        settings["morphology_axes"] = False
+    space = Space(feats["plain"], desc["plain"], **space_kwargs(settings, encoder.name, checkpoint))
     Z = space(feats["plain"], desc["plain"])
     summary, extra = probe_scores(Z, y)
     split = extra.pop("split")
@@ -220,6 +261,9 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     usable = np.isfinite(Z).all(1)
     row["vote"] = {f"k20_agree{a}": vote_scores(Z[usable], y[usable], 20, a) for a in (2, 3)}
     row["vote_seeds"] = vote_seeds(Z[usable], y[usable])
+    if VOTE_PARTS["n"] > 1:
+        row["vote_seeds_parts"] = vote_parts(feats["plain"], desc["plain"], y,
+                                             space_kwargs(settings, encoder.name, checkpoint))
     for k in ("other", "other_1band"):
         row[f"probe30_f1_{k}"] = other_survey_scores(Z, space(feats[k], desc[k]), y, split)
     row["probe30_f1_plain_test"] = other_survey_scores(Z, Z, y, split)
@@ -227,7 +271,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
     if SPACE_STUDY:
         row["space_study"] = {}
         for label, kw in SPACE_STUDY.items():
-            study_space = Space(feats["plain"], desc["plain"], **kw)
+            study_space = Space(feats["plain"], desc["plain"], **space_kwargs(kw, encoder.name, checkpoint))
             Zs = study_space(feats["plain"], desc["plain"])
             sm, ex = probe_scores(Zs, y)  # the draws of the default space's probe
             ok = np.isfinite(Zs).all(1)
@@ -242,6 +286,11 @@ def evaluate(name, encoder, views: dict, desc: dict, y) -> dict:
                 "knn10_accuracy": knn_scores(Zs, y, ex["split"])["knn10_accuracy"],
                 "k20_agree2": [round(v["k20_agree2"]["kept"], 3), round(v["k20_agree2"]["purity"], 3)],
                 "k20_agree3": [round(v["k20_agree3"]["kept"], 3), round(v["k20_agree3"]["purity"], 3)]}
+            if VOTE_PARTS["n"] > 1:
+                row["space_study"][label]["parts"] = [
+                    [p["k20_agree2"]["kept"], p["k20_agree2"]["purity"], p["k20_agree3"]["kept"],
+                     p["k20_agree3"]["purity"]]
+                    for p in vote_parts(feats["plain"], desc["plain"], y, space_kwargs(kw, encoder.name, checkpoint))]
             print(f"   space {label}: {row['space_study'][label]}", flush=True)
     print(f"{name}: probe30 {row['probe30_f1']} (3-class {row['three_class_f1_30']}), kNN {row['knn10_accuracy']:.3f}, "
           f"k20 2/3 {row['vote']['k20_agree2']['kept']:.2f} @ {row['vote']['k20_agree2']['purity']:.3f}, "
@@ -351,9 +400,8 @@ def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y,
     ``"..., part I of N"``): the route on a few hundred galaxies, where BIC allows fewer groups."""
     subsets = [("", rows, y, CACHE / "m3")]
     if parts > 1:
-        order = np.random.default_rng(0).permutation(len(rows))
-        subsets += [(f", part {i + 1} of {parts}", rows[np.sort(p)], y[np.sort(p)], CACHE / f"m3_part{i}")
-                    for i, p in enumerate(np.array_split(order, parts))]
+        subsets += [(f", part {i + 1} of {parts}", rows[p], y[p], CACHE / f"m3_part{i}")
+                    for i, p in enumerate(split_parts(len(rows), parts))]
     out = {}
     for branch in branches:
         specs = [{"name": encoder_name, "view": view, **({} if checkpoint is None else {"checkpoint": str(checkpoint)})}
@@ -366,11 +414,12 @@ def m3_runs(name: str, encoder_name: str, checkpoint, branches, source, rows, y,
     return out
 
 
-def sim_ari(encoder, n: int = 600) -> dict:
+def sim_ari(encoder, n: int = 600, checkpoint=None) -> dict:
     """ARI of the vote against the six true types of the simulated set (``simulate(600, seed=0)``, the set of
     ``benchmarks/representation.py``; the encoder was trained on other seeds), conditioned as the demo conditions
     it (asinh, whole 100 px stamp) and reduced as the demo reduces it (``PCAReducer``, 30 dimensions, features
-    scaled and z-scored as ``reduce``'s ``auto`` settings do for the encoder; no descriptors), k = 6 and 12, 2 of
+    scaled and z-scored as ``reduce``'s ``auto`` settings do for the encoder, its morphology axes appended where
+    they do; no descriptors), k = 6 and 12, 2 of
     3.  (Rows measured before the ``auto`` settings: a plain PCA 30.)"""
     from sklearn.metrics import adjusted_rand_score
 
@@ -391,9 +440,9 @@ def sim_ari(encoder, n: int = 600) -> dict:
     from galtaxa.reduce import PCAReducer
 
     feats = encoder.encode(images, batch_size=64)
-    space = default_space(encoder.name)
+    space = space_kwargs(default_space(encoder.name), encoder.name, checkpoint)
     Z = PCAReducer(n_components=min(30, feats.shape[1]), standardize=space["standardize"],
-                   normalize=space["normalize"], random_state=0).fit_transform(feats)
+                   normalize=space["normalize"], axes=space["axes"], random_state=0).fit_transform(feats)
     out = {}
     for k in (6, 12):
         vc = VotingClustering(n_clusters=k, min_agree=2, mapping="hungarian", random_state=0).fit(Z)
@@ -479,10 +528,14 @@ def main(argv=None) -> int:
                     help="the data set every figure (and --adapt) is measured on: the benchmark split as SDSS shows "
                          "it (plain) or re-imaged as the other survey (colour / one band); rows are named after it "
                          "(their 'other survey' columns then score the re-imaged galaxies against themselves)")
+    ap.add_argument("--vote-parts", type=int, default=0, metavar="N",
+                    help="also the vote over voter seeds on N disjoint parts of the split (a few hundred galaxies "
+                         "each), each in a clustering space fitted on the part alone")
     ap.add_argument("--space-study", action="store_true",
                     help="also other clustering spaces: with and without descriptors, PCA 8 / 16 / 32 / 50, whitened, "
-                         "features not z-scored")
+                         "features not z-scored, unit-length features with and without the morphology axes")
     args = ap.parse_args(argv)
+    VOTE_PARTS["n"] = args.vote_parts
     if args.survey != "plain" and (args.pipeline or args.surveys or args.m3 is not None):
         ap.error("--pipeline, --surveys and --m3 run on the files of ../shared/data: not with --survey")
     pipeline_variants = list(map(parse_recipe, args.pipeline_variant))
@@ -498,7 +551,20 @@ def main(argv=None) -> int:
                             "whitened pca16, no descriptors": {"n_components": 16, "weight": 0.0, "whiten": True},
                             "pca16 + descriptors, features not z-scored": {"n_components": 16, "standardize": False},
                             "pca16, no descriptors, features not z-scored": {"n_components": 16, "weight": 0.0,
-                                                                             "standardize": False}})
+                                                                             "standardize": False},
+                            # unit-length features (the default for galaxy encoders) with and without the axes
+                            "unit-length pca16, no morphology axes": {"n_components": 16, "weight": 0.0,
+                                                                      "normalize": True},
+                            "unit-length pca8 + morphology axes": {"n_components": 8, "weight": 0.0,
+                                                                   "normalize": True, "morphology_axes": True},
+                            "unit-length pca32 + morphology axes": {"n_components": 32, "weight": 0.0,
+                                                                    "normalize": True, "morphology_axes": True},
+                            "unit-length pca16 + morphology axes at 0.5": {
+                                "n_components": 16, "weight": 0.0, "normalize": True, "morphology_axes": True,
+                                "axes_weight": 0.5},
+                            "unit-length pca16 + morphology axes at 2": {
+                                "n_components": 16, "weight": 0.0, "normalize": True, "morphology_axes": True,
+                                "axes_weight": 2.0}})
     warnings.filterwarnings("ignore", category=UserWarning)
     import torch
 
@@ -536,10 +602,11 @@ def main(argv=None) -> int:
             results.setdefault("rows", {})[name] = row
             args.out.write_text(json.dumps(results, indent=1, default=float))
             continue
-        row = evaluate(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE), views, desc, y)
+        row = evaluate(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE), views, desc, y,
+                       checkpoint)
         if args.surveys:
             enc = get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE)
-            row["sim"] = sim_ari(enc)
+            row["sim"] = sim_ari(enc, checkpoint=checkpoint)
             print(f"{name} simulated set: {row['sim']}", flush=True)
             row["unlabelled"] = unlabelled_runs(name, encoder_name, checkpoint,
                                                 CACHE / "surveys" / slug(name),
@@ -572,7 +639,7 @@ def main(argv=None) -> int:
         for label, kw in map(parse_adaptation, args.adapt or []):
             encoder, record = adapted_encoder(name, get_encoder(encoder_name, checkpoint=checkpoint, input_size=SIZE),
                                               label, kw, views["plain"])
-            adapted = evaluate(f"{name}, adapted ({label})", encoder, views, desc, y)
+            adapted = evaluate(f"{name}, adapted ({label})", encoder, views, desc, y, adapted=True)
             adapted.update(adaptation=record, measured={k: m.get(k) for k in ("git_commit", "date", "command")})
             results["rows"][f"{name}, adapted ({label})"] = adapted
             args.out.write_text(json.dumps(results, indent=1, default=float))
@@ -676,15 +743,31 @@ def write_markdown(results: dict, path: Path) -> None:
         lines += ["", "Clustering spaces (`--space-study`): the same features, reduced otherwise than in the row's "
                       "default space (its clustering space column above); vote: mean over 3 seeds of the voters:", "",
                   "| representation, space | F1@30 | 3-class F1@30 | kNN10 acc | k20 2/3 kept, purity | "
-                  "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) |", "|---|---|---|---|---|---|---|"]
+                  "k20 3/3 kept, purity | other survey F1@30: colour / 1 band (plain) | on disjoint parts "
+                  "(`--vote-parts`): 2/3 purity; 3/3 kept, purity |", "|---|---|---|---|---|---|---|---|"]
         for k, study in studies.items():
             for label, r in study.items():
                 three = "-" if r.get("three_class_f1_30") is None else f"{r['three_class_f1_30']:.2f}"
+                parts_cell = "; ".join(f"{p[1]:.3f}, {p[2]:.2f} at {p[3]:.3f}" for p in r.get("parts", [])) or "-"
                 lines.append(f"| {k}, {label} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
                              f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
-                             f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} |")
+                             f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} | {parts_cell} |")
         lines += [""] + [f"- Spaces of {k}: commit {rec.get('git_commit')}, {rec.get('date')}, `{rec.get('command')}`"
                          for k, rec in _rows_with(results, "space_study_measured").items() if k in studies]
+    parts = _rows_with(results, "vote_seeds_parts")
+    if parts:
+        lines += ["", "The vote on disjoint parts of the split (`--vote-parts`: a seeded partition, each part clustered "
+                      "in its default space fitted on the part alone, as a run on those galaxies would be; mean over "
+                      "3 seeds of the voters):", "",
+                  "| representation, part | galaxies | k20 2/3 kept, purity (range) | k20 3/3 kept, purity (range) |",
+                  "|---|---|---|---|"]
+        for k, rows_ in parts.items():
+            for i, v in enumerate(rows_):
+                a2, a3 = v["k20_agree2"], v["k20_agree3"]
+                lines.append(f"| {k}, part {i + 1} of {len(rows_)} | {v.get('n', '-')} | {a2['kept']:.2f}, "
+                             f"{a2['purity']:.3f} ({a2['purity_range'][0]:.3f}-{a2['purity_range'][1]:.3f}) | "
+                             f"{a3['kept']:.2f}, {a3['purity']:.3f} ({a3['purity_range'][0]:.3f}-"
+                             f"{a3['purity_range'][1]:.3f}) |")
     adapted = _rows_with(results, "adaptation")
     if adapted:
         lines += ["", "Adapted rows: the encoder of the row named, adapted label-free to the benchmark split "

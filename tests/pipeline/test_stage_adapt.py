@@ -46,7 +46,10 @@ def test_encode_stage_reads_with_the_adapted_weights(galaxies, tmp_path):
     assert edone["settings"]["encoder"]["checkpoint"] == str(weights)
     # the fitted taxonomy records the weights its features came from
     _cluster, _ = _done(run_dir, "cluster")
-    assert UnsupervisedTaxonomy.load(_cluster / "model.npz").unrestored_paths_["checkpoint"] == str(weights)
+    model = UnsupervisedTaxonomy.load(_cluster / "model.npz")
+    assert model.unrestored_paths_["checkpoint"] == str(weights)
+    # the encoder's morphology axes fit its own embedding, not the adapted one: none are appended
+    assert model.reducer_.axes is None and np.load(_cluster / "embedding.npy").shape[1] == 5
     assert len(result.catalog) == len(galaxies) and ((result.catalog["status"] == "ok") == (result.catalog["group"] >= 0)).all()
     # a rerun reuses the adapted weights (no second adaptation, same groups)
     stamp = (folder / "done.json").stat().st_mtime_ns
@@ -61,6 +64,10 @@ def test_without_adapt_no_stage_and_the_configured_encoder(galaxies, tmp_path):
     assert not list((run_dir / "stages").glob("adapt-*"))
     _encode, edone = _done(run_dir, "encode")
     assert edone["settings"]["encoder"]["checkpoint"] is None
+    # the default encoder's morphology axes follow the 5 principal components in the clustering space
+    cluster, _ = _done(run_dir, "cluster")
+    model = UnsupervisedTaxonomy.load(cluster / "model.npz")
+    assert model.reducer_.axes.shape == (3, 64) and np.load(cluster / "embedding.npy").shape[1] == 5 + 3
 
 
 def test_cli_adapt_then_run_reuses_it(shared_data, tmp_path, capsys):

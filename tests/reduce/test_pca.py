@@ -205,3 +205,34 @@ def test_plot_variance_curve(lowrank, tmp_path):
     red = PCAReducer(n_components=0.9).fit(lowrank)
     out = plot_variance_curve(red, tmp_path / "var.png")
     assert out.is_file() and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fixed_axes_are_appended_weighted_as_the_first_component(lowrank, rng, tmp_path):
+    """``axes``: each fixed direction's coordinate on the unit-length rows, centred and scaled to ``axes_weight``
+    times the first component's spread, follows the principal components, which stay as they were; out of core,
+    the inverse and a saved reducer agree."""
+    from galtaxa.persist import load_estimator, save_estimator
+
+    axes = rng.normal(size=(2, lowrank.shape[1]))
+    plain = PCAReducer(n_components=4).fit(lowrank)
+    red = PCAReducer(n_components=4, axes=axes, axes_weight=0.5).fit(lowrank)
+    Z = red.transform(lowrank)
+    assert Z.shape == (200, 6) and red.n_components_ == 4
+    np.testing.assert_allclose(Z[:, :4], plain.transform(lowrank), atol=1e-9)  # the PCA is untouched
+    unit = lowrank / np.linalg.norm(lowrank, axis=1, keepdims=True)
+    a = unit @ axes.T
+    expected = (a - a.mean(0)) / a.std(0) * 0.5 * Z[:, 0].std()
+    np.testing.assert_allclose(Z[:, 4:], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(red.fit_transform(lowrank), Z, atol=1e-9)
+    chunked = PCAReducer(n_components=4, axes=axes, axes_weight=0.5, fit_rows=1000, chunk_rows=9).fit(lowrank)
+    np.testing.assert_allclose(chunked.transform(lowrank), Z, atol=1e-9)
+    np.testing.assert_allclose(red.inverse_transform(Z), plain.inverse_transform(Z[:, :4]), atol=1e-9)
+    back = load_estimator(save_estimator(red, tmp_path / "pca.npz"), PCAReducer)
+    np.testing.assert_allclose(back.transform(lowrank), Z, atol=1e-12)
+    with pytest.raises(ValueError, match="axes act on 30-d"):
+        PCAReducer(n_components=4, axes=axes).fit(lowrank[:, :10])
+    for bad in (np.ones(30), np.full((1, 30), np.nan), [[1.0] * 30]):
+        with pytest.raises(ValueError, match="axes"):
+            PCAReducer(n_components=4, axes=bad).fit(lowrank)
+    with pytest.raises(ValueError, match="axes_weight"):
+        PCAReducer(n_components=4, axes=axes, axes_weight=0).fit(lowrank)

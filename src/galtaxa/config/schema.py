@@ -99,6 +99,8 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "standardize": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "z-score every feature before the PCA (method: pca): true|false|auto (true for galtaxa's galaxy encoders; false for other encoders, whose many near-constant features z-scoring would weigh as much as the informative ones)"),
         "normalize": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "scale each galaxy's features to unit length before the PCA (method: pca), so that only their direction counts: true|false|auto (true for galtaxa's galaxy encoders, trained with contrastive losses on the unit sphere; false for other encoders)"),
         "descriptor_weight": (0.5, (int, float), lambda v: v > 0, "weight of the standardised descriptors against the reduced deep features"),
+        "morphology_axes": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "append the encoder's morphology axes (the directions of its embedding that separate the Galaxy Zoo classes of its own training galaxies, shipped beside its weights as NAME.axes.npz) to the PCA axes (method: pca): true|false|auto (true when the encoder ships them: galtaxa-galaxy-v3)"),
+        "axes_weight": (1.0, (int, float), lambda v: not isinstance(v, bool) and v > 0, "spread of each morphology axis in units of the first principal component's"),
         "fit_rows": (None, (int, type(None)), lambda v: v is None or (not isinstance(v, bool) and v >= 2), "out-of-core PCA for large runs: fit it on a seeded random subsample of this many usable galaxies and project the features memory map chunk by chunk (memory: the subsample + one chunk); null = fit on all, in memory"),
     },
     "cluster": {

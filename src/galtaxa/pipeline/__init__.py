@@ -16,6 +16,7 @@ from .builders import (
     encoder_specs,
     load_psf,
     make_conditioner,
+    morphology_axes,
     multimodal_conditioning,
     multimodal_taxonomy_from_config,
     normalize_features,
@@ -38,7 +39,7 @@ from .stage_report import report_run, validate_run
 __all__ = ["STAGES", "MEASURE_CHUNK_SIZE", "AdaptResult", "ClusterResult", "EncodeResult", "MultimodalResult",
            "ReadResult", "RunPlan", "RunResult", "adapt_stage", "chunk_runner_from_config", "cluster_stage",
            "encode_multimodal", "encode_usmorph", "encoder_specs", "load_psf", "make_conditioner", "measure_stage",
-           "mixture_fit", "multimodal_ablation", "multimodal_conditioning", "multimodal_stage",
+           "mixture_fit", "morphology_axes", "multimodal_ablation", "multimodal_conditioning", "multimodal_stage",
            "multimodal_taxonomy_from_config", "normalize_features",
            "open_input", "read_stage", "report_run", "resolve_auto_settings", "run_on_galaxies", "run_pipeline",
            "standardize_features", "use_descriptors", "usmorph_from_config", "validate_run"]

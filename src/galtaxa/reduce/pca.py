@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils.atomic import atomic_path
 from ..utils.validation import Interval, Satisfies, validate_X, validate_params
-from .rows import DEFAULT_CHUNK_ROWS, iter_row_chunks, sample_rows
+from .rows import DEFAULT_CHUNK_ROWS, iter_row_chunks, sample_rows, unit_rows
 
 __all__ = ["PCAReducer", "plot_variance_curve"]
 
@@ -64,6 +64,11 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         :class:`~galtaxa.reduce.rows.RowView` and is never read whole.
     chunk_rows : int
         Rows projected at once when ``fit_rows`` is set.
+    axes : array (k, d), optional
+        Fixed directions acting on the unit-length rows (whatever ``normalize`` says), appended after the
+        principal components (module docstring): e.g. ``encoder_axes("galtaxa-galaxy-v3").directions``.
+    axes_weight : float
+        Standard deviation of each appended axis on the fitted rows, in units of the first component's.
 
     Attributes
     ----------
@@ -75,10 +80,13 @@ class PCAReducer(TransformerMixin, BaseEstimator):
     pca_ : sklearn.decomposition.PCA
     n_fit_rows_ : int
         Rows the scaler and the PCA were fitted on.
+    axes_mean_, axes_scale_ : array (k,) or None
+        Centre and scale of the appended axes (``None`` without ``axes``); the output has
+        ``n_components_ + k`` columns.
     """
 
     def __init__(self, n_components=1500, whiten=False, standardize=True, random_state=0, fit_rows=None,
-                 chunk_rows=DEFAULT_CHUNK_ROWS, normalize=False):
+                 chunk_rows=DEFAULT_CHUNK_ROWS, normalize=False, axes=None, axes_weight=1.0):
         self.n_components = n_components
         self.whiten = whiten
         self.standardize = standardize
@@ -86,12 +94,18 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.fit_rows = fit_rows
         self.chunk_rows = chunk_rows
+        self.axes = axes
+        self.axes_weight = axes_weight
 
     PARAM_CONSTRAINTS = {"n_components": [Interval(int, 1, None),
                                           Satisfies(lambda v: isinstance(v, (float, np.floating)) and 0 < v < 1,
                                                     "a float in (0, 1) (an explained-variance target)")],
                          "fit_rows": [Interval(int, 2, None), None],  # a PCA needs two rows
-                         "chunk_rows": Interval(int, 1, None)}
+                         "chunk_rows": Interval(int, 1, None),
+                         "axes": [None, Satisfies(lambda v: isinstance(v, np.ndarray) and v.ndim == 2 and len(v) >= 1
+                                                  and v.dtype.kind == "f" and bool(np.isfinite(v).all()),
+                                                  "a finite float array (k, d) of directions")],
+                         "axes_weight": Interval(float, 0, None, closed="neither")}
 
     def _target(self, n_samples: int, n_features: int):
         """The number of axes (at most ``min(n_samples, n_features)``), or the explained-variance target."""
@@ -134,7 +148,10 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return self._fit(np.asarray(X[rows]))
 
     def _fit(self, X) -> np.ndarray:
-        X = self._unit_rows(validate_X(self, X, reset=True, ensure_min_samples=2))
+        raw = validate_X(self, X, reset=True, ensure_min_samples=2)
+        if self.axes is not None and self.axes.shape[1] != raw.shape[1]:
+            raise ValueError(f"axes act on {self.axes.shape[1]}-d features, but the features have {raw.shape[1]}")
+        X = self._unit_rows(raw)
         target = self._target(*X.shape)
         self.scaler_ = StandardScaler().fit(X) if self.standardize else None
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
@@ -148,6 +165,13 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         self.pca_ = PCA(n_components=k, whiten=self.whiten, random_state=self.random_state,
                         svd_solver="full" if isinstance(target, float) or k == limit else "auto")
         out = self.pca_.fit_transform(Z)
+        self.axes_mean_ = self.axes_scale_ = None
+        if self.axes is not None:
+            a = unit_rows(raw) @ self.axes.T
+            self.axes_mean_ = a.mean(axis=0)
+            sd = a.std(axis=0)
+            self.axes_scale_ = self.axes_weight * float(out[:, 0].std()) / np.where(sd > 0, sd, 1.0)
+            out = self._append_axes(out, raw)
         self.n_fit_rows_ = int(X.shape[0])
         self.n_components_ = int(self.pca_.n_components_)
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
@@ -199,15 +223,20 @@ class PCAReducer(TransformerMixin, BaseEstimator):
 
     def _unit_rows(self, X: np.ndarray) -> np.ndarray:
         """``X / ||X||`` row by row when ``normalize`` (zero rows unchanged), else ``X``."""
-        if not self.normalize:
-            return X
-        norm = np.linalg.norm(X, axis=1, keepdims=True)
-        return X / np.where(norm > 0, norm, 1)
+        return unit_rows(X) if self.normalize else X
 
     def _project(self, X: np.ndarray) -> np.ndarray:
+        raw = X
         X = self._unit_rows(X)
         Z = self.scaler_.transform(X) if self.scaler_ is not None else X
-        return self.pca_.transform(Z)
+        return self._append_axes(self.pca_.transform(Z), raw)
+
+    def _append_axes(self, Z: np.ndarray, raw: np.ndarray) -> np.ndarray:
+        """``Z`` followed by the scaled coordinates of ``raw`` on the fixed axes (``Z`` itself without them)."""
+        if getattr(self, "axes_mean_", None) is None:
+            return Z
+        a = (unit_rows(raw) @ self.axes.T - self.axes_mean_) * self.axes_scale_
+        return np.hstack([Z, a.astype(Z.dtype, copy=False)])
 
     def _transform_chunks(self, X) -> np.ndarray:
         validate_params(self)  # chunk_rows may have been set after fit
@@ -223,9 +252,10 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         return out
 
     def inverse_transform(self, Z):
-        """Back to the original feature space (the variance of the dropped components is lost)."""
+        """Back to the original feature space (the variance of the dropped components is lost; the appended axes'
+        columns are ignored)."""
         check_is_fitted(self, "pca_")
-        X = self.pca_.inverse_transform(np.asarray(Z))
+        X = self.pca_.inverse_transform(np.asarray(Z)[:, :self.n_components_])
         return self.scaler_.inverse_transform(X) if self.scaler_ is not None else X
 
 

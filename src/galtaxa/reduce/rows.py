@@ -13,10 +13,17 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "RowView", "finite_rows", "iter_row_chunks", "sample_rows"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "RowView", "finite_rows", "iter_row_chunks", "sample_rows", "unit_rows"]
 
 #: Rows read at once by the chunked passes (65,536 x 1280 float32 = 320 MiB).
 DEFAULT_CHUNK_ROWS = 65536
+
+
+def unit_rows(X) -> np.ndarray:
+    """``X / ||X||`` row by row (a row of zeros stays zeros): only the direction of each row counts."""
+    X = np.asarray(X)
+    norm = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norm > 0, norm, 1)
 
 
 class RowView:

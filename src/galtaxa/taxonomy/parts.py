@@ -44,7 +44,7 @@ MULTIMODAL_FLAT = ("purge", "bounds", "isolation_forest", "contamination", "bott
 
 def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str = "pca", n_components=50,
                   umap_candidates=tuple(range(50, 501, 50)), fit_rows: int | None = None, standardize: bool = True,
-                  normalize: bool = False, n_clusters: int = 20,
+                  normalize: bool = False, axes=None, axes_weight: float = 1.0, n_clusters: int = 20,
                   algorithms=("kmeans", "birch", "ward"), min_agree: int = 2, mapping: str = "hungarian",
                   random_state: int = 0, progress: bool = True) -> dict:
     """The CAE, reducer and voting ensemble of :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` from flat settings.
@@ -66,6 +66,11 @@ def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str
         z-score every feature before the PCA (``reduce="pca"`` only; :class:`~galtaxa.reduce.PCAReducer`).
     normalize : bool
         Scale each galaxy's features to unit length before the PCA (``reduce="pca"`` only).
+    axes : array (k, d), optional
+        Fixed axes appended to the principal ones, e.g. a galaxy encoder's morphology axes
+        (:func:`galtaxa.encode.morphology_axes.encoder_axes`); ``reduce="pca"`` only.
+    axes_weight : float
+        Their spread in units of the first principal component's (:class:`~galtaxa.reduce.PCAReducer`).
     n_clusters, algorithms, min_agree, mapping
         The voting ensemble; ``n_clusters`` is also the k of the UMAP scan (``scan_k``).
     random_state : int
@@ -81,13 +86,15 @@ def usmorph_parts(cae: bool = False, cae_kwargs: dict | None = None, reduce: str
     Raises
     ------
     ValueError
-        For ``reduce`` other than ``"pca"``/``"umap"``, or ``fit_rows`` with UMAP.
+        For ``reduce`` other than ``"pca"``/``"umap"``, or ``fit_rows`` or ``axes`` with UMAP.
     """
     if reduce == "pca":
         reducer = PCAReducer(n_components=n_components, standardize=standardize, normalize=normalize,
-                             random_state=random_state, fit_rows=fit_rows)
+                             random_state=random_state, fit_rows=fit_rows, axes=axes, axes_weight=axes_weight)
     elif fit_rows is not None:
         raise ValueError(f"fit_rows (out-of-core fitting) is for reduce='pca', not {reduce!r}: set it to None")
+    elif axes is not None:
+        raise ValueError(f"axes (fixed morphology axes) are appended by reduce='pca', not {reduce!r}")
     elif reduce == "umap":
         reducer = UMAPReducer(n_components=n_components, candidates=umap_candidates, scan_k=n_clusters,
                               random_state=random_state)
