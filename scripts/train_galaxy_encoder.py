@@ -171,6 +171,25 @@ def _supervised_sentence(name: str,
             f"{d['macro_f1']:.3f} from the ImageNet Lite0 (`benchmarks/results/supervised_benchmark_split.md`).")
 
 
+def _axes_section(weights: Path) -> list:
+    """The model card's lines on the morphology axes shipped beside ``weights`` (none when there are none)."""
+    from galtaxa.encode.morphology_axes import MorphologyAxes, axes_path
+
+    path = axes_path(weights)
+    if not path.is_file():
+        return []
+    axes = MorphologyAxes.load(path)
+    rec = axes.record
+    return ["## Morphology axes",
+            f"- `{path.name}`: the {axes.n_axes} Fisher discriminant directions of the unit-length embedding for "
+            f"{', '.join(axes.classes)} (Ledoit-Wolf shrinkage; `galtaxa.encode.morphology_axes`), fitted on "
+            f"{rec.get('data')}: {rec.get('galaxies')} labelled views, each galaxy as conditioned and in "
+            f"{rec.get('views', {}).get('training_views')} training views (seed {rec.get('views', {}).get('view_seed')})"
+            f". Command: `{rec.get('command')}` at commit {rec.get('commit')}, {rec.get('seconds')} s.",
+            "- `galtaxa run` appends them to the PCA axes of its clustering space (`reduce.morphology_axes: auto`), "
+            "each weighted as the first principal component; the table below is measured in that space.", ""]
+
+
 def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "results" / "galaxy_encoder.json") -> Path:
     """The model card ``weights.with_suffix('.md')``: the training record stored in the file and the benchmark
     split's figures of ``benchmarks/galaxy_encoder.py`` (rows of this encoder and of ImageNet)."""
@@ -224,6 +243,7 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
            "the last epoch" if tr.get("history") and not tr.get("seconds_this_call") else "") + ").",
         f"- {data.get('train_galaxies')} galaxies train (gz1 and simulated), {data.get('validation_galaxies')} give "
         "the validation loss that picks the epoch (15% of each label and simulated type).", "",
+        *_axes_section(weights),
         "## Figures on the benchmark split (galaxies it never saw)",
         "`python benchmarks/galaxy_encoder.py` (`benchmarks/results/galaxy_encoder.md`): each representation in "
         "the clustering space `galtaxa run` gives it by default, 30-label linear probe, kNN, the vote at k = 20, and "

@@ -6,6 +6,7 @@
 """
 
 from .features import auto_batch_size, extract_features
+from .morphology_axes import MorphologyAxes, encoder_axes, fit_morphology_axes
 from .offline_weights import build_offline_lite0, lite0_weights_path
 from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into
 
@@ -19,4 +20,7 @@ __all__ = [
     "auto_batch_size",
     "build_offline_lite0",
     "lite0_weights_path",
+    "MorphologyAxes",
+    "encoder_axes",
+    "fit_morphology_axes",
 ]

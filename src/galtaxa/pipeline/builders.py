@@ -107,9 +107,10 @@ def morphology_axes(cfg: dict, checkpoint="config") -> MorphologyAxes | None:
     A galaxy encoder may ship the Fisher discriminant directions of its embedding for the Galaxy Zoo classes of its
     own training galaxies (:mod:`galtaxa.encode.morphology_axes`).  ``auto`` appends them when the encoder ships
     them and ``reduce.method`` is ``pca``.  On the gz1 benchmark split, with ``galtaxa-galaxy-v3``: 30-label probe
-    0.665 against 0.649, the vote's 2-of-3 purity over three voter seeds 0.859 (0.856-0.861) against 0.854
-    (0.851-0.856), unanimous galaxies 50% kept at purity 0.883 against 52% at 0.866, no added loss on the
-    re-imaged survey beyond 0.05 (``benchmarks/results/galaxy_encoder.md``).
+    0.665 against 0.649, the default run's vote 93% kept at purity 0.868 against 90% at 0.861 (over three voter
+    seeds 0.859 against 0.854; on three disjoint thirds 0.843 / 0.887 / 0.878 against 0.845 / 0.880 / 0.853), the
+    unanimous galaxies no purer on the thirds; the re-imaged survey's probe loses 0.040 / 0.046 (colour / one band)
+    against its plain probe, within 0.05 (``benchmarks/results/galaxy_encoder.md``).
 
     Parameters
     ----------
