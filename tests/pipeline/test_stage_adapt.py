@@ -1,5 +1,6 @@
 """The adapt stage: the encoder adapted on the run's galaxies is what the cluster stage encodes with."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -65,9 +66,12 @@ def test_without_adapt_no_stage_and_the_configured_encoder(galaxies, tmp_path):
     _encode, edone = _done(run_dir, "encode")
     assert edone["settings"]["encoder"]["checkpoint"] is None
     # the default encoder's morphology axes follow the 5 principal components in the clustering space
-    cluster, _ = _done(run_dir, "cluster")
+    cluster, cdone = _done(run_dir, "cluster")
     model = UnsupervisedTaxonomy.load(cluster / "model.npz")
     assert model.reducer_.axes.shape == (3, 64) and np.load(cluster / "embedding.npy").shape[1] == 5 + 3
+    # the stage's key names the axes: a galtaxa shipping other axes for the encoder does not reuse this clustering
+    digest = hashlib.sha256(np.ascontiguousarray(model.reducer_.axes).tobytes()).hexdigest()[:16]
+    assert cdone["settings"]["morphology_axes_sha256"] == digest
 
 
 def test_cli_adapt_then_run_reuses_it(shared_data, tmp_path, capsys):

@@ -349,3 +349,21 @@ def test_an_older_usmorph_file_loads_into_parts(tmp_path, pca_file):
     assert back.reducer.get_params()["n_components"] == 3 and back.reducer.fit_rows == 500
     assert (back.voting.n_clusters, back.voting.algorithms, back.voting.min_agree, back.voting.mapping) == \
         (4, ("kmeans", "ward"), 1, "overlap")
+
+
+def test_a_file_from_before_a_parameter_was_added_gets_its_default(tmp_path, pca_file):
+    """A PCAReducer saved before ``axes`` / ``axes_weight`` / ``normalize`` existed loads with their defaults, which
+    keep the behaviour it was fitted with: it transforms as before and can be inspected and cloned."""
+    from sklearn.base import clone
+
+    path, X = pca_file
+    members = _members(path)
+    header = _header(members)
+    state = header["root"]["state"]  # the file holds the reducer itself
+    state["v"] = [kv for kv in state["v"] if kv[0] not in ("axes", "axes_weight", "normalize", "axes_mean_",
+                                                          "axes_scale_")]
+    old = load_estimator(_write(tmp_path / "old.npz", members, header), PCAReducer)
+    params = old.get_params()
+    assert params["axes"] is None and params["axes_weight"] == 1.0 and params["normalize"] is False
+    np.testing.assert_allclose(old.transform(X), load_estimator(path, PCAReducer).transform(X))
+    assert clone(old).get_params()["n_components"] == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,9 @@ def cluster_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, encoded: 
     settings = {k: cfg[k] for k in ("reduce", "cluster")} | {"seed": cfg["seed"], "saved_as": "model.npz"}
     if settings["reduce"].get("fit_rows") is None:  # keyed only when chosen, so caches of in-memory fits stay valid
         settings["reduce"] = {k: v for k, v in settings["reduce"].items() if k != "fit_rows"}
+    axes = getattr(plan.usmorph.reducer, "axes", None)
+    if axes is not None:  # other morphology axes (a new version of the encoder's) make another clustering
+        settings["morphology_axes_sha256"] = hashlib.sha256(np.ascontiguousarray(axes).tobytes()).hexdigest()[:16]
     stage = cache.stage(NAME, settings, upstream + encoded.stages)
     features, _ = encoded.blocks[0]
 
