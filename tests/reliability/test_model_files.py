@@ -352,8 +352,8 @@ def test_an_older_usmorph_file_loads_into_parts(tmp_path, pca_file):
 
 
 def test_a_file_from_before_a_parameter_was_added_gets_its_default(tmp_path, pca_file):
-    """A PCAReducer saved before ``axes`` / ``axes_weight`` / ``normalize`` existed loads with their defaults, which
-    keep the behaviour it was fitted with: it transforms as before and can be inspected and cloned."""
+    """A PCAReducer saved before ``axes`` / ``axes_weight`` / ``normalize`` existed loads with the values that keep
+    the behaviour it was fitted with: it transforms as before and can be inspected and cloned."""
     from sklearn.base import clone
 
     path, X = pca_file

@@ -133,19 +133,6 @@ class _Encoder:
 
 
 # ----------------------------------------------------------------------------- reading
-def _default_new_params(obj) -> None:
-    """Give a galtaxa estimator read from a file of an earlier galtaxa the constructor parameters added since, at
-    their defaults (a parameter is added with a default that keeps the former behaviour, e.g.
-    ``PCAReducer(axes=None)``), so that ``get_params``, ``clone`` and its methods work on it."""
-    cls = type(obj)
-    if not cls.__module__.startswith("galtaxa.") or not hasattr(cls, "_get_param_names"):
-        return
-    defaults = inspect.signature(cls.__init__).parameters
-    for name in cls._get_param_names():
-        if name not in obj.__dict__ and defaults[name].default is not inspect.Parameter.empty:
-            setattr(obj, name, defaults[name].default)
-
-
 def _shadowed(cls, name: str) -> bool:
     """True when ``name`` is a method, property or other descriptor of ``cls`` (an attribute of that name in an
     object's state would hide it), or a dunder name."""
@@ -255,7 +242,6 @@ class _Decoder:
             if isinstance(err, UnsafeFileError) or str(err).startswith(str(self.path)):
                 raise
             raise self.bad(str(err)) from None
-        _default_new_params(obj)
         problem = _smoke_test(obj)
         if problem is not None:
             raise self.bad(f"its {name} does not work: {problem}")

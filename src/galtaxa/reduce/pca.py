@@ -107,6 +107,14 @@ class PCAReducer(TransformerMixin, BaseEstimator):
                                                   "a finite float array (k, d) of directions")],
                          "axes_weight": Interval(float, 0, None, closed="neither")}
 
+    #: Parameters added after the first release, with the value that keeps the behaviour of a reducer saved before
+    #: them (no unit-length rows, no appended axes).
+    _FORMER_VALUES = {"normalize": False, "axes": None, "axes_weight": 1.0}
+
+    def __setstate__(self, state):
+        """Restore a saved reducer; one saved before a parameter existed gets the value that keeps its behaviour."""
+        super().__setstate__({**self._FORMER_VALUES, **state})
+
     def _target(self, n_samples: int, n_features: int):
         """The number of axes (at most ``min(n_samples, n_features)``), or the explained-variance target."""
         nc = self.n_components
