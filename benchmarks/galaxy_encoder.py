@@ -140,7 +140,7 @@ class Space:
         return np.hstack([z, self.weight * d]).astype(np.float32)
 
 
-def default_space(encoder_name: str) -> dict:
+def default_space(encoder_name: str, checkpoint=None) -> dict:
     """The clustering space ``galtaxa run`` uses by default with this encoder (the config's ``reduce`` section,
     ``auto`` settings resolved by :func:`galtaxa.pipeline.use_descriptors`,
     :func:`galtaxa.pipeline.standardize_features`, :func:`galtaxa.pipeline.normalize_features` and
@@ -149,7 +149,8 @@ def default_space(encoder_name: str) -> dict:
     from galtaxa.config import load_config
     from galtaxa.pipeline import morphology_axes, normalize_features, standardize_features, use_descriptors
 
-    cfg = load_config(None, {"encoder": {"name": encoder_name}})
+    cfg = load_config(None, {"encoder": {"name": encoder_name,
+                                         "checkpoint": None if checkpoint is None else str(checkpoint)}})
     return {"n_components": int(cfg["reduce"]["n_components"]),
             "weight": float(cfg["reduce"]["descriptor_weight"]) if use_descriptors(cfg) else 0.0,
             "standardize": standardize_features(cfg), "normalize": normalize_features(cfg),
@@ -248,7 +249,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
     t0 = time.perf_counter()
     feats = {k: encoder.encode(v, batch_size=64) for k, v in views.items()}
     seconds = (time.perf_counter() - t0) / sum(len(v) for v in views.values())
-    settings = default_space(encoder.name)
+    settings = default_space(encoder.name, checkpoint)
     if adapted:  # as galtaxa run after its adapt stage: the original encoder's axes do not fit the adapted embedding
         settings["morphology_axes"] = False
     space = Space(feats["plain"], desc["plain"], **space_kwargs(settings, encoder.name, checkpoint))
@@ -440,7 +441,7 @@ def sim_ari(encoder, n: int = 600, checkpoint=None) -> dict:
     from galtaxa.reduce import PCAReducer
 
     feats = encoder.encode(images, batch_size=64)
-    space = space_kwargs(default_space(encoder.name), encoder.name, checkpoint)
+    space = space_kwargs(default_space(encoder.name, checkpoint), encoder.name, checkpoint)
     Z = PCAReducer(n_components=min(30, feats.shape[1]), standardize=space["standardize"],
                    normalize=space["normalize"], axes=space["axes"], random_state=0).fit_transform(feats)
     out = {}
