@@ -280,7 +280,8 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     return card
 
 
-def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64) -> Path:
+def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64,
+             limit: int | None = None) -> Path:
     """Fit the morphology axes of the encoder file ``weights`` and write them beside it (``NAME.axes.npz``).
 
     The Fisher directions (:func:`galtaxa.encode.morphology_axes.fit_morphology_axes`) of its embedding for the four
@@ -288,6 +289,7 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     run`` conditions it and in ``n_views`` training views (:func:`~galtaxa.supervise.galaxy_encoder_training.
     astro_views`: rotation, zoom, PSF blur, noise, flux, one band; seeded): the within-class scatter then holds the
     survey's look, and the axes follow the morphology rather than the pixel scale, depth or number of bands.
+    ``limit``: the first galaxies of the split only (a smoke test).
     """
     import torch
 
@@ -300,7 +302,7 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     t0 = time.time()
     source = open_dataset(data / "gz1", kind="images")
     split = gz1_split_table(source)
-    rows = np.flatnonzero(split["split"].to_numpy() == "encoder")
+    rows = np.flatnonzero(split["split"].to_numpy() == "encoder")[:limit]
     labels = np.array([GZ1_CLASS.get(v) for v in split["label"].to_numpy()[rows]], dtype=object)
     encoder = get_encoder("galtaxa-galaxy", checkpoint=weights, input_size=SIZE)
     cond = Conditioner(size=SIZE, geometry="crop_resize", crop_fraction=CROP, scaling="display")
@@ -315,7 +317,8 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
         "(benchmarks/gz1_encoder_split.csv), labels 1 and 2 merged, 4 left out", "views": {
             "as_conditioned": 1, "training_views": n_views, "view_seed": seed},
         "commit": git_commit(), "seconds": round(time.time() - t0),
-        "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"})
+        "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"
+                   + (f" --limit {limit}" if limit else "")})
     path = axes.save(axes_path(weights))
     print(f"wrote {path}: {axes.n_axes} axes for {', '.join(axes.classes)} from {len(rows)} galaxies x "
           f"{n_views + 1} views in {time.time() - t0:.0f} s", flush=True)
@@ -347,14 +350,15 @@ def main(argv=None) -> int:
                     help="seed of the cached augmented views (default: --seed); another --seed with the same "
                          "--view-seed measures the training's own seed noise on the same views, without re-caching")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--limit", type=int, default=None, help="first N encoder-split galaxies only (smoke test)")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="first N encoder-split galaxies only (smoke test; also with --axes)")
     ap.add_argument("--card", type=Path, default=None,
                     help="only write the model card of this weights file (from its record and the benchmark results)")
     ap.add_argument("--axes", type=Path, default=None,
                     help="only fit the morphology axes of this weights file (written beside it as NAME.axes.npz)")
     args = ap.parse_args(argv)
     if args.axes is not None:
-        fit_axes(args.axes, args.data)
+        fit_axes(args.axes, args.data, limit=args.limit)
         return 0
     if args.card is not None:
         print(f"wrote {write_model_card(args.card)}")

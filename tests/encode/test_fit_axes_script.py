@@ -1,0 +1,34 @@
+"""``scripts/train_galaxy_encoder.py --axes WEIGHTS``, the command that fits an encoder's morphology axes."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from galtaxa.encode import encoder_axes
+from galtaxa.encode.galaxy_encoder import galaxy_encoder_path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_galaxy_encoder.py"
+
+
+@pytest.mark.shared_data
+def test_the_axes_command_writes_axes_that_a_run_finds_beside_the_weights(shared_data, tmp_path):
+    spec = importlib.util.spec_from_file_location("train_galaxy_encoder", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    weights = tmp_path / "mine.safetensors"
+    shutil.copy(galaxy_encoder_path("galtaxa-galaxy-v3"), weights)
+    assert encoder_axes("galtaxa-galaxy", checkpoint=weights) is None
+    assert script.main(["--axes", str(weights), "--data", str(shared_data), "--limit", "60"]) == 0
+    axes = encoder_axes("galtaxa-galaxy", checkpoint=weights)
+    assert axes is not None and axes.directions.shape[1] == 64 and axes.n_axes == len(axes.classes) - 1
+    assert axes.record["galaxies"] <= 60 * 3 and axes.record["views"]["training_views"] == 2
+    assert axes.record["command"].endswith("--limit 60") and axes.record["encoder"] == "mine.safetensors"
+    # seeded: the same command gives the same axes
+    first = axes.directions.copy()
+    script.main(["--axes", str(weights), "--data", str(shared_data), "--limit", "60"])
+    np.testing.assert_array_equal(encoder_axes("galtaxa-galaxy", checkpoint=weights).directions, first)
