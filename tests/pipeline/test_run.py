@@ -55,6 +55,9 @@ def test_demo_outputs_exist(demo):
     assert (report / "report.html").stat().st_size > 10_000
     numbers = json.loads((report / "report.json").read_text())
     assert numbers
+    # the page says how the groups were made (the demo's encoder ships its morphology axes)
+    assert numbers["provenance"]["method"].startswith("USmorph: encoder galtaxa-galaxy-v3 -> PCA 10 of unit-length")
+    assert "morphology axes" in numbers["provenance"]["method"]
     assert (demo.run_dir / "groups.html").exists()
     mapping = yaml.safe_load((demo.run_dir / "mapping.yaml").read_text())
     assert "inspectors" in mapping

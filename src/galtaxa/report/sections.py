@@ -26,8 +26,35 @@ from ..utils.seeding import rng as _rng
 from .writer import ReportWriter, _labels_as_str, _numeric_ok, _slug
 
 # -------------------------------------------------------------------- sections
+def _method_words(cfg: Mapping) -> str:
+    """The taxonomy's method in one line, from a run's resolved config: route, encoder, clustering space and vote
+    (USmorph) or mixture (M3); ``"not recorded"`` without a config."""
+    if not cfg or "route" not in cfg:
+        return "not recorded"
+    if cfg["route"] == "multimodal":
+        mm = cfg.get("multimodal") or {}
+        encoders = ", ".join(e if isinstance(e, str) else str(e.get("name")) for e in mm.get("encoders") or [])
+        return (f"M3: encoders {encoders} and {', '.join(mm.get('params') or [])} -> autoencoder "
+                f"({mm.get('bottleneck')}-d) -> Gaussian mixture ({mm.get('n_components')} components, "
+                f"{mm.get('covariance_type')} covariances)")
+    red, clu, enc = cfg.get("reduce") or {}, cfg.get("cluster") or {}, cfg.get("encoder") or {}
+    if red.get("method") == "umap":
+        space = f"UMAP {red.get('n_components')}"
+    else:
+        scaled = [w for w, on in (("unit-length", red.get("normalize") is True),
+                                  ("z-scored", red.get("standardize") is True)) if on]
+        space = (f"PCA {red.get('n_components')}" + (f" of {' and '.join(scaled)} features" if scaled else "")
+                 + (" + the encoder's morphology axes" if red.get("morphology_axes") is True else ""))
+    if red.get("descriptors") is True:
+        space += f" + image descriptors at {red.get('descriptor_weight')}"
+    voters = ", ".join(clu.get("algorithms") or [])
+    return (f"USmorph: encoder {enc.get('name')} -> {space} -> vote of {voters} at k = {clu.get('n_clusters')} "
+            f"(kept when {clu.get('min_agree')} agree)")
+
+
 def _section_provenance(R: ReportWriter, provenance: Mapping | None, class_source: str) -> None:
-    """Where the page comes from: date, galtaxa version, input, config hash, seed, and where the classes came from."""
+    """Where the page comes from: date, galtaxa version, input, config hash, the method, seed, and where the classes
+    came from."""
     prov = dict(provenance or {})
     cfg = prov.get("config") or {}
     mapping = prov.get("mapping") or {}
@@ -37,6 +64,7 @@ def _section_provenance(R: ReportWriter, provenance: Mapping | None, class_sourc
             ("input", ", ".join(str(i) for i in inputs) if inputs else (cfg.get("input") or {}).get("path") or
              "not recorded"),
             ("config hash", prov.get("config_hash") or "not recorded"),
+            ("method", _method_words(cfg)),
             ("seed", str(prov.get("seed", R.seed))),
             ("classes from", class_source + (f"; mapping file {mapping['file']}" if mapping.get("file") else "")
              + (f", inspectors {', '.join(mapping['inspectors'])}" if mapping.get("inspectors") else ""))]
