@@ -252,7 +252,8 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
     settings = default_space(encoder.name, checkpoint)
     if adapted:  # as galtaxa run after its adapt stage: the original encoder's axes do not fit the adapted embedding
         settings["morphology_axes"] = False
-    space = Space(feats["plain"], desc["plain"], **space_kwargs(settings, encoder.name, checkpoint))
+    kwargs = space_kwargs(settings, encoder.name, checkpoint)
+    space = Space(feats["plain"], desc["plain"], **kwargs)
     Z = space(feats["plain"], desc["plain"])
     summary, extra = probe_scores(Z, y)
     split = extra.pop("split")
@@ -263,8 +264,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
     row["vote"] = {f"k20_agree{a}": vote_scores(Z[usable], y[usable], 20, a) for a in (2, 3)}
     row["vote_seeds"] = vote_seeds(Z[usable], y[usable])
     if VOTE_PARTS["n"] > 1:
-        row["vote_seeds_parts"] = vote_parts(feats["plain"], desc["plain"], y,
-                                             space_kwargs(settings, encoder.name, checkpoint))
+        row["vote_seeds_parts"] = vote_parts(feats["plain"], desc["plain"], y, kwargs)
     for k in ("other", "other_1band"):
         row[f"probe30_f1_{k}"] = other_survey_scores(Z, space(feats[k], desc[k]), y, split)
     row["probe30_f1_plain_test"] = other_survey_scores(Z, Z, y, split)
@@ -272,7 +272,8 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
     if SPACE_STUDY:
         row["space_study"] = {}
         for label, kw in SPACE_STUDY.items():
-            study_space = Space(feats["plain"], desc["plain"], **space_kwargs(kw, encoder.name, checkpoint))
+            study_kwargs = space_kwargs(kw, encoder.name, checkpoint)
+            study_space = Space(feats["plain"], desc["plain"], **study_kwargs)
             Zs = study_space(feats["plain"], desc["plain"])
             sm, ex = probe_scores(Zs, y)  # the draws of the default space's probe
             ok = np.isfinite(Zs).all(1)
@@ -291,7 +292,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
                 row["space_study"][label]["parts"] = [
                     [p["k20_agree2"]["kept"], p["k20_agree2"]["purity"], p["k20_agree3"]["kept"],
                      p["k20_agree3"]["purity"]]
-                    for p in vote_parts(feats["plain"], desc["plain"], y, space_kwargs(kw, encoder.name, checkpoint))]
+                    for p in vote_parts(feats["plain"], desc["plain"], y, study_kwargs)]
             print(f"   space {label}: {row['space_study'][label]}", flush=True)
     print(f"{name}: probe30 {row['probe30_f1']} (3-class {row['three_class_f1_30']}), kNN {row['knn10_accuracy']:.3f}, "
           f"k20 2/3 {row['vote']['k20_agree2']['kept']:.2f} @ {row['vote']['k20_agree2']['purity']:.3f}, "
@@ -443,7 +444,8 @@ def sim_ari(encoder, n: int = 600, checkpoint=None) -> dict:
     feats = encoder.encode(images, batch_size=64)
     space = space_kwargs(default_space(encoder.name, checkpoint), encoder.name, checkpoint)
     Z = PCAReducer(n_components=min(30, feats.shape[1]), standardize=space["standardize"],
-                   normalize=space["normalize"], axes=space["axes"], random_state=0).fit_transform(feats)
+                   normalize=space["normalize"], axes=space["axes"], axes_weight=space["axes_weight"],
+                   random_state=0).fit_transform(feats)
     out = {}
     for k in (6, 12):
         vc = VotingClustering(n_clusters=k, min_agree=2, mapping="hungarian", random_state=0).fit(Z)

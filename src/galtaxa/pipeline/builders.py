@@ -27,7 +27,7 @@ from ..taxonomy.parts import multimodal_parts, usmorph_parts
 from ..compute.runner import LOCAL, ChunkRunner
 
 __all__ = ["open_input", "resolve_auto_settings", "use_descriptors", "standardize_features", "normalize_features",
-           "morphology_axes",
+           "morphology_axes", "morphology_directions",
            "multimodal_conditioning", "make_conditioner", "load_psf", "encoder_specs",
            "encoder_from_config", "adaptation_from_config", "usmorph_from_config", "multimodal_taxonomy_from_config",
            "classifier_from_config", "ssl_from_config"]
@@ -135,6 +135,12 @@ def morphology_axes(cfg: dict, checkpoint="config") -> MorphologyAxes | None:
         raise ValueError(f"reduce.morphology_axes: true, but the encoder {cfg['encoder']['name']!r} ships no "
                          "morphology axes (a NAME.axes.npz file beside its weights); set it to auto or false")
     return axes
+
+
+def morphology_directions(cfg: dict, checkpoint="config"):
+    """The directions ``(k, d)`` of :func:`morphology_axes` that the PCA appends (its ``axes``), or ``None``."""
+    axes = morphology_axes(cfg, checkpoint)
+    return None if axes is None else axes.directions
 
 
 def _reduce_choice(cfg: dict, key: str, galaxy_encoder: bool) -> bool:
@@ -375,10 +381,6 @@ def chunk_runner_from_config(cfg: dict, progress: bool = True):
                        progress)
 
 
-def _directions(axes: MorphologyAxes | None):
-    return None if axes is None else axes.directions
-
-
 def usmorph_from_config(cfg: dict, progress: bool = True):
     """The :class:`~galtaxa.taxonomy.UnsupervisedTaxonomy` of the config's cae, polar, encoder, reduce and
     cluster sections (methods M1/M2).
@@ -402,7 +404,7 @@ def usmorph_from_config(cfg: dict, progress: bool = True):
         cae=cfg["cae"]["enabled"], cae_kwargs={"latent_dim": cfg["cae"]["latent_dim"], "epochs": cfg["cae"]["epochs"]},
         reduce=cfg["reduce"]["method"], n_components=cfg["reduce"]["n_components"],
         fit_rows=cfg["reduce"].get("fit_rows"), standardize=standardize_features(cfg),
-        normalize=normalize_features(cfg), axes=_directions(morphology_axes(cfg)),
+        normalize=normalize_features(cfg), axes=morphology_directions(cfg),
         axes_weight=float(cfg["reduce"]["axes_weight"]), n_clusters=cfg["cluster"]["n_clusters"],
         algorithms=tuple(cfg["cluster"]["algorithms"]), min_agree=cfg["cluster"]["min_agree"],
         mapping=cfg["cluster"]["mapping"], random_state=cfg["seed"], progress=progress)

@@ -14,7 +14,7 @@ from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
 from ..taxonomy.cae import CAEDenoiser
-from .builders import morphology_axes
+from .builders import morphology_directions
 from .context import RunContext
 from .plan import RunPlan
 from .stage_encode import EncodeResult
@@ -88,8 +88,7 @@ def cluster_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, encoded: 
         model = clone(plan.usmorph).set_params(cache_dir=st.path, checkpoint=encoded.encoder_checkpoint)
         if encoded.encoder_checkpoint != cfg["encoder"]["checkpoint"] and isinstance(model.reducer, PCAReducer):
             # the adapt stage's weights: the original encoder's morphology axes do not fit their embedding
-            axes = morphology_axes(cfg, encoded.encoder_checkpoint)
-            model.set_params(reducer__axes=None if axes is None else axes.directions)
+            model.set_params(reducer__axes=morphology_directions(cfg, encoded.encoder_checkpoint))
         if encoded.cae_path is not None:
             model.cae_ = CAEDenoiser.load(encoded.cae_path)
         model.fit(galaxies, features=features)

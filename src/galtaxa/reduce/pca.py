@@ -175,11 +175,11 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         out = self.pca_.fit_transform(Z)
         self.axes_mean_ = self.axes_scale_ = None
         if self.axes is not None:
-            a = unit_rows(raw) @ self.axes.T
+            a = self._axis_coords(raw, X)
             self.axes_mean_ = a.mean(axis=0)
             sd = a.std(axis=0)
             self.axes_scale_ = self.axes_weight * float(out[:, 0].std()) / np.where(sd > 0, sd, 1.0)
-            out = self._append_axes(out, raw)
+            out = self._append_axes(out, a)
         self.n_fit_rows_ = int(X.shape[0])
         self.n_components_ = int(self.pca_.n_components_)
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
@@ -236,15 +236,19 @@ class PCAReducer(TransformerMixin, BaseEstimator):
     def _project(self, X: np.ndarray) -> np.ndarray:
         raw = X
         X = self._unit_rows(X)
-        Z = self.scaler_.transform(X) if self.scaler_ is not None else X
-        return self._append_axes(self.pca_.transform(Z), raw)
-
-    def _append_axes(self, Z: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        """``Z`` followed by the scaled coordinates of ``raw`` on the fixed axes (``Z`` itself without them)."""
+        Z = self.pca_.transform(self.scaler_.transform(X) if self.scaler_ is not None else X)
         if getattr(self, "axes_mean_", None) is None:
             return Z
-        a = (unit_rows(raw) @ self.axes.T - self.axes_mean_) * self.axes_scale_
-        return np.hstack([Z, a.astype(Z.dtype, copy=False)])
+        return self._append_axes(Z, self._axis_coords(raw, X))
+
+    def _axis_coords(self, raw: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Coordinates ``u . w_j`` of the unit-length rows ``u`` of ``raw`` on the fixed axes (``X``, the rows after
+        :meth:`_unit_rows`, are those rows already when ``normalize``)."""
+        return (X if self.normalize else unit_rows(raw)) @ self.axes.T
+
+    def _append_axes(self, Z: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """``Z`` followed by the axis coordinates ``coords``, centred and scaled as fitted."""
+        return np.hstack([Z, ((coords - self.axes_mean_) * self.axes_scale_).astype(Z.dtype, copy=False)])
 
     def _transform_chunks(self, X) -> np.ndarray:
         validate_params(self)  # chunk_rows may have been set after fit
