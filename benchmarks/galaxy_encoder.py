@@ -4,8 +4,10 @@ Every figure is measured on the **benchmark split** of ../shared/data/gz1 (``ben
 the 40% of the galaxies that ``scripts/train_galaxy_encoder.py`` never sees), E / face-on S / edge-on S / merger.
 For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encoder file given):
 
-* the images are conditioned as ``galtaxa run`` conditions JPEG composites (128 px, crop 0.38, display) and
-  encoded through :func:`galtaxa.encode.get_encoder`;
+* the images are conditioned as ``galtaxa run`` conditions JPEG composites (128 px, crop 0.38, display),
+  handed to the encoder as the run hands them (:func:`run_pixels`: each image rescaled to [0, 1]; rows measured
+  before this step, marked in the tables, read the conditioned pixels) and encoded through
+  :func:`galtaxa.encode.get_encoder`;
 * the clustering space is the one ``galtaxa run`` uses by default with the encoder (:func:`default_space`): the
   features reduced by PCA to ``reduce.n_components`` dimensions (16; galtaxa's ``PCAReducer``, fitted on these
   galaxies, as a run fits it on its own), scaled to unit length and z-scored first where ``reduce.normalize:
@@ -110,6 +112,15 @@ def descriptors(images, name: str) -> np.ndarray:
     d = image_descriptors(images)
     np.save(path, d)
     return d
+
+
+def run_pixels(images) -> np.ndarray:
+    """The pixels ``galtaxa run`` hands its encoder from conditioned images: the USmorph route's view without CAE
+    and polar unfolding (:meth:`galtaxa.taxonomy.UnsupervisedTaxonomy.preprocess`, each image rescaled to [0, 1]; the
+    M3 route's view of galtaxa's encoders is the same)."""
+    from galtaxa.taxonomy import UnsupervisedTaxonomy
+
+    return UnsupervisedTaxonomy(polar=False).preprocess(images)
 
 
 class Space:
@@ -247,7 +258,7 @@ def vote_parts(features, desc, y, kw: dict) -> list:
 
 def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted: bool = False) -> dict:
     t0 = time.perf_counter()
-    feats = {k: encoder.encode(v, batch_size=64) for k, v in views.items()}
+    feats = {k: encoder.encode(run_pixels(v), batch_size=64) for k, v in views.items()}
     seconds = (time.perf_counter() - t0) / sum(len(v) for v in views.values())
     settings = default_space(encoder.name, checkpoint)
     if adapted:  # as galtaxa run after its adapt stage: the original encoder's axes do not fit the adapted embedding
@@ -258,7 +269,7 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
     summary, extra = probe_scores(Z, y)
     split = extra.pop("split")
     p = {str(r["n_per_class"]): r for r in summary.to_dict("records")}
-    row = {"space": settings, "probe30_f1": round(float(p["30"]["macro_f1_mean"]), 3), "probe30_f1_std": round(float(p["30"]["macro_f1_std"]), 3),
+    row = {"pixels": "run", "space": settings, "probe30_f1": round(float(p["30"]["macro_f1_mean"]), 3), "probe30_f1_std": round(float(p["30"]["macro_f1_std"]), 3),
            "probe_all_f1": round(float(p["all"]["macro_f1_mean"]), 3), **extra, **knn_scores(Z, y, split)}
     usable = np.isfinite(Z).all(1)
     row["vote"] = {f"k20_agree{a}": vote_scores(Z[usable], y[usable], 20, a) for a in (2, 3)}
@@ -441,7 +452,7 @@ def sim_ari(encoder, n: int = 600, checkpoint=None) -> dict:
         np.savez(path, images=images, types=types)
     from galtaxa.reduce import PCAReducer
 
-    feats = encoder.encode(images, batch_size=64)
+    feats = encoder.encode(run_pixels(images), batch_size=64)
     space = space_kwargs(default_space(encoder.name, checkpoint), encoder.name, checkpoint)
     Z = PCAReducer(n_components=min(30, feats.shape[1]), standardize=space["standardize"],
                    normalize=space["normalize"], axes=space["axes"], axes_weight=space["axes_weight"],
@@ -558,6 +569,8 @@ def main(argv=None) -> int:
                             # unit-length features (the default for galaxy encoders) with and without the axes
                             "unit-length pca16, no morphology axes": {"n_components": 16, "weight": 0.0,
                                                                       "normalize": True},
+                            "unit-length pca8, no morphology axes": {"n_components": 8, "weight": 0.0,
+                                                                     "normalize": True},
                             "unit-length pca8 + morphology axes": {"n_components": 8, "weight": 0.0,
                                                                    "normalize": True, "morphology_axes": True},
                             "unit-length pca32 + morphology axes": {"n_components": 32, "weight": 0.0,
@@ -635,8 +648,9 @@ def main(argv=None) -> int:
         if "space_study" not in row and "space_study" in earlier:  # as measured by its own command
             row["space_study"] = earlier["space_study"]
             row["space_study_measured"] = earlier.get("space_study_measured", earlier.get("measured"))
+            row["space_study_pixels"] = earlier.get("space_study_pixels", earlier.get("pixels"))
         elif "space_study" in row:
-            row["space_study_measured"] = row["measured"]
+            row["space_study_measured"], row["space_study_pixels"] = row["measured"], row["pixels"]
         results.setdefault("rows", {})[name] = row
         args.out.write_text(json.dumps(results, indent=1, default=float))
         for label, kw in map(parse_adaptation, args.adapt or []):
@@ -667,6 +681,14 @@ def _settings_words(settings: dict) -> str:
     return ", ".join(f"{a}={b}" for a, b in settings.items())
 
 
+#: Marks the rows measured on the conditioned pixels (before :func:`run_pixels`).
+PIXELS_MARK = "°"
+
+
+def _pixels_mark(row: dict) -> str:
+    return "" if row.get("pixels") == "run" else f" {PIXELS_MARK}"
+
+
 def write_markdown(results: dict, path: Path) -> None:
     m = results["machine"]
     lines = ["# Galaxy encoder: objectives and the ImageNet baseline on the gz1 benchmark split", "",
@@ -683,10 +705,15 @@ def write_markdown(results: dict, path: Path) -> None:
             continue
         v = r.get("vote_seeds", r["vote"])  # the mean over 3 seeds where measured
         v2, v3 = v["k20_agree2"], v["k20_agree3"]
-        lines.append(f"| {name} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
+        lines.append(f"| {name}{_pixels_mark(r)} | {space_words(r.get('space'))} | {r['probe30_f1']:.3f} ± {r['probe30_f1_std']:.3f} | {r['three_class_f1_30']:.2f} | "
                      f"{r['probe_all_f1']:.2f} | {r['knn10_accuracy']:.2f} | {v2['kept']:.2f}, {v2['purity']:.3f} | "
                      f"{v3['kept']:.2f}, {v3['purity']:.3f} | {_other_survey_cell(r)} | "
                      f"{r['seconds_per_galaxy_encode']:.3f} |")
+    if any(_pixels_mark(r) for r in results.get("rows", {}).values()):
+        lines += ["", f"{PIXELS_MARK} Measured before the benchmark handed the encoders the pixels `galtaxa run` hands "
+                      "them (each image rescaled to [0, 1]): these rows' encoders read the conditioned pixels, so "
+                      "their figures describe a slightly different input than a run's (the `galtaxa run` table "
+                      "below is the run itself). Their space-study and disjoint-part rows are marked alike."]
     runs = _rows_with(results, "galtaxa_run")
     if runs:
         lines += ["", "The default `galtaxa run` (measurement off) on the same galaxies, from its catalog and "
@@ -752,7 +779,7 @@ def write_markdown(results: dict, path: Path) -> None:
             for label, r in study.items():
                 three = "-" if r.get("three_class_f1_30") is None else f"{r['three_class_f1_30']:.2f}"
                 parts_cell = "; ".join(f"{p[1]:.3f}, {p[2]:.2f} at {p[3]:.3f}" for p in r.get("parts", [])) or "-"
-                lines.append(f"| {k}, {label} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
+                lines.append(f"| {k}, {label}{_pixels_mark({'pixels': results['rows'][k].get('space_study_pixels')})} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
                              f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
                              f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} | {parts_cell} |")
         lines += [""] + [f"- Spaces of {k}: commit {rec.get('git_commit')}, {rec.get('date')}, `{rec.get('command')}`"
@@ -767,7 +794,7 @@ def write_markdown(results: dict, path: Path) -> None:
         for k, rows_ in parts.items():
             for i, v in enumerate(rows_):
                 a2, a3 = v["k20_agree2"], v["k20_agree3"]
-                lines.append(f"| {k}, part {i + 1} of {len(rows_)} | {v.get('n', '-')} | {a2['kept']:.2f}, "
+                lines.append(f"| {k}, part {i + 1} of {len(rows_)}{_pixels_mark(results['rows'][k])} | {v.get('n', '-')} | {a2['kept']:.2f}, "
                              f"{a2['purity']:.3f} ({a2['purity_range'][0]:.3f}-{a2['purity_range'][1]:.3f}) | "
                              f"{a3['kept']:.2f}, {a3['purity']:.3f} ({a3['purity_range'][0]:.3f}-"
                              f"{a3['purity_range'][1]:.3f}) |")
