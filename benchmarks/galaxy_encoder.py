@@ -284,6 +284,8 @@ def evaluate(name, encoder, views: dict, desc: dict, y, checkpoint=None, adapted
         row["space_study"] = {}
         for label, kw in SPACE_STUDY.items():
             study_kwargs = space_kwargs(kw, encoder.name, checkpoint)
+            if kw.get("morphology_axes") and (adapted or study_kwargs["axes"] is None):
+                continue  # an encoder without axes of its own: the row would repeat one without them
             study_space = Space(feats["plain"], desc["plain"], **study_kwargs)
             Zs = study_space(feats["plain"], desc["plain"])
             sm, ex = probe_scores(Zs, y)  # the draws of the default space's probe

@@ -107,10 +107,10 @@ def morphology_axes(cfg: dict, checkpoint="config") -> MorphologyAxes | None:
     A galaxy encoder may ship the Fisher discriminant directions of its embedding for the Galaxy Zoo classes of its
     own training galaxies (:mod:`galtaxa.encode.morphology_axes`).  ``auto`` appends them when the encoder ships
     them and ``reduce.method`` is ``pca``.  On the gz1 benchmark split, with ``galtaxa-galaxy-v3``: 30-label probe
-    0.665 against 0.649, the default run's vote 93% kept at purity 0.868 against 90% at 0.861 (over three voter
-    seeds 0.859 against 0.854; on three disjoint thirds 0.843 / 0.887 / 0.878 against 0.845 / 0.880 / 0.853), the
-    unanimous galaxies no purer on the thirds; the re-imaged survey's probe loses 0.040 / 0.046 (colour / one band)
-    against its plain probe, within 0.05 (``benchmarks/results/galaxy_encoder.md``).
+    0.664 against 0.640, the default run's vote 93% kept at purity 0.868 against 90% at 0.861 (over three voter
+    seeds 0.866 against 0.856; on three disjoint thirds 0.845 / 0.876 / 0.887 against 0.843 / 0.871 / 0.881), the
+    unanimous galaxies neither more nor purer; the re-imaged survey's probe loses 0.022 / 0.028 (colour / one band)
+    against its plain probe (``benchmarks/results/galaxy_encoder.md``).
 
     Parameters
     ----------
@@ -166,8 +166,9 @@ def multimodal_conditioning(mm: dict, name: str) -> dict:
 
     An explicit ``multimodal.smoothing_sigma`` / ``multimodal.zscore`` applies to every encoder.  ``auto`` gives
     each encoder the pixels it was trained on: M3's smoothed, z-scored image (sigma 1.5 px) for timm encoders, as
-    the paper feeds its ImageNet CNNs, and the conditioned image itself (no smoothing, scaled to [0, 1]) for
-    galtaxa's galaxy encoders, which were trained on it (``scripts/train_galaxy_encoder.py``).  On the gz1
+    the paper feeds its ImageNet CNNs, and the conditioned image itself (no smoothing; each image rescaled to
+    [0, 1], as the USmorph route hands every image to its encoder) for galtaxa's galaxy encoders, which were
+    trained on the conditioned images (``scripts/train_galaxy_encoder.py``).  On the gz1
     benchmark split, at 10 components, the route's groups with ``galtaxa-galaxy-v3`` score a purity of 0.832
     against 0.772 on the smoothed, z-scored view, and 0.809-0.858 against 0.722-0.810 on three disjoint thirds of
     it; the ImageNet Lite0 gains from the conditioned image on the whole split (0.788 against 0.764) and loses on
