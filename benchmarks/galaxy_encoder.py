@@ -781,7 +781,8 @@ def write_markdown(results: dict, path: Path) -> None:
             for label, r in study.items():
                 three = "-" if r.get("three_class_f1_30") is None else f"{r['three_class_f1_30']:.2f}"
                 parts_cell = "; ".join(f"{p[1]:.3f}, {p[2]:.2f} at {p[3]:.3f}" for p in r.get("parts", [])) or "-"
-                lines.append(f"| {k}, {label}{_pixels_mark({'pixels': results['rows'][k].get('space_study_pixels')})} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
+                mark = _pixels_mark({"pixels": results["rows"][k].get("space_study_pixels")})
+                lines.append(f"| {k}, {label}{mark} | {r['probe30_f1']:.3f} | {three} | {r['knn10_accuracy']:.2f} | "
                              f"{r['k20_agree2'][0]:.2f}, {r['k20_agree2'][1]:.3f} | {r['k20_agree3'][0]:.2f}, "
                              f"{r['k20_agree3'][1]:.3f} | {_other_survey_cell(r)} | {parts_cell} |")
         lines += [""] + [f"- Spaces of {k}: commit {rec.get('git_commit')}, {rec.get('date')}, `{rec.get('command')}`"
@@ -796,7 +797,8 @@ def write_markdown(results: dict, path: Path) -> None:
         for k, rows_ in parts.items():
             for i, v in enumerate(rows_):
                 a2, a3 = v["k20_agree2"], v["k20_agree3"]
-                lines.append(f"| {k}, part {i + 1} of {len(rows_)}{_pixels_mark(results['rows'][k])} | {v.get('n', '-')} | {a2['kept']:.2f}, "
+                lines.append(f"| {k}, part {i + 1} of {len(rows_)}{_pixels_mark(results['rows'][k])} | "
+                             f"{v.get('n', '-')} | {a2['kept']:.2f}, "
                              f"{a2['purity']:.3f} ({a2['purity_range'][0]:.3f}-{a2['purity_range'][1]:.3f}) | "
                              f"{a3['kept']:.2f}, {a3['purity']:.3f} ({a3['purity_range'][0]:.3f}-"
                              f"{a3['purity_range'][1]:.3f}) |")

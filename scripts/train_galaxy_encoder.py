@@ -247,7 +247,8 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         "## Figures on the benchmark split (galaxies it never saw)",
         "`python benchmarks/galaxy_encoder.py` (`benchmarks/results/galaxy_encoder.md`): each representation in "
         "the clustering space `galtaxa run` gives it by default, reading the pixels the run hands it, 30-label "
-        "linear probe, kNN, the vote at k = 20, and the 'other survey' re-imaging (0.26\"/px, another PSF, more noise; colour and one band).", "",
+        "linear probe, kNN, the vote at k = 20, and the 'other survey' re-imaging (0.26\"/px, another PSF, more "
+        "noise; colour and one band).", "",
         "| representation | clustering space | F1@30 | 3-class F1@30 | kNN10 acc | vote 2/3 kept, purity | vote 3/3 "
         "kept, purity | other survey F1@30 colour / 1 band |", "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
