@@ -282,7 +282,7 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
 
 
 def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64,
-             limit: int | None = None) -> Path:
+             limit: int | None = None, pixels: str = "conditioned") -> Path:
     """Fit the morphology axes of the encoder file ``weights`` and write them beside it (``NAME.axes.npz``).
 
     The Fisher directions (:func:`galtaxa.encode.morphology_axes.fit_morphology_axes`) of its embedding for the four
@@ -290,6 +290,8 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     run`` conditions it and in ``n_views`` training views (:func:`~galtaxa.supervise.galaxy_encoder_training.
     astro_views`: rotation, zoom, PSF blur, noise, flux, one band; seeded): the within-class scatter then holds the
     survey's look, and the axes follow the morphology rather than the pixel scale, depth or number of bands.
+    ``pixels``: the encoder's input, as it was trained (``--pixels``): ``conditioned`` (the shipped encoders) or
+    ``run`` (each view rescaled to [0, 1] as ``galtaxa run`` hands it its images).
     ``limit``: the first galaxies of the split only (a smoke test).
     """
     import torch
@@ -297,7 +299,7 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     from galtaxa.encode import get_encoder
     from galtaxa.encode.morphology_axes import axes_path, fit_morphology_axes
     from galtaxa.io import open_dataset
-    from galtaxa.preprocess import Conditioner
+    from galtaxa.preprocess import Conditioner, unit_range
     from galtaxa.supervise.galaxy_encoder_training import astro_views
 
     t0 = time.time()
@@ -307,19 +309,20 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     labels = np.array([GZ1_CLASS.get(v) for v in split["label"].to_numpy()[rows]], dtype=object)
     encoder = get_encoder("galtaxa-galaxy", checkpoint=weights, input_size=SIZE)
     cond = Conditioner(size=SIZE, geometry="crop_resize", crop_fraction=CROP, scaling="display")
-    features = [encoder.encode(np.stack([cond(source.read(int(i))) for i in rows]), batch_size=batch)]
+    seen = unit_range if pixels == "run" else np.asarray
+    features = [encoder.encode(seen(np.stack([cond(source.read(int(i))) for i in rows])), batch_size=batch)]
     gen = torch.Generator().manual_seed(seed)
     for _ in range(n_views):
         for a in range(0, len(rows), batch):
             x = torch.from_numpy(np.stack([source.read(int(i)) / 255.0 for i in rows[a:a + batch]]).astype(np.float32))
-            features.append(encoder.encode(astro_views(x, gen, SIZE, CROP).numpy(), batch_size=batch))
+            features.append(encoder.encode(seen(astro_views(x, gen, SIZE, CROP).numpy()), batch_size=batch))
     axes = fit_morphology_axes(np.concatenate(features), np.tile(labels, n_views + 1), record={
         "encoder": Path(weights).name, "data": "the labelled galaxies of the gz1 encoder split "
         "(benchmarks/gz1_encoder_split.csv), labels 1 and 2 merged, 4 left out", "views": {
-            "as_conditioned": 1, "training_views": n_views, "view_seed": seed},
+            "as_conditioned": 1, "training_views": n_views, "view_seed": seed}, "pixels": pixels,
         "commit": git_commit(), "seconds": round(time.time() - t0),
         "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"
-                   + (f" --limit {limit}" if limit else "")})
+                   + (f" --limit {limit}" if limit else "") + (f" --pixels {pixels}" if pixels != "conditioned" else "")})
     path = axes.save(axes_path(weights))
     print(f"wrote {path}: {axes.n_axes} axes for {', '.join(axes.classes)} from {len(rows)} galaxies x "
           f"{n_views + 1} views in {time.time() - t0:.0f} s", flush=True)
@@ -350,6 +353,9 @@ def main(argv=None) -> int:
     ap.add_argument("--view-seed", type=int, default=None,
                     help="seed of the cached augmented views (default: --seed); another --seed with the same "
                          "--view-seed measures the training's own seed noise on the same views, without re-caching")
+    ap.add_argument("--pixels", choices=("conditioned", "run"), default="conditioned",
+                    help="the views the encoder is trained on (and its axes fitted on): as conditioned (the shipped "
+                         "encoders) or each rescaled to [0, 1] as galtaxa run hands its encoder every image")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None,
                     help="first N encoder-split galaxies only (smoke test; also with --axes)")
@@ -359,7 +365,7 @@ def main(argv=None) -> int:
                     help="only fit the morphology axes of this weights file (written beside it as NAME.axes.npz)")
     args = ap.parse_args(argv)
     if args.axes is not None:
-        fit_axes(args.axes, args.data, limit=args.limit)
+        fit_axes(args.axes, args.data, limit=args.limit, pixels=args.pixels)
         return 0
     if args.card is not None:
         print(f"wrote {write_model_card(args.card)}")
@@ -427,18 +433,19 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
     view_seed = args.seed if args.view_seed is None else args.view_seed
-    tag = f"n{args.n_trainable}_s{view_seed}"
+    tag = f"n{args.n_trainable}_s{view_seed}" + ("_run" if args.pixels == "run" else "")
+    rescale = args.pixels == "run"
     print(f"caching {args.views} views of {len(rows)} gz1 galaxies", flush=True)
     gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
                             work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
-                            seed=view_seed)
+                            seed=view_seed, rescale=rescale)
     parts = [gz1_views]
     if n_sim:
         print(f"caching {args.sim_views} views of {n_sim} simulated galaxies", flush=True)
         parts.append(cache_views(net, lambda i: sim_images[i], n_sim, args.sim_views,
                                  work / f"sim_views_{n_sim}x{args.sim_views}_{tag}.npy", size=SIZE, crop_fraction=1.0,
                                  settings=ViewSettings(zoom=(0.8, 1.25), max_shift=0.04, single_band_p=0.0),
-                                 seed=view_seed + 1))
+                                 seed=view_seed + 1, rescale=rescale))
     views = StackedViews(parts) if len(parts) > 1 else gz1_views
 
     # ------------------------------------------------------------------ targets and the train / validation rows
@@ -467,7 +474,7 @@ def main(argv=None) -> int:
         "data": {"gz1_encoder_split": int(n_gz1), "gz1_split_file": "benchmarks/gz1_encoder_split.csv",
                  "gz1_split_rule": "60% of ../shared/data/gz1 stratified by label, seed 0 (the rest: benchmark)",
                  "train_galaxies": int(len(train_rows)), "validation_galaxies": int(len(val_rows)),
-                 "simulated": int(n_sim), "simulation_seed": 101, "views_per_gz1_galaxy": args.views,
+                 "simulated": int(n_sim), "simulation_seed": 101, "views_per_gz1_galaxy": args.views, "pixels": args.pixels,
                  "views_per_simulated_galaxy": args.sim_views if n_sim else 0,
                  "conditioning_gz1": {"size": SIZE, "geometry": "crop_resize", "crop_fraction": CROP,
                                       "scaling": "display"},
@@ -492,7 +499,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_galaxy_encoder(net, out, record)
     if not args.limit:
-        fit_axes(out, args.data)
+        fit_axes(out, args.data, pixels=args.pixels)
     last = history[-1] if history else {}
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) in {time.time() - t_start:.0f} s; last epoch: "
           + ", ".join(f"{k} {v:.3f}" for k, v in last.items() if isinstance(v, float)), flush=True)

@@ -28,7 +28,13 @@ def test_the_axes_command_writes_axes_that_a_run_finds_beside_the_weights(shared
     assert axes is not None and axes.directions.shape[1] == 64 and axes.n_axes == len(axes.classes) - 1
     assert axes.record["galaxies"] <= 60 * 3 and axes.record["views"]["training_views"] == 2
     assert axes.record["command"].endswith("--limit 60") and axes.record["encoder"] == "mine.safetensors"
+    assert axes.record["pixels"] == "conditioned"  # the shipped encoders were trained on the conditioned views
     # seeded: the same command gives the same axes
     first = axes.directions.copy()
     script.main(["--axes", str(weights), "--data", str(shared_data), "--limit", "60"])
     np.testing.assert_array_equal(encoder_axes("galtaxa-galaxy", checkpoint=weights).directions, first)
+    # an encoder trained on the pixels a run hands it (--pixels run) gets its axes fitted on those pixels
+    script.main(["--axes", str(weights), "--data", str(shared_data), "--limit", "60", "--pixels", "run"])
+    run = encoder_axes("galtaxa-galaxy", checkpoint=weights)
+    assert run.record["pixels"] == "run" and run.record["command"].endswith("--limit 60 --pixels run")
+    assert not np.allclose(run.directions, first)

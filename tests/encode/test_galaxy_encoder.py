@@ -162,6 +162,29 @@ def test_the_shipped_encoder_sees_a_galaxy_turned_as_the_same_galaxy(name):
     assert np.median(ratio) < 0.4
 
 
+def test_views_can_be_cached_as_the_run_hands_images_to_its_encoder(tmp_path):
+    """``rescale=True`` (``--pixels run`` of the training script): each view is rescaled to [0, 1] before the frozen
+    prefix, as ``galtaxa run`` hands every image to its encoder; by default the views stay as conditioned."""
+
+    class Identity:  # a prefix that returns its input: the cache holds the normalised views, (x - 0.5) / 0.5
+        def prefix(self, x):
+            return x
+
+        def eval(self):
+            return self
+
+    n, n_views = 4, 3
+    stamps = [_blob(0.6, 0.5 * i, size=120, seed=i, flux=0.3) for i in range(n)]  # faint: peak 0.3 of full scale
+    kw = dict(size=32, crop_fraction=0.6, progress=False)
+    plain = np.asarray(cache_views(Identity(), lambda i: stamps[i], n, n_views, tmp_path / "a.npy", **kw),
+                       dtype=np.float32).reshape(n * n_views, -1)
+    run = np.asarray(cache_views(Identity(), lambda i: stamps[i], n, n_views, tmp_path / "b.npy", rescale=True, **kw),
+                     dtype=np.float32).reshape(n * n_views, -1)
+    np.testing.assert_allclose(run.min(1), -1.0)
+    np.testing.assert_allclose(run.max(1), 1.0)
+    assert (plain.max(1) < 0).all()  # a faint galaxy as conditioned stays below half the full scale
+
+
 def test_training_separates_two_shapes_it_was_taught(net, tmp_path):
     """Round and elongated galaxies at random orientations: after a few epochs on the class objective the
     embedding separates them (nearest class centroid) on galaxies held out of training."""

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..encode.galaxy_encoder import GalaxyEncoderNet
+from ..preprocess.scaling import unit_range
 from ..status import log
 from ..training.trainer import Steps, Trainer, seeded_torch
 from ..utils.atomic import atomic_write_text
@@ -177,7 +178,7 @@ class TrainingSet:
 
 def cache_views(net: GalaxyEncoderNet, read, n_galaxies: int, n_views: int, path, *, size: int = 128,
                 crop_fraction: float = 0.38, settings: ViewSettings | None = None, seed: int = 0,
-                batch: int = 16, progress: bool = True) -> np.memmap:
+                batch: int = 16, progress: bool = True, rescale: bool = False) -> np.memmap:
     """Prefix activations of ``n_views`` views of every galaxy, as a float16 ``.npy`` memory map (resumable).
 
     Parameters
@@ -196,6 +197,9 @@ def cache_views(net: GalaxyEncoderNet, read, n_galaxies: int, n_views: int, path
     settings : ViewSettings, optional
     seed, batch : int
     progress : bool
+    rescale : bool
+        Rescale each view to [0, 1] (:func:`galtaxa.preprocess.unit_range`), as ``galtaxa run`` hands every image
+        to its encoder; ``False`` (the shipped encoders' training): the views as conditioned.
 
     Returns
     -------
@@ -221,6 +225,8 @@ def cache_views(net: GalaxyEncoderNet, read, n_galaxies: int, n_views: int, path
             stamp = torch.from_numpy(np.asarray(read(i), dtype=np.float32))[None]
             views = torch.cat([astro_views(stamp, gen, size, crop_fraction, settings, identity=True)]
                               + [astro_views(stamp, gen, size, crop_fraction, settings) for _ in range(n_views - 1)])
+            if rescale:
+                views = torch.from_numpy(unit_range(views.numpy()))
             with torch.inference_mode():  # the offline Lite0's normalisation, (x - 0.5) / 0.5
                 arr[i] = net.prefix((views - 0.5) / 0.5).numpy().astype(np.float16)
         arr.flush()
