@@ -52,7 +52,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from gz1_fewlabel import machine  # noqa: E402
-from representation import CLASSES, LABELS, knn_scores, probe_scores, purity, slug, vote_scores  # noqa: E402
+from representation import CLASSES, gz1_labels, knn_scores, probe_scores, purity, slug, vote_scores  # noqa: E402
 from supervised import parse_recipe  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -64,11 +64,12 @@ SIZE, CROP = 128, 0.38
 OTHER_ZOOM = 0.396 / 0.26
 
 
-def benchmark_rows(source) -> np.ndarray:
+def split_rows(source, part: str = "benchmark") -> np.ndarray:
+    """Rows of ``source`` (gz1) in the ``benchmark`` or the ``encoder`` split of :data:`SPLIT`."""
     split = pd.read_csv(SPLIT, dtype=str)
     if split["objid"].tolist() != [str(i) for i in source.ids]:
         raise SystemExit(f"{SPLIT} does not list the galaxies of {DATA / 'gz1'} in order")
-    return np.flatnonzero(split["split"].to_numpy() == "benchmark")
+    return np.flatnonzero(split["split"].to_numpy() == part)
 
 
 def conditioned(source, rows, kind: str) -> np.ndarray:
@@ -591,9 +592,8 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     source = open_dataset(DATA / "gz1", kind="images")
-    rows = benchmark_rows(source)
-    y = source.meta["label"].astype("Int64").astype(str).map(LABELS).to_numpy(dtype=object)[rows]
-    y = np.array([v if isinstance(v, str) else None for v in y], dtype=object)
+    rows = split_rows(source)
+    y = gz1_labels(source, rows)
     views = {k: conditioned(source, rows, k) for k in ("plain", "other", "other_1band")}
     desc = {k: descriptors(v, k) for k, v in views.items()}
     if args.survey != "plain":  # the re-imaged survey is the data set: every figure, and the adaptation, on it

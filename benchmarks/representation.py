@@ -47,6 +47,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 LABELS = {"0": "E", "1": "S_faceon", "2": "S_faceon", "3": "S_edgeon", "5": "merger"}
 CLASSES = ["E", "S_faceon", "S_edgeon", "merger"]
 
+
+def gz1_labels(source, rows=None) -> np.ndarray:
+    """The class (:data:`LABELS`) of each gz1 galaxy of ``source`` (of ``rows``), ``None`` where it has none."""
+    y = source.meta["label"].astype("Int64").astype(str).map(LABELS).to_numpy(dtype=object)
+    y = y if rows is None else y[rows]
+    return np.array([v if isinstance(v, str) else None for v in y], dtype=object)
+
 #: name -> (conditioning, taxonomy parameters[, encoder adaptation parameters]).  "v0.1 default" is the
 #: configuration this benchmark replaced.  With adaptation parameters the encoder is first adapted on the set's own
 #: galaxies (``galtaxa.supervise.EncoderAdaptation``, as the pipeline's ``adapt`` stage does) and the taxonomy uses
@@ -271,8 +278,7 @@ def main(argv=None) -> int:
     src = gz1_source()
     if args.quick:
         src.ids, src.meta = src.ids[:400], src.meta.iloc[:400].reset_index(drop=True)
-    y = src.meta["label"].astype("Int64").astype(str).map(LABELS).to_numpy(dtype=object)
-    y = np.array([v if isinstance(v, str) else None for v in y], dtype=object)
+    y = gz1_labels(src)
     out_json = RESULTS / ("representation_quick.json" if args.quick else "representation.json")
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     results["machine"] = machine()

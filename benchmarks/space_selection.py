@@ -34,14 +34,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from galaxy_encoder import (  # noqa: E402
-    DATA, LABELS, RESULTS, SIZE, SPLIT, Space, benchmark_rows, conditioned, run_pixels, space_kwargs, split_parts,
-    vote_seeds)
+    DATA, RESULTS, SIZE, Space, conditioned, run_pixels, space_kwargs, split_parts, split_rows, vote_seeds)
 from gz1_fewlabel import machine  # noqa: E402
+from representation import gz1_labels  # noqa: E402
 
 #: issue 28's vote targets at k = 20: 2-of-3 purity, unanimous share, unanimous purity
 TARGETS = {"purity2": 0.86, "kept3": 0.50, "purity3": 0.88}
@@ -76,16 +75,6 @@ def vote_figures(features, y, kw: dict) -> dict:
             "kept3": v["k20_agree3"]["kept"], "purity3": v["k20_agree3"]["purity"]}
 
 
-def encoder_rows(source) -> np.ndarray:
-    split = pd.read_csv(SPLIT, dtype=str)
-    return np.flatnonzero(split["split"].to_numpy() == "encoder")
-
-
-def labels_of(source, rows) -> np.ndarray:
-    y = source.meta["label"].astype("Int64").astype(str).map(LABELS).to_numpy(dtype=object)[rows]
-    return np.array([v if isinstance(v, str) else None for v in y], dtype=object)
-
-
 def mean_figures(figs: list) -> dict:
     return {k: round(float(np.mean([f[k] for f in figs])), 3) for k in figs[0]}
 
@@ -105,11 +94,11 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     source = open_dataset(DATA / "gz1", kind="images")
-    bench, own = benchmark_rows(source), encoder_rows(source)
+    bench, own = split_rows(source, "benchmark"), split_rows(source, "encoder")
     encoder = get_encoder(args.shipped, checkpoint=args.checkpoint, input_size=SIZE)
     feats = {"benchmark": encoder.encode(run_pixels(conditioned(source, bench, "plain")), batch_size=64),
              "encoder": encoder.encode(run_pixels(conditioned(source, own, "plain")), batch_size=64)}
-    ys = {"benchmark": labels_of(source, bench), "encoder": labels_of(source, own)}
+    ys = {"benchmark": gz1_labels(source, bench), "encoder": gz1_labels(source, own)}
     grid = {label: space_kwargs(rec, args.shipped, args.checkpoint) for label, rec in candidates().items()}
     parts = {"benchmark": split_parts(len(bench), 3),
              "encoder": [p[: len(bench) // 3] for p in split_parts(len(own), len(own) // (len(bench) // 3))][:3]}

@@ -23,7 +23,7 @@ def test_the_benchmark_encodes_the_pixels_the_run_encodes(shared_data, tmp_path,
     monkeypatch.setattr(ge, "DATA", shared_data)
     monkeypatch.setattr(ge, "CACHE", tmp_path / "cache")  # the benchmark's image cache, not the checkout's
     source = open_dataset(shared_data / "gz1", kind="images")
-    rows = ge.benchmark_rows(source)[:12]
+    rows = ge.split_rows(source)[:12]
     cfg = gz1_run_config([shared_data / "gz1" / "images" / f"{source.ids[i]}.jpeg" for i in rows], tmp_path)
     cfg["measure"]["enabled"] = cfg["report"]["enabled"] = False
     cfg["reduce"]["n_components"], cfg["cluster"]["n_clusters"] = 4, 3

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ..cache import RunCache, Stage, StageResult
 from ..galaxyset import GalaxySet
 from ..reduce import PCAReducer, UMAPReducer, plot_db_scan, plot_variance_curve
 from ..taxonomy.cae import CAEDenoiser
+from ..utils.fingerprint import array_digest
 from .builders import morphology_directions
 from .context import RunContext
 from .plan import RunPlan
@@ -79,7 +79,7 @@ def cluster_stage(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, encoded: 
         settings["reduce"] = {k: v for k, v in settings["reduce"].items() if k != "fit_rows"}
     axes = getattr(plan.usmorph.reducer, "axes", None)
     if axes is not None:  # other morphology axes (a new version of the encoder's) make another clustering
-        settings["morphology_axes_sha256"] = hashlib.sha256(np.ascontiguousarray(axes).tobytes()).hexdigest()[:16]
+        settings["morphology_axes_sha256"] = array_digest(axes)
     stage = cache.stage(NAME, settings, upstream + encoded.stages)
     features, _ = encoded.blocks[0]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 
 import numpy as np
@@ -19,7 +18,7 @@ from ..preprocess.condition import auto_scaling
 from ..status import FAILED, OK, log
 from ..utils.atomic import atomic_path
 from ..compute.runner import Chunk, ChunkRunner, chunks_of, finished_part
-from ..utils.fingerprint import galaxies_fingerprint
+from ..utils.fingerprint import array_digest, galaxies_fingerprint
 from .builders import chunk_runner_from_config, load_psf
 from .context import RunContext
 
@@ -128,7 +127,7 @@ def measure_result(cfg: dict, cache: RunCache, galaxies, upstream: tuple[Stage, 
     if m.get("engine", "fast") != "exact":  # likewise: the exact engine's numbers are those measured before it
         settings["engine"] = m.get("engine", "fast")
     if psf is not None:  # keyed by the PSF's pixels, not its file name
-        settings["psf"] = hashlib.sha256(np.ascontiguousarray(psf).tobytes()).hexdigest()[:16]
+        settings["psf"] = array_digest(psf)
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # finished parts survive a crash
 
     def compute(st: Stage):

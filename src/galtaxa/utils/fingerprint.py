@@ -1,4 +1,4 @@
-"""One fingerprint of a set of galaxies, for cache keys: identifies the set without reading all of it."""
+"""Fingerprints for cache keys: of a set of galaxies (identifies the set without reading all of it) and of an array."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["galaxies_fingerprint"]
+__all__ = ["galaxies_fingerprint", "array_digest"]
 
 
 def galaxies_fingerprint(galaxies, n_sample: int = 16, columns=("status", "source"), rows=None) -> str:
@@ -53,3 +53,8 @@ def galaxies_fingerprint(galaxies, n_sample: int = 16, columns=("status", "sourc
         for i in np.unique(np.linspace(0, n - 1, num=min(n, n_sample)).astype(int)) if n else []:
             h.update(np.ascontiguousarray(images[i]).tobytes())
     return h.hexdigest()[:16]
+
+
+def array_digest(array) -> str:
+    """SHA-256 (16 hex digits) of an array's bytes in C order: a PSF, morphology axes, ... as a cache key."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
