@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from galtaxa.config.schema import DEFAULT_GALAXY_ENCODER
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 SPLIT_FILE = ROOT / "benchmarks" / "gz1_encoder_split.csv"
@@ -49,7 +51,7 @@ SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
 #: The default conditioning of `galtaxa run` for JPEG composites (conditioning: size 128, crop_resize 0.38, display)
 SIZE, CROP = 128, 0.38
 #: The shipped encoder and its recipe (the objective study's best variant, `benchmarks/results/galaxy_encoder.md`)
-SHIPPED_NAME = "galtaxa-galaxy-v3"
+SHIPPED_NAME = DEFAULT_GALAXY_ENCODER
 DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1"
 
 

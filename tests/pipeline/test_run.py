@@ -11,6 +11,7 @@ import yaml
 from galtaxa.catalog import read_catalog
 from galtaxa.cli import main
 from galtaxa.config import load_config
+from galtaxa.config.schema import DEFAULT_GALAXY_ENCODER
 from galtaxa.demo import run_demo
 from galtaxa.taxonomy import UnsupervisedTaxonomy
 
@@ -56,7 +57,7 @@ def test_demo_outputs_exist(demo):
     numbers = json.loads((report / "report.json").read_text())
     assert numbers
     # the page says how the groups were made (the demo's encoder ships its morphology axes)
-    assert numbers["provenance"]["method"].startswith("USmorph: encoder galtaxa-galaxy-v3 -> PCA 10 of unit-length")
+    assert numbers["provenance"]["method"].startswith(f"USmorph: encoder {DEFAULT_GALAXY_ENCODER} -> PCA 10 of unit-length")
     assert "morphology axes" in numbers["provenance"]["method"]
     assert (demo.run_dir / "groups.html").exists()
     mapping = yaml.safe_load((demo.run_dir / "mapping.yaml").read_text())

@@ -17,6 +17,7 @@ def test_the_benchmark_encodes_the_pixels_the_run_encodes(shared_data, tmp_path,
     ge = pytest.importorskip("galaxy_encoder")
     from stages import gz1_run_config
 
+    from galtaxa.config.schema import DEFAULT_GALAXY_ENCODER
     from galtaxa.io import open_dataset
     from galtaxa.pipeline import run_pipeline
 
@@ -27,7 +28,7 @@ def test_the_benchmark_encodes_the_pixels_the_run_encodes(shared_data, tmp_path,
     cfg = gz1_run_config([shared_data / "gz1" / "images" / f"{source.ids[i]}.jpeg" for i in rows], tmp_path)
     cfg["measure"]["enabled"] = cfg["report"]["enabled"] = False
     cfg["reduce"]["n_components"], cfg["cluster"]["n_clusters"] = 4, 3
-    assert cfg["encoder"]["name"] == "galtaxa-galaxy-v3"  # the default encoder, the benchmark's subject
+    assert cfg["encoder"]["name"] == DEFAULT_GALAXY_ENCODER  # the default encoder, the benchmark's subject
     result = run_pipeline(cfg, progress=False, force=True)
     assert result.catalog["id"].astype(str).tolist() == [str(source.ids[i]) for i in rows]  # the run's row order
     (encode,) = (Path(cfg["run_dir"]) / "stages").glob("encode-*")

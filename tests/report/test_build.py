@@ -242,17 +242,18 @@ def test_the_page_defines_its_counts_once_and_each_table_says_what_it_counts(tmp
 def test_the_provenance_says_which_method_made_the_groups(tmp_path):
     """The run's resolved config becomes one line: route, encoder, clustering space and vote (or M3's mixture)."""
     from galtaxa.config import load_config
+    from galtaxa.config.schema import DEFAULT_GALAXY_ENCODER
     from galtaxa.report.sections import _method_words
 
     cfg = load_config(None, {})
     cfg["reduce"].update(normalize=True, standardize=True, morphology_axes=True, descriptors=False)  # as resolved
     words = _method_words(cfg)
-    assert words == ("USmorph: encoder galtaxa-galaxy-v3 -> PCA 16 of unit-length and z-scored features + the "
+    assert words == (f"USmorph: encoder {DEFAULT_GALAXY_ENCODER} -> PCA 16 of unit-length and z-scored features + the "
                      "encoder's morphology axes -> vote of kmeans, birch, ward at k = 20 (kept when 2 agree)")
     cfg["reduce"].update(normalize=False, standardize=False, morphology_axes=False, descriptors=True)
     assert "-> PCA 16 + image descriptors at 0.5 ->" in _method_words(cfg)
     m3 = load_config(None, {"route": "multimodal"})
-    assert _method_words(m3).startswith("M3: encoders galtaxa-galaxy-v3 and C, A, S, gini, m20 -> autoencoder (64-d)")
+    assert _method_words(m3).startswith(f"M3: encoders {DEFAULT_GALAXY_ENCODER} and C, A, S, gini, m20 -> autoencoder (64-d)")
     assert _method_words({}) == "not recorded"
     html = build_report(vote_outcomes(), tmp_path / "r", maps=(), n_boot=50, provenance={"config": cfg}).read_text()
     assert "image descriptors at 0.5" in html

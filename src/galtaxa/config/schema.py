@@ -10,7 +10,7 @@ import yaml
 
 from ..compute.runner import check_scheduler
 
-__all__ = ["ConfigError", "DEFAULTS", "PATH_KEYS", "SEED_MAX", "INT_MAX", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
+__all__ = ["ConfigError", "DEFAULTS", "DEFAULT_GALAXY_ENCODER", "PATH_KEYS", "SEED_MAX", "INT_MAX", "MAX_CONFIG_VALUES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_BYTES", "default_config", "default_config_yaml", "merge"]
 
 
@@ -35,6 +35,10 @@ MAX_CONFIG_BYTES = 4 * 2**20
 PATH_KEYS = (("", "run_dir"), ("input", "path"), ("input", "labels"), ("input", "catalog"),
              ("encoder", "checkpoint"), ("labelling", "mapping_file"), ("measure", "psf"),
              ("supervised", "checkpoint"), ("supervised", "galaxy_labels"), ("supervised", "adversarial_target"))
+
+#: The galaxy encoder of the defaults (``encoder.name``, ``multimodal.encoders``, the demo): the one place that
+#: names it.  Shipped encoders: :data:`galtaxa.encode.galaxy_encoder.SHIPPED_ENCODERS`.
+DEFAULT_GALAXY_ENCODER = "galtaxa-galaxy-v3"
 
 # (default, type(s) allowed, check or None, help text)
 _SCHEMA: dict[str, dict[str, tuple]] = {
@@ -74,7 +78,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": ("galtaxa-galaxy-v3", str, None, "galtaxa-galaxy-v3 (galtaxa's galaxy encoder, shipped; galtaxa-galaxy-v1 and -v2 its earlier versions: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
+        "name": (DEFAULT_GALAXY_ENCODER, str, None, f"{DEFAULT_GALAXY_ENCODER} (galtaxa's galaxy encoder, shipped with its earlier versions galtaxa-galaxy-v1, -v2, ...: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),
@@ -99,7 +103,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "standardize": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "z-score every feature before the PCA (method: pca): true|false|auto (true for galtaxa's galaxy encoders; false for other encoders, whose many near-constant features z-scoring would weigh as much as the informative ones)"),
         "normalize": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "scale each galaxy's features to unit length before the PCA (method: pca), so that only their direction counts: true|false|auto (true for galtaxa's galaxy encoders, trained with contrastive losses on the unit sphere; false for other encoders)"),
         "descriptor_weight": (0.5, (int, float), lambda v: v > 0, "weight of the standardised descriptors against the reduced deep features"),
-        "morphology_axes": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "append the encoder's morphology axes (the directions of its embedding that separate the Galaxy Zoo classes of its own training galaxies, shipped beside its weights as NAME.axes.npz) to the PCA axes (method: pca): true|false|auto (true when the encoder ships them: galtaxa-galaxy-v3)"),
+        "morphology_axes": ("auto", (bool, str), lambda v: isinstance(v, bool) or v == "auto", "append the encoder's morphology axes (the directions of its embedding that separate the Galaxy Zoo classes of its own training galaxies, shipped beside its weights as NAME.axes.npz) to the PCA axes (method: pca): true|false|auto (true when the encoder ships them: galtaxa-galaxy-v3 and later)"),
         "axes_weight": (1.0, (int, float), lambda v: not isinstance(v, bool) and v > 0, "spread of each morphology axis in units of the first principal component's"),
         "fit_rows": (None, (int, type(None)), lambda v: v is None or (not isinstance(v, bool) and v >= 2), "out-of-core PCA for large runs: fit it on a seeded random subsample of this many usable galaxies and project the features memory map chunk by chunk (memory: the subsample + one chunk); null = fit on all, in memory"),
     },
@@ -133,7 +137,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
     "multimodal": {
         "smoothing_sigma": ("auto", (int, float, str), lambda v: v == "auto" or (not isinstance(v, (bool, str)) and v >= 0), "Gaussian smoothing sigma (px) before the encoders; 0 = none; auto: 0 for galtaxa's galaxy encoders (the pixels they were trained on), 1.5 for timm encoders (M3)"),
         "zscore": ("auto", (bool, str), lambda v: v == "auto" or isinstance(v, bool), "z-score each image, the encoder then sees exactly the z-scored pixels (M3), else scale it to [0, 1]; auto: false for galtaxa's galaxy encoders (the pixels they were trained on), true for timm encoders"),
-        "encoders": (["galtaxa-galaxy-v3"], list, lambda v: _encoders_ok(v), "encoders fused with the morphology: galtaxa-galaxy-v3 (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {name, view, checkpoint} mappings"),
+        "encoders": ([DEFAULT_GALAXY_ENCODER], list, lambda v: _encoders_ok(v), f"encoders fused with the morphology: {DEFAULT_GALAXY_ENCODER} (galtaxa's galaxy encoder, the default: on the gz1 benchmark split its groups are purer than those of the ImageNet Lite0 on the image and its polar unfolding), timm names (efficientnet_lite0, ...), 'name@polar' for the polar-unfolded view, or {{name, view, checkpoint}} mappings"),
         "params": (["C", "A", "S", "gini", "m20"], list, lambda v: len(v) >= 1 and all(isinstance(p, str) and p for p in v), "morphology columns fused with the deep features (z-scored)"),
         "purge": (True, bool, None, "drop galaxies outside the bounds and Isolation Forest outliers (kept in the catalog as 'purged')"),
         "bounds": ({"C": [1.0, 7.0], "A": [None, 1.0]}, dict, lambda v: _bounds_ok(v), "kept interval low < value <= high per column (null = open side; a column set to null has no bound)"),

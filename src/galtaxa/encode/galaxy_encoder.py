@@ -11,7 +11,8 @@ file whose metadata holds the architecture, the SHA-256 of the Lite0 weight file
 the training record.  Loading reads no code (safetensors) and checks every tensor's name and shape.
 
 The shipped encoders live in ``galtaxa/data/encoders/`` (:data:`SHIPPED_ENCODERS`, each with its model card
-``NAME.md``); ``get_encoder("galtaxa-galaxy-v3")`` loads one by name, and
+``NAME.md``); ``get_encoder("galtaxa-galaxy-v3")`` loads one by name (the defaults' is
+:data:`galtaxa.config.schema.DEFAULT_GALAXY_ENCODER`), and
 ``get_encoder("galtaxa-galaxy", checkpoint=PATH)`` any file written by :func:`save_galaxy_encoder` (e.g. by
 ``scripts/train_galaxy_encoder.py`` on your own labelled galaxies).
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config.schema import DEFAULT_GALAXY_ENCODER
 from ..persist.tensors import load_state_dict, save_state_dict
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
 from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
@@ -32,7 +34,7 @@ from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_w
 __all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
            "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
 
-#: Names that select a galaxy encoder (``galtaxa-galaxy-v3``, the default, ``-v2`` and ``-v1`` are shipped;
+#: Names that select a galaxy encoder (the :data:`SHIPPED_ENCODERS`;
 #: ``galtaxa-galaxy`` with a ``checkpoint`` any file of :func:`save_galaxy_encoder`).
 GALAXY_ENCODER_PREFIX = "galtaxa-galaxy"
 
@@ -177,7 +179,7 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
     return save_state_dict(path, tensors, metadata=meta)
 
 
-def load_galaxy_encoder(name: str = "galtaxa-galaxy-v3", checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
+def load_galaxy_encoder(name: str = DEFAULT_GALAXY_ENCODER, checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
     """Build a galaxy encoder from its file (float32, eval mode, on the CPU).
 
     Parameters
