@@ -52,6 +52,7 @@ SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
 SIZE, CROP = 128, 0.38
 #: The shipped encoder and its recipe (the objective study's best variant, `benchmarks/results/galaxy_encoder.md`)
 SHIPPED_NAME = DEFAULT_GALAXY_ENCODER
+DEFAULT_PIXELS = "conditioned"
 DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1"
 
 
@@ -226,7 +227,11 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         f"{data.get('simulation_seed')}; the demo and the benchmarks use seed 0), asinh-scaled single band.",
         f"- Views: {data.get('views_per_gz1_galaxy')} per gz1 galaxy and {data.get('views_per_simulated_galaxy')} per "
         "simulated one (view 0 as conditioned; the others rotated by any angle, mirrored, zoomed 0.65-1.6x, "
-        "shifted, blurred, noisier, flux-scaled, 30% as one band).", "",
+        "shifted, blurred, noisier, flux-scaled, 30% as one band)"
+        + ("; every view (gz1 and simulated) rescaled to [0, 1] (minimum to maximum), as `galtaxa run` hands its encoder each image "
+           "(`--pixels run`)." if data.get("pixels") == "run" else
+           "; the views as conditioned, not rescaled (`--pixels conditioned`: `galtaxa run` hands its encoder "
+           "each image rescaled to [0, 1])."), "",
         "## Objectives and command",
         "- Weights: " + ", ".join(f"{k} {v}" for k, v in obj.items()) + " (cross-entropy on the classes, MSE on "
         "the measurements, NT-Xent between two views, cross-entropy on the simulated types"
@@ -283,8 +288,19 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     return card
 
 
+def trained_pixels(weights: Path) -> str:
+    """The pixels the encoder file ``weights`` was trained on, from its training record: ``run`` (each view
+    rescaled to [0, 1] as ``galtaxa run`` hands its encoder every image) or ``conditioned`` (records written before
+    ``--pixels`` existed, v1 to v3, were all trained on the conditioned views)."""
+    from galtaxa.encode.galaxy_encoder import load_galaxy_encoder
+
+    _net, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=weights)
+    data = info["record"].get("data", {})
+    return data.get("pixels", "conditioned") if isinstance(data, dict) else "conditioned"
+
+
 def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64,
-             limit: int | None = None, pixels: str = "conditioned") -> Path:
+             limit: int | None = None, pixels: str | None = None) -> Path:
     """Fit the morphology axes of the encoder file ``weights`` and write them beside it (``NAME.axes.npz``).
 
     The Fisher directions (:func:`galtaxa.encode.morphology_axes.fit_morphology_axes`) of its embedding for the four
@@ -292,8 +308,8 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     run`` conditions it and in ``n_views`` training views (:func:`~galtaxa.supervise.galaxy_encoder_training.
     astro_views`: rotation, zoom, PSF blur, noise, flux, one band; seeded): the within-class scatter then holds the
     survey's look, and the axes follow the morphology rather than the pixel scale, depth or number of bands.
-    ``pixels``: the encoder's input, as it was trained (``--pixels``): ``conditioned`` (the shipped encoders) or
-    ``run`` (each view rescaled to [0, 1] as ``galtaxa run`` hands it its images).
+    ``pixels``: the encoder's input: ``conditioned`` or ``run`` (each view rescaled to [0, 1] as ``galtaxa run``
+    hands it its images); default: those it was trained on (:func:`trained_pixels`).
     ``limit``: the first galaxies of the split only (a smoke test).
     """
     import torch
@@ -305,6 +321,8 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     from galtaxa.supervise.galaxy_encoder_training import astro_views
 
     t0 = time.time()
+    trained = trained_pixels(weights)
+    pixels = pixels or trained
     source = open_dataset(data / "gz1", kind="images")
     split = gz1_split_table(source)
     rows = np.flatnonzero(split["split"].to_numpy() == "encoder")[:limit]
@@ -324,7 +342,7 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
             "as_conditioned": 1, "training_views": n_views, "view_seed": seed}, "pixels": pixels,
         "commit": git_commit(), "seconds": round(time.time() - t0),
         "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"
-                   + (f" --limit {limit}" if limit else "") + (f" --pixels {pixels}" if pixels != "conditioned" else "")})
+                   + (f" --limit {limit}" if limit else "") + (f" --pixels {pixels}" if pixels != trained else "")})
     path = axes.save(axes_path(weights))
     print(f"wrote {path}: {axes.n_axes} axes for {', '.join(axes.classes)} from {len(rows)} galaxies x "
           f"{n_views + 1} views in {time.time() - t0:.0f} s", flush=True)
@@ -355,9 +373,10 @@ def main(argv=None) -> int:
     ap.add_argument("--view-seed", type=int, default=None,
                     help="seed of the cached augmented views (default: --seed); another --seed with the same "
                          "--view-seed measures the training's own seed noise on the same views, without re-caching")
-    ap.add_argument("--pixels", choices=("conditioned", "run"), default="conditioned",
-                    help="the views the encoder is trained on (and its axes fitted on): as conditioned (the shipped "
-                         "encoders) or each rescaled to [0, 1] as galtaxa run hands its encoder every image")
+    ap.add_argument("--pixels", choices=("conditioned", "run"), default=None,
+                    help="the views the encoder is trained on (and its axes fitted on): as conditioned (v1 to v3) "
+                         "or each rescaled to [0, 1] as galtaxa run hands its encoder every image (default: "
+                         f"{DEFAULT_PIXELS}; with --axes: those the weights were trained on, from their record)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None,
                     help="first N encoder-split galaxies only (smoke test; also with --axes)")
@@ -369,6 +388,7 @@ def main(argv=None) -> int:
     if args.axes is not None:
         fit_axes(args.axes, args.data, limit=args.limit, pixels=args.pixels)
         return 0
+    args.pixels = args.pixels or DEFAULT_PIXELS
     if args.card is not None:
         print(f"wrote {write_model_card(args.card)}")
         return 0

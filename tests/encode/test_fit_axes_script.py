@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from galtaxa.encode import encoder_axes
-from galtaxa.encode.galaxy_encoder import galaxy_encoder_path
+from galtaxa.encode.galaxy_encoder import galaxy_encoder_path, load_galaxy_encoder, save_galaxy_encoder
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_galaxy_encoder.py"
 
@@ -38,3 +38,13 @@ def test_the_axes_command_writes_axes_that_a_run_finds_beside_the_weights(shared
     run = encoder_axes("galtaxa-galaxy", checkpoint=weights)
     assert run.record["pixels"] == "run" and run.record["command"].endswith("--limit 60 --pixels run")
     assert not np.allclose(run.directions, first)
+    # without --pixels the axes are fitted on the pixels the weights' record says they were trained on
+    net, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=weights)
+    assert script.trained_pixels(weights) == "conditioned"  # v3's record predates --pixels
+    info["record"]["data"]["pixels"] = "run"
+    trained_on_run = save_galaxy_encoder(net, tmp_path / "runpix.safetensors", info["record"])
+    assert script.trained_pixels(trained_on_run) == "run"
+    script.main(["--axes", str(trained_on_run), "--data", str(shared_data), "--limit", "60"])
+    own = encoder_axes("galtaxa-galaxy", checkpoint=trained_on_run)
+    assert own.record["pixels"] == "run" and own.record["command"].endswith("--limit 60")
+    np.testing.assert_allclose(own.directions, run.directions, atol=1e-6)  # the same encoder, the same pixels
