@@ -1,6 +1,7 @@
-"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v3``) on ../shared/data/gz1's encoder split and GalSim galaxies.
+"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v4``) on ../shared/data/gz1's encoder split and GalSim galaxies.
 
-    python scripts/train_galaxy_encoder.py                       # the shipped encoder (about 45 min on 2 cores)
+    python scripts/train_galaxy_encoder.py                       # the default encoder (about 50 min on 2 cores)
+    python scripts/train_galaxy_encoder.py --name galtaxa-galaxy-v3 --pixels conditioned   # v3's recipe
     python scripts/train_galaxy_encoder.py --variant classes-only --objectives classes=1,measure=0,invariance=0,sim=0
 
 Data (all redistributable: SDSS images are free with acknowledgement, Galaxy Zoo 1 labels are Lintott et al. 2008,
@@ -18,7 +19,7 @@ After training, the encoder's **morphology axes** (:mod:`galtaxa.encode.morpholo
 encoder split and written beside the weights (``NAME.axes.npz``); ``--axes WEIGHTS`` fits them alone for an
 existing weights file:
 
-    python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v3.safetensors
+    python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v4.safetensors
 
 Every step is seeded and resumable: the cached views (``--work``) and the training epochs (a checkpoint per
 epoch) go on where an interrupted run stopped.  Output: ``--out`` (``.safetensors``, float16, the trained stages
@@ -52,7 +53,7 @@ SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
 SIZE, CROP = 128, 0.38
 #: The shipped encoder and its recipe (the objective study's best variant, `benchmarks/results/galaxy_encoder.md`)
 SHIPPED_NAME = DEFAULT_GALAXY_ENCODER
-DEFAULT_PIXELS = "conditioned"
+DEFAULT_PIXELS = "run"  # v4 on (v1 to v3: --pixels conditioned)
 DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1"
 
 
@@ -288,6 +289,13 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     return card
 
 
+def _relative(path: Path) -> Path:
+    """``path`` relative to the checkout when it lies inside it (records name files as the commands that reproduce
+    them would, from the checkout's root)."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
 def trained_pixels(weights: Path) -> str:
     """The pixels the encoder file ``weights`` was trained on, from its training record: ``run`` (each view
     rescaled to [0, 1] as ``galtaxa run`` hands its encoder every image) or ``conditioned`` (records written before
@@ -341,7 +349,7 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
         "(benchmarks/gz1_encoder_split.csv), labels 1 and 2 merged, 4 left out", "views": {
             "as_conditioned": 1, "training_views": n_views, "view_seed": seed}, "pixels": pixels,
         "commit": git_commit(), "seconds": round(time.time() - t0),
-        "command": f"python scripts/train_galaxy_encoder.py --axes {weights}"
+        "command": f"python scripts/train_galaxy_encoder.py --axes {_relative(weights)}"
                    + (f" --limit {limit}" if limit else "") + (f" --pixels {pixels}" if pixels != trained else "")})
     path = axes.save(axes_path(weights))
     print(f"wrote {path}: {axes.n_axes} axes for {', '.join(axes.classes)} from {len(rows)} galaxies x "
@@ -514,8 +522,8 @@ def main(argv=None) -> int:
         "machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
                     "torch": torch.__version__, "python": sys.version.split()[0]},
         "commit": git_commit(),
-        "command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute()
-                                         else sys.argv[0], *sys.argv[1:]]),
+        "command": "python " + " ".join([str(_relative(sys.argv[0])), *sys.argv[1:]]
+                                        + ([] if "--pixels" in sys.argv else ["--pixels", args.pixels])),
         "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
