@@ -15,7 +15,7 @@ For each representation (the ImageNet EfficientNet-Lite0 and every galaxy encode
   every encoder's features and scaled none), with the 16
   standardised image descriptors appended at weight 0.5 where ``reduce.descriptors: auto`` appends them (not for
   galtaxa's galaxy encoders, which were trained to predict them), and the encoder's morphology axes appended where
-  ``reduce.morphology_axes: auto`` appends them (encoders that ship them: ``galtaxa-galaxy-v3``); rows measured
+  ``reduce.morphology_axes: auto`` appends them (encoders that ship them: ``galtaxa-galaxy-v3`` and ``-v4``); rows measured
   before this default record none and were measured in this benchmark's former space, a plain PCA 50 of the
   features (not z-scored) + descriptors;
 * 30-label linear probe (4 classes and 3 classes), kNN, and the vote at k = 20 (2 of 3 and 3 of 3), with the

@@ -86,11 +86,14 @@ def test_axes_are_found_beside_the_weights(tmp_path):
     assert encoder_axes("galtaxa-galaxy") is None       # no weights file named
 
 
-def test_the_shipped_axes_of_v3():
-    """Fitted on the encoder split's four classes (never the benchmark split), 3 axes on its 64-d embedding."""
-    axes = encoder_axes("galtaxa-galaxy-v3")
+@pytest.mark.parametrize("name, pixels", [("galtaxa-galaxy-v3", "conditioned"), ("galtaxa-galaxy-v4", "run")])
+def test_the_shipped_axes(name, pixels):
+    """Fitted on the encoder split's four classes (never the benchmark split), 3 axes on its 64-d embedding, on the
+    pixels the encoder was trained on (v4: each view rescaled to [0, 1], as ``galtaxa run`` hands it images)."""
+    axes = encoder_axes(name)
     assert axes is not None and axes.directions.shape == (3, 64)
     assert set(axes.classes) == {"E", "S_faceon", "S_edgeon", "merger"}
-    assert axes.record["encoder"] == "galtaxa-galaxy-v3.safetensors"
+    assert axes.record["encoder"] == f"{name}.safetensors"
     assert "encoder split" in axes.record["data"] and axes.record["views"]["training_views"] == 2
-    assert encoder_axes("galtaxa-galaxy-v2") is None  # fitted for the default encoder only
+    assert axes.record.get("pixels", "conditioned") == pixels
+    assert encoder_axes("galtaxa-galaxy-v2") is None  # fitted for v3 and later only

@@ -38,7 +38,7 @@ PATH_KEYS = (("", "run_dir"), ("input", "path"), ("input", "labels"), ("input", 
 
 #: The galaxy encoder of the defaults (``encoder.name``, ``multimodal.encoders``, the demo): the one place that
 #: names it.  Shipped encoders: :data:`galtaxa.encode.galaxy_encoder.SHIPPED_ENCODERS`.
-DEFAULT_GALAXY_ENCODER = "galtaxa-galaxy-v3"
+DEFAULT_GALAXY_ENCODER = "galtaxa-galaxy-v4"
 
 # (default, type(s) allowed, check or None, help text)
 _SCHEMA: dict[str, dict[str, tuple]] = {
@@ -78,7 +78,7 @@ _SCHEMA: dict[str, dict[str, tuple]] = {
         "angle_step": (0.05, (int, float), lambda v: 0 < v < 1, "angular step of the rays (rad)"),
     },
     "encoder": {
-        "name": (DEFAULT_GALAXY_ENCODER, str, None, f"{DEFAULT_GALAXY_ENCODER} (galtaxa's galaxy encoder, shipped with its earlier versions galtaxa-galaxy-v1, -v2, ...: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
+        "name": (DEFAULT_GALAXY_ENCODER, str, None, f"{DEFAULT_GALAXY_ENCODER} (galtaxa's galaxy encoder, shipped with its earlier versions galtaxa-galaxy-v1 to -v3: 64-d, trained on Galaxy Zoo galaxies and simulations; galtaxa-galaxy with checkpoint: your own) or a timm model name (efficientnet_lite0: offline ImageNet weights; convnext_xlarge.fb_in22k, hf_hub:...)"),
         "checkpoint": (None, (str, type(None)), None, "local weights file; null = offline default / HF cache"),
         "input_size": (128, int, lambda v: v >= 32, "images are resized to this before the encoder"),
         "batch_size": (32, int, lambda v: v >= 1, "encoder batch size"),

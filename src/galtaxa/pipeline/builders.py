@@ -110,7 +110,9 @@ def morphology_axes(cfg: dict, checkpoint="config") -> MorphologyAxes | None:
     0.664 against 0.640, the default run's vote 93% kept at purity 0.868 against 90% at 0.861 (over three voter
     seeds 0.866 against 0.856; on three disjoint thirds 0.845 / 0.876 / 0.887 against 0.843 / 0.871 / 0.881), the
     unanimous galaxies neither more nor purer; the re-imaged survey's probe loses 0.022 / 0.028 (colour / one band)
-    against its plain probe (``benchmarks/results/galaxy_encoder.md``).
+    against its plain probe.  With ``galtaxa-galaxy-v4`` (the default): probe 0.673 against 0.656, the run 91% at
+    0.867 against 90% at 0.869, unanimous 48% at 0.876 against 45% at 0.894
+    (``benchmarks/results/galaxy_encoder.md``).
 
     Parameters
     ----------
@@ -168,7 +170,7 @@ def multimodal_conditioning(mm: dict, name: str) -> dict:
     each encoder the pixels it was trained on: M3's smoothed, z-scored image (sigma 1.5 px) for timm encoders, as
     the paper feeds its ImageNet CNNs, and the conditioned image itself (no smoothing; each image rescaled to
     [0, 1], as the USmorph route hands every image to its encoder) for galtaxa's galaxy encoders, which were
-    trained on the conditioned images (``scripts/train_galaxy_encoder.py``).  On the gz1
+    trained on the conditioned images (``scripts/train_galaxy_encoder.py``; v4 on exactly these rescaled pixels).  On the gz1
     benchmark split, at 10 components, the route's groups with ``galtaxa-galaxy-v3`` score a purity of 0.832
     against 0.772 on the smoothed, z-scored view, and 0.809-0.858 against 0.722-0.810 on three disjoint thirds of
     it; the ImageNet Lite0 gains from the conditioned image on the whole split (0.788 against 0.764) and loses on
