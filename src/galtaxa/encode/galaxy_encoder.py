@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config.schema import DEFAULT_GALAXY_ENCODER
 from ..persist.tensors import load_state_dict, save_state_dict
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
 from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
@@ -179,7 +178,7 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
     return save_state_dict(path, tensors, metadata=meta)
 
 
-def load_galaxy_encoder(name: str = DEFAULT_GALAXY_ENCODER, checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
+def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
     """Build a galaxy encoder from its file (float32, eval mode, on the CPU).
 
     Parameters
