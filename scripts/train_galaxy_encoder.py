@@ -523,7 +523,7 @@ def main(argv=None) -> int:
                     "torch": torch.__version__, "python": sys.version.split()[0]},
         "commit": git_commit(),
         "command": "python " + " ".join([str(_relative(sys.argv[0])), *sys.argv[1:]]
-                                        + ([] if "--pixels" in sys.argv else ["--pixels", args.pixels])),
+                                        + ([] if any(a.startswith("--pixels") for a in sys.argv) else ["--pixels", args.pixels])),
         "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
