@@ -303,8 +303,7 @@ def trained_pixels(weights: Path) -> str:
     from galtaxa.encode.galaxy_encoder import load_galaxy_encoder
 
     _net, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=weights)
-    data = info["record"].get("data", {})
-    return data.get("pixels", "conditioned") if isinstance(data, dict) else "conditioned"
+    return info["record"].get("data", {}).get("pixels", "conditioned")
 
 
 def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, batch: int = 64,
@@ -392,7 +391,8 @@ def main(argv=None) -> int:
                     help="only write the model card of this weights file (from its record and the benchmark results)")
     ap.add_argument("--axes", type=Path, default=None,
                     help="only fit the morphology axes of this weights file (written beside it as NAME.axes.npz)")
-    args = ap.parse_args(argv)
+    given = sys.argv[1:] if argv is None else [str(a) for a in argv]  # the options as given, for the record
+    args = ap.parse_args(given)
     if args.axes is not None:
         fit_axes(args.axes, args.data, limit=args.limit, pixels=args.pixels)
         return 0
@@ -463,8 +463,8 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
     view_seed = args.seed if args.view_seed is None else args.view_seed
-    tag = f"n{args.n_trainable}_s{view_seed}" + ("_run" if args.pixels == "run" else "")
     rescale = args.pixels == "run"
+    tag = f"n{args.n_trainable}_s{view_seed}" + ("_run" if rescale else "")
     print(f"caching {args.views} views of {len(rows)} gz1 galaxies", flush=True)
     gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
                             work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
@@ -522,8 +522,8 @@ def main(argv=None) -> int:
         "machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
                     "torch": torch.__version__, "python": sys.version.split()[0]},
         "commit": git_commit(),
-        "command": "python " + " ".join([str(_relative(sys.argv[0])), *sys.argv[1:]]
-                                        + ([] if any(a.startswith("--pixels") for a in sys.argv) else ["--pixels", args.pixels])),
+        "command": "python " + " ".join([str(_relative(sys.argv[0])), *given]
+                                        + ([] if any(a.startswith("--pixels") for a in given) else ["--pixels", args.pixels])),
         "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
