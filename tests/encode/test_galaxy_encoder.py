@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from galtaxa.encode import get_encoder
-from galtaxa.encode.galaxy_encoder import (SHIPPED_ENCODERS, GalaxyEncoderNet, galaxy_encoder_path,
-                                           load_galaxy_encoder, save_galaxy_encoder)
+from galtaxa.encode.galaxy_encoder import (SHIPPED_ENCODERS, GalaxyEncoderEnsemble, GalaxyEncoderNet,
+                                           galaxy_encoder_path, load_galaxy_encoder, save_galaxy_encoder)
 from galtaxa.encode.offline_weights import build_offline_lite0
 from galtaxa.preprocess import Conditioner
 from galtaxa.supervise.galaxy_encoder_training import (Objectives, TrainingSet, astro_views, cache_views,
@@ -91,6 +91,49 @@ def test_a_damaged_or_foreign_file_is_refused(net, tmp_path):
         load_galaxy_encoder("galtaxa-galaxy", checkpoint=damaged)
     with pytest.raises(ValueError, match="needs checkpoint"):
         load_galaxy_encoder("galtaxa-galaxy")
+
+
+def _small_net(seed: int, **kw) -> GalaxyEncoderNet:
+    backbone, _ = build_offline_lite0(num_classes=0)
+    torch.manual_seed(seed)
+    return GalaxyEncoderNet(backbone, **{"n_trainable": 2, "embed_dim": 8, "hidden": 16, "input_size": 64, **kw})
+
+
+def test_an_ensemble_joins_its_members_unit_length_embeddings_and_round_trips(tmp_path):
+    a, b = _small_net(1).eval(), _small_net(2).eval()
+    with torch.no_grad():  # members that differ (their heads were drawn with other seeds)
+        b.backbone.blocks[-1][0].conv_pw.weight.mul_(1.1)
+    ens = GalaxyEncoderEnsemble([a, b]).eval()
+    x = (torch.rand(3, 3, 64, 64) - 0.5) / 0.5
+    with torch.no_grad():
+        z, za, zb = ens(x), a(x), b(x)
+    assert z.shape == (3, 16) and ens.num_features == 16
+    np.testing.assert_allclose(z.norm(dim=1).numpy(), 1.0, rtol=1e-5)  # unit length, both halves weigh the same
+    np.testing.assert_allclose(z[:, :8].numpy(), (za / za.norm(dim=1, keepdim=True)).numpy() / 2 ** 0.5, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(z[:, 8:].numpy(), (zb / zb.norm(dim=1, keepdim=True)).numpy() / 2 ** 0.5, rtol=1e-5,
+                               atol=1e-6)
+    path = save_galaxy_encoder(ens, tmp_path / "ens.safetensors", record={"members": [1, 2]})
+    loaded, info = load_galaxy_encoder("galtaxa-galaxy", checkpoint=path)
+    assert isinstance(loaded, GalaxyEncoderEnsemble) and len(loaded.members) == 2 and info["record"]["members"] == [1, 2]
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), z, atol=0.01)  # float16 storage
+    enc = get_encoder("galtaxa-galaxy", checkpoint=path)
+    assert enc.feature_dim == 16 and enc.encode(np.random.rand(2, 3, 64, 64).astype(np.float32)).shape == (2, 16)
+    # a single network's file still loads as one network
+    single, _ = load_galaxy_encoder("galtaxa-galaxy", checkpoint=save_galaxy_encoder(a, tmp_path / "a.safetensors"))
+    assert isinstance(single, GalaxyEncoderNet)
+
+
+def test_an_ensemble_needs_two_members_of_one_architecture_and_cannot_be_cut_into_stages():
+    with pytest.raises(ValueError, match="at least two"):
+        GalaxyEncoderEnsemble([_small_net(1)])
+    with pytest.raises(ValueError, match="one architecture"):
+        GalaxyEncoderEnsemble([_small_net(1), _small_net(2, embed_dim=4)])
+    from galtaxa.encode.backbone_split import backbone_parts
+
+    with pytest.raises(ValueError, match="fine-tune one galaxy encoder"):
+        backbone_parts(GalaxyEncoderEnsemble([_small_net(1), _small_net(2)]))
 
 
 def test_a_batch_of_one_trains_with_the_running_statistics(net):

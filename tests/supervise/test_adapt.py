@@ -74,6 +74,40 @@ def test_tail_modules_by_family():
         tail_modules(torch.nn.Sequential(torch.nn.Linear(2, 2)), 1)
 
 
+def test_an_ensemble_of_galaxy_encoders_adapts_each_member_and_round_trips(tmp_path):
+    """Adaptation of an ensemble trains every member's last stages and head, never the shared prefix, and writes a
+    file that reloads to the same features."""
+    from galtaxa.encode.galaxy_encoder import GalaxyEncoderEnsemble, GalaxyEncoderNet, save_galaxy_encoder
+    from galtaxa.encode.offline_weights import build_offline_lite0
+
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        members.append(GalaxyEncoderNet(build_offline_lite0(num_classes=0)[0], n_trainable=2, embed_dim=8, hidden=16,
+                                        input_size=32))
+    ens = GalaxyEncoderEnsemble(members)
+    tail = tail_modules(ens, 1)
+    for m in members:
+        assert list(m.backbone.blocks)[-1] in tail and m.head in tail and list(m.backbone.blocks)[-2] not in tail
+    for bad in (3, "all"):  # beyond the members' trained stages lies the shared prefix
+        with pytest.raises(ValueError, match="shares its frozen prefix"):
+            tail_modules(ens, bad)
+    path = save_galaxy_encoder(ens, tmp_path / "ens.safetensors")
+    encoder = get_encoder("galtaxa-galaxy", checkpoint=path, device="cpu")
+    rng = np.random.default_rng(0)
+    images = np.clip(rng.normal(0.1, 0.02, (16, 3, 32, 32)), 0, 1).astype(np.float32)
+    images[:, :, 12:20, 12:20] += rng.random((16, 1, 1, 1)).astype(np.float32)
+    images = np.clip(images, 0, 1)
+    before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
+    ad = _fit(images, encoder, tmp_path / "a")
+    after = ad.encoder_.model.state_dict()
+    for i in (0, 1):
+        assert torch.equal(after[f"members.{i}.backbone.conv_stem.weight"], before[f"members.{i}.backbone.conv_stem.weight"])
+        assert not torch.equal(after[f"members.{i}.head.3.weight"], before[f"members.{i}.head.3.weight"])
+    reloaded = get_encoder("galtaxa-galaxy", checkpoint=ad.weights_path_, device="cpu")
+    np.testing.assert_allclose(reloaded.encode(images[:4]), ad.encoder_.encode(images[:4]), atol=0.01)
+
+
 @pytest.fixture(scope="module")
 def small_images():
     rng = np.random.default_rng(0)

