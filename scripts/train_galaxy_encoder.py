@@ -475,8 +475,9 @@ def main(argv=None) -> int:
                          "views unless --view-seed); several: one network per seed, joined as one ensemble encoder "
                          "(galtaxa.encode.galaxy_encoder.GalaxyEncoderEnsemble)")
     ap.add_argument("--view-seed", type=int, default=None,
-                    help="seed of the cached augmented views (default: --seed); another --seed with the same "
-                         "--view-seed measures the training's own seed noise on the same views, without re-caching")
+                    help="seed of the cached augmented views (default: --seed; with several seeds the i-th network's "
+                         "views get VIEW_SEED + i); another --seed with the same --view-seed measures the training's "
+                         "own seed noise on the same views, without re-caching")
     ap.add_argument("--pixels", choices=("conditioned", "run"), default=None,
                     help="the views the encoder is trained on (and its axes fitted on): as conditioned (v1 to v3) "
                          "or each rescaled to [0, 1] as galtaxa run hands its encoder every image (default: "
