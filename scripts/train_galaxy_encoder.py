@@ -378,7 +378,8 @@ def fit_axes(weights: Path, data: Path = DATA, n_views: int = 2, seed: int = 0, 
 def train_member(args, shared: dict, seed: int, view_seed: int, checkpoint: Path):
     """Train one network of the encoder (``seed``: its head's initialisation, its train / validation rows and the
     order of its batches; ``view_seed``: its cached augmented views): ``(net, record)`` with the record's ``data``,
-    ``training`` and ``measure_standardisation`` parts and the ``lite0_sha256`` of its frozen prefix.  Resumes from the checkpoints in ``checkpoint``."""
+    ``training`` and ``measure_standardisation`` parts and the ``lite0_sha256`` of its frozen prefix.  Resumes from
+    the checkpoints in ``checkpoint``."""
     import torch
 
     from galtaxa.encode.descriptors import DESCRIPTOR_NAMES
