@@ -228,10 +228,6 @@ class GalaxyEncoderEnsemble(nn.Module):
         """Joined embedding of normalised images ``x`` (N, 3, H, W)."""
         return self.from_prefix(self.prefix(x))
 
-    def trained_modules(self) -> list[nn.Module]:
-        """Every member's trained modules."""
-        return [t for m in self.members for t in m.trained_modules()]
-
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
         """Every member's :meth:`GalaxyEncoderNet.trained_state_dict`, under ``members.{i}.``."""
         return {f"members.{i}.{k}": v for i, m in enumerate(self.members) for k, v in m.trained_state_dict().items()}
