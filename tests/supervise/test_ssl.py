@@ -2,10 +2,12 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
-from galtaxa.supervise import AutoencoderSSL, SimCLR, nt_xent_loss, supcon_loss
+from galtaxa.supervise import (AutoencoderSSL, SimCLR, nt_xent_loss, sinkhorn_knopp, supcon_loss,
+                               swapped_prediction_loss)
 from galtaxa.supervise.networks import build_net
 
 from _supervise_data import blobs
@@ -73,6 +75,59 @@ def test_supcon_is_lower_when_the_groups_are_compact():
     z = centres[groups] + 0.3 * torch.randn(32, 16, generator=g)
     shuffled = groups[torch.randperm(32, generator=g)]
     assert supcon_loss(z, z, groups, 0.1) < 0.5 * supcon_loss(z, z, shuffled, 0.1)
+
+
+def test_sinkhorn_knopp_gives_each_galaxy_a_distribution_and_each_prototype_an_equal_share():
+    g = torch.Generator().manual_seed(4)
+    scores = torch.randn(24, 6, generator=g)
+    q = sinkhorn_knopp(scores, epsilon=0.5, iterations=200)
+    torch.testing.assert_close(q.sum(1), torch.ones(24))
+    torch.testing.assert_close(q.sum(0), torch.full((6,), 24 / 6), atol=1e-4, rtol=0)
+    # equal scores: every galaxy spread evenly; a galaxy close to one prototype gets mostly that one
+    torch.testing.assert_close(sinkhorn_knopp(torch.zeros(8, 4)), torch.full((8, 4), 0.25))
+    blocks = torch.eye(4).repeat(2, 1)  # galaxies 0-3 and 4-7 each nearest to prototypes 0..3
+    assert (sinkhorn_knopp(blocks, epsilon=0.05).argmax(1) == torch.arange(8) % 4).all()
+    # one prototype nearest to every galaxy: the equal shares still use all of them (no collapse)
+    crowded = torch.zeros(8, 4)
+    crowded[:, 0] = 1.0
+    crowded[:, 1:] = 0.1 * torch.randn(8, 3, generator=g)
+    assert len(set(sinkhorn_knopp(crowded, epsilon=0.05, iterations=50).argmax(1).tolist())) == 4
+
+
+def naive_swapped_prediction(z1, z2, c, t, q1, q2):
+    """Caron et al. (2020) eq. 1 written out, with the codes given."""
+    z1, z2, c = (F.normalize(a, dim=1).double() for a in (z1, z2, c))
+    total = 0.0
+    for i in range(len(z1)):
+        for za, qb in ((z2, q1), (z1, q2)):  # view 2 predicts view 1's code and the other way round
+            s = [float(za[i] @ c[k]) / t for k in range(len(c))]
+            log_norm = math.log(sum(math.exp(v) for v in s))
+            total -= sum(float(qb[i, k]) * (s[k] - log_norm) for k in range(len(c)))
+    return total / (2 * len(z1))
+
+
+def test_swapped_prediction_matches_its_formula_and_rewards_views_that_share_a_prototype():
+    g = torch.Generator().manual_seed(5)
+    z1, z2, c = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g), torch.randn(3, 4, generator=g)
+    cn = F.normalize(c, dim=1)
+    q1 = sinkhorn_knopp(F.normalize(z1, dim=1) @ cn.T)
+    q2 = sinkhorn_knopp(F.normalize(z2, dim=1) @ cn.T)
+    for t in (0.1, 0.5):
+        assert abs(float(swapped_prediction_loss(z1, z2, c, t)) - naive_swapped_prediction(z1, z2, c, t, q1, q2)) < 1e-5
+    # galaxies at four prototypes: two views near the same prototype cost far less than views at shuffled ones
+    protos = torch.eye(4, 8)
+    which = torch.arange(32) % 4
+    a = protos[which] + 0.05 * torch.randn(32, 8, generator=g)
+    b = protos[which] + 0.05 * torch.randn(32, 8, generator=g)
+    shuffled = protos[which[torch.randperm(32, generator=g)]] + 0.05 * torch.randn(32, 8, generator=g)
+    assert swapped_prediction_loss(a, b, protos) < 0.5 * swapped_prediction_loss(a, shuffled, protos)
+    # the gradient reaches the embeddings and the prototypes, not the codes
+    za, pc = a.clone().requires_grad_(True), (protos + 0.1).requires_grad_(True)
+    swapped_prediction_loss(za, b, pc).backward()
+    assert za.grad.abs().sum() > 0 and pc.grad.abs().sum() > 0
+    for bad in ((a, b[:, :4], protos), (a, b, protos[:, :4]), (a[0], b[0], protos)):
+        with pytest.raises(ValueError):
+            swapped_prediction_loss(*bad)
 
 
 def test_simclr_and_autoencoder_train_resume_and_export(tmp_path):

@@ -27,7 +27,7 @@ from .classifier import GalaxyClassifier
 from .datasets import GalaxyDataset, make_loader, stratified_split
 from .fewlabel import draw_few_labels, few_label_protocol, linear_probe, summarize_protocol
 from .networks import GalaxyNet, build_net
-from .simclr import SimCLR, nt_xent_loss, supcon_loss
+from .simclr import SimCLR, nt_xent_loss, sinkhorn_knopp, supcon_loss, swapped_prediction_loss
 from .evaluation import classification_summary, reliability_figure
 from .similarity import SimilaritySearch, similarity_panel
 from .workflow import holdout_split, train_supervised, training_labels
@@ -54,6 +54,8 @@ __all__ = [
     "AutoencoderSSL",
     "nt_xent_loss",
     "supcon_loss",
+    "sinkhorn_knopp",
+    "swapped_prediction_loss",
     "few_label_protocol",
     "draw_few_labels",
     "linear_probe",

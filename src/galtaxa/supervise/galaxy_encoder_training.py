@@ -18,7 +18,11 @@ are used in training only:
 * ``supcon``: supervised contrastive loss (:func:`~galtaxa.supervise.simclr.supcon_loss`, Khosla et al. 2020) on
   the L2-normalised embedding itself: the views of galaxies of the same class (a Galaxy Zoo class, or a
   simulated type) are pulled together, so that the classes become compact groups of the space the vote clusters;
-  a galaxy without a label has its other view as its only positive.
+  a galaxy without a label has its other view as its only positive;
+* ``prototypes``: SwAV's swapped prediction (:func:`~galtaxa.supervise.simclr.swapped_prediction_loss`, Caron et
+  al. 2020) against ``n_prototypes`` prototypes trained with the network, with balanced assignments
+  (Sinkhorn-Knopp): an online clustering that makes the embedding form compact groups both views of a galaxy
+  fall into, the structure the vote's three algorithms then cut alike.
 
 A missing target (no label, a simulated galaxy's colours) is masked out of its loss.
 """
@@ -42,7 +46,7 @@ from ..utils.atomic import atomic_write_text
 from ..utils.progress import progress as _progress
 from ..utils.rundir import open_memmap_checked
 from .augment import flip, flux_scale, matched_noise, psf_blur
-from .simclr import nt_xent_loss, supcon_loss
+from .simclr import nt_xent_loss, supcon_loss, swapped_prediction_loss
 
 __all__ = ["Objectives", "TrainingSet", "astro_views", "reframe", "cache_views", "fit_galaxy_encoder",
            "embed_cached", "masked_mse", "contrast_groups"]
@@ -246,20 +250,37 @@ class Objectives:
     temperature: float = 0.2
     label_smoothing: float = 0.0
     supcon: float = 0.0
+    prototypes: float = 0.0
+    n_prototypes: int = 20
+
+    def __post_init__(self):
+        self.n_prototypes = int(self.n_prototypes)
+        if self.n_prototypes < 2:
+            raise ValueError(f"n_prototypes must be >= 2; got {self.n_prototypes}")
 
     def active(self) -> list[str]:
-        return [k for k in ("classes", "measure", "invariance", "sim", "supcon") if getattr(self, k) > 0]
+        return [k for k in ("classes", "measure", "invariance", "sim", "supcon", "prototypes") if getattr(self, k) > 0]
+
+    def fingerprint(self) -> dict:
+        """The settings that identify a training (a checkpoint's fingerprint): the prototype settings only when the
+        objective is on, so that checkpoints of mixes from before it existed stay valid."""
+        settings = asdict(self)
+        if not self.prototypes > 0:
+            del settings["prototypes"], settings["n_prototypes"]
+        return settings
 
 
 class _Heads(nn.Module):
     """Training-only heads on the embedding."""
 
-    def __init__(self, dim: int, n_classes: int, n_measures: int, n_sim: int):
+    def __init__(self, dim: int, n_classes: int, n_measures: int, n_sim: int, n_prototypes: int = 0):
         super().__init__()
         self.classes = nn.Linear(dim, max(n_classes, 1))
         self.measure = nn.Linear(dim, max(n_measures, 1))
         self.sim = nn.Linear(dim, max(n_sim, 1))
         self.project = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, dim))
+        if n_prototypes:  # created after the others, so that their seeded initial weights do not change
+            self.prototypes = nn.Linear(dim, n_prototypes, bias=False)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor):
@@ -293,6 +314,8 @@ def _losses(z1, z2, heads: _Heads, rows, data: TrainingSet, obj: Objectives, cla
         out["invariance"] = nt_xent_loss(heads.project(z1), heads.project(z2), obj.temperature)
     if obj.supcon > 0 and len(rows) >= 2:
         out["supcon"] = supcon_loss(z1, z2, torch.as_tensor(contrast_groups(data, rows)), obj.temperature)
+    if obj.prototypes > 0 and len(rows) >= 2:
+        out["prototypes"] = swapped_prediction_loss(z1, z2, heads.prototypes.weight)
     return out
 
 
@@ -342,7 +365,8 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     train_rows, val_rows = np.asarray(train_rows), np.asarray(val_rows)
     n_views = views.shape[1]
     with seeded_torch(seed, torch.device("cpu")):  # the heads' initial weights depend on the seed alone
-        heads = _Heads(net.embed_dim, len(data.class_names), data.measures.shape[1], len(data.sim_type_names))
+        heads = _Heads(net.embed_dim, len(data.class_names), data.measures.shape[1], len(data.sim_type_names),
+                       obj.n_prototypes if obj.prototypes > 0 else 0)
     counts = np.bincount(data.classes[train_rows][data.classes[train_rows] >= 0], minlength=len(data.class_names))
     class_weight = torch.tensor(counts.sum() / np.maximum(counts, 1) / max(len(counts), 1), dtype=torch.float32)
     trained = [p for m in net.trained_modules() for p in m.parameters()]
@@ -354,7 +378,7 @@ def fit_galaxy_encoder(net: GalaxyEncoderNet, views: np.ndarray, data: TrainingS
     steps = max(1, math.ceil(len(train_rows) / batch_size))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, epochs * steps) / (epochs * steps))))
-    fingerprint = f"{asdict(obj)}|{epochs}|{batch_size}|{lr}|{weight_decay}|{seed}|{views.shape}|{len(train_rows)}"
+    fingerprint = f"{obj.fingerprint()}|{epochs}|{batch_size}|{lr}|{weight_decay}|{seed}|{views.shape}|{len(train_rows)}"
 
     draws = {}  # the epoch's generator: its batches, then the views of each batch, in order
 

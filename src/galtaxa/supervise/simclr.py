@@ -32,7 +32,8 @@ from ..utils.validation import Interval
 from .augment import crop_resize, gaussian_noise
 from .ssl_base import SSLEncoder
 
-__all__ = ["nt_xent_loss", "supcon_loss", "projection_head", "SimCLRObjective", "SimCLR"]
+__all__ = ["nt_xent_loss", "supcon_loss", "sinkhorn_knopp", "swapped_prediction_loss", "projection_head",
+           "SimCLRObjective", "SimCLR"]
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
@@ -110,6 +111,86 @@ def supcon_loss(z1: torch.Tensor, z2: torch.Tensor, groups: torch.Tensor, temper
     logits = (z @ z.T / temperature).masked_fill(self_pair, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     return (-log_prob.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)).mean()
+
+
+
+def sinkhorn_knopp(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """Soft assignments of a batch to prototypes with equal shares (Cuturi 2013; Caron et al. 2020, SwAV, eq. 3).
+
+    The transport plan ``Q = diag(u) exp(S / epsilon) diag(v)`` whose rows (prototypes) each hold ``1/K`` and whose
+    columns (galaxies) each hold ``1/B``, found by ``iterations`` alternate normalisations; returned per galaxy
+    (rows summing to 1).  The equal shares keep every prototype in use, so the assignments cannot collapse onto one.
+
+    Parameters
+    ----------
+    scores : tensor, shape (B, K)
+        Similarity of each galaxy to each prototype.
+    epsilon : float
+        Entropic regularisation (> 0): smaller gives harder assignments.
+    iterations : int
+        Sinkhorn-Knopp iterations (>= 1).
+
+    Returns
+    -------
+    tensor, shape (B, K)
+        Assignments, each row a probability distribution; computed without gradient.
+    """
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be (B, K); got {tuple(scores.shape)}")
+    if not epsilon > 0 or iterations < 1:
+        raise ValueError(f"epsilon must be > 0 and iterations >= 1; got {epsilon}, {iterations}")
+    with torch.no_grad():
+        b, k = scores.shape
+        q = torch.exp((scores - scores.max()) / epsilon).T  # (K, B); the shift cancels in the normalisations
+        q /= q.sum()
+        for _ in range(iterations):
+            q /= q.sum(dim=1, keepdim=True) * k
+            q /= q.sum(dim=0, keepdim=True) * b
+        return (q * b).T
+
+
+def swapped_prediction_loss(z1: torch.Tensor, z2: torch.Tensor, prototypes: torch.Tensor,
+                            temperature: float = 0.1, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """SwAV's swapped prediction (Caron et al. 2020, NeurIPS, eq. 1): each view predicts the other's prototype.
+
+    With unit-length embeddings ``z`` and unit-length prototypes ``c_k``, the scores are ``s = z . c_k``; the
+    codes ``q`` of each view are its balanced assignments (:func:`sinkhorn_knopp`, no gradient) and
+
+    .. math::
+
+        L = -\\frac{1}{2B} \\sum_i \\sum_k \\left[q^{(1)}_{ik} \\log p^{(2)}_{ik}
+                                        + q^{(2)}_{ik} \\log p^{(1)}_{ik}\\right],
+        \\qquad p_{ik} = \\mathrm{softmax}_k(s_{ik} / \\tau),
+
+    so the embedding forms ``K`` compact groups that both views of a galaxy fall into: an online clustering.
+
+    Parameters
+    ----------
+    z1, z2 : tensor, shape (B, D)
+        Embeddings of the two views; row ``i`` of both is galaxy ``i``.
+    prototypes : tensor, shape (K, D)
+        The prototypes (trained with the network; normalised here).
+    temperature : float
+        ``tau`` > 0 of the predicted assignments.
+    epsilon, iterations
+        Of :func:`sinkhorn_knopp`.
+
+    Returns
+    -------
+    tensor
+        Scalar mean loss.
+    """
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must both be (N, D); got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if prototypes.ndim != 2 or prototypes.shape[1] != z1.shape[1]:
+        raise ValueError(f"prototypes must be (K, {z1.shape[1]}); got {tuple(prototypes.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; got {temperature}")
+    c = F.normalize(prototypes, dim=1)
+    s1, s2 = F.normalize(z1, dim=1) @ c.T, F.normalize(z2, dim=1) @ c.T
+    q1, q2 = sinkhorn_knopp(s1, epsilon, iterations), sinkhorn_knopp(s2, epsilon, iterations)
+    return -0.5 * ((q1 * F.log_softmax(s2 / temperature, dim=1)).sum(1).mean()
+                   + (q2 * F.log_softmax(s1 / temperature, dim=1)).sum(1).mean())
 
 
 def projection_head(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
