@@ -117,3 +117,28 @@ def test_changed_setting_recomputes_only_its_stage(runs):
     assert last_names["read"] == names["read"]
     assert len(list((run / "stages").glob("cluster-*"))) == 3
     assert read_catalog(run / "catalog.parquet")[1]["seed"] == 4
+
+
+def test_weights_replaced_under_the_same_path_give_new_features(tmp_path):
+    """The encode stage's key holds the digest of the weights file: a checkpoint retrained or replaced at the same
+    path is encoded again (a new stage folder, other features), never served the old file's features."""
+    from galtaxa.encode.galaxy_encoder import galaxy_encoder_path
+
+    np.save(tmp_path / "g.npy", _blobs(8, size=32, seed=6))
+    weights = tmp_path / "mine.safetensors"
+    shutil.copyfile(galaxy_encoder_path("galtaxa-galaxy-v1"), weights)
+    cfg = load_config(overrides={
+        "run_dir": str(tmp_path / "run"), "seed": 3, "input": {"path": str(tmp_path / "g.npy")},
+        "conditioning": {"size": 32}, "encoder": {"name": "galtaxa-galaxy", "checkpoint": str(weights),
+                                                  "input_size": 32, "batch_size": 8},
+        "reduce": {"n_components": 3}, "cluster": {"n_clusters": 2}, "measure": {"enabled": False},
+        "report": {"enabled": False}})
+    features = []
+    for shipped in ("galtaxa-galaxy-v1", "galtaxa-galaxy-v2"):
+        shutil.copyfile(galaxy_encoder_path(shipped), weights)
+        run_pipeline(cfg, progress=False)
+        (stage,) = [p for p in (tmp_path / "run" / "stages").glob("encode-*")
+                    if p.name not in {f[0] for f in features}]
+        features.append((stage.name, np.load(stage / "features" / "features.npy")))
+    assert features[0][0] != features[1][0]
+    assert not np.allclose(features[0][1], features[1][1])

@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..cache import RunCache, Stage, StageResult
-from ..encode import extract_features, get_encoder
+from ..encode import extract_features, get_encoder, weights_file_digest
 from ..galaxyset import GalaxySet
 from ..taxonomy.multimodal_view import multimodal_view
 from ..utils.fingerprint import galaxies_fingerprint
@@ -65,6 +65,14 @@ class EncodeResult(StageResult):
         return tuple(stage for _, stage in self.blocks)
 
 
+def _with_weights_digest(encoder: dict) -> dict:
+    """The encoder's settings with the digest of its weights file where it has one (``weights_sha256``,
+    :func:`~galtaxa.encode.weights_file_digest`), so that a checkpoint retrained or replaced under the same path
+    (or a shipped name whose file changed) gives another key and new features, never the old ones."""
+    digest = weights_file_digest(encoder["name"], encoder.get("checkpoint"))
+    return encoder | {"weights_sha256": digest} if digest else encoder
+
+
 def _features_of(stage: Stage) -> np.ndarray:
     return np.load(stage.path / "features" / "features.npy", mmap_mode="r")
 
@@ -90,7 +98,7 @@ def encode_usmorph(plan: RunPlan, cache: RunCache, galaxies: GalaxySet, upstream
     """
     cfg = plan.cfg
     encoder = dict(cfg["encoder"]) | ({"checkpoint": str(checkpoint)} if checkpoint is not None else {})
-    settings = {"cae": cfg["cae"], "polar": cfg["polar"], "encoder": encoder, "seed": cfg["seed"]}
+    settings = {"cae": cfg["cae"], "polar": cfg["polar"], "encoder": _with_weights_digest(encoder), "seed": cfg["seed"]}
     stage = cache.stage(NAME, settings, upstream, resumable=True)  # features resume batch by batch
     model = clone(plan.usmorph).set_params(checkpoint=encoder["checkpoint"], runner=plan.runner)
 
@@ -139,7 +147,7 @@ def encode_multimodal(plan: RunPlan, cache: RunCache, galaxies: GalaxySet,
     blocks = []
     for spec in plan.multimodal_encoders:
         conditioning = multimodal_conditioning(mm, spec["name"])  # the view this encoder was trained on
-        settings = {"encoder": spec, "input_size": enc["input_size"], "sigma": float(conditioning["smoothing_sigma"]),
+        settings = {"encoder": _with_weights_digest(spec), "input_size": enc["input_size"], "sigma": float(conditioning["smoothing_sigma"]),
                     "zscore": conditioning["zscore"], "images": fingerprint, "seed": cfg["seed"]}
         if spec["view"] == "polar":
             settings["angle_step"] = cfg["polar"]["angle_step"]

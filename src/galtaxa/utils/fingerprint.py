@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["galaxies_fingerprint", "array_digest"]
+__all__ = ["galaxies_fingerprint", "array_digest", "file_digest"]
 
 
 def galaxies_fingerprint(galaxies, n_sample: int = 16, columns=("status", "source"), rows=None) -> str:
@@ -58,3 +58,9 @@ def galaxies_fingerprint(galaxies, n_sample: int = 16, columns=("status", "sourc
 def array_digest(array) -> str:
     """SHA-256 (16 hex digits) of an array's bytes in C order: a PSF, morphology axes, ... as a cache key."""
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def file_digest(path) -> str:
+    """SHA-256 (full hex digest) of a file's bytes, read in chunks (a weights file of any size)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
