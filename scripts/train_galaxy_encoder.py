@@ -1,7 +1,10 @@
-"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v4``) on ../shared/data/gz1's encoder split and GalSim galaxies.
+"""Train galtaxa's galaxy encoder (``galtaxa-galaxy-v5``) on ../shared/data/gz1's encoder split and GalSim galaxies.
 
     python scripts/train_galaxy_encoder.py                       # the default encoder (about 50 min on 2 cores)
-    python scripts/train_galaxy_encoder.py --name galtaxa-galaxy-v3 --pixels conditioned   # v3's recipe
+    python scripts/train_galaxy_encoder.py --name galtaxa-galaxy-v4 --objectives \
+        classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1       # v4's recipe
+    python scripts/train_galaxy_encoder.py --name galtaxa-galaxy-v3 --pixels conditioned --objectives \
+        classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1       # v3's recipe
     python scripts/train_galaxy_encoder.py --variant ens01 --seed 0 1    # an ensemble of seeds 0 and 1
     python scripts/train_galaxy_encoder.py --variant classes-only --objectives classes=1,measure=0,invariance=0,sim=0
 
@@ -20,7 +23,7 @@ After training, the encoder's **morphology axes** (:mod:`galtaxa.encode.morpholo
 encoder split and written beside the weights (``NAME.axes.npz``); ``--axes WEIGHTS`` fits them alone for an
 existing weights file:
 
-    python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v4.safetensors
+    python scripts/train_galaxy_encoder.py --axes src/galtaxa/data/encoders/galtaxa-galaxy-v5.safetensors
 
 Several seeds (``--seed 0 1``) train one network alike per seed, each with its own views (view seed: its seed, or
 ``--view-seed`` + i), each resumable in its own checkpoint folder (``NAME-seed0``, ``NAME-seed1``, ...), and write
@@ -63,7 +66,7 @@ SIZE, CROP = 128, 0.38
 #: The shipped encoder and its recipe (the objective study's best variant, `benchmarks/results/galaxy_encoder.md`)
 SHIPPED_NAME = DEFAULT_GALAXY_ENCODER
 DEFAULT_PIXELS = "run"  # v4 on (v1 to v3: --pixels conditioned)
-DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1"
+DEFAULT_OBJECTIVES = "classes=1.5,measure=1,invariance=0.5,sim=0.5,supcon=0.5,label_smoothing=0.1,prototypes=0.5"
 
 
 def encoder_split(labels: pd.Series, fraction: float = 0.6, seed: int = 0) -> np.ndarray:

@@ -153,8 +153,8 @@ def _run_demo(out: Path, n_simulated: int, n_hdf: int, seed: int, fast: bool, pr
         "input": {"path": str(table)},
         # the demo's simulated stamps are centred, linear flux, randomly oriented, of six types: galtaxa's galaxy
         # encoder (the default) on the whole asinh-scaled stamp, no polar unfolding, one group per type
-        # (benchmarks/results/galaxy_encoder.md: with galtaxa-galaxy-v4, ARI against the six types 0.72 at k = 6,
-        # 0.61 at k = 12; v3 0.73 / 0.60; v2 0.70 / 0.51; v1 0.67 / 0.44; the ImageNet encoder with polar unfolding
+        # (benchmarks/results/galaxy_encoder.md: with galtaxa-galaxy-v5, ARI against the six types 0.74 at k = 6,
+        # 0.48 at k = 12; v4 0.72 / 0.61; v3 0.73 / 0.60; v2 0.70 / 0.51; v1 0.67 / 0.44; the ImageNet encoder with polar unfolding
         # at k = 12, the former demo, 0.40)
         "conditioning": {"size": 100, "geometry": "crop", "crop_fraction": 1.0, "scaling": "asinh"},
         "polar": {"enabled": False},

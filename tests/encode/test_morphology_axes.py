@@ -86,7 +86,8 @@ def test_axes_are_found_beside_the_weights(tmp_path):
     assert encoder_axes("galtaxa-galaxy") is None       # no weights file named
 
 
-@pytest.mark.parametrize("name, pixels", [("galtaxa-galaxy-v3", "conditioned"), ("galtaxa-galaxy-v4", "run")])
+@pytest.mark.parametrize("name, pixels", [("galtaxa-galaxy-v3", "conditioned"), ("galtaxa-galaxy-v4", "run"),
+                                          ("galtaxa-galaxy-v5", "run")])
 def test_the_shipped_axes(name, pixels):
     """Fitted on the encoder split's four classes (never the benchmark split), 3 axes on its 64-d embedding, on the
     pixels the encoder was trained on (v4: each view rescaled to [0, 1], as ``galtaxa run`` hands it images)."""

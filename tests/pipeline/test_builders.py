@@ -40,7 +40,8 @@ def test_reduce_standardize_and_normalize_auto_follow_the_encoder_and_reach_the_
 
 
 @pytest.mark.parametrize("encoder, settings, expected", [
-    ("galtaxa-galaxy-v4", {}, 3),                              # it ships its axes: appended
+    ("galtaxa-galaxy-v5", {}, 3),                              # it ships its axes: appended
+    ("galtaxa-galaxy-v4", {}, 3),
     ("galtaxa-galaxy-v3", {}, 3),
     ("galtaxa-galaxy-v2", {}, 0),                              # none shipped
     ("efficientnet_lite0", {}, 0),

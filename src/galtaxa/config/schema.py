@@ -38,7 +38,7 @@ PATH_KEYS = (("", "run_dir"), ("input", "path"), ("input", "labels"), ("input", 
 
 #: The galaxy encoder of the defaults (``encoder.name``, ``multimodal.encoders``, the demo): the one place that
 #: names it.  Shipped encoders: :data:`galtaxa.encode.galaxy_encoder.SHIPPED_ENCODERS`.
-DEFAULT_GALAXY_ENCODER = "galtaxa-galaxy-v4"
+DEFAULT_GALAXY_ENCODER = "galtaxa-galaxy-v5"
 
 # (default, type(s) allowed, check or None, help text)
 _SCHEMA: dict[str, dict[str, tuple]] = {

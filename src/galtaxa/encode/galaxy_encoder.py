@@ -53,7 +53,8 @@ GALAXY_ENCODER_PREFIX = "galtaxa-galaxy"
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "encoders"
 
 #: Shipped encoders by name: each is ``SHIPPED_DIR / f"{name}.safetensors"`` with its model card ``{name}.md``.
-SHIPPED_ENCODERS = ("galtaxa-galaxy-v1", "galtaxa-galaxy-v2", "galtaxa-galaxy-v3", "galtaxa-galaxy-v4")
+SHIPPED_ENCODERS = ("galtaxa-galaxy-v1", "galtaxa-galaxy-v2", "galtaxa-galaxy-v3", "galtaxa-galaxy-v4",
+                    "galtaxa-galaxy-v5")
 
 #: Format tag in the file's metadata.
 _FORMAT = "galtaxa-galaxy-encoder/1"

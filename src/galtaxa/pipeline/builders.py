@@ -110,9 +110,9 @@ def morphology_axes(cfg: dict, checkpoint="config") -> MorphologyAxes | None:
     0.664 against 0.640, the default run's vote 93% kept at purity 0.868 against 90% at 0.861 (over three voter
     seeds 0.866 against 0.856; on three disjoint thirds 0.845 / 0.876 / 0.887 against 0.843 / 0.871 / 0.881), the
     unanimous galaxies neither more nor purer; the re-imaged survey's probe loses 0.022 / 0.028 (colour / one band)
-    against its plain probe.  With ``galtaxa-galaxy-v4`` (the default): probe 0.673 against 0.656, the run 91% at
-    0.867 against 90% at 0.869, unanimous 48% at 0.876 against 45% at 0.894
-    (``benchmarks/results/galaxy_encoder.md``).
+    against its plain probe.  With ``galtaxa-galaxy-v4``: probe 0.673 against 0.656, the run 91% at 0.867 against
+    90% at 0.869, unanimous 48% at 0.876 against 45% at 0.894 (``benchmarks/results/galaxy_encoder.md``).  The
+    default ``galtaxa-galaxy-v5`` ships its axes too.
 
     Parameters
     ----------

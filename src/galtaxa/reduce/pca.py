@@ -66,7 +66,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         Rows projected at once when ``fit_rows`` is set.
     axes : array (k, d), optional
         Fixed directions acting on the unit-length rows (whatever ``normalize`` says), appended after the
-        principal components (module docstring): e.g. ``encoder_axes("galtaxa-galaxy-v4").directions``.
+        principal components (module docstring): e.g. ``encoder_axes("galtaxa-galaxy-v5").directions``.
     axes_weight : float
         Standard deviation of each appended axis on the fitted rows, in units of the first component's.
 
