@@ -8,7 +8,8 @@
 from .features import auto_batch_size, extract_features
 from .morphology_axes import MorphologyAxes, encoder_axes, fit_morphology_axes
 from .offline_weights import build_offline_lite0, lite0_weights_path
-from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into, weights_file_digest
+from .registry import Encoder, build_model, find_cached_weights, get_encoder, load_checkpoint_into
+from .weights_digest import weights_file_digest
 
 __all__ = [
     "Encoder",

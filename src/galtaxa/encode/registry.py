@@ -42,17 +42,14 @@ from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 from ..persist.safe_load import torch_load
 from ..persist.tensors import load_state_dict
 from ..utils.device import pick_device
-from ..utils.fingerprint import file_digest
 from ..utils.progress import progress as _progress
-from .galaxy_encoder import (GALAXY_ENCODER_PREFIX, GalaxyEncoderNet, galaxy_encoder_path, is_galaxy_encoder,
-                             load_galaxy_encoder)
+from .galaxy_encoder import GalaxyEncoderNet, is_galaxy_encoder, load_galaxy_encoder
 from .offline_weights import LITE0_ARCH_KWARGS, LITE0_MEAN, LITE0_STD, build_offline_lite0
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Encoder", "TTA_VIEWS", "HF_HUB_PREFIX", "get_encoder", "weights_file_digest", "build_model",
-           "load_checkpoint_into",
+__all__ = ["Encoder", "TTA_VIEWS", "HF_HUB_PREFIX", "get_encoder", "build_model", "load_checkpoint_into",
            "find_cached_weights", "resolve_hf_hub", "cpu_micro_batch"]
 
 OFFLINE_DEFAULT = "efficientnet_lite0"
@@ -536,27 +533,6 @@ class Encoder:
         return out
 
     __call__ = encode
-
-
-def weights_file_digest(name: str, checkpoint=None) -> str | None:
-    """SHA-256 (16 hex digits) of the file an encoder's weights are read from, for cache keys: ``checkpoint`` when
-    given, else the file of a shipped galaxy encoder; ``None`` for weights the name alone identifies (timm,
-    Hugging Face).  A file retrained or replaced under the same path then gives other keys, never stale features.
-
-    Parameters
-    ----------
-    name : str
-        An encoder name (:func:`get_encoder`).
-    checkpoint : path-like, optional
-        Its weights file.
-    """
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-    elif is_galaxy_encoder(name) and name != GALAXY_ENCODER_PREFIX:
-        path = galaxy_encoder_path(name)
-    else:
-        return None
-    return file_digest(path)[:16] if path.is_file() else None
 
 
 def get_encoder(name: str = OFFLINE_DEFAULT, checkpoint=None, pretrained: bool = True, device=None,
