@@ -30,6 +30,17 @@ def _blob(q: float, angle: float, size: int = 96, seed: int = 0, scale: float = 
     return np.clip(np.stack([img, 0.9 * img, 0.8 * img]), 0, 1).astype(np.float32)
 
 
+
+def _cached_toy_set(net, stamps, classes, class_names, tmp_path):
+    """Four cached views (64 px) of each stamp and a TrainingSet with these classes and no other target."""
+    n = len(stamps)
+    views = cache_views(net, lambda i: stamps[i], n, 4, tmp_path / "views.npy", size=64, crop_fraction=0.6,
+                        progress=False)
+    data = TrainingSet(ids=np.arange(n).astype(str), classes=np.asarray(classes), class_names=class_names,
+                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
+                       sim_types=np.full(n, -1), sim_type_names=[])
+    return views, data
+
 @pytest.fixture(scope="module")
 def net():
     backbone, _ = build_offline_lite0(num_classes=0)
@@ -270,11 +281,7 @@ def test_the_supervised_contrastive_objective_alone_makes_the_classes_compact_gr
     y = np.arange(n) % 2
     stamps = [_blob(0.3 if y[i] else 1.0, 0.7 * i, size=160, seed=i, scale=3 + 8 * ((i // 2) % 2),
                     flux=0.3 + 0.7 * ((i // 4) % 2)) for i in range(n)]
-    views = cache_views(net, lambda i: stamps[i], n, 4, tmp_path / "views.npy", size=64, crop_fraction=0.6,
-                        progress=False)
-    data = TrainingSet(ids=np.arange(n).astype(str), classes=y, class_names=["round", "elongated"],
-                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
-                       sim_types=np.full(n, -1), sim_type_names=[])
+    views, data = _cached_toy_set(net, stamps, y, ["round", "elongated"], tmp_path)
     train, val = np.arange(0, 32), np.arange(32, n)
 
     def kmeans_ari(model):
@@ -310,11 +317,7 @@ def test_the_prototype_objective_makes_compact_groups_and_leaves_older_mixes_fin
     kind = np.arange(n) % 4
     stamps = [_blob(0.3 if kind[i] % 2 else 1.0, 0.7 * i, size=160, seed=i, scale=3 + 8 * (kind[i] // 2))
               for i in range(n)]
-    views = cache_views(net, lambda i: stamps[i], n, 4, tmp_path / "views.npy", size=64, crop_fraction=0.6,
-                        progress=False)
-    data = TrainingSet(ids=np.arange(n).astype(str), classes=np.full(n, -1), class_names=["any"],
-                       measures=np.full((n, 1), np.nan, np.float32), measure_names=["none"],
-                       sim_types=np.full(n, -1), sim_type_names=[])
+    views, data = _cached_toy_set(net, stamps, np.full(n, -1), ["any"], tmp_path)
     train, val = np.arange(0, 32), np.arange(32, n)
 
     def within_scatter(model):
