@@ -31,7 +31,6 @@ The shipped encoders live in ``galtaxa/data/encoders/`` (:data:`SHIPPED_ENCODERS
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import torch
 from torch import nn
 
 from ..persist.tensors import load_state_dict, save_state_dict
+from ..utils.fingerprint import file_digest
 from .backbone_split import backbone_parts, prefix_forward, suffix_forward
 from .offline_weights import LITE0_MEAN, LITE0_STD, build_offline_lite0, lite0_weights_path
 
@@ -214,7 +214,7 @@ class GalaxyEncoderEnsemble(nn.Module):
     def backbone_parts(self):
         """An ensemble has no single sequence of stages to cut: fine-tune one of its members instead."""
         raise ValueError("an ensemble of galaxy encoders has no single sequence of stages: fine-tune one galaxy "
-                         "encoder (e.g. galtaxa-galaxy-v4), or the whole network with mode='finetune'")
+                         "encoder (e.g. galtaxa-galaxy-v5), or the whole network with mode='finetune'")
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
         """Activations of the shared frozen prefix."""
@@ -240,7 +240,7 @@ def _architecture(net: GalaxyEncoderNet) -> tuple[int, int, int, int]:
 
 
 def _lite0_digest() -> str:
-    return hashlib.sha256(lite0_weights_path().read_bytes()).hexdigest()
+    return file_digest(lite0_weights_path())
 
 
 def save_galaxy_encoder(net: GalaxyEncoderNet | GalaxyEncoderEnsemble, path, record: dict | None = None) -> Path:
@@ -341,6 +341,6 @@ def load_galaxy_encoder(name: str, checkpoint=None) -> tuple[GalaxyEncoderNet | 
     state = net.state_dict()
     state.update({k: v.to(state[k].dtype) for k, v in stored.items()})
     net.load_state_dict(state, strict=True)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    sha = file_digest(path)
     return net.eval(), {"weights": f"galaxy encoder {path.name} (sha256 {sha[:16]})", "mean": LITE0_MEAN,
                         "std": LITE0_STD, "record": record}

